@@ -1,0 +1,48 @@
+# Twinlane: `make pipeline` runs everything, `make test` tests everything.
+SHELL := /bin/bash
+TSX := node --import tsx
+NPM_STAMP := node_modules/.install-stamp
+
+.PHONY: setup stack-up stack-down stack-status pipeline test test-unit test-int typecheck bench clean-data help
+
+help:
+	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
+	@echo "make test          install, start the stack, run unit + integration tests"
+	@echo "make bench [ONLY=collector|speed|batch|serving]"
+	@echo "make stack-up | stack-down | stack-status"
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+# npm packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
+setup: $(NPM_STAMP)
+	@$(TSX) stack/stack.main.ts fetch
+
+stack-up: setup
+	@$(TSX) stack/stack.main.ts up
+
+stack-down: $(NPM_STAMP)
+	@$(TSX) stack/stack.main.ts down
+
+stack-status: $(NPM_STAMP)
+	@$(TSX) stack/stack.main.ts status
+
+typecheck: setup
+	npx tsc --noEmit
+
+test: stack-up
+	npx tsc --noEmit
+	npx vitest run
+
+test-unit: setup
+	npx vitest run --project unit
+
+test-int: stack-up
+	npx vitest run --project integration
+
+bench: stack-up
+	@$(TSX) bench/run.ts $(if $(ONLY),--only $(ONLY),)
+
+pipeline: stack-up
+	@$(TSX) bin/twinlane.ts pipeline

@@ -1,0 +1,144 @@
+/**
+ * The one place that reads the environment. Entry points call `loadConfig()` once and pass
+ * the typed sections to the parts they build; no other module reads `process.env`.
+ *
+ * Every variable has a default that works with `make stack-up`; the README lists them all
+ * (generated from CONFIG_VARIABLES, and a unit test checks the two agree).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+import { parseDuration, parseSize } from './durations.ts';
+
+const duration = z.string().transform((s, ctx) => {
+  const v = parseDuration(s);
+  if (v === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 5m, 48h or 7d' });
+    return z.NEVER;
+  }
+  return v;
+});
+const size = z.string().transform((s, ctx) => {
+  const v = parseSize(s);
+  if (v === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size such as 512kb, 1mb or 2gb' });
+    return z.NEVER;
+  }
+  return v;
+});
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected a whole number from ${min} to ${max}`).max(max, `expected a whole number from ${min} to ${max}`));
+const port = int(0, 65535);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const url = (protocols: string[]) =>
+  z.string().refine((s) => {
+    try {
+      return protocols.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected a URL starting with ${protocols.map((p) => p + '//').join(' or ')}`);
+const brokers = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1, 'expected at least one host:port'));
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'expected a Kafka topic name (letters, digits, . _ -)');
+
+/** name → [default, schema, description]. The order is the README's. */
+export const CONFIG_VARIABLES = {
+  LOG_LEVEL: ['info', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), 'Log level'],
+  LOG_PRETTY: ['false', bool, 'Human-readable logs instead of JSON lines'],
+  DATA_DIR: ['./data', z.string().min(1), 'Folder for the lake, batch views, dead-letter store and job ledger'],
+  KAFKA_BROKERS: ['127.0.0.1:9092', brokers, 'Comma-separated Kafka bootstrap servers'],
+  KAFKA_CLIENT_ID: ['twinlane', z.string().min(1), 'Kafka client id prefix'],
+  KAFKA_PORT: ['9092', port, 'Port of the local broker that `make stack-up` starts'],
+  KAFKA_CONTROLLER_PORT: ['9093', port, 'KRaft controller port of the local broker'],
+  KAFKA_HEAP: ['1G', z.string().regex(/^\d+[mMgG]$/, 'expected a JVM heap size such as 512m or 1G'), 'Heap of the local broker'],
+  EVENTS_TOPIC: ['twinlane.events', topicName, 'Topic of accepted events'],
+  EVENTS_PARTITIONS: ['6', int(1, 1000), 'Partitions of the events topic when it is created'],
+  DLQ_TOPIC: ['twinlane.dlq', topicName, 'Topic of dead letters'],
+  SCHEMA_REGISTRY_URL: ['http://127.0.0.1:8081', url(['http:', 'https:']), 'Confluent-compatible schema registry'],
+  REGISTRY_PORT: ['8081', port, 'Port of the bundled schema registry'],
+  REGISTRY_TOPIC: ['_schemas', topicName, 'Compacted topic where the bundled registry stores schemas'],
+  REDIS_URL: ['redis://127.0.0.1:6379', url(['redis:', 'rediss:']), 'Redis of the speed layer (started on a free port when it does not answer)'],
+  SITES_FILE: ['./config/sites.json', z.string().min(1), 'Sites with their write keys, read keys and allowed origins'],
+  COLLECTOR_PORT: ['8080', port, 'Port of the collector (POST /v1/collect, /t.js)'],
+  COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
+  COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],
+  COLLECTOR_LINGER: ['5ms', duration, 'How long the collector gathers events before one Kafka send'],
+  CLOCK_SKEW_FUTURE: ['10m', duration, 'How far in the future an event time may be'],
+  CLOCK_SKEW_PAST: ['7d', duration, 'How far in the past an event time may be'],
+  CLOCK_SKEW_POLICY: ['adjust', z.enum(['adjust', 'dead-letter']), 'Outside the window: use received time and flag it, or dead-letter'],
+  IP_SALT_ROTATION: ['24h', duration, 'How often the salt used to hash IP addresses changes'],
+  SPEED_GROUP: ['speed', z.string().min(1), 'Consumer group of the speed layer'],
+  SPEED_TTL: ['48h', duration, 'TTL of every speed-layer key in Redis'],
+  SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],
+  LAKE_GROUP: ['lake', z.string().min(1), 'Consumer group of the lake archiver'],
+  LAKE_ROLL_ROWS: ['500000', int(1, 100_000_000), 'Rows after which the archiver rolls a Parquet file'],
+  LAKE_ROLL_AGE: ['30s', duration, 'Age after which the archiver rolls a Parquet file'],
+  LAKE_METRICS_PORT: ['9102', port, 'Prometheus /metrics port of the lake archiver'],
+  BATCH_VERSIONS_KEEP: ['5', int(1, 1000), 'Batch view versions kept for rollback'],
+  BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],
+  BATCH_THREADS: ['2', int(1, 256), 'DuckDB threads of the batch job'],
+  SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
+  DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
+  DLQ_ALERT_RATE: ['0.05', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Dead-letter share of a site above which a warning is logged'],
+  SCHEDULER_BATCH_CRON: ['0 2 * * *', z.string().min(9), 'When the nightly batch runs'],
+  SCHEDULER_TZ: ['UTC', z.string().min(1), 'Time zone of the schedules'],
+  SCHEDULER_METRICS_PORT: ['9104', port, 'Prometheus /metrics port of the scheduler'],
+  RETENTION_LAKE: ['400d', duration, 'How long lake partitions are kept'],
+  RETENTION_DLQ: ['30d', duration, 'How long dead letters are kept'],
+} as const satisfies Record<string, readonly [string, z.ZodType<unknown, string>, string]>;
+
+type Vars = typeof CONFIG_VARIABLES;
+export type ConfigValues = { [K in keyof Vars]: z.output<Vars[K][1]> };
+
+/**
+ * Addresses written by `make stack-up` (for example the port of a Redis it had to start)
+ * fill in variables the environment leaves unset.
+ */
+export function readStackEnv(root = process.cwd()): Record<string, string> {
+  const file = resolve(root, '.local/stack/stack.env');
+  if (!existsSync(file)) return {};
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** Validates every variable and reports all problems at once, each naming its variable. */
+export function parseConfig(env: Record<string, string | undefined>): ConfigValues {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, [def, schema]] of Object.entries(CONFIG_VARIABLES) as [string, readonly [string, z.ZodType, string]][]) {
+    const raw = env[name] === undefined || env[name] === '' ? def : env[name]!;
+    const result = schema.safeParse(raw);
+    if (result.success) out[name] = result.data;
+    else problems.push(`${name}=${JSON.stringify(raw)}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  const values = out as ConfigValues;
+  if (problems.length === 0) {
+    if (values.KAFKA_PORT === values.KAFKA_CONTROLLER_PORT) problems.push(`KAFKA_CONTROLLER_PORT=${values.KAFKA_CONTROLLER_PORT}: must differ from KAFKA_PORT`);
+    if (values.SPEED_TTL < 2 * 3_600_000) problems.push(`SPEED_TTL=${env.SPEED_TTL}: must be at least 2h so speed data outlives a batch run's grace`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values;
+}
+
+/** Environment first, then the stack's addresses, then defaults. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, root = process.cwd()): ConfigValues {
+  return parseConfig({ ...readStackEnv(root), ...env });
+}
+
+/** Markdown table of every variable, for the README. */
+export function configTable(): string {
+  const rows = Object.entries(CONFIG_VARIABLES).map(([name, [def, , desc]]) => `| \`${name}\` | \`${def}\` | ${desc} |`);
+  return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env -S node --import tsx
+/** CLI: `stack up | down | status`. */
+import { Command } from 'commander';
+import { loadConfig } from '../core/config.ts';
+import { errorMessage } from '../core/errors.ts';
+import { fetchJars } from './kafka.ts';
+import { stackPaths } from './processes.ts';
+import { stackDown, stackStatus, stackUp } from './stack.ts';
+
+const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis and the schema registry');
+
+program
+  .command('up')
+  .description('start what is not running (reuses what runs) and create the topics')
+  .action(async () => {
+    const t0 = Date.now();
+    const info = await stackUp(loadConfig());
+    const tag = (reused: boolean) => (reused ? 'reused' : 'started');
+    console.log(`kafka     ${tag(info.kafka.reused)}  ${info.kafka.brokers}`);
+    console.log(`redis     ${info.redis.pid ? tag(info.redis.reused) : 'external'}  ${info.redis.url}`);
+    if (info.registry) console.log(`registry  ${tag(info.registry.reused)}  ${info.registry.url}`);
+    console.log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+program
+  .command('fetch')
+  .description('resolve the Kafka broker jars from Maven Central (once; cached in ~/.m2)')
+  .action(() => {
+    fetchJars(stackPaths(), console.log);
+  });
+
+program
+  .command('down')
+  .description('stop the processes the stack started (and only those)')
+  .action(async () => {
+    await stackDown();
+    console.log('stack stopped');
+  });
+
+program
+  .command('status')
+  .description('say what runs where')
+  .action(async () => {
+    for (const line of await stackStatus(loadConfig())) console.log(line);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`stack: ${errorMessage(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,118 @@
+/**
+ * `stack up|down|status`: the local stack without Docker (Kafka broker in KRaft mode, Redis,
+ * the bundled schema registry). Idempotent: `up` reuses what runs; `down` stops exactly the
+ * processes it started (recorded in .local/stack/*.pid).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ConfigValues } from '../core/config.ts';
+import { ensureTopics, kafkaRunning, startKafka } from './kafka.ts';
+import { logFile, pidFile, runningPid, startDetached, stopPid, stackPaths, waitFor, type StackPaths } from './processes.ts';
+import { ensureRedis, ownRedisRunning, redisAnswers } from './redis.ts';
+
+export const REGISTRY_ENTRY = 'schemas/registry.main.ts';
+
+export interface StackInfo {
+  kafka: { brokers: string; pid: number; reused: boolean };
+  redis: { url: string; pid?: number; reused: boolean };
+  registry?: { url: string; pid: number; reused: boolean };
+}
+
+function writeStackEnv(paths: StackPaths, vars: Record<string, string>): void {
+  mkdirSync(paths.state, { recursive: true });
+  writeFileSync(join(paths.state, 'stack.env'), Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+}
+
+export function registryRunning(paths: StackPaths): number | undefined {
+  return runningPid(paths, 'registry', REGISTRY_ENTRY);
+}
+
+async function registryAnswers(url: string): Promise<boolean> {
+  const res = await fetch(new URL('/subjects', url), { signal: AbortSignal.timeout(1000) });
+  return res.ok;
+}
+
+async function ensureRegistry(paths: StackPaths, config: ConfigValues, brokers: string, log: (l: string) => void): Promise<StackInfo['registry']> {
+  if (!existsSync(join(paths.root, REGISTRY_ENTRY))) {
+    log('schema registry not built yet; skipped');
+    return undefined;
+  }
+  const url = `http://127.0.0.1:${config.REGISTRY_PORT}`;
+  const existing = registryRunning(paths);
+  if (existing) return { url, pid: existing, reused: true };
+  const pid = startDetached(paths, 'registry', process.execPath, ['--import', 'tsx', join(paths.root, REGISTRY_ENTRY)], {
+    ...process.env,
+    KAFKA_BROKERS: brokers,
+    REGISTRY_PORT: String(config.REGISTRY_PORT),
+    REGISTRY_TOPIC: config.REGISTRY_TOPIC,
+  });
+  log(`schema registry starting (pid ${pid}), logs in ${logFile(paths, 'registry')}`);
+  await waitFor('schema registry', () => registryAnswers(url), 60_000, () => !registryRunning(paths));
+  return { url, pid, reused: false };
+}
+
+export async function stackUp(config: ConfigValues, log: (line: string) => void = console.log, root = process.cwd()): Promise<StackInfo> {
+  const paths = stackPaths(root);
+  const brokers = `127.0.0.1:${config.KAFKA_PORT}`;
+  const kafka = await startKafka(paths, { port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT, heap: config.KAFKA_HEAP }, log);
+  const created = await ensureTopics(brokers, [
+    { topic: config.EVENTS_TOPIC, numPartitions: config.EVENTS_PARTITIONS },
+    { topic: config.DLQ_TOPIC, numPartitions: 3 },
+    { topic: config.REGISTRY_TOPIC, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+  ]);
+  if (created.length > 0) log(`created topics: ${created.join(', ')}`);
+  const previousOwnRedis = ownRedisRunning(paths) ? readOwnRedisUrl(paths) : undefined;
+  const redis = await ensureRedis(paths, config.REDIS_URL, previousOwnRedis, log);
+  if (redis.pid) writeFileSync(join(paths.state, 'redis.url'), redis.url);
+  const registry = await ensureRegistry(paths, config, brokers, log);
+  writeStackEnv(paths, {
+    KAFKA_BROKERS: brokers,
+    REDIS_URL: redis.url,
+    ...(registry ? { SCHEMA_REGISTRY_URL: registry.url } : {}),
+  });
+  return { kafka: { brokers, pid: kafka.pid, reused: kafka.reused }, redis, registry };
+}
+
+function readOwnRedisUrl(paths: StackPaths): string | undefined {
+  const file = join(paths.state, 'redis.url');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** Stops, in reverse order, only the processes this stack started. */
+export async function stackDown(log: (line: string) => void = console.log, root = process.cwd()): Promise<void> {
+  const paths = stackPaths(root);
+  const components: [string, number | undefined][] = [
+    ['registry', registryRunning(paths)],
+    ['redis', ownRedisRunning(paths)],
+    ['kafka', kafkaRunning(paths)],
+  ];
+  for (const [name, pid] of components) {
+    if (!pid) continue;
+    const how = await stopPid(pid, name === 'kafka' ? 30_000 : 10_000);
+    rmSync(pidFile(paths, name), { force: true });
+    log(`${name}: ${how} (pid ${pid})`);
+  }
+  rmSync(join(paths.state, 'stack.env'), { force: true });
+  rmSync(join(paths.state, 'redis.url'), { force: true });
+}
+
+export async function stackStatus(config: ConfigValues, root = process.cwd()): Promise<string[]> {
+  const paths = stackPaths(root);
+  const lines: string[] = [];
+  const kafka = kafkaRunning(paths);
+  lines.push(
+    kafka
+      ? `kafka     running  pid ${kafka}  127.0.0.1:${config.KAFKA_PORT} (controller ${config.KAFKA_CONTROLLER_PORT})  data ${paths.kafkaData}  log ${logFile(paths, 'kafka')}`
+      : `kafka     stopped  (make stack-up starts it on 127.0.0.1:${config.KAFKA_PORT})`,
+  );
+  const ownRedis = ownRedisRunning(paths);
+  if (ownRedis) lines.push(`redis     running  pid ${ownRedis}  ${config.REDIS_URL} (started by the stack)  log ${logFile(paths, 'redis')}`);
+  else lines.push(`redis     ${(await redisAnswers(config.REDIS_URL)) ? 'answers' : 'DOWN   '}  ${config.REDIS_URL} (external, not managed by the stack)`);
+  const registry = registryRunning(paths);
+  lines.push(
+    registry
+      ? `registry  running  pid ${registry}  ${config.SCHEMA_REGISTRY_URL}  log ${logFile(paths, 'registry')}`
+      : `registry  stopped`,
+  );
+  return lines;
+}

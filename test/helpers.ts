@@ -1,0 +1,85 @@
+/**
+ * Integration-test helpers: every test gets UUID-named topics, groups and Redis key prefixes,
+ * and registers their clean-up, so tests can run again and again on the same broker.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Redis } from 'ioredis';
+import { loadConfig, type ConfigValues } from '../core/config.ts';
+
+export function testConfig(overrides: Record<string, string> = {}): ConfigValues {
+  return loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...overrides });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export function kafkaClient(config: ConfigValues, clientId = uniqueName('test')): Kafka {
+  return new Kafka({ clientId, brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+
+/** Registers clean-up to run from `runCleanups()` (call it in afterAll). */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+export async function runCleanups(): Promise<void> {
+  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+}
+
+export async function createTopic(config: ConfigValues, prefix: string, numPartitions = 3): Promise<string> {
+  const topic = uniqueName(`test.${prefix}`);
+  const admin = kafkaClient(config).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions, replicationFactor: 1 }] });
+  } finally {
+    await admin.disconnect();
+  }
+  onCleanup(() => deleteTopic(config, topic));
+  return topic;
+}
+
+async function deleteTopic(config: ConfigValues, topic: string): Promise<void> {
+  const admin: Admin = kafkaClient(config).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A Redis client whose test keys all start with a unique prefix, deleted afterwards. */
+export function testRedis(config: ConfigValues): { redis: Redis; prefix: string } {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  const prefix = uniqueName('test') + ':';
+  onCleanup(async () => {
+    const keys: string[] = [];
+    for await (const batch of redis.scanStream({ match: `*${prefix}*`, count: 1000 })) keys.push(...(batch as string[]));
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return { redis, prefix };
+}
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `twinlane-${prefix}-`));
+  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
