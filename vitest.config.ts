@@ -6,6 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '.local/**', 'data/**'],
           environment: 'node',
@@ -14,6 +15,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '.local/**', 'data/**'],
           environment: 'node',
