@@ -1,0 +1,88 @@
+/**
+ * The read contract the serving layer merges (contract 7). The speed store (Redis) and the
+ * batch-view store (DuckDB/Parquet) both implement `ViewReader`; serving never reaches past it.
+ * Times are epoch milliseconds, UTC; ranges are half-open [from, to).
+ */
+import { TwinlaneError } from './errors.ts';
+
+export type Grain = 'minute' | 'hour' | 'day';
+export const GRAIN_MS: Record<Grain, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+export const METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue', 'bounce_rate', 'visit_duration', 'bot_pageviews'] as const;
+export type Metric = (typeof METRICS)[number];
+
+/** `events` counts custom events; with `eventName` set it counts only that name. */
+export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'event_name'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** Equality filters, combinable: `{ country: 'DE', device: 'mobile' }`. */
+export type Filters = Partial<Record<Dimension, string>>;
+
+export interface RangeQuery {
+  site: string;
+  from: number;
+  to: number;
+  filters?: Filters;
+  /** Restricts `events` to one custom-event name. */
+  eventName?: string;
+}
+
+export interface SeriesQuery extends RangeQuery {
+  grain: Grain;
+  metrics: Metric[];
+}
+
+export interface TotalsQuery extends RangeQuery {
+  metrics: Metric[];
+}
+
+export interface BreakdownQuery extends RangeQuery {
+  dimension: Dimension;
+  /** Ranking metric. */
+  metric: 'pageviews' | 'visitors' | 'events' | 'revenue';
+  limit: number;
+}
+
+export type MetricValues = Partial<Record<Metric, number>>;
+
+export interface SeriesPoint {
+  /** Bucket start (epoch ms, aligned to the grain in UTC). */
+  start: number;
+  /** A metric the store cannot answer for this bucket is absent, never 0. */
+  values: MetricValues;
+}
+
+export interface BreakdownRow {
+  value: string;
+  count: number;
+}
+
+/** What a store holds for a site: [from, to) in event time, at minute precision. */
+export interface Coverage {
+  from: number;
+  to: number;
+}
+
+export interface ViewReader {
+  readonly source: 'batch' | 'speed';
+  /** Whether its numbers are exact (batch) or carry sketch error for uniques (speed). */
+  readonly exact: boolean;
+  /** The span this store can answer for `site`; buckets outside it are "missing". */
+  coverage(site: string): Promise<Coverage | null>;
+  /** One point per bucket of [from, to) inside coverage, zero-valued buckets included. */
+  series(q: SeriesQuery): Promise<SeriesPoint[]>;
+  /** Totals over the range; `visitors` and `sessions` are distinct over the whole range, never summed. */
+  totals(q: TotalsQuery): Promise<MetricValues>;
+  breakdown(q: BreakdownQuery): Promise<BreakdownRow[]>;
+}
+
+/** A query a store cannot answer (e.g. a filter combination it keeps no rollup for). */
+export class UnsupportedQueryError extends TwinlaneError {
+  constructor(message: string) {
+    super('UNSUPPORTED_BY_SOURCE', message, { retriable: false });
+  }
+}
+
+export function alignDown(t: number, grain: Grain): number {
+  return Math.floor(t / GRAIN_MS[grain]) * GRAIN_MS[grain];
+}

@@ -1,0 +1,107 @@
+/**
+ * The one dead-letter writer every stage uses: publishes to the DLQ topic with the original
+ * bytes as the value and contract 8's metadata in headers, acknowledged by all in-sync
+ * replicas. A failed send throws (retriable), so the caller never commits past a record that
+ * neither landed nor was dead-lettered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Producer, IHeaders } from 'kafkajs';
+import { DependencyError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import { DLQ_HEADERS, type DeadLetter } from './types.ts';
+
+export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
+
+export function toHeaders(dl: DeadLetter): IHeaders {
+  const h: IHeaders = {
+    [DLQ_HEADERS.id]: dl.id,
+    [DLQ_HEADERS.stage]: dl.stage,
+    [DLQ_HEADERS.code]: dl.code,
+    [DLQ_HEADERS.message]: dl.message,
+    [DLQ_HEADERS.firstSeen]: String(dl.firstSeen),
+    [DLQ_HEADERS.attempts]: String(dl.attempts),
+    [DLQ_HEADERS.payloadFormat]: dl.payloadFormat,
+  };
+  if (dl.field !== undefined) h[DLQ_HEADERS.field] = dl.field;
+  if (dl.siteId !== undefined) h[DLQ_HEADERS.siteId] = dl.siteId;
+  if (dl.source) {
+    h[DLQ_HEADERS.sourceTopic] = dl.source.topic;
+    h[DLQ_HEADERS.sourcePartition] = String(dl.source.partition);
+    h[DLQ_HEADERS.sourceOffset] = dl.source.offset;
+  }
+  return h;
+}
+
+function header(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  if (v === undefined) return undefined;
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined ? undefined : Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
+}
+
+/** Reads a dead letter back from a DLQ topic message. */
+export function fromMessage(value: Buffer | null, headers: IHeaders | undefined): DeadLetter {
+  const partition = header(headers, DLQ_HEADERS.sourcePartition);
+  const topic = header(headers, DLQ_HEADERS.sourceTopic);
+  const offset = header(headers, DLQ_HEADERS.sourceOffset);
+  const field = header(headers, DLQ_HEADERS.field);
+  const siteId = header(headers, DLQ_HEADERS.siteId);
+  return {
+    id: header(headers, DLQ_HEADERS.id) ?? randomUUID(),
+    stage: (header(headers, DLQ_HEADERS.stage) ?? 'decode') as DeadLetter['stage'],
+    code: (header(headers, DLQ_HEADERS.code) ?? 'PAYLOAD_FORMAT') as DeadLetter['code'],
+    message: header(headers, DLQ_HEADERS.message) ?? '',
+    firstSeen: Number(header(headers, DLQ_HEADERS.firstSeen) ?? Date.now()),
+    attempts: Number(header(headers, DLQ_HEADERS.attempts) ?? 1),
+    payloadFormat: (header(headers, DLQ_HEADERS.payloadFormat) ?? 'binary') as DeadLetter['payloadFormat'],
+    payload: value ?? Buffer.alloc(0),
+    ...(field === undefined ? {} : { field }),
+    ...(siteId === undefined ? {} : { siteId }),
+    ...(topic !== undefined && partition !== undefined && offset !== undefined ? { source: { topic, partition: Number(partition), offset } } : {}),
+  };
+}
+
+export class DeadLetterWriter {
+  private producer: Producer | undefined;
+  private readonly counter;
+
+  constructor(
+    private readonly deps: { kafka: Kafka; topic: string; logger: Logger; metrics: Metrics },
+  ) {
+    this.counter = deps.metrics.counter('dead_letters_total', 'Dead letters written, by stage and code', ['stage', 'code']);
+  }
+
+  async start(): Promise<void> {
+    if (this.producer) return;
+    const producer = this.deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    this.producer = producer;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    await p?.disconnect();
+  }
+
+  /** Writes the dead letters and resolves once Kafka acknowledged all of them. */
+  async write(letters: NewDeadLetter[]): Promise<DeadLetter[]> {
+    if (letters.length === 0) return [];
+    if (!this.producer) await this.start();
+    const now = Date.now();
+    const full: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID(), firstSeen: l.firstSeen ?? now, attempts: l.attempts ?? 1 }));
+    try {
+      await this.producer!.send({
+        topic: this.deps.topic,
+        acks: -1,
+        messages: full.map((dl) => ({ key: dl.siteId ?? null, value: dl.payload, headers: toHeaders(dl) })),
+      });
+    } catch (err) {
+      this.deps.logger.error({ event: 'dead_letter_write_failed', count: full.length, err });
+      throw new DependencyError('DLQ_WRITE_FAILED', `could not write ${full.length} dead letters to ${this.deps.topic}`, err);
+    }
+    for (const dl of full) this.counter.inc({ stage: dl.stage, code: dl.code });
+    return full;
+  }
+}

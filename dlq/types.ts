@@ -1,0 +1,75 @@
+/**
+ * Contract 8: the fixed list of dead-letter codes and stages, and the dead-letter record.
+ * Every stage of the pipeline reports failures with one of these codes; the list is
+ * documented in dlq/README.md and is closed on purpose.
+ */
+export const STAGES = ['collect', 'decode', 'validate', 'enrich', 'speed', 'archive'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const DEAD_LETTER_CODES = {
+  PAYLOAD_FORMAT: 'Not parseable: invalid JSON, invalid UTF-8, broken gzip, or bytes without the Confluent framing',
+  SCHEMA_VIOLATION: 'Does not match the event schema (missing field, wrong type, unknown enum); the message names the field path',
+  UNKNOWN_SCHEMA_ID: 'Confluent framing names a schema id the registry does not know',
+  ENRICHMENT_FAILED: 'User-agent, geo or PII enrichment threw',
+  SIZE_VIOLATION: 'Body, batch or field larger than allowed',
+  CLOCK_SKEW: 'Event time outside the accepted window and the policy says dead-letter',
+  STORAGE_FAILURE: 'Redis or the lake refused a record that decoded fine',
+  UNAUTHORIZED: 'Unknown site or wrong write key',
+} as const;
+export type DeadLetterCode = keyof typeof DEAD_LETTER_CODES;
+
+export interface SourcePosition {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface DeadLetter {
+  /** Stable id of the dead letter (used by `dlq show ID` and replay). */
+  id: string;
+  stage: Stage;
+  code: DeadLetterCode;
+  message: string;
+  /** Field path for SCHEMA_VIOLATION, e.g. `properties.price` or `event_time`. */
+  field?: string;
+  siteId?: string;
+  /** Epoch ms when the record first failed. */
+  firstSeen: number;
+  attempts: number;
+  source?: SourcePosition;
+  /** The original bytes, untouched. */
+  payload: Buffer;
+  /** How the payload is encoded, so replay knows how to read it. */
+  payloadFormat: 'json' | 'avro-confluent' | 'binary';
+}
+
+/** Kafka header names that carry the metadata; the message value is the original bytes. */
+export const DLQ_HEADERS = {
+  id: 'tl-dl-id',
+  stage: 'tl-stage',
+  code: 'tl-code',
+  message: 'tl-message',
+  field: 'tl-field',
+  siteId: 'tl-site',
+  firstSeen: 'tl-first-seen',
+  attempts: 'tl-attempts',
+  sourceTopic: 'tl-source-topic',
+  sourcePartition: 'tl-source-partition',
+  sourceOffset: 'tl-source-offset',
+  payloadFormat: 'tl-payload-format',
+} as const;
+
+/** The result of one step for one record: values, not exceptions (only the consumer loop dead-letters). */
+export type Outcome<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'dead-letter'; stage: Stage; code: DeadLetterCode; message: string; field?: string }
+  | { kind: 'skip'; reason: string };
+
+export const ok = <T>(value: T): Outcome<T> => ({ kind: 'ok', value });
+export const deadLetter = (stage: Stage, code: DeadLetterCode, message: string, field?: string): Outcome<never> => ({
+  kind: 'dead-letter',
+  stage,
+  code,
+  message,
+  ...(field === undefined ? {} : { field }),
+});

@@ -1,0 +1,156 @@
+/**
+ * Encodes events with the registered writer schema and decodes any registered version into
+ * the current reader schema (Avro schema resolution), caching types by id. Failures are typed
+ * so they become dead-letter codes: PAYLOAD_FORMAT, UNKNOWN_SCHEMA_ID, SCHEMA_VIOLATION.
+ */
+import avro from 'avsc';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { DependencyError, TwinlaneError } from '../core/errors.ts';
+import { EVENT_SCHEMA, eventSubject, type AvroSchemaJson, type TwinlaneEvent } from './event.ts';
+import { frame, unframe } from './wire-format.ts';
+
+export class UnknownSchemaIdError extends TwinlaneError {
+  constructor(readonly schemaId: number) {
+    super('UNKNOWN_SCHEMA_ID', `schema id ${schemaId} is not in the registry`, { retriable: false });
+  }
+}
+
+export class SchemaViolationError extends TwinlaneError {
+  /** Paths of the offending fields, e.g. ['revenue_micros', 'properties.price']. */
+  readonly paths: string[];
+  constructor(paths: string[], message?: string) {
+    super('SCHEMA_VIOLATION', message ?? `does not match the event schema at ${paths.join(', ') || '(root)'}`, { retriable: false });
+    this.paths = paths;
+  }
+}
+
+/** Avro bytes that do not decode with the schema their id names. */
+export class AvroDecodeError extends TwinlaneError {
+  constructor(schemaId: number, cause: unknown) {
+    super('PAYLOAD_FORMAT', `bytes do not decode with schema id ${schemaId}: ${cause instanceof Error ? cause.message : String(cause)}`, { retriable: false, cause });
+  }
+}
+
+export interface RegistryClient {
+  register(schema: AvroSchemaJson, subject: string): Promise<number>;
+  /** Writer schema JSON by id; throws UnknownSchemaIdError for an id the registry lacks. */
+  schemaById(id: number): Promise<AvroSchemaJson>;
+}
+
+/** RegistryClient over the real Confluent client (works with any Confluent-compatible registry). */
+export class ConfluentRegistryClient implements RegistryClient {
+  readonly client: SchemaRegistry;
+  constructor(private readonly host: string) {
+    this.client = new SchemaRegistry({ host, retry: { retries: 2 } });
+  }
+  async register(schema: AvroSchemaJson, subject: string): Promise<number> {
+    try {
+      const { id } = await this.client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
+      return id;
+    } catch (err) {
+      throw new DependencyError('REGISTRY_REGISTER_FAILED', `could not register the schema under ${subject}: ${(err as Error).message}`, err);
+    }
+  }
+  async schemaById(id: number): Promise<AvroSchemaJson> {
+    try {
+      const res = await fetch(new URL(`/schemas/ids/${id}`, this.host), { signal: AbortSignal.timeout(5000) });
+      if (res.status === 404) throw new UnknownSchemaIdError(id);
+      if (!res.ok) throw new DependencyError('REGISTRY_LOOKUP_FAILED', `registry answered ${res.status} for schema id ${id}`);
+      const body = (await res.json()) as { schema: string };
+      return JSON.parse(body.schema) as AvroSchemaJson;
+    } catch (err) {
+      if (err instanceof TwinlaneError) throw err;
+      throw new DependencyError('REGISTRY_UNREACHABLE', `schema registry unreachable: ${(err as Error).message}`, err);
+    }
+  }
+}
+
+export type DecodedEvent = { event: TwinlaneEvent; schemaId: number };
+
+export class EventCodec {
+  private readonly readerType: avro.Type;
+  private writerId: number | undefined;
+  private readonly resolvers = new Map<number, { type: avro.Type; resolver: avro.Resolver | undefined }>();
+  private readonly pending = new Map<number, Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }>>();
+
+  constructor(
+    private readonly registry: RegistryClient,
+    private readonly topic: string,
+    readerSchema: AvroSchemaJson = EVENT_SCHEMA,
+  ) {
+    this.readerType = avro.Type.forSchema(readerSchema as avro.Schema);
+  }
+
+  /** Registers the current schema (idempotent: the same schema gets the same id). */
+  async init(): Promise<number> {
+    if (this.writerId === undefined) {
+      this.writerId = await this.registry.register(EVENT_SCHEMA, eventSubject(this.topic));
+      this.resolvers.set(this.writerId, { type: this.readerType, resolver: undefined });
+    }
+    return this.writerId;
+  }
+
+  get schemaId(): number {
+    if (this.writerId === undefined) throw new Error('EventCodec.init() was not called');
+    return this.writerId;
+  }
+
+  get type(): avro.Type {
+    return this.readerType;
+  }
+
+  /** Field paths where `value` does not match the current schema; empty when valid. */
+  invalidPaths(value: unknown): string[] {
+    const paths: string[] = [];
+    this.readerType.isValid(value, { errorHook: (path: string[]) => paths.push(path.join('.')) });
+    return paths;
+  }
+
+  encode(event: TwinlaneEvent): Buffer {
+    const paths = this.invalidPaths(event);
+    if (paths.length > 0) throw new SchemaViolationError(paths);
+    return frame(this.schemaId, this.readerType.toBuffer(event));
+  }
+
+  async decode(buf: Buffer | null): Promise<DecodedEvent> {
+    const { schemaId, payload } = unframe(buf);
+    const entry = this.resolvers.get(schemaId) ?? (await this.lookup(schemaId));
+    try {
+      const event = (entry.resolver ? this.readerType.fromBuffer(payload, entry.resolver) : this.readerType.fromBuffer(payload)) as TwinlaneEvent;
+      return { event, schemaId };
+    } catch (err) {
+      throw new AvroDecodeError(schemaId, err);
+    }
+  }
+
+  /** Synchronous decode for ids already cached; undefined when the id needs a registry lookup. */
+  decodeCached(buf: Buffer | null): DecodedEvent | undefined {
+    const { schemaId, payload } = unframe(buf);
+    const entry = this.resolvers.get(schemaId);
+    if (!entry) return undefined;
+    try {
+      const event = (entry.resolver ? this.readerType.fromBuffer(payload, entry.resolver) : this.readerType.fromBuffer(payload)) as TwinlaneEvent;
+      return { event, schemaId };
+    } catch (err) {
+      throw new AvroDecodeError(schemaId, err);
+    }
+  }
+
+  /** Concurrent misses for one id share one registry request; a failure is not cached. */
+  private lookup(id: number): Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }> {
+    let p = this.pending.get(id);
+    if (!p) {
+      p = this.registry
+        .schemaById(id)
+        .then((schema) => {
+          const type = avro.Type.forSchema(schema as avro.Schema);
+          const entry = { type, resolver: this.readerType.createResolver(type) };
+          this.resolvers.set(id, entry);
+          return entry;
+        })
+        .finally(() => this.pending.delete(id));
+      this.pending.set(id, p);
+    }
+    return p;
+  }
+}
