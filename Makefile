@@ -12,21 +12,22 @@ help:
 	@echo "make stack-up | stack-down | stack-status"
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@# npm ci refuses the lockfile: the registry mirror lacks optional DuckDB bindings of other platforms; install keeps the locked versions.
+	npm install --no-audit --no-fund
 	@touch $(NPM_STAMP)
 
 # npm packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
 setup: $(NPM_STAMP)
-	@$(TSX) stack/stack.main.ts fetch
+	@$(TSX) stack/cli.ts fetch
 
 stack-up: setup
-	@$(TSX) stack/stack.main.ts up
+	@$(TSX) stack/cli.ts up
 
 stack-down: $(NPM_STAMP)
-	@$(TSX) stack/stack.main.ts down
+	@$(TSX) stack/cli.ts down
 
 stack-status: $(NPM_STAMP)
-	@$(TSX) stack/stack.main.ts status
+	@$(TSX) stack/cli.ts status
 
 typecheck: setup
 	npx tsc --noEmit

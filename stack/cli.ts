@@ -1,5 +1,4 @@
-#!/usr/bin/env -S node --import tsx
-/** CLI: `stack up | down | status`. */
+/** CLI: `stack up | down | status | fetch`. */
 import { Command } from 'commander';
 import { loadConfig } from '../core/config.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -7,6 +6,7 @@ import { fetchJars } from './kafka.ts';
 import { stackPaths } from './processes.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 
+export function stackCommand(): Command {
 const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis and the schema registry');
 
 program
@@ -44,7 +44,15 @@ program
     for (const line of await stackStatus(loadConfig())) console.log(line);
   });
 
-program.parseAsync().catch((err: unknown) => {
-  console.error(`stack: ${errorMessage(err)}`);
-  process.exit(1);
-});
+return program;
+}
+
+// Run directly: `node --import tsx stack/cli.ts up`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  stackCommand()
+    .parseAsync()
+    .catch((err: unknown) => {
+      console.error(`stack: ${errorMessage(err)}`);
+      process.exit(1);
+    });
+}

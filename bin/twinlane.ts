@@ -1,0 +1,29 @@
+/**
+ * `twinlane …`: one CLI that gathers the commands of every part, each with its own --help.
+ * Every part exports a commander `Command` factory from its `cli.ts`; add it to COMMANDS.
+ */
+import { Command } from 'commander';
+import { errorMessage, TwinlaneError } from '../core/errors.ts';
+
+type CommandFactory = () => Command | Promise<Command>;
+
+// name → lazy import, so `twinlane dlq --help` does not load DuckDB, Kafka and Redis clients of every part.
+const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
+  stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
+};
+
+const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();
+for (const [name, { describe, load }] of Object.entries(COMMANDS)) {
+  program.command(name, { hidden: false }).description(describe).allowUnknownOption().helpOption(false).argument('[args...]').action(async () => {
+    const factory = await load();
+    const sub = await factory();
+    sub.name(name);
+    const idx = process.argv.indexOf(name);
+    await sub.parseAsync(process.argv.slice(idx + 1), { from: 'user' });
+  });
+}
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`twinlane: ${errorMessage(err)}`);
+  process.exit(err instanceof TwinlaneError && !err.retriable ? 2 : 1);
+});

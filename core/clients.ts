@@ -1,0 +1,29 @@
+/** Client factories for entry points and test fixtures (nothing else builds clients). */
+import { Kafka, logLevel as kafkaLogLevel, type logCreator } from 'kafkajs';
+import { Redis } from 'ioredis';
+import type { ConfigValues } from './config.ts';
+import type { Logger } from './logger.ts';
+
+/** kafkajs logs through our pino logger, at warn and above. */
+function kafkaLogCreator(logger: Logger): logCreator {
+  return () => ({ level, log }) => {
+    const { message, ...extra } = log;
+    const payload = { event: 'kafka_client', namespace: extra.namespace ?? undefined, broker: (extra as { broker?: string }).broker, error: (extra as { error?: string }).error };
+    if (level <= kafkaLogLevel.ERROR) logger.error(payload, message);
+    else if (level <= kafkaLogLevel.WARN) logger.warn(payload, message);
+  };
+}
+
+export function createKafka(config: ConfigValues, logger: Logger, clientSuffix: string): Kafka {
+  return new Kafka({
+    clientId: `${config.KAFKA_CLIENT_ID}-${clientSuffix}`,
+    brokers: config.KAFKA_BROKERS,
+    logLevel: kafkaLogLevel.WARN,
+    logCreator: kafkaLogCreator(logger),
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
+}
+
+export function createRedis(config: ConfigValues): Redis {
+  return new Redis(config.REDIS_URL, { maxRetriesPerRequest: 5, enableAutoPipelining: false, lazyConnect: false });
+}
