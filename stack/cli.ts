@@ -16,9 +16,9 @@ program
     const t0 = Date.now();
     const info = await stackUp(loadConfig());
     const tag = (reused: boolean) => (reused ? 'reused' : 'started');
-    console.log(`kafka     ${tag(info.kafka.reused)}  ${info.kafka.brokers}`);
+    console.log(`kafka     ${info.kafka.pid ? tag(info.kafka.reused) : 'external'}  ${info.kafka.brokers}`);
     console.log(`redis     ${info.redis.pid ? tag(info.redis.reused) : 'external'}  ${info.redis.url}`);
-    if (info.registry) console.log(`registry  ${tag(info.registry.reused)}  ${info.registry.url}`);
+    if (info.registry) console.log(`registry  ${info.registry.pid ? tag(info.registry.reused) : 'external'}  ${info.registry.url}`);
     console.log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 

@@ -81,9 +81,14 @@ function javaArgs(paths: StackPaths, heap: string, main: string, rest: string[])
 }
 
 /** Formats KRaft storage on first start, starts the broker and waits until it answers. */
-export async function startKafka(paths: StackPaths, o: KafkaStackOptions, log: (line: string) => void): Promise<{ pid: number; reused: boolean }> {
+export async function startKafka(paths: StackPaths, o: KafkaStackOptions, log: (line: string) => void): Promise<{ pid?: number; reused: boolean }> {
   const existing = kafkaRunning(paths);
   if (existing) return { pid: existing, reused: true };
+  // A broker we did not start (another checkout's, or the user's) already serves the port: use it, never manage it.
+  if (await brokerAnswers(`127.0.0.1:${o.port}`)) {
+    log(`a Kafka broker not started by this stack already answers on 127.0.0.1:${o.port}; using it`);
+    return { reused: true };
+  }
   fetchJars(paths, log);
   mkdirSync(paths.state, { recursive: true });
   const props = join(paths.state, 'kafka-server.properties');

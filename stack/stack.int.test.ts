@@ -42,6 +42,7 @@ describe('local stack lifecycle', () => {
       const first = await stackUp(config, quiet, root);
       console.log(`cold stack-up: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       expect(first.kafka.reused).toBe(false);
+      expect(first.kafka.pid).toBeGreaterThan(0);
       expect((await stackUp(config, quiet, root)).kafka).toMatchObject({ reused: true, pid: first.kafka.pid });
 
       const kafka = new Kafka({ clientId: 'stack-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
@@ -55,8 +56,9 @@ describe('local stack lifecycle', () => {
       await producer.send({ topic, acks: -1, messages: Array.from({ length: 500 }, (_, i) => ({ key: `k${i % 7}`, value: `m${i}` })) });
       await producer.disconnect();
 
-      process.kill(first.kafka.pid, 'SIGKILL');
-      while (isAlive(first.kafka.pid)) await new Promise((r) => setTimeout(r, 50));
+      const brokerPid = first.kafka.pid!;
+      process.kill(brokerPid, 'SIGKILL');
+      while (isAlive(brokerPid)) await new Promise((r) => setTimeout(r, 50));
 
       const second = await stackUp(config, quiet, root);
       expect(second.kafka.reused).toBe(false);

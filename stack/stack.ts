@@ -13,9 +13,10 @@ import { ensureRedis, ownRedisRunning, redisAnswers } from './redis.ts';
 export const REGISTRY_ENTRY = 'schemas/registry.main.ts';
 
 export interface StackInfo {
-  kafka: { brokers: string; pid: number; reused: boolean };
+  /** `pid` is absent when the broker on the port is not ours (external). */
+  kafka: { brokers: string; pid?: number; reused: boolean };
   redis: { url: string; pid?: number; reused: boolean };
-  registry?: { url: string; pid: number; reused: boolean };
+  registry?: { url: string; pid?: number; reused: boolean };
 }
 
 function writeStackEnv(paths: StackPaths, vars: Record<string, string>): void {
@@ -40,6 +41,10 @@ async function ensureRegistry(paths: StackPaths, config: ConfigValues, brokers: 
   const url = `http://127.0.0.1:${config.REGISTRY_PORT}`;
   const existing = registryRunning(paths);
   if (existing) return { url, pid: existing, reused: true };
+  if (await registryAnswers(url).catch(() => false)) {
+    log(`a schema registry not started by this stack already answers at ${url}; using it`);
+    return { url, reused: true };
+  }
   const pid = startDetached(paths, 'registry', process.execPath, ['--import', 'tsx', join(paths.root, REGISTRY_ENTRY)], {
     ...process.env,
     KAFKA_BROKERS: brokers,
