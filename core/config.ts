@@ -88,6 +88,8 @@ export const CONFIG_VARIABLES = {
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
   DLQ_ALERT_RATE: ['0.05', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Dead-letter share of a site above which a warning is logged'],
+  CIRCUIT_BREAKER_THRESHOLD: ['0.5', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Share of one batch that, dead-lettered, stops a consumer instead'],
+  CIRCUIT_BREAKER_MIN_BATCH: ['20', int(1, 1_000_000), 'Smallest batch the circuit breaker judges'],
   SCHEDULER_BATCH_CRON: ['0 2 * * *', z.string().min(9), 'When the nightly batch runs'],
   SCHEDULER_TZ: ['UTC', z.string().min(1), 'Time zone of the schedules'],
   SCHEDULER_METRICS_PORT: ['9104', port, 'Prometheus /metrics port of the scheduler'],
