@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.ts';
+import { loadSites, parseSites } from './sites.ts';
+
+const site = (over: Record<string, unknown> = {}) => ({ id: 'shop', writeKey: 'wk_shop_12345678', readKey: 'rk_shop_12345678', allowedOrigins: ['https://shop.example'], ...over });
+
+describe('sites', () => {
+  it('loads the committed sample with three demo sites', () => {
+    const sites = loadSites('config/sites.json');
+    expect(sites.ids()).toEqual(['shop', 'blog', 'docs']);
+  });
+
+  it('authorizes writes by site and write key, and reads by read key', () => {
+    const sites = parseSites({ sites: [site()] });
+    expect(sites.authorizeWrite('shop', 'wk_shop_12345678').ok).toBe(true);
+    expect(sites.authorizeWrite('shop', 'rk_shop_12345678')).toMatchObject({ ok: false, reason: 'wrong-key' });
+    expect(sites.authorizeWrite('shop', undefined)).toMatchObject({ ok: false, reason: 'wrong-key', message: expect.stringMatching(/no write key/) });
+    expect(sites.authorizeWrite('nope', 'wk_shop_12345678')).toMatchObject({ ok: false, reason: 'unknown-site', message: 'unknown site "nope"' });
+    expect(sites.authorizeRead('shop', 'rk_shop_12345678')).toBe(true);
+    expect(sites.authorizeRead('shop', 'wk_shop_12345678')).toBe(false);
+  });
+
+  it('matches exact origins, subdomain and port wildcards, and "*"', () => {
+    const sites = parseSites({
+      sites: [
+        site({ allowedOrigins: ['https://shop.example', 'https://*.shop.example', 'http://localhost:*'] }),
+        site({ id: 'any', writeKey: 'wk_any_12345678', readKey: 'rk_any_12345678', allowedOrigins: ['*'] }),
+        site({ id: 'none', writeKey: 'wk_none_12345678', readKey: 'rk_none_12345678', allowedOrigins: [] }),
+      ],
+    });
+    const shop = sites.get('shop')!;
+    expect(shop.allowsOrigin('https://shop.example')).toBe(true);
+    expect(shop.allowsOrigin('https://SHOP.example')).toBe(true);
+    expect(shop.allowsOrigin('https://a.b.shop.example')).toBe(true);
+    expect(shop.allowsOrigin('http://localhost:5173')).toBe(true);
+    expect(shop.allowsOrigin('http://localhost')).toBe(true);
+    expect(shop.allowsOrigin('http://shop.example')).toBe(false);
+    expect(shop.allowsOrigin('https://evilshop.example')).toBe(false);
+    expect(shop.allowsOrigin('https://shop.example.evil.com')).toBe(false);
+    expect(shop.allowsOrigin('https://shopXexample')).toBe(false);
+    expect(sites.get('any')!.allowsOrigin('https://whatever.test')).toBe(true);
+    expect(sites.get('none')!.allowsOrigin('https://shop.example')).toBe(false);
+  });
+
+  it('rejects a bad file naming the field and the problem', () => {
+    const bad = (json: unknown) => () => parseSites(json, 'f.json');
+    expect(bad({ sites: [site({ id: 'Shop {x}' })] })).toThrowError(/f\.json: sites\.0\.id: expected lower-case/);
+    expect(bad({ sites: [site({ writeKey: 'short' })] })).toThrowError(/sites\.0\.writeKey: expected at least 8/);
+    expect(bad({ sites: [site({ allowedOrigins: ['shop.example'] })] })).toThrowError(/sites\.0\.allowedOrigins\.0: expected "\*", an origin/);
+    expect(bad({ sites: [site(), site({ writeKey: 'wk_other_1234567', readKey: 'rk_other_1234567' })] })).toThrowError(/duplicate site id "shop"/);
+    expect(bad({ sites: [site(), site({ id: 'b', readKey: 'rk_other_1234567' })] })).toThrowError(/sites\.1\.writeKey: key already used/);
+    expect(bad({ sites: [site({ extra: 1 })] })).toThrowError(/Unrecognized key/i);
+    expect(bad({ sites: [] })).toThrowError(/at least one site/);
+    expect(bad([])).toThrowError(ConfigError);
+  });
+
+  it('names the file when it is missing or not JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sites-'));
+    expect(() => loadSites(join(dir, 'missing.json'))).toThrowError(/SITES_FILE=".*missing\.json": cannot read it \(ENOENT\)/);
+    writeFileSync(join(dir, 'bad.json'), '{"sites": [');
+    expect(() => loadSites(join(dir, 'bad.json'))).toThrowError(/SITES_FILE=".*bad\.json": not valid JSON/);
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * The sites Twinlane collects for (SITES_FILE): per site an id, a write key (collector), a
+ * read key (serving API) and the browser origins allowed to send events. Loaded once by the
+ * entry points; a bad file stops the program with a message naming the problem.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/** Site ids end up in Kafka keys and Redis hash tags (`{site}`), so they stay plain. */
+export const SITE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const originPattern = z
+  .string()
+  .refine((s) => s === '*' || /^https?:\/\/(\*\.)?[a-z0-9.-]+(:(\d{1,5}|\*))?$/i.test(s), {
+    message: 'expected "*", an origin such as https://shop.example, https://*.shop.example or http://localhost:*',
+  });
+
+const siteSchema = z.strictObject({
+  id: z.string().regex(SITE_ID_PATTERN, 'expected lower-case letters, digits, _ or - (at most 64)'),
+  name: z.string().min(1).max(200).optional(),
+  writeKey: z.string().min(8, 'expected at least 8 characters').max(200),
+  readKey: z.string().min(8, 'expected at least 8 characters').max(200),
+  allowedOrigins: z.array(originPattern).default([]),
+});
+
+const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expected at least one site') });
+
+export type SiteConfig = z.output<typeof siteSchema>;
+
+export interface Site extends SiteConfig {
+  /** True when `origin` (the browser's Origin header) may send events for this site. */
+  allowsOrigin(origin: string): boolean;
+}
+
+export type WriteAuth = { ok: true; site: Site } | { ok: false; reason: 'unknown-site' | 'wrong-key'; message: string };
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+function originMatcher(patterns: readonly string[]): (origin: string) => boolean {
+  if (patterns.includes('*')) return () => true;
+  const regexes = patterns.map((p) => {
+    // Escape everything but '*', then give the two allowed wildcards their meaning.
+    const escaped = p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+    const body = escaped.replace('://*\\.', '://([a-z0-9-]+\\.)+').replace(/:\*$/, '(:\\d{1,5})?');
+    return new RegExp(`^${body}$`);
+  });
+  return (origin) => {
+    const o = origin.toLowerCase();
+    return regexes.some((r) => r.test(o));
+  };
+}
+
+export class Sites {
+  private readonly byId = new Map<string, Site>();
+
+  constructor(configs: readonly SiteConfig[]) {
+    for (const c of configs) {
+      const matches = originMatcher(c.allowedOrigins);
+      this.byId.set(c.id, { ...c, allowsOrigin: matches });
+    }
+  }
+
+  get(id: string): Site | undefined {
+    return this.byId.get(id);
+  }
+
+  list(): Site[] {
+    return [...this.byId.values()];
+  }
+
+  ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  authorizeWrite(siteId: string | undefined, writeKey: string | undefined): WriteAuth {
+    const site = siteId === undefined ? undefined : this.byId.get(siteId);
+    if (!site) return { ok: false, reason: 'unknown-site', message: siteId ? `unknown site "${siteId}"` : 'no site given (query parameter site= or header x-twinlane-site)' };
+    if (!writeKey || !sameSecret(writeKey, site.writeKey)) {
+      return { ok: false, reason: 'wrong-key', message: writeKey ? `wrong write key for site "${site.id}"` : `no write key given for site "${site.id}" (query parameter key= or header x-twinlane-key)` };
+    }
+    return { ok: true, site };
+  }
+
+  /** The serving API's check: is `readKey` the read key of `siteId`? */
+  authorizeRead(siteId: string, readKey: string | undefined): boolean {
+    const site = this.byId.get(siteId);
+    return site !== undefined && readKey !== undefined && sameSecret(readKey, site.readKey);
+  }
+}
+
+/** Validates the parsed JSON of a sites file; `source` names it in errors. */
+export function parseSites(json: unknown, source = 'sites file'): Sites {
+  const result = sitesFileSchema.safeParse(json);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${source}: ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  }
+  const problems: string[] = [];
+  const seen = { id: new Set<string>(), key: new Set<string>() };
+  result.data.sites.forEach((s, i) => {
+    if (seen.id.has(s.id)) problems.push(`${source}: sites.${i}.id: duplicate site id "${s.id}"`);
+    seen.id.add(s.id);
+    for (const [field, key] of [['writeKey', s.writeKey], ['readKey', s.readKey]] as const) {
+      if (seen.key.has(key)) problems.push(`${source}: sites.${i}.${field}: key already used by another site or role`);
+      seen.key.add(key);
+    }
+  });
+  if (problems.length) throw new ConfigError(problems);
+  return new Sites(result.data.sites);
+}
+
+/** Reads and validates SITES_FILE; throws ConfigError naming the file and the problem. */
+export function loadSites(file: string): Sites {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`SITES_FILE=${JSON.stringify(file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`SITES_FILE=${JSON.stringify(file)}: not valid JSON (${(err as Error).message})`]);
+  }
+  return parseSites(json, `SITES_FILE=${JSON.stringify(file)}`);
+}
