@@ -76,6 +76,14 @@ export interface ViewReader {
   breakdown(q: BreakdownQuery): Promise<BreakdownRow[]>;
 }
 
+/**
+ * The batch watermark W (contract 5): the end of the last complete day the current batch
+ * version covers, or null before the first batch run. Implemented by batch/ over its pointer.
+ */
+export interface WatermarkSource {
+  watermark(): Promise<number | null>;
+}
+
 /** A query a store cannot answer (e.g. a filter combination it keeps no rollup for). */
 export class UnsupportedQueryError extends TwinlaneError {
   constructor(message: string) {
