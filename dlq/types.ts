@@ -73,3 +73,56 @@ export const deadLetter = (stage: Stage, code: DeadLetterCode, message: string, 
   message,
   ...(field === undefined ? {} : { field }),
 });
+
+/** Where a dead letter stands: never replayed, replayed into the events topic, or failed again on replay. */
+export const LETTER_STATUSES = ['pending', 'replayed', 'failed-again'] as const;
+export type LetterStatus = (typeof LETTER_STATUSES)[number];
+
+/** A dead letter as the archiver stores it: plus where it sat in the DLQ topic. */
+export interface ArchivedDeadLetter extends DeadLetter {
+  dlqPartition: number;
+  dlqOffset: string;
+  archivedAt: number;
+}
+
+/** A dead letter read back from the store, with its current status. */
+export interface StoredDeadLetter extends ArchivedDeadLetter {
+  status: LetterStatus;
+  /** Result of the latest replay attempt, when there was one. */
+  lastCode?: DeadLetterCode;
+  lastMessage?: string;
+  lastField?: string;
+  lastAttemptAt?: number;
+}
+
+/** One replay attempt's result, appended to the store's status log. */
+export interface AttemptRecord {
+  id: string;
+  status: Exclude<LetterStatus, 'pending'>;
+  /** The attempt count after this attempt. */
+  attempts: number;
+  code?: DeadLetterCode;
+  message?: string;
+  field?: string;
+  at: number;
+}
+
+/** Selection used by `dlq list`, `stats` and `replay`; every given criterion must match. */
+export interface LetterFilter {
+  stage?: readonly Stage[];
+  code?: readonly DeadLetterCode[];
+  site?: readonly string[];
+  status?: readonly LetterStatus[];
+  ids?: readonly string[];
+  /** First-seen time range [from, to), epoch ms. */
+  from?: number;
+  to?: number;
+}
+
+export interface LetterStats {
+  bucket: number;
+  stage: Stage;
+  code: DeadLetterCode;
+  status: LetterStatus;
+  count: number;
+}
