@@ -1,0 +1,188 @@
+/**
+ * A ViewReader over an in-memory list of events, computed exactly. The pure unit tests of the
+ * merge rule and of the HTTP app use it as either side (batch or speed), with any coverage,
+ * so that what the merged answer should be is known to the event.
+ */
+import { alignDown, GRAIN_MS, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { FunnelQuery, FunnelStepResult } from './types.ts';
+
+export interface MemoryViewOptions {
+  source: 'batch' | 'speed';
+  events: readonly TwinlaneEvent[];
+  /** Coverage per site; a site not listed is not covered. */
+  coverage: Record<string, Coverage>;
+  version?: string;
+}
+
+export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
+  switch (d) {
+    case 'page':
+      return e.path;
+    case 'referrer':
+      return e.referrer_host ?? '(direct)';
+    case 'country':
+      return e.country ?? '(unknown)';
+    case 'device':
+      return e.device_type;
+    case 'browser':
+      return e.browser ?? '(unknown)';
+    case 'os':
+      return e.os ?? '(unknown)';
+    case 'utm_source':
+      return e.utm_source ?? '(none)';
+    case 'event_name':
+      return e.name;
+  }
+}
+
+/** The metrics of contract 7 over a set of events (bots count only in bot_pageviews). */
+export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: string): Required<MetricValues> {
+  let pageviews = 0;
+  let customs = 0;
+  let purchases = 0;
+  let revenue = 0;
+  let bots = 0;
+  const visitors = new Set<string>();
+  const sessions = new Map<string, { pageviews: number; first: number; last: number }>();
+  for (const e of events) {
+    if (e.is_bot) {
+      if (e.type === 'pageview') bots++;
+      continue;
+    }
+    visitors.add(e.visitor_id);
+    const s = sessions.get(e.session_id) ?? { pageviews: 0, first: e.event_time, last: e.event_time };
+    s.first = Math.min(s.first, e.event_time);
+    s.last = Math.max(s.last, e.event_time);
+    if (e.type === 'pageview') {
+      pageviews++;
+      s.pageviews++;
+    }
+    sessions.set(e.session_id, s);
+    if (e.type === 'custom' && (eventName === undefined || e.name === eventName)) customs++;
+    if (e.type === 'purchase') {
+      purchases++;
+      revenue += (e.revenue_micros ?? 0) / 1e6;
+    }
+  }
+  const list = [...sessions.values()];
+  const bounces = list.filter((s) => s.pageviews <= 1).length;
+  const duration = list.reduce((n, s) => n + (s.last - s.first) / 1000, 0);
+  return {
+    pageviews,
+    visitors: visitors.size,
+    sessions: list.length,
+    events: customs,
+    purchases,
+    revenue: Math.round(revenue * 100) / 100,
+    bounce_rate: list.length ? bounces / list.length : 0,
+    visit_duration: list.length ? duration / list.length : 0,
+    bot_pageviews: bots,
+  };
+}
+
+export class MemoryViewReader implements ViewReader {
+  readonly source: 'batch' | 'speed';
+  readonly exact: boolean;
+  readonly version: string;
+  /** Every call, for tests that check which side was asked what. */
+  readonly calls: { method: string; from: number; to: number }[] = [];
+  private readonly events: readonly TwinlaneEvent[];
+  private readonly cover: Record<string, Coverage>;
+
+  constructor(o: MemoryViewOptions) {
+    this.source = o.source;
+    this.exact = o.source === 'batch';
+    this.events = o.events;
+    this.cover = o.coverage;
+    this.version = o.version ?? 'v1';
+  }
+
+  async coverage(site: string): Promise<Coverage | null> {
+    return this.cover[site] ?? null;
+  }
+
+  /** Events of the query, clipped to coverage (a store knows nothing outside it). */
+  private select(q: RangeQuery): TwinlaneEvent[] {
+    const cov = this.cover[q.site];
+    if (!cov) return [];
+    const from = Math.max(q.from, cov.from);
+    const to = Math.min(q.to, cov.to);
+    const filters = Object.entries(q.filters ?? {}) as [Dimension, string][];
+    return this.events.filter((e) => e.site_id === q.site && e.event_time >= from && e.event_time < to && filters.every(([d, v]) => dimensionValue(e, d) === v));
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    this.calls.push({ method: 'series', from: q.from, to: q.to });
+    const cov = this.cover[q.site];
+    if (!cov) return [];
+    const step = GRAIN_MS[q.grain];
+    const byBucket = new Map<number, TwinlaneEvent[]>();
+    for (const e of this.select(q)) {
+      const b = alignDown(e.event_time, q.grain);
+      byBucket.set(b, [...(byBucket.get(b) ?? []), e]);
+    }
+    const out: SeriesPoint[] = [];
+    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
+      if (start + step <= cov.from || start >= cov.to) continue;
+      const all = computeMetrics(byBucket.get(start) ?? [], q.eventName);
+      const values: MetricValues = {};
+      for (const m of q.metrics) values[m] = all[m];
+      out.push({ start, values });
+    }
+    return out;
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    this.calls.push({ method: 'totals', from: q.from, to: q.to });
+    const all = computeMetrics(this.select(q), q.eventName);
+    const values: MetricValues = {};
+    for (const m of q.metrics) values[m] = all[m];
+    return values;
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    this.calls.push({ method: 'breakdown', from: q.from, to: q.to });
+    const groups = new Map<string, TwinlaneEvent[]>();
+    for (const e of this.select(q)) {
+      if (q.dimension === 'event_name' && e.type === 'pageview') continue;
+      const v = dimensionValue(e, q.dimension);
+      groups.set(v, [...(groups.get(v) ?? []), e]);
+    }
+    return [...groups]
+      .map(([value, evs]) => ({ value, count: computeMetrics(evs)[q.metric] }))
+      .filter((r) => r.count > 0)
+      .sort((a, b) => b.count - a.count || a.value.localeCompare(b.value))
+      .slice(0, q.limit);
+  }
+
+  async visitorIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): Promise<string[]> {
+    this.calls.push({ method: 'visitorIds', from, to });
+    return [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.visitor_id))];
+  }
+
+  async visitorsUnion(site: string, from: number, to: number, extra: string[], filters?: RangeQuery['filters']): Promise<number> {
+    this.calls.push({ method: 'visitorsUnion', from, to });
+    const ids = new Set(extra);
+    for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.visitor_id);
+    return ids.size;
+  }
+
+  async funnel(q: FunnelQuery): Promise<FunnelStepResult[]> {
+    this.calls.push({ method: 'funnel', from: q.from, to: q.to });
+    const bySession = new Map<string, TwinlaneEvent[]>();
+    for (const e of this.select(q)) if (!e.is_bot) bySession.set(e.session_id, [...(bySession.get(e.session_id) ?? []), e]);
+    const reached = q.steps.map(() => new Set<string>());
+    for (const evs of bySession.values()) {
+      evs.sort((a, b) => a.event_time - b.event_time);
+      let i = 0;
+      for (const e of evs) {
+        const step = q.steps[i];
+        if (!step) break;
+        const match = step.kind === 'page' ? e.type === 'pageview' && e.path === step.value : e.type !== 'pageview' && e.name === step.value;
+        if (match) reached[i++]!.add(e.visitor_id);
+      }
+    }
+    return q.steps.map((step, i) => ({ step, visitors: reached[i]!.size }));
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Contract 7, the time boundary: splits a range at the batch watermark W into the part batch
+ * answers and the part speed answers, each clipped to what the store covers. Whatever is
+ * left over is reported as missing, never filled with zeros.
+ */
+import type { Coverage } from '../core/views.ts';
+import type { SourceChoice, SourceName, SpeedReader, BatchSnapshot } from './types.ts';
+import type { ViewReader } from '../core/views.ts';
+
+export interface RangePart {
+  source: SourceName;
+  reader: ViewReader;
+  from: number;
+  to: number;
+}
+
+export interface RangePlan {
+  watermark: number | null;
+  batchVersion: string | null;
+  batchCoverage: Coverage | null;
+  speedCoverage: Coverage | null;
+  /** The span each source is responsible for (before clipping to its coverage). */
+  batchSpan: [number, number] | null;
+  speedSpan: [number, number] | null;
+  /** Covered sub-ranges, in time order. */
+  parts: RangePart[];
+  /** Sub-ranges of [from, min(to, now)) that no part covers. */
+  missing: [number, number][];
+}
+
+export interface PlanInput {
+  site: string;
+  from: number;
+  to: number;
+  choice: SourceChoice;
+  now: number;
+  batch: BatchSnapshot | null;
+  speed: SpeedReader;
+}
+
+function clip(span: [number, number] | null, cov: Coverage | null): [number, number] | null {
+  if (!span || !cov) return null;
+  const from = Math.max(span[0], cov.from);
+  const to = Math.min(span[1], cov.to);
+  return from < to ? [from, to] : null;
+}
+
+/** Which source owns [from, to) under the merge rule (or the operator's `source=` choice). */
+export function ownerSpans(from: number, to: number, watermark: number | null, choice: SourceChoice): { batch: [number, number] | null; speed: [number, number] | null } {
+  if (choice === 'batch') return { batch: [from, to], speed: null };
+  if (choice === 'speed') return { batch: null, speed: [from, to] };
+  if (watermark === null) return { batch: null, speed: [from, to] };
+  const b: [number, number] = [from, Math.min(to, watermark)];
+  const s: [number, number] = [Math.max(from, watermark), to];
+  return { batch: b[0] < b[1] ? b : null, speed: s[0] < s[1] ? s : null };
+}
+
+export async function planRange(input: PlanInput): Promise<RangePlan> {
+  const { site, from, to, choice, now, batch, speed } = input;
+  const [batchCoverage, speedCoverage] = await Promise.all([batch ? batch.coverage(site) : null, speed.coverage(site)]);
+  // W is where this site's batch coverage ends: the end of the last complete day the current version holds.
+  const watermark = batchCoverage ? batchCoverage.to : null;
+  const owners = ownerSpans(from, to, watermark, choice);
+  const parts: RangePart[] = [];
+  const b = batch ? clip(owners.batch, batchCoverage) : null;
+  if (b && batch) parts.push({ source: 'batch', reader: batch, from: b[0], to: b[1] });
+  const s = clip(owners.speed, speedCoverage);
+  if (s) parts.push({ source: 'speed', reader: speed, from: s[0], to: s[1] });
+  return {
+    watermark,
+    batchVersion: batch?.version ?? null,
+    batchCoverage,
+    speedCoverage,
+    batchSpan: owners.batch,
+    speedSpan: owners.speed,
+    parts,
+    missing: uncovered(from, Math.min(to, now), parts),
+  };
+}
+
+/** Gaps of [from, to) not covered by the (time-ordered, disjoint) parts. */
+export function uncovered(from: number, to: number, parts: readonly { from: number; to: number }[]): [number, number][] {
+  const gaps: [number, number][] = [];
+  let cursor = from;
+  for (const p of parts) {
+    if (p.from > cursor) gaps.push([cursor, Math.min(p.from, to)]);
+    cursor = Math.max(cursor, p.to);
+    if (cursor >= to) break;
+  }
+  if (cursor < to) gaps.push([cursor, to]);
+  return gaps.filter(([a, z]) => a < z);
+}

@@ -1,0 +1,132 @@
+/**
+ * What the serving layer needs from the rest of the pipeline, as small interfaces, and what
+ * it answers. The speed and batch stores implement core/views.ts `ViewReader`; the extras
+ * here (pinned batch versions, visitor ids across W, funnels, jobs, read keys) are optional
+ * so the API works with whatever a store offers and says so when it cannot answer.
+ */
+import type { Coverage, Dimension, Filters, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
+
+/** Ordered funnel step: a page path or a custom-event name. */
+export interface FunnelStep {
+  kind: 'page' | 'event';
+  value: string;
+}
+
+export interface FunnelQuery {
+  site: string;
+  from: number;
+  to: number;
+  steps: FunnelStep[];
+  filters?: Filters;
+}
+
+/** Visitors that reached step i (having passed steps 0..i-1 in order, within one session). */
+export interface FunnelStepResult {
+  step: FunnelStep;
+  visitors: number;
+}
+
+/** Exact visitor ids of a range (batch side), so uniques across W are never counted twice. */
+export interface VisitorIdsReader {
+  visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]>;
+}
+
+/** Speed-side union of its sketches over [from, to) with extra ids (the batch side's visitors). */
+export interface VisitorsUnionReader {
+  visitorsUnion(site: string, from: number, to: number, extraVisitorIds: string[], filters?: Filters): Promise<number>;
+}
+
+export interface FunnelReader {
+  funnel(q: FunnelQuery): Promise<FunnelStepResult[]>;
+}
+
+/**
+ * One batch version, pinned for the length of one request: every read of a response goes
+ * to the same version, and `version` keys the cache (batch results never change per version).
+ */
+export interface BatchSnapshot extends ViewReader, Partial<VisitorIdsReader>, Partial<FunnelReader> {
+  readonly version: string;
+}
+
+/** Gives the current batch version; called once per request, so a new version is used at once. */
+export interface BatchSource {
+  current(): Promise<BatchSnapshot | null>;
+}
+
+export type SpeedReader = ViewReader & Partial<VisitorsUnionReader>;
+
+/** A job of the orchestration ledger, as the API shows it. */
+export interface JobRecord {
+  id: string;
+  [field: string]: unknown;
+}
+
+export interface JobsReader {
+  list(limit: number): Promise<JobRecord[]>;
+  get(id: string): Promise<JobRecord | null | undefined>;
+}
+
+/** Read-key check of a site: `unknown-site`, `ok`, or `denied`. */
+export type KeyVerdict = 'ok' | 'denied' | 'unknown-site';
+
+export interface ReadKeyChecker {
+  checkReadKey(site: string, key: string | undefined): KeyVerdict;
+}
+
+export type SourceName = 'batch' | 'speed';
+export type SourceChoice = SourceName | 'merged';
+
+/** Per-bucket provenance (contract 7): which store answered, whether it is exact, or missing. */
+export interface MergedPoint {
+  start: number;
+  source: SourceName | null;
+  exact: boolean;
+  /** `missing`: neither side covers the bucket; `partial`: the source covers only its beginning. */
+  status: 'ok' | 'partial' | 'missing';
+  values: Partial<Record<Metric, number | null>>;
+}
+
+export interface CoverageMeta {
+  /** Batch watermark W (epoch ms), or null when no batch version exists yet. */
+  watermark: number | null;
+  batchVersion: string | null;
+  batch: Coverage | null;
+  speed: Coverage | null;
+  /** True when every bucket of the range is served by a store. */
+  complete: boolean;
+  missingBuckets: number;
+  partialBuckets: number;
+}
+
+export interface MergedSeries {
+  grain: Grain;
+  metrics: Metric[];
+  points: MergedPoint[];
+  meta: CoverageMeta;
+}
+
+export interface MergedTotals {
+  values: Partial<Record<Metric, number | null>>;
+  /** Which stores contributed, and whether the figures are exact. */
+  sources: SourceName[];
+  exact: boolean;
+  /** How uniques were combined across W, for the response's metadata. */
+  uniques: 'batch' | 'speed' | 'union' | 'sum-upper-bound' | 'none';
+  meta: CoverageMeta;
+}
+
+export interface MergedBreakdownRow {
+  value: string;
+  count: number;
+}
+
+export interface MergedBreakdown {
+  dimension: Dimension;
+  metric: 'pageviews' | 'visitors' | 'events' | 'revenue';
+  rows: MergedBreakdownRow[];
+  sources: SourceName[];
+  exact: boolean;
+  meta: CoverageMeta;
+}
+
+export type { Coverage, Dimension, Filters, Grain, Metric, MetricValues, RangeQuery, ViewReader };

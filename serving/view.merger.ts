@@ -1,0 +1,167 @@
+/**
+ * The merge rule of contract 7 over two ViewReaders: buckets before W from batch (exact),
+ * buckets at or after W from speed; a bucket neither covers is `missing`, never a zero.
+ * Totals combine both sides without counting a visitor twice across W.
+ */
+import { alignDown, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
+import { planRange, type RangePart, type RangePlan } from './range.planner.ts';
+import type { BatchSnapshot, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, SourceChoice, SourceName, SpeedReader } from './types.ts';
+
+export interface MergeContext {
+  batch: BatchSnapshot | null;
+  speed: SpeedReader;
+  choice: SourceChoice;
+  now: number;
+}
+
+/** Metrics that add up across disjoint ranges. */
+const ADDITIVE: ReadonlySet<Metric> = new Set(['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews']);
+/** Session averages, combined across W weighted by each side's sessions. */
+const SESSION_WEIGHTED: ReadonlySet<Metric> = new Set(['bounce_rate', 'visit_duration']);
+
+function alignUp(t: number, step: number): number {
+  return Math.ceil(t / step) * step;
+}
+
+function coverageMeta(plan: RangePlan, missing: number, partial: number): CoverageMeta {
+  return {
+    watermark: plan.watermark,
+    batchVersion: plan.batchVersion,
+    batch: plan.batchCoverage,
+    speed: plan.speedCoverage,
+    complete: missing === 0 && partial === 0,
+    missingBuckets: missing,
+    partialBuckets: partial,
+  };
+}
+
+function nullable(values: MetricValues, metrics: readonly Metric[]): Partial<Record<Metric, number | null>> {
+  const out: Partial<Record<Metric, number | null>> = {};
+  for (const m of metrics) out[m] = values[m] ?? null;
+  return out;
+}
+
+/** The series buckets of [from, to): aligned to the grain, never past the bucket holding `now`. */
+export function seriesBounds(from: number, to: number, grain: SeriesQuery['grain'], now: number): { from: number; to: number } {
+  const step = GRAIN_MS[grain];
+  const start = alignDown(from, grain);
+  const end = Math.min(alignUp(to, step), alignDown(now, grain) + step);
+  return { from: start, to: Math.max(start, end) };
+}
+
+export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<MergedSeries> {
+  const step = GRAIN_MS[q.grain];
+  const { from, to } = seriesBounds(q.from, q.to, q.grain, ctx.now);
+  const plan = await planRange({ site: q.site, from, to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  // One read per source, over the buckets whose start it covers.
+  const fetched = await Promise.all(
+    plan.parts.map(async (part) => {
+      const first = alignUp(part.from, step);
+      const last = alignDown(part.to - 1, q.grain);
+      if (first > last) return { part, byStart: new Map<number, MetricValues>() };
+      const points = await part.reader.series({ ...q, from: first, to: last + step });
+      return { part, byStart: new Map(points.map((p) => [p.start, p.values])) };
+    }),
+  );
+  const points: MergedPoint[] = [];
+  let missing = 0;
+  let partial = 0;
+  for (let start = from; start < to; start += step) {
+    const hit = fetched.find(({ part }) => start >= alignUp(part.from, step) && start < part.to);
+    const values = hit?.byStart.get(start);
+    if (!hit || !values) {
+      missing++;
+      points.push({ start, source: null, exact: false, status: 'missing', values: nullable({}, q.metrics) });
+      continue;
+    }
+    const coveredTo = hit.part.to;
+    const isPartial = coveredTo < Math.min(start + step, ctx.now);
+    if (isPartial) partial++;
+    points.push({ start, source: hit.part.source, exact: hit.part.reader.exact && !isPartial, status: isPartial ? 'partial' : 'ok', values: nullable(values, q.metrics) });
+  }
+  return { grain: q.grain, metrics: q.metrics, points, meta: coverageMeta(plan, missing, partial) };
+}
+
+/** Counts missing minutes as "buckets" for totals and breakdowns, whose ranges are not bucketed. */
+function missingMinutes(plan: RangePlan): number {
+  return plan.missing.reduce((n, [a, z]) => n + Math.ceil((z - a) / 60_000), 0);
+}
+
+export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<MergedTotals> {
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  const meta = coverageMeta(plan, missingMinutes(plan), 0);
+  if (plan.parts.length === 0) {
+    return { values: nullable({}, q.metrics), sources: [], exact: false, uniques: 'none', meta };
+  }
+  if (plan.parts.length === 1) {
+    const part = plan.parts[0]!;
+    const values = await part.reader.totals({ ...q, from: part.from, to: part.to });
+    return { values: nullable(values, q.metrics), sources: [part.source], exact: part.reader.exact, uniques: part.source, meta };
+  }
+  const wanted = new Set(q.metrics);
+  if (q.metrics.some((m) => SESSION_WEIGHTED.has(m))) wanted.add('sessions');
+  const metrics = [...wanted].filter((m) => m !== 'visitors');
+  const [b, s] = plan.parts as [RangePart, RangePart];
+  const [bv, sv] = await Promise.all([b.reader.totals({ ...q, metrics, from: b.from, to: b.to }), s.reader.totals({ ...q, metrics, from: s.from, to: s.to })]);
+  const values: MetricValues = {};
+  for (const m of metrics) {
+    if (bv[m] === undefined || sv[m] === undefined) continue;
+    if (ADDITIVE.has(m) || m === 'sessions') values[m] = bv[m]! + sv[m]!;
+  }
+  for (const m of SESSION_WEIGHTED) {
+    if (!wanted.has(m) || bv[m] === undefined || sv[m] === undefined || bv.sessions === undefined || sv.sessions === undefined) continue;
+    const n = bv.sessions + sv.sessions;
+    values[m] = n === 0 ? 0 : (bv[m]! * bv.sessions + sv[m]! * sv.sessions) / n;
+  }
+  let uniques: MergedTotals['uniques'] = 'none';
+  if (wanted.has('visitors')) {
+    const union = await visitorsAcross(q, b, s, ctx);
+    values.visitors = union.value;
+    uniques = union.how;
+  }
+  return { values: nullable(values, q.metrics), sources: ['batch', 'speed'], exact: false, uniques, meta };
+}
+
+/**
+ * Unique visitors over a range that spans W: the batch side's exact ids go into the speed
+ * side's sketch union, so a visitor seen on both sides counts once (within the sketch's error).
+ * When a store cannot do its half, the two counts are added and reported as an upper bound.
+ */
+async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<{ value: number | undefined; how: MergedTotals['uniques'] }> {
+  const batch = ctx.batch;
+  const speed = ctx.speed;
+  if (batch?.visitorIds && speed.visitorsUnion) {
+    try {
+      const ids = await batch.visitorIds(q.site, b.from, b.to, q.filters);
+      return { value: await speed.visitorsUnion(q.site, s.from, s.to, ids, q.filters), how: 'union' };
+    } catch (err) {
+      if (!(err instanceof UnsupportedQueryError)) throw err;
+    }
+  }
+  const [bv, sv] = await Promise.all([b.reader.totals({ ...q, metrics: ['visitors'], from: b.from, to: b.to }), s.reader.totals({ ...q, metrics: ['visitors'], from: s.from, to: s.to })]);
+  if (bv.visitors === undefined || sv.visitors === undefined) return { value: undefined, how: 'none' };
+  return { value: bv.visitors + sv.visitors, how: 'sum-upper-bound' };
+}
+
+/** How many rows to ask each side for, so the merged top-k is right when ranks differ by side. */
+export function fetchLimit(limit: number, sides: number, cap: number): number {
+  return sides <= 1 ? limit : Math.min(cap, Math.max(limit * 3, limit + 50));
+}
+
+export async function mergeBreakdown(q: BreakdownQuery, ctx: MergeContext, options: { offset?: number; fetchCap?: number } = {}): Promise<MergedBreakdown> {
+  const offset = options.offset ?? 0;
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  const meta = coverageMeta(plan, missingMinutes(plan), 0);
+  const limit = fetchLimit(q.limit + offset, plan.parts.length, options.fetchCap ?? 1_000);
+  const results = await Promise.all(plan.parts.map((p) => p.reader.breakdown({ ...q, limit, from: p.from, to: p.to })));
+  const sums = new Map<string, number>();
+  for (const rows of results) for (const r of rows) sums.set(r.value, (sums.get(r.value) ?? 0) + r.count);
+  const rows = [...sums]
+    .map(([value, count]) => ({ value, count }))
+    .sort((x, y) => y.count - x.count || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0))
+    .slice(offset, offset + q.limit);
+  const sources: SourceName[] = plan.parts.map((p) => p.source);
+  // Visitors per row are summed across W (an upper bound); anything from speed carries sketch error.
+  const exact = plan.parts.length === 1 && plan.parts[0]!.reader.exact;
+  return { dimension: q.dimension, metric: q.metric, rows, sources, exact, meta };
+}
