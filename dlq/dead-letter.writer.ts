@@ -9,7 +9,7 @@ import type { Kafka, Producer, IHeaders } from 'kafkajs';
 import { DependencyError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { DLQ_HEADERS, type DeadLetter } from './types.ts';
+import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter } from './types.ts';
 
 export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
 
@@ -40,20 +40,25 @@ function header(headers: IHeaders | undefined, name: string): string | undefined
   return one === undefined ? undefined : Buffer.isBuffer(one) ? one.toString('utf8') : String(one);
 }
 
-/** Reads a dead letter back from a DLQ topic message. */
-export function fromMessage(value: Buffer | null, headers: IHeaders | undefined): DeadLetter {
+/**
+ * Reads a dead letter back from a DLQ topic message. `fallbackId` (e.g. derived from the DLQ
+ * position) keeps the id stable across redeliveries when a message lacks the id header.
+ */
+export function fromMessage(value: Buffer | null, headers: IHeaders | undefined, fallbackId?: string): DeadLetter {
   const partition = header(headers, DLQ_HEADERS.sourcePartition);
   const topic = header(headers, DLQ_HEADERS.sourceTopic);
   const offset = header(headers, DLQ_HEADERS.sourceOffset);
   const field = header(headers, DLQ_HEADERS.field);
   const siteId = header(headers, DLQ_HEADERS.siteId);
+  const firstSeen = Number(header(headers, DLQ_HEADERS.firstSeen));
+  const attempts = Number(header(headers, DLQ_HEADERS.attempts));
   return {
-    id: header(headers, DLQ_HEADERS.id) ?? randomUUID(),
+    id: header(headers, DLQ_HEADERS.id) ?? fallbackId ?? randomUUID(),
     stage: (header(headers, DLQ_HEADERS.stage) ?? 'decode') as DeadLetter['stage'],
     code: (header(headers, DLQ_HEADERS.code) ?? 'PAYLOAD_FORMAT') as DeadLetter['code'],
     message: header(headers, DLQ_HEADERS.message) ?? '',
-    firstSeen: Number(header(headers, DLQ_HEADERS.firstSeen) ?? Date.now()),
-    attempts: Number(header(headers, DLQ_HEADERS.attempts) ?? 1),
+    firstSeen: Number.isFinite(firstSeen) && firstSeen > 0 ? firstSeen : Date.now(),
+    attempts: Number.isInteger(attempts) && attempts > 0 ? attempts : 1,
     payloadFormat: (header(headers, DLQ_HEADERS.payloadFormat) ?? 'binary') as DeadLetter['payloadFormat'],
     payload: value ?? Buffer.alloc(0),
     ...(field === undefined ? {} : { field }),
@@ -61,6 +66,22 @@ export function fromMessage(value: Buffer | null, headers: IHeaders | undefined)
     ...(topic !== undefined && partition !== undefined && offset !== undefined ? { source: { topic, partition: Number(partition), offset } } : {}),
   };
 }
+
+/** What is wrong with a DLQ message's metadata (missing or unknown id, stage, code, format); empty when sound. */
+export function metadataProblems(headers: IHeaders | undefined): string[] {
+  const problems: string[] = [];
+  const id = header(headers, DLQ_HEADERS.id);
+  const stage = header(headers, DLQ_HEADERS.stage);
+  const code = header(headers, DLQ_HEADERS.code);
+  const format = header(headers, DLQ_HEADERS.payloadFormat);
+  if (!id) problems.push(`no ${DLQ_HEADERS.id} header`);
+  if (!stage || !(STAGES as readonly string[]).includes(stage)) problems.push(`stage ${JSON.stringify(stage ?? null)} is not one of ${STAGES.join(', ')}`);
+  if (!code || !(code in DEAD_LETTER_CODES)) problems.push(`code ${JSON.stringify(code ?? null)} is not a dead-letter code`);
+  if (format !== undefined && !PAYLOAD_FORMATS.includes(format as DeadLetter['payloadFormat'])) problems.push(`payload format ${JSON.stringify(format)} is unknown`);
+  return problems;
+}
+
+const PAYLOAD_FORMATS: readonly DeadLetter['payloadFormat'][] = ['json', 'avro-confluent', 'binary'];
 
 export class DeadLetterWriter {
   private producer: Producer | undefined;

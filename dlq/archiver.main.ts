@@ -1,0 +1,35 @@
+/**
+ * Entry point of the DLQ archiver: `node --import tsx dlq/archiver.main.ts`.
+ * Persists every dead letter of DLQ_TOPIC under DATA_DIR/dlq; /metrics on DLQ_METRICS_PORT.
+ */
+import { join } from 'node:path';
+import { createKafka } from '../core/clients.ts';
+import { loadConfig } from '../core/config.ts';
+import { runServices } from '../core/lifecycle.ts';
+import { createLogger } from '../core/logger.ts';
+import { Metrics, MetricsServer } from '../core/metrics.ts';
+import { DeadLetterStore } from './dead-letter.store.ts';
+import { DlqArchiver } from './dlq.archiver.ts';
+import { DLQ_ARCHIVER_GROUP } from './options.ts';
+
+const config = loadConfig();
+const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-archiver');
+const metrics = new Metrics('twinlane_', { defaultMetrics: true });
+const store = new DeadLetterStore(join(config.DATA_DIR, 'dlq'));
+const archiver = new DlqArchiver({
+  kafka: createKafka(config, logger, 'dlq-archiver'),
+  topic: config.DLQ_TOPIC,
+  groupId: DLQ_ARCHIVER_GROUP,
+  store,
+  metrics,
+  logger,
+  breaker: { threshold: config.CIRCUIT_BREAKER_THRESHOLD, minBatch: config.CIRCUIT_BREAKER_MIN_BATCH },
+  // The metrics server stays up so the open circuit is visible; an operator restarts after the fix.
+  onCircuitOpen: (err) => logger.error({ event: 'dlq_archiver_halted', err: err.message }),
+});
+const metricsServer = new MetricsServer(metrics, config.DLQ_METRICS_PORT);
+const metricsService = { name: 'metrics', start: () => metricsServer.start(), stop: () => metricsServer.stop() };
+const storeService = { name: 'dlq-store', start: () => store.open(), stop: async () => store.close() };
+
+await runServices([storeService, metricsService, archiver], logger);
+logger.info({ event: 'dlq_archiver_ready', topic: config.DLQ_TOPIC, metrics_port: metricsServer.address() });
