@@ -71,6 +71,7 @@ export const CONFIG_VARIABLES = {
   COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
   COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],
   COLLECTOR_LINGER: ['5ms', duration, 'How long the collector gathers events before one Kafka send'],
+  COLLECTOR_TRUST_PROXY: ['loopback', z.string().regex(/^(true|false|[0-9a-zA-Z.:/,_ -]+)$/, 'expected true, false, or comma-separated proxy addresses/CIDRs (loopback, linklocal, uniquelocal allowed)'), 'Which peers may set X-Forwarded-For (the client IP): true, false, or addresses/CIDRs'],
   CLOCK_SKEW_FUTURE: ['10m', duration, 'How far in the future an event time may be'],
   CLOCK_SKEW_PAST: ['7d', duration, 'How far in the past an event time may be'],
   CLOCK_SKEW_POLICY: ['adjust', z.enum(['adjust', 'dead-letter']), 'Outside the window: use received time and flag it, or dead-letter'],
