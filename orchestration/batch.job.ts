@@ -1,0 +1,58 @@
+/**
+ * The nightly batch job: one batch run (batch/), then, when the watermark W moved, the drift
+ * comparison over the newly covered buckets and the retirement of the speed keys before W,
+ * so batch data has physically replaced speed data there. Follow-ups are separate ledger runs.
+ */
+import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort } from './types.ts';
+import { driftJob, type DriftDeps } from './drift.job.ts';
+import type { SchedulerMetrics } from './scheduler.metrics.ts';
+
+export interface BatchJobDeps {
+  batch: BatchPort;
+  /** Absent when the speed layer is not wired (then neither drift nor retire runs). */
+  drift?: DriftDeps;
+  speed?: SpeedRetirePort;
+  schedulerMetrics: SchedulerMetrics;
+}
+
+/** The span the run newly covered: from the previous W (or its first day) to the new W. */
+export function newlyCovered(result: { days: string[]; previousWatermark: number | null; watermark: number | null }): { from: number; to: number } | undefined {
+  if (result.watermark === null) return undefined;
+  const firstDay = result.days.length ? Math.min(...result.days.map((d) => Date.parse(`${d}T00:00:00Z`))) : undefined;
+  const from = result.previousWatermark ?? firstDay;
+  if (from === undefined || from >= result.watermark) return undefined;
+  return { from, to: result.watermark };
+}
+
+export function speedRetireJob(speed: SpeedRetirePort, before: number): JobDefinition {
+  return {
+    name: 'speed-retire',
+    async run(): Promise<JobOutput> {
+      const { keysDeleted } = await speed.retireBefore(before);
+      return { rows: keysDeleted, details: { before, beforeIso: new Date(before).toISOString(), keysDeleted } };
+    },
+  };
+}
+
+export function batchJob(deps: BatchJobDeps): JobDefinition {
+  return {
+    name: 'batch',
+    async run(ctx): Promise<JobOutput> {
+      const result = await deps.batch.run({ signal: ctx.signal });
+      const span = result.published ? newlyCovered(result) : undefined;
+      const next: JobDefinition[] = [];
+      if (span && deps.speed) {
+        const retire = speedRetireJob(deps.speed, span.to);
+        next.push(deps.drift ? driftJob({ ...deps.drift, schedulerMetrics: deps.schedulerMetrics }, span.from, span.to, [retire]) : retire);
+      }
+      const details: Record<string, unknown> = {
+        published: result.published,
+        previousWatermark: result.previousWatermark,
+        watermark: result.watermark,
+        watermarkIso: result.watermark === null ? null : new Date(result.watermark).toISOString(),
+      };
+      if (result.version !== undefined) details.version = result.version;
+      return { days: result.days, rows: result.rows, details, next };
+    },
+  };
+}
