@@ -97,6 +97,11 @@ export const CONFIG_VARIABLES = {
   SCHEDULER_BATCH_CRON: ['0 2 * * *', z.string().min(9), 'When the nightly batch runs'],
   SCHEDULER_TZ: ['UTC', z.string().min(1), 'Time zone of the schedules'],
   SCHEDULER_METRICS_PORT: ['9104', port, 'Prometheus /metrics port of the scheduler'],
+  SCHEDULER_COMPACTION_CRON: ['0 * * * *', z.string().min(9), 'When lake compaction runs'],
+  SCHEDULER_RETENTION_CRON: ['30 3 * * *', z.string().min(9), 'When the retention clean-up runs'],
+  SCHEDULER_LOCK_TTL: ['60s', duration, 'Expiry of a job lock; a scheduler that dies frees its jobs after this'],
+  SCHEDULER_RETRY_ATTEMPTS: ['3', int(1, 100), 'Attempts of a failed job run, the first included'],
+  SCHEDULER_RETRY_DELAY: ['30s', duration, 'First back-off between attempts (doubles, jittered, capped at 10x)'],
   RETENTION_LAKE: ['400d', duration, 'How long lake partitions are kept'],
   RETENTION_DLQ: ['30d', duration, 'How long dead letters are kept'],
 } as const satisfies Record<string, readonly [string, z.ZodType<unknown, string>, string]>;
