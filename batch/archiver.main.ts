@@ -1,0 +1,40 @@
+/** Entry point of the lake archiver: `node --import tsx batch/archiver.main.ts`. */
+import { loadConfig } from '../core/config.ts';
+import { createKafka } from '../core/clients.ts';
+import { runServices, type Service } from '../core/lifecycle.ts';
+import { createLogger } from '../core/logger.ts';
+import { Metrics, MetricsServer } from '../core/metrics.ts';
+import { DeadLetterWriter } from '../dlq/index.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
+import { LakeArchiver } from './lake.archiver.ts';
+import { archiverOptions } from './options.ts';
+
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'lake-archiver');
+  const metrics = new Metrics('twinlane_', { defaultMetrics: true });
+  const kafka = createKafka(config, logger, 'lake');
+  const codec = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), config.EVENTS_TOPIC);
+  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
+  const archiver = new LakeArchiver(
+    {
+      kafka,
+      codec,
+      deadLetters,
+      logger,
+      metrics,
+      onFatal: (err) => {
+        logger.fatal({ event: 'lake_archiver_fatal', err }, 'the archiver cannot continue safely; exiting so it restarts from the committed offsets');
+        process.exitCode = 1;
+        process.kill(process.pid, 'SIGTERM');
+      },
+    },
+    archiverOptions(config),
+  );
+  const server = new MetricsServer(metrics, config.LAKE_METRICS_PORT);
+  const http: Service = { name: 'lake-metrics', start: () => server.start(), stop: () => server.stop() };
+  await runServices([archiver, http], logger);
+  logger.info({ event: 'lake_archiver_ready', topic: config.EVENTS_TOPIC, group: config.LAKE_GROUP, data_dir: config.DATA_DIR, metrics_port: server.address() });
+}
+
+await main();

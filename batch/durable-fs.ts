@@ -1,0 +1,48 @@
+/**
+ * Durable file-system steps the lake and the view store rely on: a file is fsynced before it
+ * is renamed into place, and the directory is fsynced after, so a crash leaves either the old
+ * state or the new one, never a half file under a final name.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** fsync the source, rename it to `to` (creating its folder), fsync the target folder. */
+export function renameDurable(from: string, to: string): void {
+  fsyncFile(from);
+  mkdirSync(dirname(to), { recursive: true });
+  renameSync(from, to);
+  fsyncDir(dirname(to));
+}
+
+/** Writes a small file atomically: temp name, fsync, rename, fsync the folder. */
+export function writeFileAtomic(path: string, data: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}

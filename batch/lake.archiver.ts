@@ -1,0 +1,337 @@
+/**
+ * The lake archiver (consumer group `lake`): Kafka → per-partition JSON-line spools → a roll
+ * (size or age) → Parquet files in dt/hour folders → commit. Offsets move only after the files
+ * are durably in place; an interrupted roll is undone from its marker when the partition is
+ * assigned again (lake-recovery.ts), so every event lands exactly once.
+ *
+ * One roll may be written in the background while the next spools fill (DuckDB converts on its
+ * own threads while JS decodes); a second roll waits for the first, which is the backpressure.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { BaseService } from '../core/lifecycle.ts';
+import { errorMessage, TwinlaneError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, deadLetter, ok, type DeadLetterWriter, type NewDeadLetter, type Outcome } from '../dlq/index.ts';
+import type { EventCodec } from '../schemas/event.codec.ts';
+import { openDuckDB, type DuckDB } from './duckdb.ts';
+import { lakePaths, type LakePaths } from './lake.layout.ts';
+import { InflightMarkers } from './lake-recovery.ts';
+import { LakeWriter, type RolledPartition } from './lake.writer.ts';
+import type { ArchiverOptions } from './options.ts';
+import { PartitionSpool } from './partition.spool.ts';
+
+export interface ArchiverDeps {
+  kafka: Kafka;
+  codec: EventCodec;
+  deadLetters: DeadLetterWriter;
+  logger: Logger;
+  metrics: Metrics;
+  /** Called once when the archiver cannot go on safely (a roll failed, the breaker opened). */
+  onFatal?: (err: unknown) => void;
+}
+
+export class CommitNotConfirmedError extends TwinlaneError {
+  constructor(partition: number, offset: string) {
+    super('LAKE_COMMIT_UNCONFIRMED', `offset ${offset} of partition ${partition} was not confirmed by the group coordinator`, { retriable: true });
+  }
+}
+
+/** Decodes one record: an event as a JSON line, or a dead-letter outcome naming why. */
+function decodeRecord(codec: EventCodec, value: Buffer | null): Outcome<string> | Promise<Outcome<string>> {
+  const asOutcome = (err: unknown): Outcome<string> => {
+    const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
+    if (!code) throw err; // the registry is down, for example: not the record's fault, retry the batch
+    return deadLetter('decode', code, errorMessage(err));
+  };
+  try {
+    const cached = codec.decodeCached(value);
+    if (cached) return ok(JSON.stringify(cached.event));
+  } catch (err) {
+    return asOutcome(err);
+  }
+  return codec.decode(value).then((d) => ok(JSON.stringify(d.event)), asOutcome);
+}
+
+export class LakeArchiver extends BaseService {
+  readonly name = 'lake-archiver';
+  private readonly paths: LakePaths;
+  private readonly spoolDir: string;
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private db: DuckDB | undefined;
+  private writer: LakeWriter | undefined;
+  private markers: InflightMarkers | undefined;
+  private spools = new Map<number, PartitionSpool>();
+  /** Next offset to spool per partition; set by recovery after each assignment. */
+  private nextOffset = new Map<number, bigint>();
+  private recovered = new Set<number>();
+  private generationChanged = false;
+  private stopping = false;
+  private lock: Promise<void> = Promise.resolve();
+  private inflight: Promise<void> = Promise.resolve();
+  private fatal: unknown;
+  private timer: NodeJS.Timeout | undefined;
+  private confirmed = new Map<number, bigint>();
+  private readonly breaker: CircuitBreaker;
+  private readonly m;
+
+  constructor(
+    private readonly deps: ArchiverDeps,
+    private readonly options: ArchiverOptions,
+  ) {
+    super();
+    this.paths = lakePaths(options.dataDir);
+    this.spoolDir = join(this.paths.root, '_spool', `${options.groupId}-${process.pid}-${randomUUID().slice(0, 8)}`);
+    const mt = deps.metrics;
+    this.breaker = new CircuitBreaker({ consumer: 'lake', ...DEFAULT_BREAKER, metrics: mt, logger: deps.logger });
+    this.m = {
+      events: mt.counter('lake_events_total', 'Events written to the lake'),
+      deadLettered: mt.counter('lake_dead_letters_total', 'Records the archiver dead-lettered', ['code']),
+      files: mt.counter('lake_files_total', 'Parquet files renamed into the lake'),
+      bytes: mt.counter('lake_bytes_total', 'Bytes of Parquet written to the lake'),
+      rolls: mt.counter('lake_rolls_total', 'Rolls completed, by trigger', ['trigger']),
+      rollSeconds: mt.histogram('lake_roll_seconds', 'Time to write, fsync and rename one roll', [], LATENCY_BUCKETS),
+      buffered: mt.gauge('lake_buffered_rows', 'Rows spooled and not yet in the lake'),
+      blocked: mt.counter('lake_backpressure_seconds_total', 'Time consumption waited for the previous roll'),
+      recoveredFiles: mt.counter('lake_recovered_files_total', 'Files of interrupted rolls deleted on reassignment'),
+      committed: mt.gauge('lake_committed_offset', 'Last committed offset per partition', ['partition']),
+    };
+  }
+
+  protected async onStart(): Promise<void> {
+    this.stopping = false;
+    this.fatal = undefined;
+    mkdirSync(this.spoolDir, { recursive: true });
+    this.cleanScratch();
+    this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
+    this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
+    this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
+    await this.deps.codec.init();
+    await this.deps.deadLetters.start();
+    this.admin = this.deps.kafka.admin();
+    await this.admin.connect();
+    const consumer = this.deps.kafka.consumer({
+      groupId: this.options.groupId,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+      maxWaitTimeInMs: 200,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.generationChanged = true;
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) this.fail(e.payload.error);
+    });
+    consumer.on(consumer.events.COMMIT_OFFSETS, (e) => {
+      for (const t of e.payload.topics) for (const p of t.partitions) if (t.topic === this.options.topic) this.confirmed.set(Number(p.partition), BigInt(p.offset));
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
+    this.consumer = consumer;
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
+    this.timer = setInterval(() => void this.onTick(), this.options.tickMs ?? 500);
+  }
+
+  /** Drains: stop taking batches, roll what is spooled, commit, then disconnect. */
+  protected async onStop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    try {
+      await this.locked(async () => {
+        await this.inflight;
+        if (!this.fatal) await this.roll('stop');
+        await this.inflight;
+      });
+    } finally {
+      await this.consumer?.disconnect().catch(() => undefined);
+      await this.admin?.disconnect().catch(() => undefined);
+      await this.deps.deadLetters.stop();
+      for (const s of this.spools.values()) s.discard();
+      this.spools.clear();
+      rmSync(this.spoolDir, { recursive: true, force: true });
+      this.db?.close();
+      this.db = undefined;
+      this.consumer = undefined;
+    }
+  }
+
+  /** Serialises batches, timer rolls and stop; applies a rebalance before anything else. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(async () => {
+      if (this.generationChanged) {
+        this.generationChanged = false;
+        // After a rebalance kafkajs fetches again from the committed offsets: what is spooled will come back.
+        for (const s of this.spools.values()) s.discard();
+        this.spools.clear();
+        this.recovered.clear();
+        this.nextOffset.clear();
+        this.m.buffered.set(0);
+      }
+      return fn();
+    });
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    await this.locked(async () => {
+      if (this.stopping || !isRunning() || isStale() || this.generationChanged) return;
+      const partition = batch.partition;
+      if (!this.recovered.has(partition)) await this.recover(partition);
+      const next = this.nextOffset.get(partition) ?? -1n;
+      const messages = batch.messages.filter((m) => BigInt(m.offset) >= next);
+      if (messages.length === 0) return;
+      await this.spoolMessages(partition, messages);
+      resolveOffset(messages[messages.length - 1]!.offset);
+      if (this.bufferedRows() >= this.options.rollRows) await this.roll('size');
+    });
+    await heartbeat();
+  }
+
+  private async spoolMessages(partition: number, messages: KafkaMessage[]): Promise<void> {
+    const lines: string[] = [];
+    const letters: NewDeadLetter[] = [];
+    for (const msg of messages) {
+      let outcome = decodeRecord(this.deps.codec, msg.value);
+      if (outcome instanceof Promise) outcome = await outcome;
+      if (outcome.kind === 'ok') lines.push(outcome.value);
+      else if (outcome.kind === 'dead-letter')
+        letters.push({
+          stage: outcome.stage,
+          code: outcome.code,
+          message: outcome.message,
+          payload: msg.value ?? Buffer.alloc(0),
+          payloadFormat: 'avro-confluent',
+          source: { topic: this.options.topic, partition, offset: msg.offset },
+        });
+    }
+    try {
+      this.breaker.check(messages.length, letters.length);
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    }
+    // Dead letters are acknowledged before their offsets can ever be committed.
+    if (letters.length > 0) {
+      await this.deps.deadLetters.write(letters);
+      for (const l of letters) this.m.deadLettered.inc({ code: l.code });
+    }
+    let spool = this.spools.get(partition);
+    if (!spool) {
+      spool = new PartitionSpool(partition, join(this.spoolDir, `p${partition}-${Date.now()}.ndjson`));
+      this.spools.set(partition, spool);
+    }
+    const first = BigInt(messages[0]!.offset);
+    const last = BigInt(messages[messages.length - 1]!.offset);
+    spool.append(lines.length ? lines.join('\n') + '\n' : '', lines.length, first, last);
+    this.nextOffset.set(partition, last + 1n);
+    this.m.buffered.set(this.bufferedRows());
+  }
+
+  private async recover(partition: number): Promise<void> {
+    await this.inflight; // a roll of ours still renaming files must finish before its marker is judged
+    const offsets = await this.admin!.fetchOffsets({ groupId: this.options.groupId, topics: [this.options.topic] });
+    const entry = offsets[0]?.partitions.find((p) => p.partition === partition);
+    const committed = BigInt(entry?.offset ?? '-1');
+    const { kept, deleted } = this.markers!.recover(partition, committed);
+    if (deleted > 0) {
+      this.m.recoveredFiles.inc(deleted);
+      this.deps.logger.warn({ event: 'lake_roll_undone', partition, committed: committed.toString(), deleted, kept }, 'deleted files of an interrupted roll; the range is read again');
+    }
+    this.nextOffset.set(partition, committed);
+    this.recovered.add(partition);
+  }
+
+  private bufferedRows(): number {
+    let n = 0;
+    for (const s of this.spools.values()) n += s.rows;
+    return n;
+  }
+
+  private async onTick(): Promise<void> {
+    if (this.stopping || this.spools.size === 0) return;
+    const oldest = Math.min(...[...this.spools.values()].map((s) => s.openedAt));
+    if (Date.now() - oldest < this.options.rollAgeMs) return;
+    await this.locked(async () => {
+      if (!this.stopping && !this.fatal) await this.roll('age');
+    }).catch((err: unknown) => this.deps.logger.error({ event: 'lake_roll_failed', err }));
+  }
+
+  /** Hands the current spools to a background roll; waits for the previous one first. */
+  private async roll(trigger: 'size' | 'age' | 'stop'): Promise<void> {
+    const waitStart = performance.now();
+    await this.inflight;
+    this.m.blocked.inc((performance.now() - waitStart) / 1000);
+    if (this.fatal) throw this.fatal;
+    const spools = [...this.spools.values()].filter((s) => s.first !== undefined);
+    this.spools.clear();
+    this.m.buffered.set(0);
+    if (spools.length === 0) return;
+    for (const s of spools) s.seal();
+    const rollId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
+    this.inflight = this.writeRoll(spools, rollId, trigger).catch((err: unknown) => {
+      // A range that is not in the lake must never be skipped by a later commit: stop here.
+      this.deps.logger.error({ event: 'lake_roll_failed', err, roll: rollId }, 'roll failed; the archiver stops without committing past it');
+      this.fail(err);
+    });
+  }
+
+  private async writeRoll(spools: PartitionSpool[], rollId: string, trigger: string): Promise<void> {
+    const end = this.m.rollSeconds.startTimer();
+    const done: RolledPartition[] = [];
+    for (const s of spools) done.push(await this.writer!.writePartition(s, rollId));
+    const offsets = done.map((d) => ({ topic: this.options.topic, partition: d.partition, offset: (d.last + 1n).toString() }));
+    try {
+      await this.consumer!.commitOffsets(offsets);
+      for (const o of offsets) if ((this.confirmed.get(o.partition) ?? -1n) < BigInt(o.offset)) throw new CommitNotConfirmedError(o.partition, o.offset);
+      for (const d of done) this.markers!.remove({ partition: d.partition, first: d.first.toString(), last: d.last.toString() });
+      for (const o of offsets) this.m.committed.set({ partition: String(o.partition) }, Number(o.offset));
+    } catch (err) {
+      // Kept markers let the next owner of these partitions judge the files (rebalance, stop).
+      this.deps.logger.warn({ event: 'lake_commit_failed', err: errorMessage(err), roll: rollId }, 'files are in place but offsets were not committed; the markers stay');
+    } finally {
+      for (const s of spools) s.discard();
+    }
+    for (const d of done) {
+      this.m.events.inc(d.rows);
+      this.m.files.inc(d.files.length);
+      this.m.bytes.inc(d.bytes);
+    }
+    this.m.rolls.inc({ trigger });
+    end();
+    this.deps.logger.info({ event: 'lake_rolled', roll: rollId, trigger, partitions: done.map((d) => ({ p: d.partition, first: d.first.toString(), last: d.last.toString(), rows: d.rows, files: d.files.length })) });
+  }
+
+  private fail(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.deps.onFatal?.(err);
+  }
+
+  /** Scratch files of a crashed process are never read; drop those older than an hour. */
+  private cleanScratch(): void {
+    for (const dir of [this.paths.tmp, join(this.paths.root, '_spool')]) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const p = join(dir, n);
+        if (Date.now() - statSync(p).mtimeMs > 3_600_000) rmSync(p, { recursive: true, force: true });
+      }
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/** Test fixtures of the batch part: an in-memory registry and an event producer. */
+import avro from 'avsc';
+import type { Kafka } from 'kafkajs';
+import type { AvroSchemaJson, TwinlaneEvent } from '../../schemas/event.ts';
+import { EventCodec, UnknownSchemaIdError, type RegistryClient } from '../../schemas/event.codec.ts';
+
+/** Stands in for the schema registry in tests that do not exercise it. */
+export class MemoryRegistry implements RegistryClient {
+  private readonly byId = new Map<number, AvroSchemaJson>();
+  private readonly ids = new Map<string, number>();
+  async register(schema: AvroSchemaJson, subject: string): Promise<number> {
+    const key = subject + JSON.stringify(schema);
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.byId.size + 1;
+      this.ids.set(key, id);
+      this.byId.set(id, schema);
+    }
+    return id;
+  }
+  async schemaById(id: number): Promise<AvroSchemaJson> {
+    const s = this.byId.get(id);
+    if (!s) throw new UnknownSchemaIdError(id);
+    return s;
+  }
+}
+
+/** Produces events (Confluent-framed Avro, key site:visitor) in batches of 2,000. */
+export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: string, events: Iterable<TwinlaneEvent>, extra: { value: Buffer }[] = []): Promise<number> {
+  await codec.init();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let n = 0;
+  let batch: { key: string; value: Buffer }[] = [];
+  const flush = async () => {
+    if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
+    batch = [];
+  };
+  try {
+    for (const e of events) {
+      batch.push({ key: `${e.site_id}:${e.visitor_id}`, value: codec.encode(e) });
+      n++;
+      if (batch.length >= 2000) await flush();
+    }
+    await flush();
+    if (extra.length) await producer.send({ topic, acks: -1, messages: extra.map((m) => ({ key: 'bad', value: m.value })) });
+  } finally {
+    await producer.disconnect();
+  }
+  return n;
+}
+
+export { avro };
