@@ -1,0 +1,207 @@
+/**
+ * The speed consumer (group `speed`): decodes each partition batch, skips what batch already
+ * covers or what retention would drop, dead-letters what does not decode, rolls the rest up
+ * per site and minute and applies it to Redis with its offset (compare-and-set), and only
+ * then resolves and commits the Kafka offsets. A replayed batch is applied once.
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { BaseService } from '../core/lifecycle.ts';
+import { DependencyError, TwinlaneError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
+import type { WatermarkSource } from '../core/views.ts';
+import { CircuitOpenError, type CircuitBreaker, type DeadLetterCode, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
+import type { EventCodec } from '../schemas/event.codec.ts';
+import type { SpeedOptions } from './options.ts';
+import { SpeedKeys } from './redis.keys.ts';
+import { rollupSite } from './rollup.aggregator.ts';
+import { RollupWriter } from './rollup.writer.ts';
+import type { BatchPosition, OffsetEvent, SiteRollup } from './types.ts';
+import { WatermarkCache } from './watermark.cache.ts';
+
+export interface SpeedConsumerDeps {
+  kafka: Kafka;
+  redis: Redis;
+  codec: EventCodec;
+  deadLetters: DeadLetterWriter;
+  /** Stops the consumer when most of a batch would be dead-lettered. */
+  breaker?: CircuitBreaker;
+  watermark: WatermarkSource;
+  logger: Logger;
+  metrics: Metrics;
+  options: SpeedOptions;
+  /** Called when the consumer stops for good (circuit open, unrecoverable crash). */
+  onFatal?: (err: unknown) => void;
+  clock?: () => number;
+}
+
+/** Attempts at one site's compare-and-set before the batch is retried whole. */
+const MAX_CAS_ATTEMPTS = 5;
+const DECODE_CODES: ReadonlySet<string> = new Set<DeadLetterCode>(['PAYLOAD_FORMAT', 'UNKNOWN_SCHEMA_ID']);
+
+interface DecodedBatch {
+  bySite: Map<string, OffsetEvent[]>;
+  letters: NewDeadLetter[];
+  skipped: { before_watermark: number; beyond_retention: number };
+}
+
+export class SpeedConsumer extends BaseService {
+  readonly name = 'speed-consumer';
+  private consumer: Consumer | undefined;
+  private readonly writer: RollupWriter;
+  private readonly wm: WatermarkCache;
+  private readonly now: () => number;
+  private readonly positions = new Map<string, string>();
+  private fatal: unknown;
+  private readonly m;
+
+  constructor(private readonly deps: SpeedConsumerDeps) {
+    super();
+    const { options, metrics } = deps;
+    this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
+    this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
+    this.now = deps.clock ?? Date.now;
+    this.m = {
+      consumed: metrics.counter('speed_events_consumed_total', 'Records read from the events topic'),
+      applied: metrics.counter('speed_events_applied_total', 'Events rolled up into Redis'),
+      skipped: metrics.counter('speed_events_skipped_total', 'Events not applied, by reason', ['reason']),
+      dead: metrics.counter('speed_dead_letters_total', 'Records dead-lettered by the speed consumer, by code', ['code']),
+      batch: metrics.histogram('speed_batch_seconds', 'Time to decode, roll up and apply one partition batch', [], LATENCY_BUCKETS),
+      lag: metrics.gauge('speed_consumer_lag', 'Records behind the partition high watermark', ['topic', 'partition']),
+      conflicts: metrics.counter('speed_apply_conflicts_total', 'Compare-and-set conflicts on offset records (another instance or a replay got there first)'),
+      watermark: metrics.gauge('speed_watermark_ms', 'Batch watermark W the consumer skips below (0: none)'),
+    };
+  }
+
+  /** Highest offset resolved per `topic:partition` by this instance (for rebuild progress). */
+  get progress(): ReadonlyMap<string, string> {
+    return this.positions;
+  }
+
+  protected async onStart(): Promise<void> {
+    const { kafka, options, logger } = this.deps;
+    this.fatal = undefined;
+    await this.wm.start();
+    const consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(options.sessionTimeoutMs / 3))),
+      maxBytesPerPartition: options.maxBytesPerPartition,
+      maxBytes: options.maxBytesPerPartition * 4,
+      maxWaitTimeInMs: options.maxWaitMs,
+      retry: { retries: 5, restartOnFailure: async () => this.fatal === undefined },
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) return;
+      logger.error({ event: 'speed_consumer_crashed', err: payload.error });
+      this.deps.onFatal?.(this.fatal ?? payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommitInterval: 1_000,
+      partitionsConsumedConcurrently: options.partitionsConcurrently,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    this.consumer = consumer;
+    logger.info({ event: 'speed_consumer_started', topic: options.topic, group: options.groupId, prefix: options.keyPrefix });
+  }
+
+  protected async onStop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    this.wm.stop();
+    await consumer?.disconnect();
+  }
+
+  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (this.fatal) throw this.fatal;
+    const t0 = performance.now();
+    const pos: BatchPosition = { topic: batch.topic, partition: batch.partition };
+    const decoded = await this.decode(batch.topic, batch.partition, batch.messages);
+    try {
+      this.deps.breaker?.check(batch.messages.length, decoded.letters.length);
+    } catch (err) {
+      if (err instanceof CircuitOpenError) {
+        this.fatal = err;
+        this.deps.onFatal?.(err);
+      }
+      throw err;
+    }
+    if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
+    await heartbeat();
+    await this.applyAll(decoded.bySite, pos);
+    const last = batch.lastOffset();
+    resolveOffset(last);
+    await commitOffsetsIfNecessary();
+    this.positions.set(`${pos.topic}:${pos.partition}`, last);
+    this.m.consumed.inc(batch.messages.length);
+    for (const l of decoded.letters) this.m.dead.inc({ code: l.code });
+    for (const [reason, n] of Object.entries(decoded.skipped)) if (n) this.m.skipped.inc({ reason }, n);
+    this.m.lag.set({ topic: pos.topic, partition: String(pos.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+    this.m.batch.observe((performance.now() - t0) / 1000);
+  }
+
+  private async decode(topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedBatch> {
+    const w = this.wm.current;
+    this.m.watermark.set(w ?? 0);
+    const oldest = this.now() - this.deps.options.ttlMs;
+    const out: DecodedBatch = { bySite: new Map(), letters: [], skipped: { before_watermark: 0, beyond_retention: 0 } };
+    const codec = this.deps.codec;
+    for (const msg of messages) {
+      let event;
+      try {
+        event = (codec.decodeCached(msg.value) ?? (await codec.decode(msg.value))).event;
+      } catch (err) {
+        if (!(err instanceof TwinlaneError) || !DECODE_CODES.has(err.code)) throw err;
+        out.letters.push({
+          stage: 'decode',
+          code: err.code as DeadLetterCode,
+          message: err.message,
+          payload: msg.value ?? Buffer.alloc(0),
+          payloadFormat: err.code === 'UNKNOWN_SCHEMA_ID' ? 'avro-confluent' : 'binary',
+          source: { topic, partition, offset: msg.offset },
+        });
+        continue;
+      }
+      if (w !== null && event.event_time < w) out.skipped.before_watermark++;
+      else if (event.event_time < oldest) out.skipped.beyond_retention++;
+      else {
+        let list = out.bySite.get(event.site_id);
+        if (!list) out.bySite.set(event.site_id, (list = []));
+        list.push({ offset: msg.offset, event });
+      }
+    }
+    return out;
+  }
+
+  /** Compare-and-set per site; a site that lost the race is rolled up again above the new offset. */
+  private async applyAll(bySite: Map<string, OffsetEvent[]>, pos: BatchPosition): Promise<void> {
+    let pending = [...bySite.keys()];
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > MAX_CAS_ATTEMPTS) {
+        throw new DependencyError('SPEED_APPLY_CONFLICT', `offset records of ${pending.length} sites kept moving during ${MAX_CAS_ATTEMPTS} attempts on ${pos.topic}:${pos.partition}`);
+      }
+      const applied = await this.writer.appliedOffsets(pending, pos);
+      const items: { rollup: SiteRollup; expected: string | null }[] = [];
+      for (const site of pending) {
+        const rollup = rollupSite(site, bySite.get(site)!, applied.get(site) ?? null);
+        if (rollup) items.push({ rollup, expected: applied.get(site) ?? null });
+        else this.m.skipped.inc({ reason: 'already_applied' }, bySite.get(site)!.length);
+      }
+      const results = await this.writer.apply(items, pos);
+      pending = [];
+      results.forEach((r, i) => {
+        const { rollup } = items[i]!;
+        if (!r.applied) return void pending.push(rollup.site);
+        this.m.applied.inc(rollup.events);
+        const replayed = bySite.get(rollup.site)!.length - rollup.events;
+        if (replayed > 0) this.m.skipped.inc({ reason: 'already_applied' }, replayed);
+      });
+      if (pending.length) this.m.conflicts.inc(pending.length);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/** Options of the speed consumer, from configuration (entry points) or tests. */
+import type { ConfigValues } from '../core/config.ts';
+
+export interface SpeedOptions {
+  topic: string;
+  groupId: string;
+  keyPrefix: string;
+  /** TTL of every key, and the retention beyond which events are skipped. */
+  ttlMs: number;
+  sessionTimeoutMs: number;
+  watermarkRefreshMs: number;
+  /** Partitions whose batches are processed at the same time (overlaps decode with Redis). */
+  partitionsConcurrently: number;
+  /** Largest fetch per partition; bigger batches mean fewer, larger Redis scripts. */
+  maxBytesPerPartition: number;
+  /** Longest the broker holds a fetch when there is little data (bounds freshness). */
+  maxWaitMs: number;
+}
+
+export const SPEED_DEFAULTS = {
+  partitionsConcurrently: 3,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxWaitMs: 100,
+} as const;
+
+export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptions> = {}): SpeedOptions {
+  return {
+    topic: config.EVENTS_TOPIC,
+    groupId: config.SPEED_GROUP,
+    keyPrefix: config.SPEED_KEY_PREFIX,
+    ttlMs: config.SPEED_TTL,
+    sessionTimeoutMs: config.SPEED_SESSION_TIMEOUT,
+    watermarkRefreshMs: config.SPEED_WATERMARK_REFRESH,
+    ...SPEED_DEFAULTS,
+    ...overrides,
+  };
+}

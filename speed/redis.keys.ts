@@ -1,0 +1,117 @@
+/**
+ * Key layout of the speed store (contract 6). Every key of a site carries the `{site}` hash
+ * tag, so one site's keys share a Redis Cluster slot and one Lua script may touch them all.
+ *
+ *   P:{s}:c:<min>            hash   counters: aggregates + dimension tuples
+ *   P:{s}:u:<min>            HLL    human visitors
+ *   P:{s}:u:<min>:<dim>:<v>  HLL    human visitors with one dimension value
+ *   P:{s}:dk:<min>           set    the `<dim>:<v>` suffixes that exist for that minute
+ *   P:{s}:s:<min>            HLL    human sessions
+ *   P:{s}:pg:<min>           zset   path → human page views
+ *   P:{s}:rf:<min>           zset   referrer host → human page views
+ *   P:{s}:idx                zset   minutes that hold data (score = minute)
+ *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
+ *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
+ *   P:sites                  set    sites seen (no tag: read by admin commands only)
+ */
+export const MINUTE_MS = 60_000;
+
+/** Counter-hash aggregate fields, for unfiltered reads without scanning tuples. */
+export const AGG = { pageviews: 'pv', botPageviews: 'bpv', events: 'ev', botEvents: 'bev', purchases: 'pu', revenue: 'rev' } as const;
+
+/** Kinds of tuple fields: human page view, custom event, purchase count, revenue, bot page view, other bot event. */
+export const KIND = { pageview: 'p', custom: 'c', purchase: 'u', revenue: 'r', botPageview: 'b', botOther: 'x' } as const;
+
+/** Dimensions of the tuple, in field order after kind and event name. */
+export const TUPLE_DIMS = ['country', 'device', 'browser', 'os', 'utm_source'] as const;
+export type TupleDim = (typeof TUPLE_DIMS)[number];
+
+/** Dimensions with per-value visitor sketches. */
+export const HLL_DIMS: readonly TupleDim[] = TUPLE_DIMS;
+
+export const SEP = '\x1f';
+/** Stands for a missing value (no country, no UTM source...) in tuples, filters and breakdowns. */
+export const NONE = '(none)';
+
+/** A tag must not contain braces, or Redis would hash on the wrong part of the key. */
+export function siteTag(site: string): string {
+  return '{' + site.replace(/[{}%]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) + '}';
+}
+
+export function toMinute(t: number): number {
+  return Math.floor(t / MINUTE_MS);
+}
+
+export class SpeedKeys {
+  constructor(readonly prefix: string) {}
+
+  site(site: string): SiteKeys {
+    return new SiteKeys(`${this.prefix}:${siteTag(site)}`);
+  }
+
+  get sites(): string {
+    return `${this.prefix}:sites`;
+  }
+
+  /** SCAN pattern for every key of a site (or of all sites). */
+  pattern(site?: string): string {
+    const tag = site === undefined ? '*' : siteTag(site).replace(/[*?[\]\\]/g, (c) => '\\' + c);
+    return `${this.prefix}:${tag}${site === undefined ? '' : ':*'}`;
+  }
+}
+
+export class SiteKeys {
+  constructor(readonly base: string) {}
+  counters(min: number): string {
+    return `${this.base}:c:${min}`;
+  }
+  visitors(min: number): string {
+    return `${this.base}:u:${min}`;
+  }
+  dimVisitors(min: number, dimValue: string): string {
+    return `${this.base}:u:${min}:${dimValue}`;
+  }
+  dimIndex(min: number): string {
+    return `${this.base}:dk:${min}`;
+  }
+  sessions(min: number): string {
+    return `${this.base}:s:${min}`;
+  }
+  pages(min: number): string {
+    return `${this.base}:pg:${min}`;
+  }
+  referrers(min: number): string {
+    return `${this.base}:rf:${min}`;
+  }
+  get index(): string {
+    return `${this.base}:idx`;
+  }
+  get offsets(): string {
+    return `${this.base}:off`;
+  }
+  get meta(): string {
+    return `${this.base}:meta`;
+  }
+  temp(id: string): string {
+    return `${this.base}:tmp:${id}`;
+  }
+  /** The fixed keys of one minute (per-value visitor sketches are listed in dimIndex). */
+  minuteKeys(min: number): string[] {
+    return [this.counters(min), this.visitors(min), this.dimIndex(min), this.sessions(min), this.pages(min), this.referrers(min)];
+  }
+}
+
+export function offsetField(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+export function tupleField(kind: string, name: string, values: readonly string[]): string {
+  return kind + SEP + name + SEP + values.join(SEP);
+}
+
+/** Splits a tuple field into kind, event name and dimension values; undefined for aggregates. */
+export function parseTupleField(field: string): { kind: string; name: string; dims: string[] } | undefined {
+  if (field.length < 2 || field[1] !== SEP) return undefined;
+  const parts = field.split(SEP);
+  return { kind: parts[0]!, name: parts[1]!, dims: parts.slice(2) };
+}

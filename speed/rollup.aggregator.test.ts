@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { AGG, KIND, NONE, tupleField } from './redis.keys.ts';
+import { offsetAbove, rollupSite } from './rollup.aggregator.ts';
+import { traffic } from './test-support.ts';
+
+describe('rollupSite', () => {
+  const events = traffic({ events: 2_000, sites: ['alpha'] }).map((event, i) => ({ offset: String(i), event }));
+
+  it('sums page views, events, purchases and revenue per minute exactly, bots apart', () => {
+    const r = rollupSite('alpha', events)!;
+    let pv = 0, ev = 0, pu = 0, rev = 0, bpv = 0;
+    for (const m of r.minutes.values()) {
+      pv += m.counters.get(AGG.pageviews) ?? 0;
+      ev += m.counters.get(AGG.events) ?? 0;
+      pu += m.counters.get(AGG.purchases) ?? 0;
+      rev += m.counters.get(AGG.revenue) ?? 0;
+      bpv += m.counters.get(AGG.botPageviews) ?? 0;
+    }
+    const human = events.filter((e) => !e.event.is_bot).map((e) => e.event);
+    expect(pv).toBe(human.filter((e) => e.type === 'pageview').length);
+    expect(ev).toBe(human.filter((e) => e.type === 'custom').length);
+    expect(pu).toBe(human.filter((e) => e.type === 'purchase').length);
+    expect(rev).toBe(human.reduce((s, e) => s + (e.revenue_micros ?? 0), 0));
+    expect(bpv).toBe(events.filter((e) => e.event.is_bot && e.event.type === 'pageview').length);
+    expect(r.events).toBe(2_000);
+    expect(r.maxOffset).toBe('1999');
+  });
+
+  it('keeps the tuple counters consistent with the aggregates, missing values as (none)', () => {
+    const r = rollupSite('alpha', events)!;
+    for (const m of r.minutes.values()) {
+      let tuplePv = 0;
+      for (const [f, n] of m.counters) if (f.startsWith(KIND.pageview + '\x1f')) tuplePv += n;
+      expect(tuplePv).toBe(m.counters.get(AGG.pageviews) ?? 0);
+    }
+    const noUtm = events.find((e) => !e.event.is_bot && e.event.type === 'pageview' && e.event.utm_source === null)!.event;
+    const one = rollupSite('alpha', [{ offset: '5', event: noUtm }])!;
+    const field = tupleField(KIND.pageview, 'pageview', [noUtm.country!, noUtm.device_type, noUtm.browser!, noUtm.os!, NONE]);
+    expect([...one.minutes.values()][0]!.counters.get(field)).toBe(1);
+  });
+
+  it('rolls up only events above the applied offset, and nothing when all were applied', () => {
+    const r = rollupSite('alpha', events, '1499')!;
+    expect(r.events).toBe(500);
+    expect(rollupSite('alpha', events, '1999')).toBeNull();
+  });
+
+  it('compares offsets as int64 decimals, not as text', () => {
+    expect(offsetAbove('10', '9')).toBe(true);
+    expect(offsetAbove('9', '10')).toBe(false);
+    expect(offsetAbove('5', '5')).toBe(false);
+    expect(offsetAbove('0', null)).toBe(true);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * Writes rollups to Redis: one APPLY_LUA call per site and partition batch, all sites of a
+ * batch in one pipeline. A call whose expected offset is stale (another instance, or a replay
+ * after a crash, got there first) writes nothing and reports the offset it found.
+ */
+import type { Redis } from 'ioredis';
+import { DependencyError } from '../core/errors.ts';
+import { APPLY_LUA, encodeApply } from './apply.script.ts';
+import { offsetField, type SpeedKeys } from './redis.keys.ts';
+import type { ApplyResult, BatchPosition, SiteRollup } from './types.ts';
+
+type ApplyCommand = (numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
+
+export interface RollupWriterDeps {
+  redis: Redis;
+  keys: SpeedKeys;
+  ttlMs: number;
+}
+
+export class RollupWriter {
+  constructor(private readonly deps: RollupWriterDeps) {
+    if (!('speedApply' in deps.redis)) deps.redis.defineCommand('speedApply', { lua: APPLY_LUA });
+  }
+
+  /** Highest applied offset of `pos` for each site (null: nothing applied yet). */
+  async appliedOffsets(sites: readonly string[], pos: BatchPosition): Promise<Map<string, string | null>> {
+    const field = offsetField(pos.topic, pos.partition);
+    const pipe = this.deps.redis.pipeline();
+    for (const s of sites) pipe.hget(this.deps.keys.site(s).offsets, field);
+    const res = await this.exec(pipe, 'read offsets');
+    return new Map(sites.map((s, i) => [s, (res[i] as string | null) ?? null]));
+  }
+
+  /**
+   * Applies each rollup iff its site's offset record still holds `expected`; results in order.
+   * Sites are remembered in the `sites` set in the same round trip (idempotent, outside the script
+   * because that key has no site tag).
+   */
+  async apply(items: readonly { rollup: SiteRollup; expected: string | null }[], pos: BatchPosition): Promise<ApplyResult[]> {
+    if (items.length === 0) return [];
+    const field = offsetField(pos.topic, pos.partition);
+    const pipe = this.deps.redis.pipeline();
+    const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
+    for (const { rollup, expected } of items) {
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, field, expected, this.deps.ttlMs);
+      void run(call.keys.length, [...call.keys, ...call.args]);
+    }
+    pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
+    const res = await this.exec(pipe, 'apply rollups');
+    return items.map((_, i) => (res[i] === 1 ? { applied: true } : { applied: false, currentOffset: (res[i] as string) || null }));
+  }
+
+  private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
+    let res: [Error | null, unknown][] | null;
+    try {
+      res = await pipe.exec();
+    } catch (err) {
+      throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
+    }
+    if (!res) throw new DependencyError('REDIS_WRITE_FAILED', `redis: ${what}: pipeline aborted`);
+    return res.map(([err, value]) => {
+      if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
+      return value;
+    });
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The speed side of the read contract (core/views.ts ViewReader) over the Redis minute
+ * buckets, plus realtime queries and the visitor union the serving layer needs across W.
+ * Uniques over any range are HyperLogLog unions (PFCOUNT over many keys), never sums.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { DependencyError, UsageError } from '../core/errors.ts';
+import {
+  GRAIN_MS,
+  UnsupportedQueryError,
+  alignDown,
+  type BreakdownQuery,
+  type BreakdownRow,
+  type Coverage,
+  type Filters,
+  type Metric,
+  type MetricValues,
+  type SeriesPoint,
+  type SeriesQuery,
+  type TotalsQuery,
+  type ViewReader,
+} from '../core/views.ts';
+import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, type CounterMode } from './query.planner.ts';
+import { HLL_DIMS, MINUTE_MS, TUPLE_DIMS, parseTupleField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
+import type { RealtimeSnapshot } from './types.ts';
+
+export interface SpeedReaderDeps {
+  redis: Redis;
+  keys: SpeedKeys;
+  ttlMs: number;
+  clock?: () => number;
+}
+
+type Pipe = ReturnType<Redis['pipeline']>;
+/** Minutes are epoch minutes; a span is [from, to) of them. */
+type Span = { from: number; to: number };
+
+function minutesOf(span: Span): number[] {
+  const out: number[] = [];
+  for (let m = span.from; m < span.to; m++) out.push(m);
+  return out;
+}
+
+export class SpeedReader implements ViewReader {
+  readonly source = 'speed' as const;
+  readonly exact = false;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SpeedReaderDeps) {
+    this.now = deps.clock ?? Date.now;
+  }
+
+  /** From the later of retention and the last rebuild/retirement, to the end of this minute. */
+  async coverage(site: string): Promise<Coverage | null> {
+    const metaFrom = await this.deps.redis.hget(this.deps.keys.site(site).meta, 'from').catch((err: unknown) => this.fail(err));
+    const now = this.now();
+    const retention = Math.ceil((now - this.deps.ttlMs) / MINUTE_MS) * MINUTE_MS;
+    const from = Math.max(retention, metaFrom ? Number(metaFrom) : -Infinity);
+    const to = alignDown(now, 'minute') + MINUTE_MS;
+    return from < to ? { from, to } : null;
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    this.checkRange(q.from, q.to);
+    const cov = await this.coverage(q.site);
+    if (!cov) return [];
+    const step = GRAIN_MS[q.grain];
+    const buckets: { start: number; span: Span }[] = [];
+    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
+      if (start < cov.from || start >= cov.to) continue;
+      buckets.push({ start, span: this.span(Math.max(start, q.from), Math.min(start + step, q.to), cov) });
+    }
+    const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName);
+    return buckets.map((b, i) => ({ start: b.start, values: values[i]! }));
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    this.checkRange(q.from, q.to);
+    const cov = await this.coverage(q.site);
+    if (!cov) return {};
+    const [values] = await this.compute(q.site, [this.span(q.from, q.to, cov)], q.metrics, q.filters, q.eventName);
+    return values!;
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    this.checkRange(q.from, q.to);
+    if (!Number.isInteger(q.limit) || q.limit < 1) throw new UsageError('BAD_LIMIT', `limit must be a whole number >= 1, got ${q.limit}`);
+    const cov = await this.coverage(q.site);
+    if (!cov) return [];
+    const minutes = minutesOf(this.span(q.from, q.to, cov));
+    const keys = this.deps.keys.site(q.site);
+    const filters = activeFilters(q.filters);
+    if (q.dimension === 'page' || q.dimension === 'referrer') {
+      if (q.metric !== 'pageviews' || Object.keys(filters).length > 0) {
+        throw new UnsupportedQueryError(`speed ranks ${q.dimension}s by unfiltered page views only (asked: ${q.metric}, ${Object.keys(filters).length} filters)`);
+      }
+      return this.topMembers(keys, minutes.map((m) => (q.dimension === 'page' ? keys.pages(m) : keys.referrers(m))), q.limit);
+    }
+    if (q.metric === 'visitors') return this.visitorBreakdown(q, keys, minutes, filters);
+    const metric = COUNTER_METRICS[q.metric]!;
+    const mode = counterMode([q.metric], filters, q.eventName);
+    const match = mode.kind === 'tuples' ? mode.match : { dims: [] };
+    const dimIndex = q.dimension === 'event_name' ? -1 : TUPLE_DIMS.indexOf(q.dimension as TupleDim);
+    const sums = new Map<string, number>();
+    for (const hash of await this.hashes(keys, minutes)) {
+      for (const [field, raw] of Object.entries(hash)) {
+        const t = parseTupleField(field);
+        if (!t || t.kind !== metric.kind || !matchesTuple(match, t.kind, t.name, t.dims)) continue;
+        const value = dimIndex < 0 ? t.name : t.dims[dimIndex]!;
+        sums.set(value, (sums.get(value) ?? 0) + Number(raw));
+      }
+    }
+    return rank(sums, q.limit);
+  }
+
+  /** Visitors active in the last 5 minutes and page views per minute over the last 30. */
+  async realtime(site: string): Promise<RealtimeSnapshot> {
+    const at = this.now();
+    const current = toMinute(at);
+    const keys = this.deps.keys.site(site);
+    const last30 = minutesOf({ from: current - 29, to: current + 1 });
+    const pipe = this.deps.redis.pipeline();
+    pipe.pfcount(...last30.slice(-5).map((m) => keys.visitors(m)));
+    for (const m of last30) pipe.hget(keys.counters(m), COUNTER_METRICS.pageviews!.agg);
+    const res = await this.exec(pipe);
+    return {
+      site,
+      at,
+      visitorsLast5m: Number(res[0]),
+      pageviewsPerMinute: last30.map((m, i) => ({ start: m * MINUTE_MS, pageviews: Number(res[i + 1] ?? 0) })),
+    };
+  }
+
+  /**
+   * Unique visitors of [from, to) united with visitor ids from elsewhere (the batch side's,
+   * before W), in one sketch: a visitor on both sides counts once, up to HLL error.
+   */
+  async visitorsUnion(site: string, from: number, to: number, extraVisitorIds: Iterable<string>, filters?: Filters): Promise<number> {
+    this.checkRange(from, to);
+    const sketch = sketchFor('visitors', filters);
+    const cov = await this.coverage(site);
+    const keys = this.deps.keys.site(site);
+    const minutes = cov ? minutesOf(this.span(from, to, cov)) : [];
+    const tmp = keys.temp(randomUUID());
+    const pipe = this.deps.redis.pipeline();
+    pipe.pfadd(tmp);
+    pipe.pexpire(tmp, 60_000);
+    for (let i = 0; i < minutes.length; i += 2000) {
+      pipe.pfmerge(tmp, ...minutes.slice(i, i + 2000).map((m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m))));
+    }
+    let chunk: string[] = [];
+    for (const id of extraVisitorIds) {
+      chunk.push(id);
+      if (chunk.length === 10_000) {
+        pipe.pfadd(tmp, ...chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length) pipe.pfadd(tmp, ...chunk);
+    pipe.pfcount(tmp);
+    pipe.unlink(tmp);
+    const res = await this.exec(pipe);
+    return Number(res[res.length - 2]);
+  }
+
+  private checkRange(from: number, to: number): void {
+    if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw new UsageError('BAD_RANGE', `range [${from}, ${to}) is empty or not a pair of epoch milliseconds`);
+  }
+
+  /** Minutes of [from, to) clipped to coverage. */
+  private span(from: number, to: number, cov: Coverage): Span {
+    const f = toMinute(Math.max(from, cov.from));
+    const t = Math.ceil(Math.min(to, cov.to) / MINUTE_MS);
+    return { from: f, to: Math.max(f, t) };
+  }
+
+  /** Values of each span: counters summed over its minutes, uniques by one HLL union per span. */
+  private async compute(site: string, spans: Span[], metrics: readonly Metric[], filters: Filters | undefined, eventName?: string): Promise<MetricValues[]> {
+    const counters = metrics.filter((m) => COUNTER_METRICS[m]);
+    const mode = counters.length > 0 ? counterMode(counters, filters, eventName) : undefined;
+    const sketches = (['visitors', 'sessions'] as const).filter((m) => metrics.includes(m)).map((m) => ({ metric: m, dv: sketchFor(m, filters) }));
+    const keys = this.deps.keys.site(site);
+    const out: MetricValues[] = spans.map(() => ({}));
+    if (mode) {
+      const perMinute = await this.counterValues(keys, spans.flatMap(minutesOf), counters, mode);
+      spans.forEach((span, i) => {
+        for (const m of counters) out[i]![m] = 0;
+        for (let min = span.from; min < span.to; min++) {
+          const v = perMinute.get(min);
+          if (v) for (const m of counters) out[i]![m]! += v[m] ?? 0;
+        }
+      });
+    }
+    if (sketches.length > 0) {
+      const pipe = this.deps.redis.pipeline();
+      for (const span of spans) {
+        for (const s of sketches) {
+          const list = minutesOf(span).map((m) => (s.metric === 'sessions' ? keys.sessions(m) : s.dv ? keys.dimVisitors(m, s.dv) : keys.visitors(m)));
+          if (list.length === 0) pipe.echo('0');
+          else pipe.pfcount(...list);
+        }
+      }
+      const res = await this.exec(pipe);
+      spans.forEach((_, i) => sketches.forEach((s, j) => (out[i]![s.metric] = Number(res[i * sketches.length + j]))));
+    }
+    return out;
+  }
+
+  private async counterValues(keys: SiteKeys, minutes: number[], metrics: Metric[], mode: CounterMode): Promise<Map<number, MetricValues>> {
+    const result = new Map<number, MetricValues>();
+    if (minutes.length === 0) return result;
+    if (mode.kind === 'zset') {
+      const pipe = this.deps.redis.pipeline();
+      for (const m of minutes) pipe.zscore(mode.set === 'pages' ? keys.pages(m) : keys.referrers(m), mode.member);
+      const res = await this.exec(pipe);
+      minutes.forEach((m, i) => result.set(m, { pageviews: Number(res[i] ?? 0) }));
+      return result;
+    }
+    if (mode.kind === 'aggregate') {
+      const fields = metrics.map((m) => COUNTER_METRICS[m]!.agg);
+      const pipe = this.deps.redis.pipeline();
+      for (const m of minutes) pipe.hmget(keys.counters(m), ...fields);
+      const res = await this.exec(pipe);
+      minutes.forEach((m, i) => {
+        const row = res[i] as (string | null)[];
+        result.set(m, Object.fromEntries(metrics.map((metric, j) => [metric, Number(row[j] ?? 0)])));
+      });
+      return result;
+    }
+    const byKind = new Map(metrics.map((m) => [COUNTER_METRICS[m]!.kind, m]));
+    const hashes = await this.hashes(keys, minutes);
+    minutes.forEach((m, i) => {
+      const v: MetricValues = {};
+      for (const [field, raw] of Object.entries(hashes[i]!)) {
+        const t = parseTupleField(field);
+        const metric = t && byKind.get(t.kind);
+        if (!t || !metric || !matchesTuple(mode.match, t.kind, t.name, t.dims)) continue;
+        v[metric] = (v[metric] ?? 0) + Number(raw);
+      }
+      result.set(m, v);
+    });
+    return result;
+  }
+
+  private async hashes(keys: SiteKeys, minutes: number[]): Promise<Record<string, string>[]> {
+    const pipe = this.deps.redis.pipeline();
+    for (const m of minutes) pipe.hgetall(keys.counters(m));
+    return (await this.exec(pipe)) as Record<string, string>[];
+  }
+
+  private async topMembers(keys: SiteKeys, sources: string[], limit: number): Promise<BreakdownRow[]> {
+    if (sources.length === 0) return [];
+    const tmp = keys.temp(randomUUID());
+    const pipe = this.deps.redis.pipeline();
+    pipe.zunionstore(tmp, sources.length, ...sources);
+    pipe.pexpire(tmp, 60_000);
+    pipe.zrevrange(tmp, 0, limit - 1, 'WITHSCORES');
+    pipe.unlink(tmp);
+    const flat = (await this.exec(pipe))[2] as string[];
+    const rows: BreakdownRow[] = [];
+    for (let i = 0; i < flat.length; i += 2) rows.push({ value: flat[i]!, count: Number(flat[i + 1]) });
+    return rows;
+  }
+
+  private async visitorBreakdown(q: BreakdownQuery, keys: SiteKeys, minutes: number[], filters: Filters): Promise<BreakdownRow[]> {
+    if (!(HLL_DIMS as readonly string[]).includes(q.dimension) || Object.keys(filters).length > 0) {
+      throw new UnsupportedQueryError(`speed ranks visitors by ${HLL_DIMS.join('/')} without filters only (asked: ${q.dimension}, ${Object.keys(filters).length} filters)`);
+    }
+    const pipe = this.deps.redis.pipeline();
+    for (const m of minutes) pipe.smembers(keys.dimIndex(m));
+    const members = (await this.exec(pipe)) as string[][];
+    const prefix = q.dimension + ':';
+    const byValue = new Map<string, string[]>();
+    minutes.forEach((m, i) => {
+      for (const dv of members[i]!) {
+        if (!dv.startsWith(prefix)) continue;
+        const list = byValue.get(dv) ?? [];
+        list.push(keys.dimVisitors(m, dv));
+        byValue.set(dv, list);
+      }
+    });
+    const values = [...byValue.keys()];
+    const counts = this.deps.redis.pipeline();
+    for (const dv of values) counts.pfcount(...byValue.get(dv)!);
+    const res = await this.exec(counts);
+    return rank(new Map(values.map((dv, i) => [dv.slice(prefix.length), Number(res[i])])), q.limit);
+  }
+
+  private async exec(pipe: Pipe): Promise<unknown[]> {
+    if (pipe.length === 0) return [];
+    const res = await pipe.exec().catch((err: unknown) => this.fail(err));
+    return (res ?? []).map(([err, v]) => {
+      if (err) this.fail(err);
+      return v;
+    });
+  }
+
+  private fail(err: unknown): never {
+    throw new DependencyError('REDIS_READ_FAILED', `redis: speed read failed: ${(err as Error).message}`, err);
+  }
+}
+
+function rank(sums: Map<string, number>, limit: number): BreakdownRow[] {
+  return [...sums]
+    .filter(([, c]) => c > 0)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, limit)
+    .map(([value, count]) => ({ value, count }));
+}

@@ -1,0 +1,152 @@
+/**
+ * The Redis side alone, against the real Redis: rollups applied through the Lua script, read
+ * back through SpeedReader, compared with ground truth computed from the same events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCleanups, testConfig, testRedis } from '../test/helpers.ts';
+import { SpeedMaintenance } from './maintenance.job.ts';
+import { SpeedKeys } from './redis.keys.ts';
+import { rollupSite } from './rollup.aggregator.ts';
+import { RollupWriter } from './rollup.writer.ts';
+import { SpeedReader } from './speed.reader.ts';
+import { distinctVisitors, traffic, truthByMinute } from './test-support.ts';
+import type { OffsetEvent } from './types.ts';
+import type { TwinlaneEvent } from '../schemas/event.ts';
+
+const TTL = 48 * 3_600_000;
+const pos = { topic: 'events', partition: 0 };
+
+describe('speed store on real Redis', () => {
+  const { redis, prefix } = testRedis(testConfig());
+  const keys = new SpeedKeys(prefix + 'speed');
+  const writer = new RollupWriter({ redis, keys, ttlMs: TTL });
+  const reader = new SpeedReader({ redis, keys, ttlMs: TTL });
+  const events = traffic({ events: 20_000 });
+  const from = Math.floor(Math.min(...events.map((e) => e.event_time)) / 60_000) * 60_000;
+  const to = Date.now();
+
+  /** Applies events as partition batches of `size`, like the consumer (read offset, roll up above it, CAS). */
+  async function applyBatches(list: TwinlaneEvent[], size: number, firstOffset = 0): Promise<void> {
+    for (let i = 0; i < list.length; i += size) {
+      const bySite = new Map<string, OffsetEvent[]>();
+      list.slice(i, i + size).forEach((event, j) => {
+        const arr = bySite.get(event.site_id) ?? [];
+        arr.push({ offset: String(firstOffset + i + j), event });
+        bySite.set(event.site_id, arr);
+      });
+      const applied = await writer.appliedOffsets([...bySite.keys()], pos);
+      const items = [...bySite].flatMap(([site, evs]) => {
+        const rollup = rollupSite(site, evs, applied.get(site) ?? null);
+        return rollup ? [{ rollup, expected: applied.get(site) ?? null }] : [];
+      });
+      const res = await writer.apply(items, pos);
+      expect(res.every((r) => r.applied)).toBe(true);
+    }
+  }
+
+  beforeAll(async () => {
+    await applyBatches(events, 1_000);
+    // A replay with other batch boundaries (a crash before the Kafka commit) changes nothing.
+    await applyBatches(events.slice(0, 7_500), 2_500);
+  });
+  afterAll(runCleanups);
+
+  it('returns exact page views, events, purchases, revenue and bot page views per minute', async () => {
+    const truth = truthByMinute(events);
+    for (const site of ['alpha', 'beta', 'gamma']) {
+      const points = await reader.series({ site, from, to, grain: 'minute', metrics: ['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews', 'bounce_rate'] });
+      expect(points.length).toBeGreaterThanOrEqual(59);
+      for (const p of points) {
+        const t = truth.get(site)!.get(p.start) ?? { pageviews: 0, events: 0, purchases: 0, revenue: 0, bot_pageviews: 0 };
+        expect(p.values, `${site} ${new Date(p.start).toISOString()}`).toEqual(t);
+      }
+    }
+  });
+
+  it('counts unique visitors by HLL union over the range, within 2%, and per hour', async () => {
+    const totals = await reader.totals({ site: 'alpha', from, to, metrics: ['visitors', 'pageviews', 'sessions'] });
+    const exact = distinctVisitors(events, 'alpha');
+    expect(Math.abs(totals.visitors! - exact) / exact).toBeLessThan(0.02);
+    const sessions = new Set(events.filter((e) => e.site_id === 'alpha' && !e.is_bot).map((e) => e.session_id)).size;
+    expect(Math.abs(totals.sessions! - sessions) / sessions).toBeLessThan(0.02);
+    const hours = await reader.series({ site: 'alpha', from, to, grain: 'hour', metrics: ['pageviews', 'visitors'] });
+    expect(hours.reduce((s, p) => s + p.values.pageviews!, 0)).toBe(totals.pageviews);
+    // Uniques per hour are never the sum of per-minute uniques.
+    const minutes = await reader.series({ site: 'alpha', from, to, grain: 'minute', metrics: ['visitors'] });
+    expect(minutes.reduce((s, p) => s + p.values.visitors!, 0)).toBeGreaterThan(hours.reduce((s, p) => s + p.values.visitors!, 0));
+  });
+
+  it('answers combined filters on the tuple exactly and single-dimension visitors within 2%', async () => {
+    const pred = (e: TwinlaneEvent) => e.country === 'DE' && e.device_type === 'mobile';
+    const t = await reader.totals({ site: 'beta', from, to, metrics: ['pageviews', 'revenue'], filters: { country: 'DE', device: 'mobile' } });
+    const beta = events.filter((e) => e.site_id === 'beta' && !e.is_bot && pred(e));
+    expect(t.pageviews).toBe(beta.filter((e) => e.type === 'pageview').length);
+    expect(t.revenue).toBe(beta.reduce((s, e) => s + (e.revenue_micros ?? 0), 0));
+    const signups = await reader.totals({ site: 'beta', from, to, metrics: ['events'], eventName: 'signup' });
+    expect(signups.events).toBe(events.filter((e) => e.site_id === 'beta' && !e.is_bot && e.name === 'signup').length);
+    const v = await reader.totals({ site: 'beta', from, to, metrics: ['visitors'], filters: { country: 'DE' } });
+    const exact = distinctVisitors(events, 'beta', (e) => e.country === 'DE');
+    expect(Math.abs(v.visitors! - exact) / exact).toBeLessThan(0.02);
+    await expect(reader.totals({ site: 'beta', from, to, metrics: ['visitors'], filters: { country: 'DE', device: 'mobile' } })).rejects.toThrow(/single/);
+    await expect(reader.totals({ site: 'beta', from, to, metrics: ['events'], filters: { page: '/' } })).rejects.toMatchObject({ code: 'UNSUPPORTED_BY_SOURCE' });
+    const home = await reader.totals({ site: 'beta', from, to, metrics: ['pageviews'], filters: { page: '/' } });
+    expect(home.pageviews).toBe(events.filter((e) => e.site_id === 'beta' && !e.is_bot && e.type === 'pageview' && e.path === '/').length);
+  });
+
+  it('ranks pages, referrers and countries exactly', async () => {
+    const human = events.filter((e) => e.site_id === 'gamma' && !e.is_bot && e.type === 'pageview');
+    const count = (f: (e: TwinlaneEvent) => string | null) => {
+      const m = new Map<string, number>();
+      for (const e of human) {
+        const k = f(e);
+        if (k !== null) m.set(k, (m.get(k) ?? 0) + 1);
+      }
+      return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5).map(([value, c]) => ({ value, count: c }));
+    };
+    const pages = await reader.breakdown({ site: 'gamma', from, to, dimension: 'page', metric: 'pageviews', limit: 5 });
+    expect(pages.map((r) => r.count)).toEqual(count((e) => e.path).map((r) => r.count));
+    expect(await reader.breakdown({ site: 'gamma', from, to, dimension: 'country', metric: 'pageviews', limit: 5 })).toEqual(count((e) => e.country));
+    const refs = await reader.breakdown({ site: 'gamma', from, to, dimension: 'referrer', metric: 'pageviews', limit: 5 });
+    expect(refs.map((r) => r.count)).toEqual(count((e) => e.referrer_host).map((r) => r.count));
+    const byCountry = await reader.breakdown({ site: 'gamma', from, to, dimension: 'country', metric: 'visitors', limit: 3 });
+    expect(byCountry).toHaveLength(3);
+    const exact = distinctVisitors(events, 'gamma', (e) => e.country === byCountry[0]!.value);
+    expect(Math.abs(byCountry[0]!.count - exact) / exact).toBeLessThan(0.02);
+  });
+
+  it('unites its visitor sketches with extra ids without counting anyone twice', async () => {
+    const ids = [...new Set(events.filter((e) => e.site_id === 'alpha' && !e.is_bot).map((e) => e.visitor_id))];
+    const alone = await reader.visitorsUnion('alpha', from, to, []);
+    const withSame = await reader.visitorsUnion('alpha', from, to, ids.slice(0, 500));
+    expect(withSame).toBe(alone);
+    const withNew = await reader.visitorsUnion('alpha', from, to, Array.from({ length: 1_000 }, (_, i) => `batch-only-${i}`));
+    expect(Math.abs(withNew - (ids.length + 1_000)) / (ids.length + 1_000)).toBeLessThan(0.02);
+  });
+
+  it('serves realtime figures for the last minutes', async () => {
+    const live = traffic({ events: 300, sites: ['live'], from: Date.now() - 4 * 60_000, to: Date.now() });
+    await applyBatches(live, 100, 1_000_000);
+    const r = await reader.realtime('live');
+    expect(r.pageviewsPerMinute).toHaveLength(30);
+    expect(r.pageviewsPerMinute.reduce((s, p) => s + p.pageviews, 0)).toBe(live.filter((e) => !e.is_bot && e.type === 'pageview').length);
+    const exact = distinctVisitors(live, 'live');
+    expect(Math.abs(r.visitorsLast5m - exact) / exact).toBeLessThan(0.02);
+  });
+
+  it('retires buckets before W and clears a site with its offset records', async () => {
+    const maintenance = new SpeedMaintenance({ redis, keys, ttlMs: TTL });
+    const w = from + 30 * 60_000;
+    const retired = await maintenance.retireBefore(w, 'gamma');
+    expect(retired).toBeGreaterThan(25);
+    expect((await reader.coverage('gamma'))!.from).toBe(w);
+    const t = await reader.totals({ site: 'gamma', from, to, metrics: ['pageviews'] });
+    expect(t.pageviews).toBe(events.filter((e) => e.site_id === 'gamma' && !e.is_bot && e.type === 'pageview' && e.event_time >= w).length);
+    expect(await redis.exists(keys.site('gamma').counters(Math.floor(from / 60_000)))).toBe(0);
+    const ttl = await redis.pttl(keys.site('gamma').counters(Math.floor(w / 60_000)));
+    expect(ttl).toBeGreaterThan(TTL - 3_600_000);
+    await maintenance.clear('gamma');
+    expect(await redis.exists(keys.site('gamma').offsets, keys.site('gamma').index)).toBe(0);
+    expect(await redis.exists(keys.site('alpha').offsets)).toBe(1);
+    expect(await maintenance.sites()).not.toContain('gamma');
+  });
+});

@@ -1,0 +1,53 @@
+/** Shapes shared by the speed layer's writer, reader and consumer. */
+import type { TwinlaneEvent } from '../schemas/event.ts';
+
+/** One decoded record of a Kafka batch, with the offset it came from. */
+export interface OffsetEvent {
+  offset: string;
+  event: TwinlaneEvent;
+}
+
+/** What one site's events of one minute add to Redis. Everything is a sum or a set union. */
+export interface MinuteRollup {
+  /** Bucket start, epoch minutes (event time / 60 000). */
+  minute: number;
+  /** Counter-hash field → increment (aggregates and Druid-style dimension tuples). */
+  counters: Map<string, number>;
+  visitors: Set<string>;
+  sessions: Set<string>;
+  /** `<dimension>:<value>` → human visitor ids, for single-dimension filtered uniques. */
+  dimVisitors: Map<string, Set<string>>;
+  /** Path → human page views. */
+  pages: Map<string, number>;
+  /** Referrer host → human page views. */
+  referrers: Map<string, number>;
+}
+
+/** One site's share of one consumed partition batch. */
+export interface SiteRollup {
+  site: string;
+  minutes: Map<number, MinuteRollup>;
+  /** Events folded in (humans and bots). */
+  events: number;
+  /** Highest offset among them: recorded atomically with the data. */
+  maxOffset: string;
+}
+
+/** Position of a batch: the offset record field is `<topic>:<partition>`. */
+export interface BatchPosition {
+  topic: string;
+  partition: number;
+}
+
+/** Result of applying one site's rollup. */
+export type ApplyResult = { applied: true } | { applied: false; currentOffset: string | null };
+
+export interface RealtimeSnapshot {
+  site: string;
+  /** Now, as the query saw it (epoch ms). */
+  at: number;
+  /** Unique human visitors in the last 5 minutes (this minute included), HyperLogLog. */
+  visitorsLast5m: number;
+  /** Human page views per minute over the last 30 minutes, oldest first. */
+  pageviewsPerMinute: { start: number; pageviews: number }[];
+}
