@@ -52,8 +52,9 @@ export function zipf(n: number, random: () => number, s = 1.1): () => number {
   };
 }
 
-const COUNTRIES = ['US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA', 'NL', 'ES', 'IT', 'PL', 'SE', 'AU', 'MX'];
-const DEVICES: [string, string, string][] = [
+export const COUNTRIES = ['US', 'DE', 'GB', 'FR', 'IN', 'BR', 'JP', 'CA', 'NL', 'ES', 'IT', 'PL', 'SE', 'AU', 'MX'];
+/** [device_type, browser, os] as the collector's user-agent parser reports them. */
+export const DEVICES: [string, string, string][] = [
   ['desktop', 'Chrome', 'Windows'],
   ['desktop', 'Firefox', 'Linux'],
   ['desktop', 'Safari', 'macOS'],

@@ -1,0 +1,172 @@
+/**
+ * One POST /v1/collect, independent of Fastify: authorise, check origin and media type, undo
+ * gzip, parse, run each event through the pipeline, hand the valid ones to Kafka and the
+ * rejected ones to the dead-letter topic, and answer only when Kafka has acknowledged both.
+ */
+import type { Message } from 'kafkajs';
+import { errorMessage, TwinlaneError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { Sites } from '../core/sites.ts';
+import type { NewDeadLetter } from '../dlq/dead-letter.writer.ts';
+import { COLLECT_ERRORS, CollectError } from './collect.errors.ts';
+import type { EventPipeline } from './event.pipeline.ts';
+import { splitJsonArray } from './json-array.splitter.ts';
+import type { CollectorOptions } from './options.ts';
+import { ACCEPTED_TYPES, decodeBody, mediaType, parseBody } from './request-body.reader.ts';
+import type { CollectContext, CollectResponse, Rejection } from './types.ts';
+
+/** Where accepted events go: resolves once Kafka acknowledged them (EventsProducer). */
+export interface EventSink {
+  send(messages: Message[]): Promise<void>;
+}
+
+/** Where rejected input goes: resolves once the dead letters are durable (DeadLetterWriter). */
+export interface DeadLetterSink {
+  write(letters: NewDeadLetter[]): Promise<unknown>;
+}
+
+export interface CollectRequest {
+  /** The body as received (possibly gzip). */
+  raw: Buffer;
+  contentType?: string;
+  contentEncoding?: string;
+  siteId?: string;
+  writeKey?: string;
+  origin?: string;
+  ip?: string;
+  userAgent?: string;
+  receivedAt: number;
+}
+
+export interface CollectReply {
+  status: number;
+  body: CollectResponse | { error: { code: string; message: string } } | (CollectResponse & { error: { code: string; message: string } });
+  headers: Record<string, string>;
+}
+
+export interface CollectHandlerDeps {
+  pipeline: EventPipeline;
+  events: EventSink;
+  deadLetters: DeadLetterSink;
+  sites: Sites;
+  options: CollectorOptions;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class CollectHandler {
+  private readonly m;
+
+  constructor(private readonly deps: CollectHandlerDeps) {
+    this.m = {
+      events: deps.metrics.counter('collector_events_total', 'Events received, by outcome and dead-letter code', ['outcome', 'code']),
+      requests: deps.metrics.counter('collector_requests_total', 'Collect requests by HTTP status', ['status']),
+      dlqFailures: deps.metrics.counter('collector_dead_letter_failures_total', 'Dead letters the collector could not write (logged at error)'),
+    };
+  }
+
+  async handle(req: CollectRequest): Promise<CollectReply> {
+    try {
+      const auth = this.deps.sites.authorizeWrite(req.siteId, req.writeKey);
+      if (!auth.ok) throw new CollectError('UNAUTHORIZED', auth.message, this.asSent(req));
+      if (req.origin !== undefined && !auth.site.allowsOrigin(req.origin)) {
+        throw new CollectError('ORIGIN_NOT_ALLOWED', `origin ${req.origin} is not allowed for site "${auth.site.id}"`, this.asSent(req));
+      }
+      const type = mediaType(req.contentType);
+      if (type !== '' && !ACCEPTED_TYPES.includes(type)) {
+        throw new CollectError('UNSUPPORTED_MEDIA_TYPE', `Content-Type "${type}" is not supported; use ${ACCEPTED_TYPES.join(' or ')}`, this.asSent(req));
+      }
+      const body = await decodeBody(req.raw, req.contentEncoding, this.deps.options.bodyLimit);
+      return await this.collect(parseBody(body), body, auth.site.id, req);
+    } catch (err) {
+      if (err instanceof CollectError) return this.reject(err, req);
+      throw err;
+    }
+  }
+
+  /** A request rejected as a whole: dead-letter what it sent, then answer with the catalogue's status. */
+  async reject(err: CollectError, req: Pick<CollectRequest, 'siteId' | 'receivedAt'>): Promise<CollectReply> {
+    const code = COLLECT_ERRORS[err.code as keyof typeof COLLECT_ERRORS].deadLetter;
+    if (code && err.payload) {
+      const site = req.siteId !== undefined && this.deps.sites.get(req.siteId) ? req.siteId : undefined;
+      const { bytes, format, truncatedFrom } = err.payload;
+      const kept = bytes.subarray(0, this.deps.options.deadLetterMaxBytes);
+      const cut = truncatedFrom ?? (kept.length < bytes.length ? bytes.length : undefined);
+      const message = cut !== undefined ? `${err.message} (first ${kept.length} of ${cut} bytes kept)` : err.message;
+      await this.writeDeadLetters([{ stage: 'collect', code, message, payload: kept, payloadFormat: format, firstSeen: req.receivedAt, ...(site ? { siteId: site } : {}) }]);
+      this.m.events.inc({ outcome: 'rejected', code });
+    }
+    return this.reply(err.status, { error: { code: err.code, message: err.message } }, err.retriable ? { 'retry-after': String(this.deps.options.retryAfterSeconds) } : {});
+  }
+
+  private async collect(value: unknown, body: Buffer, siteId: string, req: CollectRequest): Promise<CollectReply> {
+    let elements: unknown[];
+    let raws: Buffer[];
+    if (Array.isArray(value)) {
+      if (value.length === 0) throw new CollectError('NO_EVENTS', 'the array holds no events', { bytes: body, format: 'json' });
+      if (value.length > this.deps.options.maxEvents) {
+        throw new CollectError('TOO_MANY_EVENTS', `${value.length} events in one request; at most ${this.deps.options.maxEvents} are accepted`, { bytes: body, format: 'json' });
+      }
+      elements = value;
+      raws = splitJsonArray(body);
+    } else if (value !== null && typeof value === 'object') {
+      elements = [value];
+      raws = [body];
+    } else {
+      throw new CollectError('PAYLOAD_FORMAT', 'body must be an event object or an array of events', { bytes: body, format: 'json' });
+    }
+    const ctx: CollectContext = { siteId, ip: req.ip, userAgent: req.userAgent, receivedAt: req.receivedAt };
+    const messages: Message[] = [];
+    const rejected: Rejection[] = [];
+    const letters: NewDeadLetter[] = [];
+    elements.forEach((element, index) => {
+      const outcome = this.deps.pipeline.processValue(element, ctx);
+      if (outcome.kind === 'ok') {
+        messages.push({ key: outcome.value.key, value: outcome.value.bytes, timestamp: String(outcome.value.event.event_time) });
+      } else if (outcome.kind === 'dead-letter') {
+        const field = outcome.field === undefined ? {} : { field: outcome.field };
+        rejected.push({ index, code: outcome.code, message: outcome.message, ...field });
+        letters.push({ stage: outcome.stage, code: outcome.code, message: outcome.message, ...field, siteId, firstSeen: req.receivedAt, payload: raws[index] ?? Buffer.from(JSON.stringify(element)), payloadFormat: 'json' });
+      }
+    });
+    const [sent] = await Promise.allSettled([this.deps.events.send(messages), this.writeDeadLetters(letters)]);
+    for (const r of rejected) this.m.events.inc({ outcome: 'rejected', code: r.code });
+    if (sent.status === 'rejected') {
+      const err = sent.reason as unknown;
+      const code = err instanceof TwinlaneError && err.code === 'COLLECTOR_BUSY' ? 'COLLECTOR_BUSY' : 'KAFKA_UNAVAILABLE';
+      return this.reply(503, { accepted: 0, rejected, error: { code, message: `${errorMessage(err)}; nothing was accepted, retry later` } }, { 'retry-after': String(this.deps.options.retryAfterSeconds) });
+    }
+    this.m.events.inc({ outcome: 'accepted', code: '' }, messages.length);
+    const response: CollectResponse = { accepted: messages.length, rejected };
+    if (messages.length === 0) return this.reply(400, { ...response, error: { code: 'ALL_REJECTED', message: `all ${rejected.length} events were rejected` } });
+    return this.reply(202, response);
+  }
+
+  /** Dead letters are awaited before answering; a failure is logged and counted, never hidden. */
+  private async writeDeadLetters(letters: NewDeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not acknowledged within ${this.deps.options.producer.ackTimeoutMs} ms`)), this.deps.options.producer.ackTimeoutMs);
+    });
+    try {
+      await Promise.race([this.deps.deadLetters.write(letters), timeout]);
+    } catch (err) {
+      this.m.dlqFailures.inc(letters.length);
+      this.deps.logger.error({ event: 'collector_dead_letter_failed', count: letters.length, codes: [...new Set(letters.map((l) => l.code))], err: errorMessage(err) }, 'rejected input could not be dead-lettered');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private asSent(req: CollectRequest): { bytes: Buffer; format: 'json' | 'binary' } {
+    const gz = req.contentEncoding !== undefined && req.contentEncoding.trim().toLowerCase() !== 'identity';
+    return { bytes: req.raw, format: gz ? 'binary' : 'json' };
+  }
+
+  private reply(status: number, body: CollectReply['body'], headers: Record<string, string> = {}): CollectReply {
+    this.m.requests.inc({ status: String(status) });
+    return { status, body, headers };
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The collector as one long-running service: registers the event schema, starts the Kafka
+ * producer and the dead-letter writer, and serves HTTP. Stop closes HTTP first (requests in
+ * flight finish and get their answer), then drains the producer, then the dead-letter writer.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Kafka } from 'kafkajs';
+import { BaseService } from '../core/lifecycle.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { Sites } from '../core/sites.ts';
+import { DeadLetterWriter } from '../dlq/index.ts';
+import { EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
+import { CollectHandler } from './collect.handler.ts';
+import { buildCollectorApp } from './collector.app.ts';
+import { EventEnricher } from './event.enricher.ts';
+import { EventPipeline } from './event.pipeline.ts';
+import { EventsProducer } from './events.producer.ts';
+import { IpHasher } from './ip.hasher.ts';
+import type { CollectorOptions } from './options.ts';
+import { UserAgentParser } from './user-agent.parser.ts';
+
+export interface CollectorDeps {
+  kafka: Kafka;
+  registry: RegistryClient;
+  sites: Sites;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface CollectorServiceOptions extends CollectorOptions {
+  port: number;
+  host: string;
+  dlqTopic: string;
+  trustProxy: boolean | string | string[];
+}
+
+/** `COLLECTOR_TRUST_PROXY` → Fastify's trustProxy. */
+export function trustProxySetting(value: string): boolean | string[] {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Builds the pipeline a collector (or the dead-letter replay) runs events through. */
+export function createEventPipeline(deps: { codec: EventCodec; sites: Sites; options: CollectorOptions; metrics?: Metrics }): EventPipeline {
+  const lookups = deps.metrics?.counter('collector_user_agent_lookups_total', 'User-agent parses by cache result', ['result']);
+  const userAgents = new UserAgentParser(10_000, lookups ? (hit) => lookups.inc({ result: hit ? 'hit' : 'miss' }) : undefined);
+  const enricher = new EventEnricher({ userAgents, ipHasher: new IpHasher(deps.options.ipSaltRotationMs) });
+  return new EventPipeline({ sites: deps.sites, encoder: deps.codec, enricher, clockSkew: deps.options.clockSkew });
+}
+
+export class CollectorService extends BaseService {
+  readonly name = 'collector';
+  readonly codec: EventCodec;
+  readonly producer: EventsProducer;
+  readonly deadLetters: DeadLetterWriter;
+  private appInstance: FastifyInstance;
+  private readonly buildApp: () => FastifyInstance;
+  private listening = false;
+
+  constructor(
+    private readonly deps: CollectorDeps,
+    private readonly options: CollectorServiceOptions,
+  ) {
+    super();
+    this.codec = new EventCodec(deps.registry, options.producer.topic);
+    this.producer = new EventsProducer({ kafka: deps.kafka, logger: deps.logger, metrics: deps.metrics }, options.producer);
+    this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics });
+    const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics });
+    const handler = new CollectHandler({ pipeline, events: this.producer, deadLetters: this.deadLetters, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics });
+    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, ready: () => this.producer.healthy });
+    this.appInstance = this.buildApp();
+  }
+
+  /** The Fastify app (inject() works before start; a closed app is replaced so start() after stop() works). */
+  get app(): FastifyInstance {
+    return this.appInstance;
+  }
+
+  /** The port the collector listens on (useful with port 0). */
+  get port(): number {
+    return (this.app.server.address() as AddressInfo | null)?.port ?? this.options.port;
+  }
+
+  get url(): string {
+    return `http://${this.options.host}:${this.port}`;
+  }
+
+  protected async onStart(): Promise<void> {
+    // The schema must be registered before the first event is encoded; without it, stop here.
+    const schemaId = await this.codec.init();
+    await this.producer.start();
+    await this.deadLetters.start().catch((err: unknown) => this.deps.logger.warn({ event: 'dead_letter_writer_connect_failed', err }, 'dead-letter writer will connect on first use'));
+    if (!this.listening) {
+      await this.app.listen({ port: this.options.port, host: this.options.host });
+      this.listening = true;
+    }
+    this.deps.logger.info({ event: 'collector_listening', url: this.url, schema_id: schemaId, topic: this.options.producer.topic }, `collector on ${this.url}`);
+  }
+
+  protected async onStop(): Promise<void> {
+    if (this.listening) {
+      await this.app.close();
+      this.listening = false;
+      this.appInstance = this.buildApp();
+    }
+    await this.producer.stop();
+    await this.deadLetters.stop().catch(() => undefined);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * validate → clock-skew policy → enrich → encode, for one event, without HTTP. The collector
+ * runs every event through it, and so does the dead-letter replay ("through the same
+ * validation again, never around it"). Results are values (Outcome); nothing here writes to
+ * Kafka or to the dead-letter topic.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { Sites } from '../core/sites.ts';
+import type { TwinlaneEvent } from '../schemas/event.ts';
+import { SchemaViolationError } from '../schemas/event.codec.ts';
+import { deadLetter, ok, type Outcome } from '../dlq/types.ts';
+import { applyClockSkew, type ClockSkewOptions } from './clock-skew.policy.ts';
+import type { EventEnricher } from './event.enricher.ts';
+import { validateEvent } from './event.validator.ts';
+import type { CollectContext, EncodedEvent } from './types.ts';
+
+/** What the pipeline needs from the codec: EventCodec after init(). */
+export interface EventEncoder {
+  encode(event: TwinlaneEvent): Buffer;
+}
+
+export interface EventPipelineDeps {
+  sites: Sites;
+  encoder: EventEncoder;
+  enricher: EventEnricher;
+  clockSkew: ClockSkewOptions;
+}
+
+export function kafkaKey(event: Pick<TwinlaneEvent, 'site_id' | 'visitor_id'>): string {
+  return `${event.site_id}:${event.visitor_id}`;
+}
+
+export class EventPipeline {
+  constructor(private readonly deps: EventPipelineDeps) {}
+
+  /** One event's JSON bytes (UTF-8, no compression). */
+  process(raw: Buffer, ctx: CollectContext): Outcome<EncodedEvent> {
+    if (!isUtf8(raw)) return deadLetter('collect', 'PAYLOAD_FORMAT', 'event is not valid UTF-8');
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString('utf8').replace(/^\uFEFF/, ''));
+    } catch (err) {
+      return deadLetter('collect', 'PAYLOAD_FORMAT', `event is not valid JSON: ${(err as Error).message}`);
+    }
+    return this.processValue(value, ctx);
+  }
+
+  /** An event already parsed from JSON (the collector parses a whole body at once). */
+  processValue(value: unknown, ctx: CollectContext): Outcome<EncodedEvent> {
+    const site = ctx.siteId === undefined ? undefined : this.deps.sites.get(ctx.siteId);
+    if (!site) return deadLetter('collect', 'UNAUTHORIZED', ctx.siteId ? `unknown site "${ctx.siteId}"` : 'no site given');
+    if (ctx.writeKey !== undefined) {
+      const auth = this.deps.sites.authorizeWrite(site.id, ctx.writeKey);
+      if (!auth.ok) return deadLetter('collect', 'UNAUTHORIZED', auth.message);
+    }
+    const input = validateEvent(value);
+    if (input.kind !== 'ok') return input;
+    const time = applyClockSkew(input.value.ts, ctx.receivedAt, this.deps.clockSkew);
+    if (time.kind !== 'ok') return time;
+    let event: TwinlaneEvent;
+    try {
+      event = this.deps.enricher.enrich(input.value, time.value, { siteId: site.id, ip: ctx.ip, userAgent: ctx.userAgent, receivedAt: ctx.receivedAt });
+    } catch (err) {
+      return deadLetter('enrich', 'ENRICHMENT_FAILED', `enrichment failed: ${(err as Error).message}`);
+    }
+    try {
+      return ok({ event, key: kafkaKey(event), bytes: this.deps.encoder.encode(event) });
+    } catch (err) {
+      if (err instanceof SchemaViolationError) return deadLetter('validate', 'SCHEMA_VIOLATION', `does not match the registered event schema at ${err.paths.join(', ')}`, err.paths[0]);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The collector's Kafka producer: idempotent, acks from all in-sync replicas, and its own
+ * micro-batcher (kafkajs has no linger setting). Requests hand over their events with
+ * `send()`, which resolves only once Kafka acknowledged every one of them; events of many
+ * requests travel in one `sendBatch`. One send is in flight at a time: kafkajs assigns
+ * idempotence sequence numbers per send, and a single in-flight send keeps partitions in order.
+ */
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { DependencyError, errorMessage } from '../core/errors.ts';
+import { BaseService } from '../core/lifecycle.ts';
+import type { Logger } from '../core/logger.ts';
+import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
+import { registerLz4Codec } from './lz4.codec.ts';
+import type { ProducerOptions } from './options.ts';
+
+/** Kafka did not acknowledge in time or could not be reached: the client should retry later. */
+export class KafkaUnavailableError extends DependencyError {
+  constructor(message: string, cause?: unknown) {
+    super('KAFKA_UNAVAILABLE', message, cause);
+  }
+}
+
+/** Too many events wait for Kafka already (backpressure), or the producer is shutting down. */
+export class ProducerBusyError extends DependencyError {
+  constructor(message: string) {
+    super('COLLECTOR_BUSY', message);
+  }
+}
+
+interface Pending {
+  messages: Message[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+  settled: boolean;
+  timer: NodeJS.Timeout;
+}
+
+export class EventsProducer extends BaseService {
+  readonly name = 'events-producer';
+  private producer: Producer | undefined;
+  private connecting: Promise<void> | undefined;
+  private queue: Pending[] = [];
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
+  private accepting = false;
+  private downUntil = 0;
+  private readonly m;
+
+  constructor(
+    private readonly deps: { kafka: Kafka; logger: Logger; metrics: Metrics },
+    private readonly options: ProducerOptions,
+  ) {
+    super();
+    const { metrics } = deps;
+    this.m = {
+      batches: metrics.counter('collector_kafka_batches_total', 'Kafka sends by result', ['result']),
+      batchEvents: metrics.histogram('collector_kafka_batch_events', 'Events per Kafka send', [], [1, 10, 50, 100, 250, 500, 1000, 2500, 5000]),
+      sendSeconds: metrics.histogram('collector_kafka_send_seconds', 'Time from send to acknowledgement by all in-sync replicas', [], LATENCY_BUCKETS),
+      queued: metrics.gauge('collector_queued_events', 'Events waiting for a Kafka send'),
+    };
+    if (options.compression === 'lz4') registerLz4Codec();
+  }
+
+  protected async onStart(): Promise<void> {
+    // Retries are bounded so a dead broker turns into 503s within seconds, not a hung request.
+    this.producer = this.deps.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    this.accepting = true;
+    // A collector starts without Kafka and answers 503 until it is reachable.
+    await this.ensureConnected().catch((err: unknown) => this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request'));
+  }
+
+  protected async onStop(): Promise<void> {
+    this.accepting = false;
+    // Drain: everything already handed over is sent (or rejected back to its request) before disconnecting.
+    while (this.queue.length > 0 || this.inflight) {
+      if (!this.inflight) this.flush();
+      await this.inflight;
+    }
+    clearTimeout(this.timer);
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  /** True when the last send succeeded (or none failed recently). */
+  get healthy(): boolean {
+    return this.accepting && Date.now() >= this.downUntil;
+  }
+
+  /** Resolves once Kafka acknowledged all `messages`; rejects with a retriable error otherwise. */
+  send(messages: Message[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    if (!this.accepting) return Promise.reject(new ProducerBusyError('the collector is shutting down'));
+    if (Date.now() < this.downUntil) return Promise.reject(new KafkaUnavailableError('Kafka is unreachable (last send failed moments ago)'));
+    if (this.queued + messages.length > this.options.maxQueuedEvents) {
+      return Promise.reject(new ProducerBusyError(`${this.queued} events already wait for Kafka (limit ${this.options.maxQueuedEvents})`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry: Pending = { messages, resolve, reject, settled: false, timer: undefined as unknown as NodeJS.Timeout };
+      entry.timer = setTimeout(() => this.settle([entry], new KafkaUnavailableError(`Kafka did not acknowledge within ${this.options.ackTimeoutMs} ms`)), this.options.ackTimeoutMs);
+      this.queue.push(entry);
+      this.queued += messages.length;
+      this.m.queued.set(this.queued);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.inflight) return; // the send in flight flushes the queue when it finishes
+    if (this.queued >= this.options.maxBatchMessages) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.inflight || this.queue.length === 0) return;
+    const batch: Pending[] = [];
+    let count = 0;
+    while (this.queue.length > 0 && (count === 0 || count + this.queue[0]!.messages.length <= this.options.maxBatchMessages)) {
+      const entry = this.queue.shift()!;
+      count += entry.messages.length;
+      batch.push(entry);
+    }
+    this.queued -= count;
+    this.m.queued.set(this.queued);
+    this.inflight = this.sendBatch(batch, count).finally(() => {
+      this.inflight = undefined;
+      // Whatever queued meanwhile has waited long enough: send it right away.
+      if (this.queue.length > 0) this.flush();
+    });
+  }
+
+  private async sendBatch(batch: Pending[], count: number): Promise<void> {
+    const live = batch.filter((e) => !e.settled);
+    if (live.length === 0) return;
+    const started = process.hrtime.bigint();
+    try {
+      await this.ensureConnected();
+      await this.producer!.sendBatch({
+        acks: -1,
+        compression: this.options.compression === 'lz4' ? CompressionTypes.LZ4 : CompressionTypes.None,
+        topicMessages: [{ topic: this.options.topic, messages: live.flatMap((e) => e.messages) }],
+      });
+      this.m.batches.inc({ result: 'ok' });
+      this.m.batchEvents.observe(count);
+      this.m.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      this.settle(live);
+    } catch (err) {
+      this.downUntil = Date.now() + this.options.cooldownMs;
+      this.m.batches.inc({ result: 'failed' });
+      this.deps.logger.error({ event: 'kafka_send_failed', events: count, err: errorMessage(err) }, 'Kafka send failed; requests get 503');
+      this.settle(live, new KafkaUnavailableError(`Kafka did not acknowledge the events: ${errorMessage(err)}`, err));
+    }
+  }
+
+  private settle(entries: Pending[], err?: Error): void {
+    for (const e of entries) {
+      if (e.settled) continue;
+      e.settled = true;
+      clearTimeout(e.timer);
+      if (err) e.reject(err);
+      else e.resolve();
+    }
+  }
+
+  private ensureConnected(): Promise<void> {
+    if (!this.producer) return Promise.reject(new ProducerBusyError('the producer is not started'));
+    this.connecting ??= this.producer.connect().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw new KafkaUnavailableError(`cannot connect to Kafka: ${errorMessage(err)}`, err);
+    });
+    return this.connecting;
+  }
+}
