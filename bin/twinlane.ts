@@ -10,6 +10,7 @@ type CommandFactory = () => Command | Promise<Command>;
 // name → lazy import, so `twinlane dlq --help` does not load DuckDB, Kafka and Redis clients of every part.
 const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
   stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
+  dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../dlq/cli.ts')).dlqCommand },
 };
 
 const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();

@@ -1,0 +1,80 @@
+/**
+ * Builds the replay's real dependencies from configuration: the store, the schema registry
+ * and codec, the collector's EventPipeline (the same validation as at collection) and an
+ * idempotent producer to the events topic that waits for all in-sync replicas.
+ */
+import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { createKafka } from '../core/clients.ts';
+import type { ConfigValues } from '../core/config.ts';
+import { DependencyError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { loadSites, type Sites } from '../core/sites.ts';
+// ingest/ has no index.ts yet: switch to '../ingest/index.ts' once it exports these two.
+import { createEventPipeline } from '../ingest/collector.service.ts';
+import { collectorOptions } from '../ingest/options.ts';
+import { EVENT_SCHEMA } from '../schemas/event.ts';
+import { ConfluentRegistryClient, EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
+import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from './dead-letter.replayer.ts';
+import { DeadLetterStore } from './dead-letter.store.ts';
+import { RecordPreparer } from './record.preparer.ts';
+
+export interface ReplayWiring {
+  kafka: Kafka;
+  registry: RegistryClient;
+  sites: Sites;
+  store: DeadLetterStore;
+  eventsTopic: string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Runs one replay with the given parts; connects and disconnects the producer around it. */
+export async function replayWith(w: ReplayWiring, config: ConfigValues, options: ReplayOptions): Promise<ReplaySummary> {
+  const codec = new EventCodec(w.registry, w.eventsTopic);
+  if (!options.dryRun) await codec.init();
+  else await codec.init().catch((err: unknown) => w.logger.warn({ event: 'dlq_dry_run_registry', err }));
+  const pipeline = createEventPipeline({ codec, sites: w.sites, options: collectorOptions(config), metrics: w.metrics });
+  const preparer = new RecordPreparer({ pipeline, codec, registry: w.registry, readerSchema: EVENT_SCHEMA });
+  const producer = w.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const sink: ReplaySink = {
+    async send(messages) {
+      try {
+        await producer.send({ topic: w.eventsTopic, acks: -1, messages });
+      } catch (err) {
+        throw new DependencyError('REPLAY_SEND_FAILED', `Kafka did not acknowledge ${messages.length} replayed events: ${(err as Error).message}`, err);
+      }
+    },
+  };
+  if (!options.dryRun) await producer.connect();
+  try {
+    await w.store.open();
+    return await new DeadLetterReplayer({ store: w.store, preparer, sink, logger: w.logger, metrics: w.metrics }).replay(options);
+  } finally {
+    if (!options.dryRun) await producer.disconnect();
+  }
+}
+
+/** `dlq replay` from configuration. */
+export async function runReplay(config: ConfigValues, options: ReplayOptions): Promise<ReplaySummary> {
+  const logger = createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-replay');
+  const store = new DeadLetterStore(join(config.DATA_DIR, 'dlq'));
+  try {
+    return await replayWith(
+      {
+        kafka: createKafka(config, logger, 'dlq-replay'),
+        registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL),
+        sites: loadSites(config.SITES_FILE),
+        store,
+        eventsTopic: config.EVENTS_TOPIC,
+        logger,
+        metrics: new Metrics(),
+      },
+      config,
+      options,
+    );
+  } finally {
+    store.close();
+  }
+}
