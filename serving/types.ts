@@ -66,11 +66,10 @@ export interface JobsReader {
   get(id: string): Promise<JobRecord | null | undefined>;
 }
 
-/** Read-key check of a site: `unknown-site`, `ok`, or `denied`. */
-export type KeyVerdict = 'ok' | 'denied' | 'unknown-site';
-
-export interface ReadKeyChecker {
-  checkReadKey(site: string, key: string | undefined): KeyVerdict;
+/** The sites and their read keys (core/sites.ts `Sites` fits this shape). */
+export interface SiteDirectory {
+  get(id: string): unknown;
+  authorizeRead(siteId: string, readKey: string | undefined): boolean;
 }
 
 export type SourceName = 'batch' | 'speed';

@@ -1,0 +1,243 @@
+// Twinlane dashboard: reads the serving API with the site's read key (from #key=...) and
+// draws it with chart.js. Batch buckets are blue, speed buckets orange, the watermark W is a
+// dashed line, and buckets no store covers are shaded grey (never drawn as zero).
+// `window.twinlane` exposes the charts and the API answers, for the browser test.
+(() => {
+  'use strict';
+  const site = decodeURIComponent(location.pathname.split('/')[2] || '');
+  const storageKey = `twinlane-key:${site}`;
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('key');
+  if (fromHash) {
+    sessionStorage.setItem(storageKey, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  let key = sessionStorage.getItem(storageKey);
+  const refreshMs = Number(document.body.dataset.refreshMs) || 5000;
+  const state = { site, charts: {}, responses: {}, loads: 0, realtimeUpdates: 0, errors: [] };
+  window.twinlane = state;
+
+  const $ = (id) => document.getElementById(id);
+  const COLORS = { batch: '#2563eb', speed: '#f97316', previous: '#98a2b3', bar: '#6366f1' };
+  const LABELS = { pageviews: 'Page views', visitors: 'Visitors', sessions: 'Sessions', bounce_rate: 'Bounce rate', visit_duration: 'Visit duration', revenue: 'Revenue', events: 'Events', purchases: 'Purchases' };
+
+  async function api(path, body) {
+    const res = await fetch(path, {
+      method: body ? 'POST' : 'GET',
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error((json.error && json.error.message) || `${res.status} ${res.statusText}`);
+    return json;
+  }
+
+  function selection() {
+    const period = $('period').value;
+    const date_range = period === 'custom' ? [$('from').value, $('to').value] : period;
+    const filters = [];
+    const country = $('f-country').value.trim();
+    const device = $('f-device').value;
+    const page = $('f-page').value.trim();
+    if (country) filters.push(['is', 'country', [country.toUpperCase()]]);
+    if (device) filters.push(['is', 'device', [device]]);
+    if (page) filters.push(['is', 'page', [page]]);
+    return { date_range, filters, grain: $('grain').value, metric: $('metric').value };
+  }
+
+  function query(sel, extra) {
+    return api('/api/v2/query', { site_id: site, date_range: sel.date_range, filters: sel.filters, ...extra });
+  }
+
+  function fmtTime(iso, grain) {
+    const d = new Date(iso);
+    const day = `${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
+    return grain === 'day' ? day : `${day} ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  }
+
+  function fmtValue(metric, v) {
+    if (v === null || v === undefined) return '–';
+    if (metric === 'bounce_rate') return `${(v * 100).toFixed(1)}%`;
+    if (metric === 'visit_duration') return `${Math.round(v)}s`;
+    if (metric === 'revenue') return v.toLocaleString('en', { maximumFractionDigits: 2 });
+    return v.toLocaleString('en');
+  }
+
+  // Draws the W line and shades missing buckets, from options.plugins.twinlane.
+  const boundaryPlugin = {
+    id: 'twinlane',
+    beforeDatasetsDraw(chart, _args, opts) {
+      const { ctx, chartArea, scales } = chart;
+      if (!opts || !scales.x) return;
+      const half = (scales.x.getPixelForValue(1) - scales.x.getPixelForValue(0)) / 2 || 4;
+      ctx.save();
+      ctx.fillStyle = 'rgba(152,162,179,0.25)';
+      for (const i of opts.missing || []) {
+        const x = scales.x.getPixelForValue(i);
+        ctx.fillRect(x - half, chartArea.top, half * 2, chartArea.bottom - chartArea.top);
+      }
+      if (opts.boundaryIndex !== null && opts.boundaryIndex !== undefined) {
+        const x = scales.x.getPixelForValue(opts.boundaryIndex) - half;
+        ctx.strokeStyle = '#111827';
+        ctx.setLineDash([6, 4]);
+        ctx.beginPath();
+        ctx.moveTo(x, chartArea.top);
+        ctx.lineTo(x, chartArea.bottom);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = '#111827';
+        ctx.fillText('W  batch ← | → speed', x + 4, chartArea.top + 12);
+      }
+      ctx.restore();
+    },
+  };
+
+  function chart(id, config) {
+    if (state.charts[id]) state.charts[id].destroy();
+    state.charts[id] = new Chart($(`${id}-chart`), config);
+    return state.charts[id];
+  }
+
+  function renderSeries(res, metric) {
+    const rows = res.results;
+    const grain = res.query.grain;
+    const labels = rows.map((r) => fmtTime(r.dimensions[0], grain));
+    const pick = (source) => rows.map((r) => (r.source === source ? r.metrics[0] : null));
+    const wIndex = res.meta.watermark ? rows.findIndex((r) => r.dimensions[0] >= res.meta.watermark) : -1;
+    const datasets = [
+      { label: `${LABELS[metric]} · batch (exact)`, data: pick('batch'), borderColor: COLORS.batch, backgroundColor: COLORS.batch, spanGaps: false, pointRadius: 0, tension: 0.2 },
+      { label: `${LABELS[metric]} · speed`, data: pick('speed'), borderColor: COLORS.speed, backgroundColor: COLORS.speed, spanGaps: false, pointRadius: 0, tension: 0.2 },
+    ];
+    if (res.comparison) {
+      datasets.push({ label: 'previous period', data: res.comparison.results.map((r) => r.metrics[0]), borderColor: COLORS.previous, borderDash: [4, 4], pointRadius: 0, spanGaps: false });
+    }
+    const missing = rows.map((r, i) => (r.status === 'missing' ? i : -1)).filter((i) => i >= 0);
+    chart('series', {
+      type: 'line',
+      data: { labels, datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: 'index', intersect: false },
+        scales: { y: { beginAtZero: true } },
+        plugins: { twinlane: { boundaryIndex: wIndex > 0 ? wIndex : null, missing } },
+      },
+      plugins: [boundaryPlugin],
+    });
+    const m = res.meta;
+    $('series-meta').textContent = `W = ${m.watermark ? m.watermark.slice(0, 16).replace('T', ' ') : 'none yet'} · batch ${m.batch_version || '–'}` +
+      (m.complete ? ' · complete' : ` · ${m.missing_buckets} missing, ${m.partial_buckets} partial`);
+  }
+
+  function renderBars(id, res, label) {
+    chart(id, {
+      type: 'bar',
+      data: { labels: res.results.map((r) => r.dimensions[0]), datasets: [{ label, data: res.results.map((r) => r.metrics[0]), backgroundColor: COLORS.bar }] },
+      options: { indexAxis: 'y', animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } } },
+    });
+  }
+
+  function renderFunnel(res) {
+    chart('funnel', {
+      type: 'bar',
+      data: { labels: res.steps.map((s) => s.step), datasets: [{ label: 'Visitors', data: res.steps.map((s) => s.visitors), backgroundColor: COLORS.batch }] },
+      options: { indexAxis: 'y', animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } } },
+    });
+    const last = res.steps[res.steps.length - 1];
+    $('funnel-meta').textContent = res.meta.covered_range
+      ? `batch days ${res.meta.covered_range[0].slice(0, 10)} → ${res.meta.covered_range[1].slice(0, 10)} · conversion ${last.conversion_rate === null ? '–' : (last.conversion_rate * 100).toFixed(1) + '%'}`
+      : 'no batch-covered days in this range';
+  }
+
+  function renderTotals(res) {
+    const box = $('totals');
+    box.textContent = '';
+    res.query.metrics.forEach((metric, i) => {
+      const v = res.results[0].metrics[i];
+      const prev = res.comparison ? res.comparison.results[0].metrics[i] : null;
+      const card = document.createElement('div');
+      card.className = 'card';
+      card.dataset.metric = metric;
+      const change = v !== null && prev ? ((v - prev) / prev) * 100 : null;
+      card.innerHTML = '<div class="label"></div><div class="value"></div><div class="change"></div>';
+      card.querySelector('.label').textContent = LABELS[metric];
+      card.querySelector('.value').textContent = fmtValue(metric, v);
+      const ch = card.querySelector('.change');
+      ch.textContent = change === null ? '' : `${change >= 0 ? '▲' : '▼'} ${Math.abs(change).toFixed(1)}% vs previous`;
+      ch.classList.add(change >= 0 ? 'up' : 'down');
+      box.appendChild(card);
+    });
+  }
+
+  async function loadAll() {
+    const sel = selection();
+    $('status').textContent = 'Loading…';
+    const time = sel.grain ? `time:${sel.grain}` : 'time';
+    const top = (dimension, metric) => query(sel, { metrics: [metric], dimensions: [dimension], pagination: { limit: 10 } });
+    const steps = encodeURIComponent($('funnel-steps').value);
+    const range = Array.isArray(sel.date_range) ? `from=${sel.date_range[0]}&to=${sel.date_range[1]}` : `period=${sel.date_range}`;
+    const jobs = {
+      totals: query(sel, { metrics: ['visitors', 'pageviews', 'sessions', 'bounce_rate', 'visit_duration', 'revenue'], include: { comparisons: { mode: 'previous_period' } } }),
+      series: query(sel, { metrics: [sel.metric], dimensions: [time], include: { comparisons: { mode: 'previous_period' } } }),
+      page: top('page', 'pageviews'),
+      referrer: top('referrer', 'visitors'),
+      country: top('country', 'visitors'),
+      device: top('device', 'visitors'),
+      funnel: api(`/v1/sites/${encodeURIComponent(site)}/funnel?steps=${steps}&${range}`),
+    };
+    const names = Object.keys(jobs);
+    const settled = await Promise.allSettled(Object.values(jobs));
+    const errors = [];
+    settled.forEach((r, i) => {
+      const name = names[i];
+      if (r.status === 'rejected') {
+        errors.push(`${name}: ${r.reason.message}`);
+        return;
+      }
+      state.responses[name] = r.value;
+      if (name === 'totals') renderTotals(r.value);
+      else if (name === 'series') renderSeries(r.value, sel.metric);
+      else if (name === 'funnel') renderFunnel(r.value);
+      else renderBars(name, r.value, name === 'page' ? 'Page views' : 'Visitors');
+    });
+    state.errors = errors;
+    $('status').textContent = errors.join(' · ');
+    state.loads++;
+  }
+
+  async function refreshRealtime() {
+    try {
+      const rt = await api(`/v1/sites/${encodeURIComponent(site)}/realtime`);
+      state.responses.realtime = rt;
+      $('active-visitors').textContent = rt.active_visitors === null ? '–' : rt.active_visitors.toLocaleString('en');
+      $('pageviews-30m').textContent = rt.pageviews_30m === null ? '' : `· ${rt.pageviews_30m.toLocaleString('en')} page views in 30 min`;
+      state.realtimeUpdates++;
+    } catch (err) {
+      $('active-visitors').textContent = '–';
+      state.errors.push(`realtime: ${err.message}`);
+    }
+  }
+
+  function start() {
+    $('site-name').textContent = site;
+    $('period').addEventListener('change', () => $('controls').classList.toggle('custom-range', $('period').value === 'custom'));
+    $('controls').addEventListener('submit', (e) => {
+      e.preventDefault();
+      loadAll();
+    });
+    loadAll();
+    refreshRealtime();
+    setInterval(refreshRealtime, refreshMs);
+  }
+
+  if (key) start();
+  else {
+    $('key-form').hidden = false;
+    $('key-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      key = $('key-input').value;
+      sessionStorage.setItem(storageKey, key);
+      $('key-form').hidden = true;
+      start();
+    });
+  }
+})();

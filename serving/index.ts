@@ -1,0 +1,19 @@
+/** Public surface of the serving layer. */
+export { buildApp, type ServingApp, type ServingDeps } from './app.ts';
+export { DEFAULT_SERVING_OPTIONS, servingOptions, type ServingOptions } from './options.ts';
+export { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
+export { MemoryViewReader, computeMetrics } from './memory-view.reader.ts';
+export type {
+  BatchSnapshot,
+  BatchSource,
+  FunnelQuery,
+  FunnelReader,
+  FunnelStep,
+  FunnelStepResult,
+  JobRecord,
+  JobsReader,
+  SiteDirectory,
+  SpeedReader,
+  VisitorIdsReader,
+  VisitorsUnionReader,
+} from './types.ts';

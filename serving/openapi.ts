@@ -1,0 +1,149 @@
+/**
+ * The OpenAPI 3.1 document of the serving API, served at /openapi.json and rendered at /docs.
+ * Written by hand from the same lists the parser validates against, so the two cannot drift
+ * on metrics, dimensions or grains.
+ */
+import { DIMENSIONS, METRICS } from '../core/views.ts';
+import { BREAKDOWN_METRICS, GRAINS } from './query.parser.ts';
+
+const str = (description: string, extra: Record<string, unknown> = {}) => ({ type: 'string', description, ...extra });
+const q = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, required = false) => ({ name, in: 'query', required, description, schema });
+const siteParam = { name: 'site', in: 'path', required: true, description: 'Site id', schema: { type: 'string' } };
+
+const rangeParams = [
+  q('period', 'Relative range up to now: 30m, 24h, 7d, today (default 7d). Ignored when from/to are given.'),
+  q('from', 'Start: YYYY-MM-DD, ISO date-time with zone, or epoch ms'),
+  q('to', 'End (exclusive; a date is inclusive): YYYY-MM-DD, ISO date-time with zone, or epoch ms'),
+  q('source', 'merged (default), or batch / speed to compare the two stores', { type: 'string', enum: ['merged', 'batch', 'speed'] }),
+  q('compare', 'previous_period adds the same query over the previous period of equal length', { type: 'string', enum: ['previous_period'] }),
+  q('format', 'json (default), csv, or arrow (Apache Arrow IPC stream); Accept works too', { type: 'string', enum: ['json', 'csv', 'arrow'] }),
+  ...DIMENSIONS.map((d) => q(d, `Filter: ${d} equals this value (combinable)`)),
+];
+
+const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+const errors = { '400': errorResponse, '401': errorResponse, '403': errorResponse, '404': errorResponse, '422': errorResponse };
+const statsResponse = {
+  '200': {
+    description: 'Result rows and metadata (watermark, per-bucket source, exactness, coverage)',
+    content: {
+      'application/json': { schema: { $ref: '#/components/schemas/StatsResult' } },
+      'text/csv': { schema: { type: 'string' } },
+      'application/vnd.apache.arrow.stream': { schema: { type: 'string', format: 'binary' } },
+    },
+  },
+  ...errors,
+};
+
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Twinlane serving API',
+      version: '1.0.0',
+      description:
+        'Web and product analytics merged from the batch views (exact, before the watermark W) and the speed store (approximate uniques, from W on). ' +
+        'Every response states W and, per bucket, its source and whether it is exact; buckets neither store covers are `missing` (null), never zero. ' +
+        'Authenticate with the site read key: `Authorization: Bearer <key>` (or `x-twinlane-key`, or `?key=`).',
+    },
+    components: {
+      securitySchemes: { readKey: { type: 'http', scheme: 'bearer', description: 'The read key of the site' } },
+      schemas: {
+        Error: { type: 'object', properties: { error: { type: 'object', properties: { code: str('Stable error code'), message: str('What is wrong and what is expected') } } } },
+        Meta: {
+          type: 'object',
+          properties: {
+            watermark: str('Batch watermark W (ISO), null before the first batch run', { nullable: true }),
+            batch_version: str('Batch version that answered', { nullable: true }),
+            source: str('merged, batch or speed'),
+            sources: { type: 'array', items: { type: 'string', enum: ['batch', 'speed'] } },
+            exact: { type: 'boolean' },
+            complete: { type: 'boolean', description: 'False when part of the range is not covered by any store' },
+            missing_buckets: { type: 'integer' },
+            partial_buckets: { type: 'integer' },
+            uniques: str('How visitors were combined across W: union (ids into the sketch), sum-upper-bound, batch, speed'),
+          },
+        },
+        Row: {
+          type: 'object',
+          properties: {
+            dimensions: { type: 'array', items: { type: 'string' } },
+            metrics: { type: 'array', items: { type: ['number', 'null'] } },
+            source: { type: ['string', 'null'], enum: ['batch', 'speed', null] },
+            exact: { type: 'boolean' },
+            status: { type: 'string', enum: ['ok', 'partial', 'missing'] },
+          },
+        },
+        StatsResult: {
+          type: 'object',
+          properties: { query: { type: 'object' }, results: { type: 'array', items: { $ref: '#/components/schemas/Row' } }, meta: { $ref: '#/components/schemas/Meta' }, comparison: { type: 'object' } },
+        },
+        Query: {
+          type: 'object',
+          required: ['site_id', 'metrics', 'date_range'],
+          additionalProperties: false,
+          properties: {
+            site_id: { type: 'string' },
+            metrics: { type: 'array', items: { type: 'string', enum: [...METRICS] } },
+            date_range: { oneOf: [{ type: 'string', examples: ['7d', '24h', 'today'] }, { type: 'array', items: { type: 'string' }, minItems: 2, maxItems: 2 }] },
+            dimensions: { type: 'array', maxItems: 1, items: { type: 'string', examples: ['time:hour', 'event:page', 'visit:country', ...DIMENSIONS] } },
+            filters: { type: 'array', items: { type: 'array', examples: [['is', 'visit:country', ['DE']]] } },
+            order_by: { type: 'array', items: { type: 'array' } },
+            pagination: { type: 'object', properties: { limit: { type: 'integer' }, offset: { type: 'integer' } } },
+            include: { type: 'object', properties: { comparisons: { type: 'object', properties: { mode: { const: 'previous_period' } } } } },
+            source: { type: 'string', enum: ['merged', 'batch', 'speed'] },
+          },
+        },
+      },
+    },
+    security: [{ readKey: [] }],
+    paths: {
+      '/api/v2/query': {
+        post: {
+          summary: 'One query endpoint in the style of Plausible Stats API v2',
+          description: 'No dimension: totals. `time:minute|hour|day` (or `time`): a series. Any other dimension: a top-k breakdown ranked by one metric.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Query' } } } },
+          parameters: [q('format', 'json, csv or arrow', { type: 'string', enum: ['json', 'csv', 'arrow'] })],
+          responses: statsResponse,
+        },
+      },
+      '/v1/sites/{site}/series': {
+        get: {
+          summary: 'Time series of metrics (alias of the query endpoint)',
+          parameters: [siteParam, q('metrics', `Comma-separated: ${METRICS.join(', ')}`), q('grain', 'Bucket size (default: by range)', { type: 'string', enum: [...GRAINS] }), ...rangeParams],
+          responses: statsResponse,
+        },
+      },
+      '/v1/sites/{site}/totals': {
+        get: { summary: 'Totals over the range; visitors never double counted across W', parameters: [siteParam, q('metrics', 'Comma-separated metrics'), ...rangeParams], responses: statsResponse },
+      },
+      '/v1/sites/{site}/breakdown/{dimension}': {
+        get: {
+          summary: 'Top-k of a dimension',
+          parameters: [
+            siteParam,
+            { name: 'dimension', in: 'path', required: true, schema: { type: 'string', enum: [...DIMENSIONS] } },
+            q('metric', 'Ranking metric', { type: 'string', enum: [...BREAKDOWN_METRICS] }),
+            q('limit', 'Rows (1-1000, default 10)', { type: 'integer' }),
+            q('offset', 'Rows to skip', { type: 'integer' }),
+            ...rangeParams,
+          ],
+          responses: statsResponse,
+        },
+      },
+      '/v1/sites/{site}/realtime': { get: { summary: 'Active visitors now and page views per minute of the last 30 minutes (speed store)', parameters: [siteParam], responses: { '200': { description: 'Realtime figures' }, ...errors } } },
+      '/v1/sites/{site}/funnel': {
+        get: {
+          summary: 'Visitors through ordered steps (within a session), over batch-covered days',
+          parameters: [siteParam, q('steps', 'Comma-separated: page paths (/pricing) or event:name', { type: 'string' }, true), ...rangeParams.filter((p) => p.name !== 'compare' && p.name !== 'source' && p.name !== 'format')],
+          responses: { '200': { description: 'Visitors per step with conversion rates' }, '501': errorResponse, ...errors },
+        },
+      },
+      '/v1/sites/{site}/coverage': { get: { summary: 'Watermark W, batch version and what each store covers', parameters: [siteParam], responses: { '200': { description: 'Coverage' }, ...errors } } },
+      '/v1/jobs': { get: { summary: 'Job ledger of the orchestration (when this deployment has one)', security: [], parameters: [q('limit', 'Most recent jobs (1-500, default 50)', { type: 'integer' })], responses: { '200': { description: 'Jobs' } } } },
+      '/v1/jobs/{id}': { get: { summary: 'One job of the ledger', security: [], parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Job' }, '404': errorResponse } } },
+      '/dashboard/{site}': { get: { summary: 'The dashboard page of a site (key in the URL fragment: #key=...)', security: [], parameters: [siteParam], responses: { '200': { description: 'HTML' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text exposition format' } } } },
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'ok' } } } },
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The API routes: the Plausible-style query endpoint and its thin GET aliases (series,
+ * totals, breakdown), realtime, funnel, coverage and the job ledger. Every stats route
+ * checks the site's read key first, then parses, then answers in JSON, CSV or Arrow.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, badRequest } from './api.errors.ts';
+import { chooseFormat, CONTENT_TYPES, toArrow, toCsv } from './output.formatter.ts';
+import { buildQuery, filtersFromParams, parseDateRange, parseFunnelSteps, parseInt10, parseQueryBody, type QueryParts } from './query.parser.ts';
+import type { ServingOptions } from './options.ts';
+import type { StatsResult, StatsService } from './stats.service.ts';
+import type { JobsReader, SiteDirectory } from './types.ts';
+import { DIMENSIONS } from '../core/views.ts';
+
+export interface RouteDeps {
+  stats: StatsService;
+  sites: SiteDirectory;
+  jobs?: JobsReader;
+  options: ServingOptions;
+  clock: () => number;
+  /** Counts the buckets served as missing, for the metrics. */
+  onMissing?: (buckets: number) => void;
+}
+
+type Params = Record<string, string | string[] | undefined>;
+
+const RANGE_PARAMS = ['period', 'from', 'to', 'source', 'compare', 'format', 'key', ...DIMENSIONS];
+const ALLOWED: Record<string, readonly string[]> = {
+  series: ['metrics', 'metric', 'grain', ...RANGE_PARAMS],
+  totals: ['metrics', 'metric', ...RANGE_PARAMS],
+  breakdown: ['metric', 'limit', 'offset', ...RANGE_PARAMS],
+  funnel: ['steps', 'period', 'from', 'to', 'key', ...DIMENSIONS],
+  plain: ['key'],
+};
+
+/** Catches typos (`grian=hour`) instead of silently ignoring them. */
+function checkParams(params: Params, route: keyof typeof ALLOWED): void {
+  for (const name of Object.keys(params)) {
+    if (!ALLOWED[route]!.includes(name)) throw badRequest(`unknown parameter "${name.slice(0, 40)}"; expected one of ${ALLOWED[route]!.join(', ')}`);
+    if (Array.isArray(params[name])) throw badRequest(`parameter "${name}" is given more than once`);
+  }
+}
+
+function one(params: Params, name: string): string | undefined {
+  const v = params[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The read key from `Authorization: Bearer`, `x-twinlane-key` or `?key=`. */
+export function readKeyOf(req: FastifyRequest): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  const header = req.headers['x-twinlane-key'];
+  if (typeof header === 'string') return header;
+  const key = (req.query as Params | undefined)?.key;
+  return typeof key === 'string' ? key : undefined;
+}
+
+export function authorizeSite(sites: SiteDirectory, site: string, key: string | undefined): void {
+  if (!sites.get(site)) throw new ApiError('SITE_NOT_FOUND', `unknown site "${site.slice(0, 64)}"`);
+  if (!key) throw new ApiError('UNAUTHORIZED', `no read key given for site "${site}": send Authorization: Bearer <read key>`);
+  if (!sites.authorizeRead(site, key)) throw new ApiError('FORBIDDEN', `this key cannot read site "${site}"`);
+}
+
+function rangeOf(params: Params): string | [string, string] {
+  const from = one(params, 'from');
+  const to = one(params, 'to');
+  if ((from === undefined) !== (to === undefined)) throw badRequest('give both from and to, or neither (then period=, default 7d)');
+  return from !== undefined && to !== undefined ? [from, to] : one(params, 'period') ?? '7d';
+}
+
+function compareOf(params: Params): boolean {
+  const c = one(params, 'compare');
+  if (c === undefined || c === '' || c === 'false') return false;
+  if (c === 'previous_period' || c === 'true') return true;
+  throw badRequest(`compare=${JSON.stringify(c.slice(0, 30))} is not valid: expected previous_period`);
+}
+
+function aliasParts(site: string, params: Params, dimension: string | undefined, defaultMetric: string): QueryParts {
+  const metrics = one(params, 'metrics') ?? one(params, 'metric') ?? defaultMetric;
+  return {
+    site,
+    metrics: metrics.split(',').map((m) => m.trim()).filter(Boolean),
+    range: rangeOf(params),
+    dimension,
+    filters: filtersFromParams(params),
+    limit: one(params, 'limit'),
+    offset: one(params, 'offset'),
+    source: one(params, 'source'),
+    compare: compareOf(params),
+  };
+}
+
+async function send(reply: FastifyReply, req: FastifyRequest, result: StatsResult, deps: RouteDeps): Promise<unknown> {
+  deps.onMissing?.(result.meta.missing_buckets);
+  const format = chooseFormat(one(req.query as Params, 'format'), req.headers.accept);
+  reply.header('content-type', CONTENT_TYPES[format]);
+  reply.header('x-twinlane-watermark', result.meta.watermark ?? 'none');
+  if (format === 'csv') return toCsv(result);
+  if (format === 'arrow') return Buffer.from(toArrow(result));
+  return result;
+}
+
+export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { stats, sites, options, clock } = deps;
+
+  app.post('/api/v2/query', async (req, reply) => {
+    checkParams(req.query as Params, 'series');
+    const site = (req.body as { site_id?: unknown } | null)?.site_id;
+    if (typeof site !== 'string') throw badRequest('query body: site_id: expected the site id as a string');
+    authorizeSite(sites, site, readKeyOf(req));
+    return send(reply, req, await stats.run(parseQueryBody(req.body, clock(), options)), deps);
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/series', async (req, reply) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    const params = req.query as Params;
+    checkParams(params, 'series');
+    const grain = one(params, 'grain');
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews'), clock(), options)), deps);
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/totals', async (req, reply) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    const params = req.query as Params;
+    checkParams(params, 'totals');
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors'), clock(), options)), deps);
+  });
+
+  app.get<{ Params: { site: string; dimension: string } }>('/v1/sites/:site/breakdown/:dimension', async (req, reply) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    const params = req.query as Params;
+    checkParams(params, 'breakdown');
+    if (req.params.dimension.startsWith('time')) throw badRequest('breakdown by time is a series: use /v1/sites/:site/series');
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, req.params.dimension, 'pageviews'), clock(), options)), deps);
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/realtime', async (req) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    checkParams(req.query as Params, 'plain');
+    return stats.realtime(req.params.site);
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/funnel', async (req) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    const params = req.query as Params;
+    checkParams(params, 'funnel');
+    const steps = parseFunnelSteps(one(params, 'steps'), options);
+    const { from, to } = parseDateRange(rangeOf(params), clock(), options);
+    return stats.funnel(req.params.site, from, to, steps, filtersFromParams(params));
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/coverage', async (req) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    checkParams(req.query as Params, 'plain');
+    return stats.coverage(req.params.site);
+  });
+
+  const jobs = deps.jobs;
+  if (jobs) {
+    const checkAdmin = (req: FastifyRequest) => {
+      if (options.adminKey && readKeyOf(req) !== options.adminKey) throw new ApiError('FORBIDDEN', 'the job ledger needs the admin key (Authorization: Bearer <key>)');
+    };
+    app.get('/v1/jobs', async (req) => {
+      checkAdmin(req);
+      const limit = parseInt10(one(req.query as Params, 'limit'), 'limit', 1, 500, 50);
+      return { jobs: await jobs.list(limit) };
+    });
+    app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+      checkAdmin(req);
+      const job = await jobs.get(req.params.id);
+      if (!job) throw new ApiError('NOT_FOUND', `no job "${req.params.id.slice(0, 80)}"`);
+      return job;
+    });
+  }
+}

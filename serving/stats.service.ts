@@ -1,0 +1,184 @@
+/**
+ * Answers validated queries: pins the current batch version for the whole request (no mixed
+ * versions in one response), wraps both stores in their caches, merges at W, and shapes the
+ * response rows (Plausible v2 style: `dimensions` and `metrics` arrays per row).
+ */
+import { GRAIN_MS, type Metric } from '../core/views.ts';
+import { ApiError } from './api.errors.ts';
+import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.ts';
+import type { ServingOptions } from './options.ts';
+import type { StatsQuery } from './query.parser.ts';
+import type { ResultCache } from './result.cache.ts';
+import type { BatchSource, CoverageMeta, FunnelStep, SourceChoice, SourceName, SpeedReader } from './types.ts';
+import { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
+import type { Filters } from '../core/views.ts';
+
+export interface ResultRow {
+  dimensions: string[];
+  metrics: (number | null)[];
+  source?: SourceName | null;
+  exact?: boolean;
+  status?: 'ok' | 'partial' | 'missing';
+}
+
+export interface ResponseMeta {
+  watermark: string | null;
+  batch_version: string | null;
+  source: SourceChoice;
+  sources: SourceName[];
+  exact: boolean;
+  complete: boolean;
+  missing_buckets: number;
+  partial_buckets: number;
+  coverage: { batch: { from: string; to: string } | null; speed: { from: string; to: string } | null };
+  uniques?: string;
+}
+
+export interface StatsResult {
+  query: { site_id: string; kind: StatsQuery['kind']; metrics: Metric[]; date_range: [string, string]; dimensions: string[]; filters: Filters; grain?: string; limit?: number; offset?: number };
+  results: ResultRow[];
+  meta: ResponseMeta;
+  comparison?: { date_range: [string, string]; results: ResultRow[]; meta: ResponseMeta };
+}
+
+export interface StatsServiceDeps {
+  batch: BatchSource;
+  speed: SpeedReader;
+  cache: ResultCache;
+  options: ServingOptions;
+  clock: () => number;
+  observeCache?: CacheObserver;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+const span = (c: { from: number; to: number } | null) => (c ? { from: iso(c.from), to: iso(c.to) } : null);
+
+function meta(m: CoverageMeta, choice: SourceChoice, sources: SourceName[], exact: boolean, uniques?: string): ResponseMeta {
+  return {
+    watermark: m.watermark === null ? null : iso(m.watermark),
+    batch_version: m.batchVersion,
+    source: choice,
+    sources,
+    exact,
+    complete: m.complete,
+    missing_buckets: m.missingBuckets,
+    partial_buckets: m.partialBuckets,
+    coverage: { batch: span(m.batch), speed: span(m.speed) },
+    ...(uniques ? { uniques } : {}),
+  };
+}
+
+export class StatsService {
+  constructor(private readonly deps: StatsServiceDeps) {}
+
+  /** One batch version for the whole request, read through the caches. */
+  async context(choice: SourceChoice): Promise<MergeContext> {
+    const { cache, observeCache, options } = this.deps;
+    const snapshot = await this.deps.batch.current();
+    return {
+      batch: snapshot ? cachedBatch(snapshot, cache, observeCache) : null,
+      speed: cachedSpeed(this.deps.speed, cache, options.speedCacheMs, observeCache),
+      choice,
+      now: this.deps.clock(),
+    };
+  }
+
+  async run(q: StatsQuery): Promise<StatsResult> {
+    const ctx = await this.context(q.source);
+    const main = await this.answer(q, ctx);
+    const result: StatsResult = {
+      query: {
+        site_id: q.site,
+        kind: q.kind,
+        metrics: q.metrics,
+        date_range: [iso(q.from), iso(q.to)],
+        dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.dimension ? [q.dimension] : [],
+        filters: q.filters,
+        ...(q.grain ? { grain: q.grain } : {}),
+        ...(q.kind === 'breakdown' ? { limit: q.limit, offset: q.offset } : {}),
+      },
+      ...main,
+    };
+    if (q.compare) {
+      // The previous period of the same length, aligned so its buckets match the main ones.
+      const length = q.kind === 'series' ? Math.ceil((q.to - q.from) / GRAIN_MS[q.grain!]) * GRAIN_MS[q.grain!] : q.to - q.from;
+      const prev = { ...q, from: q.from - length, to: q.from };
+      const other = await this.answer(prev, ctx);
+      result.comparison = { date_range: [iso(prev.from), iso(prev.to)], ...other };
+    }
+    return result;
+  }
+
+  private async answer(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
+    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, ...(q.eventName ? { eventName: q.eventName } : {}) };
+    if (q.kind === 'series') {
+      const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
+      const sources = [...new Set(s.points.map((p) => p.source).filter((x): x is SourceName => x !== null))];
+      return {
+        results: s.points.map((p) => ({ dimensions: [iso(p.start)], metrics: q.metrics.map((m) => p.values[m] ?? null), source: p.source, exact: p.exact, status: p.status })),
+        meta: meta(s.meta, ctx.choice, sources, s.points.every((p) => p.exact)),
+      };
+    }
+    if (q.kind === 'totals') {
+      const t = await mergeTotals({ ...range, metrics: q.metrics }, ctx);
+      return { results: [{ dimensions: [], metrics: q.metrics.map((m) => t.values[m] ?? null) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
+    }
+    const metric = q.metrics[0] as 'pageviews' | 'visitors' | 'events' | 'revenue';
+    const b = await mergeBreakdown({ ...range, dimension: q.dimension!, metric, limit: q.limit }, ctx, { offset: q.offset, fetchCap: this.deps.options.maxLimit + this.deps.options.maxOffset });
+    const uniques = metric === 'visitors' && b.sources.length > 1 ? 'sum-upper-bound' : undefined;
+    return { results: b.rows.map((r) => ({ dimensions: [r.value], metrics: [r.count] })), meta: meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques) };
+  }
+
+  /** Active visitors of the last few minutes and page views per minute of the last 30, from speed. */
+  async realtime(site: string): Promise<{ active_visitors: number | null; pageviews_30m: number | null; window_seconds: number; series: ResultRow[]; meta: ResponseMeta }> {
+    const ctx = { ...(await this.context('speed')), batch: null };
+    const now = ctx.now;
+    const windowMs = this.deps.options.activeWindowMs;
+    const [active, series] = await Promise.all([
+      mergeTotals({ site, from: now - windowMs, to: now, metrics: ['visitors'] }, ctx),
+      mergeSeries({ site, from: Math.floor(now / 60_000) * 60_000 - 29 * 60_000, to: Math.floor(now / 60_000) * 60_000 + 60_000, grain: 'minute', metrics: ['pageviews'] }, ctx),
+    ]);
+    const counted = series.points.filter((p) => p.values.pageviews !== null && p.values.pageviews !== undefined);
+    return {
+      active_visitors: active.values.visitors ?? null,
+      pageviews_30m: counted.length ? counted.reduce((n, p) => n + (p.values.pageviews ?? 0), 0) : null,
+      window_seconds: windowMs / 1000,
+      series: series.points.map((p) => ({ dimensions: [iso(p.start)], metrics: [p.values.pageviews ?? null], source: p.source, exact: p.exact, status: p.status })),
+      meta: meta(series.meta, 'speed', ['speed'], false),
+    };
+  }
+
+  /** Ordered steps over batch-covered days only (a funnel needs every event of a session). */
+  async funnel(site: string, from: number, to: number, steps: FunnelStep[], filters: Filters) {
+    const ctx = await this.context('batch');
+    const batch = ctx.batch;
+    if (!batch?.funnel) throw new ApiError('NOT_IMPLEMENTED', batch ? 'the batch store of this deployment offers no funnels' : 'no batch version exists yet: funnels are computed over batch-covered days');
+    const cov = await batch.coverage(site);
+    const a = Math.max(from, cov?.from ?? Infinity);
+    const z = Math.min(to, cov?.to ?? -Infinity);
+    const covered = a < z;
+    const rows = covered ? await batch.funnel({ site, from: a, to: z, steps, filters }) : steps.map((step) => ({ step, visitors: null }));
+    const first = rows[0]?.visitors ?? null;
+    return {
+      steps: rows.map((r, i) => ({
+        step: r.step.kind === 'event' ? `event:${r.step.value}` : r.step.value,
+        visitors: r.visitors,
+        conversion_rate: first && r.visitors !== null ? r.visitors / first : null,
+        dropoff: i > 0 && r.visitors !== null && rows[i - 1]!.visitors !== null ? rows[i - 1]!.visitors! - r.visitors : null,
+      })),
+      meta: {
+        batch_version: batch.version,
+        watermark: cov ? iso(cov.to) : null,
+        covered_range: covered ? [iso(a), iso(z)] : null,
+        complete: covered && a === from && z === to,
+        exact: true,
+      },
+    };
+  }
+
+  async coverage(site: string) {
+    const ctx = await this.context('merged');
+    const [b, s] = await Promise.all([ctx.batch?.coverage(site) ?? null, ctx.speed.coverage(site)]);
+    return { watermark: b ? iso(b.to) : null, batch_version: ctx.batch?.version ?? null, coverage: { batch: span(b), speed: span(s) }, now: iso(ctx.now) };
+  }
+}
