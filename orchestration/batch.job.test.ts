@@ -84,7 +84,7 @@ describe('batch job', () => {
     const def = batchJob({
       batch: { run: async () => result },
       drift: { speed: fakeReader('speed', () => ({ visitors: 98 })), batch: fakeReader('batch', () => ({ visitors: 100 })), sites: async () => ['a'], metrics: ['visitors'] },
-      speed: { retireBefore: async (t) => (retired.push(t), { keysDeleted: 5 }) },
+      speed: { retireBefore: async (t) => (retired.push(t), { minutesDeleted: 5 }) },
       schedulerMetrics: sm,
     });
     const r = await runner.run(def, 'manual', new AbortController().signal);

@@ -28,8 +28,8 @@ export function speedRetireJob(speed: SpeedRetirePort, before: number): JobDefin
   return {
     name: 'speed-retire',
     async run(): Promise<JobOutput> {
-      const { keysDeleted } = await speed.retireBefore(before);
-      return { rows: keysDeleted, details: { before, beforeIso: new Date(before).toISOString(), keysDeleted } };
+      const { minutesDeleted } = await speed.retireBefore(before);
+      return { rows: minutesDeleted, details: { before, beforeIso: new Date(before).toISOString(), minutesDeleted } };
     },
   };
 }

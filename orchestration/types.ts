@@ -97,9 +97,9 @@ export interface RetentionTarget {
   purge(now: number): Promise<{ removed: number; items?: string[] }>;
 }
 
-/** The speed layer: drops the per-minute keys of buckets that start before `t` (batch has replaced them). */
+/** The speed layer: drops the per-minute buckets that start before `t` (batch has replaced them); returns how many minutes went. */
 export interface SpeedRetirePort {
-  retireBefore(t: number): Promise<{ keysDeleted: number }>;
+  retireBefore(t: number): Promise<{ minutesDeleted: number }>;
 }
 
 /** Drift of one metric between speed and batch over the buckets both hold. */

@@ -1,0 +1,167 @@
+/**
+ * `twinlane pipeline` (`make pipeline`): the stack, every service, a few days of history and
+ * today's traffic through the collector, the first batch run (so the past comes from batch and
+ * today from speed), then the dashboard URL and example queries; live traffic until Ctrl-C,
+ * which stops what this run started. A second run reuses the services that already run.
+ */
+import { SingleBar, Presets } from 'cli-progress';
+import { loadConfig, type ConfigValues } from '../core/config.ts';
+import { createKafka } from '../core/clients.ts';
+import { errorMessage } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { loadSites } from '../core/sites.ts';
+import { runLoad, type LoadOptions } from '../ingest/load.generator.ts';
+import { stackUp } from '../stack/stack.ts';
+import { stackPaths, sleep } from '../stack/processes.ts';
+import { groupLag } from './consumer.lag.ts';
+import { JobLedger } from './jobs.ledger.ts';
+import { schedulerOptions } from './options.ts';
+import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './services.supervisor.ts';
+import type { RunResult } from './job.runner.ts';
+
+const DAY = 86_400_000;
+
+export interface PipelineOptions {
+  historyDays: number;
+  eventsPerDay: number;
+  liveRate: number;
+}
+
+function say(line = ''): void {
+  console.log(line);
+}
+
+async function sendWithBar(label: string, o: LoadOptions): Promise<void> {
+  const bar = new SingleBar({ format: `${label.padEnd(22)} [{bar}] {value}/{total} events  {eta_formatted}`, hideCursor: true }, Presets.shades_classic);
+  bar.start(o.events, 0);
+  let sent = 0;
+  const summary = await runLoad({ ...o, onProgress: (n) => bar.update((sent += n)) });
+  bar.stop();
+  say(`  ${summary.accepted} accepted, ${summary.rejected} dead-lettered (malformed on purpose), ${summary.failed} failed, ${summary.eventsPerSecond} events/s`);
+}
+
+async function waitForGroups(config: ConfigValues, logger: Logger, groups: string[], timeoutMs: number): Promise<void> {
+  const admin = createKafka(config, logger, 'pipeline').admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lags = await Promise.all(groups.map(async (g) => [g, await groupLag(admin, g, config.EVENTS_TOPIC)] as const));
+      if (lags.every(([, l]) => l === 0)) return;
+      if (Date.now() > deadline) {
+        say(`  still behind after ${timeoutMs / 1000} s: ${lags.map(([g, l]) => `${g} ${l}`).join(', ')}; going on`);
+        return;
+      }
+      await sleep(1_000);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function firstBatch(config: ConfigValues, logger: Logger): Promise<RunResult | undefined> {
+  const { buildJobPorts } = await import('./wiring.ts');
+  const { createScheduler } = await import('./scheduler.factory.ts');
+  const ports = await buildJobPorts(config, logger);
+  try {
+    const built = createScheduler(schedulerOptions(config, { retry: { attempts: 2, initialDelayMs: 2_000, maxDelayMs: 5_000 } }), ports, logger, new Metrics());
+    if (!ports.batch) {
+      say('  batch layer not built yet: no batch run (the dashboard shows speed data only)');
+      return undefined;
+    }
+    return await built.scheduler.runNow('batch', 'pipeline');
+  } finally {
+    await ports.close();
+  }
+}
+
+function describe(s: ServiceStatus): string {
+  const tag = { started: 'started', reused: 'reused ', external: 'external', missing: 'MISSING' }[s.state];
+  const extra = s.state === 'missing' ? `(${s.spec.entry} not built yet)` : s.pid ? `pid ${s.pid}  log ${s.log}` : 'already answers on its port; not managed here';
+  return `  ${tag}  ${s.spec.what.padEnd(44)} ${extra}`;
+}
+
+export async function runPipeline(o: PipelineOptions): Promise<void> {
+  const t0 = Date.now();
+  say('# stack');
+  await stackUp(loadConfig({ ...process.env, LOG_LEVEL: 'warn' }), (l) => say(`  ${l}`));
+  const config = loadConfig();
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: true }, 'pipeline');
+  const paths = stackPaths();
+  const supervisor = new ServiceSupervisor(paths, { ...process.env, LOG_PRETTY: 'false' });
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) process.exit(code);
+    stopping = true;
+    say('\n# stopping what this run started (Ctrl-C again to force)');
+    await supervisor.stopStarted((l) => say(`  ${l}`));
+    say('  the stack (Kafka, Redis, registry) keeps running: `make stack-down` stops it');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    say('\n# services');
+    for (const spec of pipelineServices(config)) say(describe(await supervisor.ensure(spec)));
+
+    const sites = loadSites(config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: s.writeKey }));
+    const collectorUrl = `http://127.0.0.1:${config.COLLECTOR_PORT}`;
+    const now = Date.now();
+    const today = Math.floor(now / DAY) * DAY;
+    const base = { collectorUrl, sites, rate: 0, batchSize: 200, concurrency: 4, malformedFraction: 0.002 } as const;
+    const ledger = JobLedger.inDataDir(config.DATA_DIR);
+    const lastBatch = await ledger.lastSuccess('batch');
+    const covered = (lastBatch?.details.watermark as number | null | undefined) ?? null;
+    say('\n# traffic (seeded load generator through the collector)');
+    if (covered !== null && covered >= today) say(`  history already in place (batch watermark ${new Date(covered).toISOString()}): not sent again`);
+    else await sendWithBar(`history, ${o.historyDays} day(s)`, { ...base, seed: 20_240_601, events: o.historyDays * o.eventsPerDay, from: today - o.historyDays * DAY, to: today });
+    const todaySoFar = Math.max(100, Math.round((o.eventsPerDay * (now - today)) / DAY));
+    await sendWithBar('today so far', { ...base, seed: now % 1_000_000_007, events: todaySoFar, from: today, to: now });
+
+    say('\n# waiting for the lake archiver and the speed consumer to catch up');
+    await waitForGroups(config, logger, [config.LAKE_GROUP, config.SPEED_GROUP], 120_000);
+
+    say('\n# first batch run (then drift check and speed retirement)');
+    const batch = await firstBatch(config, logger);
+    if (batch) {
+      for (const r of [batch, ...(batch.status === 'skipped' ? [] : batch.followUps)]) {
+        say(r.status === 'skipped' ? `  ${r.job}: skipped (${r.reason})` : `  ${r.job.padEnd(12)} ${r.status}  ${r.run.days.length} day(s), ${r.run.rows} rows${r.run.error ? `  ${r.run.error}` : ''}`);
+      }
+    }
+
+    const live = liveTraffic({ ...base, rate: o.liveRate });
+    printSummary(config, sites[0]!.id, loadSites(config.SITES_FILE).get(sites[0]!.id)!.readKey, t0, o.liveRate);
+    await live;
+  } catch (err) {
+    console.error(`pipeline: ${errorMessage(err)}`);
+    await stopAll(1);
+  }
+}
+
+/** Live events stamped with the time they are sent, in 10-second slices until the process stops. */
+async function liveTraffic(base: Omit<LoadOptions, 'seed' | 'events' | 'from' | 'to'>): Promise<void> {
+  for (let slice = 0; ; slice++) {
+    const now = Date.now();
+    await runLoad({ ...base, live: true, seed: (now + slice) % 1_000_000_007, events: base.rate * 10, from: now, to: now + 10_000 }).catch((err: unknown) => {
+      console.error(`live traffic: ${errorMessage(err)} (retrying)`);
+      return sleep(2_000);
+    });
+  }
+}
+
+function printSummary(config: ConfigValues, site: string, readKey: string, t0: number, liveRate: number): void {
+  const api = `http://127.0.0.1:${config.SERVING_PORT}`;
+  const auth = `-H 'Authorization: Bearer ${readKey}'`;
+  say(`\n# ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  say(`  dashboard   ${api}/dashboard/${site}`);
+  say(`  API docs    ${api}/docs`);
+  say('\n  example queries:');
+  say(`  curl ${auth} '${api}/v1/sites/${site}/series?from=-7d&grain=day&metrics=pageviews,visitors,revenue'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/totals?from=-24h&metrics=pageviews,visitors'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/breakdown/page?from=-7d&limit=10'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/coverage'`);
+  say(`  node --import tsx bin/twinlane.ts jobs list`);
+  say(`\n  live traffic: ${liveRate} events/s. Ctrl-C stops the services this run started; \`make stack-down\` stops Kafka, Redis and the registry.`);
+}

@@ -1,0 +1,35 @@
+/** Assembles a SchedulerService from options and ports: which jobs exist depends on what is wired. */
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import { batchJob } from './batch.job.ts';
+import { RedisJobLock } from './job.lock.ts';
+import { JobLedger } from './jobs.ledger.ts';
+import { compactionJob, retentionJob } from './maintenance.jobs.ts';
+import type { SchedulerOptions } from './options.ts';
+import { SchedulerMetrics } from './scheduler.metrics.ts';
+import { SchedulerService, type ScheduledJob } from './scheduler.service.ts';
+import type { JobPorts } from './wiring.ts';
+
+export interface BuiltScheduler {
+  scheduler: SchedulerService;
+  ledger: JobLedger;
+  schedulerMetrics: SchedulerMetrics;
+  /** Jobs left out because their part is not wired, with the reason. */
+  missing: string[];
+}
+
+export function createScheduler(options: SchedulerOptions, ports: Omit<JobPorts, 'close'>, logger: Logger, metrics: Metrics, extra: { catchUp?: boolean } = {}): BuiltScheduler {
+  const ledger = JobLedger.inDataDir(options.dataDir);
+  const schedulerMetrics = new SchedulerMetrics(metrics);
+  const jobs: ScheduledJob[] = [];
+  const missing: string[] = [];
+  if (ports.batch && options.crons.batch) {
+    jobs.push({ cron: options.crons.batch, job: batchJob({ batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}) }) });
+  } else missing.push('batch (batch/ exports no batch runner yet)');
+  if (ports.compaction && options.crons.compaction) jobs.push({ cron: options.crons.compaction, job: compactionJob(ports.compaction) });
+  else missing.push('compaction (batch/ exports no lake compactor yet)');
+  if (options.crons.retention) jobs.push({ cron: options.crons.retention, job: retentionJob(ports.retention) });
+  const lock = new RedisJobLock(ports.redis, { prefix: options.lockPrefix, ttlMs: options.lockTtlMs, owner: options.owner });
+  const scheduler = new SchedulerService({ ledger, lock, metrics: schedulerMetrics, logger, jobs, timezone: options.timezone, retry: options.retry, ...(extra.catchUp === undefined ? {} : { catchUp: extra.catchUp }) });
+  return { scheduler, ledger, schedulerMetrics, missing };
+}

@@ -1,0 +1,85 @@
+/**
+ * The pipeline's services as detached child processes with PID files in .local/stack/ (the same
+ * bookkeeping as the local stack), so a second `make pipeline` reuses what runs and `stop`
+ * ends exactly the processes this supervisor started.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ConfigValues } from '../core/config.ts';
+import { logFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../stack/processes.ts';
+
+export interface ServiceSpec {
+  name: string;
+  /** Entry file, relative to the repository root; also the marker that proves a PID is ours. */
+  entry: string;
+  /** Port that answers HTTP once the service is up (its API or its /metrics server). */
+  port: number;
+  what: string;
+}
+
+export type ServiceState = 'started' | 'reused' | 'external' | 'missing';
+
+export interface ServiceStatus {
+  spec: ServiceSpec;
+  state: ServiceState;
+  pid?: number;
+  log?: string;
+}
+
+export function pipelineServices(c: ConfigValues): ServiceSpec[] {
+  return [
+    { name: 'collector', entry: 'ingest/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
+    { name: 'speed', entry: 'speed/consumer.main.ts', port: c.SPEED_METRICS_PORT, what: `speed consumer  metrics :${c.SPEED_METRICS_PORT}` },
+    { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}` },
+    { name: 'dlq-archiver', entry: 'dlq/archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
+    { name: 'serving', entry: 'serving/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },
+    { name: 'scheduler', entry: 'orchestration/scheduler.main.ts', port: c.SCHEDULER_METRICS_PORT, what: `scheduler       metrics :${c.SCHEDULER_METRICS_PORT}` },
+  ];
+}
+
+/** Any HTTP answer on the port counts: the service listens once it is ready. */
+export async function answersHttp(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) });
+    await res.body?.cancel();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ServiceSupervisor {
+  private readonly started: ServiceStatus[] = [];
+
+  constructor(private readonly paths: StackPaths, private readonly env: NodeJS.ProcessEnv) {}
+
+  pidName(spec: ServiceSpec): string {
+    return `svc-${spec.name}`;
+  }
+
+  running(spec: ServiceSpec): number | undefined {
+    return runningPid(this.paths, this.pidName(spec), spec.entry);
+  }
+
+  async ensure(spec: ServiceSpec, readyTimeoutMs = 90_000): Promise<ServiceStatus> {
+    if (!existsSync(join(this.paths.root, spec.entry))) return { spec, state: 'missing' };
+    const log = logFile(this.paths, this.pidName(spec));
+    const existing = this.running(spec);
+    if (existing) return { spec, state: 'reused', pid: existing, log };
+    if (await answersHttp(spec.port)) return { spec, state: 'external' };
+    const pid = startDetached(this.paths, this.pidName(spec), process.execPath, ['--import', 'tsx', join(this.paths.root, spec.entry)], this.env);
+    const status: ServiceStatus = { spec, state: 'started', pid, log };
+    this.started.push(status);
+    await waitFor(spec.name, () => answersHttp(spec.port), readyTimeoutMs, () => this.running(spec) === undefined);
+    return status;
+  }
+
+  /** Stops the services this supervisor started, last started first (SIGTERM, then SIGKILL). */
+  async stopStarted(log: (line: string) => void): Promise<void> {
+    for (const s of this.started.splice(0).reverse()) {
+      if (!s.pid) continue;
+      const how = await stopPid(s.pid, 20_000);
+      log(`${s.spec.name.padEnd(14)} ${how} (pid ${s.pid})`);
+    }
+  }
+}

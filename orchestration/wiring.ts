@@ -1,0 +1,55 @@
+/**
+ * Builds the scheduler's ports from the real parts (the only place orchestration constructs
+ * clients of other parts), so the scheduler itself only ever sees the small interfaces of types.ts.
+ */
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { ConfigValues } from '../core/config.ts';
+import { createRedis } from '../core/clients.ts';
+import type { Logger } from '../core/logger.ts';
+import { DeadLetterStore } from '../dlq/index.ts';
+import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
+import type { DriftDeps } from './drift.job.ts';
+import type { BatchPort, CompactionPort, RetentionTarget, SpeedRetirePort } from './types.ts';
+import { batchPorts } from './batch.wiring.ts';
+
+export interface JobPorts {
+  redis: Redis;
+  batch?: BatchPort;
+  compaction?: CompactionPort;
+  retention: RetentionTarget[];
+  speed: SpeedRetirePort;
+  drift?: DriftDeps;
+  close(): Promise<void>;
+}
+
+export function dlqRetention(dataDir: string, retentionMs: number): RetentionTarget {
+  return {
+    store: 'dlq',
+    async purge(now) {
+      const items = new DeadLetterStore(join(dataDir, 'dlq')).prune(now - retentionMs);
+      return { removed: items.length, items: items.map((d) => `dlq dt=${d}`) };
+    },
+  };
+}
+
+export async function buildJobPorts(config: ConfigValues, logger: Logger): Promise<JobPorts> {
+  const redis = createRedis(config);
+  const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
+  const maintenance = new SpeedMaintenance({ redis, keys, ttlMs: config.SPEED_TTL });
+  const speedReader = new SpeedReader({ redis, keys, ttlMs: config.SPEED_TTL });
+  const batch = await batchPorts(config, logger);
+  const retention: RetentionTarget[] = [...batch.retention, dlqRetention(config.DATA_DIR, config.RETENTION_DLQ)];
+  return {
+    redis,
+    ...(batch.batch ? { batch: batch.batch } : {}),
+    ...(batch.compaction ? { compaction: batch.compaction } : {}),
+    retention,
+    speed: { retireBefore: async (t) => ({ minutesDeleted: await maintenance.retireBefore(t) }) },
+    ...(batch.reader ? { drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() } } : {}),
+    async close() {
+      await batch.close();
+      redis.disconnect();
+    },
+  };
+}
