@@ -10,6 +10,7 @@ type CommandFactory = () => Command | Promise<Command>;
 // name → lazy import, so `twinlane dlq --help` does not load DuckDB, Kafka and Redis clients of every part.
 const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
   stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
+  speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../speed/cli.ts')).speedCommand },
   ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../ingest/cli.ts')).ingestCommand },
   jobs: { describe: 'job ledger: list and show runs, run a job now', load: async () => (await import('../orchestration/cli.ts')).jobsCommand },
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../orchestration/cli.ts')).schedulerCommand },
