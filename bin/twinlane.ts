@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../orchestration/cli.ts')).schedulerCommand },
   pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../orchestration/cli.ts')).pipelineCommand },
   dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../dlq/cli.ts')).dlqCommand },
+  serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../serving/cli.ts')).servingCommand },
 };
 
 const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();
