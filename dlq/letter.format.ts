@@ -29,7 +29,7 @@ const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…'
 export function formatList(letters: StoredDeadLetter[], total: number): string {
   if (letters.length === 0) return 'no dead letters match';
   const rows = letters.map((l) => [l.id, iso(l.firstSeen), l.stage, l.code, l.field ?? '', l.siteId ?? '', l.status, String(l.attempts), clip(l.message.replace(/\s+/g, ' '), 60)]);
-  const more = total > letters.length ? `\n(${letters.length} of ${total} shown; use --limit / --offset)` : `\n(${total} dead letters)`;
+  const more = total > letters.length ? `\n(${letters.length} of ${total} shown; use --limit / --offset)` : `\n(${total} dead letter${total === 1 ? '' : 's'})`;
   return table(['ID', 'FIRST SEEN', 'STAGE', 'CODE', 'FIELD', 'SITE', 'STATUS', 'ATTEMPTS', 'MESSAGE'], rows) + more;
 }
 

@@ -4,7 +4,7 @@
  * idempotent producer to the events topic that waits for all in-sync replicas.
  */
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { createKafka } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { DependencyError } from '../core/errors.ts';
@@ -37,7 +37,7 @@ export async function replayWith(w: ReplayWiring, config: ConfigValues, options:
   else await codec.init().catch((err: unknown) => w.logger.warn({ event: 'dlq_dry_run_registry', err }));
   const pipeline = createEventPipeline({ codec, sites: w.sites, options: collectorOptions(config), metrics: w.metrics });
   const preparer = new RecordPreparer({ pipeline, codec, registry: w.registry, readerSchema: EVENT_SCHEMA });
-  const producer = w.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = w.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   const sink: ReplaySink = {
     async send(messages) {
       try {
@@ -63,7 +63,8 @@ export async function runReplay(config: ConfigValues, options: ReplayOptions): P
   try {
     return await replayWith(
       {
-        kafka: createKafka(config, logger, 'dlq-replay'),
+        // kafkajs warns about its idempotent producer's bounded retries on every start; a CLI shows errors only.
+        kafka: createKafka(config, logger.child({}, { level: 'error' }), 'dlq-replay'),
         registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL),
         sites: loadSites(config.SITES_FILE),
         store,
