@@ -61,6 +61,8 @@ export function parseDimension(name: string, what = 'dimension'): Dimension {
 }
 
 export function validateFilter(dimension: Dimension, raw: string): string {
+  // The stores name a missing value (no country, no UTM source...) this way.
+  if (raw === '(none)') return raw;
   const value = dimension === 'country' ? raw.toUpperCase() : raw;
   const shape = FILTER_SHAPES[dimension];
   if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}`);

@@ -9,7 +9,7 @@ import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.t
 import type { ServingOptions } from './options.ts';
 import type { StatsQuery } from './query.parser.ts';
 import type { ResultCache } from './result.cache.ts';
-import type { BatchSource, CoverageMeta, FunnelStep, SourceChoice, SourceName, SpeedReader } from './types.ts';
+import type { BatchSource, CoverageMeta, FunnelStep, RealtimeSnapshotLike, SourceChoice, SourceName, SpeedReader } from './types.ts';
 import { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
 import type { Filters } from '../core/views.ts';
 
@@ -39,6 +39,25 @@ export interface StatsResult {
   results: ResultRow[];
   meta: ResponseMeta;
   comparison?: { date_range: [string, string]; results: ResultRow[]; meta: ResponseMeta };
+}
+
+export interface RealtimeResult {
+  active_visitors: number | null;
+  pageviews_30m: number | null;
+  window_seconds: number;
+  series: ResultRow[];
+  meta: ResponseMeta;
+}
+
+function realtimeResult(active: number | null, windowMs: number, series: ResultRow[], m: ResponseMeta): RealtimeResult {
+  const counted = series.filter((r) => r.metrics[0] !== null);
+  return {
+    active_visitors: active,
+    pageviews_30m: counted.length ? counted.reduce((n, r) => n + (r.metrics[0] ?? 0), 0) : null,
+    window_seconds: windowMs / 1000,
+    series,
+    meta: m,
+  };
 }
 
 export interface StatsServiceDeps {
@@ -130,22 +149,32 @@ export class StatsService {
   }
 
   /** Active visitors of the last few minutes and page views per minute of the last 30, from speed. */
-  async realtime(site: string): Promise<{ active_visitors: number | null; pageviews_30m: number | null; window_seconds: number; series: ResultRow[]; meta: ResponseMeta }> {
+  async realtime(site: string): Promise<RealtimeResult> {
+    const speed = this.deps.speed;
+    if (speed.realtime && this.deps.options.activeWindowMs === 5 * 60_000) return this.realtimeSnapshot(site, speed.realtime.bind(speed));
     const ctx = { ...(await this.context('speed')), batch: null };
     const now = ctx.now;
     const windowMs = this.deps.options.activeWindowMs;
+    const minute = Math.floor(now / 60_000) * 60_000;
     const [active, series] = await Promise.all([
       mergeTotals({ site, from: now - windowMs, to: now, metrics: ['visitors'] }, ctx),
-      mergeSeries({ site, from: Math.floor(now / 60_000) * 60_000 - 29 * 60_000, to: Math.floor(now / 60_000) * 60_000 + 60_000, grain: 'minute', metrics: ['pageviews'] }, ctx),
+      mergeSeries({ site, from: minute - 29 * 60_000, to: minute + 60_000, grain: 'minute', metrics: ['pageviews'] }, ctx),
     ]);
-    const counted = series.points.filter((p) => p.values.pageviews !== null && p.values.pageviews !== undefined);
-    return {
-      active_visitors: active.values.visitors ?? null,
-      pageviews_30m: counted.length ? counted.reduce((n, p) => n + (p.values.pageviews ?? 0), 0) : null,
-      window_seconds: windowMs / 1000,
-      series: series.points.map((p) => ({ dimensions: [iso(p.start)], metrics: [p.values.pageviews ?? null], source: p.source, exact: p.exact, status: p.status })),
-      meta: meta(series.meta, 'speed', ['speed'], false),
-    };
+    const rows = series.points.map((p) => ({ dimensions: [iso(p.start)], metrics: [p.values.pageviews ?? null], source: p.source, exact: p.exact, status: p.status }));
+    return realtimeResult(active.values.visitors ?? null, windowMs, rows, meta(series.meta, 'speed', ['speed'], false));
+  }
+
+  /** The speed store's own one-round-trip answer; minutes before its coverage are missing. */
+  private async realtimeSnapshot(site: string, realtime: (site: string) => Promise<RealtimeSnapshotLike>): Promise<RealtimeResult> {
+    const [snap, cov] = await Promise.all([realtime(site), this.deps.speed.coverage(site)]);
+    let missing = 0;
+    const rows: ResultRow[] = snap.pageviewsPerMinute.map((p) => {
+      const covered = cov !== null && p.start >= cov.from && p.start < cov.to;
+      if (!covered) missing++;
+      return { dimensions: [iso(p.start)], metrics: [covered ? p.pageviews : null], source: covered ? 'speed' : null, exact: false, status: covered ? 'ok' : 'missing' };
+    });
+    const m: CoverageMeta = { watermark: null, batchVersion: null, batch: null, speed: cov, complete: missing === 0, missingBuckets: missing, partialBuckets: 0 };
+    return realtimeResult(cov ? snap.visitorsLast5m : null, 5 * 60_000, rows, meta(m, 'speed', ['speed'], false));
   }
 
   /** Ordered steps over batch-covered days only (a funnel needs every event of a session). */

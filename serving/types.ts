@@ -53,12 +53,21 @@ export interface BatchSource {
   current(): Promise<BatchSnapshot | null>;
 }
 
-export type SpeedReader = ViewReader & Partial<VisitorsUnionReader>;
+/** The speed store's one-round-trip realtime answer (the last 5 minutes' visitors, 30 minutes of page views). */
+export interface RealtimeSnapshotLike {
+  visitorsLast5m: number;
+  pageviewsPerMinute: { start: number; pageviews: number }[];
+}
+
+export interface RealtimeReader {
+  realtime(site: string): Promise<RealtimeSnapshotLike>;
+}
+
+export type SpeedReader = ViewReader & Partial<VisitorsUnionReader> & Partial<RealtimeReader>;
 
 /** A job of the orchestration ledger, as the API shows it. */
 export interface JobRecord {
   id: string;
-  [field: string]: unknown;
 }
 
 export interface JobsReader {
