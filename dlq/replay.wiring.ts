@@ -11,9 +11,7 @@ import { DependencyError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
-// ingest/ has no index.ts yet: switch to '../ingest/index.ts' once it exports these two.
-import { createEventPipeline } from '../ingest/collector.service.ts';
-import { collectorOptions } from '../ingest/options.ts';
+import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
 import { EVENT_SCHEMA } from '../schemas/event.ts';
 import { ConfluentRegistryClient, EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
 import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from './dead-letter.replayer.ts';
