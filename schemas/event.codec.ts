@@ -73,18 +73,22 @@ export class EventCodec {
   private readonly resolvers = new Map<number, { type: avro.Type; resolver: avro.Resolver | undefined }>();
   private readonly pending = new Map<number, Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }>>();
 
+  /**
+   * `schema` is both what this codec writes and what it reads into: the current one by
+   * default; an older one makes an old producer/consumer (the evolution tests use that).
+   */
   constructor(
     private readonly registry: RegistryClient,
     private readonly topic: string,
-    readerSchema: AvroSchemaJson = EVENT_SCHEMA,
+    private readonly schema: AvroSchemaJson = EVENT_SCHEMA,
   ) {
-    this.readerType = avro.Type.forSchema(readerSchema as avro.Schema);
+    this.readerType = avro.Type.forSchema(schema as avro.Schema);
   }
 
-  /** Registers the current schema (idempotent: the same schema gets the same id). */
+  /** Registers the codec's schema (idempotent: the same schema gets the same id). */
   async init(): Promise<number> {
     if (this.writerId === undefined) {
-      this.writerId = await this.registry.register(EVENT_SCHEMA, eventSubject(this.topic));
+      this.writerId = await this.registry.register(this.schema, eventSubject(this.topic));
       this.resolvers.set(this.writerId, { type: this.readerType, resolver: undefined });
     }
     return this.writerId;

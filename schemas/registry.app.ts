@@ -72,9 +72,9 @@ export function buildApp(deps: RegistryAppDeps): FastifyInstance {
     requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (req.url !== '/metrics' && !reply.hasHeader('content-type')) reply.type(REGISTRY_CONTENT_TYPE);
-    return payload;
+  // Confluent answers in its own media type; JSON serialization still applies (it ends in +json).
+  app.addHook('preHandler', async (_req, reply) => {
+    reply.type(REGISTRY_CONTENT_TYPE);
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
@@ -128,6 +128,9 @@ function registerSubjectRoutes(app: FastifyInstance, store: RegistryStore): void
     const known = store.schemas.lookup(req.params.subject, parsed);
     // The same schema again: answer from state, no write (idempotent and cheap).
     if (!(known instanceof RegistryError)) return { id: known.id };
+    // Incompatible with what this instance has read: answer now rather than log a loser.
+    const problems = store.schemas.problemsFor(req.params.subject, parsed);
+    if (problems.length > 0) throw registryErrors.incompatible(req.params.subject, problems);
     const { id } = unwrap(await store.execute({ op: 'register', subject: req.params.subject, schema: parsed.text }));
     return { id };
   });
