@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from './registry.errors.ts';
 import { RegistryState } from './registry.state.ts';
-import type { RegistryCommand } from './types.ts';
+import type { CommandResults, RegistryCommand } from './types.ts';
 
 const schema = (fields: object[], name = 'R') => JSON.stringify({ type: 'record', name, fields });
 const S1 = schema([{ name: 'a', type: 'string' }]);
 const S2 = schema([{ name: 'a', type: 'string' }, { name: 'b', type: 'int', default: 0 }]);
 const BAD = schema([{ name: 'a', type: 'string' }, { name: 'c', type: 'int' }]);
 
-function applied(state: RegistryState, cmd: RegistryCommand) {
+function applied<C extends RegistryCommand>(state: RegistryState, cmd: C): CommandResults[C['op']] {
   const out = state.apply(cmd);
   if (!out.ok) throw out.error;
   return out.value;
