@@ -5,7 +5,7 @@
  * dead-letters it (`dead-letter`). An event without a time takes the received time, unflagged.
  */
 import { formatDuration } from '../core/durations.ts';
-import { deadLetter, ok, type Outcome } from '../dlq/types.ts';
+import { deadLetter, ok, type Outcome } from '../dlq/index.ts';
 
 export interface ClockSkewOptions {
   futureMs: number;

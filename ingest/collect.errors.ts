@@ -3,7 +3,7 @@
  * the dead-letter code under which the request's bytes are kept.
  */
 import { TwinlaneError } from '../core/errors.ts';
-import type { DeadLetter, DeadLetterCode } from '../dlq/types.ts';
+import type { DeadLetter, DeadLetterCode } from '../dlq/index.ts';
 
 export const COLLECT_ERRORS = {
   PAYLOAD_FORMAT: { status: 400, deadLetter: 'PAYLOAD_FORMAT' },

@@ -8,7 +8,7 @@ import { errorMessage, TwinlaneError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
-import type { NewDeadLetter } from '../dlq/dead-letter.writer.ts';
+import type { NewDeadLetter } from '../dlq/index.ts';
 import { COLLECT_ERRORS, CollectError } from './collect.errors.ts';
 import type { EventPipeline } from './event.pipeline.ts';
 import { splitJsonArray } from './json-array.splitter.ts';

@@ -7,7 +7,7 @@
  *   GET /healthz, /readyz, /metrics
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { LATENCY_BUCKETS } from '../core/metrics.ts';
@@ -41,7 +41,11 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 }
 
 export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, disableRequestLogging: true, trustProxy: deps.trustProxy, bodyLimit: deps.options.bodyLimit });
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per request would dominate at tens of thousands of events per second; metrics count them.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: deps.trustProxy, bodyLimit: deps.options.bodyLimit });
   const duration = deps.metrics.histogram('collector_request_seconds', 'Collect request duration, received to answered', ['status'], LATENCY_BUCKETS);
 
   // Bodies are read raw, whatever the Content-Type: the handler decides (415, gzip, UTF-8, JSON).

@@ -5,7 +5,7 @@ import { runServices } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
-import { ConfluentRegistryClient } from '../schemas/event.codec.ts';
+import { ConfluentRegistryClient } from '../schemas/index.ts';
 import { CollectorService, trustProxySetting } from './collector.service.ts';
 import { collectorOptions, type Compression } from './options.ts';
 

@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
-import { EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
+import { EventCodec, type RegistryClient } from '../schemas/index.ts';
 import { CollectHandler } from './collect.handler.ts';
 import { buildCollectorApp } from './collector.app.ts';
 import { EventEnricher } from './event.enricher.ts';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import geoip from 'geoip-country';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { EventTime } from './clock-skew.policy.ts';
 import type { EventInput } from './event.validator.ts';
 import type { IpHasher } from './ip.hasher.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import { testPipeline, TEST_SITES } from './pipeline.fixtures.ts';
 import { generateTraffic } from './traffic.generator.ts';
 import { clientContext, MALFORMATIONS, toCollectorJson } from './traffic.payload.ts';

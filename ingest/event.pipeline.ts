@@ -6,9 +6,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Sites } from '../core/sites.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
-import { SchemaViolationError } from '../schemas/event.codec.ts';
-import { deadLetter, ok, type Outcome } from '../dlq/types.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { SchemaViolationError } from '../schemas/index.ts';
+import { deadLetter, ok, type Outcome } from '../dlq/index.ts';
 import { applyClockSkew, type ClockSkewOptions } from './clock-skew.policy.ts';
 import type { EventEnricher } from './event.enricher.ts';
 import { validateEvent } from './event.validator.ts';

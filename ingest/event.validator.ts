@@ -4,8 +4,8 @@
  * the field's path, never silently dropped or coerced.
  */
 import { z } from 'zod';
-import { EVENT_KINDS, type EventKind } from '../schemas/event.ts';
-import { deadLetter, ok, type DeadLetterCode, type Outcome } from '../dlq/types.ts';
+import { EVENT_KINDS, type EventKind } from '../schemas/index.ts';
+import { deadLetter, ok, type DeadLetterCode, type Outcome } from '../dlq/index.ts';
 
 export const LIMITS = {
   shortText: 200,

@@ -8,7 +8,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Pool } from 'undici';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import { generateTraffic, rng } from './traffic.generator.ts';
 import { clientContext, MALFORMATIONS, toCollectorJson, type Malformation } from './traffic.payload.ts';
 import type { CollectResponse } from './types.ts';

@@ -1,6 +1,6 @@
 /** Unit-test fixtures of the ingest part: an in-memory registry and a ready pipeline. */
-import { EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
-import type { AvroSchemaJson } from '../schemas/event.ts';
+import { EventCodec, type RegistryClient } from '../schemas/index.ts';
+import type { AvroSchemaJson } from '../schemas/index.ts';
 import { parseSites, type Sites } from '../core/sites.ts';
 import { EventEnricher } from './event.enricher.ts';
 import { EventPipeline } from './event.pipeline.ts';

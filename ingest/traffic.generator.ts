@@ -4,7 +4,7 @@
  * The same options always give the same events, so tests and benchmarks can compare the
  * pipeline's numbers with a ground truth computed from this stream.
  */
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 
 export interface TrafficOptions {
   seed: number;

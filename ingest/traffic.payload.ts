@@ -3,8 +3,8 @@
  * client IP that the collector enriches back to exactly the generated device, browser, OS,
  * bot flag and country. And malformed variants, each with the dead-letter code it must get.
  */
-import type { TwinlaneEvent } from '../schemas/event.ts';
-import type { DeadLetterCode } from '../dlq/types.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import type { DeadLetterCode } from '../dlq/index.ts';
 import { COUNTRIES, DEVICES } from './traffic.generator.ts';
 
 /** Keyed by `device|browser|os`, one real user-agent string each. */

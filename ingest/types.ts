@@ -1,6 +1,6 @@
 /** Types of the collector's public surface: the request context and per-event results. */
-import type { TwinlaneEvent } from '../schemas/event.ts';
-import type { DeadLetterCode } from '../dlq/types.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import type { DeadLetterCode } from '../dlq/index.ts';
 
 /** What the pipeline knows about one event besides its JSON: who sent it and when. */
 export interface CollectContext {

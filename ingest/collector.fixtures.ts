@@ -1,0 +1,65 @@
+/**
+ * Integration-test fixtures: a collector on port 0 writing to UUID-named topics of the real
+ * broker, registering its schema in the real registry, and a reader for what landed.
+ */
+import type { IHeaders } from 'kafkajs';
+import type { ConfigValues } from '../core/config.ts';
+import { silentLogger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { ConfluentRegistryClient } from '../schemas/index.ts';
+import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../test/helpers.ts';
+import { CollectorService } from './collector.service.ts';
+import { collectorOptions } from './options.ts';
+import { testSites } from './pipeline.fixtures.ts';
+
+export interface TestCollector {
+  collector: CollectorService;
+  eventsTopic: string;
+  dlqTopic: string;
+  url: string;
+}
+
+export async function startTestCollector(config: ConfigValues, over: { brokers?: string[]; tweak?: (o: ReturnType<typeof collectorOptions>) => void } = {}): Promise<TestCollector> {
+  const eventsTopic = await createTopic(config, 'collect', 3);
+  const dlqTopic = await createTopic(config, 'collect-dlq', 1);
+  const options = collectorOptions(config);
+  options.producer.topic = eventsTopic;
+  over.tweak?.(options);
+  const kafkaConfig = over.brokers ? { ...config, KAFKA_BROKERS: over.brokers } : config;
+  const collector = new CollectorService(
+    { kafka: kafkaClient(kafkaConfig, uniqueName('collector')), registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), sites: testSites(), logger: silentLogger(), metrics: new Metrics() },
+    { ...options, port: 0, host: '127.0.0.1', dlqTopic, trustProxy: ['loopback'] },
+  );
+  await collector.start();
+  onCleanup(() => collector.stop());
+  return { collector, eventsTopic, dlqTopic, url: collector.url };
+}
+
+export interface RawMessage {
+  key: string | null;
+  value: Buffer;
+  headers: IHeaders;
+  partition: number;
+  timestamp: string;
+}
+
+/** Reads a topic from the beginning until `count` messages arrived (fails after `timeoutMs`). */
+export async function readTopic(config: ConfigValues, topic: string, count: number, timeoutMs = 30_000): Promise<RawMessage[]> {
+  const consumer = kafkaClient(config).consumer({ groupId: uniqueName('test-reader') });
+  const out: RawMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        out.push({ key: message.key?.toString() ?? null, value: message.value ?? Buffer.alloc(0), headers: message.headers ?? {}, partition, timestamp: message.timestamp });
+      },
+    });
+    await waitUntil(`${count} messages on ${topic} (have ${out.length})`, () => out.length >= count, timeoutMs);
+    // Anything beyond `count` would be a duplicate or a stray: give it a moment to show up.
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
