@@ -1,0 +1,200 @@
+/**
+ * The batch job (contract 5): for each requested day, read the day's lake files with DuckDB,
+ * keep one row per event id, and write the day's exact views (deduplicated events, minute/hour/
+ * day rollups, per-dimension breakdowns) into a fresh folder; then publish one new version whose
+ * manifest points each day at its folder, and move the pointer. Re-running a day reads the same
+ * rows and writes the same views.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { UsageError, errorMessage } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Metrics } from '../core/metrics.ts';
+import { num, openDuckDB, type DuckDB } from './duckdb.ts';
+import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
+import type { BatchOptions } from './options.ts';
+import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
+import { bucketExpr, breakdownSql, DAY_EVENTS_SQL, DIMENSION_COLUMNS, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, rollupSql } from './views.sql.ts';
+import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
+import { listValue, timestampValue } from '@duckdb/node-api';
+import type { Dimension } from '../core/views.ts';
+
+export interface BatchDeps {
+  options: BatchOptions;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Called before each day and once at the end (done === total). */
+  onProgress?: (done: number, total: number, day: string | null) => void;
+  now?: () => number;
+}
+
+const VIEW_PARQUET = 'FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880';
+
+/** A path of our own views folder as a SQL literal (table functions in a CTE cannot take `$` parameters twice). */
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+function copiedRows(rows: Record<string, unknown>[]): number {
+  return rows.reduce((n, r) => n + num(r.count), 0);
+}
+
+/** Lake files of a day and the newest mtime among its hour folders and files. */
+export function lakeDay(dataDir: string, day: string): { files: string[]; stamp: number } {
+  const dir = join(lakePaths(dataDir).events, `dt=${day}`);
+  const files: string[] = [];
+  let stamp = 0;
+  if (!existsSync(dir)) return { files, stamp };
+  for (const h of readdirSync(dir).sort()) {
+    if (!h.startsWith('hour=')) continue;
+    const hd = join(dir, h);
+    stamp = Math.max(stamp, statSync(hd).mtimeMs);
+    for (const f of readdirSync(hd).sort()) {
+      if (!f.endsWith('.parquet')) continue;
+      files.push(join(hd, f));
+      stamp = Math.max(stamp, statSync(join(hd, f)).mtimeMs);
+    }
+  }
+  return { files, stamp };
+}
+
+/** Days present in the lake (dt= folders), sorted. */
+export function lakeDays(dataDir: string): string[] {
+  const root = lakePaths(dataDir).events;
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((d) => /^dt=\d{4}-\d{2}-\d{2}$/.test(d))
+    .map((d) => d.slice(3))
+    .sort();
+}
+
+/** Complete days whose lake changed since their last run, and complete days never computed. */
+export function dirtyDays(dataDir: string, current: VersionManifest | null, now: number): string[] {
+  return lakeDays(dataDir).filter((day) => {
+    if (parseDay(day) + DAY_MS > now) return false;
+    const entry = current?.days[day];
+    if (!entry) return lakeDay(dataDir, day).files.length > 0;
+    return lakeDay(dataDir, day).stamp > entry.lakeStamp;
+  });
+}
+
+function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifest | null, now: number): string[] {
+  const picked = [req.dates?.length ? 'dates' : null, req.from || req.to ? 'range' : null, req.dirty ? 'dirty' : null].filter(Boolean);
+  if (picked.length !== 1) throw new UsageError('BAD_BATCH_REQUEST', 'give exactly one of --date D, --from D --to D, or --dirty');
+  if (req.dates?.length) {
+    for (const d of req.dates) parseDay(d);
+    return [...new Set(req.dates)].sort();
+  }
+  if (req.from || req.to) {
+    if (!req.from || !req.to) throw new UsageError('BAD_BATCH_REQUEST', '--from and --to go together');
+    return daysBetween(req.from, req.to);
+  }
+  return dirtyDays(dataDir, current, now);
+}
+
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
+  const t0 = performance.now();
+  const { files, stamp } = lakeDay(dataDir, day);
+  const start = parseDay(day);
+  const params = { files: listValue(files), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(start + DAY_MS) * 1000n) };
+  const stats = (await db.conn.runAndReadAll(LAKE_STATS_SQL, params)).getRowObjectsJS()[0]!;
+  const dirAbs = store.dayDir(day, runId);
+  mkdirSync(dirAbs, { recursive: true });
+  const dir = relative(store.root, dirAbs);
+  const out = (t: ViewTable) => store.tablePath(dir, t);
+  await db.conn.run(DUPLICATE_HASHES_SQL, params);
+  // The day's events are written once; every other view scans that file (no wide table in memory).
+  await db.conn.run(`COPY (${DAY_EVENTS_SQL}) TO $out (${VIEW_PARQUET})`, { ...params, out: out('events') });
+  const ev = `read_parquet(${sqlString(out('events'))})`;
+  const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
+  let written = events;
+  for (const grain of ['minute', 'hour', 'day'] as const) {
+    const r = await db.conn.runAndReadAll(`COPY (${rollupSql(ev, bucketExpr(grain), true, false)} ORDER BY site_id, bucket) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(grain) });
+    written += copiedRows(r.getRowObjectsJS());
+  }
+  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map((d) => breakdownSql(ev, d, true)).join('\nUNION ALL\n');
+  const d = await db.conn.runAndReadAll(`COPY (${dims}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out('dims') });
+  written += copiedRows(d.getRowObjectsJS());
+  await db.conn.run('DROP TABLE dup');
+  const rowsRead = num(stats.rows_read);
+  const outsideDay = num(stats.outside_day);
+  return {
+    run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - events, outsideDay, rowsWritten: written, durationMs: Math.round(performance.now() - t0) },
+    entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events },
+  };
+}
+
+/**
+ * Computes the requested days and publishes a new version. A usage problem (bad date, a day
+ * without data) throws UsageError before anything is written; a failure while computing returns
+ * a `failed` record and publishes nothing.
+ */
+export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunRecord> {
+  const now = deps.now?.() ?? Date.now();
+  const { options } = deps;
+  const store = new ViewsStore(options.dataDir);
+  const startedAt = Date.now();
+  const runId = `${new Date(startedAt).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
+  const record: RunRecord = { runId, status: 'ok', start: new Date(startedAt).toISOString(), end: '', durationMs: 0, version: null, watermark: null, days: [], rowsRead: 0, rowsWritten: 0, errors: [] };
+  const finish = (status: RunRecord['status']): RunRecord => {
+    record.status = status;
+    record.end = new Date().toISOString();
+    record.durationMs = Date.now() - startedAt;
+    record.rowsRead = record.days.reduce((n, d) => n + d.rowsRead, 0);
+    record.rowsWritten = record.days.reduce((n, d) => n + d.rowsWritten, 0);
+    deps.metrics?.counter('batch_runs_total', 'Batch runs by status', ['status']).inc({ status });
+    deps.metrics?.counter('batch_rows_read_total', 'Lake rows read by batch runs').inc(record.rowsRead);
+    deps.metrics?.counter('batch_rows_written_total', 'View rows written by batch runs').inc(record.rowsWritten);
+    deps.metrics?.gauge('batch_run_seconds', 'Duration of the last batch run').set(record.durationMs / 1000);
+    if (record.watermark !== null) deps.metrics?.gauge('batch_watermark_seconds', 'Batch watermark W (epoch seconds)').set(record.watermark / 1000);
+    deps.logger?.info({ event: 'batch_run_finished', run: runId, status, version: record.version, days: record.days.length, rows_read: record.rowsRead, rows_written: record.rowsWritten, errors: record.errors });
+    return record;
+  };
+
+  const unlock = store.lock();
+  try {
+    const current = store.current();
+    const days = resolveDays(req, options.dataDir, current, now);
+    if (!req.dirty) {
+      const empty = days.filter((d) => lakeDay(options.dataDir, d).files.length === 0);
+      if (empty.length) throw new UsageError('NO_DATA', `no lake data for ${empty.join(', ')} (looked in ${join(lakePaths(options.dataDir).events, `dt=${empty[0]}`)})`);
+    }
+    if (days.length === 0) {
+      deps.onProgress?.(0, 0, null);
+      record.version = current?.version ?? null;
+      record.watermark = current?.watermark ?? null;
+      return finish('noop');
+    }
+    const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp') });
+    const entries: Record<string, DayEntry> = {};
+    try {
+      for (const [i, day] of days.entries()) {
+        deps.onProgress?.(i, days.length, day);
+        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId);
+        record.days.push(run);
+        entries[day] = entry;
+        deps.logger?.info({ event: 'batch_day_done', run: runId, day, rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });
+        if (run.outsideDay > 0) record.errors.push(`${day}: ${run.outsideDay} rows in the day's folder have an event time outside the day and were left out`);
+      }
+    } catch (err) {
+      record.errors.push(errorMessage(err));
+      deps.logger?.error({ event: 'batch_run_failed', run: runId, err });
+      return finish('failed');
+    } finally {
+      db.close();
+    }
+    deps.onProgress?.(days.length, days.length, null);
+    const allDays = { ...(current?.days ?? {}), ...entries };
+    const manifest: VersionManifest = { version: store.nextVersion(), createdAt: Date.now(), runId, parent: current?.version ?? null, watermark: watermarkOf(Object.keys(allDays), now), days: allDays };
+    store.publish(manifest);
+    store.prune(options.versionsKeep);
+    record.version = manifest.version;
+    record.watermark = manifest.watermark;
+    return finish('ok');
+  } finally {
+    unlock();
+  }
+}
+
+export { formatDay };

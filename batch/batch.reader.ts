@@ -1,0 +1,286 @@
+/**
+ * The read side of the batch views for the serving layer. `snapshot()` reads the pointer and
+ * returns a reader bound to that one version, so every query of one response sees the same
+ * version and the next response sees a newly published one. Unfiltered queries aligned to their
+ * grain read the precomputed rollups; filtered or unaligned ones are answered from the day's
+ * deduplicated events with the same SQL definitions, so both paths agree.
+ */
+import { join } from 'node:path';
+import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { UsageError } from '../core/errors.ts';
+import { alignDown, DIMENSIONS, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { num, openDuckDB, type DuckDB, type DuckDBOptions } from './duckdb.ts';
+import { DAY_MS, parseDay } from './lake.layout.ts';
+import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
+import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
+import { ViewsStore, type ViewTable } from './views.store.ts';
+
+type Params = Record<string, DuckDBValue>;
+const ts = (ms: number) => timestampValue(BigInt(ms) * 1000n);
+
+function toRollup(r: Record<string, unknown>): RollupRow {
+  const row = { bucket: num(r.bucket) } as RollupRow;
+  for (const c of ROLLUP_METRIC_COLUMNS) row[c] = num(r[c]);
+  return row;
+}
+
+/** `AND col = $f_dim` for each filter; only the fixed dimension columns can appear. */
+function filterSql(filters: Filters | undefined, params: Params): string {
+  let sql = '';
+  for (const [dim, value] of Object.entries(filters ?? {})) {
+    if (value === undefined) continue;
+    if (!DIMENSIONS.includes(dim as Dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${dim}"`);
+    sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = $f_${dim}`;
+    params[`f_${dim}`] = value;
+  }
+  return sql;
+}
+
+/** One version of the views, pinned. */
+export class BatchSnapshot implements ViewReader {
+  readonly source = 'batch' as const;
+  readonly exact = true;
+  readonly version: string;
+  readonly watermark: number | null;
+  private readonly days: string[];
+
+  constructor(
+    private readonly store: ViewsStore,
+    private readonly manifest: VersionManifest,
+    private readonly connect: () => Promise<DuckDBConnection>,
+  ) {
+    this.version = manifest.version;
+    this.watermark = manifest.watermark;
+    this.days = Object.keys(manifest.days).sort();
+  }
+
+  /** [first covered day, W): the batch answers for every site there (zero where a site had no events). */
+  async coverage(_site: string): Promise<Coverage | null> {
+    if (this.watermark === null || this.days.length === 0) return null;
+    return { from: parseDay(this.days[0]!), to: this.watermark };
+  }
+
+  private clip(from: number, to: number): { from: number; to: number } | null {
+    if (this.watermark === null || this.days.length === 0) return null;
+    const f = Math.max(from, parseDay(this.days[0]!));
+    const t = Math.min(to, this.watermark);
+    return f < t ? { from: f, to: t } : null;
+  }
+
+  private files(table: ViewTable, from: number, to: number): string[] {
+    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from).map((d) => this.store.tablePath(this.manifest.days[d]!.dir, table));
+  }
+
+  private async query(sql: string, params: Params): Promise<Record<string, unknown>[]> {
+    const conn = await this.connect();
+    try {
+      return (await conn.runAndReadAll(sql, params)).getRowObjectsJS() as Record<string, unknown>[];
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /** The day's events of the query as a table expression, with its parameters. */
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, params: Params): string | null {
+    const files = this.files('events', from, to);
+    if (files.length === 0) return null;
+    Object.assign(params, { files: listValue(files), site, from_ts: ts(from), to_ts: ts(to) });
+    return `(SELECT * FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params)})`;
+  }
+
+  private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
+    const aligned = alignDown(q.from, q.grain) === q.from && alignDown(q.to, q.grain) === q.to;
+    const params: Params = {};
+    let sql: string;
+    if (aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0) {
+      const files = this.files(q.grain, from, to);
+      if (files.length === 0) return new Map();
+      Object.assign(params, { files: listValue(files), site: q.site, from: BigInt(from), to: BigInt(to) });
+      sql = `SELECT * FROM read_parquet($files) WHERE site_id = $site AND bucket >= $from AND bucket < $to`;
+    } else {
+      const source = this.eventsSource(q.site, from, to, q.filters, params);
+      if (!source) return new Map();
+      if (q.eventName) params.event_name = q.eventName;
+      sql = rollupSql(source, bucketExpr(q.grain), false, q.eventName !== undefined);
+    }
+    return new Map((await this.query(sql, params)).map((r) => [num(r.bucket), toRollup(r)]));
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    const range = this.clip(q.from, q.to);
+    if (!range) return [];
+    const rows = await this.rollups(q, range.from, range.to);
+    const step = GRAIN_MS[q.grain];
+    const zero = toRollup({});
+    const out: SeriesPoint[] = [];
+    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
+      if (start + step <= range.from || start >= range.to) continue;
+      const row = rows.get(start) ?? zero;
+      const values: MetricValues = {};
+      for (const m of q.metrics) values[m] = metricValue(row, m);
+      out.push({ start, values });
+    }
+    return out;
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    const range = this.clip(q.from, q.to);
+    const params: Params = {};
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params);
+    let row = toRollup({});
+    if (source) {
+      if (q.eventName) params.event_name = q.eventName;
+      const rows = await this.query(rollupSql(source, '0', false, q.eventName !== undefined), params);
+      if (rows[0]) row = toRollup(rows[0]);
+    }
+    const values: MetricValues = {};
+    for (const m of q.metrics) values[m] = metricValue(row, m);
+    return values;
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    if (!DIMENSIONS.includes(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
+    const range = this.clip(q.from, q.to);
+    if (!range) return [];
+    const limit = Math.max(0, Math.floor(q.limit));
+    const params: Params = { limit: BigInt(limit) };
+    const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
+    if (!['pageviews', 'visitors', 'events', 'revenue_micros'].includes(metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
+    const dayAligned = range.from % DAY_MS === 0 && range.to % DAY_MS === 0;
+    const single = range.to - range.from === DAY_MS;
+    let sql: string;
+    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (metric !== 'visitors' || single)) {
+      // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
+      Object.assign(params, { files: listValue(this.files('dims', range.from, range.to)), site: q.site, dim: q.dimension });
+      sql = `SELECT value, sum(${metric})::BIGINT AS c FROM read_parquet($files) WHERE site_id = $site AND dimension = $dim GROUP BY value`;
+    } else {
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, params);
+      if (!source) return [];
+      sql = `SELECT value, ${metric} AS c FROM (${breakdownSql(source, q.dimension, false)})`;
+    }
+    const rows = await this.query(`SELECT value, c FROM (${sql}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT $limit`, params);
+    return rows.map((r) => ({ value: String(r.value), count: q.metric === 'revenue' ? Math.round(num(r.c) / 10_000) / 100 : num(r.c) }));
+  }
+
+  /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */
+  async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    const range = this.clip(from, to);
+    const params: Params = {};
+    const source = range && this.eventsSource(site, range.from, range.to, filters, params);
+    if (!source) return [];
+    return (await this.query(`SELECT DISTINCT visitor_id FROM ${source} WHERE NOT is_bot ORDER BY visitor_id`, params)).map((r) => String(r.visitor_id));
+  }
+
+  /** Visitors reaching each step in order within one session (non-bot), over batch-covered days. */
+  async funnel(q: FunnelQuery): Promise<FunnelStepResult[]> {
+    if (q.steps.length === 0) throw new UsageError('BAD_FUNNEL', 'a funnel needs at least one step');
+    const reached = q.steps.map(() => new Set<string>());
+    const range = this.clip(q.from, q.to);
+    const params: Params = {};
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params);
+    if (source) {
+      params.pages = listValue(q.steps.filter((s) => s.kind === 'page').map((s) => s.value));
+      params.names = listValue(q.steps.filter((s) => s.kind === 'event').map((s) => s.value));
+      const rows = await this.query(
+        `SELECT session_id, visitor_id, type, page, event_name FROM ${source}
+         WHERE NOT is_bot AND ((type = 'pageview' AND list_contains($pages, page)) OR (type <> 'pageview' AND list_contains($names, event_name)))
+         ORDER BY session_id, event_time`,
+        params,
+      );
+      let session: unknown;
+      let i = 0;
+      for (const r of rows) {
+        if (r.session_id !== session) {
+          session = r.session_id;
+          i = 0;
+        }
+        const step = q.steps[i];
+        if (!step) continue;
+        const match = step.kind === 'page' ? r.type === 'pageview' && r.page === step.value : r.type !== 'pageview' && r.event_name === step.value;
+        if (match) reached[i++]!.add(String(r.visitor_id));
+      }
+    }
+    return q.steps.map((step, i) => ({ step, visitors: reached[i]!.size }));
+  }
+}
+
+export interface BatchReaderOptions {
+  dataDir: string;
+  duckdb?: Omit<DuckDBOptions, 'tempDir'>;
+}
+
+/**
+ * ViewReader over the current version; each call re-reads the pointer (one small file), so a
+ * published or rolled-back version is used by the very next query. Use `snapshot()` to pin a
+ * version for a whole response.
+ */
+export class BatchReader implements ViewReader, WatermarkSource {
+  readonly source = 'batch' as const;
+  readonly exact = true;
+  private readonly store: ViewsStore;
+  private db: Promise<DuckDB> | undefined;
+
+  constructor(private readonly options: BatchReaderOptions) {
+    this.store = new ViewsStore(options.dataDir);
+  }
+
+  /** Lazy, and a failed open is forgotten so the next call tries again. */
+  private open(): Promise<DuckDB> {
+    this.db ??= openDuckDB({ memoryLimit: '1GB', threads: 2, ...this.options.duckdb, tempDir: join(this.options.dataDir, 'views', '_reader_tmp') }).catch((err: unknown) => {
+      this.db = undefined;
+      throw err;
+    });
+    return this.db;
+  }
+
+  pointer(): Pointer | null {
+    return this.store.pointer();
+  }
+
+  async snapshot(): Promise<BatchSnapshot | null> {
+    const manifest = this.store.current();
+    if (!manifest) return null;
+    return new BatchSnapshot(this.store, manifest, async () => (await this.open()).instance.connect());
+  }
+
+  /** Same as snapshot(): the serving layer's BatchSource. */
+  current(): Promise<BatchSnapshot | null> {
+    return this.snapshot();
+  }
+
+  async watermark(): Promise<number | null> {
+    return this.store.pointer()?.watermark ?? null;
+  }
+
+  async coverage(site: string): Promise<Coverage | null> {
+    return (await this.snapshot())?.coverage(site) ?? null;
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    return (await this.snapshot())?.series(q) ?? [];
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    const s = await this.snapshot();
+    return s ? s.totals(q) : {};
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    return (await this.snapshot())?.breakdown(q) ?? [];
+  }
+
+  async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    return (await this.snapshot())?.visitorIds(site, from, to, filters) ?? [];
+  }
+
+  async funnel(q: FunnelQuery): Promise<FunnelStepResult[]> {
+    const s = await this.snapshot();
+    return s ? s.funnel(q) : q.steps.map((step) => ({ step, visitors: 0 }));
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    if (db) (await db.catch(() => undefined))?.close();
+  }
+}

@@ -1,0 +1,94 @@
+/** Types of the batch part's public surface. */
+import type { Filters } from '../core/views.ts';
+
+/** What `runBatch` is asked to compute: explicit days, a range, or the dirty days. */
+export interface BatchRequest {
+  dates?: string[];
+  from?: string;
+  to?: string;
+  /** Days whose lake files changed since their last run, plus days never computed (complete days only). */
+  dirty?: boolean;
+}
+
+export interface DayRun {
+  day: string;
+  rowsRead: number;
+  /** Rows of the day after deduplication by event id. */
+  events: number;
+  duplicates: number;
+  /** Rows in the day's folder whose event time is outside the day (kept out, reported). */
+  outsideDay: number;
+  rowsWritten: number;
+  durationMs: number;
+}
+
+/** The run record orchestration stores in its job ledger. */
+export interface RunRecord {
+  runId: string;
+  status: 'ok' | 'failed' | 'noop';
+  start: string;
+  end: string;
+  durationMs: number;
+  /** The version this run published (null when it published none). */
+  version: string | null;
+  watermark: number | null;
+  days: DayRun[];
+  rowsRead: number;
+  rowsWritten: number;
+  errors: string[];
+}
+
+export interface DayEntry {
+  /** Folder of the day's view files, relative to the views root. */
+  dir: string;
+  computedAt: number;
+  /** Newest lake mtime seen before the day was read; a newer file makes the day dirty. */
+  lakeStamp: number;
+  events: number;
+}
+
+/** An immutable version: which run's files answer each covered day. */
+export interface VersionManifest {
+  version: string;
+  createdAt: number;
+  runId: string;
+  parent: string | null;
+  watermark: number | null;
+  days: Record<string, DayEntry>;
+}
+
+/** The one atomic pointer (contract 5). */
+export interface Pointer {
+  version: string;
+  watermark: number | null;
+  updatedAt: number;
+  /** Why it moved: a run, or a rollback. */
+  reason: 'run' | 'rollback';
+}
+
+/** Ordered funnel step: a page path or a custom-event name (same shape as the serving layer's). */
+export interface FunnelStep {
+  kind: 'page' | 'event';
+  value: string;
+}
+
+export interface FunnelQuery {
+  site: string;
+  from: number;
+  to: number;
+  steps: FunnelStep[];
+  filters?: Filters;
+}
+
+export interface FunnelStepResult {
+  step: FunnelStep;
+  visitors: number;
+}
+
+export interface CompactionResult {
+  day: string;
+  hour: number;
+  filesBefore: number;
+  filesAfter: number;
+  rows: number;
+}

@@ -1,0 +1,127 @@
+/**
+ * The SQL of the batch views, shared by the job (which writes them) and the reader (which
+ * answers filtered or unaligned queries from the day's deduplicated events with the same
+ * definitions). Metric definitions follow the serving layer's reference (contract 7):
+ * bots count only in bot_pageviews; visitors and sessions are exact distinct counts of non-bot
+ * traffic; a session's bounce and duration are taken within the bucket; `events` are custom
+ * events; revenue sums purchases in micro-units (exact) and is shown in currency units.
+ * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
+ */
+import type { Dimension, Grain } from '../core/views.ts';
+
+/** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
+export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
+  page, referrer, country, device, browser, os, utm_source, event_name`;
+
+/** Lake rows → view rows; casts make files of other writers (TIMESTAMP_MS, TIMESTAMPTZ…) fit. */
+const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS VARCHAR) AS site_id, CAST(type AS VARCHAR) AS type,
+  CAST(event_time AS TIMESTAMP) AS event_time, CAST(received_time AS TIMESTAMP) AS received_time,
+  CAST(visitor_id AS VARCHAR) AS visitor_id, CAST(session_id AS VARCHAR) AS session_id, coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot,
+  CAST(revenue_micros AS BIGINT) AS revenue_micros,
+  CAST(path AS VARCHAR) AS page, coalesce(CAST(referrer_host AS VARCHAR), '(direct)') AS referrer,
+  coalesce(CAST(country AS VARCHAR), '(unknown)') AS country, coalesce(CAST(device_type AS VARCHAR), 'unknown') AS device,
+  coalesce(CAST(browser AS VARCHAR), '(unknown)') AS browser, coalesce(CAST(os AS VARCHAR), '(unknown)') AS os,
+  coalesce(CAST(utm_source AS VARCHAR), '(none)') AS utm_source, CAST(name AS VARCHAR) AS event_name`;
+
+const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
+const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end`;
+
+/**
+ * Exact dedupe without a hash table of 36-byte ids: 64-bit hashes that occur more than once
+ * (normally none) mark the only rows that can be duplicates; those are deduplicated by the real
+ * id, every other row passes untouched.
+ */
+export const DUPLICATE_HASHES_SQL = `CREATE OR REPLACE TEMP TABLE dup AS
+  SELECT h FROM (SELECT hash(CAST(event_id AS VARCHAR)) AS h FROM ${LAKE_SCAN} WHERE ${IN_DAY}) GROUP BY h HAVING count(*) > 1`;
+
+/** The day's deduplicated events in view form (one row per event id, the earliest received kept). */
+export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJECTION} FROM ${LAKE_SCAN} WHERE ${IN_DAY}) AS e
+    WHERE hash(event_id) NOT IN (SELECT h FROM dup)
+  UNION ALL
+  SELECT ${EVENTS_COLUMNS} FROM (
+    SELECT DISTINCT ON (event_id) * FROM (SELECT ${LAKE_PROJECTION} FROM ${LAKE_SCAN} WHERE ${IN_DAY}) AS d
+    WHERE hash(event_id) IN (SELECT h FROM dup)
+    ORDER BY event_id, received_time, event_time, site_id, session_id
+  )`;
+
+export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read, count(*) FILTER (WHERE NOT (${IN_DAY})) AS outside_day FROM ${LAKE_SCAN}`;
+
+export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day' };
+
+/** Columns of a rollup row (minute, hour and day tables, and the reader's on-the-fly answers). */
+export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
+export type RollupRow = Record<(typeof ROLLUP_METRIC_COLUMNS)[number], number> & { bucket: number };
+
+/**
+ * Two-level aggregation over `source` (a table expression with the events columns): first per
+ * bucket × session, then per bucket. `bucketExpr` is a constant expression; `eventNameFilter`
+ * restricts `events` to `$event_name`.
+ */
+export function rollupSql(source: string, bucketExpr: string, groupSite: boolean, eventNameFilter: boolean): string {
+  const site = groupSite ? 'site_id, ' : '';
+  const customFilter = eventNameFilter ? `type = 'custom' AND event_name = $event_name` : `type = 'custom'`;
+  return `WITH l1 AS (
+    SELECT ${site}${bucketExpr} AS bucket, session_id, visitor_id, is_bot,
+      count(*) FILTER (WHERE type = 'pageview') AS pv,
+      count(*) FILTER (WHERE ${customFilter}) AS ce,
+      count(*) FILTER (WHERE type = 'purchase') AS pu,
+      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase'), 0) AS rev,
+      epoch_ms(max(event_time)) - epoch_ms(min(event_time)) AS span_ms
+    FROM ${source}
+    GROUP BY ${site}bucket, session_id, visitor_id, is_bot
+  )
+  SELECT ${site}bucket,
+    coalesce(sum(pv) FILTER (WHERE NOT is_bot), 0)::BIGINT AS pageviews,
+    count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
+    count(DISTINCT session_id) FILTER (WHERE NOT is_bot) AS sessions,
+    coalesce(sum(ce) FILTER (WHERE NOT is_bot), 0)::BIGINT AS events,
+    coalesce(sum(pu) FILTER (WHERE NOT is_bot), 0)::BIGINT AS purchases,
+    coalesce(sum(rev) FILTER (WHERE NOT is_bot), 0)::BIGINT AS revenue_micros,
+    count(*) FILTER (WHERE NOT is_bot AND pv <= 1) AS bounces,
+    coalesce(sum(span_ms) FILTER (WHERE NOT is_bot), 0)::BIGINT AS duration_ms,
+    coalesce(sum(pv) FILTER (WHERE is_bot), 0)::BIGINT AS bot_pageviews
+  FROM l1 GROUP BY ${site}bucket`;
+}
+
+export function bucketExpr(grain: Grain): string {
+  return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', event_time))`;
+}
+
+/** The dimension columns of the events table, named like core/views.ts Dimension. */
+export const DIMENSION_COLUMNS: Record<Dimension, string> = {
+  page: 'page',
+  referrer: 'referrer',
+  country: 'country',
+  device: 'device',
+  browser: 'browser',
+  os: 'os',
+  utm_source: 'utm_source',
+  event_name: 'event_name',
+};
+
+/** Per-value metrics of one dimension over `source` (pageviews are not event names). */
+export function breakdownSql(source: string, dimension: Dimension, groupSite: boolean): string {
+  const col = DIMENSION_COLUMNS[dimension];
+  const site = groupSite ? 'site_id, ' : '';
+  const where = dimension === 'event_name' ? `WHERE type <> 'pageview'` : '';
+  return `SELECT ${site}'${dimension}' AS dimension, ${col} AS value,
+      count(*) FILTER (WHERE type = 'pageview' AND NOT is_bot) AS pageviews,
+      count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
+      count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
+      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot), 0)::BIGINT AS revenue_micros
+    FROM ${source} ${where} GROUP BY ${site}${col}`;
+}
+
+/** Rollup row → the metric values of core/views.ts. */
+export function metricValue(row: RollupRow, metric: string): number {
+  switch (metric) {
+    case 'revenue':
+      return Math.round(row.revenue_micros / 10_000) / 100;
+    case 'bounce_rate':
+      return row.sessions ? row.bounces / row.sessions : 0;
+    case 'visit_duration':
+      return row.sessions ? row.duration_ms / 1000 / row.sessions : 0;
+    default:
+      return row[metric as keyof RollupRow] ?? 0;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The batch views on disk (contract 5):
+ *   views/days/<day>/<runId>/{events,minute,hour,day,dims}.parquet  immutable, written once
+ *   views/versions/<version>.json                                    immutable manifests: day → folder
+ *   views/CURRENT.json                                               the one atomic pointer (version, W)
+ * A run writes only the days it computed and a manifest that reuses the other days' folders
+ * from the version it started from, so a version is cheap and rollback is a pointer move.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError, TwinlaneError } from '../core/errors.ts';
+import { writeFileAtomic } from './durable-fs.ts';
+import { DAY_MS, parseDay } from './lake.layout.ts';
+import type { Pointer, VersionManifest } from './types.ts';
+
+export const VIEW_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
+export type ViewTable = (typeof VIEW_TABLES)[number];
+
+export class BatchLockedError extends TwinlaneError {
+  constructor(path: string) {
+    super('BATCH_LOCKED', `another batch run holds ${path}; try again when it ends`, { retriable: true });
+  }
+}
+
+export class ViewsStore {
+  readonly root: string;
+  readonly pointerPath: string;
+  readonly versionsDir: string;
+  readonly daysDir: string;
+  private readonly manifests = new Map<string, VersionManifest>();
+
+  constructor(dataDir: string) {
+    this.root = join(dataDir, 'views');
+    this.pointerPath = join(this.root, 'CURRENT.json');
+    this.versionsDir = join(this.root, 'versions');
+    this.daysDir = join(this.root, 'days');
+  }
+
+  pointer(): Pointer | null {
+    try {
+      return JSON.parse(readFileSync(this.pointerPath, 'utf8')) as Pointer;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Manifests are immutable, so they are cached by version. */
+  manifest(version: string): VersionManifest {
+    let m = this.manifests.get(version);
+    if (!m) {
+      m = JSON.parse(readFileSync(join(this.versionsDir, `${version}.json`), 'utf8')) as VersionManifest;
+      this.manifests.set(version, m);
+    }
+    return m;
+  }
+
+  current(): VersionManifest | null {
+    const p = this.pointer();
+    return p ? this.manifest(p.version) : null;
+  }
+
+  versions(): string[] {
+    if (!existsSync(this.versionsDir)) return [];
+    return readdirSync(this.versionsDir)
+      .filter((n) => /^v\d+\.json$/.test(n))
+      .map((n) => n.slice(0, -5))
+      .sort();
+  }
+
+  nextVersion(): string {
+    const last = this.versions().at(-1);
+    return `v${String((last ? Number(last.slice(1)) : 0) + 1).padStart(6, '0')}`;
+  }
+
+  dayDir(day: string, runId: string): string {
+    return join(this.daysDir, day, runId);
+  }
+
+  tablePath(dir: string, table: ViewTable): string {
+    return join(this.root, dir, `${table}.parquet`);
+  }
+
+  /** Writes the manifest, then moves the pointer to it (each step atomic). */
+  publish(m: VersionManifest): void {
+    writeFileAtomic(join(this.versionsDir, `${m.version}.json`), JSON.stringify(m, null, 1));
+    this.manifests.set(m.version, m);
+    this.setPointer({ version: m.version, watermark: m.watermark, updatedAt: Date.now(), reason: 'run' });
+  }
+
+  private setPointer(p: Pointer): void {
+    writeFileAtomic(this.pointerPath, JSON.stringify(p));
+  }
+
+  /** Makes the version before the current one current again, in one atomic step. */
+  rollback(): Pointer {
+    const cur = this.pointer();
+    if (!cur) throw new UsageError('NO_BATCH_VERSION', 'there is no batch version yet: nothing to roll back');
+    const prev = this.versions().filter((v) => v < cur.version).at(-1);
+    if (!prev) throw new UsageError('NO_PREVIOUS_VERSION', `${cur.version} is the oldest version kept: nothing to roll back to`);
+    const m = this.manifest(prev);
+    const p: Pointer = { version: prev, watermark: m.watermark, updatedAt: Date.now(), reason: 'rollback' };
+    this.setPointer(p);
+    return p;
+  }
+
+  /** Keeps the newest `keep` versions (and the current one); deletes day folders no kept version uses. */
+  prune(keep: number): { versions: string[]; dirs: string[] } {
+    const cur = this.pointer()?.version;
+    const all = this.versions();
+    const kept = new Set(all.slice(-keep));
+    if (cur) kept.add(cur);
+    const removed = all.filter((v) => !kept.has(v));
+    for (const v of removed) {
+      rmSync(join(this.versionsDir, `${v}.json`), { force: true });
+      this.manifests.delete(v);
+    }
+    const used = new Set<string>();
+    for (const v of kept) for (const d of Object.values(this.manifest(v).days)) used.add(d.dir);
+    const dirs: string[] = [];
+    if (existsSync(this.daysDir))
+      for (const day of readdirSync(this.daysDir))
+        for (const run of readdirSync(join(this.daysDir, day))) {
+          const rel = join('days', day, run);
+          // A run still writing has no manifest yet: leave folders younger than an hour alone.
+          if (!used.has(rel) && Date.now() - statSync(join(this.root, rel)).mtimeMs > 3_600_000) {
+            rmSync(join(this.root, rel), { recursive: true, force: true });
+            dirs.push(rel);
+          }
+        }
+    return { versions: removed, dirs };
+  }
+
+  /** One batch run at a time per views folder. */
+  lock(): () => void {
+    mkdirSync(this.root, { recursive: true });
+    const path = join(this.root, '.lock');
+    try {
+      closeSync(openSync(path, 'wx'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A lock older than six hours belongs to a run that died.
+      if (Date.now() - statSync(path).mtimeMs < 6 * 3_600_000) throw new BatchLockedError(path);
+    }
+    return () => rmSync(path, { force: true });
+  }
+}
+
+/** W: the end of the latest covered day that is over (contract 5). */
+export function watermarkOf(days: Iterable<string>, now = Date.now()): number | null {
+  let w: number | null = null;
+  for (const d of days) {
+    const end = parseDay(d) + DAY_MS;
+    if (end <= now && (w === null || end > w)) w = end;
+  }
+  return w;
+}
