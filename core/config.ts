@@ -90,6 +90,7 @@ export const CONFIG_VARIABLES = {
   BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],
   BATCH_THREADS: ['2', int(1, 256), 'DuckDB threads of the batch job'],
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
+  SERVING_SPEED_CACHE: ['1s', duration, 'How long the serving API may reuse a speed-store answer (0 turns it off)'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
   DLQ_ALERT_RATE: ['0.05', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Dead-letter share of a site above which a warning is logged'],
   CIRCUIT_BREAKER_THRESHOLD: ['0.5', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Share of one batch that, dead-lettered, stops a consumer instead'],
