@@ -29,7 +29,7 @@ export interface ServiceStatus {
 export function pipelineServices(c: ConfigValues): ServiceSpec[] {
   return [
     { name: 'collector', entry: 'ingest/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
-    { name: 'speed', entry: 'speed/consumer.main.ts', port: c.SPEED_METRICS_PORT, what: `speed consumer  metrics :${c.SPEED_METRICS_PORT}` },
+    { name: 'speed', entry: 'speed/speed.main.ts', port: c.SPEED_METRICS_PORT, what: `speed consumer  metrics :${c.SPEED_METRICS_PORT}` },
     { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}` },
     { name: 'dlq-archiver', entry: 'dlq/archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
     { name: 'serving', entry: 'serving/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },

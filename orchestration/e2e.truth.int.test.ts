@@ -1,0 +1,86 @@
+/**
+ * End-to-end truth: seeded traffic with a ground-truth file goes through the real collector,
+ * Kafka, speed consumer, lake archiver and serving API. Before any batch run, today's served
+ * buckets match the truth (counts exactly, uniques within the sketch error); after a batch
+ * run every hour of the covered days equals the truth exactly; late events for a covered day
+ * are recomputed exactly by the next run; the ledger holds the runs and a zero count drift.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCleanups } from '../test/helpers.ts';
+import { JobLedger } from './jobs.ledger.ts';
+import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from './testing/pipeline.harness.ts';
+import type { DriftReport } from './types.ts';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+describe('end to end: served numbers equal the ground truth', () => {
+  let h: PipelineHarness;
+  const now = Date.now();
+  const today = Math.floor(now / DAY) * DAY;
+  const historyFrom = today - 2 * DAY;
+
+  beforeAll(async () => {
+    h = await PipelineHarness.create();
+    await h.startAll();
+  }, 180_000);
+
+  afterAll(async () => {
+    await h?.stop();
+    await runCleanups();
+  }, 60_000);
+
+  it('speed before the first batch, batch exactly after it, late events after the next', async () => {
+    const history = await h.send({ seed: 81, events: 6_000, from: historyFrom, to: today, malformedFraction: 0.01 });
+    expect(history.failed).toBe(0);
+    expect(history.unexpected).toBe(0);
+    expect(history.rejected).toBeGreaterThan(0);
+    const todaySummary = await h.send({ seed: 82, events: 1_500, from: today, to: Math.max(today + 60_000, now - 60_000) });
+    expect(todaySummary.failed).toBe(0);
+    await h.waitCaughtUp();
+
+    // Before any batch run W is unset and speed answers everything it still holds: today.
+    const sites = h.sites().map((s) => s.id);
+    const hourly = truthBuckets(h.truth(), HOUR);
+    const metrics = [...TRUTH_METRICS];
+    for (const site of sites) {
+      const rows = await h.series(site, today, Date.now(), 'hour', metrics);
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((r) => r.source === 'speed')).toBe(true);
+      expectBucketsEqualTruth(rows, hourly, site, metrics, ['visitors', 'sessions']);
+    }
+
+    // First batch: covers the two past days; drift compares them; speed keys before W retire.
+    const first = await h.runBatch();
+    expect(first.status).toBe('succeeded');
+    if (first.status !== 'succeeded') return;
+    expect(first.run.details.watermark).toBe(today);
+    expect(first.followUps.map((f) => `${f.job}:${f.status}`)).toEqual(['drift:succeeded']);
+    const drift = (await new JobLedger(`${h.dir}/ledger/runs.jsonl`).list({ job: 'drift' }))[0]!.details.drift as DriftReport;
+    const pv = drift.metrics.find((m) => m.metric === 'pageviews')!;
+    expect(pv.buckets).toBeGreaterThan(0);
+    expect(pv.maxRelativeError).toBe(0); // speed counts are exact
+    expect(drift.metrics.find((m) => m.metric === 'visitors')!.meanRelativeError).toBeLessThan(HLL_TOLERANCE);
+
+    for (const site of sites) {
+      const rows = await h.series(site, historyFrom, today, 'hour', metrics);
+      expect(rows).toHaveLength(48);
+      expect(rows.every((r) => r.source === 'batch')).toBe(true);
+      expectBucketsEqualTruth(rows, hourly, site, metrics);
+    }
+
+    // Late events for yesterday: the lake marks the day dirty; the next run recomputes it exactly.
+    const late = await h.send({ seed: 83, events: 400, from: today - DAY, to: today });
+    expect(late.failed).toBe(0);
+    await h.waitCaughtUp([h.config.LAKE_GROUP]);
+    const second = await h.runBatch();
+    expect(second.status).toBe('succeeded');
+    expect(second.status === 'succeeded' && second.run.days).toContain(new Date(today - DAY).toISOString().slice(0, 10));
+    const withLate = truthBuckets(h.truth(), HOUR);
+    const daily = truthBuckets(h.truth(), DAY);
+    for (const site of sites) {
+      expectBucketsEqualTruth(await h.series(site, today - DAY, today, 'hour', metrics), withLate, site, metrics);
+      expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'day', metrics), daily, site, metrics);
+    }
+  }, 300_000);
+});

@@ -1,0 +1,238 @@
+/**
+ * The whole pipeline for end-to-end tests, isolated on the shared stack: UUID-named topics and
+ * consumer groups, its own Redis key prefix, a temporary DATA_DIR, free ports. The collector,
+ * speed consumer, lake archiver, dlq archiver and serving API run as child processes of their
+ * real entry points (so a test can SIGKILL them); batch runs go through the scheduler's runner.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadConfig, type ConfigValues } from '../../core/config.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { loadSites } from '../../core/sites.ts';
+import type { TwinlaneEvent } from '../../schemas/event.ts';
+import { runLoad, type LoadOptions, type LoadSummary } from '../../ingest/load.generator.ts';
+import { freePort, isAlive, sleep } from '../../stack/processes.ts';
+import { createTopic, kafkaClient, tempDir, uniqueName, waitUntil } from '../../test/helpers.ts';
+import { groupLag } from '../consumer.lag.ts';
+import type { RunResult } from '../job.runner.ts';
+import { schedulerOptions } from '../options.ts';
+import { createScheduler } from '../scheduler.factory.ts';
+import { buildJobPorts } from '../wiring.ts';
+import { answersHttp } from '../services.supervisor.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const ENTRIES = {
+  collector: 'ingest/collector.main.ts',
+  speed: 'speed/speed.main.ts',
+  'lake-archiver': 'batch/archiver.main.ts',
+  'dlq-archiver': 'dlq/archiver.main.ts',
+  serving: 'serving/serving.main.ts',
+} as const;
+export type HarnessService = keyof typeof ENTRIES;
+
+export class PipelineHarness {
+  readonly children = new Map<HarnessService, ChildProcess>();
+  readonly truthFiles: string[] = [];
+  private ports!: Record<HarnessService, number>;
+  config!: ConfigValues;
+  env!: Record<string, string>;
+  dir!: string;
+
+  static async create(): Promise<PipelineHarness> {
+    const h = new PipelineHarness();
+    const base = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
+    const topic = await createTopic(base, 'e2e-events', 3);
+    const dlq = await createTopic(base, 'e2e-dlq', 1);
+    h.dir = tempDir('e2e');
+    const entries = Object.keys(ENTRIES) as HarnessService[];
+    h.ports = Object.fromEntries(await Promise.all(entries.map(async (e) => [e, await freePort()]))) as Record<HarnessService, number>;
+    h.env = {
+      LOG_LEVEL: 'warn',
+      LOG_PRETTY: 'false',
+      DATA_DIR: h.dir,
+      EVENTS_TOPIC: topic,
+      DLQ_TOPIC: dlq,
+      SPEED_GROUP: uniqueName('speed'),
+      LAKE_GROUP: uniqueName('lake'),
+      SPEED_KEY_PREFIX: uniqueName('e2e'),
+      LAKE_ROLL_AGE: '1s',
+      SPEED_SESSION_TIMEOUT: '6s',
+      COLLECTOR_PORT: String(h.ports.collector),
+      SPEED_METRICS_PORT: String(h.ports.speed),
+      LAKE_METRICS_PORT: String(h.ports['lake-archiver']),
+      DLQ_METRICS_PORT: String(h.ports['dlq-archiver']),
+      SERVING_PORT: String(h.ports.serving),
+    };
+    h.config = loadConfig({ ...process.env, ...h.env });
+    return h;
+  }
+
+  async start(name: HarnessService): Promise<void> {
+    const logs = join(this.dir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    const out = openSync(join(logs, `${name}.log`), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, ENTRIES[name])], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', out, out] });
+    this.children.set(name, child);
+    await waitUntil(`${name} to answer on port ${this.ports[name]}`, async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${this.log(name).slice(-2000)}`);
+      return answersHttp(this.ports[name]);
+    }, 60_000, 200);
+  }
+
+  async startAll(): Promise<void> {
+    for (const name of Object.keys(ENTRIES) as HarnessService[]) await this.start(name);
+  }
+
+  log(name: HarnessService): string {
+    try {
+      return readFileSync(join(this.dir, 'logs', `${name}.log`), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** SIGKILL: no drain, no commit, no goodbye. */
+  async kill(name: HarnessService): Promise<void> {
+    const child = this.children.get(name);
+    if (!child?.pid) return;
+    child.kill('SIGKILL');
+    while (isAlive(child.pid)) await sleep(20);
+    this.children.delete(name);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.children.entries()].map(async ([name, c]) => {
+        if (c.exitCode !== null || !c.pid) return;
+        c.kill('SIGTERM');
+        const deadline = Date.now() + 20_000;
+        while (isAlive(c.pid) && Date.now() < deadline) await sleep(50);
+        if (isAlive(c.pid)) c.kill('SIGKILL');
+        this.children.delete(name);
+      }),
+    );
+  }
+
+  sites(): { id: string; writeKey: string; readKey: string }[] {
+    return loadSites(this.config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: s.writeKey, readKey: s.readKey }));
+  }
+
+  async send(o: Partial<LoadOptions> & Pick<LoadOptions, 'seed' | 'events' | 'from' | 'to'>): Promise<LoadSummary> {
+    const truthFile = join(this.dir, `truth-${this.truthFiles.length}.ndjson`);
+    this.truthFiles.push(truthFile);
+    const summary = await runLoad({
+      collectorUrl: `http://127.0.0.1:${this.ports.collector}`,
+      sites: this.sites(),
+      rate: 0,
+      batchSize: 100,
+      concurrency: 3,
+      malformedFraction: 0,
+      attempts: 120,
+      truthFile,
+      ...o,
+    });
+    return summary;
+  }
+
+  /** Every accepted event of every send, as the truth files recorded them. */
+  truth(): TwinlaneEvent[] {
+    const out: TwinlaneEvent[] = [];
+    for (const f of this.truthFiles) {
+      for (const line of readFileSync(f, 'utf8').split('\n')) {
+        if (!line) continue;
+        const r = JSON.parse(line) as { kind: string; event?: TwinlaneEvent };
+        if (r.kind === 'accepted' && r.event) out.push(r.event);
+      }
+    }
+    return out;
+  }
+
+  async waitCaughtUp(groups: string[] = [this.config.SPEED_GROUP, this.config.LAKE_GROUP], timeoutMs = 90_000): Promise<void> {
+    const admin = kafkaClient(this.config).admin();
+    await admin.connect();
+    try {
+      let last = '';
+      await waitUntil(`consumer groups to catch up (${groups.join(', ')})`, async () => {
+        const lags = await Promise.all(groups.map((g) => groupLag(admin, g, this.config.EVENTS_TOPIC).catch(() => -1)));
+        last = lags.join(',');
+        return lags.every((l) => l === 0);
+      }, timeoutMs, 250).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; lags ${last}`);
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** One batch run (with drift and speed retire) through the scheduler's runner, as `jobs run batch` does. */
+  async runBatch(): Promise<RunResult> {
+    const ports = await buildJobPorts(this.config, silentLogger());
+    try {
+      const options = schedulerOptions(this.config, { lockPrefix: `${this.env.SPEED_KEY_PREFIX}:orch:`, retry: { attempts: 2, initialDelayMs: 500, maxDelayMs: 1_000 } });
+      const { scheduler } = createScheduler(options, ports, silentLogger(), new Metrics());
+      return await scheduler.runNow('batch');
+    } finally {
+      await ports.close();
+    }
+  }
+
+  async series(site: string, from: number, to: number, grain: 'hour' | 'day', metrics: string[]): Promise<SeriesRow[]> {
+    const readKey = this.sites().find((s) => s.id === site)!.readKey;
+    const url = `http://127.0.0.1:${this.ports.serving}/v1/sites/${site}/series?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&grain=${grain}&metrics=${metrics.join(',')}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${readKey}` } });
+    const body = (await res.json()) as { results?: { dimensions: string[]; metrics: (number | null)[]; source?: string; exact?: boolean }[]; error?: unknown };
+    if (!res.ok || !body.results) throw new Error(`serving answered ${res.status} for ${url}: ${JSON.stringify(body).slice(0, 500)}`);
+    return body.results.map((r) => ({ start: Date.parse(r.dimensions[0]!), source: r.source ?? null, values: Object.fromEntries(metrics.map((m, i) => [m, r.metrics[i] ?? null])) }));
+  }
+}
+
+export interface SeriesRow {
+  start: number;
+  source: string | null;
+  values: Record<string, number | null>;
+}
+
+export const TRUTH_METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue'] as const;
+
+/** The exact numbers of the batch view definitions (bots only in bot_pageviews), per site and bucket. */
+export function truthBuckets(events: readonly TwinlaneEvent[], grainMs: number): Map<string, Record<string, number>> {
+  const acc = new Map<string, { pv: number; ev: number; pu: number; rev: number; visitors: Set<string>; sessions: Set<string> }>();
+  for (const e of events) {
+    if (e.is_bot) continue;
+    const key = `${e.site_id}|${Math.floor(e.event_time / grainMs) * grainMs}`;
+    let a = acc.get(key);
+    if (!a) acc.set(key, (a = { pv: 0, ev: 0, pu: 0, rev: 0, visitors: new Set(), sessions: new Set() }));
+    if (e.type === 'pageview') a.pv++;
+    else if (e.type === 'custom') a.ev++;
+    else if (e.type === 'purchase') {
+      a.pu++;
+      a.rev += e.revenue_micros ?? 0;
+    }
+    a.visitors.add(e.visitor_id);
+    a.sessions.add(e.session_id);
+  }
+  const out = new Map<string, Record<string, number>>();
+  for (const [k, a] of acc) out.set(k, { pageviews: a.pv, visitors: a.visitors.size, sessions: a.sessions.size, events: a.ev, purchases: a.pu, revenue: a.rev / 1_000_000 });
+  return out;
+}
+
+/** Speed uniques are HyperLogLog: 0.81% standard error; allow about 3 sigma, and 1 for tiny buckets. */
+export const HLL_TOLERANCE = 0.025;
+
+/** Every served bucket equals the truth: exactly, or within the sketch error for the `approx` metrics. */
+export function expectBucketsEqualTruth(rows: readonly SeriesRow[], truth: Map<string, Record<string, number>>, site: string, metrics: readonly string[], approx: readonly string[] = []): void {
+  for (const r of rows) {
+    const t = truth.get(`${site}|${r.start}`) ?? {};
+    for (const m of metrics) {
+      const got = r.values[m] ?? 0;
+      const want = t[m] ?? 0;
+      const where = `${site} ${new Date(r.start).toISOString()} ${m} (source ${r.source})`;
+      if (approx.includes(m)) expect(Math.abs(got - want), where).toBeLessThanOrEqual(Math.max(1, HLL_TOLERANCE * want));
+      else if (m === 'revenue') expect(got, where).toBeCloseTo(want, 2);
+      else expect(got, where).toBe(want);
+    }
+  }
+}
