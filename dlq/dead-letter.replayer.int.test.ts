@@ -24,7 +24,7 @@ const [sample] = [...generateTraffic({ seed: 11, sites: ['shop'], from: now - 3_
 
 let eventsTopic: string;
 let store: DeadLetterStore;
-const ids = { jsonDrift: randomUUID(), badJson: randomUUID(), avroDrift: randomUUID(), unknownId: randomUUID() };
+const ids = { jsonDrift: randomUUID(), badJson: randomUUID(), avroDrift: randomUUID(), avroDriftTwin: randomUUID(), unknownId: randomUUID() };
 const jsonEventId = randomUUID();
 
 function letter(id: string, over: Partial<ArchivedDeadLetter>): ArchivedDeadLetter {
@@ -76,7 +76,9 @@ describe('dlq replay (real Kafka, registry, collector pipeline, Parquet store)',
       [
         letter(ids.jsonDrift, { field: 'revenue', siteId: 'shop', payload: Buffer.from(JSON.stringify(purchase)) }),
         letter(ids.badJson, { stage: 'collect', code: 'PAYLOAD_FORMAT', siteId: 'shop', payload: Buffer.from('{"type": "pageview", ') }),
-        letter(ids.avroDrift, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes }),
+        letter(ids.avroDrift, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes, source: { topic: 'events', partition: 1, offset: '77' } }),
+        // The same source record, dead-lettered by a second consumer of the events topic (the lake archiver).
+        letter(ids.avroDriftTwin, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes, source: { topic: 'events', partition: 1, offset: '77' } }),
         letter(ids.unknownId, { stage: 'decode', code: 'UNKNOWN_SCHEMA_ID', payloadFormat: 'avro-confluent', payload: frame(2_000_000_000, Buffer.from([2, 4, 6])) }),
       ],
       'seed',
@@ -97,21 +99,22 @@ describe('dlq replay (real Kafka, registry, collector pipeline, Parquet store)',
     };
     await expect(replayWith(wiring(), config, { filter: {}, transform: boom })).rejects.toMatchObject({ code: 'TRANSFORM_FAILED', message: expect.stringContaining(ids.unknownId) });
     expect(await topicSize(eventsTopic)).toBe(0);
-    expect((await store.list()).map((l) => [l.status, l.attempts])).toEqual([['pending', 1], ['pending', 1], ['pending', 1], ['pending', 1]]);
+    expect((await store.list()).map((l) => [l.status, l.attempts])).toEqual(Array.from({ length: 5 }, () => ['pending', 1]));
   });
 
   it('dry run says what would pass and what would fail and why, and sends nothing', async () => {
     const s = await replayWith(wiring(), config, { filter: {}, dryRun: true, transform: repair });
-    expect(s).toMatchObject({ dryRun: true, selected: 4, replayed: 2, failedAgain: 2, skipped: 0, events: 2 });
+    expect(s).toMatchObject({ dryRun: true, selected: 5, replayed: 2, failedAgain: 2, skipped: 1, events: 2 });
     const byId = new Map(s.verdicts.map((v) => [v.id, v]));
     expect(byId.get(ids.badJson)).toMatchObject({ verdict: 'fail', code: 'PAYLOAD_FORMAT' });
     expect(byId.get(ids.unknownId)).toMatchObject({ verdict: 'fail', code: 'UNKNOWN_SCHEMA_ID' });
+    expect(byId.get(ids.avroDriftTwin)).toMatchObject({ verdict: 'skip', message: expect.stringContaining(ids.avroDrift) });
     const plain = await replayWith(wiring(), config, { filter: { ids: [ids.avroDrift, ids.jsonDrift] }, dryRun: true });
     const plainById = new Map(plain.verdicts.map((v) => [v.id, [v.verdict, v.code, v.field]]));
     expect(plainById.get(ids.jsonDrift)).toEqual(['fail', 'SCHEMA_VIOLATION', 'revenue']);
     expect(plainById.get(ids.avroDrift)).toEqual(['fail', 'SCHEMA_VIOLATION', 'revenue_micros']);
     expect(await topicSize(eventsTopic)).toBe(0);
-    expect(await store.count({ status: ['pending'] })).toBe(4);
+    expect(await store.count({ status: ['pending'] })).toBe(5);
   });
 
   it('replays repaired records once; failures stay with attempts raised; a second replay sends nothing again', async () => {
@@ -121,17 +124,18 @@ describe('dlq replay (real Kafka, registry, collector pipeline, Parquet store)',
     const transform = await loadTransform(file);
 
     const first = await replayWith(wiring(), config, { filter: {}, transform });
-    expect(first).toMatchObject({ dryRun: false, selected: 4, replayed: 2, failedAgain: 2, skipped: 0, events: 2 });
+    expect(first).toMatchObject({ dryRun: false, selected: 5, replayed: 2, failedAgain: 2, skipped: 1, events: 2 });
     expect(await topicSize(eventsTopic)).toBe(2);
     expect((await readAll(eventsTopic, 2)).sort()).toEqual([jsonEventId, sample!.event_id].sort());
 
     const second = await replayWith(wiring(), config, { filter: {}, transform });
-    expect(second).toMatchObject({ replayed: 0, failedAgain: 2, skipped: 2 });
+    expect(second).toMatchObject({ replayed: 0, failedAgain: 2, skipped: 3 });
     expect(await topicSize(eventsTopic)).toBe(2);
 
     const after = new Map((await store.list()).map((l) => [l.id, l]));
     expect(after.get(ids.jsonDrift)).toMatchObject({ status: 'replayed', attempts: 2 });
     expect(after.get(ids.avroDrift)).toMatchObject({ status: 'replayed', attempts: 2 });
+    expect(after.get(ids.avroDriftTwin)).toMatchObject({ status: 'replayed', attempts: 1, lastMessage: expect.stringContaining(ids.avroDrift) });
     expect(after.get(ids.badJson)).toMatchObject({ status: 'failed-again', attempts: 3, lastCode: 'PAYLOAD_FORMAT' });
     expect(after.get(ids.unknownId)).toMatchObject({ status: 'failed-again', attempts: 3, lastCode: 'UNKNOWN_SCHEMA_ID' });
   });

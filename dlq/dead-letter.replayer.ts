@@ -14,9 +14,12 @@ import { randomUUID } from 'node:crypto';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import type { DeadLetterStore } from './dead-letter.store.ts';
+import { sourceKey, type DeadLetterStore } from './dead-letter.store.ts';
 import { REPLAY_CHUNK } from './options.ts';
-import type { Preparation, PreparedEvent, RecordPreparer, Transform } from './record.preparer.ts';
+import type { Preparation as RecordPreparation, PreparedEvent, RecordPreparer, Transform } from './record.preparer.ts';
+
+/** A record's preparation, or: its source record is replayed through another letter. */
+type Preparation = RecordPreparation | { kind: 'duplicate'; of: string };
 import type { AttemptRecord, DeadLetterCode, LetterFilter, StoredDeadLetter } from './types.ts';
 
 /** Where replayed events go: resolves once Kafka acknowledged all of them (acks=all). */
@@ -89,8 +92,18 @@ export class DeadLetterReplayer {
   /** Phase 1: every selected letter through validation (and the transform), nothing sent yet. */
   private async prepareAll(letters: StoredDeadLetter[], options: ReplayOptions): Promise<{ letter: StoredDeadLetter; prep: Preparation }[]> {
     const out: { letter: StoredDeadLetter; prep: Preparation }[] = [];
+    // One source record dead-lettered by several consumers (speed and lake) is replayed once.
+    const sources = await this.deps.store.replayedSources();
     for (const [i, letter] of letters.entries()) {
-      const prep: Preparation = letter.status === 'replayed' ? { kind: 'skip', reason: 'already replayed' } : await this.deps.preparer.prepare(letter, options.transform);
+      const key = letter.source ? sourceKey(letter.source) : undefined;
+      const twin = key === undefined ? undefined : sources.get(key);
+      let prep: Preparation;
+      if (letter.status === 'replayed') prep = { kind: 'skip', reason: 'already replayed' };
+      else if (twin !== undefined) prep = { kind: 'duplicate', of: twin };
+      else {
+        prep = await this.deps.preparer.prepare(letter, options.transform);
+        if (prep.kind === 'pass' && key !== undefined) sources.set(key, letter.id);
+      }
       out.push({ letter, prep });
       options.onProgress?.('check', i + 1, letters.length);
     }
@@ -108,6 +121,7 @@ export class DeadLetterReplayer {
       const attempts: AttemptRecord[] = [];
       for (const { letter, prep } of slice) {
         if (prep.kind === 'pass') attempts.push({ id: letter.id, status: 'replayed', attempts: letter.attempts + 1, at: now });
+        else if (prep.kind === 'duplicate') attempts.push({ id: letter.id, status: 'replayed', attempts: letter.attempts, message: `same source record as ${prep.of}, which was replayed`, at: now });
         else if (prep.kind === 'fail') attempts.push({ id: letter.id, status: 'failed-again', attempts: letter.attempts + 1, code: prep.code, message: prep.message, ...(prep.field ? { field: prep.field } : {}), at: now });
         this.replays.inc({ result: prep.kind === 'pass' ? 'replayed' : prep.kind === 'fail' ? 'failed-again' : 'skipped' });
       }
@@ -124,7 +138,9 @@ function summarize(dryRun: boolean, selected: number, prepared: { letter: Stored
       ? { id: letter.id, verdict: 'pass', events: prep.events.length }
       : prep.kind === 'fail'
         ? { id: letter.id, verdict: 'fail', code: prep.code, message: prep.message, ...(prep.field ? { field: prep.field } : {}) }
-        : { id: letter.id, verdict: 'skip', message: prep.reason },
+        : prep.kind === 'duplicate'
+          ? { id: letter.id, verdict: 'skip', message: `same source record as ${prep.of} (replayed once, through that letter)` }
+          : { id: letter.id, verdict: 'skip', message: prep.reason },
   );
   const count = (v: ReplayVerdict['verdict']) => verdicts.filter((x) => x.verdict === v).length;
   return { dryRun, selected, replayed: count('pass'), failedAgain: count('fail'), skipped: count('skip'), events: verdicts.reduce((s, v) => s + (v.events ?? 0), 0), verdicts };

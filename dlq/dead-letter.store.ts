@@ -197,6 +197,21 @@ export class DeadLetterStore {
     });
   }
 
+  /**
+   * Source records (topic/partition/offset) already replayed, with the letter that did it:
+   * the speed consumer and the lake archiver both dead-letter the same bad record, and it
+   * must reach the events topic once.
+   */
+  async replayedSources(): Promise<Map<string, string>> {
+    return this.exclusive(async (c) => {
+      const reader = await c.runAndReadAll(
+        `SELECT source_topic, source_partition, source_offset, min(id) AS id FROM ${this.currentView()}
+         WHERE status = 'replayed' AND source_topic IS NOT NULL GROUP BY ALL`,
+      );
+      return new Map(reader.getRowObjectsJS().map((r) => [sourceKey({ topic: String(r.source_topic), partition: Number(r.source_partition), offset: String(r.source_offset) }), String(r.id)]));
+    });
+  }
+
   /** Counts by time bucket (first seen), stage, code and status. */
   async stats(filter: LetterFilter = {}, bucket: 'minute' | 'hour' | 'day' = 'hour'): Promise<LetterStats[]> {
     const { where, params } = whereClause(filter);
@@ -224,6 +239,10 @@ export class DeadLetterStore {
     }
     return removed;
   }
+}
+
+export function sourceKey(s: { topic: string; partition: number; offset: string }): string {
+  return `${s.topic}/${s.partition}/${s.offset}`;
 }
 
 type Appender = Awaited<ReturnType<DuckDBConnection['createAppender']>>;
