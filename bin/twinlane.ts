@@ -11,6 +11,7 @@ type CommandFactory = () => Command | Promise<Command>;
 const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
   stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
   speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../speed/cli.ts')).speedCommand },
+  batch: { describe: 'batch layer: run, rollback, status, compact, archive (lake archiver)', load: async () => (await import('../batch/cli.ts')).batchCommand },
   ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../ingest/cli.ts')).ingestCommand },
   jobs: { describe: 'job ledger: list and show runs, run a job now', load: async () => (await import('../orchestration/cli.ts')).jobsCommand },
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../orchestration/cli.ts')).schedulerCommand },
