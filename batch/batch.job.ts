@@ -12,12 +12,13 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { num, openDuckDB, type DuckDB } from './duckdb.ts';
-import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
+import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
 import { bucketExpr, breakdownSql, DAY_EVENTS_SQL, DIMENSION_COLUMNS, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, rollupSql } from './views.sql.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue } from '@duckdb/node-api';
+import { resolveCompactions } from './compaction.job.ts';
 import type { Dimension } from '../core/views.ts';
 
 export interface BatchDeps {
@@ -154,6 +155,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
 
   const unlock = store.lock();
   try {
+    resolveCompactions(options.dataDir);
     const current = store.current();
     const days = resolveDays(req, options.dataDir, current, now);
     if (!req.dirty) {
@@ -197,4 +199,3 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
   }
 }
 
-export { formatDay };
