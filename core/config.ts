@@ -86,6 +86,7 @@ export const CONFIG_VARIABLES = {
   LAKE_ROLL_ROWS: ['500000', int(1, 100_000_000), 'Rows after which the archiver rolls a Parquet file'],
   LAKE_ROLL_AGE: ['30s', duration, 'Age after which the archiver rolls a Parquet file'],
   LAKE_METRICS_PORT: ['9102', port, 'Prometheus /metrics port of the lake archiver'],
+  LAKE_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of the lake archiver (how soon a dead one loses its partitions)'],
   BATCH_VERSIONS_KEEP: ['5', int(1, 1000), 'Batch view versions kept for rollback'],
   BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],
   BATCH_THREADS: ['2', int(1, 256), 'DuckDB threads of the batch job'],
