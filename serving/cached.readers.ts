@@ -47,5 +47,7 @@ export function cachedSpeed(speed: SpeedReader, cache: ResultCache, ttlMs: numbe
   };
   // The union takes the batch side's ids: too large a key to cache, and cheap next to them.
   if (speed.visitorsUnion) wrapped.visitorsUnion = speed.visitorsUnion.bind(speed);
+  const realtime = speed.realtime?.bind(speed);
+  if (realtime) wrapped.realtime = (site) => cache.getOrLoad(key('realtime', site), () => realtime(site), ttlMs, onHit);
   return wrapped;
 }
