@@ -1,0 +1,106 @@
+/**
+ * `twinlane serving ...`: start the API and dashboard, query a running API from the shell
+ * (JSON, CSV or a table; `--source batch|speed` to compare the two stores), print the OpenAPI
+ * document.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../core/config.ts';
+import { UsageError } from '../core/errors.ts';
+import { loadSites } from '../core/sites.ts';
+import { openApiDocument } from './openapi.ts';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError('expected a port from 0 to 65535');
+  return n;
+}
+
+function filter(v: string, acc: string[][]): string[][] {
+  const m = /^([a-z_:]+)=(.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected dimension=value, e.g. country=DE');
+  return [...acc, ['is', m[1]!, m[2]!]];
+}
+
+interface QueryOpts {
+  url?: string;
+  key?: string;
+  metrics: string;
+  period: string;
+  from?: string;
+  to?: string;
+  dimension?: string;
+  grain?: string;
+  limit?: string;
+  source?: string;
+  filter: string[][];
+  compare?: boolean;
+  format: 'json' | 'csv' | 'table';
+}
+
+async function runQuery(site: string, o: QueryOpts): Promise<void> {
+  const config = loadConfig();
+  const url = o.url ?? `http://127.0.0.1:${config.SERVING_PORT}`;
+  // On the serving host the sites file has the key; elsewhere pass --key.
+  const key = o.key ?? loadSites(config.SITES_FILE).get(site)?.readKey;
+  if (!key) throw new UsageError('NO_KEY', `no read key for site "${site}": pass --key or add the site to SITES_FILE`);
+  if ((o.from === undefined) !== (o.to === undefined)) throw new UsageError('BAD_RANGE', 'give both --from and --to, or --period');
+  const dimension = o.dimension ?? (o.grain ? `time:${o.grain}` : undefined);
+  const body = {
+    site_id: site,
+    metrics: o.metrics.split(','),
+    date_range: o.from && o.to ? [o.from, o.to] : o.period,
+    ...(dimension ? { dimensions: [dimension] } : {}),
+    ...(o.filter.length ? { filters: o.filter.map(([op, d, v]) => [op, d, [v]]) } : {}),
+    ...(o.limit ? { pagination: { limit: Number(o.limit) } } : {}),
+    ...(o.compare ? { include: { comparisons: { mode: 'previous_period' } } } : {}),
+    ...(o.source ? { source: o.source } : {}),
+  };
+  const format = o.format === 'csv' ? 'csv' : 'json';
+  let res: Response;
+  try {
+    res = await fetch(`${url}/api/v2/query?format=${format}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  } catch (err) {
+    throw new UsageError('UNREACHABLE', `cannot reach the serving API at ${url} (${(err as Error).message}); start it with \`twinlane serving start\``);
+  }
+  const text = await res.text();
+  if (!res.ok) throw new UsageError('QUERY_FAILED', `${res.status}: ${(JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text}`);
+  if (o.format !== 'table') {
+    process.stdout.write(format === 'json' ? JSON.stringify(JSON.parse(text), null, 2) + '\n' : text);
+    return;
+  }
+  const r = JSON.parse(text) as { query: { metrics: string[]; dimensions: string[] }; results: { dimensions: string[]; metrics: (number | null)[]; source?: string; status?: string }[]; meta: Record<string, unknown> };
+  console.table(r.results.map((row) => ({ ...Object.fromEntries(r.query.dimensions.map((d, i) => [d, row.dimensions[i]])), ...Object.fromEntries(r.query.metrics.map((m, i) => [m, row.metrics[i]])), ...(row.source !== undefined ? { source: row.source, status: row.status } : {}) })));
+  console.log(`W = ${String(r.meta.watermark)} · batch version ${String(r.meta.batch_version)} · ${r.meta.complete ? 'complete' : `${String(r.meta.missing_buckets)} missing`}`);
+}
+
+export function servingCommand(): Command {
+  const cmd = new Command('serving').description('serving API and dashboard: buckets before W from batch, from W on from speed');
+  cmd
+    .command('start')
+    .description('start the API and dashboard (SERVING_PORT) until SIGINT/SIGTERM')
+    .option('-p, --port <port>', 'port (default SERVING_PORT)', port)
+    .action(async (o: { port?: number }) => (await import('./serving.main.ts')).main(o.port));
+  cmd
+    .command('query')
+    .description('query a running serving API and print the result')
+    .argument('<site>', 'site id')
+    .option('--url <url>', 'API base URL (default http://127.0.0.1:SERVING_PORT)')
+    .option('--key <key>', 'read key (default: from SITES_FILE)')
+    .option('-m, --metrics <list>', 'comma-separated metrics', 'pageviews,visitors')
+    .option('--period <range>', 'relative range: 30m, 24h, 7d, today', '7d')
+    .option('--from <date>', 'start (YYYY-MM-DD or ISO date-time)')
+    .option('--to <date>', 'end (inclusive date, or exclusive date-time)')
+    .option('-g, --grain <grain>', 'series at minute, hour or day grain')
+    .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, event_name)')
+    .option('--limit <n>', 'breakdown rows')
+    .addOption(new Option('--source <source>', 'one store only, to compare them').choices(['merged', 'batch', 'speed']))
+    .option('-f, --filter <dim=value>', 'filter, repeatable (country=DE)', filter, [])
+    .option('--compare', 'add the previous period')
+    .addOption(new Option('--format <format>', 'output').choices(['json', 'csv', 'table']).default('table'))
+    .action(runQuery);
+  cmd
+    .command('openapi')
+    .description('print the OpenAPI document')
+    .action(() => console.log(JSON.stringify(openApiDocument(), null, 2)));
+  return cmd;
+}

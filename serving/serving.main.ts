@@ -1,0 +1,51 @@
+/**
+ * Entry point of the serving API and dashboard: `node --import tsx serving/serving.main.ts`
+ * (or `twinlane serving start`). Listens on SERVING_PORT, serves /metrics itself, and stops
+ * gracefully on SIGINT/SIGTERM: HTTP first (in-flight requests finish), then the stores.
+ */
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type ConfigValues } from '../core/config.ts';
+import { BaseService, runServices } from '../core/lifecycle.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { buildApp, type ServingApp } from './app.ts';
+import { createServingRuntime, type ServingRuntime } from './serving.wiring.ts';
+
+export class ServingHttpService extends BaseService {
+  readonly name = 'serving-http';
+  private serving: ServingApp | undefined;
+  private runtime: ServingRuntime | undefined;
+
+  constructor(private readonly config: ConfigValues, private readonly logger: Logger, private readonly port = config.SERVING_PORT, private readonly host = '0.0.0.0') {
+    super();
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get address(): number {
+    const a = this.serving?.app.server.address();
+    return a && typeof a === 'object' ? a.port : this.port;
+  }
+
+  protected async onStart(): Promise<void> {
+    this.runtime = createServingRuntime(this.config);
+    const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
+    this.serving = await buildApp({ ...this.runtime.deps, logger: this.logger, metrics, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE } });
+    await this.serving.app.listen({ port: this.port, host: this.host });
+    this.logger.info({ event: 'serving_listening', port: this.address }, `serving API and dashboard on http://127.0.0.1:${this.address}/dashboard/<site>`);
+  }
+
+  protected async onStop(): Promise<void> {
+    await this.serving?.app.close();
+    await this.runtime?.close();
+    this.serving = undefined;
+    this.runtime = undefined;
+  }
+}
+
+export async function main(port?: number): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'serving');
+  await runServices([new ServingHttpService(config, logger, port ?? config.SERVING_PORT)], logger);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) void main();

@@ -1,0 +1,44 @@
+/**
+ * Builds the serving layer's real dependencies from configuration: the speed reader over
+ * Redis, the batch reader over the views in DATA_DIR (pinned per request by `snapshot()`),
+ * the sites file and the orchestration's job ledger. Used by the entry point, the CLI and
+ * the benchmark, so all three serve exactly what production serves.
+ */
+import type { Redis } from 'ioredis';
+import { BatchReader } from '../batch/index.ts';
+import { createRedis } from '../core/clients.ts';
+import type { ConfigValues } from '../core/config.ts';
+import { loadSites } from '../core/sites.ts';
+import { JobLedger, ledgerPath } from '../orchestration/index.ts';
+import { SpeedKeys, SpeedReader } from '../speed/index.ts';
+import type { ServingDeps } from './app.ts';
+import type { BatchSource, JobsReader } from './types.ts';
+
+export interface ServingRuntime {
+  deps: Omit<ServingDeps, 'logger' | 'metrics'>;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export function batchSource(reader: BatchReader): BatchSource {
+  return { current: () => reader.snapshot() };
+}
+
+export function jobsReader(ledger: JobLedger): JobsReader {
+  return { list: (limit) => ledger.list({ limit }), get: (id) => ledger.get(id) };
+}
+
+export function createServingRuntime(config: ConfigValues, over: { redis?: Redis; keyPrefix?: string; dataDir?: string } = {}): ServingRuntime {
+  const redis = over.redis ?? createRedis(config);
+  const dataDir = over.dataDir ?? config.DATA_DIR;
+  const batch = new BatchReader({ dataDir, duckdb: { memoryLimit: '1GB', threads: 2 } });
+  const speed = new SpeedReader({ redis, keys: new SpeedKeys(over.keyPrefix ?? config.SPEED_KEY_PREFIX), ttlMs: config.SPEED_TTL });
+  return {
+    deps: { batch: batchSource(batch), speed, sites: loadSites(config.SITES_FILE), jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },
+    redis,
+    async close() {
+      await batch.close();
+      if (!over.redis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
