@@ -1,22 +1,24 @@
-/** The batch part's ports: batch run, batch view reader (for drift), view-version retention. */
+/** The batch part's ports: batch run, lake compaction, lake and view-version retention, and the batch view reader (for drift). */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
-import { BatchReader } from '../batch/batch.reader.ts';
-import { ViewsStore } from '../batch/views.store.ts';
-import { batchOptions } from '../batch/options.ts';
-import { runBatch } from '../batch/batch.job.ts';
+import { BatchReader, ViewsStore, batchOptions, compactDay, formatDay, lakeDays, lakePaths, parseDay, runBatch } from '../batch/index.ts';
 import type { BatchPort, CompactionPort, RetentionTarget } from './types.ts';
 
+/** Hourly compaction looks this far back: late files can land in any hour of the last days. */
+const COMPACTION_LOOKBACK_DAYS = 3;
+
 export interface BatchPorts {
-  batch?: BatchPort;
-  compaction?: CompactionPort;
-  reader?: ViewReader;
+  batch: BatchPort;
+  compaction: CompactionPort;
+  reader: ViewReader;
   retention: RetentionTarget[];
   close(): Promise<void>;
 }
 
-export async function batchPorts(config: ConfigValues, logger: Logger): Promise<BatchPorts> {
+export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
   const options = batchOptions(config);
   const views = new ViewsStore(config.DATA_DIR);
   const reader = new BatchReader({ dataDir: config.DATA_DIR, duckdb: { memoryLimit: '1GB', threads: 2 } });
@@ -35,6 +37,32 @@ export async function batchPorts(config: ConfigValues, logger: Logger): Promise<
       };
     },
   };
+  const compaction: CompactionPort = {
+    async compact({ signal }) {
+      const since = formatDay(Date.now() - COMPACTION_LOOKBACK_DAYS * 86_400_000);
+      const result = { partitions: 0, filesBefore: 0, filesAfter: 0, rows: 0 };
+      for (const day of lakeDays(config.DATA_DIR).filter((d) => d >= since)) {
+        signal.throwIfAborted();
+        for (const r of await compactDay({ dataDir: config.DATA_DIR, duckdb: options.duckdb }, day)) {
+          if (r.filesBefore === r.filesAfter) continue;
+          result.partitions++;
+          result.filesBefore += r.filesBefore;
+          result.filesAfter += r.filesAfter;
+          result.rows += r.rows;
+        }
+      }
+      return result;
+    },
+  };
+  const lake: RetentionTarget = {
+    store: 'lake',
+    async purge(now) {
+      const cutoff = formatDay(now - config.RETENTION_LAKE);
+      const old = lakeDays(config.DATA_DIR).filter((d) => d < cutoff && parseDay(d) < now);
+      for (const d of old) rmSync(join(lakePaths(config.DATA_DIR).events, `dt=${d}`), { recursive: true, force: true });
+      return { removed: old.length, items: old.map((d) => `lake dt=${d}`) };
+    },
+  };
   const versions: RetentionTarget = {
     store: 'batch-versions',
     async purge() {
@@ -42,5 +70,5 @@ export async function batchPorts(config: ConfigValues, logger: Logger): Promise<
       return { removed: r.versions.length, items: r.versions.map((v) => `batch version ${v}`) };
     },
   };
-  return { batch, reader, retention: [versions], close: () => reader.close() };
+  return { batch, compaction, reader, retention: [lake, versions], close: () => reader.close() };
 }

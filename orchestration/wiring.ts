@@ -38,15 +38,15 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
   const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
   const maintenance = new SpeedMaintenance({ redis, keys, ttlMs: config.SPEED_TTL });
   const speedReader = new SpeedReader({ redis, keys, ttlMs: config.SPEED_TTL });
-  const batch = await batchPorts(config, logger);
+  const batch = batchPorts(config, logger);
   const retention: RetentionTarget[] = [...batch.retention, dlqRetention(config.DATA_DIR, config.RETENTION_DLQ)];
   return {
     redis,
-    ...(batch.batch ? { batch: batch.batch } : {}),
-    ...(batch.compaction ? { compaction: batch.compaction } : {}),
+    batch: batch.batch,
+    compaction: batch.compaction,
     retention,
     speed: { retireBefore: async (t) => ({ minutesDeleted: await maintenance.retireBefore(t) }) },
-    ...(batch.reader ? { drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() } } : {}),
+    drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
     async close() {
       await batch.close();
       redis.disconnect();
