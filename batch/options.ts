@@ -14,6 +14,8 @@ export interface ArchiverOptions {
   duckdb: Omit<DuckDBOptions, 'tempDir'>;
   /** How often the age of the spools is checked (ms). */
   tickMs?: number;
+  /** Kafka session timeout (ms): how soon a dead archiver's partitions move. */
+  sessionTimeoutMs?: number;
 }
 
 export interface BatchOptions {
@@ -31,6 +33,7 @@ export function archiverOptions(c: ConfigValues): ArchiverOptions {
     dataDir: c.DATA_DIR,
     rollRows: c.LAKE_ROLL_ROWS,
     rollAgeMs: c.LAKE_ROLL_AGE,
+    sessionTimeoutMs: c.LAKE_SESSION_TIMEOUT,
     duckdb: { memoryLimit: ARCHIVER_MEMORY_LIMIT, threads: 2 },
   };
 }
