@@ -10,6 +10,7 @@ type CommandFactory = () => Command | Promise<Command>;
 // name → lazy import, so `twinlane dlq --help` does not load DuckDB, Kafka and Redis clients of every part.
 const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
   stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
+  schemas: { describe: 'Avro schemas and the schema registry: serve, register, check, list, show', load: async () => (await import('../schemas/cli.ts')).schemasCommand },
   speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../speed/cli.ts')).speedCommand },
   batch: { describe: 'batch layer: run, rollback, status, compact, archive (lake archiver)', load: async () => (await import('../batch/cli.ts')).batchCommand },
   ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../ingest/cli.ts')).ingestCommand },
