@@ -59,6 +59,7 @@ export class CollectorService extends BaseService {
   private appInstance: FastifyInstance;
   private readonly buildApp: () => FastifyInstance;
   private listening = false;
+  private dlqConnecting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: CollectorDeps,
@@ -92,7 +93,8 @@ export class CollectorService extends BaseService {
     // The schema must be registered before the first event is encoded; without it, stop here.
     const schemaId = await this.codec.init();
     await this.producer.start();
-    await this.deadLetters.start().catch((err: unknown) => this.deps.logger.warn({ event: 'dead_letter_writer_connect_failed', err }, 'dead-letter writer will connect on first use'));
+    // Not awaited: without Kafka the collector still starts (and answers 503); the writer connects on first use.
+    this.dlqConnecting = this.deadLetters.start().catch((err: unknown) => this.deps.logger.warn({ event: 'dead_letter_writer_connect_failed', err: (err as Error).message }, 'dead-letter writer will connect on first use'));
     if (!this.listening) {
       await this.app.listen({ port: this.options.port, host: this.options.host });
       this.listening = true;
@@ -102,11 +104,19 @@ export class CollectorService extends BaseService {
 
   protected async onStop(): Promise<void> {
     if (this.listening) {
-      await this.app.close();
+      // Requests in flight finish and get their answer; a keep-alive connection is closed as
+      // soon as it falls idle (server.close() alone would wait for its keep-alive timeout).
+      const sweep = setInterval(() => this.app.server.closeIdleConnections(), 50);
+      try {
+        await this.app.close();
+      } finally {
+        clearInterval(sweep);
+      }
       this.listening = false;
       this.appInstance = this.buildApp();
     }
     await this.producer.stop();
+    await this.dlqConnecting;
     await this.deadLetters.stop().catch(() => undefined);
   }
 }

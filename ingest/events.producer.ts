@@ -72,7 +72,7 @@ export class EventsProducer extends BaseService {
     });
     this.accepting = true;
     // A collector starts without Kafka and answers 503 until it is reachable.
-    await this.ensureConnected().catch((err: unknown) => this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request'));
+    await this.connectWithin(this.options.connectTimeoutMs).catch((err: unknown) => this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request'));
   }
 
   protected async onStop(): Promise<void> {
@@ -103,7 +103,10 @@ export class EventsProducer extends BaseService {
     }
     return new Promise<void>((resolve, reject) => {
       const entry: Pending = { messages, resolve, reject, settled: false, timer: undefined as unknown as NodeJS.Timeout };
-      entry.timer = setTimeout(() => this.settle([entry], new KafkaUnavailableError(`Kafka did not acknowledge within ${this.options.ackTimeoutMs} ms`)), this.options.ackTimeoutMs);
+      entry.timer = setTimeout(() => {
+        this.markDown();
+        this.settle([entry], new KafkaUnavailableError(`Kafka did not acknowledge within ${this.options.ackTimeoutMs} ms`));
+      }, this.options.ackTimeoutMs);
       this.queue.push(entry);
       this.queued += messages.length;
       this.m.queued.set(this.queued);
@@ -142,7 +145,7 @@ export class EventsProducer extends BaseService {
     if (live.length === 0) return;
     const started = process.hrtime.bigint();
     try {
-      await this.ensureConnected();
+      await this.connectWithin(this.options.connectTimeoutMs);
       await this.producer!.sendBatch({
         acks: -1,
         compression: this.options.compression === 'lz4' ? CompressionTypes.LZ4 : CompressionTypes.None,
@@ -153,11 +156,15 @@ export class EventsProducer extends BaseService {
       this.m.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       this.settle(live);
     } catch (err) {
-      this.downUntil = Date.now() + this.options.cooldownMs;
+      this.markDown();
       this.m.batches.inc({ result: 'failed' });
       this.deps.logger.error({ event: 'kafka_send_failed', events: count, err: errorMessage(err) }, 'Kafka send failed; requests get 503');
       this.settle(live, new KafkaUnavailableError(`Kafka did not acknowledge the events: ${errorMessage(err)}`, err));
     }
+  }
+
+  private markDown(): void {
+    this.downUntil = Date.now() + this.options.cooldownMs;
   }
 
   private settle(entries: Pending[], err?: Error): void {
@@ -167,6 +174,22 @@ export class EventsProducer extends BaseService {
       clearTimeout(e.timer);
       if (err) e.reject(err);
       else e.resolve();
+    }
+  }
+
+  /**
+   * The client's own connection retries can take many seconds; requests do not wait for them.
+   * The attempt goes on in the background and later sends reuse it.
+   */
+  private async connectWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new KafkaUnavailableError(`no connection to Kafka within ${ms} ms`)), ms);
+    });
+    try {
+      await Promise.race([this.ensureConnected(), deadline]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

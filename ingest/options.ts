@@ -14,6 +14,8 @@ export interface ProducerOptions {
   maxQueuedEvents: number;
   /** A request whose events are not acknowledged in this time gets 503. */
   ackTimeoutMs: number;
+  /** A send waits at most this long for a connection before its requests get 503. */
+  connectTimeoutMs: number;
   /** After a failed send, requests fail fast with 503 for this long instead of piling up. */
   cooldownMs: number;
   compression: Compression;
@@ -37,6 +39,7 @@ export const PRODUCER_DEFAULTS: Omit<ProducerOptions, 'topic' | 'lingerMs'> = {
   maxBatchMessages: 5_000,
   maxQueuedEvents: 100_000,
   ackTimeoutMs: 10_000,
+  connectTimeoutMs: 3_000,
   cooldownMs: 1_000,
   compression: 'none',
 };
