@@ -26,7 +26,7 @@ export class MemoryRegistry implements RegistryClient {
 }
 
 /** Produces events (Confluent-framed Avro, key site:visitor) in batches of 2,000. */
-export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: string, events: Iterable<TwinlaneEvent>, extra: { value: Buffer }[] = []): Promise<number> {
+export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: string, events: Iterable<TwinlaneEvent>, extra: { value: Buffer }[] = [], pauseMs = 0): Promise<number> {
   await codec.init();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -35,6 +35,7 @@ export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: stri
   const flush = async () => {
     if (batch.length) await producer.send({ topic, acks: -1, messages: batch });
     batch = [];
+    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
   };
   try {
     for (const e of events) {
