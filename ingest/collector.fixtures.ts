@@ -4,6 +4,7 @@
  */
 import type { IHeaders } from 'kafkajs';
 import type { ConfigValues } from '../core/config.ts';
+import type { Sites } from '../core/sites.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
@@ -19,7 +20,7 @@ export interface TestCollector {
   url: string;
 }
 
-export async function startTestCollector(config: ConfigValues, over: { brokers?: string[]; tweak?: (o: ReturnType<typeof collectorOptions>) => void } = {}): Promise<TestCollector> {
+export async function startTestCollector(config: ConfigValues, over: { brokers?: string[]; sites?: Sites; tweak?: (o: ReturnType<typeof collectorOptions>) => void } = {}): Promise<TestCollector> {
   const eventsTopic = await createTopic(config, 'collect', 3);
   const dlqTopic = await createTopic(config, 'collect-dlq', 1);
   const options = collectorOptions(config);
@@ -27,7 +28,7 @@ export async function startTestCollector(config: ConfigValues, over: { brokers?:
   over.tweak?.(options);
   const kafkaConfig = over.brokers ? { ...config, KAFKA_BROKERS: over.brokers } : config;
   const collector = new CollectorService(
-    { kafka: kafkaClient(kafkaConfig, uniqueName('collector')), registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), sites: testSites(), logger: silentLogger(), metrics: new Metrics() },
+    { kafka: kafkaClient(kafkaConfig, uniqueName('collector')), registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), sites: over.sites ?? testSites(), logger: silentLogger(), metrics: new Metrics() },
     { ...options, port: 0, host: '127.0.0.1', dlqTopic, trustProxy: ['loopback'] },
   );
   await collector.start();
