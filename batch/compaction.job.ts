@@ -5,7 +5,7 @@
  * (`resolveCompactions`, run before every compaction and batch run). Hours with files of a roll
  * that is not committed yet are left alone, so the archiver's recovery never races a merge.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
@@ -74,6 +74,7 @@ export async function compactHour(o: CompactOptions, day: string, hour: number):
   const paths = lakePaths(o.dataDir);
   const db = await openDuckDB({ ...o.duckdb, tempDir: join(paths.root, '_duckdb_tmp') });
   try {
+    mkdirSync(paths.tmp, { recursive: true });
     const tmp = join(paths.tmp, `compact-${day}-${hour}-${process.pid}-${Date.now()}.parquet`);
     const output = join(dir, `compacted~${Date.now()}.parquet`);
     const cols = LAKE_COLUMNS.map(([n, t]) => `CAST(${n} AS ${t}) AS ${n}`).join(', ');
