@@ -93,6 +93,7 @@ export const CONFIG_VARIABLES = {
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
   SERVING_SPEED_CACHE: ['1s', duration, 'How long the serving API may reuse a speed-store answer (0 turns it off)'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
+  DLQ_GROUP: ['', z.string().regex(/^[a-zA-Z0-9._-]*$/, 'expected a consumer group name (letters, digits, . _ -)'), 'Consumer group of the dead-letter archiver (empty: `<DLQ_TOPIC>-archiver`)'],
   DLQ_ALERT_RATE: ['0.05', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Dead-letter share of a site above which a warning is logged'],
   CIRCUIT_BREAKER_THRESHOLD: ['0.5', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Share of one batch that, dead-lettered, stops a consumer instead'],
   CIRCUIT_BREAKER_MIN_BATCH: ['20', int(1, 1_000_000), 'Smallest batch the circuit breaker judges'],

@@ -10,7 +10,7 @@ import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
 import { DlqArchiver } from './dlq.archiver.ts';
-import { DLQ_ARCHIVER_GROUP } from './options.ts';
+import { dlqArchiverGroup } from './options.ts';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-archiver');
@@ -19,7 +19,7 @@ const store = new DeadLetterStore(join(config.DATA_DIR, 'dlq'));
 const archiver = new DlqArchiver({
   kafka: createKafka(config, logger, 'dlq-archiver'),
   topic: config.DLQ_TOPIC,
-  groupId: DLQ_ARCHIVER_GROUP,
+  groupId: dlqArchiverGroup(config),
   store,
   metrics,
   logger,

@@ -5,4 +5,4 @@ export { CircuitBreaker, CircuitOpenError, DEFAULT_BREAKER, type CircuitBreakerO
 export { SiteRateMonitor, type SiteRateMonitorOptions } from './site-rate.monitor.ts';
 export { DeadLetterStore } from './dead-letter.store.ts';
 export { DlqArchiver, type DlqArchiverDeps } from './dlq.archiver.ts';
-export { DLQ_ARCHIVER_GROUP } from './options.ts';
+export { dlqArchiverGroup } from './options.ts';
