@@ -179,7 +179,7 @@
       totals: query(sel, { metrics: ['visitors', 'pageviews', 'sessions', 'bounce_rate', 'visit_duration', 'revenue'], include: { comparisons: { mode: 'previous_period' } } }),
       series: query(sel, { metrics: [sel.metric], dimensions: [time], include: { comparisons: { mode: 'previous_period' } } }),
       page: top('page', 'pageviews'),
-      referrer: top('referrer', 'visitors'),
+      referrer: top('referrer', 'pageviews'),
       country: top('country', 'visitors'),
       device: top('device', 'visitors'),
       funnel: api(`/v1/sites/${encodeURIComponent(site)}/funnel?steps=${steps}&${range}`),
@@ -197,7 +197,7 @@
       if (name === 'totals') renderTotals(r.value);
       else if (name === 'series') renderSeries(r.value, sel.metric);
       else if (name === 'funnel') renderFunnel(r.value);
-      else renderBars(name, r.value, name === 'page' ? 'Page views' : 'Visitors');
+      else renderBars(name, r.value, name === 'page' || name === 'referrer' ? 'Page views' : 'Visitors');
     });
     state.errors = errors;
     $('status').textContent = errors.join(' · ');

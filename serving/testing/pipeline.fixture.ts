@@ -1,0 +1,120 @@
+/**
+ * A real pipeline for the serving layer's integration tests and benchmark: events go to a
+ * UUID-named Kafka topic, the real lake archiver and the real speed consumer read it (their
+ * own groups), and the real batch job computes the days asked for. The serving layer then
+ * reads Redis and the Parquet views exactly as in production. Everything it creates is
+ * registered with test/helpers.ts for clean-up.
+ */
+import type { Redis } from 'ioredis';
+import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
+import type { ConfigValues } from '../../core/config.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { DeadLetterWriter } from '../../dlq/index.ts';
+import { EventCodec, UnknownSchemaIdError, type AvroSchemaJson, type RegistryClient, type TwinlaneEvent } from '../../schemas/index.ts';
+import { SpeedConsumer, SpeedReader, speedOptions, SpeedKeys } from '../../speed/index.ts';
+import { speedInCurrencyUnits } from '../speed-units.adapter.ts';
+import type { SpeedReader as ServingSpeedReader } from '../types.ts';
+import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../test/helpers.ts';
+
+/** Stands in for the schema registry (the serving layer never decodes Avro itself). */
+class MemoryRegistry implements RegistryClient {
+  private readonly schemas: AvroSchemaJson[] = [];
+  async register(schema: AvroSchemaJson): Promise<number> {
+    const i = this.schemas.findIndex((s) => JSON.stringify(s) === JSON.stringify(schema));
+    return i >= 0 ? i + 1 : this.schemas.push(schema);
+  }
+  async schemaById(id: number): Promise<AvroSchemaJson> {
+    const s = this.schemas[id - 1];
+    if (!s) throw new UnknownSchemaIdError(id);
+    return s;
+  }
+}
+
+export interface PipelineFixture {
+  dataDir: string;
+  redis: Redis;
+  /** The speed reader as the serving layer wires it (revenue in currency units). */
+  speed: ServingSpeedReader;
+  batch: BatchReader;
+  /** Runs the real batch job over these days (YYYY-MM-DD) and publishes a new version. */
+  runBatchFor(days: string[]): Promise<RunRecord>;
+}
+
+export interface PipelineOptions {
+  events: readonly TwinlaneEvent[];
+  /** Speed TTL and retention: events older than this are skipped by the speed consumer. */
+  speedTtlMs: number;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+async function counterValue(metrics: Metrics, name: string): Promise<number> {
+  const m = metrics.registry.getSingleMetric(name);
+  return m ? (await m.get()).values.reduce((n, v) => n + v.value, 0) : 0;
+}
+
+async function produce(config: ConfigValues, codec: EventCodec, topic: string, events: readonly TwinlaneEvent[]): Promise<void> {
+  await codec.init();
+  const producer = kafkaClient(config).producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    for (let i = 0; i < events.length; i += 5_000) {
+      await producer.send({ topic, acks: -1, messages: events.slice(i, i + 5_000).map((e) => ({ key: `${e.site_id}:${e.visitor_id}`, value: codec.encode(e) })) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export async function startPipeline(config: ConfigValues, o: PipelineOptions): Promise<PipelineFixture> {
+  const log = o.log ?? (() => undefined);
+  const topic = await createTopic(config, 'serving-events', 3);
+  const dlqTopic = await createTopic(config, 'serving-dlq', 1);
+  const dataDir = tempDir('serving');
+  const { redis, prefix } = testRedis(config);
+  const kafka = kafkaClient(config);
+  const registry = new MemoryRegistry();
+  const logger = silentLogger();
+  const metrics = new Metrics('fx_');
+  const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
+  const keyPrefix = prefix + 'speed';
+  const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: 6_000 });
+  // No watermark for the speed consumer: it keeps both sides of W, so the merge rule is what decides.
+  const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options });
+  const archiver = new LakeArchiver(
+    { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics },
+    { topic, groupId: uniqueName('lake'), dataDir, rollRows: 200_000, rollAgeMs: 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
+  );
+  await deadLetters.start();
+  await Promise.all([consumer.start(), archiver.start()]);
+  const stopAll = async () => {
+    await Promise.allSettled([consumer.stop(), archiver.stop()]);
+    await deadLetters.stop();
+  };
+  try {
+    const started = Date.now();
+    await produce(config, new EventCodec(registry, topic), topic, o.events);
+    log(`produced ${o.events.length} events in ${Date.now() - started} ms`);
+    const retention = Date.now() - o.speedTtlMs + 60_000;
+    const forSpeed = o.events.filter((e) => e.event_time >= retention).length;
+    await waitUntil(
+      `${o.events.length} events in the lake and ${forSpeed} in the speed store`,
+      async () => (await counterValue(metrics, 'fx_lake_events_total')) >= o.events.length && (await counterValue(metrics, 'fx_speed_events_applied_total')) >= forSpeed,
+      o.timeoutMs ?? 90_000,
+      200,
+    );
+    log(`lake and speed store filled after ${Date.now() - started} ms`);
+  } finally {
+    await stopAll();
+  }
+  const batch = new BatchReader({ dataDir, duckdb: { memoryLimit: '512MB', threads: 2 } });
+  onCleanup(() => batch.close());
+  return {
+    dataDir,
+    redis,
+    speed: speedInCurrencyUnits(new SpeedReader({ redis, keys: new SpeedKeys(keyPrefix), ttlMs: o.speedTtlMs })),
+    batch,
+    runBatchFor: (days) => runBatch({ options: { dataDir, versionsKeep: 5, duckdb: { memoryLimit: '512MB', threads: 2 } } }, { dates: days }),
+  };
+}
