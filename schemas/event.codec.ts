@@ -7,7 +7,7 @@ import avro from 'avsc';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { DependencyError, TwinlaneError } from '../core/errors.ts';
 import { EVENT_SCHEMA, eventSubject, type AvroSchemaJson, type TwinlaneEvent } from './event.ts';
-import { frame, unframe } from './wire-format.ts';
+import { HEADER_SIZE, MAGIC_BYTE, unframe } from './wire-format.ts';
 
 export class UnknownSchemaIdError extends TwinlaneError {
   constructor(readonly schemaId: number) {
@@ -70,6 +70,7 @@ export type DecodedEvent = { event: TwinlaneEvent; schemaId: number };
 export class EventCodec {
   private readonly readerType: avro.Type;
   private writerId: number | undefined;
+  private scratch = Buffer.allocUnsafe(16 * 1024);
   private readonly resolvers = new Map<number, { type: avro.Type; resolver: avro.Resolver | undefined }>();
   private readonly pending = new Map<number, Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }>>();
 
@@ -111,9 +112,18 @@ export class EventCodec {
   }
 
   encode(event: TwinlaneEvent): Buffer {
-    const paths = this.invalidPaths(event);
-    if (paths.length > 0) throw new SchemaViolationError(paths);
-    return frame(this.schemaId, this.readerType.toBuffer(event));
+    // isValid without an error hook is ~4x faster; collect the paths only for a bad event.
+    if (!this.readerType.isValid(event)) throw new SchemaViolationError(this.invalidPaths(event));
+    const id = this.schemaId;
+    // Write header and Avro into one reused scratch buffer, then copy once (no toBuffer + frame).
+    let end = this.readerType.encode(event, this.scratch, HEADER_SIZE);
+    if (end < 0) {
+      this.scratch = Buffer.allocUnsafe(2 * (this.scratch.length - end));
+      end = this.readerType.encode(event, this.scratch, HEADER_SIZE);
+    }
+    this.scratch[0] = MAGIC_BYTE;
+    this.scratch.writeUInt32BE(id, 1);
+    return Buffer.from(this.scratch.subarray(0, end));
   }
 
   async decode(buf: Buffer | null): Promise<DecodedEvent> {

@@ -18,3 +18,4 @@ export { RegistryState } from './registry.state.ts';
 export { KafkaRegistryStore, MemoryRegistryStore, type KafkaRegistryStoreDeps, type RegistryStore } from './registry.store.ts';
 export { buildApp, REGISTRY_CONTENT_TYPE, type RegistryAppDeps } from './registry.app.ts';
 export { RegistryServer, type RegistryServerDeps } from './registry.server.ts';
+export { benchmarkCodec, benchmarkRegistry, sampleEvents, type CodecFigures, type RegistryFigures } from './codec.benchmark.ts';
