@@ -116,8 +116,8 @@ export class LakeArchiver extends BaseService {
     await this.admin.connect();
     const consumer = this.deps.kafka.consumer({
       groupId: this.options.groupId,
-      maxBytesPerPartition: 8 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
       maxWaitTimeInMs: 200,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: this.options.sessionTimeoutMs ?? 30_000,
