@@ -152,6 +152,29 @@ describe('schema registry on a real _schemas topic', () => {
     expect(await snapshot(one.url)).toEqual(await snapshot(two.url));
   });
 
+  it('skips and counts records that are not registry commands, and keeps serving', async () => {
+    const topic = registryTopic();
+    const first = await instance(topic);
+    const { id } = (await http(first.url, 'POST', '/subjects/g-value/versions', { schema: V1 })).body;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'not json', value: 'garbage' },
+        { key: JSON.stringify({ keytype: 'COMMAND', id: 'x' }), value: JSON.stringify({ op: 'set-config', subject: null, compatibility: 'SIDEWAYS' }) },
+        { key: JSON.stringify({ keytype: 'SCHEMA', subject: 'g-value', version: 1, magic: 1 }), value: null },
+      ],
+    });
+    await producer.disconnect();
+    const second = await instance(topic);
+    expect((await http(second.url, 'GET', '/subjects/g-value/versions/1')).body.id).toBe(id);
+    expect((await http(second.url, 'GET', '/config')).body).toEqual({ compatibilityLevel: 'BACKWARD' });
+    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    expect(metrics).toMatch(/twinlane_registry_log_records_skipped_total 2/);
+    expect(metrics).toMatch(/twinlane_registry_commands_applied_total\{op="set-config",result="400"\} 1/);
+  });
+
   it('creates its topic compacted with one partition', async () => {
     const topic = registryTopic();
     await instance(topic);

@@ -95,3 +95,18 @@ describe('RegistryState', () => {
     expect(outcomes[0]).toEqual([{ id: 1, version: 1 }, { id: 2, version: 1 }, 409, { id: 3, version: 2 }]);
   });
 });
+
+describe('RegistryState with foreign records', () => {
+  it('refuses malformed commands without changing anything', () => {
+    const s = new RegistryState();
+    const bad = [
+      { op: 'register', subject: 'a' },
+      { op: 'set-config', subject: null, compatibility: 'SIDEWAYS' },
+      { op: 'delete-version', subject: 'a', version: '1', permanent: false },
+      { op: 'explode' },
+    ] as unknown as RegistryCommand[];
+    for (const cmd of bad) expect(errorOf(s, cmd)).toBe(400);
+    expect(s.level(null)).toBe('BACKWARD');
+    expect(s.subjectNames(true)).toEqual([]);
+  });
+});

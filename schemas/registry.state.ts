@@ -8,6 +8,7 @@ import { compatibilityProblems } from './compatibility.ts';
 import { RegistryError, registryErrors } from './registry.errors.ts';
 import {
   DEFAULT_COMPATIBILITY,
+  isCompatibilityLevel,
   type CommandOutcome,
   type CommandResults,
   type CompatibilityLevel,
@@ -19,6 +20,28 @@ import {
 interface StoredSchema {
   id: number;
   parsed: ParsedSchema;
+}
+
+/** Commands come from a topic anyone could write to: check their shape before applying. */
+function commandProblem(cmd: RegistryCommand): string | undefined {
+  const c = cmd as Partial<Record<string, unknown>>;
+  const isSubject = (v: unknown) => typeof v === 'string' && v.length > 0;
+  switch (cmd.op) {
+    case 'register':
+      return isSubject(c.subject) && typeof c.schema === 'string' ? undefined : 'needs subject and schema strings';
+    case 'delete-subject':
+      return isSubject(c.subject) && typeof c.permanent === 'boolean' ? undefined : 'needs subject and permanent';
+    case 'delete-version':
+      return isSubject(c.subject) && Number.isInteger(c.version) && typeof c.permanent === 'boolean' ? undefined : 'needs subject, integer version and permanent';
+    case 'set-config':
+      return (c.subject === null || isSubject(c.subject)) && isCompatibilityLevel(c.compatibility) && c.compatibility === String(c.compatibility).toUpperCase()
+        ? undefined
+        : 'needs subject (or null) and an upper-case compatibility level';
+    case 'delete-config':
+      return isSubject(c.subject) ? undefined : 'needs subject';
+    default:
+      return undefined;
+  }
 }
 
 const ok = <T>(value: T): CommandOutcome<T> => ({ ok: true, value });
@@ -36,6 +59,8 @@ export class RegistryState {
   private readonly subjectLevels = new Map<string, CompatibilityLevel>();
 
   apply<C extends RegistryCommand>(cmd: C): CommandOutcome<CommandResults[C['op']]> {
+    const malformed = commandProblem(cmd);
+    if (malformed) return fail(registryErrors.badRequest(`malformed ${JSON.stringify(cmd.op)} command: ${malformed}`));
     switch (cmd.op) {
       case 'register':
         return this.register(cmd.subject, cmd.schema) as CommandOutcome<CommandResults[C['op']]>;

@@ -70,6 +70,7 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
       offset: metrics.gauge('registry_log_offset', 'Next offset of the registry topic to apply'),
       schemas: metrics.gauge('registry_schemas', 'Schema ids in use'),
       subjects: metrics.gauge('registry_subjects', 'Subjects with at least one live version'),
+      crashes: metrics.counter('registry_consumer_crashes_total', 'Crashes of the consumer that reads the registry log'),
       writeSeconds: metrics.histogram('registry_write_seconds', 'Time from appending a command to applying it', []),
     };
   }
@@ -90,6 +91,11 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
     await this.producer.connect();
     // A group of its own: every instance reads the whole log and never commits offsets.
     this.consumer = kafka.consumer({ groupId: `twinlane-registry-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      // kafkajs restarts the consumer after retriable errors; otherwise reads stop and writes time out (50002).
+      this.deps.logger.error({ event: 'registry_consumer_crashed', topic, restart: payload.restart, err: payload.error });
+      this.m.crashes.inc();
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatch: (payload) => this.applyBatch(payload) });
