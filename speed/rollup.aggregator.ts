@@ -4,7 +4,7 @@
  * the speed layer outrun per-event commands by an order of magnitude, see MEASURED.md).
  */
 import type { TwinlaneEvent } from '../schemas/event.ts';
-import { AGG, KIND, NONE, TUPLE_DIMS, toMinute, tupleField } from './redis.keys.ts';
+import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NONE, toMinute, tupleField } from './redis.keys.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
 function emptyMinute(minute: number): MinuteRollup {
@@ -29,8 +29,8 @@ export function offsetAbove(a: string, b: string | null): boolean {
 function foldHuman(m: MinuteRollup, e: TwinlaneEvent, values: string[]): void {
   m.visitors.add(e.visitor_id);
   m.sessions.add(e.session_id);
-  for (let i = 0; i < TUPLE_DIMS.length; i++) {
-    const dv = TUPLE_DIMS[i] + ':' + values[i];
+  for (let j = 0; j < HLL_DIMS.length; j++) {
+    const dv = HLL_DIMS[j] + ':' + values[HLL_DIM_INDEX[j]!];
     let set = m.dimVisitors.get(dv);
     if (!set) m.dimVisitors.set(dv, (set = new Set()));
     set.add(e.visitor_id);
