@@ -11,9 +11,7 @@
 import { createHash } from 'node:crypto';
 import avro from 'avsc';
 import { TwinlaneError, errorMessage } from '../core/errors.ts';
-import type { AvroSchemaJson, TwinlaneEvent } from '../schemas/event.ts';
-import { SchemaViolationError } from '../schemas/event.codec.ts';
-import { unframe } from '../schemas/wire-format.ts';
+import { SchemaViolationError, unframe, type AvroSchemaJson, type TwinlaneEvent } from '../schemas/index.ts';
 import { driftError } from './schema-drift.ts';
 import type { DeadLetterCode, Outcome, StoredDeadLetter } from './types.ts';
 import { deadLetter, ok } from './types.ts';

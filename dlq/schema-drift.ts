@@ -5,8 +5,7 @@
  * instead of a bare decode error.
  */
 import avro from 'avsc';
-import { SchemaViolationError } from '../schemas/event.codec.ts';
-import type { AvroSchemaJson } from '../schemas/event.ts';
+import { SchemaViolationError, type AvroSchemaJson } from '../schemas/index.ts';
 
 type Field = { name: string; type: unknown; default?: unknown };
 
