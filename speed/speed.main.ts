@@ -12,6 +12,7 @@ import { runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
+import { BatchReader } from '../batch/index.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
 import { SpeedConsumer } from './events.consumer.ts';
@@ -19,7 +20,6 @@ import { SpeedMaintenance } from './maintenance.job.ts';
 import { speedOptions, type SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { NO_WATERMARK } from './watermark.cache.ts';
 
 export interface SpeedRuntime {
   kafka: Kafka;
@@ -34,9 +34,9 @@ export interface SpeedRuntime {
   services: Service[];
 }
 
-/** The batch layer's watermark, once it publishes one; none until then. */
-async function watermarkSource(): Promise<WatermarkSource> {
-  return NO_WATERMARK;
+/** W from the batch layer's atomic pointer under DATA_DIR (a small file read; no DuckDB is opened). */
+function watermarkSource(config: ConfigValues): WatermarkSource {
+  return new BatchReader({ dataDir: config.DATA_DIR });
 }
 
 export async function createSpeedRuntime(config: ConfigValues, logger: Logger, onFatal?: (err: unknown) => void): Promise<SpeedRuntime> {
@@ -48,7 +48,7 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const codec = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), options.topic);
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
   const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
-  const watermark = await watermarkSource();
+  const watermark = watermarkSource(config);
   const consumer = new SpeedConsumer({ kafka, redis, codec, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
   const services: Service[] = [
     { name: 'redis', start: async () => undefined, stop: async () => void (await redis.quit().catch(() => redis.disconnect())) },
