@@ -82,9 +82,10 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: 6_000 });
   // No watermark for the speed consumer: it keeps both sides of W, so the merge rule is what decides.
   const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options });
+  const archiverGroup = uniqueName('lake');
   const archiver = new LakeArchiver(
     { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics },
-    { topic, groupId: uniqueName('lake'), dataDir, rollRows: 200_000, rollAgeMs: 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
+    { topic, groupId: archiverGroup, dataDir, rollRows: 200_000, rollAgeMs: 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
   );
   await deadLetters.start();
   await Promise.all([consumer.start(), archiver.start()]);
@@ -96,15 +97,21 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
     const started = Date.now();
     await produce(config, new EventCodec(registry, topic), topic, o.events);
     log(`produced ${o.events.length} events in ${Date.now() - started} ms`);
-    const retention = Date.now() - o.speedTtlMs + 60_000;
-    const forSpeed = o.events.filter((e) => e.event_time >= retention).length;
-    await waitUntil(
-      `${o.events.length} events in the lake and ${forSpeed} in the speed store`,
-      async () => (await counterValue(metrics, 'fx_lake_events_total')) >= o.events.length && (await counterValue(metrics, 'fx_speed_events_applied_total')) >= forSpeed,
-      o.timeoutMs ?? 90_000,
-      200,
-    );
-    log(`lake and speed store filled after ${Date.now() - started} ms`);
+    // Both consumers commit only after their write is durable, so committed = end offsets means done
+    // (counting written events would be fooled by a redelivery after a rebalance).
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const caughtUp = async (groupId: string) => {
+        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return ends.every((e) => committed!.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
+      };
+      await waitUntil(`the lake archiver and the speed consumer at the end of ${topic}`, async () => (await caughtUp(archiverGroup)) && (await caughtUp(options.groupId)), o.timeoutMs ?? 90_000, 250);
+    } finally {
+      await admin.disconnect();
+    }
+    log(`lake and speed store filled after ${Date.now() - started} ms (lake ${await counterValue(metrics, 'fx_lake_events_total')} rows, speed ${await counterValue(metrics, 'fx_speed_events_applied_total')} events)`);
   } finally {
     await stopAll();
   }
