@@ -90,7 +90,7 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
     // A group of its own: every instance reads the whole log and never commits offsets.
-    this.consumer = kafka.consumer({ groupId: `twinlane-registry-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+    this.consumer = kafka.consumer({ groupId: `twinlane-registry-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       // kafkajs restarts the consumer after retriable errors; otherwise reads stop and writes time out (50002).
       this.deps.logger.error({ event: 'registry_consumer_crashed', topic, restart: payload.restart, err: payload.error });
