@@ -63,9 +63,10 @@ export function jobsCommand(): Command {
       const { createScheduler } = await import('./scheduler.factory.ts');
       const ports = await buildJobPorts(config, logger);
       try {
-        const { scheduler } = createScheduler(schedulerOptions(config, { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 } }), ports, logger, new Metrics());
-        const result = await scheduler.runNow(name as JobName);
-        const lines = [result, ...(result.status === 'skipped' ? [] : result.followUps)].map((r) =>
+        const { scheduler, ledger } = createScheduler(schedulerOptions(config, { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 } }), ports, logger, new Metrics());
+        const result = await scheduler.runNow(name as JobName).finally(() => ledger.close());
+        const { flattenRuns } = await import('./job.runner.ts');
+        const lines = flattenRuns(result).map((r) =>
           r.status === 'skipped' ? `${r.job}: skipped (${r.reason}${r.heldBy ? `, held by ${r.heldBy}` : ''})` : `${r.job}: ${r.status}  run ${r.run.id.slice(0, 8)}${r.run.error ? `  ${r.run.error}` : ''}`,
         );
         console.log(lines.join('\n'));

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCleanups } from '../test/helpers.ts';
+import { flattenRuns } from './job.runner.ts';
 import { JobLedger } from './jobs.ledger.ts';
 import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from './testing/pipeline.harness.ts';
 import type { DriftReport } from './types.ts';
@@ -55,12 +56,13 @@ describe('end to end: served numbers equal the ground truth', () => {
     expect(first.status).toBe('succeeded');
     if (first.status !== 'succeeded') return;
     expect(first.run.details.watermark).toBe(today);
-    expect(first.followUps.map((f) => `${f.job}:${f.status}`)).toEqual(['drift:succeeded']);
+    expect(flattenRuns(first).map((f) => `${f.job}:${f.status}`)).toEqual(['batch:succeeded', 'drift:succeeded', 'speed-retire:succeeded']);
     const drift = (await new JobLedger(`${h.dir}/ledger/runs.jsonl`).list({ job: 'drift' }))[0]!.details.drift as DriftReport;
     const pv = drift.metrics.find((m) => m.metric === 'pageviews')!;
     expect(pv.buckets).toBeGreaterThan(0);
     expect(pv.maxRelativeError).toBe(0); // speed counts are exact
     expect(drift.metrics.find((m) => m.metric === 'visitors')!.meanRelativeError).toBeLessThan(HLL_TOLERANCE);
+    expect(drift.metrics.find((m) => m.metric === 'revenue')!.maxRelativeError).toBeLessThan(1e-9);
 
     for (const site of sites) {
       const rows = await h.series(site, historyFrom, today, 'hour', metrics);

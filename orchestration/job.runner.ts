@@ -30,6 +30,11 @@ export type RunResult =
   | { status: 'skipped'; job: string; reason: 'locked' | 'slot-taken' | 'stopping'; heldBy?: string }
   | { status: 'succeeded' | 'failed'; job: string; run: JobRun; output?: JobOutput; followUps: RunResult[] };
 
+/** A run and its follow-ups, depth first (batch, drift, speed-retire). */
+export function flattenRuns(r: RunResult): RunResult[] {
+  return [r, ...(r.status === 'skipped' ? [] : r.followUps.flatMap(flattenRuns))];
+}
+
 /** Errors never worth another attempt: a non-retriable TwinlaneError, or a programmer error. */
 export function worthRetrying(err: unknown): boolean {
   if (err instanceof TwinlaneError) return err.retriable;

@@ -7,7 +7,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { createKafka } from '../core/clients.ts';
-import { errorMessage } from '../core/errors.ts';
+import { UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
@@ -18,7 +18,7 @@ import { groupLag } from './consumer.lag.ts';
 import { JobLedger } from './jobs.ledger.ts';
 import { schedulerOptions } from './options.ts';
 import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './services.supervisor.ts';
-import type { RunResult } from './job.runner.ts';
+import { flattenRuns, type RunResult } from './job.runner.ts';
 
 const DAY = 86_400_000;
 
@@ -41,7 +41,7 @@ async function sendWithBar(label: string, o: LoadOptions): Promise<void> {
   say(`  ${summary.accepted} accepted, ${summary.rejected} dead-lettered (malformed on purpose), ${summary.failed} failed, ${summary.eventsPerSecond} events/s`);
 }
 
-async function waitForGroups(config: ConfigValues, logger: Logger, groups: string[], timeoutMs: number): Promise<void> {
+async function waitForGroups(config: ConfigValues, logger: Logger, supervisor: ServiceSupervisor, groups: string[], timeoutMs: number): Promise<void> {
   const admin = createKafka(config, logger, 'pipeline').admin();
   await admin.connect();
   try {
@@ -49,6 +49,11 @@ async function waitForGroups(config: ConfigValues, logger: Logger, groups: strin
     for (;;) {
       const lags = await Promise.all(groups.map(async (g) => [g, await groupLag(admin, g, config.EVENTS_TOPIC)] as const));
       if (lags.every(([, l]) => l === 0)) return;
+      const dead = supervisor.exited();
+      if (dead.length) {
+        const lines = dead.map((d) => `${d.status.spec.name} exited; the end of ${d.status.log}:\n${d.logTail}`);
+        throw new UsageError('SERVICE_EXITED', `a service stopped while catching up:\n${lines.join('\n')}`);
+      }
       if (Date.now() > deadline) {
         say(`  still behind after ${timeoutMs / 1000} s: ${lags.map(([g, l]) => `${g} ${l}`).join(', ')}; going on`);
         return;
@@ -70,7 +75,11 @@ async function firstBatch(config: ConfigValues, logger: Logger): Promise<RunResu
       say('  batch layer not built yet: no batch run (the dashboard shows speed data only)');
       return undefined;
     }
-    return await built.scheduler.runNow('batch', 'pipeline');
+    try {
+      return await built.scheduler.runNow('batch', 'pipeline');
+    } finally {
+      await built.ledger.close();
+    }
   } finally {
     await ports.close();
   }
@@ -115,18 +124,22 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     const lastBatch = await ledger.lastSuccess('batch');
     const covered = (lastBatch?.details.watermark as number | null | undefined) ?? null;
     say('\n# traffic (seeded load generator through the collector)');
-    if (covered !== null && covered >= today) say(`  history already in place (batch watermark ${new Date(covered).toISOString()}): not sent again`);
-    else await sendWithBar(`history, ${o.historyDays} day(s)`, { ...base, seed: 20_240_601, events: o.historyDays * o.eventsPerDay, from: today - o.historyDays * DAY, to: today });
-    const todaySoFar = Math.max(100, Math.round((o.eventsPerDay * (now - today)) / DAY));
-    await sendWithBar('today so far', { ...base, seed: now % 1_000_000_007, events: todaySoFar, from: today, to: now });
+    if (covered !== null && covered >= today) {
+      // A second run on the same data: sending the seeded days again would only count today twice.
+      say(`  history and today already in place (batch watermark ${new Date(covered).toISOString()}): only live traffic from now on`);
+    } else {
+      await sendWithBar(`history, ${o.historyDays} day(s)`, { ...base, seed: 20_240_601, events: o.historyDays * o.eventsPerDay, from: today - o.historyDays * DAY, to: today });
+      const todaySoFar = Math.max(100, Math.round((o.eventsPerDay * (now - today)) / DAY));
+      await sendWithBar('today so far', { ...base, seed: now % 1_000_000_007, events: todaySoFar, from: today, to: now });
+    }
 
     say('\n# waiting for the lake archiver and the speed consumer to catch up');
-    await waitForGroups(config, logger, [config.LAKE_GROUP, config.SPEED_GROUP], 120_000);
+    await waitForGroups(config, logger, supervisor, [config.LAKE_GROUP, config.SPEED_GROUP], 120_000);
 
     say('\n# first batch run (then drift check and speed retirement)');
     const batch = await firstBatch(config, logger);
     if (batch) {
-      for (const r of [batch, ...(batch.status === 'skipped' ? [] : batch.followUps)]) {
+      for (const r of flattenRuns(batch)) {
         say(r.status === 'skipped' ? `  ${r.job}: skipped (${r.reason})` : `  ${r.job.padEnd(12)} ${r.status}  ${r.run.days.length} day(s), ${r.run.rows} rows${r.run.error ? `  ${r.run.error}` : ''}`);
       }
     }

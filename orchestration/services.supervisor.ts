@@ -3,10 +3,10 @@
  * bookkeeping as the local stack), so a second `make pipeline` reuses what runs and `stop`
  * ends exactly the processes this supervisor started.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
-import { logFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../stack/processes.ts';
+import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../stack/processes.ts';
 
 export interface ServiceSpec {
   name: string;
@@ -78,8 +78,16 @@ export class ServiceSupervisor {
   async stopStarted(log: (line: string) => void): Promise<void> {
     for (const s of this.started.splice(0).reverse()) {
       if (!s.pid) continue;
-      const how = await stopPid(s.pid, 20_000);
+      const how = this.running(s.spec) ? await stopPid(s.pid, 20_000) : 'had already exited';
+      rmSync(pidFile(this.paths, this.pidName(s.spec)), { force: true });
       log(`${s.spec.name.padEnd(14)} ${how} (pid ${s.pid})`);
     }
+  }
+
+  /** Services this supervisor started that are no longer running, with the end of their logs. */
+  exited(): { status: ServiceStatus; logTail: string }[] {
+    return this.started
+      .filter((s) => this.running(s.spec) === undefined)
+      .map((status) => ({ status, logTail: status.log && existsSync(status.log) ? readFileSync(status.log, 'utf8').split('\n').slice(-6).join('\n') : '' }));
   }
 }

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { ConfigValues } from '../core/config.ts';
 import { createRedis } from '../core/clients.ts';
 import type { Logger } from '../core/logger.ts';
+import type { ViewReader } from '../core/views.ts';
 import { DeadLetterStore } from '../dlq/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
 import type { DriftDeps } from './drift.job.ts';
@@ -33,6 +34,23 @@ export function dlqRetention(dataDir: string, retentionMs: number): RetentionTar
   };
 }
 
+/**
+ * The speed store counts revenue in micro-units, batch and the serving API in currency units
+ * (serving/speed-units.adapter.ts states the rule); drift compares what users see, so the speed
+ * side is converted the same way: to cents, then units.
+ */
+export function speedSeriesInCurrencyUnits(speed: ViewReader): ViewReader {
+  return {
+    source: speed.source,
+    exact: speed.exact,
+    coverage: (site) => speed.coverage(site),
+    totals: (q) => speed.totals(q),
+    breakdown: (q) => speed.breakdown(q),
+    series: async (q) =>
+      (await speed.series(q)).map((p) => (p.values.revenue === undefined ? p : { start: p.start, values: { ...p.values, revenue: Math.round(p.values.revenue / 10_000) / 100 } })),
+  };
+}
+
 export async function buildJobPorts(config: ConfigValues, logger: Logger): Promise<JobPorts> {
   const redis = createRedis(config);
   const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
@@ -46,7 +64,7 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
     compaction: batch.compaction,
     retention,
     speed: { retireBefore: async (t) => ({ minutesDeleted: await maintenance.retireBefore(t) }) },
-    drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
+    drift: { speed: speedSeriesInCurrencyUnits(speedReader), batch: batch.reader, sites: () => maintenance.sites() },
     async close() {
       await batch.close();
       redis.disconnect();

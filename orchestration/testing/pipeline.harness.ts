@@ -172,8 +172,8 @@ export class PipelineHarness {
     const ports = await buildJobPorts(this.config, silentLogger());
     try {
       const options = schedulerOptions(this.config, { lockPrefix: `${this.env.SPEED_KEY_PREFIX}:orch:`, retry: { attempts: 2, initialDelayMs: 500, maxDelayMs: 1_000 } });
-      const { scheduler } = createScheduler(options, ports, silentLogger(), new Metrics());
-      return await scheduler.runNow('batch');
+      const { scheduler, ledger } = createScheduler(options, ports, silentLogger(), new Metrics());
+      return await scheduler.runNow('batch').finally(() => ledger.close());
     } finally {
       await ports.close();
     }
