@@ -11,15 +11,22 @@ import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
 import { DlqArchiver } from './dlq.archiver.ts';
 import { dlqArchiverGroup } from './options.ts';
+import { SiteRateMonitor } from './site-rate.monitor.ts';
+import { SiteRateWatcher } from './site-rate.watcher.ts';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-archiver');
 const metrics = new Metrics('twinlane_', { defaultMetrics: true });
 const store = new DeadLetterStore(join(config.DATA_DIR, 'dlq'));
+const kafka = createKafka(config, logger, 'dlq-archiver');
+const group = dlqArchiverGroup(config);
+const monitor = new SiteRateMonitor({ alertRate: config.DLQ_ALERT_RATE, stage: 'pipeline', metrics, logger });
+const watcher = new SiteRateWatcher({ kafka, eventsTopic: config.EVENTS_TOPIC, groupId: `${group}-site-rates`, monitor, logger });
 const archiver = new DlqArchiver({
-  kafka: createKafka(config, logger, 'dlq-archiver'),
+  kafka,
   topic: config.DLQ_TOPIC,
-  groupId: dlqArchiverGroup(config),
+  groupId: group,
+  onStored: (letters) => watcher.observeLetters(letters),
   store,
   metrics,
   logger,
@@ -31,5 +38,5 @@ const metricsServer = new MetricsServer(metrics, config.DLQ_METRICS_PORT);
 const metricsService = { name: 'metrics', start: () => metricsServer.start(), stop: () => metricsServer.stop() };
 const storeService = { name: 'dlq-store', start: () => store.open(), stop: async () => store.close() };
 
-await runServices([storeService, metricsService, archiver], logger);
+await runServices([storeService, metricsService, watcher, archiver], logger);
 logger.info({ event: 'dlq_archiver_ready', topic: config.DLQ_TOPIC, metrics_port: metricsServer.address() });

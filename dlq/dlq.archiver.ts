@@ -28,6 +28,8 @@ export interface DlqArchiverDeps {
   breaker: { threshold: number; minBatch: number };
   /** How often the stored-letters gauge is refreshed from the store (replays included). */
   statsRefreshMs?: number;
+  /** Called with each batch once it is stored (the site-rate watcher counts failures per site). */
+  onStored?: (letters: readonly ArchivedDeadLetter[]) => void;
   /** Called when the circuit breaker stopped the archiver. */
   onCircuitOpen?: (err: CircuitOpenError) => void;
 }
@@ -120,6 +122,7 @@ export class DlqArchiver extends BaseService {
     end();
     await heartbeat();
     for (const l of letters) this.archived.inc({ stage: l.stage, code: l.code });
+    this.deps.onStored?.(letters);
     this.malformed.inc(bad);
     const next = (BigInt(last) + 1n).toString();
     resolveOffset(last);

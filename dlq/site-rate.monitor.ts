@@ -65,6 +65,12 @@ export class SiteRateMonitor {
     return true;
   }
 
+  /** The current window of a site (total and dead-lettered records), for status and tests. */
+  current(siteId: string, now = Date.now()): { total: number; deadLettered: number } {
+    const w = this.windows.get(siteId);
+    return w && w.start === now - (now % this.windowMs) ? { total: w.total, deadLettered: w.deadLettered } : { total: 0, deadLettered: 0 };
+  }
+
   /** Convenience for a batch: counts per site of every record and of the dead-lettered ones. */
   observeBatch(totals: ReadonlyMap<string, number>, deadLettered: ReadonlyMap<string, number>, now = Date.now()): string[] {
     const warned: string[] = [];
