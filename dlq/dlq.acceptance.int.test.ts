@@ -23,9 +23,7 @@ import type { StoredDeadLetter } from './types.ts';
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const COUNTS = ['pageviews', 'events', 'purchases', 'revenue'];
-// The speed layer serves revenue in micro-units while batch serves currency units (reported to
-// the speed and serving owners); until they agree, speed is compared on the counts alone.
-const SPEED_COUNTS = ['pageviews', 'events', 'purchases'];
+const SPEED_COUNTS = COUNTS;
 
 /** What an operator would write in ./fix-revenue.ts: `"revenue": "100"` → 100, string revenue_micros → number. */
 const fixRevenue: Transform = ({ json, event }) => {
