@@ -82,6 +82,7 @@ export const CONFIG_VARIABLES = {
   SPEED_KEY_PREFIX: ['tl:speed', z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected 1-64 letters, digits, : . _ -'), 'Prefix of every speed-layer key in Redis'],
   SPEED_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of a speed consumer (how soon a dead one loses its partitions)'],
   SPEED_WATERMARK_REFRESH: ['5s', duration, 'How often the speed consumer re-reads the batch watermark W'],
+  SPEED_COMMIT_INTERVAL: ['1s', duration, 'How often the speed consumer commits Kafka offsets (Redis holds the exact ones)'],
   LAKE_GROUP: ['lake', z.string().min(1), 'Consumer group of the lake archiver'],
   LAKE_ROLL_ROWS: ['500000', int(1, 100_000_000), 'Rows after which the archiver rolls a Parquet file'],
   LAKE_ROLL_AGE: ['30s', duration, 'Age after which the archiver rolls a Parquet file'],

@@ -101,7 +101,7 @@ export class SpeedConsumer extends BaseService {
     await consumer.subscribe({ topic: options.topic, fromBeginning: true });
     await consumer.run({
       eachBatchAutoResolve: false,
-      autoCommitInterval: 1_000,
+      autoCommitInterval: options.commitIntervalMs,
       partitionsConsumedConcurrently: options.partitionsConcurrently,
       eachBatch: (payload) => this.handleBatch(payload),
     });

@@ -9,6 +9,8 @@ export interface SpeedOptions {
   ttlMs: number;
   sessionTimeoutMs: number;
   watermarkRefreshMs: number;
+  /** Kafka commits are lazy: Redis holds the exact applied offsets, a replay is harmless. */
+  commitIntervalMs: number;
   /** Partitions whose batches are processed at the same time (overlaps decode with Redis). */
   partitionsConcurrently: number;
   /** Largest fetch per partition; bigger batches mean fewer, larger Redis scripts. */
@@ -31,6 +33,7 @@ export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptio
     ttlMs: config.SPEED_TTL,
     sessionTimeoutMs: config.SPEED_SESSION_TIMEOUT,
     watermarkRefreshMs: config.SPEED_WATERMARK_REFRESH,
+    commitIntervalMs: config.SPEED_COMMIT_INTERVAL,
     ...SPEED_DEFAULTS,
     ...overrides,
   };

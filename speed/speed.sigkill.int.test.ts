@@ -33,7 +33,12 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
     await codec.init();
     const metricsPort = await freePort();
     const alreadyApplied = async () => {
-      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
+      let text = '';
+      // The metrics server starts after the consumer has joined: give it a moment.
+      await waitUntil('the child\'s /metrics', async () => {
+        text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
+        return text !== '';
+      }, 20_000, 50);
       return Number(/twinlane_speed_events_skipped_total\{reason="already_applied"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
     };
     const env = {
@@ -44,6 +49,8 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
       SPEED_KEY_PREFIX: keyPrefix,
       SPEED_METRICS_PORT: String(metricsPort),
       SPEED_SESSION_TIMEOUT: '6s',
+      // Lazy commits make every kill land after Redis applied batches Kafka has not committed.
+      SPEED_COMMIT_INTERVAL: '5s',
       SCHEMA_REGISTRY_URL: config.SCHEMA_REGISTRY_URL,
       REDIS_URL: config.REDIS_URL,
       KAFKA_BROKERS: config.KAFKA_BROKERS.join(','),
@@ -77,7 +84,7 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
     };
 
     // The stream flows steadily the whole time: kills land between a Redis write and the next
-    // Kafka commit (offsets are committed at most every second), so restarts replay batches.
+    // Kafka commit (offsets are committed every 5 s here), so restarts replay batches.
     let killing = true;
     const flowing = (async () => {
       while (killing && sent < events.length - 1_000) {
