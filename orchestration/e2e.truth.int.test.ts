@@ -3,10 +3,12 @@
  * Kafka, speed consumer, lake archiver and serving API. Before any batch run, today's served
  * buckets match the truth (counts exactly, uniques within the sketch error); after a batch
  * run every hour of the covered days equals the truth exactly; late events for a covered day
- * are recomputed exactly by the next run; the ledger holds the runs and a zero count drift.
+ * and repaired dead letters are recomputed exactly by the next run; the ledger holds the runs
+ * and a zero count drift.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCleanups } from '../test/helpers.ts';
+import { runCleanups, waitUntil } from '../test/helpers.ts';
+import { REPAIRABLE_FIELDS, repair } from './testing/repair.transform.ts';
 import { flattenRuns } from './job.runner.ts';
 import { JobLedger } from './jobs.ledger.ts';
 import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from './testing/pipeline.harness.ts';
@@ -74,12 +76,21 @@ describe('end to end: served numbers equal the ground truth', () => {
     // Late events for yesterday: the lake marks the day dirty; the next run recomputes it exactly.
     const late = await h.send({ seed: 83, events: 400, from: today - DAY, to: today });
     expect(late.failed).toBe(0);
+
+    // Repaired dead letters: the repairable ones go through validation again and count from then on.
+    const repaired = h.repairableRejections(repair, REPAIRABLE_FIELDS);
+    expect(repaired.length).toBeGreaterThan(0);
+    await waitUntil('the dlq archiver to store the rejected events', async () => (await h.cli(['dlq', 'list', '--json', '--limit', '1000'])).trim().split('\n').filter(Boolean).length >= history.rejected, 60_000, 500);
+    const replay = JSON.parse(await h.cli(['dlq', 'replay', '--transform', 'orchestration/testing/repair.transform.ts', '--json'])) as { replayed: number };
+    expect(replay.replayed).toBe(repaired.length);
+
     await h.waitCaughtUp([h.config.LAKE_GROUP]);
     const second = await h.runBatch();
     expect(second.status).toBe('succeeded');
     expect(second.status === 'succeeded' && second.run.days).toContain(new Date(today - DAY).toISOString().slice(0, 10));
-    const withLate = truthBuckets(h.truth(), HOUR);
-    const daily = truthBuckets(h.truth(), DAY);
+    const all = [...h.truth(), ...repaired];
+    const withLate = truthBuckets(all, HOUR);
+    const daily = truthBuckets(all, DAY);
     for (const site of sites) {
       expectBucketsEqualTruth(await h.series(site, today - DAY, today, 'hour', metrics), withLate, site, metrics);
       expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'day', metrics), daily, site, metrics);

@@ -137,6 +137,45 @@ export class PipelineHarness {
     return summary;
   }
 
+  /** Runs a `twinlane` command with this pipeline's configuration; resolves with its standard output. */
+  async cli(args: string[]): Promise<string> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...this.env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    if (code !== 0) throw new Error(`twinlane ${args.join(' ')} exited with ${code}: ${(out + err).slice(-2000)}`);
+    return out;
+  }
+
+  /**
+   * Rejected events whose malformation the repair transform fixes, as the events they become
+   * after replay: their own fields, without a user agent (so never a bot).
+   */
+  repairableRejections(repair: (j: Record<string, unknown>) => Record<string, unknown>, fields: readonly string[]): TwinlaneEvent[] {
+    const out: TwinlaneEvent[] = [];
+    for (const f of this.truthFiles) {
+      for (const line of readFileSync(f, 'utf8').split('\n')) {
+        if (!line) continue;
+        const r = JSON.parse(line) as { kind: string; site_id: string; field: string | null; payload: string };
+        if (r.kind !== 'rejected' || !fields.includes(r.field ?? '')) continue;
+        const j = repair(JSON.parse(r.payload) as Record<string, unknown>);
+        out.push({
+          event_id: String(j.id),
+          site_id: r.site_id,
+          type: j.type as TwinlaneEvent['type'],
+          event_time: Number(j.ts),
+          visitor_id: String(j.visitor),
+          session_id: String(j.session),
+          is_bot: false,
+          revenue_micros: typeof j.revenue === 'number' ? Math.round(j.revenue * 1_000_000) : null,
+        } as TwinlaneEvent);
+      }
+    }
+    return out;
+  }
+
   /** Every accepted event of every send, as the truth files recorded them. */
   truth(): TwinlaneEvent[] {
     const out: TwinlaneEvent[] = [];
