@@ -22,7 +22,7 @@ import { startPipeline } from '../serving/testing/pipeline.fixture.ts';
 import { runCleanups } from '../test/helpers.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-const N = Number(process.env.BENCH_SERVING_EVENTS ?? 400_000);
+const N = Number(process.env.BENCH_SERVING_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_SERVING_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? 5);
 const D = 86_400_000;
@@ -33,7 +33,7 @@ const sites = parseSites({ sites: ['shop', 'blog', 'docs'].map((id) => ({ id, wr
 const log = (line: string) => console.error(`# ${line}`);
 
 const events = [...generateTraffic({ seed: 99, sites: ['shop', 'blog', 'docs'], from: today - 30 * D, to: now - 60_000, events: N, visitorsPerSite: 20_000 })];
-const fx = await startPipeline(config, { events, speedTtlMs: config.SPEED_TTL, timeoutMs: 600_000, log });
+const fx = await startPipeline(config, { events, speedTtlMs: config.SPEED_TTL, timeoutMs: 900_000, rollAgeMs: 5_000, log });
 const days = Array.from({ length: 30 }, (_, i) => new Date(today - (30 - i) * D).toISOString().slice(0, 10));
 const t0 = Date.now();
 const run = await fx.runBatchFor(days);

@@ -65,7 +65,7 @@ describe('series across W', () => {
     expect(rows.map((x: { source: string }) => x.source)).toEqual(['speed', 'speed', 'speed', 'speed']);
     const b = await get(`/v1/sites/shop/series?metrics=pageviews&grain=hour&from=${iso(W - H)}&to=${iso(W + H)}&source=batch`);
     expect(b.json().results[1]).toMatchObject({ source: null, status: 'missing', metrics: [null] });
-    expect(b.json().meta.complete).toBe(false);
+    expect(b.json().meta).toMatchObject({ complete: false, missing_buckets: 1, missing_ranges: [[iso(W), iso(W + H)]] });
   });
 
   it('uses a new batch version on the very next query', async () => {

@@ -60,6 +60,7 @@ export function openApiDocument(): Record<string, unknown> {
             complete: { type: 'boolean', description: 'False when part of the range is not covered by any store' },
             missing_buckets: { type: 'integer' },
             partial_buckets: { type: 'integer' },
+            missing_ranges: { type: 'array', description: 'Up to 20 [from, to] ranges no store covers', items: { type: 'array', items: { type: 'string' } } },
             uniques: str('How visitors were combined across W: union (ids into the sketch), sum-upper-bound, batch, speed'),
           },
         },

@@ -30,6 +30,8 @@ export interface ResponseMeta {
   complete: boolean;
   missing_buckets: number;
   partial_buckets: number;
+  /** Up to 20 sub-ranges of the query no store covers. */
+  missing_ranges: [string, string][];
   coverage: { batch: { from: string; to: string } | null; speed: { from: string; to: string } | null };
   uniques?: string;
 }
@@ -82,6 +84,7 @@ function meta(m: CoverageMeta, choice: SourceChoice, sources: SourceName[], exac
     complete: m.complete,
     missing_buckets: m.missingBuckets,
     partial_buckets: m.partialBuckets,
+    missing_ranges: m.missingRanges.slice(0, 20).map(([a, z]) => [iso(a), iso(z)]),
     coverage: { batch: span(m.batch), speed: span(m.speed) },
     ...(uniques ? { uniques } : {}),
   };
@@ -173,7 +176,7 @@ export class StatsService {
       if (!covered) missing++;
       return { dimensions: [iso(p.start)], metrics: [covered ? p.pageviews : null], source: covered ? 'speed' : null, exact: false, status: covered ? 'ok' : 'missing' };
     });
-    const m: CoverageMeta = { watermark: null, batchVersion: null, batch: null, speed: cov, complete: missing === 0, missingBuckets: missing, partialBuckets: 0 };
+    const m: CoverageMeta = { watermark: null, batchVersion: null, batch: null, speed: cov, complete: missing === 0, missingBuckets: missing, partialBuckets: 0, missingRanges: [] };
     return realtimeResult(cov ? snap.visitorsLast5m : null, 5 * 60_000, rows, meta(m, 'speed', ['speed'], false));
   }
 

@@ -104,6 +104,8 @@ export interface CoverageMeta {
   complete: boolean;
   missingBuckets: number;
   partialBuckets: number;
+  /** Sub-ranges of the query no store covers (up to now), in time order. */
+  missingRanges: [number, number][];
 }
 
 export interface MergedSeries {

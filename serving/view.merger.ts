@@ -32,6 +32,7 @@ function coverageMeta(plan: RangePlan, missing: number, partial: number): Covera
     complete: missing === 0 && partial === 0,
     missingBuckets: missing,
     partialBuckets: partial,
+    missingRanges: plan.missing,
   };
 }
 

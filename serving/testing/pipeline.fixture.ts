@@ -46,6 +46,8 @@ export interface PipelineOptions {
   /** Speed TTL and retention: events older than this are skipped by the speed consumer. */
   speedTtlMs: number;
   timeoutMs?: number;
+  /** Archiver roll age: short in tests (fresh files fast), longer for bulk loads (fewer, larger rolls). */
+  rollAgeMs?: number;
   log?: (line: string) => void;
 }
 
@@ -85,7 +87,7 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const archiverGroup = uniqueName('lake');
   const archiver = new LakeArchiver(
     { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics },
-    { topic, groupId: archiverGroup, dataDir, rollRows: 200_000, rollAgeMs: 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
+    { topic, groupId: archiverGroup, dataDir, rollRows: 200_000, rollAgeMs: o.rollAgeMs ?? 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
   );
   await deadLetters.start();
   await Promise.all([consumer.start(), archiver.start()]);
