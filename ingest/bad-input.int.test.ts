@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromMessage, type DeadLetter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runCleanups, testConfig } from '../test/helpers.ts';
-import { readTopic, startTestCollector, type TestCollector } from './collector.fixtures.ts';
+import { readTopics, startTestCollector, type TestCollector } from './collector.fixtures.ts';
 
 const config = testConfig();
 const ev = (extra: Record<string, unknown> = {}) => ({ type: 'pageview', url: 'https://alpha.example/p', visitor: 'v1', session: 's1', ...extra });
@@ -147,9 +147,10 @@ describe('bad input: a clear answer, nothing lost', () => {
       { index: 1, code: 'CLOCK_SKEW', field: 'ts', message: expect.stringMatching(/30\.0 days in the past \(at most 7d allowed\)/) },
     ]);
     const reader = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), strict.eventsTopic);
-    const [kept] = await readTopic(config, strict.eventsTopic, 1);
+    const read = await readTopics(config, { [strict.eventsTopic]: 1, [strict.dlqTopic]: 2 });
+    const [kept] = read[strict.eventsTopic]!;
     expect((await reader.decode(kept!.value)).event).toMatchObject({ title: 'fine', time_adjusted: false });
-    const strictLetters = (await readTopic(config, strict.dlqTopic, 2)).map((m) => fromMessage(m.value, m.headers));
+    const strictLetters = read[strict.dlqTopic]!.map((m) => fromMessage(m.value, m.headers));
     expect(strictLetters.map((l) => [l.code, l.stage, JSON.parse(l.payload.toString()).title]).sort()).toEqual([
       ['CLOCK_SKEW', 'validate', 'future'],
       ['CLOCK_SKEW', 'validate', 'past'],
@@ -157,7 +158,8 @@ describe('bad input: a clear answer, nothing lost', () => {
   });
 
   it('every rejected input is in the dead-letter topic with its bytes; only valid events are in the events topic', async () => {
-    const letters: DeadLetter[] = (await readTopic(config, tc.dlqTopic, expectedLetters)).map((m) => fromMessage(m.value, m.headers));
+    const read = await readTopics(config, { [tc.dlqTopic]: expectedLetters, [tc.eventsTopic]: expectedEvents });
+    const letters: DeadLetter[] = read[tc.dlqTopic]!.map((m) => fromMessage(m.value, m.headers));
     expect(letters).toHaveLength(expectedLetters);
     const find = (re: RegExp) => letters.filter((l) => re.test(l.message));
     expect(find(/not valid JSON/)[0]).toMatchObject({ stage: 'collect', code: 'PAYLOAD_FORMAT', payloadFormat: 'json', siteId: 'alpha' });
@@ -177,7 +179,7 @@ describe('bad input: a clear answer, nothing lost', () => {
     // Per-event rejections keep exactly that element's JSON text.
     expect(find(/colour: unknown field/)[0]!.payload.toString()).toBe(JSON.stringify(ev({ colour: 'blue' })));
     expect(find(/screen_width/)[0]).toMatchObject({ stage: 'validate', code: 'SCHEMA_VIOLATION', field: 'screen_width' });
-    const events = await readTopic(config, tc.eventsTopic, expectedEvents);
+    const events = read[tc.eventsTopic]!;
     expect(events).toHaveLength(expectedEvents);
     const reader = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), tc.eventsTopic);
     const decoded = await Promise.all(events.map(async (m) => (await reader.decode(m.value)).event));

@@ -46,18 +46,24 @@ export interface RawMessage {
 
 /** Reads a topic from the beginning until `count` messages arrived (fails after `timeoutMs`). */
 export async function readTopic(config: ConfigValues, topic: string, count: number, timeoutMs = 30_000): Promise<RawMessage[]> {
+  return (await readTopics(config, { [topic]: count }, timeoutMs))[topic]!;
+}
+
+/** Several topics with one consumer: a group join costs seconds on the broker, so join once. */
+export async function readTopics(config: ConfigValues, counts: Record<string, number>, timeoutMs = 30_000): Promise<Record<string, RawMessage[]>> {
   const consumer = kafkaClient(config).consumer({ groupId: uniqueName('test-reader') });
-  const out: RawMessage[] = [];
+  const out: Record<string, RawMessage[]> = Object.fromEntries(Object.keys(counts).map((t) => [t, []]));
+  const complete = () => Object.entries(counts).every(([t, n]) => out[t]!.length >= n);
   await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.subscribe({ topics: Object.keys(counts), fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ message, partition }) => {
-        out.push({ key: message.key?.toString() ?? null, value: message.value ?? Buffer.alloc(0), headers: message.headers ?? {}, partition, timestamp: message.timestamp });
+      eachMessage: async ({ topic, message, partition }) => {
+        out[topic]!.push({ key: message.key?.toString() ?? null, value: message.value ?? Buffer.alloc(0), headers: message.headers ?? {}, partition, timestamp: message.timestamp });
       },
     });
-    await waitUntil(`${count} messages on ${topic} (have ${out.length})`, () => out.length >= count, timeoutMs);
-    // Anything beyond `count` would be a duplicate or a stray: give it a moment to show up.
+    await waitUntil(`messages on ${Object.entries(counts).map(([t, n]) => `${t} (${out[t]!.length}/${n})`).join(', ')}`, complete, timeoutMs);
+    // Anything beyond the counts would be a duplicate or a stray: give it a moment to show up.
     await new Promise((r) => setTimeout(r, 300));
   } finally {
     await consumer.disconnect();

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fromMessage } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
 import { runCleanups, tempDir, testConfig } from '../test/helpers.ts';
-import { readTopic, startTestCollector } from './collector.fixtures.ts';
+import { readTopic, readTopics, startTestCollector } from './collector.fixtures.ts';
 import { runLoad } from './load.generator.ts';
 import { TEST_SITES } from './pipeline.fixtures.ts';
 
@@ -41,7 +41,8 @@ describe('collector → real Kafka and schema registry', () => {
 
     const res = await fetch(new URL(`/subjects/${tc.eventsTopic}-value/versions/latest`, config.SCHEMA_REGISTRY_URL));
     const registered = (await res.json()) as { id: number };
-    const messages = await readTopic(config, tc.eventsTopic, accepted.size);
+    const read = await readTopics(config, { [tc.eventsTopic]: accepted.size, [tc.dlqTopic]: rejected.length });
+    const messages = read[tc.eventsTopic]!;
     expect(messages).toHaveLength(accepted.size);
     const reader = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), tc.eventsTopic);
     const partitionOf = new Map<string, number>();
@@ -63,7 +64,7 @@ describe('collector → real Kafka and schema registry', () => {
     }
     expect(accepted.size).toBe(0);
 
-    const letters = (await readTopic(config, tc.dlqTopic, rejected.length)).map((m) => fromMessage(m.value, m.headers));
+    const letters = read[tc.dlqTopic]!.map((m) => fromMessage(m.value, m.headers));
     expect(letters).toHaveLength(rejected.length);
     // Several malformed events can have the same bytes (e.g. a bare string): match them as a multiset.
     const pool = new Map<string, number>();
