@@ -78,7 +78,8 @@ describe('dlq replay (real Kafka, registry, collector pipeline, Parquet store)',
         letter(ids.badJson, { stage: 'collect', code: 'PAYLOAD_FORMAT', siteId: 'shop', payload: Buffer.from('{"type": "pageview", ') }),
         letter(ids.avroDrift, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes, source: { topic: 'events', partition: 1, offset: '77' } }),
         // The same source record, dead-lettered by a second consumer of the events topic (the lake archiver).
-        letter(ids.avroDriftTwin, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes, source: { topic: 'events', partition: 1, offset: '77' } }),
+        // Seen a second later, so it sorts after the first and is the one marked as the duplicate.
+        letter(ids.avroDriftTwin, { stage: 'decode', field: 'revenue_micros', payloadFormat: 'avro-confluent', payload: driftBytes, source: { topic: 'events', partition: 1, offset: '77' }, firstSeen: now - 59_000 }),
         letter(ids.unknownId, { stage: 'decode', code: 'UNKNOWN_SCHEMA_ID', payloadFormat: 'avro-confluent', payload: frame(2_000_000_000, Buffer.from([2, 4, 6])) }),
       ],
       'seed',
