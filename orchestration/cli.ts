@@ -86,7 +86,7 @@ export function jobsCommand(): Command {
       for (const [job, cron] of Object.entries(options.crons)) {
         const task = createTask(cron, () => undefined, { timezone: options.timezone });
         const last = await ledger.lastSuccess(job as JobName);
-        console.log(`${job.padEnd(12)} ${cron.padEnd(14)} ${options.timezone}  next ${task.getNextRun()?.toISOString() ?? '-'}  last success ${last?.endedAt ? new Date(last.endedAt).toISOString() : 'never'}`);
+        console.log(`${job.padEnd(12)} ${cron.padEnd(14)} ${options.timezone}  next ${task.getNextRuns(1)[0]?.toISOString() ?? '-'}  last success ${last?.endedAt ? new Date(last.endedAt).toISOString() : 'never'}`);
         await task.destroy();
       }
     });
