@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import avro from 'avsc';
 import { TwinlaneError, errorMessage } from '../core/errors.ts';
 import { SchemaViolationError, unframe, type AvroSchemaJson, type TwinlaneEvent } from '../schemas/index.ts';
-import { driftError } from './schema-drift.ts';
+import { driftError } from '../schemas/index.ts';
 import type { DeadLetterCode, Outcome, StoredDeadLetter } from './types.ts';
 import { deadLetter, ok } from './types.ts';
 

@@ -8,6 +8,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { DependencyError, TwinlaneError } from '../core/errors.ts';
 import { EVENT_SCHEMA, eventSubject, type AvroSchemaJson, type TwinlaneEvent } from './event.ts';
 import { HEADER_SIZE, MAGIC_BYTE, unframe } from './wire-format.ts';
+import { driftError } from './schema-drift.ts';
 
 export class UnknownSchemaIdError extends TwinlaneError {
   constructor(readonly schemaId: number) {
@@ -73,6 +74,8 @@ export class EventCodec {
   private scratch = Buffer.allocUnsafe(16 * 1024);
   private readonly resolvers = new Map<number, { type: avro.Type; resolver: avro.Resolver | undefined }>();
   private readonly pending = new Map<number, Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }>>();
+  /** Writer schemas that can never resolve to the reader (ids are immutable), so every record of them fails the same way without a registry round trip. */
+  private readonly drifted = new Map<number, SchemaViolationError>();
 
   /**
    * `schema` is both what this codec writes and what it reads into: the current one by
@@ -128,6 +131,8 @@ export class EventCodec {
 
   async decode(buf: Buffer | null): Promise<DecodedEvent> {
     const { schemaId, payload } = unframe(buf);
+    const drift = this.drifted.get(schemaId);
+    if (drift) throw drift;
     const entry = this.resolvers.get(schemaId) ?? (await this.lookup(schemaId));
     try {
       const event = (entry.resolver ? this.readerType.fromBuffer(payload, entry.resolver) : this.readerType.fromBuffer(payload)) as TwinlaneEvent;
@@ -140,6 +145,8 @@ export class EventCodec {
   /** Synchronous decode for ids already cached; undefined when the id needs a registry lookup. */
   decodeCached(buf: Buffer | null): DecodedEvent | undefined {
     const { schemaId, payload } = unframe(buf);
+    const drift = this.drifted.get(schemaId);
+    if (drift) throw drift;
     const entry = this.resolvers.get(schemaId);
     if (!entry) return undefined;
     try {
@@ -157,6 +164,11 @@ export class EventCodec {
       p = this.registry
         .schemaById(id)
         .then((schema) => {
+          const drift = driftError(this.schema, schema, id);
+          if (drift) {
+            this.drifted.set(id, drift);
+            throw drift;
+          }
           const type = avro.Type.forSchema(schema as avro.Schema);
           const entry = { type, resolver: this.readerType.createResolver(type) };
           this.resolvers.set(id, entry);

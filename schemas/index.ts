@@ -19,3 +19,4 @@ export { KafkaRegistryStore, MemoryRegistryStore, type KafkaRegistryStoreDeps, t
 export { buildApp, REGISTRY_CONTENT_TYPE, type RegistryAppDeps } from './registry.app.ts';
 export { RegistryServer, type RegistryServerDeps } from './registry.server.ts';
 export { benchmarkCodec, benchmarkRegistry, sampleEvents, type CodecFigures, type RegistryFigures } from './codec.benchmark.ts';
+export { driftError, schemaDriftPaths } from './schema-drift.ts';

@@ -5,7 +5,8 @@
  * instead of a bare decode error.
  */
 import avro from 'avsc';
-import { SchemaViolationError, type AvroSchemaJson } from '../schemas/index.ts';
+import type { AvroSchemaJson } from './event.ts';
+import { SchemaViolationError } from './event.codec.ts';
 
 type Field = { name: string; type: unknown; default?: unknown };
 
