@@ -12,7 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
 import { CircuitOpenError, type CircuitBreaker, type DeadLetterCode, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
-import type { EventCodec } from '../schemas/event.codec.ts';
+import { SchemaViolationError, type EventCodec } from '../schemas/event.codec.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { rollupSite } from './rollup.aggregator.ts';
@@ -38,7 +38,7 @@ export interface SpeedConsumerDeps {
 
 /** Attempts at one site's compare-and-set before the batch is retried whole. */
 const MAX_CAS_ATTEMPTS = 5;
-const DECODE_CODES: ReadonlySet<string> = new Set<DeadLetterCode>(['PAYLOAD_FORMAT', 'UNKNOWN_SCHEMA_ID']);
+const DECODE_CODES: ReadonlySet<string> = new Set<DeadLetterCode>(['PAYLOAD_FORMAT', 'UNKNOWN_SCHEMA_ID', 'SCHEMA_VIOLATION']);
 
 interface DecodedBatch {
   bySite: Map<string, OffsetEvent[]>;
@@ -162,7 +162,8 @@ export class SpeedConsumer extends BaseService {
           code: err.code as DeadLetterCode,
           message: err.message,
           payload: msg.value ?? Buffer.alloc(0),
-          payloadFormat: err.code === 'UNKNOWN_SCHEMA_ID' ? 'avro-confluent' : 'binary',
+          payloadFormat: err.code === 'PAYLOAD_FORMAT' ? 'binary' : 'avro-confluent',
+          ...(err instanceof SchemaViolationError && err.paths[0] ? { field: err.paths[0] } : {}),
           source: { topic, partition, offset: msg.offset },
         });
         continue;
