@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
 import type { ConfigValues } from '../../core/config.ts';
-import { silentLogger } from '../../core/logger.ts';
+import { silentLogger, type Logger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { DeadLetterWriter } from '../../dlq/index.ts';
 import { EventCodec, UnknownSchemaIdError, type AvroSchemaJson, type RegistryClient, type TwinlaneEvent } from '../../schemas/index.ts';
@@ -49,6 +49,8 @@ export interface PipelineOptions {
   /** Archiver roll age: short in tests (fresh files fast), longer for bulk loads (fewer, larger rolls). */
   rollAgeMs?: number;
   log?: (line: string) => void;
+  /** Logger of the archiver and the speed consumer (silent by default). */
+  logger?: Logger;
 }
 
 async function counterValue(metrics: Metrics, name: string): Promise<number> {
@@ -77,17 +79,19 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const { redis, prefix } = testRedis(config);
   const kafka = kafkaClient(config);
   const registry = new MemoryRegistry();
-  const logger = silentLogger();
+  const logger = o.logger ?? silentLogger();
+  let fatal: unknown;
+  const onFatal = (err: unknown) => (fatal ??= err);
   const metrics = new Metrics('fx_');
   const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
   const keyPrefix = prefix + 'speed';
   const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: 6_000 });
   // No watermark for the speed consumer: it keeps both sides of W, so the merge rule is what decides.
-  const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options });
+  const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options, onFatal });
   const archiverGroup = uniqueName('lake');
   const archiver = new LakeArchiver(
-    { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics },
-    { topic, groupId: archiverGroup, dataDir, rollRows: 200_000, rollAgeMs: o.rollAgeMs ?? 500, duckdb: { memoryLimit: '256MB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
+    { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics, onFatal },
+    { topic, groupId: archiverGroup, dataDir, rollRows: 50_000, rollAgeMs: o.rollAgeMs ?? 500, duckdb: { memoryLimit: '1GB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
   );
   await deadLetters.start();
   await Promise.all([consumer.start(), archiver.start()]);
@@ -106,6 +110,7 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
     try {
       const ends = await admin.fetchTopicOffsets(topic);
       const caughtUp = async (groupId: string) => {
+        if (fatal) throw new Error(`the pipeline stopped: ${String((fatal as Error).message ?? fatal)}`);
         const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
         return ends.every((e) => committed!.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
       };
