@@ -141,16 +141,15 @@ await admin.connect();
 try {
   const none = await collectorFigures(admin, 'none');
   const lz4 = await collectorFigures(admin, 'lz4');
-  const best = lz4.eventsPerS > none.eventsPerS ? lz4 : none;
-  print('collector_events_per_s', best.eventsPerS);
-  print('collector_p50_ms', best.p50);
-  print('collector_p99_ms', best.p99);
-  print('collector_events_per_s_none', none.eventsPerS);
-  print('collector_p99_ms_none', none.p99);
+  // The headline figures are the collector's default (no compression); lz4 is the comparison.
+  print('collector_events_per_s', none.eventsPerS);
+  print('collector_p50_ms', none.p50);
+  print('collector_p99_ms', none.p99);
   print('collector_events_per_s_lz4', lz4.eventsPerS);
+  print('collector_p50_ms_lz4', lz4.p50);
   print('collector_p99_ms_lz4', lz4.p99);
   print('collector_non2xx', none.non2xx + lz4.non2xx);
-  console.log(`# best compression: ${best === lz4 ? 'lz4' : 'none'} (median of ${ROUNDS} rounds of ${SECONDS} s, 100-event batches, 50 connections)`);
+  console.log(`# lz4 vs none: ${Math.round((lz4.eventsPerS / none.eventsPerS - 1) * 100)} % events/s (median of ${ROUNDS} rounds of ${SECONDS} s, 100-event batches, 50 connections)`);
 } finally {
   await admin.disconnect();
 }
