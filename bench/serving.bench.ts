@@ -34,7 +34,7 @@ const sites = parseSites({ sites: ['shop', 'blog', 'docs'].map((id) => ({ id, wr
 const log = (line: string) => console.error(`# ${line}`);
 
 const events = [...generateTraffic({ seed: 99, sites: ['shop', 'blog', 'docs'], from: today - 30 * D, to: now - 60_000, events: N, visitorsPerSite: 20_000 })];
-const fx = await startPipeline(config, { events, speedTtlMs: config.SPEED_TTL, timeoutMs: 900_000, rollAgeMs: 5_000, log, logger: createLogger({ level: 'warn', pretty: false }, 'bench-serving') });
+const fx = await startPipeline(config, { events, speedTtlMs: config.SPEED_TTL, timeoutMs: 900_000, rollAgeMs: 60_000, rollRows: 250_000, sessionTimeoutMs: 60_000, log, logger: createLogger({ level: 'warn', pretty: false }, 'bench-serving') });
 const days = Array.from({ length: 30 }, (_, i) => new Date(today - (30 - i) * D).toISOString().slice(0, 10));
 const t0 = Date.now();
 const run = await fx.runBatchFor(days);

@@ -48,6 +48,9 @@ export interface PipelineOptions {
   timeoutMs?: number;
   /** Archiver roll age: short in tests (fresh files fast), longer for bulk loads (fewer, larger rolls). */
   rollAgeMs?: number;
+  rollRows?: number;
+  /** Consumer session timeout: a bulk roll over many hour partitions on a busy machine takes long. */
+  sessionTimeoutMs?: number;
   log?: (line: string) => void;
   /** Logger of the archiver and the speed consumer (silent by default). */
   logger?: Logger;
@@ -85,13 +88,13 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const metrics = new Metrics('fx_');
   const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
   const keyPrefix = prefix + 'speed';
-  const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: 6_000 });
+  const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: o.sessionTimeoutMs ?? 10_000 });
   // No watermark for the speed consumer: it keeps both sides of W, so the merge rule is what decides.
   const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options, onFatal });
   const archiverGroup = uniqueName('lake');
   const archiver = new LakeArchiver(
     { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics, onFatal },
-    { topic, groupId: archiverGroup, dataDir, rollRows: 50_000, rollAgeMs: o.rollAgeMs ?? 500, duckdb: { memoryLimit: '1GB', threads: 1 }, tickMs: 100, sessionTimeoutMs: 6_000 },
+    { topic, groupId: archiverGroup, dataDir, rollRows: o.rollRows ?? 50_000, rollAgeMs: o.rollAgeMs ?? 500, duckdb: { memoryLimit: '1GB', threads: 1 }, tickMs: 100, sessionTimeoutMs: o.sessionTimeoutMs ?? 10_000 },
   );
   await deadLetters.start();
   await Promise.all([consumer.start(), archiver.start()]);
