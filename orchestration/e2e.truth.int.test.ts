@@ -4,7 +4,7 @@
  * buckets match the truth (counts exactly, uniques within the sketch error); after a batch
  * run every hour of the covered days equals the truth exactly; late events for a covered day
  * and repaired dead letters are recomputed exactly by the next run; the ledger holds the runs
- * and a zero count drift.
+ * and a zero count drift; compaction and lake retention (run by `jobs run`) change no number.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCleanups, waitUntil } from '../test/helpers.ts';
@@ -95,5 +95,19 @@ describe('end to end: served numbers equal the ground truth', () => {
       expectBucketsEqualTruth(await h.series(site, today - DAY, today, 'hour', metrics), withLate, site, metrics);
       expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'day', metrics), daily, site, metrics);
     }
+
+    // Compaction, then the batch run it makes necessary (compacted days are dirty), changes no number.
+    const ledger = new JobLedger(`${h.dir}/ledger/runs.jsonl`);
+    await h.cli(['jobs', 'run', 'compaction']);
+    const compaction = (await ledger.list({ job: 'compaction' }))[0]!;
+    expect(compaction.status).toBe('succeeded');
+    expect(compaction.details.filesBefore as number).toBeGreaterThan(compaction.details.filesAfter as number);
+    await h.cli(['jobs', 'run', 'batch']);
+    expect((await ledger.list({ job: 'batch' }))[0]).toMatchObject({ status: 'succeeded', trigger: 'manual' });
+    // Retention of one day removes the older lake day; the published views keep answering.
+    await h.cli(['jobs', 'run', 'retention'], { RETENTION_LAKE: '1d' });
+    const retention = (await ledger.list({ job: 'retention' }))[0]!;
+    expect(retention).toMatchObject({ status: 'succeeded', details: { removed: { lake: 1, 'batch-versions': expect.any(Number), dlq: 0 } } });
+    for (const site of sites) expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'hour', metrics), withLate, site, metrics);
   }, 300_000);
 });

@@ -138,8 +138,8 @@ export class PipelineHarness {
   }
 
   /** Runs a `twinlane` command with this pipeline's configuration; resolves with its standard output. */
-  async cli(args: string[]): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...this.env } });
+  async cli(args: string[], env: Record<string, string> = {}): Promise<string> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...this.env, ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
