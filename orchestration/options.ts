@@ -1,6 +1,8 @@
 /** The scheduler's settings, taken from the validated configuration (core/config.ts). */
 import { hostname } from 'node:os';
 import type { ConfigValues } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { validateDetailed } from 'node-cron';
 import type { RetryPolicy } from './job.runner.ts';
 import type { JobName } from './types.ts';
 
@@ -18,7 +20,23 @@ export interface SchedulerOptions {
 
 export const LOCK_PREFIX = 'twinlane:orchestration:';
 
+/** Cron expressions and the time zone, checked once, each problem naming its variable. */
+export function checkSchedules(c: ConfigValues): void {
+  const problems: string[] = [];
+  for (const name of ['SCHEDULER_BATCH_CRON', 'SCHEDULER_COMPACTION_CRON', 'SCHEDULER_RETENTION_CRON'] as const) {
+    const v = validateDetailed(c[name]);
+    if (!v.valid) problems.push(`${name}=${JSON.stringify(c[name])}: ${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')} (expected a cron expression such as "0 2 * * *")`);
+  }
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: c.SCHEDULER_TZ });
+  } catch {
+    problems.push(`SCHEDULER_TZ=${JSON.stringify(c.SCHEDULER_TZ)}: unknown time zone (expected an IANA name such as UTC or Europe/Berlin)`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+}
+
 export function schedulerOptions(c: ConfigValues, overrides: Partial<SchedulerOptions> = {}): SchedulerOptions {
+  checkSchedules(c);
   return {
     timezone: c.SCHEDULER_TZ,
     crons: { batch: c.SCHEDULER_BATCH_CRON, compaction: c.SCHEDULER_COMPACTION_CRON, retention: c.SCHEDULER_RETENTION_CRON },
