@@ -12,12 +12,12 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
   schemas: { describe: 'Avro schemas and the schema registry: serve, register, check, list, show', load: async () => (await import('../schemas/cli.ts')).schemasCommand },
   speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../speed/cli.ts')).speedCommand },
+  dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../dlq/cli.ts')).dlqCommand },
   batch: { describe: 'batch layer: run, rollback, status, compact, archive (lake archiver)', load: async () => (await import('../batch/cli.ts')).batchCommand },
   ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../ingest/cli.ts')).ingestCommand },
   jobs: { describe: 'job ledger: list and show runs, run a job now', load: async () => (await import('../orchestration/cli.ts')).jobsCommand },
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../orchestration/cli.ts')).schedulerCommand },
   pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../orchestration/cli.ts')).pipelineCommand },
-  dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../dlq/cli.ts')).dlqCommand },
   serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../serving/cli.ts')).servingCommand },
 };
 
