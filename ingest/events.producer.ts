@@ -45,6 +45,7 @@ export class EventsProducer extends BaseService {
   private inflight: Promise<void> | undefined;
   private accepting = false;
   private downUntil = 0;
+  private connected = false;
   private readonly m;
 
   constructor(
@@ -85,12 +86,14 @@ export class EventsProducer extends BaseService {
     clearTimeout(this.timer);
     const producer = this.producer;
     this.producer = undefined;
+    this.connecting = undefined;
+    this.connected = false;
     await producer?.disconnect().catch(() => undefined);
   }
 
-  /** True when the last send succeeded (or none failed recently). */
+  /** Connected once, and no send failed in the last cool-down (what /readyz reports). */
   get healthy(): boolean {
-    return this.accepting && Date.now() >= this.downUntil;
+    return this.accepting && this.connected && Date.now() >= this.downUntil;
   }
 
   /** Resolves once Kafka acknowledged all `messages`; rejects with a retriable error otherwise. */
@@ -195,7 +198,11 @@ export class EventsProducer extends BaseService {
 
   private ensureConnected(): Promise<void> {
     if (!this.producer) return Promise.reject(new ProducerBusyError('the producer is not started'));
-    this.connecting ??= this.producer.connect().catch((err: unknown) => {
+    this.connecting ??= this.producer.connect().then(
+      () => {
+        this.connected = true;
+      },
+    ).catch((err: unknown) => {
       this.connecting = undefined;
       throw new KafkaUnavailableError(`cannot connect to Kafka: ${errorMessage(err)}`, err);
     });

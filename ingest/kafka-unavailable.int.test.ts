@@ -25,7 +25,8 @@ describe('Kafka unreachable', () => {
   afterAll(runCleanups);
 
   it('answers 503 with Retry-After, fast, and is not ready', async () => {
-    const tc = await startTestCollector(config, { brokers: [`127.0.0.1:${await deadPort()}`], tweak: (o) => (o.producer.ackTimeoutMs = 5_000) });
+    const tc = await startTestCollector(config, { brokers: [`127.0.0.1:${await deadPort()}`], tweak: (o) => Object.assign(o.producer, { ackTimeoutMs: 5_000, cooldownMs: 60_000 }) });
+    expect((await fetch(`${tc.url}/readyz`)).status).toBe(503); // it started, but never reached Kafka
     const first = await post(tc.url, body(3, 'down'));
     expect(first.status).toBe(503);
     expect(first.headers.get('retry-after')).toBe('2');
