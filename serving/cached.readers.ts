@@ -8,7 +8,7 @@ import type { BreakdownQuery, Filters, SeriesQuery, TotalsQuery } from '../core/
 import type { ResultCache } from './result.cache.ts';
 import type { BatchSnapshot, FunnelQuery, SpeedReader } from './types.ts';
 
-export type CacheObserver = (kind: 'batch' | 'speed', hit: boolean) => void;
+export type CacheObserver = (kind: 'batch' | 'speed' | 'response', hit: boolean) => void;
 
 export function cachedBatch(snapshot: BatchSnapshot, cache: ResultCache, observe?: CacheObserver): BatchSnapshot {
   const key = (method: string, args: unknown) => `b\u0000${snapshot.version}\u0000${method}\u0000${JSON.stringify(args)}`;

@@ -106,9 +106,10 @@ export function parseDateRange(range: string | readonly [string, string], now: n
   let to: number;
   if (typeof range === 'string') {
     const m = RELATIVE.exec(range);
-    if (range === 'today' || range === 'day') [from, to] = [Math.floor(now / DAY) * DAY, now];
+    if (range === 'today' || range === 'day') [from, to] = [Math.floor(now / DAY) * DAY, Math.ceil(now / 1000) * 1000];
     // Starts on a whole minute, so the batch part of a relative range keeps one cache key for a minute.
-    else if (m) [from, to] = [Math.floor(now / 60_000) * 60_000 - Number(m[1]) * { m: 60_000, h: 3_600_000, d: DAY }[m[2] as 'm' | 'h' | 'd'], now];
+    // and ends at the end of the current second, so a repeated query has one key for that second.
+    else if (m) [from, to] = [Math.floor(now / 60_000) * 60_000 - Number(m[1]) * { m: 60_000, h: 3_600_000, d: DAY }[m[2] as 'm' | 'h' | 'd'], Math.ceil(now / 1000) * 1000];
     else throw badRequest(`date_range "${range.slice(0, 40)}" is not valid: expected 30m, 24h, 7d, today, or [from, to]`);
   } else {
     from = parseInstant(range[0], 'from');

@@ -98,8 +98,13 @@ async function send(reply: FastifyReply, req: FastifyRequest, result: StatsResul
   reply.header('x-twinlane-watermark', result.meta.watermark ?? 'none');
   if (format === 'csv') return toCsv(result);
   if (format === 'arrow') return Buffer.from(toArrow(result));
-  return result;
+  // A cached result is serialized once, not once per request.
+  let json = serialized.get(result);
+  if (json === undefined) serialized.set(result, (json = JSON.stringify(result)));
+  return json;
 }
+
+const serialized = new WeakMap<StatsResult, string>();
 
 export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { stats, sites, options, clock } = deps;

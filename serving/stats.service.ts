@@ -105,8 +105,21 @@ export class StatsService {
     };
   }
 
+  /**
+   * A whole answer is reused for as long as a speed answer may be (SERVING_SPEED_CACHE), under
+   * the batch version it was computed from: it is then no staler than its speed part already
+   * is, and a new batch version still shows on the very next request.
+   */
   async run(q: StatsQuery): Promise<StatsResult> {
     const ctx = await this.context(q.source);
+    const ttl = this.deps.options.speedCacheMs;
+    if (ttl <= 0) return this.compute(q, ctx);
+    const observe = this.deps.observeCache;
+    const key = `r\u0000${ctx.batch?.version ?? '-'}\u0000${JSON.stringify(q)}`;
+    return this.deps.cache.getOrLoad(key, () => this.compute(q, ctx), ttl, observe && ((hit) => observe('response', hit)));
+  }
+
+  private async compute(q: StatsQuery, ctx: MergeContext): Promise<StatsResult> {
     const main = await this.answer(q, ctx);
     const result: StatsResult = {
       query: {
