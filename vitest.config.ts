@@ -1,5 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
+const ignored = ['**/node_modules/**', '.local/**', 'data/**'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -8,7 +10,7 @@ export default defineConfig({
           name: 'unit',
           sequence: { groupOrder: 0 },
           include: ['**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/node_modules/**', '.local/**', 'data/**'],
+          exclude: ['**/*.int.test.ts', ...ignored],
           environment: 'node',
         },
       },
@@ -17,14 +19,29 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           include: ['**/*.int.test.ts'],
-          exclude: ['**/node_modules/**', '.local/**', 'data/**'],
+          exclude: ['**/*.faults.int.test.ts', ...ignored],
           environment: 'node',
           globalSetup: ['./test/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // Two cores: integration files share one broker; run them one or two at a time.
+          // Two cores: integration files share one broker; run them two at a time.
           fileParallelism: true,
           maxWorkers: 2,
+        },
+      },
+      {
+        // Fault tests kill the shared broker: they run last and alone, so no other test sees the outage.
+        test: {
+          name: 'faults',
+          sequence: { groupOrder: 2 },
+          include: ['**/*.faults.int.test.ts'],
+          exclude: ignored,
+          environment: 'node',
+          globalSetup: ['./test/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          maxWorkers: 1,
         },
       },
     ],
