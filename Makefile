@@ -8,7 +8,7 @@ NPM_STAMP := node_modules/.install-stamp
 help:
 	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
 	@echo "make test          install, start the stack, run unit + integration tests"
-	@echo "make bench [ONLY=collector|speed|batch|serving]"
+	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas]"
 	@echo "make stack-up | stack-down | stack-status"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -40,7 +40,7 @@ test-unit: setup
 	npx vitest run --project unit
 
 test-int: stack-up
-	npx vitest run --project integration
+	npx vitest run --project integration --project faults
 
 bench: stack-up
 	@$(TSX) bench/run.ts $(if $(ONLY),--only $(ONLY),)
