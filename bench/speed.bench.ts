@@ -39,7 +39,7 @@ async function topic(name: string, partitions: number): Promise<string> {
 
 function consumerFor(t: string, dlq: string, prefix: string, metrics: Metrics): SpeedConsumer {
   return new SpeedConsumer({
-    kafka, redis, codec: new EventCodec(registry, t), deadLetters: new DeadLetterWriter({ kafka, topic: dlq, logger, metrics }),
+    kafka, redis, registry, deadLetters: new DeadLetterWriter({ kafka, topic: dlq, logger, metrics }),
     watermark: { watermark: async () => null }, logger, metrics,
     options: speedOptions(config, { topic: t, groupId: `${run}-${prefix}`, keyPrefix: `${run}:${prefix}`, sessionTimeoutMs: 6_000 }),
   });

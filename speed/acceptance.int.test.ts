@@ -64,7 +64,7 @@ describe('speed acceptance: collector → Kafka → speed → read API', () => {
     const metrics = new Metrics();
     const newConsumer = () =>
       new SpeedConsumer({
-        kafka, redis, codec: new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), topic),
+        kafka, redis, registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL),
         deadLetters: new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics }), watermark: { watermark: async () => null }, logger, metrics, options: sOptions,
       });
     const consumer = newConsumer();

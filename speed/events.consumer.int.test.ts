@@ -55,7 +55,7 @@ describe('speed consumer on the real broker and Redis', () => {
       return {
         metrics,
         deadLetters,
-        consumer: new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, breaker, watermark: { watermark: async () => w }, logger, metrics, options }),
+        consumer: new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark: { watermark: async () => w }, logger, metrics, options }),
       };
     });
     await Promise.all(consumers.map((c) => c.consumer.start()));
@@ -134,7 +134,7 @@ describe('speed consumer on the real broker and Redis', () => {
     let fatal: unknown;
     const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix: prefix + 'speed', sessionTimeoutMs: 6_000 });
     const consumer = new SpeedConsumer({
-      kafka, redis, codec: new EventCodec(new MemoryRegistry(), topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options,
+      kafka, redis, registry: new MemoryRegistry(), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options,
       breaker: new CircuitBreaker({ consumer: 'speed', threshold: 0.5, minBatch: 20, metrics, logger }),
       onFatal: (err) => (fatal = err),
     });

@@ -12,7 +12,8 @@ import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
 import { CircuitOpenError, type CircuitBreaker, type DeadLetterCode, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
-import { SchemaViolationError, type EventCodec } from '../schemas/event.codec.ts';
+import { SchemaViolationError, type EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
+import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { rollupSite } from './rollup.aggregator.ts';
@@ -23,7 +24,10 @@ import { WatermarkCache } from './watermark.cache.ts';
 export interface SpeedConsumerDeps {
   kafka: Kafka;
   redis: Redis;
-  codec: EventCodec;
+  /** Writer schemas by id: records are decoded into the rollup's fields only (event.decoder.ts). */
+  registry?: RegistryClient;
+  /** Full decode through a codec; used when no `registry` is given. */
+  codec?: EventCodec;
   deadLetters: DeadLetterWriter;
   /** Stops the consumer when most of a batch would be dead-lettered. */
   breaker?: CircuitBreaker;
@@ -52,6 +56,7 @@ export class SpeedConsumer extends BaseService {
   private readonly writer: RollupWriter;
   private readonly wm: WatermarkCache;
   private readonly now: () => number;
+  private readonly decoder: RollupDecoder;
   private readonly positions = new Map<string, string>();
   private fatal: unknown;
   private readonly m;
@@ -62,6 +67,9 @@ export class SpeedConsumer extends BaseService {
     this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
+    if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);
+    else if (deps.codec) this.decoder = codecDecoder(deps.codec);
+    else throw new Error('SpeedConsumer needs a registry or a codec');
     this.m = {
       consumed: metrics.counter('speed_events_consumed_total', 'Records read from the events topic'),
       applied: metrics.counter('speed_events_applied_total', 'Events rolled up into Redis'),
@@ -150,11 +158,11 @@ export class SpeedConsumer extends BaseService {
     this.m.watermark.set(w ?? 0);
     const oldest = this.now() - this.deps.options.ttlMs;
     const out: DecodedBatch = { bySite: new Map(), letters: [], skipped: { before_watermark: 0, beyond_retention: 0 } };
-    const codec = this.deps.codec;
+    const decoder = this.decoder;
     for (const msg of messages) {
       let event;
       try {
-        event = (codec.decodeCached(msg.value) ?? (await codec.decode(msg.value))).event;
+        event = decoder.decodeCached(msg.value) ?? (await decoder.decode(msg.value));
       } catch (err) {
         if (!(err instanceof TwinlaneError) || !DECODE_CODES.has(err.code)) throw err;
         out.letters.push({

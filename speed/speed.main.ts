@@ -14,7 +14,7 @@ import { Metrics, MetricsServer } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
 import { BatchReader } from '../batch/index.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
+import { ConfluentRegistryClient } from '../schemas/event.codec.ts';
 import { SpeedConsumer } from './events.consumer.ts';
 import { SpeedMaintenance } from './maintenance.job.ts';
 import { speedOptions, type SpeedOptions } from './options.ts';
@@ -45,11 +45,11 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const kafka = createKafka(config, logger, 'speed');
   const redis = createRedis(config);
   const keys = new SpeedKeys(options.keyPrefix);
-  const codec = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), options.topic);
+  const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
   const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
   const watermark = watermarkSource(config);
-  const consumer = new SpeedConsumer({ kafka, redis, codec, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
+  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
   const services: Service[] = [
     { name: 'redis', start: async () => undefined, stop: async () => void (await redis.quit().catch(() => redis.disconnect())) },
     { name: 'dead-letter-writer', start: () => deadLetters.start(), stop: () => deadLetters.stop() },

@@ -1,10 +1,10 @@
 /** Shapes shared by the speed layer's writer, reader and consumer. */
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { RollupEvent } from './event.decoder.ts';
 
 /** One decoded record of a Kafka batch, with the offset it came from. */
 export interface OffsetEvent {
   offset: string;
-  event: TwinlaneEvent;
+  event: RollupEvent;
 }
 
 /** What one site's events of one minute add to Redis. Everything is a sum or a set union. */
