@@ -16,7 +16,7 @@ import { errorMessage, TwinlaneError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, deadLetter, ok, type DeadLetterWriter, type NewDeadLetter, type Outcome } from '../dlq/index.ts';
-import type { EventCodec } from '../schemas/event.codec.ts';
+import { SchemaViolationError, type EventCodec } from '../schemas/event.codec.ts';
 import { openDuckDB, type DuckDB } from './duckdb.ts';
 import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';
@@ -45,7 +45,7 @@ function decodeRecord(codec: EventCodec, value: Buffer | null): Outcome<string> 
   const asOutcome = (err: unknown): Outcome<string> => {
     const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
     if (!code) throw err; // the registry is down, for example: not the record's fault, retry the batch
-    return deadLetter('decode', code, errorMessage(err));
+    return deadLetter('decode', code, errorMessage(err), err instanceof SchemaViolationError ? err.paths[0] : undefined);
   };
   try {
     const cached = codec.decodeCached(value);
@@ -213,7 +213,8 @@ export class LakeArchiver extends BaseService {
           code: outcome.code,
           message: outcome.message,
           payload: msg.value ?? Buffer.alloc(0),
-          payloadFormat: 'avro-confluent',
+          payloadFormat: outcome.code === 'PAYLOAD_FORMAT' ? 'binary' : 'avro-confluent',
+          ...(outcome.field === undefined ? {} : { field: outcome.field }),
           source: { topic: this.options.topic, partition, offset: msg.offset },
         });
     }

@@ -85,6 +85,7 @@ const PAYLOAD_FORMATS: readonly DeadLetter['payloadFormat'][] = ['json', 'avro-c
 
 export class DeadLetterWriter {
   private producer: Producer | undefined;
+  private connecting: Promise<void> | undefined;
   private readonly counter;
 
   constructor(
@@ -93,14 +94,27 @@ export class DeadLetterWriter {
     this.counter = deps.metrics.counter('dead_letters_total', 'Dead letters written, by stage and code', ['stage', 'code']);
   }
 
-  async start(): Promise<void> {
-    if (this.producer) return;
-    const producer = this.deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    this.producer = producer;
+  /** Concurrent callers share one connection attempt; a failed attempt is forgotten so the next call retries. */
+  start(): Promise<void> {
+    if (!this.connecting) {
+      const producer = this.deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.connecting = producer.connect().then(
+        () => {
+          this.producer = producer;
+        },
+        (err: unknown) => {
+          this.connecting = undefined;
+          throw new DependencyError('DLQ_CONNECT_FAILED', `could not connect the dead-letter producer`, err);
+        },
+      );
+    }
+    return this.connecting;
   }
 
   async stop(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = undefined;
+    await connecting?.catch(() => undefined);
     const p = this.producer;
     this.producer = undefined;
     await p?.disconnect();

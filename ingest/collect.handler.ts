@@ -130,7 +130,13 @@ export class CollectHandler {
         letters.push({ stage: outcome.stage, code: outcome.code, message: outcome.message, ...field, siteId, firstSeen: req.receivedAt, payload: raws[index] ?? Buffer.from(JSON.stringify(element)), payloadFormat: 'json' });
       }
     });
-    const [sent] = await Promise.allSettled([this.deps.events.send(messages), this.writeDeadLetters(letters)]);
+    // Rejected events are dead-lettered before the valid ones are sent: if the dead-letter topic
+    // cannot take them, nothing is accepted and the client retries the whole request, so no
+    // input is lost and no valid event is counted twice.
+    if (!(await this.writeDeadLetters(letters))) {
+      return this.reply(503, { accepted: 0, rejected, error: { code: 'DLQ_UNAVAILABLE', message: 'rejected events could not be dead-lettered; nothing was accepted, retry later' } }, { 'retry-after': String(this.deps.options.retryAfterSeconds) });
+    }
+    const [sent] = await Promise.allSettled([this.deps.events.send(messages)]);
     for (const r of rejected) this.m.events.inc({ outcome: 'rejected', code: r.code });
     if (sent.status === 'rejected') {
       const err = sent.reason as unknown;
@@ -143,18 +149,20 @@ export class CollectHandler {
     return this.reply(202, response);
   }
 
-  /** Dead letters are awaited before answering; a failure is logged and counted, never hidden. */
-  private async writeDeadLetters(letters: NewDeadLetter[]): Promise<void> {
-    if (letters.length === 0) return;
+  /** Dead letters are awaited before answering; false (logged and counted) when they did not land. */
+  private async writeDeadLetters(letters: NewDeadLetter[]): Promise<boolean> {
+    if (letters.length === 0) return true;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`not acknowledged within ${this.deps.options.producer.ackTimeoutMs} ms`)), this.deps.options.producer.ackTimeoutMs);
     });
     try {
       await Promise.race([this.deps.deadLetters.write(letters), timeout]);
+      return true;
     } catch (err) {
       this.m.dlqFailures.inc(letters.length);
       this.deps.logger.error({ event: 'collector_dead_letter_failed', count: letters.length, codes: [...new Set(letters.map((l) => l.code))], err: errorMessage(err) }, 'rejected input could not be dead-lettered');
+      return false;
     } finally {
       clearTimeout(timer);
     }
