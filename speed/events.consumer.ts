@@ -58,6 +58,8 @@ export class SpeedConsumer extends BaseService {
   private readonly now: () => number;
   private readonly decoder: RollupDecoder;
   private readonly positions = new Map<string, string>();
+  /** `topic:partition` → site → offset this instance last saw in its record (see applyAll). */
+  private readonly known = new Map<string, Map<string, string | null>>();
   private fatal: unknown;
   private readonly m;
 
@@ -100,6 +102,8 @@ export class SpeedConsumer extends BaseService {
       maxWaitTimeInMs: options.maxWaitMs,
       retry: { retries: 5, restartOnFailure: async () => this.fatal === undefined },
     });
+    // After a rebalance a partition may come back from another instance: guess nothing.
+    consumer.on(consumer.events.GROUP_JOIN, () => this.known.clear());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) return;
       logger.error({ event: 'speed_consumer_crashed', err: payload.error });
@@ -187,25 +191,38 @@ export class SpeedConsumer extends BaseService {
     return out;
   }
 
-  /** Compare-and-set per site; a site that lost the race is rolled up again above the new offset. */
+  /**
+   * Compare-and-set per site; a site that lost the race is rolled up again above the offset the
+   * script found. The expected offsets are what this instance last wrote (read from Redis only
+   * for sites it has not written since it joined): a stale guess costs a retry, never a count.
+   */
   private async applyAll(bySite: Map<string, OffsetEvent[]>, pos: BatchPosition): Promise<void> {
+    const pkey = `${pos.topic}:${pos.partition}`;
+    let known = this.known.get(pkey);
+    if (!known) this.known.set(pkey, (known = new Map()));
     let pending = [...bySite.keys()];
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > MAX_CAS_ATTEMPTS) {
         throw new DependencyError('SPEED_APPLY_CONFLICT', `offset records of ${pending.length} sites kept moving during ${MAX_CAS_ATTEMPTS} attempts on ${pos.topic}:${pos.partition}`);
       }
-      const applied = await this.writer.appliedOffsets(pending, pos);
+      const unknown = pending.filter((s) => !known.has(s));
+      if (unknown.length > 0) for (const [s, o] of await this.writer.appliedOffsets(unknown, pos)) known.set(s, o);
       const items: { rollup: SiteRollup; expected: string | null }[] = [];
       for (const site of pending) {
-        const rollup = rollupSite(site, bySite.get(site)!, applied.get(site) ?? null);
-        if (rollup) items.push({ rollup, expected: applied.get(site) ?? null });
+        const expected = known.get(site) ?? null;
+        const rollup = rollupSite(site, bySite.get(site)!, expected);
+        if (rollup) items.push({ rollup, expected });
         else this.m.skipped.inc({ reason: 'already_applied' }, bySite.get(site)!.length);
       }
       const results = await this.writer.apply(items, pos);
       pending = [];
       results.forEach((r, i) => {
         const { rollup } = items[i]!;
-        if (!r.applied) return void pending.push(rollup.site);
+        if (!r.applied) {
+          known.set(rollup.site, r.currentOffset);
+          return void pending.push(rollup.site);
+        }
+        known.set(rollup.site, rollup.maxOffset);
         this.m.applied.inc(rollup.events);
         const replayed = bySite.get(rollup.site)!.length - rollup.events;
         if (replayed > 0) this.m.skipped.inc({ reason: 'already_applied' }, replayed);

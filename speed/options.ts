@@ -20,8 +20,8 @@ export interface SpeedOptions {
 }
 
 export const SPEED_DEFAULTS = {
-  partitionsConcurrently: 3,
-  maxBytesPerPartition: 4 * 1024 * 1024,
+  partitionsConcurrently: 6,
+  maxBytesPerPartition: 8 * 1024 * 1024,
   maxWaitMs: 100,
 } as const;
 
