@@ -6,7 +6,7 @@
  * deduplicated events with the same SQL definitions, so both paths agree.
  */
 import { join } from 'node:path';
-import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
 import { alignDown, DIMENSIONS, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from './duckdb.ts';
@@ -71,10 +71,11 @@ export class BatchSnapshot implements ViewReader {
     return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from).map((d) => this.store.tablePath(this.manifest.days[d]!.dir, table));
   }
 
-  private async query(sql: string, params: Params): Promise<Record<string, unknown>[]> {
+  /** `types` names the type of a parameter DuckDB cannot infer, such as an empty list. */
+  private async query(sql: string, params: Params, types?: Record<string, DuckDBType>): Promise<Record<string, unknown>[]> {
     const conn = await this.connect();
     try {
-      return (await conn.runAndReadAll(sql, params)).getRowObjectsJS() as Record<string, unknown>[];
+      return (await conn.runAndReadAll(sql, params, types)).getRowObjectsJS() as Record<string, unknown>[];
     } finally {
       conn.closeSync();
     }
@@ -186,6 +187,7 @@ export class BatchSnapshot implements ViewReader {
          WHERE NOT is_bot AND ((type = 'pageview' AND list_contains($pages, page)) OR (type <> 'pageview' AND list_contains($names, event_name)))
          ORDER BY session_id, event_time`,
         params,
+        { pages: LIST(VARCHAR), names: LIST(VARCHAR) },
       );
       let session: unknown;
       let i = 0;
