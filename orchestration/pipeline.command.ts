@@ -168,12 +168,12 @@ function printSummary(config: ConfigValues, site: string, readKey: string, t0: n
   const api = `http://127.0.0.1:${config.SERVING_PORT}`;
   const auth = `-H 'Authorization: Bearer ${readKey}'`;
   say(`\n# ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  say(`  dashboard   ${api}/dashboard/${site}`);
+  say(`  dashboard   ${api}/dashboard/${site}#key=${readKey}`);
   say(`  API docs    ${api}/docs`);
   say('\n  example queries:');
-  say(`  curl ${auth} '${api}/v1/sites/${site}/series?from=-7d&grain=day&metrics=pageviews,visitors,revenue'`);
-  say(`  curl ${auth} '${api}/v1/sites/${site}/totals?from=-24h&metrics=pageviews,visitors'`);
-  say(`  curl ${auth} '${api}/v1/sites/${site}/breakdown/page?from=-7d&limit=10'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/series?period=7d&grain=day&metrics=pageviews,visitors,revenue'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/totals?period=7d&metrics=pageviews,visitors&compare=previous_period'`);
+  say(`  curl ${auth} '${api}/v1/sites/${site}/breakdown/page?period=7d&limit=10'`);
   say(`  curl ${auth} '${api}/v1/sites/${site}/coverage'`);
   say(`  node --import tsx bin/twinlane.ts jobs list`);
   say(`\n  live traffic: ${liveRate} events/s. Ctrl-C stops the services this run started; \`make stack-down\` stops Kafka, Redis and the registry.`);
