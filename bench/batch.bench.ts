@@ -2,7 +2,8 @@
  * `make bench ONLY=batch`: the batch job over one generated day of 10M events (lake written by
  * DuckDB SQL directly), and the archiver from Kafka to Parquet. Each measured part runs in a
  * child process so its peak RSS (VmHWM) is its own. BENCH_BATCH_EVENTS / BENCH_ARCHIVER_EVENTS
- * override the sizes.
+ * override the sizes; `archiver` runs only the archiver part, `generate <dir> <n>` keeps a lake for
+ * repeated runs, BENCH_NODE_ARGS passes Node flags (e.g. --cpu-prof) to the measured child.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,7 +74,7 @@ async function archiverChild(topic: string, n: number, dataDir: string): Promise
 }
 
 function child(args: string[]): { seconds: number; rss: number } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/batch.bench.ts', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'bench/batch.bench.ts', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`bench child ${args[0]} failed (exit ${r.status})`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { seconds: number; rss: number };
 }
@@ -82,7 +83,12 @@ async function main(): Promise<void> {
   const [mode, ...rest] = process.argv.slice(2);
   if (mode === 'batch-child') return batchChild(rest[0]!);
   if (mode === 'archiver-child') return archiverChild(rest[0]!, Number(rest[1]), rest[2]!);
+  if (mode === 'generate') return generateLake(rest[0]!, Number(rest[1]));
+  if (mode !== 'archiver') await benchBatch();
+  await benchArchiver();
+}
 
+async function benchBatch(): Promise<void> {
   const batchEvents = Number(process.env.BENCH_BATCH_EVENTS ?? 10_000_000);
   const dir = mkdtempSync(join(tmpdir(), 'twinlane-bench-batch-'));
   try {
@@ -94,7 +100,9 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
 
+async function benchArchiver(): Promise<void> {
   const n = Number(process.env.BENCH_ARCHIVER_EVENTS ?? 500_000);
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
   const kafka = new Kafka({ clientId: 'bench', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
