@@ -8,6 +8,8 @@
  *   speed read API (SpeedReader.totals), polled every 5 ms.
  * Everything shares the machine's two cores with the broker and Redis.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.ts';
 import { createKafka } from '../core/clients.ts';
@@ -45,6 +47,20 @@ function consumerFor(t: string, dlq: string, prefix: string, metrics: Metrics): 
   });
 }
 
+/** BENCH_SPEED_CPU_PROFILE=file.cpuprofile: V8 CPU profile of the consuming phase (open in Chrome DevTools). */
+const profileFile = process.env.BENCH_SPEED_CPU_PROFILE;
+const session = new Session();
+async function startProfile(): Promise<void> {
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+}
+async function stopProfile(file: string): Promise<void> {
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(file, JSON.stringify(profile));
+  session.disconnect();
+}
+
 async function throughput(dlq: string): Promise<number> {
   const t = await topic('throughput', 6);
   const codec = new EventCodec(registry, t);
@@ -72,13 +88,22 @@ async function throughput(dlq: string): Promise<number> {
   await consumer.start();
   let t0 = 0;
   let c0 = 0;
+  let cpu0 = process.cpuUsage();
   for (;;) {
     const c = (await consumed.get()).values[0]?.value ?? 0;
-    if (c > 0 && t0 === 0) [t0, c0] = [performance.now(), c];
+    if (c > 0 && t0 === 0) {
+      [t0, c0, cpu0] = [performance.now(), c, process.cpuUsage()];
+      if (profileFile) await startProfile();
+    }
     if (c >= N) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   const rate = (N - c0) / ((performance.now() - t0) / 1000);
+  // CPU time of this process (consumer: Kafka client, decode, rollup, Redis client) per event:
+  // less sensitive than the rate to what else runs on the shared cores.
+  const cpu = process.cpuUsage(cpu0);
+  if (profileFile) await stopProfile(profileFile);
+  console.log(`bench: speed_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
   await consumer.stop();
   await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:tp`), ttlMs: config.SPEED_TTL }).clear();
   return rate;

@@ -1,12 +1,12 @@
 /**
- * Writes rollups to Redis: per site and partition batch, the idempotent commands then one
- * APPLY_LUA compare-and-set call (apply.script.ts), all sites of a batch in one pipeline. A call
- * whose expected offset is stale (another instance, or a replay after a crash, got there first)
- * writes no counter and reports the offset it found.
+ * Writes rollups to Redis: one APPLY_LUA call per site and partition batch (apply.script.ts),
+ * all sites of a batch in one pipeline. A call whose expected offset is stale (another
+ * instance, or a replay after a crash, got there first) writes no counter and reports the
+ * offset it found.
  */
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
-import { APPLY_LUA, encodeApply, idempotentPart } from './apply.script.ts';
+import { APPLY_LUA, encodeApply } from './apply.script.ts';
 import { offsetField, type SpeedKeys } from './redis.keys.ts';
 import type { ApplyResult, BatchPosition, SiteRollup } from './types.ts';
 
@@ -42,21 +42,14 @@ export class RollupWriter {
     const field = offsetField(pos.topic, pos.partition);
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
-    const scriptAt: number[] = [];
-    let n = 0;
     for (const { rollup, expected } of items) {
-      const keys = this.deps.keys.site(rollup.site);
-      // Order matters: the idempotent part runs before the offset can move (see apply.script.ts).
-      const part = idempotentPart(keys, rollup, this.deps.ttlMs);
-      for (const [name, ...args] of part.commands) void pipe.call(name, ...args), n++;
-      const call = encodeApply(keys, rollup, field, expected, this.deps.ttlMs, part.expiries);
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, field, expected, this.deps.ttlMs);
       void run(call.keys.length, call.keys.concat(call.args));
-      scriptAt.push(n++);
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);
     const res = await this.exec(pipe, 'apply rollups');
-    return scriptAt.map((at) => (res[at] === 1 ? { applied: true } : { applied: false, currentOffset: (res[at] as string) || null }));
+    return items.map((_, i) => (res[i] === 1 ? { applied: true } : { applied: false, currentOffset: (res[i] as string) || null }));
   }
 
   private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
