@@ -7,7 +7,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { BaseService } from '../core/lifecycle.ts';
-import { DependencyError, TwinlaneError } from '../core/errors.ts';
+import { DependencyError, TwinlaneError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
@@ -61,6 +61,9 @@ export class SpeedConsumer extends BaseService {
   /** `topic:partition` → site → offset this instance last saw in its record (see applyAll). */
   private readonly known = new Map<string, Map<string, string | null>>();
   private readonly lastCommit = new Map<string, number>();
+  /** Positions applied to Redis but not committed yet (commits are throttled); flushed by a timer and on stop. */
+  private readonly uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
+  private flushTimer: NodeJS.Timeout | undefined;
   private fatal: unknown;
   private readonly m;
 
@@ -104,7 +107,10 @@ export class SpeedConsumer extends BaseService {
       retry: { retries: 5, restartOnFailure: async () => this.fatal === undefined },
     });
     // After a rebalance a partition may come back from another instance: guess nothing.
-    consumer.on(consumer.events.GROUP_JOIN, () => this.known.clear());
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.known.clear();
+      this.uncommitted.clear();
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) return;
       logger.error({ event: 'speed_consumer_crashed', err: payload.error });
@@ -122,14 +128,37 @@ export class SpeedConsumer extends BaseService {
       eachBatch: (payload) => this.handleBatch(payload),
     });
     this.consumer = consumer;
+    // Without this, the last batches before a quiet period would stay uncommitted: lag would never
+    // reach 0 and a restart would replay them (harmless for counts, wrong for lag).
+    this.flushTimer = setInterval(() => void this.flushCommits(), Math.max(250, options.commitIntervalMs));
+    this.flushTimer.unref();
     logger.info({ event: 'speed_consumer_started', topic: options.topic, group: options.groupId, prefix: options.keyPrefix });
   }
 
   protected async onStop(): Promise<void> {
+    clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
     const consumer = this.consumer;
-    this.consumer = undefined;
     this.wm.stop();
+    await consumer?.stop();
+    await this.flushCommits();
+    this.consumer = undefined;
     await consumer?.disconnect();
+  }
+
+  /** Commits every pending position (applied to Redis, not yet committed to Kafka). */
+  private async flushCommits(): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer || this.uncommitted.size === 0) return;
+    const batch = [...this.uncommitted.entries()];
+    for (const [key, p] of batch) if (this.uncommitted.get(key) === p) this.uncommitted.delete(key);
+    try {
+      await consumer.commitOffsets(batch.map(([, p]) => p));
+      for (const [key] of batch) this.lastCommit.set(key, this.now());
+    } catch (err) {
+      // Partitions may have moved in a rebalance; the next owner commits them after applying.
+      this.deps.logger.warn({ event: 'speed_commit_flush_failed', err: errorMessage(err) });
+    }
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
@@ -165,9 +194,13 @@ export class SpeedConsumer extends BaseService {
   private async commitIfDue(pos: BatchPosition, last: string, commit: EachBatchPayload['commitOffsetsIfNecessary']): Promise<void> {
     const key = `${pos.topic}:${pos.partition}`;
     const now = this.now();
-    if (now - (this.lastCommit.get(key) ?? 0) < this.deps.options.commitIntervalMs) return;
-    this.lastCommit.set(key, now);
     const offset = (BigInt(last) + 1n).toString();
+    if (now - (this.lastCommit.get(key) ?? 0) < this.deps.options.commitIntervalMs) {
+      this.uncommitted.set(key, { topic: pos.topic, partition: pos.partition, offset });
+      return;
+    }
+    this.lastCommit.set(key, now);
+    this.uncommitted.delete(key);
     await commit({ topics: [{ topic: pos.topic, partitions: [{ partition: pos.partition, offset }] }] });
   }
 
