@@ -4,7 +4,7 @@
  * at once. After catch-up and a batch run, the served numbers still equal the truth: yesterday
  * exactly from batch, today from speed with exact counts and uniques within the sketch error.
  *
- * The broker is the one every engineer's tests share, so its outage is kept to the restart time.
+ * The broker is the shared local one, so its outage is kept to the restart time.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
