@@ -10,7 +10,8 @@ import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName,
 import { openDuckDB, num } from './duckdb.ts';
 import { LakeArchiver } from './lake.archiver.ts';
 import { parseLakeFileName } from './lake.layout.ts';
-import { MemoryRegistry, produceEvents } from './testing/fixtures.ts';
+import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
+import { produceEvents } from './testing/fixtures.ts';
 
 const DAY = Date.UTC(2026, 2, 14);
 
@@ -23,7 +24,7 @@ describe('lake archiver', () => {
     const dlqTopic = await createTopic(config, 'lake-dlq', 1);
     const dataDir = tempDir('lake');
     const kafka = kafkaClient(config);
-    const registry = new MemoryRegistry();
+    const registry = new MemoryRegistryClient();
     const events = [...generateTraffic({ seed: 7, sites: ['alpha', 'beta'], from: DAY - 3_600_000, to: DAY + 3 * 3_600_000, events: 20_000 })];
     await produceEvents(kafka, new EventCodec(registry, topic), topic, events, [{ value: Buffer.from('not avro') }, { value: Buffer.from([0, 0, 0, 0, 99, 1, 2]) }]);
 

@@ -2,26 +2,12 @@ import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { generateTraffic } from '../ingest/traffic.generator.ts';
-import { EVENT_SCHEMA, type AvroSchemaJson, type TwinlaneEvent } from '../schemas/event.ts';
-import { EventCodec, UnknownSchemaIdError, type RegistryClient } from '../schemas/event.codec.ts';
+import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/event.ts';
+import { EventCodec } from '../schemas/event.codec.ts';
 import { frame } from '../schemas/wire-format.ts';
 import { RecordPreparer, TransformError, replayEventId, type ReplayPipeline } from './record.preparer.ts';
 import { deadLetter, ok, type StoredDeadLetter } from './types.ts';
-
-/** In-memory registry: a pure unit test of the preparer (the real registry is in the int tests). */
-class MemoryRegistry implements RegistryClient {
-  readonly schemas = new Map<number, AvroSchemaJson>();
-  async register(schema: AvroSchemaJson): Promise<number> {
-    const id = this.schemas.size + 1;
-    this.schemas.set(id, schema);
-    return id;
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.schemas.get(id);
-    if (!s) throw new UnknownSchemaIdError(id);
-    return s;
-  }
-}
+import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
 
 /** Stands in for ingest's EventPipeline: requires a numeric `revenue`, echoes the id. */
 const pipeline: ReplayPipeline = {
@@ -36,7 +22,7 @@ const pipeline: ReplayPipeline = {
 const [sample] = [...generateTraffic({ seed: 7, sites: ['shop'], from: Date.UTC(2025, 0, 1), to: Date.UTC(2025, 0, 2), events: 1 })];
 
 async function setup() {
-  const registry = new MemoryRegistry();
+  const registry = new MemoryRegistryClient();
   const codec = new EventCodec(registry, 'events');
   await codec.init();
   const drift = structuredClone(EVENT_SCHEMA);

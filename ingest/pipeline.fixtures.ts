@@ -1,28 +1,12 @@
-/** Unit-test fixtures of the ingest part: an in-memory registry and a ready pipeline. */
-import { EventCodec, type RegistryClient } from '../schemas/index.ts';
-import type { AvroSchemaJson } from '../schemas/index.ts';
+/** Unit-test fixtures of the ingest part: a ready pipeline. */
+import { EventCodec } from '../schemas/index.ts';
 import { parseSites, type Sites } from '../core/sites.ts';
 import { EventEnricher } from './event.enricher.ts';
 import { EventPipeline } from './event.pipeline.ts';
 import { IpHasher } from './ip.hasher.ts';
 import type { ClockSkewOptions } from './clock-skew.policy.ts';
 import { UserAgentParser } from './user-agent.parser.ts';
-
-/** Stands in for the schema registry in pure unit tests (integration tests use the real one). */
-export class MemoryRegistry implements RegistryClient {
-  private readonly byId = new Map<number, AvroSchemaJson>();
-  async register(schema: AvroSchemaJson): Promise<number> {
-    for (const [id, s] of this.byId) if (JSON.stringify(s) === JSON.stringify(schema)) return id;
-    const id = this.byId.size + 1;
-    this.byId.set(id, schema);
-    return id;
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.byId.get(id);
-    if (!s) throw new Error(`unknown id ${id}`);
-    return s;
-  }
-}
+import { MemoryRegistryClient } from '../schemas/index.ts';
 
 export const TEST_SITES = ['alpha', 'beta', 'gamma'];
 
@@ -33,7 +17,7 @@ export function testSites(): Sites {
 }
 
 export async function testPipeline(clockSkew: Partial<ClockSkewOptions> = {}, now: () => number = Date.now): Promise<{ pipeline: EventPipeline; codec: EventCodec; sites: Sites }> {
-  const codec = new EventCodec(new MemoryRegistry(), 'test.events');
+  const codec = new EventCodec(new MemoryRegistryClient(), 'test.events');
   await codec.init();
   const sites = testSites();
   const enricher = new EventEnricher({ userAgents: new UserAgentParser(), ipHasher: new IpHasher(86_400_000, now) });

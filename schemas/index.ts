@@ -20,3 +20,4 @@ export { buildApp, REGISTRY_CONTENT_TYPE, type RegistryAppDeps } from './registr
 export { RegistryServer, type RegistryServerDeps } from './registry.server.ts';
 export { benchmarkCodec, benchmarkRegistry, sampleEvents, type CodecFigures, type RegistryFigures } from './codec.benchmark.ts';
 export { driftError, schemaDriftPaths } from './schema-drift.ts';
+export { MemoryRegistryClient } from './memory-registry.client.ts';

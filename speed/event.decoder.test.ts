@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SCHEMA, EVENT_SCHEMA_V1, EventCodec, UnknownSchemaIdError, type AvroSchemaJson, type RegistryClient } from '../schemas/index.ts';
+import { EVENT_SCHEMA, EVENT_SCHEMA_V1, EventCodec } from '../schemas/index.ts';
 import { ProjectedDecoder, ROLLUP_FIELDS } from './event.decoder.ts';
 import { traffic } from './test-support.ts';
-
-/** An in-memory registry: ids are positions in the list. */
-class ListRegistry implements RegistryClient {
-  readonly schemas: AvroSchemaJson[] = [];
-  async register(schema: AvroSchemaJson): Promise<number> {
-    const i = this.schemas.findIndex((s) => JSON.stringify(s) === JSON.stringify(schema));
-    return i >= 0 ? i + 1 : this.schemas.push(schema);
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.schemas[id - 1];
-    if (!s) throw new UnknownSchemaIdError(id);
-    return s;
-  }
-}
+import { MemoryRegistryClient } from '../schemas/index.ts';
 
 const pick = (e: object) => Object.fromEntries(ROLLUP_FIELDS.map((f) => [f, (e as Record<string, unknown>)[f]]));
 
@@ -23,7 +10,7 @@ describe('ProjectedDecoder', () => {
   const events = traffic({ events: 300 });
 
   it('returns exactly the rollup fields of each event, from the current and an older writer schema', async () => {
-    const registry = new ListRegistry();
+    const registry = new MemoryRegistryClient();
     const v2 = new EventCodec(registry, 't');
     const v1 = new EventCodec(registry, 't', EVENT_SCHEMA_V1);
     await v2.init();
@@ -42,7 +29,7 @@ describe('ProjectedDecoder', () => {
   });
 
   it('fails like the codec: unknown id, bytes that do not decode, a drifted writer schema', async () => {
-    const registry = new ListRegistry();
+    const registry = new MemoryRegistryClient();
     const codec = new EventCodec(registry, 't');
     await codec.init();
     const dec = new ProjectedDecoder(registry);

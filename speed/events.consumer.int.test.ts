@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { CircuitBreaker, DeadLetterWriter, fromMessage } from '../dlq/index.ts';
-import { EventCodec, UnknownSchemaIdError, type RegistryClient } from '../schemas/event.codec.ts';
-import type { AvroSchemaJson, TwinlaneEvent } from '../schemas/event.ts';
+import { EventCodec } from '../schemas/event.codec.ts';
+import type { TwinlaneEvent } from '../schemas/event.ts';
 import { frame } from '../schemas/wire-format.ts';
 import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../test/helpers.ts';
 import { SpeedConsumer } from './events.consumer.ts';
@@ -15,19 +15,7 @@ import { speedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
 import { distinctVisitors, traffic, truthByMinute } from './test-support.ts';
-
-export class MemoryRegistry implements RegistryClient {
-  private readonly schemas: AvroSchemaJson[] = [];
-  async register(schema: AvroSchemaJson): Promise<number> {
-    const i = this.schemas.findIndex((s) => JSON.stringify(s) === JSON.stringify(schema));
-    return i >= 0 ? i + 1 : this.schemas.push(schema);
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.schemas[id - 1];
-    if (!s) throw new UnknownSchemaIdError(id);
-    return s;
-  }
-}
+import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
 
 describe('speed consumer on the real broker and Redis', () => {
   afterAll(runCleanups);
@@ -38,7 +26,7 @@ describe('speed consumer on the real broker and Redis', () => {
     const dlqTopic = await createTopic(config, 'speed-dlq', 1);
     const { redis, prefix } = testRedis(config);
     const kafka = kafkaClient(config);
-    const registry = new MemoryRegistry();
+    const registry = new MemoryRegistryClient();
     const codec = new EventCodec(registry, topic);
     await codec.init();
 
@@ -134,7 +122,7 @@ describe('speed consumer on the real broker and Redis', () => {
     let fatal: unknown;
     const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix: prefix + 'speed', sessionTimeoutMs: 6_000 });
     const consumer = new SpeedConsumer({
-      kafka, redis, registry: new MemoryRegistry(), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options,
+      kafka, redis, registry: new MemoryRegistryClient(), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options,
       breaker: new CircuitBreaker({ consumer: 'speed', threshold: 0.5, minBatch: 20, metrics, logger }),
       onFatal: (err) => (fatal = err),
     });

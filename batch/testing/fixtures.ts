@@ -1,29 +1,8 @@
-/** Test fixtures of the batch part: an in-memory registry and an event producer. */
+/** Test fixtures of the batch part: an event producer. */
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
-import type { AvroSchemaJson, TwinlaneEvent } from '../../schemas/event.ts';
-import { EventCodec, UnknownSchemaIdError, type RegistryClient } from '../../schemas/event.codec.ts';
-
-/** Stands in for the schema registry in tests that do not exercise it. */
-export class MemoryRegistry implements RegistryClient {
-  private readonly byId = new Map<number, AvroSchemaJson>();
-  private readonly ids = new Map<string, number>();
-  async register(schema: AvroSchemaJson, subject: string): Promise<number> {
-    const key = subject + JSON.stringify(schema);
-    let id = this.ids.get(key);
-    if (id === undefined) {
-      id = this.byId.size + 1;
-      this.ids.set(key, id);
-      this.byId.set(id, schema);
-    }
-    return id;
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.byId.get(id);
-    if (!s) throw new UnknownSchemaIdError(id);
-    return s;
-  }
-}
+import type { TwinlaneEvent } from '../../schemas/event.ts';
+import { EventCodec } from '../../schemas/event.codec.ts';
 
 /** Produces events (Confluent-framed Avro, key site:visitor) in batches of 2,000. */
 export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: string, events: Iterable<TwinlaneEvent>, extra: { value: Buffer }[] = [], pauseMs = 0): Promise<number> {

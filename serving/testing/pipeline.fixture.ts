@@ -11,25 +11,12 @@ import type { ConfigValues } from '../../core/config.ts';
 import { silentLogger, type Logger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { DeadLetterWriter } from '../../dlq/index.ts';
-import { EventCodec, UnknownSchemaIdError, type AvroSchemaJson, type RegistryClient, type TwinlaneEvent } from '../../schemas/index.ts';
+import { EventCodec, type TwinlaneEvent } from '../../schemas/index.ts';
 import { SpeedConsumer, SpeedReader, speedOptions, SpeedKeys } from '../../speed/index.ts';
 import { speedInCurrencyUnits } from '../speed-units.adapter.ts';
 import type { SpeedReader as ServingSpeedReader } from '../types.ts';
 import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../test/helpers.ts';
-
-/** Stands in for the schema registry (the serving layer never decodes Avro itself). */
-class MemoryRegistry implements RegistryClient {
-  private readonly schemas: AvroSchemaJson[] = [];
-  async register(schema: AvroSchemaJson): Promise<number> {
-    const i = this.schemas.findIndex((s) => JSON.stringify(s) === JSON.stringify(schema));
-    return i >= 0 ? i + 1 : this.schemas.push(schema);
-  }
-  async schemaById(id: number): Promise<AvroSchemaJson> {
-    const s = this.schemas[id - 1];
-    if (!s) throw new UnknownSchemaIdError(id);
-    return s;
-  }
-}
+import { MemoryRegistryClient } from '../../schemas/index.ts';
 
 export interface PipelineFixture {
   dataDir: string;
@@ -81,7 +68,7 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const dataDir = tempDir('serving');
   const { redis, prefix } = testRedis(config);
   const kafka = kafkaClient(config);
-  const registry = new MemoryRegistry();
+  const registry = new MemoryRegistryClient();
   const logger = o.logger ?? silentLogger();
   let fatal: unknown;
   const onFatal = (err: unknown) => (fatal ??= err);
