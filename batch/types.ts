@@ -1,6 +1,4 @@
 /** Types of the batch part's public surface. */
-import type { Filters } from '../core/views.ts';
-
 /** What `runBatch` is asked to compute: explicit days, a range, or the dirty days. */
 export interface BatchRequest {
   dates?: string[];
@@ -66,24 +64,8 @@ export interface Pointer {
   reason: 'run' | 'rollback';
 }
 
-/** Ordered funnel step: a page path or a custom-event name (same shape as the serving layer's). */
-export interface FunnelStep {
-  kind: 'page' | 'event';
-  value: string;
-}
-
-export interface FunnelQuery {
-  site: string;
-  from: number;
-  to: number;
-  steps: FunnelStep[];
-  filters?: Filters;
-}
-
-export interface FunnelStepResult {
-  step: FunnelStep;
-  visitors: number;
-}
+/** Funnels are part of the read contract (core/views.ts). */
+export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
 
 export interface CompactionResult {
   day: string;

@@ -84,6 +84,26 @@ export interface WatermarkSource {
   watermark(): Promise<number | null>;
 }
 
+/** Ordered funnel step: a page path or a custom-event name. */
+export interface FunnelStep {
+  kind: 'page' | 'event';
+  value: string;
+}
+
+export interface FunnelQuery {
+  site: string;
+  from: number;
+  to: number;
+  steps: FunnelStep[];
+  filters?: Filters;
+}
+
+/** Visitors that reached step i (having passed steps 0..i-1 in order, within one session). */
+export interface FunnelStepResult {
+  step: FunnelStep;
+  visitors: number;
+}
+
 /** A query a store cannot answer (e.g. a filter combination it keeps no rollup for). */
 export class UnsupportedQueryError extends TwinlaneError {
   constructor(message: string) {

@@ -4,27 +4,10 @@
  * here (pinned batch versions, visitor ids across W, funnels, jobs, read keys) are optional
  * so the API works with whatever a store offers and says so when it cannot answer.
  */
-import type { Coverage, Dimension, Filters, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
+import type { Coverage, Dimension, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
 
-/** Ordered funnel step: a page path or a custom-event name. */
-export interface FunnelStep {
-  kind: 'page' | 'event';
-  value: string;
-}
-
-export interface FunnelQuery {
-  site: string;
-  from: number;
-  to: number;
-  steps: FunnelStep[];
-  filters?: Filters;
-}
-
-/** Visitors that reached step i (having passed steps 0..i-1 in order, within one session). */
-export interface FunnelStepResult {
-  step: FunnelStep;
-  visitors: number;
-}
+/** Funnels are part of the read contract (core/views.ts). */
+export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
 
 /** Exact visitor ids of a range (batch side), so uniques across W are never counted twice. */
 export interface VisitorIdsReader {
