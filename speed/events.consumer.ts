@@ -140,8 +140,10 @@ export class SpeedConsumer extends BaseService {
     this.flushTimer = undefined;
     const consumer = this.consumer;
     this.wm.stop();
-    await consumer?.stop();
+    // kafkajs commits only while the group runs: flush first; a batch still in flight is at most
+    // replayed after a restart, which the offset records make harmless.
     await this.flushCommits();
+    await consumer?.stop();
     this.consumer = undefined;
     await consumer?.disconnect();
   }
