@@ -1,5 +1,5 @@
 /**
- * The lake archiver (consumer group `lake`): Kafka → per-partition JSON-line spools → a roll
+ * The lake archiver (consumer group `lake`): Kafka → per-partition CSV-line spools → a roll
  * (size or age) → Parquet files in dt/hour folders → commit. Offsets move only after the files
  * are durably in place; an interrupted roll is undone from its marker when the partition is
  * assigned again (lake-recovery.ts), so every event lands exactly once.
@@ -22,7 +22,9 @@ import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';
 import { LakeWriter, type RolledPartition } from './lake.writer.ts';
 import type { ArchiverOptions } from './options.ts';
+import { SPOOL_COLUMNS } from './lake.schema.ts';
 import { PartitionSpool } from './partition.spool.ts';
+import { SpoolLineEncoder } from './spool-line.encoder.ts';
 
 export interface ArchiverDeps {
   kafka: Kafka;
@@ -40,21 +42,34 @@ export class CommitNotConfirmedError extends TwinlaneError {
   }
 }
 
-/** Decodes one record: an event as a JSON line, or a dead-letter outcome naming why. */
-function decodeRecord(codec: EventCodec, value: Buffer | null): Outcome<string> | Promise<Outcome<string>> {
-  const asOutcome = (err: unknown): Outcome<string> => {
+/**
+ * Spools one record as a CSV line into `lines`, or returns the dead-letter outcome naming why it
+ * cannot be. The encoder takes records of the codec's own schema id without building objects;
+ * other ids go through the codec's schema resolution.
+ */
+function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer | null): Outcome<void> | Promise<Outcome<void>> {
+  const asOutcome = (err: unknown): Outcome<void> => {
     const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
     if (!code) throw err; // the registry is down, for example: not the record's fault, retry the batch
     return deadLetter('decode', code, errorMessage(err), err instanceof SchemaViolationError ? err.paths[0] : undefined);
   };
   try {
+    if (value && lines.tryAppend(value)) return OK;
     const cached = codec.decodeCached(value);
-    if (cached) return ok(JSON.stringify(cached.event));
+    if (cached) {
+      lines.appendEvent(cached.event);
+      return OK;
+    }
   } catch (err) {
     return asOutcome(err);
   }
-  return codec.decode(value).then((d) => ok(JSON.stringify(d.event)), asOutcome);
+  return codec.decode(value).then((d) => {
+    lines.appendEvent(d.event);
+    return OK;
+  }, asOutcome);
 }
+
+const OK: Outcome<void> = ok(undefined);
 
 export class LakeArchiver extends BaseService {
   readonly name = 'lake-archiver';
@@ -65,6 +80,7 @@ export class LakeArchiver extends BaseService {
   private db: DuckDB | undefined;
   private writer: LakeWriter | undefined;
   private markers: InflightMarkers | undefined;
+  private lines: SpoolLineEncoder | undefined;
   private spools = new Map<number, PartitionSpool>();
   /** Next offset to spool per partition; set by recovery after each assignment. */
   private nextOffset = new Map<number, bigint>();
@@ -111,6 +127,7 @@ export class LakeArchiver extends BaseService {
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
     this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
     await this.deps.codec.init();
+    this.lines = new SpoolLineEncoder(this.deps.codec.type, this.deps.codec.schemaId, SPOOL_COLUMNS);
     await this.deps.deadLetters.start();
     this.admin = this.deps.kafka.admin();
     await this.admin.connect();
@@ -201,12 +218,14 @@ export class LakeArchiver extends BaseService {
   }
 
   private async spoolMessages(partition: number, messages: KafkaMessage[]): Promise<void> {
-    const lines: string[] = [];
+    const lines = this.lines!;
+    lines.reset();
+    let rows = 0;
     const letters: NewDeadLetter[] = [];
     for (const msg of messages) {
-      let outcome = decodeRecord(this.deps.codec, msg.value);
+      let outcome = spoolRecord(this.deps.codec, lines, msg.value);
       if (outcome instanceof Promise) outcome = await outcome;
-      if (outcome.kind === 'ok') lines.push(outcome.value);
+      if (outcome.kind === 'ok') rows++;
       else if (outcome.kind === 'dead-letter')
         letters.push({
           stage: outcome.stage,
@@ -231,12 +250,12 @@ export class LakeArchiver extends BaseService {
     }
     let spool = this.spools.get(partition);
     if (!spool) {
-      spool = new PartitionSpool(partition, join(this.spoolDir, `p${partition}-${Date.now()}.ndjson`));
+      spool = new PartitionSpool(partition, join(this.spoolDir, `p${partition}-${Date.now()}.csv`));
       this.spools.set(partition, spool);
     }
     const first = BigInt(messages[0]!.offset);
     const last = BigInt(messages[messages.length - 1]!.offset);
-    spool.append(lines.length ? lines.join('\n') + '\n' : '', lines.length, first, last);
+    spool.append(lines.bytes(), rows, first, last);
     this.nextOffset.set(partition, last + 1n);
     this.m.buffered.set(this.bufferedRows());
   }

@@ -36,17 +36,32 @@ export const LAKE_COLUMNS: readonly (readonly [name: string, type: string])[] = 
   ['screen_width', 'INTEGER'],
 ];
 
-/** The spool holds decoded events as JSON lines; times are epoch ms there. */
-function spoolType(name: string, type: string): string {
-  return type === 'TIMESTAMP' ? 'BIGINT' : type;
+/** Column names of a spool line (spool-line.encoder.ts writes them in this order). */
+export const SPOOL_COLUMNS: readonly string[] = LAKE_COLUMNS.map(([n]) => n);
+
+/** The spool holds events as CSV lines: times are epoch ms there, a map is its JSON text. */
+function spoolType(type: string): string {
+  if (type === 'TIMESTAMP') return 'BIGINT';
+  if (type.startsWith('MAP')) return 'VARCHAR';
+  return type;
 }
 
-/** `columns={...}` argument of read_json for a spool file (a constant, no user input). */
-export const SPOOL_COLUMNS_SQL = `{${LAKE_COLUMNS.map(([n, t]) => `${n}: '${spoolType(n, t)}'`).join(', ')}}`;
+/**
+ * `read_csv` of spool files (a constant, no user input): the dialect of spool-line.encoder.ts,
+ * where only an unquoted empty field is NULL.
+ */
+export const SPOOL_READ_OPTIONS_SQL = `header = false, auto_detect = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, columns = {${LAKE_COLUMNS.map(([n, t]) => `${n}: '${spoolType(t)}'`).join(', ')}}`;
+
+function fromSpool(name: string, type: string): string {
+  if (type === 'TIMESTAMP') return `make_timestamp(${name} * 1000) AS ${name}`;
+  // An empty map is written as NULL; the column never is.
+  if (type.startsWith('MAP')) return `coalesce(CAST(CAST(${name} AS JSON) AS ${type}), CAST(MAP {} AS ${type})) AS ${name}`;
+  return name;
+}
 
 /** SELECT list turning spool rows into lake rows, plus the dt/hour partition columns. */
 export const SPOOL_TO_LAKE_SQL = [
-  ...LAKE_COLUMNS.map(([n, t]) => (t === 'TIMESTAMP' ? `make_timestamp(${n} * 1000) AS ${n}` : n)),
+  ...LAKE_COLUMNS.map(([n, t]) => fromSpool(n, t)),
   `strftime(make_timestamp(event_time * 1000), '%Y-%m-%d') AS dt`,
   `strftime(make_timestamp(event_time * 1000), '%H') AS hour`,
 ].join(', ');

@@ -10,7 +10,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { DependencyError } from '../core/errors.ts';
 import { fsyncDir, renameDurable } from './durable-fs.ts';
 import { lakeFileName, type LakePaths } from './lake.layout.ts';
-import { LAKE_PARQUET_OPTIONS, SPOOL_COLUMNS_SQL, SPOOL_TO_LAKE_SQL } from './lake.schema.ts';
+import { LAKE_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL } from './lake.schema.ts';
 import type { InflightMarkers } from './lake-recovery.ts';
 import type { PartitionSpool } from './partition.spool.ts';
 
@@ -23,7 +23,7 @@ export interface RolledPartition {
   bytes: number;
 }
 
-const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_json($spool, format = 'newline_delimited', columns = ${SPOOL_COLUMNS_SQL}))
+const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_csv($spool, ${SPOOL_READ_OPTIONS_SQL}))
   TO $dir (${LAKE_PARQUET_OPTIONS}, PARTITION_BY (dt, hour))`;
 
 /** Files DuckDB wrote under `dir` (dt=…/hour=…/data_N.parquet). */

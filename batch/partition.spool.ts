@@ -1,5 +1,5 @@
 /**
- * Decoded events of one Kafka partition waiting for the next roll, as JSON lines on local disk:
+ * Decoded events of one Kafka partition waiting for the next roll, as CSV lines on local disk:
  * memory stays bounded whatever the volume, and DuckDB turns the file into Parquet with its own
  * threads. A spool is disposable: it only holds offsets that are not committed yet.
  */
@@ -17,10 +17,10 @@ export class PartitionSpool {
     readonly path: string,
   ) {}
 
-  /** Appends pre-serialised lines covering offsets [first, last]. */
-  append(lines: string, count: number, first: bigint, last: bigint): void {
+  /** Appends `count` serialised lines (UTF-8, each ending in a newline) covering offsets [first, last]. */
+  append(lines: Uint8Array, count: number, first: bigint, last: bigint): void {
     if (this.fd === undefined) this.fd = openSync(this.path, 'w');
-    if (count > 0) writeSync(this.fd, lines);
+    for (let at = 0; at < lines.length; ) at += writeSync(this.fd, lines, at, lines.length - at);
     this.rows += count;
     this.first ??= first;
     this.last = last;
