@@ -15,7 +15,7 @@ import { num, openDuckDB, type DuckDB } from './duckdb.ts';
 import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { bucketExpr, breakdownSql, DAY_EVENTS_SQL, DIMENSION_COLUMNS, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, rollupSql } from './views.sql.ts';
+import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DIMENSION_COLUMNS, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, sessionMergeSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
@@ -31,6 +31,7 @@ export interface BatchDeps {
 }
 
 const VIEW_PARQUET = 'FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880';
+const EVENTS_PARQUET = VIEW_PARQUET;
 
 /** A path of our own views folder as a SQL literal (table functions in a CTE cannot take `$` parameters twice). */
 function sqlString(s: string): string {
@@ -105,18 +106,29 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: s
   const dir = relative(store.root, dirAbs);
   const out = (t: ViewTable) => store.tablePath(dir, t);
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
-  // The day's events are written once; every other view scans that file (no wide table in memory).
-  await db.conn.run(`COPY (${DAY_EVENTS_SQL}) TO $out (${VIEW_PARQUET})`, { ...params, out: out('events') });
+  const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
+  // The day's events are written once; every other view is aggregated from that file.
+  await db.conn.run(`COPY (${duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL}) TO $out (${EVENTS_PARQUET})`, { ...params, out: out('events') });
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
-  for (const grain of ['minute', 'hour', 'day'] as const) {
-    const r = await db.conn.runAndReadAll(`COPY (${rollupSql(ev, bucketExpr(grain), true, false)} ORDER BY site_id, bucket) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(grain) });
+  const copy = async (sql: string, table: ViewTable): Promise<void> => {
+    const r = await db.conn.runAndReadAll(`COPY (${sql}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(table) });
     written += copiedRows(r.getRowObjectsJS());
-  }
-  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map((d) => breakdownSql(ev, d, true)).join('\nUNION ALL\n');
-  const d = await db.conn.runAndReadAll(`COPY (${dims}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out('dims') });
-  written += copiedRows(d.getRowObjectsJS());
+  };
+  await db.conn.run(sessionMinutesSql(ev));
+  await copy(`${sessionRollupSql('minute')} ORDER BY site_id, bucket`, 'minute');
+  await db.conn.run(sessionMergeSql('hour', 'minute'));
+  await db.conn.run('DROP TABLE session_minutes');
+  await copy(`${sessionRollupSql('hour')} ORDER BY site_id, bucket`, 'hour');
+  await db.conn.run(sessionMergeSql('day', 'hour'));
+  await db.conn.run('DROP TABLE session_hours');
+  await copy(`${sessionRollupSql('day')} ORDER BY site_id, bucket`, 'day');
+  await db.conn.run('DROP TABLE session_days');
+  await db.conn.run(visitorDimensionsSql(ev));
+  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map((d) => visitorBreakdownSql(d)).join('\nUNION ALL\n');
+  await copy(`${dims} ORDER BY site_id, dimension, value`, 'dims');
+  await db.conn.run('DROP TABLE visitor_dimensions');
   await db.conn.run('DROP TABLE dup');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
