@@ -4,6 +4,7 @@
  * state or the new one, never a half file under a final name.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export function fsyncFile(path: string): void {
@@ -45,4 +46,32 @@ export function writeFileAtomic(path: string, data: string): void {
   }
   renameSync(tmp, path);
   fsyncDir(dirname(path));
+}
+
+/**
+ * Async forms of the steps above for the archiver's hot path: fsync and rename run on libuv's
+ * threads, so decoding goes on meanwhile and several fsyncs are in flight at once.
+ */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a small file atomically (temp name, fsync, rename, fsync the folder), off the main thread. */
+export async function writeFileAtomicAsync(path: string, data: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncPath(dirname(path));
 }

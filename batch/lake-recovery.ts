@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from './durable-fs.ts';
+import { fsyncDir, writeFileAtomicAsync } from './durable-fs.ts';
 
 export interface InflightMarker {
   topic: string;
@@ -29,8 +29,9 @@ export class InflightMarkers {
     return join(this.dir, `p${partition}~o${first}-${last}.json`);
   }
 
-  write(m: InflightMarker): void {
-    writeFileAtomic(this.path(m.partition, m.first, m.last), JSON.stringify(m));
+  /** Durable when it resolves: only then may the roll rename files into the lake. */
+  write(m: InflightMarker): Promise<void> {
+    return writeFileAtomicAsync(this.path(m.partition, m.first, m.last), JSON.stringify(m));
   }
 
   remove(m: Pick<InflightMarker, 'partition' | 'first' | 'last'>): void {

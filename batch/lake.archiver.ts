@@ -310,8 +310,14 @@ export class LakeArchiver extends BaseService {
 
   private async writeRoll(spools: PartitionSpool[], rollId: string, trigger: string): Promise<void> {
     const end = this.m.rollSeconds.startTimer();
-    const done: RolledPartition[] = [];
-    for (const s of spools) done.push(await this.writer!.writePartition(s, rollId));
+    // DuckDB converts one partition while the previous one's files are fsynced and renamed.
+    const placing: Promise<RolledPartition>[] = [];
+    try {
+      for (const s of spools) placing.push(this.writer!.place(await this.writer!.convert(s, rollId)));
+    } finally {
+      await Promise.allSettled(placing); // nothing of this roll is still touching files when it fails
+    }
+    const done = await Promise.all(placing);
     const offsets = done.map((d) => ({ topic: this.options.topic, partition: d.partition, offset: (d.last + 1n).toString() }));
     try {
       await this.consumer!.commitOffsets(offsets);

@@ -3,14 +3,18 @@
  * partitioned by dt/hour into a scratch folder; then, per partition, a marker naming the final
  * files is made durable, each file is fsynced and renamed into its hour folder, and the folders
  * are fsynced. The caller commits offsets afterwards and then removes the markers.
+ *
+ * The file-system steps are async: they overlap the next partition's conversion and the
+ * consumer's decoding instead of blocking the event loop.
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DependencyError } from '../core/errors.ts';
-import { fsyncDir, renameDurable } from './durable-fs.ts';
+import { fsyncPath } from './durable-fs.ts';
 import { lakeFileName, type LakePaths } from './lake.layout.ts';
-import { LAKE_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL } from './lake.schema.ts';
+import { ARCHIVER_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL } from './lake.schema.ts';
 import type { InflightMarkers } from './lake-recovery.ts';
 import type { PartitionSpool } from './partition.spool.ts';
 
@@ -23,8 +27,18 @@ export interface RolledPartition {
   bytes: number;
 }
 
+/** A partition's Parquet files in scratch, with the final paths they get. */
+export interface ConvertedPartition {
+  partition: number;
+  first: bigint;
+  last: bigint;
+  rows: number;
+  scratch: string;
+  moves: { from: string; to: string }[];
+}
+
 const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_csv($spool, ${SPOOL_READ_OPTIONS_SQL}))
-  TO $dir (${LAKE_PARQUET_OPTIONS}, PARTITION_BY (dt, hour))`;
+  TO $dir (${ARCHIVER_PARQUET_OPTIONS}, PARTITION_BY (dt, hour))`;
 
 /** Files DuckDB wrote under `dir` (dt=…/hour=…/data_N.parquet). */
 function listWritten(dir: string): { day: string; hour: string; path: string }[] {
@@ -49,6 +63,11 @@ export class LakeWriter {
 
   /** Writes one partition's spool; the files are in the lake (durably) when this resolves. */
   async writePartition(spool: PartitionSpool, rollId: string): Promise<RolledPartition> {
+    return this.place(await this.convert(spool, rollId));
+  }
+
+  /** DuckDB writes the spool as Parquet into scratch; nothing is in the lake yet. */
+  async convert(spool: PartitionSpool, rollId: string): Promise<ConvertedPartition> {
     const first = spool.first!;
     const last = spool.last!;
     const scratch = join(this.paths.tmp, `${rollId}-p${spool.partition}`);
@@ -69,16 +88,30 @@ export class LakeWriter {
       const name = n === 0 ? base : base.replace(/\.parquet$/, `~${n}.parquet`);
       return { from: w.path, to: join(this.paths.events, `dt=${w.day}`, `hour=${w.hour}`, name) };
     });
-    this.markers.write({ topic: this.topic, partition: spool.partition, first: first.toString(), last: last.toString(), files: moves.map((m) => m.to) });
-    let bytes = 0;
-    for (const m of moves) {
-      bytes += statSync(m.from).size;
-      renameDurable(m.from, m.to);
-    }
-    // New dt= folders must survive a crash too.
-    for (const day of new Set(written.map((w) => w.day))) fsyncDir(join(this.paths.events, `dt=${day}`));
-    fsyncDir(this.paths.events);
-    rmSync(scratch, { recursive: true, force: true });
-    return { partition: spool.partition, first, last, rows: spool.rows, files: moves.map((m) => relative(this.paths.root, m.to)), bytes };
+    return { partition: spool.partition, first, last, rows: spool.rows, scratch, moves };
+  }
+
+  /**
+   * Marker (durable) → every file fsynced → renamed → each touched folder fsynced once. The
+   * files are in the lake, durably, when this resolves.
+   */
+  async place(c: ConvertedPartition): Promise<RolledPartition> {
+    const { moves } = c;
+    await this.markers.write({ topic: this.topic, partition: c.partition, first: c.first.toString(), last: c.last.toString(), files: moves.map((m) => m.to) });
+    const sizes = await Promise.all(
+      moves.map(async (m) => {
+        await fsyncPath(m.from);
+        return (await stat(m.from)).size;
+      }),
+    );
+    const hours = new Set(moves.map((m) => dirname(m.to)));
+    await Promise.all([...hours].map((h) => mkdir(h, { recursive: true })));
+    await Promise.all(moves.map((m) => rename(m.from, m.to)));
+    // New hour and dt= folders must survive a crash too.
+    const days = new Set([...hours].map((h) => dirname(h)));
+    await Promise.all([...hours, ...days].map((d) => fsyncPath(d)));
+    await fsyncPath(this.paths.events);
+    await rm(c.scratch, { recursive: true, force: true });
+    return { partition: c.partition, first: c.first, last: c.last, rows: c.rows, files: moves.map((m) => relative(this.paths.root, m.to)), bytes: sizes.reduce((a, b) => a + b, 0) };
   }
 }

@@ -49,6 +49,8 @@ const MAX_LONG = 9007199254740990n;
 
 class PayloadError extends Error {}
 
+const NO_BYTES = Buffer.alloc(0);
+
 function kindOf(t: avro.Type): Kind | undefined {
   switch (t.typeName) {
     case 'string':
@@ -105,7 +107,7 @@ export class SpoolLineEncoder {
   private readonly plan: Plan | undefined;
   /** Output bytes a record can take beyond 6 per payload byte (separators, longest constants). */
   private readonly overhead: number;
-  private src: Buffer = Buffer.alloc(0);
+  private src: Buffer = NO_BYTES;
   private pos = 0;
   private end = 0;
   private out: Buffer;
@@ -157,7 +159,7 @@ export class SpoolLineEncoder {
       if (err instanceof PayloadError) throw new AvroDecodeError(this.schemaId, err);
       throw err;
     } finally {
-      this.src = Buffer.alloc(0);
+      this.src = NO_BYTES; // do not keep the fetch buffer alive
     }
     return true;
   }
@@ -239,15 +241,19 @@ export class SpoolLineEncoder {
   private readLong(): number {
     const buf = this.src;
     const start = this.pos;
-    let pos = start;
-    let b = buf[pos++]!;
+    let b = buf[start]!;
+    if (b < 0x80 && start < this.end) {
+      this.pos = start + 1;
+      return b & 1 ? -((b + 1) >> 1) : b >> 1; // one byte: most lengths, indexes and flags
+    }
+    let pos = start + 1;
     let n = b & 0x7f;
-    let shift = 7;
+    let scale = 128;
     while (b & 0x80) {
-      if (pos >= this.end || shift > 63) throw new PayloadError('truncated buffer');
+      if (pos >= this.end || scale > 2 ** 63) throw new PayloadError('truncated buffer');
       b = buf[pos++]!;
-      n += (b & 0x7f) * 2 ** shift;
-      shift += 7;
+      n += (b & 0x7f) * scale;
+      scale *= 128;
     }
     if (pos > this.end) throw new PayloadError('truncated buffer');
     this.pos = pos;
@@ -290,17 +296,16 @@ export class SpoolLineEncoder {
   /** A quoted string: ASCII bytes copied (quotes doubled); anything else decoded as avsc does (U+FFFD for bad UTF-8). */
   private string(): void {
     const len = this.span();
-    const from = this.pos - len;
+    const to = this.pos;
+    const from = to - len;
     const src = this.src;
     const out = this.out;
-    const start = this.at;
-    let at = start;
+    let at = this.at;
     out[at++] = QUOTE;
-    for (let i = from; i < this.pos; i++) {
+    for (let i = from; i < to; i++) {
       const b = src[i]!;
       if (b >= 0x80) {
-        this.at = start;
-        this.write(quoted(src.toString('utf8', from, this.pos)));
+        this.write(quoted(src.toString('utf8', from, to)));
         return;
       }
       out[at++] = b;
