@@ -8,6 +8,7 @@
  *   speed read API (SpeedReader.totals), polled every 5 ms.
  * Everything shares the machine's two cores with the broker and Redis.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Redis } from 'ioredis';
@@ -24,7 +25,9 @@ import { SpeedConsumer, SpeedMaintenance, SpeedKeys, SpeedReader, speedOptions }
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-speed');
 const N = Number(process.env.BENCH_SPEED_EVENTS ?? 1_000_000);
-const run = `bench-${Date.now().toString(36)}`;
+const run = process.env.BENCH_SPEED_RUN ?? `bench-${Date.now().toString(36)}`;
+/** Consumer instances of the throughput run (child processes of one group when above 1). */
+const INSTANCES = Number(process.env.BENCH_SPEED_INSTANCES ?? 1);
 const kafka = createKafka(config, logger, run);
 const redis = new Redis(config.REDIS_URL);
 const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
@@ -39,11 +42,17 @@ async function topic(name: string, partitions: number): Promise<string> {
   return t;
 }
 
+/** BENCH_SPEED_MAX_BYTES / BENCH_SPEED_CONCURRENCY: try other fetch sizes and concurrency. */
+const tuning = {
+  ...(process.env.BENCH_SPEED_MAX_BYTES ? { maxBytesPerPartition: Number(process.env.BENCH_SPEED_MAX_BYTES) } : {}),
+  ...(process.env.BENCH_SPEED_CONCURRENCY ? { partitionsConcurrently: Number(process.env.BENCH_SPEED_CONCURRENCY) } : {}),
+};
+
 function consumerFor(t: string, dlq: string, prefix: string, metrics: Metrics): SpeedConsumer {
   return new SpeedConsumer({
     kafka, redis, registry, deadLetters: new DeadLetterWriter({ kafka, topic: dlq, logger, metrics }),
     watermark: { watermark: async () => null }, logger, metrics,
-    options: speedOptions(config, { topic: t, groupId: `${run}-${prefix}`, keyPrefix: `${run}:${prefix}`, sessionTimeoutMs: 6_000 }),
+    options: speedOptions(config, { topic: t, groupId: `${run}-${prefix}`, keyPrefix: `${run}:${prefix}`, sessionTimeoutMs: 6_000, ...tuning }),
   });
 }
 
@@ -82,6 +91,12 @@ async function throughput(dlq: string): Promise<number> {
   inflight.push(producer.send({ topic: t, acks: 1, messages: batch }));
   await Promise.all(inflight);
   await producer.disconnect();
+  const rate = INSTANCES > 1 ? await consumeInChildren(t, dlq) : await consumeInProcess(t, dlq);
+  await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:tp`), ttlMs: config.SPEED_TTL }).clear();
+  return rate;
+}
+
+async function consumeInProcess(t: string, dlq: string): Promise<number> {
   const metrics = new Metrics();
   const consumer = consumerFor(t, dlq, 'tp', metrics);
   const consumed = metrics.counter('speed_events_consumed_total', 'registered by the consumer');
@@ -105,8 +120,56 @@ async function throughput(dlq: string): Promise<number> {
   if (profileFile) await stopProfile(profileFile);
   console.log(`bench: speed_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
   await consumer.stop();
-  await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:tp`), ttlMs: config.SPEED_TTL }).clear();
   return rate;
+}
+
+interface ChildReport {
+  consumed: number;
+  cpuUs: number;
+}
+
+/** INSTANCES consumer processes in one group, as a deployment on this machine would run them. */
+async function consumeInChildren(t: string, dlq: string): Promise<number> {
+  const reports = new Map<ChildProcess, ChildReport>();
+  const children = Array.from({ length: INSTANCES }, () => {
+    const child = fork(new URL(import.meta.url).pathname, ['consumer-child', t, dlq], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SPEED_RUN: run } });
+    child.on('message', (m) => reports.set(child, m as ChildReport));
+    return child;
+  });
+  const total = () => [...reports.values()].reduce((a, r) => ({ consumed: a.consumed + r.consumed, cpuUs: a.cpuUs + r.cpuUs }), { consumed: 0, cpuUs: 0 });
+  let t0 = 0;
+  let start: ChildReport = { consumed: 0, cpuUs: 0 };
+  for (;;) {
+    const now = total();
+    // Timed once every instance has partitions (the first to join reads alone until the rebalance).
+    if (t0 === 0 && reports.size === INSTANCES && [...reports.values()].every((r) => r.consumed > 0)) [t0, start] = [performance.now(), now];
+    if (now.consumed >= N) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const rate = (N - start.consumed) / ((performance.now() - t0) / 1000);
+  await new Promise((r) => setTimeout(r, 50));
+  const end = total();
+  console.log(`bench: speed_consumer_cpu_us_per_event = ${((end.cpuUs - start.cpuUs) / (N - start.consumed)).toFixed(1)}`);
+  await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.send('stop')))));
+  return rate;
+}
+
+/** One instance of consumeInChildren: reports its consumed count and CPU time every 10 ms. */
+async function consumerChild(t: string, dlq: string): Promise<void> {
+  const metrics = new Metrics();
+  const consumer = consumerFor(t, dlq, 'tp', metrics);
+  const consumed = metrics.counter('speed_events_consumed_total', 'registered by the consumer');
+  await consumer.start();
+  const cpu0 = process.cpuUsage();
+  const report = async () => {
+    const cpu = process.cpuUsage(cpu0);
+    process.send!({ consumed: (await consumed.get()).values[0]?.value ?? 0, cpuUs: cpu.user + cpu.system } satisfies ChildReport);
+  };
+  const timer = setInterval(() => void report(), 10);
+  await new Promise<void>((resolve) => process.on('message', (m) => m === 'stop' && resolve()));
+  clearInterval(timer);
+  await consumer.stop();
+  process.exit(0);
 }
 
 async function freshness(dlq: string): Promise<{ p50: number; p99: number; samples: number }> {
@@ -172,6 +235,8 @@ async function freshness(dlq: string): Promise<{ p50: number; p99: number; sampl
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
   return { p50: q(0.5), p99: q(0.99), samples: samples.length };
 }
+
+if (process.argv[2] === 'consumer-child') await consumerChild(process.argv[3]!, process.argv[4]!);
 
 try {
   const dlq = await topic('dlq', 1);

@@ -16,9 +16,9 @@ import { SchemaViolationError, type EventCodec, type RegistryClient } from '../s
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
-import { rollupSite } from './rollup.aggregator.ts';
+import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
-import type { BatchPosition, OffsetEvent, SiteRollup } from './types.ts';
+import type { BatchPosition, SiteRollup } from './types.ts';
 import { WatermarkCache } from './watermark.cache.ts';
 
 export interface SpeedConsumerDeps {
@@ -44,8 +44,17 @@ export interface SpeedConsumerDeps {
 const MAX_CAS_ATTEMPTS = 5;
 const DECODE_CODES: ReadonlySet<string> = new Set<DeadLetterCode>(['PAYLOAD_FORMAT', 'UNKNOWN_SCHEMA_ID', 'SCHEMA_VIOLATION']);
 
+/** What a batch is judged against: W and the retention limit, fixed when the batch starts. */
+interface BatchScope {
+  watermark: number | null;
+  oldest: number;
+}
+
 interface DecodedBatch {
-  bySite: Map<string, OffsetEvent[]>;
+  /** Per site, rolled up against the offset record this instance knows (or none, see `unverified`). */
+  builders: Map<string, SiteRollupBuilder>;
+  /** Sites whose offset record this instance has not seen since it joined: checked before applying. */
+  unverified: string[];
   letters: NewDeadLetter[];
   skipped: { before_watermark: number; beyond_retention: number };
 }
@@ -168,7 +177,10 @@ export class SpeedConsumer extends BaseService {
     if (this.fatal) throw this.fatal;
     const t0 = performance.now();
     const pos: BatchPosition = { topic: batch.topic, partition: batch.partition };
-    const decoded = await this.decode(batch.topic, batch.partition, batch.messages);
+    const w = this.wm.current;
+    this.m.watermark.set(w ?? 0);
+    const scope: BatchScope = { watermark: w, oldest: this.now() - this.deps.options.ttlMs };
+    const decoded = await this.decode(pos, batch.messages, scope);
     try {
       this.deps.breaker?.check(batch.messages.length, decoded.letters.length);
     } catch (err) {
@@ -180,7 +192,7 @@ export class SpeedConsumer extends BaseService {
     }
     if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
     await heartbeat();
-    await this.applyAll(decoded.bySite, pos);
+    await this.applyAll(decoded, batch.messages, pos, scope);
     const last = batch.lastOffset();
     resolveOffset(last);
     await this.commitIfDue(pos, last, commitOffsetsIfNecessary);
@@ -206,11 +218,16 @@ export class SpeedConsumer extends BaseService {
     await commit({ topics: [{ topic: pos.topic, partitions: [{ partition: pos.partition, offset }] }] });
   }
 
-  private async decode(topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedBatch> {
-    const w = this.wm.current;
-    this.m.watermark.set(w ?? 0);
-    const oldest = this.now() - this.deps.options.ttlMs;
-    const out: DecodedBatch = { bySite: new Map(), letters: [], skipped: { before_watermark: 0, beyond_retention: 0 } };
+  /** Why an event is not rolled up (null: it is). */
+  private static excluded(eventTime: number, scope: BatchScope): 'before_watermark' | 'beyond_retention' | null {
+    if (scope.watermark !== null && eventTime < scope.watermark) return 'before_watermark';
+    return eventTime < scope.oldest ? 'beyond_retention' : null;
+  }
+
+  /** Decodes and folds each event as it comes (no list of decoded events is kept). */
+  private async decode(pos: BatchPosition, messages: KafkaMessage[], scope: BatchScope): Promise<DecodedBatch> {
+    const known = this.knownOf(pos);
+    const out: DecodedBatch = { builders: new Map(), unverified: [], letters: [], skipped: { before_watermark: 0, beyond_retention: 0 } };
     const decoder = this.decoder;
     for (const msg of messages) {
       let event;
@@ -225,57 +242,92 @@ export class SpeedConsumer extends BaseService {
           payload: msg.value ?? Buffer.alloc(0),
           payloadFormat: err.code === 'PAYLOAD_FORMAT' ? 'binary' : 'avro-confluent',
           ...(err instanceof SchemaViolationError && err.paths[0] ? { field: err.paths[0] } : {}),
-          source: { topic, partition, offset: msg.offset },
+          source: { topic: pos.topic, partition: pos.partition, offset: msg.offset },
         });
         continue;
       }
-      if (w !== null && event.event_time < w) out.skipped.before_watermark++;
-      else if (event.event_time < oldest) out.skipped.beyond_retention++;
-      else {
-        let list = out.bySite.get(event.site_id);
-        if (!list) out.bySite.set(event.site_id, (list = []));
-        list.push({ offset: msg.offset, event });
+      const reason = SpeedConsumer.excluded(event.event_time, scope);
+      if (reason !== null) {
+        out.skipped[reason]++;
+        continue;
       }
+      let b = out.builders.get(event.site_id);
+      if (!b) {
+        const site = event.site_id;
+        if (!known.has(site)) out.unverified.push(site);
+        out.builders.set(site, (b = new SiteRollupBuilder(site, known.get(site) ?? null)));
+      }
+      b.add(msg.offset, event);
     }
     return out;
   }
 
-  /**
-   * Compare-and-set per site; a site that lost the race is rolled up again above the offset the
-   * script found. The expected offsets are what this instance last wrote (read from Redis only
-   * for sites it has not written since it joined): a stale guess costs a retry, never a count.
-   */
-  private async applyAll(bySite: Map<string, OffsetEvent[]>, pos: BatchPosition): Promise<void> {
+  /** Folds one site's events of the batch again, above `applied` (after a wrong guess of its record). */
+  private async refold(site: string, applied: string | null, messages: KafkaMessage[], scope: BatchScope): Promise<SiteRollupBuilder> {
+    const b = new SiteRollupBuilder(site, applied);
+    for (const msg of messages) {
+      let event;
+      try {
+        event = this.decoder.decodeCached(msg.value) ?? (await this.decoder.decode(msg.value));
+      } catch {
+        continue; // dead-lettered by the first pass
+      }
+      if (event.site_id === site && SpeedConsumer.excluded(event.event_time, scope) === null) b.add(msg.offset, event);
+    }
+    return b;
+  }
+
+  private knownOf(pos: BatchPosition): Map<string, string | null> {
     const pkey = `${pos.topic}:${pos.partition}`;
     let known = this.known.get(pkey);
     if (!known) this.known.set(pkey, (known = new Map()));
-    let pending = [...bySite.keys()];
+    return known;
+  }
+
+  /**
+   * Compare-and-set per site; a site that lost the race is folded again above the offset the
+   * script found. The expected offsets are what this instance last wrote (read from Redis only
+   * for sites it has not written since it joined): a stale guess costs a retry, never a count.
+   */
+  private async applyAll(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+    const known = this.knownOf(pos);
+    const { builders } = decoded;
+    if (decoded.unverified.length > 0) {
+      for (const [site, record] of await this.writer.appliedOffsets(decoded.unverified, pos)) {
+        known.set(site, record);
+        const b = builders.get(site)!;
+        // Folded as if nothing were applied: still right when the record is below every offset of the batch.
+        if (record !== null && !offsetAbove(b.minOffset!, record)) builders.set(site, await this.refold(site, record, messages, scope));
+      }
+    }
+    let pending = [...builders.keys()];
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > MAX_CAS_ATTEMPTS) {
         throw new DependencyError('SPEED_APPLY_CONFLICT', `offset records of ${pending.length} sites kept moving during ${MAX_CAS_ATTEMPTS} attempts on ${pos.topic}:${pos.partition}`);
       }
-      const unknown = pending.filter((s) => !known.has(s));
-      if (unknown.length > 0) for (const [s, o] of await this.writer.appliedOffsets(unknown, pos)) known.set(s, o);
       const items: { rollup: SiteRollup; expected: string | null }[] = [];
       for (const site of pending) {
-        const expected = known.get(site) ?? null;
-        const rollup = rollupSite(site, bySite.get(site)!, expected);
-        if (rollup) items.push({ rollup, expected });
-        else this.m.skipped.inc({ reason: 'already_applied' }, bySite.get(site)!.length);
+        const b = builders.get(site)!;
+        const rollup = b.result();
+        if (rollup) items.push({ rollup, expected: known.get(site) ?? null });
+        else this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
       }
       const results = await this.writer.apply(items, pos);
       pending = [];
-      results.forEach((r, i) => {
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i]!;
         const { rollup } = items[i]!;
+        const b = builders.get(rollup.site)!;
         if (!r.applied) {
           known.set(rollup.site, r.currentOffset);
-          return void pending.push(rollup.site);
+          builders.set(rollup.site, await this.refold(rollup.site, r.currentOffset, messages, scope));
+          pending.push(rollup.site);
+          continue;
         }
         known.set(rollup.site, rollup.maxOffset);
         this.m.applied.inc(rollup.events);
-        const replayed = bySite.get(rollup.site)!.length - rollup.events;
-        if (replayed > 0) this.m.skipped.inc({ reason: 'already_applied' }, replayed);
-      });
+        if (b.alreadyApplied > 0) this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
+      }
       if (pending.length) this.m.conflicts.inc(pending.length);
     }
   }

@@ -52,3 +52,17 @@ describe('rollupSite', () => {
     expect(offsetAbove('0', null)).toBe(true);
   });
 });
+
+describe('rollupSite with more event names than tuple codes hold', () => {
+  it('counts every event exactly, by field string past the limit', () => {
+    const base = traffic({ events: 1, sites: ['alpha'], botFraction: 0 })[0]!;
+    const events = Array.from({ length: 2_500 }, (_, i) => ({ offset: String(i), event: { ...base, type: 'custom' as const, name: `custom-${i}` } }));
+    const r = rollupSite('alpha', events)!;
+    const m = [...r.minutes.values()][0]!;
+    for (let i = 0; i < 2_500; i++) {
+      const field = tupleField(KIND.custom, `custom-${i}`, [base.country ?? NONE, base.device_type || NONE, base.browser ?? NONE, base.os ?? NONE, base.utm_source ?? NONE]);
+      expect(m.counters.get(field)).toBe(1);
+    }
+    expect(m.counters.get(AGG.events)).toBe(2_500);
+  });
+});

@@ -5,24 +5,28 @@
  */
 import type { RollupEvent } from './event.decoder.ts';
 import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NONE, SEP, toMinute } from './redis.keys.ts';
+import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
-function emptyMinute(minute: number): MinuteRollup {
-  return { minute, counters: new Map(), visitors: new Set(), sessions: new Set(), dimVisitors: new Map(), pages: new Map(), referrers: new Map() };
+/** A minute being folded: tuple counters by code (tuple.codes.ts), turned into fields by result(). */
+interface MinuteState extends MinuteRollup {
+  tuples: Map<number, number>;
 }
 
-function add(map: Map<string, number>, key: string, n: number): void {
+function emptyMinute(minute: number): MinuteState {
+  return { minute, counters: new Map(), tuples: new Map(), visitors: new Set(), sessions: new Set(), dimVisitors: new Map(), pages: new Map(), referrers: new Map() };
+}
+
+/** Adds `n` to the tuple counter of the event with `kind`. */
+function addTuple(m: MinuteState, kind: string, e: RollupEvent, n: number): void {
+  const country = e.country ?? NONE, device = e.device_type || NONE, browser = e.browser ?? NONE, os = e.os ?? NONE, utm = e.utm_source ?? NONE;
+  const code = tupleCode(kind, e.name, country, device, browser, os, utm);
+  if (code >= 0) add(m.tuples, code, n);
+  else add(m.counters, kind + SEP + e.name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm, n);
+}
+
+function add<K>(map: Map<K, number>, key: K, n: number): void {
   map.set(key, (map.get(key) ?? 0) + n);
-}
-
-/** Dimension values of the tuple, a missing one as NONE. */
-export function tupleValues(e: RollupEvent): string[] {
-  return [e.country ?? NONE, e.device_type || NONE, e.browser ?? NONE, e.os ?? NONE, e.utm_source ?? NONE];
-}
-
-/** `SEP + name + SEP + values` of tupleField, built once per event (the kind goes in front). */
-function tupleTail(e: RollupEvent, values: readonly string[]): string {
-  return SEP + e.name + SEP + values[0] + SEP + values[1] + SEP + values[2] + SEP + values[3] + SEP + values[4];
 }
 
 /** Whether Kafka offset `a` is above `b` (offsets are decimal strings of int64). */
@@ -31,41 +35,119 @@ export function offsetAbove(a: string, b: string | null): boolean {
   return a.length !== b.length ? a.length > b.length : a > b;
 }
 
-function foldHuman(m: MinuteRollup, e: RollupEvent, values: string[]): void {
+/**
+ * `<dim>:<value>` names of the per-value sketches, interned: one string per value instead of a
+ * concatenation per event (values come from closed lists: countries, device types). Bounded.
+ */
+const dimNames: Map<string, string>[] = HLL_DIMS.map(() => new Map());
+function dimName(j: number, value: string): string {
+  const names = dimNames[j]!;
+  let name = names.get(value);
+  if (name === undefined) {
+    if (names.size >= 10_000) names.clear();
+    names.set(value, (name = HLL_DIMS[j] + ':' + value));
+  }
+  return name;
+}
+
+/**
+ * Accumulates one site's events of a partition batch, one event at a time, so decoded events die
+ * young (folding a whole decoded batch at once kept tens of MB alive through scavenges). Events
+ * at or below `appliedOffset` were applied before a crash or by another instance: counted apart.
+ */
+export class SiteRollupBuilder {
+  private readonly minutes = new Map<number, MinuteState>();
+  private last: MinuteState | undefined;
+  /** Events folded in (humans and bots). */
+  events = 0;
+  /** Events skipped because their offset was already applied. */
+  alreadyApplied = 0;
+  maxOffset: string | null = null;
+  /** Lowest offset seen, folded or not: a record below it means the rollup holds nothing applied. */
+  minOffset: string | null = null;
+
+  constructor(
+    readonly site: string,
+    readonly appliedOffset: string | null,
+  ) {}
+
+  add(offset: string, e: RollupEvent): void {
+    if (this.minOffset === null || offsetAbove(this.minOffset, offset)) this.minOffset = offset;
+    if (!offsetAbove(offset, this.appliedOffset)) {
+      this.alreadyApplied++;
+      return;
+    }
+    const minute = toMinute(e.event_time);
+    let m = this.last !== undefined && this.last.minute === minute ? this.last : this.minutes.get(minute);
+    if (!m) this.minutes.set(minute, (m = emptyMinute(minute)));
+    this.last = m;
+    if (e.is_bot) foldBot(m, e);
+    else foldHuman(m, e);
+    if (offsetAbove(offset, this.maxOffset)) this.maxOffset = offset;
+    this.events++;
+  }
+
+  /** The rollup, or null when every event was already applied. */
+  result(): SiteRollup | null {
+    if (this.maxOffset === null) return null;
+    const minutes = new Map<number, MinuteRollup>();
+    for (const [minute, { tuples, ...m }] of this.minutes) {
+      for (const [code, n] of tuples) add(m.counters, tupleFieldOf(code), n);
+      minutes.set(minute, m);
+    }
+    return { site: this.site, minutes, events: this.events, maxOffset: this.maxOffset };
+  }
+}
+
+function foldHuman(m: MinuteState, e: RollupEvent): void {
   m.visitors.add(e.visitor_id);
   m.sessions.add(e.session_id);
   for (let j = 0; j < HLL_DIMS.length; j++) {
-    const dv = HLL_DIMS[j] + ':' + values[HLL_DIM_INDEX[j]!];
+    const dv = dimName(j, tupleValue(e, HLL_DIM_INDEX[j]!));
     let set = m.dimVisitors.get(dv);
     if (!set) m.dimVisitors.set(dv, (set = new Set()));
     set.add(e.visitor_id);
   }
-  const tail = tupleTail(e, values);
   if (e.type === 'pageview') {
     add(m.counters, AGG.pageviews, 1);
-    add(m.counters, KIND.pageview + tail, 1);
+    addTuple(m, KIND.pageview, e, 1);
     add(m.pages, e.path, 1);
     if (e.referrer_host) add(m.referrers, e.referrer_host, 1);
   } else if (e.type === 'custom') {
     add(m.counters, AGG.events, 1);
-    add(m.counters, KIND.custom + tail, 1);
+    addTuple(m, KIND.custom, e, 1);
   } else {
     const revenue = e.revenue_micros ?? 0;
     add(m.counters, AGG.purchases, 1);
     add(m.counters, AGG.revenue, revenue);
-    add(m.counters, KIND.purchase + tail, 1);
-    add(m.counters, KIND.revenue + tail, revenue);
+    addTuple(m, KIND.purchase, e, 1);
+    addTuple(m, KIND.revenue, e, revenue);
   }
 }
 
-function foldBot(m: MinuteRollup, e: RollupEvent, values: string[]): void {
-  const tail = tupleTail(e, values);
+function foldBot(m: MinuteState, e: RollupEvent): void {
   if (e.type === 'pageview') {
     add(m.counters, AGG.botPageviews, 1);
-    add(m.counters, KIND.botPageview + tail, 1);
+    addTuple(m, KIND.botPageview, e, 1);
   } else {
     add(m.counters, AGG.botEvents, 1);
-    add(m.counters, KIND.botOther + tail, 1);
+    addTuple(m, KIND.botOther, e, 1);
+  }
+}
+
+/** Value of tuple dimension `i` (TUPLE_DIMS order), a missing one as NONE. */
+function tupleValue(e: RollupEvent, i: number): string {
+  switch (i) {
+    case 0:
+      return e.country ?? NONE;
+    case 1:
+      return e.device_type || NONE;
+    case 2:
+      return e.browser ?? NONE;
+    case 3:
+      return e.os ?? NONE;
+    default:
+      return e.utm_source ?? NONE;
   }
 }
 
@@ -74,21 +156,7 @@ function foldBot(m: MinuteRollup, e: RollupEvent, values: string[]): void {
  * below it were applied before a crash or by another instance). Returns null when none is left.
  */
 export function rollupSite(site: string, events: readonly OffsetEvent[], appliedOffset: string | null = null): SiteRollup | null {
-  const minutes = new Map<number, MinuteRollup>();
-  let last: MinuteRollup | undefined;
-  let maxOffset: string | null = null;
-  let count = 0;
-  for (const { offset, event } of events) {
-    if (!offsetAbove(offset, appliedOffset)) continue;
-    const minute = toMinute(event.event_time);
-    let m = last !== undefined && last.minute === minute ? last : minutes.get(minute);
-    if (!m) minutes.set(minute, (m = emptyMinute(minute)));
-    last = m;
-    const values = tupleValues(event);
-    if (event.is_bot) foldBot(m, event, values);
-    else foldHuman(m, event, values);
-    if (offsetAbove(offset, maxOffset)) maxOffset = offset;
-    count++;
-  }
-  return maxOffset === null ? null : { site, minutes, events: count, maxOffset };
+  const b = new SiteRollupBuilder(site, appliedOffset);
+  for (const { offset, event } of events) b.add(offset, event);
+  return b.result();
 }

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { tupleField } from './redis.keys.ts';
+import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
+
+describe('tuple codes', () => {
+  it('gives each distinct tuple its own code, which turns back into the tuple field', () => {
+    const tuples = [
+      ['p', 'pageview', 'DE', 'mobile', 'Safari', 'iOS', '(none)'],
+      ['p', 'pageview', 'DE', 'mobile', 'Safari', 'iOS', 'newsletter'],
+      ['r', 'purchase', 'US', 'desktop', 'Chrome', 'Windows', '(none)'],
+      ['c', 'signup', '(none)', 'tablet', 'Firefox', 'Linux', 'x\x1fy'],
+    ] as const;
+    const codes = tuples.map((t) => tupleCode(...t));
+    expect(new Set(codes).size).toBe(tuples.length);
+    codes.forEach((c, i) => {
+      const [kind, name, ...dims] = tuples[i]!;
+      expect(tupleFieldOf(c)).toBe(tupleField(kind, name, dims));
+      expect(tupleCode(...tuples[i]!)).toBe(c);
+    });
+  });
+
+  it('returns -1 once a part has no ids left, so callers fall back to field strings', () => {
+    let last = 0;
+    for (let i = 0; i < 3_000 && last >= 0; i++) last = tupleCode('c', `event-${i}`, 'DE', 'mobile', 'Safari', 'iOS', '(none)');
+    expect(last).toBe(-1);
+    // Values that already have ids keep working.
+    expect(tupleFieldOf(tupleCode('c', 'event-0', 'DE', 'mobile', 'Safari', 'iOS', '(none)'))).toBe(tupleField('c', 'event-0', ['DE', 'mobile', 'Safari', 'iOS', '(none)']));
+  });
+});
