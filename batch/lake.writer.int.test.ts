@@ -3,6 +3,7 @@
  * Parquet files exactly as the producer wrote it, including quotes, newlines, control characters,
  * non-ASCII text, empty strings next to NULLs, extreme numbers and map entries.
  */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,10 +62,10 @@ describe('lake writer reading the spool dialect', () => {
     const slow = { ...odd[1]!, event_id: 'slow-path', title: 'x"\ny' };
     enc.appendEvent(type.fromBuffer(type.toBuffer(slow)) as object);
     events.push(slow);
-    const spool = new PartitionSpool(0, join(dataDir, 'p0.csv'));
+    const spool = new PartitionSpool(0, join(dataDir, 'p0'));
     spool.append(enc.bytes(), events.length, 0n, BigInt(events.length - 1));
     spool.seal();
-    const rolled = await writer.writePartition(spool, 'r1');
+    const rolled = await writer.writePartition(spool);
     spool.discard();
     expect(rolled.rows).toBe(events.length);
 
@@ -88,6 +89,36 @@ describe('lake writer reading the spool dialect', () => {
     );
     const byId = (a: Record<string, unknown>, b: Record<string, unknown>) => ((a.event_id as string) < (b.event_id as string) ? -1 : 1);
     expect(got.sort(byId)).toEqual(events.map((e) => pick(e as unknown as Record<string, unknown>)).sort(byId));
+    db.close();
+  });
+
+  it('places a spool converted in segments (one ahead of the roll) under one range, a numbered file for what the second segment holds of each hour', async () => {
+    const dataDir = tempDir('lake-writer-segments');
+    const paths = lakePaths(dataDir);
+    const db = await openDuckDB({ memoryLimit: '256MB', threads: 2, tempDir: join(dataDir, 'tmp') });
+    const writer = new LakeWriter(db.conn, paths, 't', new InflightMarkers(paths.inflight, 'g', 't'));
+    // A first segment cut off and converted ahead, then a second one; both span the same two hours.
+    const events = [...generateTraffic({ seed: 4, sites: ['c'], from: DAY, to: DAY + 7_200_000, events: 3_000 })].map((e, i) => ({ ...e, event_time: DAY + (i % 2) * 3_600_000 + i }));
+    const spool = new PartitionSpool(2, join(dataDir, 'p2'));
+    const enc = new SpoolLineEncoder(type, ID, SPOOL_COLUMNS);
+    for (let k = 0; k < 3; k++) {
+      enc.reset();
+      const part = events.slice(k * 1_000, (k + 1) * 1_000);
+      for (const e of part) enc.tryAppend(frame(ID, type.toBuffer(e)));
+      spool.append(enc.bytes(), part.length, BigInt(100 + k * 1_000), BigInt(99 + (k + 1) * 1_000));
+      if (k === 0) {
+        const ahead = spool.cut()!;
+        ahead.converted = writer.convert(ahead, 2);
+      }
+    }
+    const rolled = await writer.writePartition(spool);
+    spool.discard();
+    expect(rolled).toMatchObject({ partition: 2, first: 100n, last: 3_099n, rows: 3_000 });
+    const names = rolled.files.map((f) => f.split('/').at(-1)!).sort();
+    expect(names).toEqual(['t~p2~o0000000000000000100-0000000000000003099.parquet', 't~p2~o0000000000000000100-0000000000000003099~1.parquet'].flatMap((n) => [n, n]).sort());
+    expect(readdirSync(paths.tmp)).toEqual([]);
+    const r = await db.conn.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet($g)`, { g: join(paths.events, '*/*/*.parquet') });
+    expect(r.getRowObjectsJS()[0]).toEqual({ n: 3_000n, d: 3_000n });
     db.close();
   });
 });
