@@ -119,6 +119,9 @@ async function consumeInProcess(t: string, dlq: string): Promise<number> {
   const cpu = process.cpuUsage(cpu0);
   if (profileFile) await stopProfile(profileFile);
   console.log(`bench: speed_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
+  const rounds = (await metrics.counter('speed_apply_rounds_total', 'registered by the consumer').get()).values[0]?.value ?? 0;
+  const batches = ((await metrics.histogram('speed_batch_seconds', 'registered by the consumer').get()).values as { metricName?: string; value: number }[]).find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+  console.log(`bench: speed_partition_batches_per_round = ${(batches / Math.max(1, rounds)).toFixed(2)}`);
   await consumer.stop();
   return rate;
 }

@@ -1,34 +1,37 @@
 /**
- * How one site's rollup of one partition batch reaches Redis (contract 6): one script call per
- * site, in two sections.
+ * How one site's rollup of the partition batches of one round reaches Redis (contract 6): one
+ * script call per site, in two sections.
  *
  * 1. Idempotent, always run: PFADD of visitor/session ids (re-adding an id leaves a HyperLogLog
  *    unchanged), SADD of the per-value sketch index, ZADD of the minute index, each key's expiry.
  *    Running them even when the compare-and-set below loses keeps every key under a TTL.
  * 2. The compare-and-set for what is not idempotent: HINCRBY of counters and ZINCRBY of top
- *    pages/referrers, applied iff the offset record still holds what the caller rolled up
- *    against, with the new offset recorded in the same atomic step.
+ *    pages/referrers, applied iff the offset record of every partition the rollup holds events of
+ *    still holds what the caller rolled up against, with the new offsets recorded in the same
+ *    atomic step. Several partitions in one call is what lets the consumer fold the batches of
+ *    one fetch together (half the counter and top-k updates).
  * Each section's items travel as one JSON argument (cjson.decode in Redis), not one argument
  * per id or field: the client then spends its time on one native JSON.stringify per site
  * instead of building thousands of RESP arguments (that was the consumer's largest cost).
  * All keys are one site's (one `{site}` hash tag): valid on Redis Cluster.
  *
  * KEYS: 1 offset record, 2.. data keys.
- * ARGV: 1 offset field, 2 expected offset ('' = none), 3 new offset, 4 TTL ms,
- *       5 JSON [[key index, type, expire-at ms ('0' = PEXPIRE TTL), [ids...]], ...] (p = PFADD,
+ * ARGV: 1 JSON [[offset field, expected offset ('' = none), new offset], ...], 2 TTL ms,
+ *       3 JSON [[key index, type, expire-at ms ('0' = PEXPIRE TTL), [ids...]], ...] (p = PFADD,
  *         s = SADD, i = ZADD score=member=minute),
- *       6 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY).
+ *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY).
+ * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
 import { MINUTE_MS } from './redis.keys.ts';
 import type { SiteRollup } from './types.ts';
 
 export const APPLY_LUA = `
-local ttl = ARGV[4]
+local ttl = ARGV[2]
 local function expire(key, at)
   if at == '0' then redis.call('PEXPIRE', key, ttl) else redis.call('PEXPIREAT', key, at) end
 end
-for _, op in ipairs(cjson.decode(ARGV[5])) do
+for _, op in ipairs(cjson.decode(ARGV[3])) do
   local key, kind, items = KEYS[op[1]], op[2], op[4]
   local n = #items
   local cmd = (kind == 'p') and 'PFADD' or ((kind == 's') and 'SADD' or 'ZADD')
@@ -44,9 +47,14 @@ for _, op in ipairs(cjson.decode(ARGV[5])) do
   end
   expire(key, op[3])
 end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if (cur or '') ~= ARGV[2] then return cur or '' end
-for _, op in ipairs(cjson.decode(ARGV[6])) do
+local offsets = cjson.decode(ARGV[1])
+local cur, stale = {}, false
+for i, o in ipairs(offsets) do
+  cur[i] = redis.call('HGET', KEYS[1], o[1]) or ''
+  if cur[i] ~= o[2] then stale = true end
+end
+if stale then return cur end
+for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'h' then
     for j = 1, #items, 2 do redis.call('HINCRBY', key, items[j], items[j + 1]) end
@@ -55,7 +63,7 @@ for _, op in ipairs(cjson.decode(ARGV[6])) do
   end
   expire(key, op[3])
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+for _, o in ipairs(offsets) do redis.call('HSET', KEYS[1], o[1], o[3]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 `;
@@ -78,8 +86,15 @@ function pairs(map: Map<string, number>): string[] {
   return out;
 }
 
-/** Builds KEYS and ARGV for APPLY_LUA from a rollup. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, field: string, expected: string | null, ttlMs: number): ApplyCall {
+/** One partition's offset record in an apply call: it must hold `expected`, and gets `next`. */
+export interface OffsetUpdate {
+  field: string;
+  expected: string | null;
+  next: string;
+}
+
+/** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number): ApplyCall {
   const keyList = [keys.offsets];
   const once: Op[] = [];
   const cas: Op[] = [];
@@ -102,5 +117,6 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, field: string, e
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
-  return { keys: keyList, args: [field, expected ?? '', rollup.maxOffset, String(ttlMs), JSON.stringify(once), JSON.stringify(cas)] };
+  const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas)] };
 }

@@ -16,6 +16,7 @@ import { SchemaViolationError, type EventCodec, type RegistryClient } from '../s
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
+import { ApplyCoalescer } from './apply.coalescer.ts';
 import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
 import type { BatchPosition, SiteRollup } from './types.ts';
@@ -63,6 +64,7 @@ export class SpeedConsumer extends BaseService {
   readonly name = 'speed-consumer';
   private consumer: Consumer | undefined;
   private readonly writer: RollupWriter;
+  private readonly coalescer: ApplyCoalescer;
   private readonly wm: WatermarkCache;
   private readonly now: () => number;
   private readonly decoder: RollupDecoder;
@@ -80,6 +82,7 @@ export class SpeedConsumer extends BaseService {
     super();
     const { options, metrics } = deps;
     this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
+    this.coalescer = new ApplyCoalescer(this.writer);
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
     if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);
@@ -94,7 +97,9 @@ export class SpeedConsumer extends BaseService {
       lag: metrics.gauge('speed_consumer_lag', 'Records behind the partition high watermark', ['topic', 'partition']),
       conflicts: metrics.counter('speed_apply_conflicts_total', 'Compare-and-set conflicts on offset records (another instance or a replay got there first)'),
       watermark: metrics.gauge('speed_watermark_ms', 'Batch watermark W the consumer skips below (0: none)'),
+      rounds: metrics.counter('speed_apply_rounds_total', 'Redis write rounds (each folds the partition batches handed over together)'),
     };
+    this.coalescer.onRound = () => this.m.rounds.inc();
   }
 
   /** Highest offset resolved per `topic:partition` by this instance (for rebuild progress). */
@@ -172,9 +177,21 @@ export class SpeedConsumer extends BaseService {
     }
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     if (this.fatal) throw this.fatal;
+    // Before the first await: every handler of a fetch has entered before any can submit.
+    this.coalescer.enter();
+    const round = { submitted: false };
+    try {
+      await this.processBatch(payload, round);
+    } finally {
+      if (!round.submitted) this.coalescer.leave();
+    }
+  }
+
+  private async processBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload, round: { submitted: boolean }): Promise<void> {
     const t0 = performance.now();
     const pos: BatchPosition = { topic: batch.topic, partition: batch.partition };
     const w = this.wm.current;
@@ -192,7 +209,8 @@ export class SpeedConsumer extends BaseService {
     }
     if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
     await heartbeat();
-    await this.applyAll(decoded, batch.messages, pos, scope);
+    await this.verify(decoded, batch.messages, pos, scope);
+    await this.applyInRound(decoded.builders, batch.messages, pos, scope, round);
     const last = batch.lastOffset();
     resolveOffset(last);
     await this.commitIfDue(pos, last, commitOffsetsIfNecessary);
@@ -285,21 +303,50 @@ export class SpeedConsumer extends BaseService {
   }
 
   /**
-   * Compare-and-set per site; a site that lost the race is folded again above the offset the
-   * script found. The expected offsets are what this instance last wrote (read from Redis only
-   * for sites it has not written since it joined): a stale guess costs a retry, never a count.
+   * Sites this instance has not written since it joined were folded as if nothing were applied;
+   * their records are read now, and a site whose record reaches into the batch is folded again.
    */
-  private async applyAll(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+  private async verify(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+    if (decoded.unverified.length === 0) return;
     const known = this.knownOf(pos);
-    const { builders } = decoded;
-    if (decoded.unverified.length > 0) {
-      for (const [site, record] of await this.writer.appliedOffsets(decoded.unverified, pos)) {
-        known.set(site, record);
-        const b = builders.get(site)!;
-        // Folded as if nothing were applied: still right when the record is below every offset of the batch.
-        if (record !== null && !offsetAbove(b.minOffset!, record)) builders.set(site, await this.refold(site, record, messages, scope));
-      }
+    for (const [site, record] of await this.writer.appliedOffsets(decoded.unverified, pos)) {
+      known.set(site, record);
+      const b = decoded.builders.get(site)!;
+      if (record !== null && !offsetAbove(b.minOffset!, record)) decoded.builders.set(site, await this.refold(site, record, messages, scope));
     }
+  }
+
+  /** Writes the batch with the others of its round (apply.coalescer.ts); conflicting sites alone. */
+  private async applyInRound(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope, round: { submitted: boolean }): Promise<void> {
+    const known = this.knownOf(pos);
+    // Counts before the round folds other partitions into these builders.
+    const own = [...builders].map(([site, b]) => ({ site, events: b.events, alreadyApplied: b.alreadyApplied, maxOffset: b.maxOffset }));
+    round.submitted = true;
+    const conflicts = await this.coalescer.submit({ pos, builders, expected: known });
+    const alone = new Map<string, SiteRollupBuilder>();
+    for (const o of own) {
+      if (conflicts.has(o.site)) {
+        const current = conflicts.get(o.site)!;
+        known.set(o.site, current);
+        alone.set(o.site, await this.refold(o.site, current, messages, scope));
+        continue;
+      }
+      if (o.maxOffset !== null) known.set(o.site, o.maxOffset);
+      if (o.events > 0) this.m.applied.inc(o.events);
+      if (o.alreadyApplied > 0) this.m.skipped.inc({ reason: 'already_applied' }, o.alreadyApplied);
+    }
+    if (alone.size > 0) {
+      this.m.conflicts.inc(alone.size);
+      await this.applyAlone(alone, messages, pos, scope);
+    }
+  }
+
+  /**
+   * Compare-and-set per site for one partition; a site that lost the race is folded again above
+   * the offset the script found. A stale guess of a record costs a retry, never a count.
+   */
+  private async applyAlone(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+    const known = this.knownOf(pos);
     let pending = [...builders.keys()];
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > MAX_CAS_ATTEMPTS) {

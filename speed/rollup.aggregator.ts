@@ -87,6 +87,33 @@ export class SiteRollupBuilder {
     this.events++;
   }
 
+  /**
+   * Folds in another partition's builder of the same site (its minOffset/maxOffset stay its own:
+   * offsets are per partition, so the caller keeps them before absorbing).
+   */
+  absorb(other: SiteRollupBuilder): void {
+    for (const [minute, o] of other.minutes) {
+      const m = this.minutes.get(minute);
+      if (!m) {
+        this.minutes.set(minute, o);
+        continue;
+      }
+      for (const [k, n] of o.counters) add(m.counters, k, n);
+      for (const [k, n] of o.tuples) add(m.tuples, k, n);
+      for (const [k, n] of o.pages) add(m.pages, k, n);
+      for (const [k, n] of o.referrers) add(m.referrers, k, n);
+      for (const v of o.visitors) m.visitors.add(v);
+      for (const v of o.sessions) m.sessions.add(v);
+      for (const [dv, ids] of o.dimVisitors) {
+        const set = m.dimVisitors.get(dv);
+        if (!set) m.dimVisitors.set(dv, ids);
+        else for (const v of ids) set.add(v);
+      }
+    }
+    this.last = undefined;
+    this.events += other.events;
+  }
+
   /** The rollup, or null when every event was already applied. */
   result(): SiteRollup | null {
     if (this.maxOffset === null) return null;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCleanups, testConfig, testRedis } from '../test/helpers.ts';
 import { SpeedMaintenance } from './maintenance.job.ts';
 import { SpeedKeys } from './redis.keys.ts';
-import { rollupSite } from './rollup.aggregator.ts';
+import { rollupSite, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
 import { SpeedReader } from './speed.reader.ts';
 import { distinctVisitors, traffic, truthByMinute } from './test-support.ts';
@@ -149,6 +149,35 @@ describe('speed store on real Redis', () => {
     const delta = await ttlOf(keys.pattern('delta'));
     expect(delta.length).toBeGreaterThan(3);
     expect(delta.filter((t) => t <= 0)).toEqual([]);
+  });
+
+  it('applies one rollup of two partitions only if both records hold what it expects, moving both', async () => {
+    const site = 'epsilon';
+    const sk = keys.site(site);
+    const evs = traffic({ events: 400, sites: [site], botFraction: 0 }).filter((e) => e.type === 'pageview');
+    const [p0, p1] = [evs.filter((_, i) => i % 2 === 0), evs.filter((_, i) => i % 2 === 1)];
+    const merged = new SiteRollupBuilder(site, null);
+    p0.forEach((e, i) => merged.add(String(i), e));
+    const other = new SiteRollupBuilder(site, null);
+    p1.forEach((e, i) => other.add(String(i), e));
+    merged.absorb(other);
+    const rollup = merged.result()!;
+    const offsets = [
+      { field: 'events:0', expected: null, next: String(p0.length - 1) },
+      { field: 'events:1', expected: '7', next: String(p1.length - 1) },
+    ];
+    // Partition 1's record is not at 7: nothing is counted, both records are reported.
+    await redis.hset(sk.offsets, 'events:1', '3');
+    expect(await writer.applyMany([{ rollup, offsets }])).toEqual([{ applied: false, current: [null, '3'] }]);
+    const total = () => reader.totals({ site, from, to, metrics: ['pageviews'] });
+    expect((await total()).pageviews).toBe(0);
+    await redis.hset(sk.offsets, 'events:1', '7');
+    expect(await writer.applyMany([{ rollup, offsets }])).toEqual([{ applied: true }]);
+    expect((await total()).pageviews).toBe(evs.length);
+    expect(await redis.hmget(sk.offsets, 'events:0', 'events:1')).toEqual([String(p0.length - 1), String(p1.length - 1)]);
+    // The same round again finds both records moved: counted once.
+    expect(await writer.applyMany([{ rollup, offsets }])).toEqual([{ applied: false, current: [String(p0.length - 1), String(p1.length - 1)] }]);
+    expect((await total()).pageviews).toBe(evs.length);
   });
 
   it('serves realtime figures for the last minutes', async () => {

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ApplyCoalescer } from './apply.coalescer.ts';
+import { SiteRollupBuilder } from './rollup.aggregator.ts';
+import type { ApplyItem, MultiApplyResult, RollupWriter } from './rollup.writer.ts';
+import { traffic } from './test-support.ts';
+
+/** Records the calls; the first site's call conflicts when `conflict` is set. */
+function fakeWriter(conflict = false): { writer: RollupWriter; calls: ApplyItem[][] } {
+  const calls: ApplyItem[][] = [];
+  const writer = {
+    applyMany: async (items: ApplyItem[]): Promise<MultiApplyResult[]> => {
+      calls.push(items);
+      return items.map((it, i) => (conflict && i === 0 ? { applied: false, current: it.offsets.map(() => '42') } : { applied: true }));
+    },
+  } as unknown as RollupWriter;
+  return { writer, calls };
+}
+
+function builders(site: string, events: number, seed: number): Map<string, SiteRollupBuilder> {
+  const b = new SiteRollupBuilder(site, null);
+  traffic({ events, sites: [site], seed }).forEach((e, i) => b.add(String(i), e));
+  return new Map([[site, b]]);
+}
+
+describe('ApplyCoalescer', () => {
+  it('writes the batches of handlers that entered together in one round, one item per site', async () => {
+    const { writer, calls } = fakeWriter();
+    const c = new ApplyCoalescer(writer);
+    c.enter();
+    c.enter();
+    c.enter();
+    const a = c.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 100, 1), expected: new Map() });
+    expect(calls).toHaveLength(0);
+    c.leave(); // a handler with nothing to write
+    expect(calls).toHaveLength(0);
+    const b = c.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 50, 2), expected: new Map([['s1', '9']]) });
+    expect(await a).toEqual(new Map());
+    expect(await b).toEqual(new Map());
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toHaveLength(1);
+    expect(calls[0]![0]!.offsets).toEqual([
+      { field: 't:0', expected: null, next: '99' },
+      { field: 't:1', expected: '9', next: '49' },
+    ]);
+    expect(calls[0]![0]!.rollup.events).toBe(150);
+  });
+
+  it('hands a conflicting site back to every handler of it, with its partition record', async () => {
+    const { writer } = fakeWriter(true);
+    const c = new ApplyCoalescer(writer);
+    c.enter();
+    c.enter();
+    const a = c.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 10, 1), expected: new Map() });
+    const b = c.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 10, 2), expected: new Map() });
+    expect(await a).toEqual(new Map([['s1', '42']]));
+    expect(await b).toEqual(new Map([['s1', '42']]));
+  });
+});

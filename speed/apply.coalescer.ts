@@ -1,0 +1,105 @@
+/**
+ * Folds the partition batches that kafkajs hands over together (one fetch, up to
+ * `partitionsConcurrently` partitions) into one rollup per site before they reach Redis. Per
+ * partition a site's minute holds few events; across partitions its counter fields and top-k
+ * members repeat, so one call per site and round writes about half the counter and top-k
+ * updates of one call per site and partition (measured on generated traffic: 0.86 → 0.47 counter
+ * fields, 0.42 → 0.18 top-k members per event).
+ *
+ * kafkajs starts every batch handler of a fetch before any of them reaches its first await, so a
+ * handler `enter()`s first thing and the round is written once every entered handler has
+ * submitted (or left without anything to write). Sites whose records moved under a round
+ * (another instance, a replay) come back to their handlers as conflicts, to be applied alone.
+ */
+import type { BatchPosition } from './types.ts';
+import { offsetField } from './redis.keys.ts';
+import type { SiteRollupBuilder } from './rollup.aggregator.ts';
+import type { ApplyItem, RollupWriter } from './rollup.writer.ts';
+
+/** One partition batch's share of a round: its verified builders and the records they assume. */
+export interface PartitionRollups {
+  pos: BatchPosition;
+  builders: ReadonlyMap<string, SiteRollupBuilder>;
+  /** Offset record per site this batch was folded against (null: none). */
+  expected: ReadonlyMap<string, string | null>;
+}
+
+/** Sites of the submission not applied, with the current record of its partition. */
+export type Conflicts = Map<string, string | null>;
+
+interface Pending {
+  work: PartitionRollups;
+  resolve: (c: Conflicts) => void;
+  reject: (err: unknown) => void;
+}
+
+export class ApplyCoalescer {
+  private active = 0;
+  private pending: Pending[] = [];
+  /** Partition batches per written round, for metrics. */
+  onRound?: (partitions: number) => void;
+
+  constructor(private readonly writer: RollupWriter) {}
+
+  /** A handler that will submit or leave. */
+  enter(): void {
+    this.active++;
+  }
+
+  /** A handler that entered and will not submit. */
+  leave(): void {
+    this.active--;
+    this.flushIfComplete();
+  }
+
+  /** Writes `work` with the others of its round; resolves with the sites that must be applied alone. */
+  submit(work: PartitionRollups): Promise<Conflicts> {
+    this.active--;
+    const done = new Promise<Conflicts>((resolve, reject) => this.pending.push({ work, resolve, reject }));
+    this.flushIfComplete();
+    return done;
+  }
+
+  private flushIfComplete(): void {
+    if (this.active > 0 || this.pending.length === 0) return;
+    const round = this.pending;
+    this.pending = [];
+    void this.write(round);
+  }
+
+  private async write(round: Pending[]): Promise<void> {
+    this.onRound?.(round.length);
+    // Per site: the submissions that hold new events of it, folded into the first one's builder.
+    const bySite = new Map<string, { at: Pending[]; item: ApplyItem; base: SiteRollupBuilder }>();
+    for (const p of round) {
+      const field = offsetField(p.work.pos.topic, p.work.pos.partition);
+      for (const [site, b] of p.work.builders) {
+        if (b.maxOffset === null) continue;
+        const offset = { field, expected: p.work.expected.get(site) ?? null, next: b.maxOffset };
+        const entry = bySite.get(site);
+        if (!entry) {
+          bySite.set(site, { at: [p], item: { rollup: undefined as never, offsets: [offset] }, base: b });
+          continue;
+        }
+        entry.base.absorb(b);
+        entry.at.push(p);
+        entry.item.offsets.push(offset);
+      }
+    }
+    const entries = [...bySite.values()];
+    for (const e of entries) e.item.rollup = e.base.result()!;
+    const conflicts = new Map<Pending, Conflicts>(round.map((p) => [p, new Map()]));
+    try {
+      const results = await this.writer.applyMany(entries.map((e) => e.item));
+      results.forEach((r, i) => {
+        if (r.applied) return;
+        const e = entries[i]!;
+        e.at.forEach((p, j) => conflicts.get(p)!.set(e.item.rollup.site, r.current[j] ?? null));
+      });
+    } catch (err) {
+      for (const p of round) p.reject(err);
+      return;
+    }
+    for (const p of round) p.resolve(conflicts.get(p)!);
+  }
+}
