@@ -4,8 +4,8 @@
  * ASCII strings are copied byte by byte, numbers are written as digits. This is the archiver's
  * hot loop (decoding to objects and serialising them cost most of its CPU and garbage).
  *
- * CSV dialect (lake.schema.ts reads it back): `,` between fields, every string quoted with `"`
- * doubled inside, an empty unquoted field is NULL, booleans `true`/`false`, a map is its JSON
+ * CSV dialect (lake.schema.ts reads it back): `,` between fields, a string bare unless it is empty
+ * or holds `"`, `,` or a line break (then quoted, `"` doubled), an empty unquoted field is NULL, booleans `true`/`false`, a map is its JSON
  * (NULL when empty), times are epoch ms.
  *
  * The fast path handles records whose writer schema is the reader schema itself (the codec's own
@@ -40,6 +40,10 @@ interface Plan {
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const NEWLINE = 0x0a;
+const RETURN = 0x0d;
+/** Bytes a bare field cannot hold as they are: CSV syntax, and anything non-ASCII (checked as UTF-8 on the general path). */
+const SPECIAL = new Uint8Array(256).fill(1, 0x80);
+for (const b of [QUOTE, COMMA, NEWLINE, RETURN]) SPECIAL[b] = 1;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 const INT32_MIN = -2147483648;
@@ -74,6 +78,11 @@ function quoted(text: string): string {
   return `"${text.replaceAll('"', '""')}"`;
 }
 
+/** A string field: bare unless it is empty or holds a quote, comma or line break (bare fields parse faster). */
+function field(text: string): string {
+  return text === '' || /[",\n\r]/.test(text) ? quoted(text) : text;
+}
+
 /**
  * The fast-path plan of a record type, or undefined when it cannot have one: a field of a shape
  * this encoder does not handle, a field that is no lake column, or fields in another order.
@@ -96,7 +105,7 @@ function planOf(type: avro.Type, columns: readonly string[]): Plan | undefined {
     }
     const kind = kindOf(t);
     if (kind === undefined) return undefined;
-    const symbols = kind === Kind.Enum ? (t as avro.types.EnumType).symbols.map((s) => Buffer.from(quoted(s))) : [];
+    const symbols = kind === Kind.Enum ? (t as avro.types.EnumType).symbols.map((s) => Buffer.from(field(s))) : [];
     fields.push({ lead: column - next + (next > 0 ? 1 : 0), kind, nullIndex, symbols });
     next = column + 1;
   }
@@ -170,7 +179,7 @@ export class SpoolLineEncoder {
     const parts = this.columns.map((c) => {
       const v = values[c];
       if (v === null || v === undefined) return '';
-      if (typeof v === 'string') return quoted(v);
+      if (typeof v === 'string') return field(v);
       if (typeof v === 'object') return Object.keys(v).length === 0 ? '' : quoted(JSON.stringify(v));
       return String(v);
     });
@@ -293,7 +302,7 @@ export class SpoolLineEncoder {
     return len;
   }
 
-  /** A quoted string: ASCII bytes copied (quotes doubled); anything else decoded as avsc does (U+FFFD for bad UTF-8). */
+  /** A string field: ASCII bytes copied (quoted only when needed); anything else decoded as avsc does (U+FFFD for bad UTF-8). */
   private string(): void {
     const len = this.span();
     const to = this.pos;
@@ -301,17 +310,20 @@ export class SpoolLineEncoder {
     const src = this.src;
     const out = this.out;
     let at = this.at;
-    out[at++] = QUOTE;
+    if (len === 0) {
+      out[at++] = QUOTE;
+      out[at++] = QUOTE;
+      this.at = at;
+      return;
+    }
     for (let i = from; i < to; i++) {
       const b = src[i]!;
-      if (b >= 0x80) {
-        this.write(quoted(src.toString('utf8', from, to)));
+      if (SPECIAL[b] === 1) {
+        this.write(field(src.toString('utf8', from, to))); // rare: the general path
         return;
       }
       out[at++] = b;
-      if (b === QUOTE) out[at++] = QUOTE;
     }
-    out[at++] = QUOTE;
     this.at = at;
   }
 
