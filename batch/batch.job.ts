@@ -15,11 +15,10 @@ import { num, openDuckDB, type DuckDB } from './duckdb.ts';
 import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DIMENSION_COLUMNS, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, sessionMergeSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
-import type { Dimension } from '../core/views.ts';
 
 export interface BatchDeps {
   options: BatchOptions;
@@ -122,18 +121,9 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: s
     written += copiedRows(r.getRowObjectsJS());
   };
   await db.conn.run(sessionMinutesSql(ev));
-  await copy(`${sessionRollupSql('minute')} ORDER BY site_id, bucket`, 'minute');
-  await db.conn.run(sessionMergeSql('hour', 'minute'));
+  for (const grain of ['minute', 'hour', 'day'] as const) await copy(`${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
   await db.conn.run('DROP TABLE session_minutes');
-  await copy(`${sessionRollupSql('hour')} ORDER BY site_id, bucket`, 'hour');
-  await db.conn.run(sessionMergeSql('day', 'hour'));
-  await db.conn.run('DROP TABLE session_hours');
-  await copy(`${sessionRollupSql('day')} ORDER BY site_id, bucket`, 'day');
-  await db.conn.run('DROP TABLE session_days');
-  await db.conn.run(visitorDimensionsSql(ev));
-  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map((d) => visitorBreakdownSql(d)).join('\nUNION ALL\n');
-  await copy(`${dims} ORDER BY site_id, dimension, value`, 'dims');
-  await db.conn.run('DROP TABLE visitor_dimensions');
+  await copy(`${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
   await db.conn.run('DROP TABLE dup');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);

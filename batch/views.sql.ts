@@ -132,7 +132,7 @@ export function breakdownSql(source: string, dimension: Dimension, groupSite: bo
  * partial aggregates:
  * - `session_minutes` is the first level of rollupSql at minute grain; an hour's (or day's) row
  *   of a session merges its minutes' rows (counts and revenue add up, the span runs from the
- *   first to the last event), so only the small second level runs per grain;
+ *   first to the last event), so only smaller aggregations run per grain;
  * - `visitor_dimensions` counts events per visitor × type × every dimension value; a breakdown
  *   sums those counts, and its distinct visitors are distinct over far fewer rows.
  */
@@ -149,31 +149,40 @@ export function sessionMinutesSql(source: string): string {
   FROM ${source} GROUP BY site_id, bucket, session_id, visitor_id, is_bot`;
 }
 
-/** The `session_<grain>s` table merged from the finer `session_minutes` or `session_hours`. */
-export function sessionMergeSql(grain: 'hour' | 'day', finer: 'minute' | 'hour'): string {
-  return `CREATE OR REPLACE TEMP TABLE session_${grain}s AS
-  SELECT site_id, bucket, session_id, visitor_id, is_bot,
-    sum(pv) AS pv, sum(ce) AS ce, sum(pu) AS pu, sum(rev) AS rev, min(first_ms) AS first_ms, max(last_ms) AS last_ms
-  FROM (SELECT * REPLACE (epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', epoch_ms(bucket))) AS bucket) FROM session_${finer}s)
-  GROUP BY site_id, bucket, session_id, visitor_id, is_bot`;
+/**
+ * The per-session rows of a grain as a table expression: `session_minutes` itself, or an hour's
+ * (day's) row per session merged from its minutes' rows.
+ */
+function sessionsOf(grain: Grain): string {
+  if (grain === 'minute') return 'session_minutes';
+  return `(SELECT site_id, bucket, session_id, visitor_id, is_bot,
+      sum(pv) AS pv, sum(ce) AS ce, sum(pu) AS pu, sum(rev) AS rev, min(first_ms) AS first_ms, max(last_ms) AS last_ms
+    FROM (SELECT * REPLACE (epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', epoch_ms(bucket))) AS bucket) FROM session_minutes)
+    GROUP BY site_id, bucket, session_id, visitor_id, is_bot)`;
 }
 
-/** Per-site rollup rows of a grain from its `session_<grain>s` table; equal to rollupSql over the events. */
+/** Per-site rollup rows of a grain from `session_minutes`; equal to rollupSql over the events. */
 export function sessionRollupSql(grain: Grain): string {
-  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM session_${grain}s)`, 'site_id, ');
+  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM ${sessionsOf(grain)})`, 'site_id, ');
 }
 
 const DIMENSION_LIST = Object.values(DIMENSION_COLUMNS).join(', ');
 
-/** Events (and their purchase revenue) per site × visitor × bot flag × type × every dimension's value. */
-export function visitorDimensionsSql(source: string): string {
-  return `CREATE OR REPLACE TEMP TABLE visitor_dimensions AS
-  SELECT site_id, visitor_id, is_bot, type, ${DIMENSION_LIST}, count(*) AS n, sum(revenue_micros) FILTER (WHERE type = 'purchase') AS rev
-  FROM ${source} GROUP BY ALL`;
+/**
+ * Per-site breakdown rows of every dimension, equal to breakdownSql over the events, from the
+ * events (and their purchase revenue) per site × visitor × bot flag × type × every dimension's
+ * value, materialised once in the statement (cheaper than a temp table).
+ */
+export function visitorBreakdownsSql(source: string): string {
+  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map(visitorBreakdownSql).join('\n  UNION ALL\n  ');
+  return `WITH visitor_dimensions AS MATERIALIZED (
+    SELECT site_id, visitor_id, is_bot, type, ${DIMENSION_LIST}, count(*) AS n, sum(revenue_micros) FILTER (WHERE type = 'purchase') AS rev
+    FROM ${source} GROUP BY ALL
+  )
+  ${dims}`;
 }
 
-/** Per-site breakdown rows of one dimension from `visitor_dimensions`; equal to breakdownSql over the events. */
-export function visitorBreakdownSql(dimension: Dimension): string {
+function visitorBreakdownSql(dimension: Dimension): string {
   const col = DIMENSION_COLUMNS[dimension];
   const where = dimension === 'event_name' ? `WHERE type <> 'pageview'` : '';
   return `SELECT site_id, '${dimension}' AS dimension, ${col} AS value,
