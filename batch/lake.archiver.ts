@@ -34,6 +34,7 @@ import { SpoolLineEncoder } from './spool-line.encoder.ts';
  * overlap decoding; a roll then places a few files per hour and partition instead of one.
  */
 const SEGMENT_ROWS = 16_384;
+const SEGMENT_MAX_ROWS = 4 * SEGMENT_ROWS;
 
 /**
  * Fetch sizes: a fetch's decoded messages are what the heap holds at its peak; 8 MB (2 MB per
@@ -141,6 +142,7 @@ export class LakeArchiver extends BaseService {
     mkdirSync(this.spoolDir, { recursive: true });
     this.cleanScratch();
     this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
+    for (const x of (process.env.DSETS ?? '').split(';').filter(Boolean)) await this.db.conn.run('SET ' + x);
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
     this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
     await this.deps.codec.init();
@@ -170,7 +172,8 @@ export class LakeArchiver extends BaseService {
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     this.consumer = consumer;
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
-    this.timer = setInterval(() => void this.onTick(), this.options.tickMs ?? 500);
+    // A cheap check: often enough that an age roll starts within a tenth of a second of its due time.
+    this.timer = setInterval(() => void this.onTick(), this.options.tickMs ?? 100);
   }
 
   /** Drains: stop taking batches, roll what is spooled, commit, then disconnect. */
@@ -273,10 +276,11 @@ export class LakeArchiver extends BaseService {
     }
     const first = BigInt(messages[0]!.offset);
     const last = BigInt(messages[messages.length - 1]!.offset);
-    spool.append(lines.bytes(), rows, first, last);
+    spool.append(lines.bytes(), rows, first, last, lines.longestLine);
     this.nextOffset.set(partition, last + 1n);
     this.m.buffered.set(this.bufferedRows());
-    if (spool.openRows >= SEGMENT_ROWS && this.writer!.idle) this.convertAhead(spool);
+    // Ahead when DuckDB is idle; regardless (queued) once a segment is so big its conversion would take too much memory.
+    if (spool.openRows >= SEGMENT_ROWS && (this.writer!.idle || spool.openRows >= SEGMENT_MAX_ROWS)) this.convertAhead(spool);
   }
 
   /** Hands the spool's segment to DuckDB now; a failure surfaces when its roll awaits it. */
@@ -336,6 +340,7 @@ export class LakeArchiver extends BaseService {
       return { spool: s, segments };
     });
     const rollId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
+    (globalThis as any).DBG?.(`roll ${trigger} rows ${spools.reduce((n, s) => n + s.rows, 0)} unconverted ${sealed.reduce((n, x) => n + x.segments.filter((g) => !g.converted || true).length, 0)} queued ${(this.writer as any).queued}`);
     this.inflight = this.writeRoll(sealed, rollId, trigger).catch((err: unknown) => {
       // A range that is not in the lake must never be skipped by a later commit: stop here.
       this.deps.logger.error({ event: 'lake_roll_failed', err, roll: rollId }, 'roll failed; the archiver stops without committing past it');
@@ -370,6 +375,7 @@ export class LakeArchiver extends BaseService {
       this.m.bytes.inc(d.bytes);
     }
     this.m.rolls.inc({ trigger });
+    (globalThis as any).DBG?.(`rolled ${trigger}`);
     end();
     this.deps.logger.info({ event: 'lake_rolled', roll: rollId, trigger, partitions: done.map((d) => ({ p: d.partition, first: d.first.toString(), last: d.last.toString(), rows: d.rows, files: d.files.length })) });
   }

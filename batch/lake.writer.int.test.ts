@@ -58,12 +58,16 @@ describe('lake writer reading the spool dialect', () => {
     const events = [...odd, ...bulk];
     const enc = new SpoolLineEncoder(type, ID, SPOOL_COLUMNS);
     for (const e of events) expect(enc.tryAppend(frame(ID, type.toBuffer(e)))).toBe(true);
+    // A line far beyond DuckDB's default limit (2 MB): a 3 MB title of quotes, doubled in CSV.
+    const huge = { ...odd[2]!, event_id: 'huge-line', title: '"'.repeat(3_000_000) };
+    expect(enc.tryAppend(frame(ID, type.toBuffer(huge)))).toBe(true);
+    events.push(huge);
     // One event through the slow path (another schema id), in the same file.
     const slow = { ...odd[1]!, event_id: 'slow-path', title: 'x"\ny' };
     enc.appendEvent(type.fromBuffer(type.toBuffer(slow)) as object);
     events.push(slow);
     const spool = new PartitionSpool(0, join(dataDir, 'p0'));
-    spool.append(enc.bytes(), events.length, 0n, BigInt(events.length - 1));
+    spool.append(enc.bytes(), events.length, 0n, BigInt(events.length - 1), enc.longestLine);
     spool.seal();
     const rolled = await writer.writePartition(spool);
     spool.discard();
@@ -105,7 +109,7 @@ describe('lake writer reading the spool dialect', () => {
       enc.reset();
       const part = events.slice(k * 1_000, (k + 1) * 1_000);
       for (const e of part) enc.tryAppend(frame(ID, type.toBuffer(e)));
-      spool.append(enc.bytes(), part.length, BigInt(100 + k * 1_000), BigInt(99 + (k + 1) * 1_000));
+      spool.append(enc.bytes(), part.length, BigInt(100 + k * 1_000), BigInt(99 + (k + 1) * 1_000), enc.longestLine);
       if (k === 0) {
         const ahead = spool.cut()!;
         ahead.converted = writer.convert(ahead, 2);

@@ -15,7 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { DependencyError } from '../core/errors.ts';
 import { fsyncPath } from './durable-fs.ts';
 import { lakeFileName, type LakePaths } from './lake.layout.ts';
-import { ARCHIVER_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL } from './lake.schema.ts';
+import { ARCHIVER_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL, spoolReadLimits } from './lake.schema.ts';
 import type { InflightMarkers } from './lake-recovery.ts';
 import type { ConvertedSegment, PartitionSpool, SpoolSegment } from './partition.spool.ts';
 
@@ -77,7 +77,7 @@ export class LakeWriter {
         rmSync(scratch, { recursive: true, force: true });
         mkdirSync(this.paths.tmp, { recursive: true });
         try {
-          await this.conn.run(COPY_SQL, { spool: segment.path, dir: scratch });
+          await this.conn.run(COPY_SQL, { spool: segment.path, dir: scratch, ...spoolReadLimits(segment.longestLine) });
         } catch (err) {
           throw new DependencyError('LAKE_WRITE_FAILED', `could not write ${segment.rows} events of partition ${partition} to Parquet: ${(err as Error).message}`, err);
         }

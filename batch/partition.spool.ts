@@ -20,6 +20,8 @@ export interface ConvertedSegment {
 export interface SpoolSegment {
   readonly path: string;
   rows: number;
+  /** Bytes of its longest line: DuckDB's CSV reader needs a line limit at least that big. */
+  longestLine: number;
   /** Set once the segment is handed to DuckDB; rejects when the conversion failed. */
   converted?: Promise<ConvertedSegment>;
 }
@@ -44,16 +46,17 @@ export class PartitionSpool {
     return this.open?.rows ?? 0;
   }
 
-  /** Appends `count` serialised lines (UTF-8, each ending in a newline) covering offsets [first, last]. */
-  append(lines: Uint8Array, count: number, first: bigint, last: bigint): void {
+  /** Appends `count` serialised lines (UTF-8, each ending in a newline, none longer than `longestLine`) covering offsets [first, last]. */
+  append(lines: Uint8Array, count: number, first: bigint, last: bigint, longestLine: number): void {
     if (lines.length > 0) {
       if (this.open === undefined) {
-        this.open = { path: `${this.path}-${this.segments.length}.csv`, rows: 0 };
+        this.open = { path: `${this.path}-${this.segments.length}.csv`, rows: 0, longestLine: 0 };
         this.segments.push(this.open);
         this.fd = openSync(this.open.path, 'w');
       }
       for (let at = 0; at < lines.length; ) at += writeSync(this.fd!, lines, at, lines.length - at);
       this.open.rows += count;
+      this.open.longestLine = Math.max(this.open.longestLine, longestLine);
     }
     this.rows += count;
     this.first ??= first;

@@ -121,6 +121,7 @@ export class SpoolLineEncoder {
   private end = 0;
   private out: Buffer;
   private at = 0;
+  private longest = 0;
 
   /**
    * `readerType` is the codec's record type and `schemaId` the registry id of that same schema:
@@ -142,8 +143,14 @@ export class SpoolLineEncoder {
     return this.out.subarray(0, this.at);
   }
 
+  /** Bytes of the longest line written since the last reset(), newline included (DuckDB must be told). */
+  get longestLine(): number {
+    return this.longest;
+  }
+
   reset(): void {
     this.at = 0;
+    this.longest = 0;
     if (this.out.length > 64 << 20) this.out = Buffer.allocUnsafe(1 << 20); // give back a buffer a huge batch grew
   }
 
@@ -163,6 +170,7 @@ export class SpoolLineEncoder {
       this.record(this.plan);
       if (this.pos > this.end) throw new PayloadError('truncated buffer');
       if (this.pos < this.end) throw new PayloadError('trailing data');
+      if (this.at - start > this.longest) this.longest = this.at - start;
     } catch (err) {
       this.at = start;
       if (err instanceof PayloadError) throw new AvroDecodeError(this.schemaId, err);
@@ -183,7 +191,9 @@ export class SpoolLineEncoder {
       if (typeof v === 'object') return Object.keys(v).length === 0 ? '' : quoted(JSON.stringify(v));
       return String(v);
     });
+    const start = this.at;
     this.write(parts.join(',') + '\n');
+    if (this.at - start > this.longest) this.longest = this.at - start;
   }
 
   private reserve(n: number): void {
