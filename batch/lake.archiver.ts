@@ -142,7 +142,6 @@ export class LakeArchiver extends BaseService {
     mkdirSync(this.spoolDir, { recursive: true });
     this.cleanScratch();
     this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
-    for (const x of (process.env.DSETS ?? '').split(';').filter(Boolean)) await this.db.conn.run('SET ' + x);
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
     this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
     await this.deps.codec.init();
@@ -340,7 +339,6 @@ export class LakeArchiver extends BaseService {
       return { spool: s, segments };
     });
     const rollId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
-    (globalThis as any).DBG?.(`roll ${trigger} rows ${spools.reduce((n, s) => n + s.rows, 0)} unconverted ${sealed.reduce((n, x) => n + x.segments.filter((g) => !g.converted || true).length, 0)} queued ${(this.writer as any).queued}`);
     this.inflight = this.writeRoll(sealed, rollId, trigger).catch((err: unknown) => {
       // A range that is not in the lake must never be skipped by a later commit: stop here.
       this.deps.logger.error({ event: 'lake_roll_failed', err, roll: rollId }, 'roll failed; the archiver stops without committing past it');
@@ -375,7 +373,6 @@ export class LakeArchiver extends BaseService {
       this.m.bytes.inc(d.bytes);
     }
     this.m.rolls.inc({ trigger });
-    (globalThis as any).DBG?.(`rolled ${trigger}`);
     end();
     this.deps.logger.info({ event: 'lake_rolled', roll: rollId, trigger, partitions: done.map((d) => ({ p: d.partition, first: d.first.toString(), last: d.last.toString(), rows: d.rows, files: d.files.length })) });
   }
