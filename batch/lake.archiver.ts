@@ -65,11 +65,6 @@ export class CommitNotConfirmedError extends TwinlaneError {
  * other ids go through the codec's schema resolution.
  */
 function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer | null): Outcome<void> | Promise<Outcome<void>> {
-  const asOutcome = (err: unknown): Outcome<void> => {
-    const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
-    if (!code) throw err; // the registry is down, for example: not the record's fault, retry the batch
-    return deadLetter('decode', code, errorMessage(err), err instanceof SchemaViolationError ? err.paths[0] : undefined);
-  };
   try {
     if (value && lines.tryAppend(value)) return OK;
     const cached = codec.decodeCached(value);
@@ -84,6 +79,13 @@ function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer |
     lines.appendEvent(d.event);
     return OK;
   }, asOutcome);
+}
+
+/** The dead-letter outcome of a record that cannot be decoded; any other error is not the record's fault. */
+function asOutcome(err: unknown): Outcome<void> {
+  const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
+  if (!code) throw err; // the registry is down, for example: retry the batch
+  return deadLetter('decode', code, errorMessage(err), err instanceof SchemaViolationError ? err.paths[0] : undefined);
 }
 
 const OK: Outcome<void> = ok(undefined);
@@ -228,7 +230,9 @@ export class LakeArchiver extends BaseService {
       const partition = batch.partition;
       if (!this.recovered.has(partition)) await this.recover(partition);
       const next = this.nextOffset.get(partition) ?? -1n;
-      const messages = batch.messages.filter((m) => BigInt(m.offset) >= next);
+      // Offsets rise within a batch: only a batch that starts below `next` needs filtering.
+      const all = batch.messages;
+      const messages = all.length > 0 && BigInt(all[0]!.offset) >= next ? all : all.filter((m) => BigInt(m.offset) >= next);
       if (messages.length === 0) return;
       await this.spoolMessages(partition, messages);
       resolveOffset(messages[messages.length - 1]!.offset);
