@@ -11,13 +11,13 @@ import { join, relative } from 'node:path';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { num, openDuckDB, type DuckDB } from './duckdb.ts';
+import { num, openDuckDB, runConcurrently, type DuckDB } from './duckdb.ts';
 import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
 import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
-import { listValue, timestampValue } from '@duckdb/node-api';
+import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
 
 export interface BatchDeps {
@@ -99,7 +99,7 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   return dirtyDays(dataDir, current, now);
 }
 
-async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
+async function computeDay(db: DuckDB, threads: number, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
   const t0 = performance.now();
   const { files, stamp } = lakeDay(dataDir, day);
   const start = parseDay(day);
@@ -116,14 +116,18 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: s
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
-  const copy = async (sql: string, table: ViewTable): Promise<void> => {
-    const r = await db.conn.runAndReadAll(`COPY (${sql}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(table) });
-    written += copiedRows(r.getRowObjectsJS());
+  const copy = async (conn: DuckDBConnection, sql: string, table: ViewTable): Promise<number> =>
+    copiedRows((await conn.runAndReadAll(`COPY (${sql}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(table) })).getRowObjectsJS());
+  const rollups = async (conn: DuckDBConnection): Promise<number> => {
+    await conn.run(sessionMinutesSql(ev));
+    let n = 0;
+    for (const grain of ['minute', 'hour', 'day'] as const) n += await copy(conn, `${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
+    await conn.run('DROP TABLE session_minutes');
+    return n;
   };
-  await db.conn.run(sessionMinutesSql(ev));
-  for (const grain of ['minute', 'hour', 'day'] as const) await copy(`${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
-  await db.conn.run('DROP TABLE session_minutes');
-  await copy(`${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
+  const breakdowns = (conn: DuckDBConnection): Promise<number> => copy(conn, `${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
+  // Rollups and breakdowns take about the same CPU: one connection and thread each.
+  for (const n of await runConcurrently(db, threads, [rollups, breakdowns])) written += n;
   await db.conn.run('DROP TABLE dup');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
@@ -180,7 +184,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     try {
       for (const [i, day] of days.entries()) {
         deps.onProgress?.(i, days.length, day);
-        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId);
+        const { run, entry } = await computeDay(db, options.duckdb.threads, store, options.dataDir, day, runId);
         record.days.push(run);
         entries[day] = entry;
         deps.logger?.info({ event: 'batch_day_done', run: runId, day, rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });

@@ -39,6 +39,31 @@ export async function openDuckDB(o: DuckDBOptions): Promise<DuckDB> {
   }
 }
 
+/**
+ * Runs independent statement sequences at once, each on its own connection, with the `threads`
+ * of the instance shared out between them: a single-threaded aggregation skips merging the
+ * per-thread hash tables a parallel one builds (a third more CPU for millions of groups), and the
+ * sequences together still keep every thread busy. Temp tables stay on their task's connection.
+ */
+export async function runConcurrently<T>(db: DuckDB, threads: number, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
+  if (threads < 2 || tasks.length < 2) {
+    const out: T[] = [];
+    for (const task of tasks) out.push(await task(db.conn));
+    return out;
+  }
+  const conns = [db.conn, ...(await Promise.all(tasks.slice(1).map(() => db.instance.connect())))];
+  await db.conn.run(`SET threads = ${Math.max(1, Math.floor(threads / tasks.length))}`);
+  try {
+    const settled = await Promise.allSettled(tasks.map((task, i) => task(conns[i]!)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  } finally {
+    await db.conn.run(`SET threads = ${threads}`);
+    for (const c of conns.slice(1)) c.closeSync();
+  }
+}
+
 /** Converts DuckDB's bigint results to numbers (counts and sums stay far below 2^53). */
 export function num(v: unknown): number {
   if (v === null || v === undefined) return 0;
