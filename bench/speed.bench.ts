@@ -91,9 +91,19 @@ async function throughput(dlq: string): Promise<number> {
   inflight.push(producer.send({ topic: t, acks: 1, messages: batch }));
   await Promise.all(inflight);
   await producer.disconnect();
+  const redis0 = await redisCpuUs();
   const rate = INSTANCES > 1 ? await consumeInChildren(t, dlq) : await consumeInProcess(t, dlq);
+  // Redis shares the cores: its CPU per event is the other half of the budget.
+  console.log(`bench: speed_redis_cpu_us_per_event = ${((await redisCpuUs()) - redis0) / N}`.replace(/(\.\d)\d+$/, '$1'));
   await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:tp`), ttlMs: config.SPEED_TTL }).clear();
   return rate;
+}
+
+/** CPU time Redis has used (INFO cpu), in µs. */
+async function redisCpuUs(): Promise<number> {
+  const info = await redis.info('cpu');
+  const v = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (v('used_cpu_user') + v('used_cpu_sys')) * 1e6;
 }
 
 async function consumeInProcess(t: string, dlq: string): Promise<number> {

@@ -18,8 +18,14 @@ export function frame(schemaId: number, avro: Buffer): Buffer {
   return out;
 }
 
-export function unframe(buf: Buffer | null | undefined): { schemaId: number; payload: Buffer } {
+/** The schema id of a framed message, checked like unframe() but without slicing the payload. */
+export function schemaIdOf(buf: Buffer | null | undefined): number {
   if (!buf || buf.length < HEADER_SIZE) throw new WireFormatError(`message of ${buf?.length ?? 0} bytes is shorter than the 5-byte Confluent header`);
   if (buf[0] !== MAGIC_BYTE) throw new WireFormatError(`first byte is ${buf[0]}, expected the Confluent magic byte 0`);
-  return { schemaId: buf.readUInt32BE(1), payload: buf.subarray(HEADER_SIZE) };
+  return buf.readUInt32BE(1);
+}
+
+export function unframe(buf: Buffer | null | undefined): { schemaId: number; payload: Buffer } {
+  const schemaId = schemaIdOf(buf);
+  return { schemaId, payload: buf!.subarray(HEADER_SIZE) };
 }

@@ -7,7 +7,7 @@
  * schema that drifted from the full current one, as EventCodec judges it).
  */
 import avro from 'avsc';
-import { AvroDecodeError, driftError, EVENT_SCHEMA, unframe, type AvroSchemaJson, type EventCodec, type RegistryClient, type SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
+import { AvroDecodeError, driftError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, type AvroSchemaJson, type EventCodec, type RegistryClient, type SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
 
 export const ROLLUP_FIELDS = [
   'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'referrer_host',
@@ -38,27 +38,31 @@ export class ProjectedDecoder implements RollupDecoder {
   constructor(private readonly registry: RegistryClient) {}
 
   decodeCached(buf: Buffer | null): RollupEvent | undefined {
-    const { schemaId, payload } = unframe(buf);
+    const schemaId = schemaIdOf(buf);
     const resolver = this.resolvers.get(schemaId);
-    if (resolver !== undefined) return this.read(schemaId, payload, resolver);
+    if (resolver !== undefined) return this.read(schemaId, buf!, resolver);
     const drift = this.drifted.get(schemaId);
     if (drift) throw drift;
     return undefined;
   }
 
   async decode(buf: Buffer | null): Promise<RollupEvent> {
-    const { schemaId, payload } = unframe(buf);
+    const schemaId = schemaIdOf(buf);
     const drift = this.drifted.get(schemaId);
     if (drift) throw drift;
-    return this.read(schemaId, payload, this.resolvers.get(schemaId) ?? (await this.lookup(schemaId)));
+    return this.read(schemaId, buf!, this.resolvers.get(schemaId) ?? (await this.lookup(schemaId)));
   }
 
-  private read(schemaId: number, payload: Buffer, resolver: avro.Resolver): RollupEvent {
+  /** Reads past the header in place (no payload slice per record: one allocation less). */
+  private read(schemaId: number, framed: Buffer, resolver: avro.Resolver): RollupEvent {
+    let r: { value: unknown; offset: number };
     try {
-      return this.reader.fromBuffer(payload, resolver) as RollupEvent;
+      r = this.reader.decode(framed, HEADER_SIZE, resolver);
     } catch (err) {
       throw new AvroDecodeError(schemaId, err);
     }
+    if (r.offset !== framed.length) throw new AvroDecodeError(schemaId, new Error(r.offset < 0 ? 'truncated buffer' : `${framed.length - r.offset} trailing bytes`));
+    return r.value as RollupEvent;
   }
 
   /** Concurrent misses for one id share one registry request; a failure is not cached. */
