@@ -3,7 +3,7 @@ SHELL := /bin/bash
 TSX := node --import tsx
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: setup stack-up stack-down stack-status pipeline test test-unit test-int typecheck bench clean-data help
+.PHONY: setup system-deps stack-up stack-down stack-status pipeline test test-unit test-int typecheck bench clean-data help
 
 help:
 	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
@@ -16,8 +16,16 @@ $(NPM_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund
 	@touch $(NPM_STAMP)
 
-# npm packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
-setup: $(NPM_STAMP)
+# Debian packages the tests use: chromium (tracker and dashboard tests drive it through playwright-core).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing chromium (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	fi
+
+# npm packages, Debian packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
+setup: $(NPM_STAMP) system-deps
 	@$(TSX) stack/cli.ts fetch
 
 stack-up: setup
