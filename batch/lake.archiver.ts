@@ -30,8 +30,9 @@ import { SpoolLineEncoder } from './spool-line.encoder.ts';
 
 /**
  * Rows of a partition's spool that DuckDB converts ahead of the roll when it has nothing else to
- * do. Smaller conversions bound DuckDB's memory (about 1.6 KB per row while writing) and
- * overlap decoding; a roll then places a few files per hour and partition instead of one.
+ * do, so conversion overlaps decoding and the roll only waits for the last segment. Each
+ * conversion stays small (DuckDB's memory grows with it); the cost is a few files per hour and
+ * partition in a busy roll instead of one (compaction merges closed hours).
  */
 const SEGMENT_ROWS = 16_384;
 const SEGMENT_MAX_ROWS = 4 * SEGMENT_ROWS;
