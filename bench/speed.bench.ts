@@ -1,8 +1,11 @@
 /**
  * Speed-layer benchmarks (`make bench ONLY=speed`):
  * - speed_events_per_s: a topic pre-filled with BENCH_SPEED_EVENTS generated events (20 sites,
- *   60 minutes) consumed from the beginning by one in-process SpeedConsumer: decode + rollup +
- *   Redis Lua apply, timed from the first applied batch to the last (group join excluded).
+ *   60 minutes, 6 partitions) consumed from the beginning by SPEED_INSTANCES consumer processes
+ *   of one group, as `make pipeline` deploys them (default 2): decode + rollup + Redis Lua
+ *   apply, timed once every instance has partitions until the last event is applied.
+ *   speed_events_per_s_one_instance: the same topic read again by one in-process consumer
+ *   (timed from its first applied batch; BENCH_SPEED_CPU_PROFILE profiles it).
  * - speed_freshness_p50_ms / p99: through the real collector under a steady background load;
  *   one probe page view at a time, from the collector's 202 to the probe being counted by the
  *   speed read API (SpeedReader.totals), polled every 5 ms.
@@ -26,8 +29,8 @@ const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-speed');
 const N = Number(process.env.BENCH_SPEED_EVENTS ?? 1_000_000);
 const run = process.env.BENCH_SPEED_RUN ?? `bench-${Date.now().toString(36)}`;
-/** Consumer instances of the throughput run (child processes of one group when above 1). */
-const INSTANCES = Number(process.env.BENCH_SPEED_INSTANCES ?? 1);
+/** Consumer instances of the deployment run (child processes of one group). */
+const INSTANCES = Number(process.env.BENCH_SPEED_INSTANCES ?? config.SPEED_INSTANCES);
 const kafka = createKafka(config, logger, run);
 const redis = new Redis(config.REDIS_URL);
 const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
@@ -42,10 +45,11 @@ async function topic(name: string, partitions: number): Promise<string> {
   return t;
 }
 
-/** BENCH_SPEED_MAX_BYTES / BENCH_SPEED_CONCURRENCY: try other fetch sizes and concurrency. */
+/** BENCH_SPEED_MAX_BYTES / BENCH_SPEED_CONCURRENCY / BENCH_SPEED_PER_ROUND: try other fetch sizes, concurrency and rounds. */
 const tuning = {
   ...(process.env.BENCH_SPEED_MAX_BYTES ? { maxBytesPerPartition: Number(process.env.BENCH_SPEED_MAX_BYTES) } : {}),
   ...(process.env.BENCH_SPEED_CONCURRENCY ? { partitionsConcurrently: Number(process.env.BENCH_SPEED_CONCURRENCY) } : {}),
+  ...(process.env.BENCH_SPEED_PER_ROUND ? { partitionsPerRound: Number(process.env.BENCH_SPEED_PER_ROUND) } : {}),
 };
 
 function consumerFor(t: string, dlq: string, prefix: string, metrics: Metrics): SpeedConsumer {
@@ -70,7 +74,7 @@ async function stopProfile(file: string): Promise<void> {
   session.disconnect();
 }
 
-async function throughput(dlq: string): Promise<number> {
+async function throughput(dlq: string): Promise<void> {
   const t = await topic('throughput', 6);
   const codec = new EventCodec(registry, t);
   await codec.init();
@@ -91,12 +95,16 @@ async function throughput(dlq: string): Promise<number> {
   inflight.push(producer.send({ topic: t, acks: 1, messages: batch }));
   await Promise.all(inflight);
   await producer.disconnect();
-  const redis0 = await redisCpuUs();
-  const rate = INSTANCES > 1 ? await consumeInChildren(t, dlq) : await consumeInProcess(t, dlq);
-  // Redis shares the cores: its CPU per event is the other half of the budget.
-  console.log(`bench: speed_redis_cpu_us_per_event = ${((await redisCpuUs()) - redis0) / N}`.replace(/(\.\d)\d+$/, '$1'));
-  await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:tp`), ttlMs: config.SPEED_TTL }).clear();
-  return rate;
+  for (const instances of INSTANCES > 1 ? [INSTANCES, 1] : [1]) {
+    const prefix = `tp${instances}`;
+    const redis0 = await redisCpuUs();
+    const rate = instances > 1 ? await consumeInChildren(t, dlq, prefix, instances) : await consumeInProcess(t, dlq, prefix);
+    const name = instances === INSTANCES ? 'speed_events_per_s' : 'speed_events_per_s_one_instance';
+    console.log(`bench: ${name} = ${Math.round(rate)}`);
+    // Redis shares the cores: its CPU per event is the other half of the budget.
+    console.log(`bench: ${name.replace('events_per_s', 'redis_cpu_us_per_event')} = ${(((await redisCpuUs()) - redis0) / N).toFixed(1)}`);
+    await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:${prefix}`), ttlMs: config.SPEED_TTL }).clear();
+  }
 }
 
 /** CPU time Redis has used (INFO cpu), in µs. */
@@ -106,9 +114,9 @@ async function redisCpuUs(): Promise<number> {
   return (v('used_cpu_user') + v('used_cpu_sys')) * 1e6;
 }
 
-async function consumeInProcess(t: string, dlq: string): Promise<number> {
+async function consumeInProcess(t: string, dlq: string, prefix: string): Promise<number> {
   const metrics = new Metrics();
-  const consumer = consumerFor(t, dlq, 'tp', metrics);
+  const consumer = consumerFor(t, dlq, prefix, metrics);
   const consumed = metrics.counter('speed_events_consumed_total', 'registered by the consumer');
   await consumer.start();
   let t0 = 0;
@@ -128,7 +136,7 @@ async function consumeInProcess(t: string, dlq: string): Promise<number> {
   // less sensitive than the rate to what else runs on the shared cores.
   const cpu = process.cpuUsage(cpu0);
   if (profileFile) await stopProfile(profileFile);
-  console.log(`bench: speed_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
+  console.log(`bench: speed_one_instance_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
   const rounds = (await metrics.counter('speed_apply_rounds_total', 'registered by the consumer').get()).values[0]?.value ?? 0;
   const batches = ((await metrics.histogram('speed_batch_seconds', 'registered by the consumer').get()).values as { metricName?: string; value: number }[]).find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
   console.log(`bench: speed_partition_batches_per_round = ${(batches / Math.max(1, rounds)).toFixed(2)}`);
@@ -141,11 +149,11 @@ interface ChildReport {
   cpuUs: number;
 }
 
-/** INSTANCES consumer processes in one group, as a deployment on this machine would run them. */
-async function consumeInChildren(t: string, dlq: string): Promise<number> {
+/** `instances` consumer processes in one group, as `make pipeline` runs them. */
+async function consumeInChildren(t: string, dlq: string, prefix: string, instances: number): Promise<number> {
   const reports = new Map<ChildProcess, ChildReport>();
-  const children = Array.from({ length: INSTANCES }, () => {
-    const child = fork(new URL(import.meta.url).pathname, ['consumer-child', t, dlq], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SPEED_RUN: run } });
+  const children = Array.from({ length: instances }, () => {
+    const child = fork(new URL(import.meta.url).pathname, ['consumer-child', t, dlq, prefix], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SPEED_RUN: run } });
     child.on('message', (m) => reports.set(child, m as ChildReport));
     return child;
   });
@@ -155,7 +163,7 @@ async function consumeInChildren(t: string, dlq: string): Promise<number> {
   for (;;) {
     const now = total();
     // Timed once every instance has partitions (the first to join reads alone until the rebalance).
-    if (t0 === 0 && reports.size === INSTANCES && [...reports.values()].every((r) => r.consumed > 0)) [t0, start] = [performance.now(), now];
+    if (t0 === 0 && reports.size === instances && [...reports.values()].every((r) => r.consumed > 0)) [t0, start] = [performance.now(), now];
     if (now.consumed >= N) break;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -168,9 +176,9 @@ async function consumeInChildren(t: string, dlq: string): Promise<number> {
 }
 
 /** One instance of consumeInChildren: reports its consumed count and CPU time every 10 ms. */
-async function consumerChild(t: string, dlq: string): Promise<void> {
+async function consumerChild(t: string, dlq: string, prefix: string): Promise<void> {
   const metrics = new Metrics();
-  const consumer = consumerFor(t, dlq, 'tp', metrics);
+  const consumer = consumerFor(t, dlq, prefix, metrics);
   const consumed = metrics.counter('speed_events_consumed_total', 'registered by the consumer');
   await consumer.start();
   const cpu0 = process.cpuUsage();
@@ -249,12 +257,12 @@ async function freshness(dlq: string): Promise<{ p50: number; p99: number; sampl
   return { p50: q(0.5), p99: q(0.99), samples: samples.length };
 }
 
-if (process.argv[2] === 'consumer-child') await consumerChild(process.argv[3]!, process.argv[4]!);
+if (process.argv[2] === 'consumer-child') await consumerChild(process.argv[3]!, process.argv[4]!, process.argv[5]!);
 
 try {
   const dlq = await topic('dlq', 1);
   const only = process.env.BENCH_SPEED_ONLY;
-  if (only !== 'freshness') console.log(`bench: speed_events_per_s = ${Math.round(await throughput(dlq))}`);
+  if (only !== 'freshness') await throughput(dlq);
   if (only !== 'throughput') {
     const f = await freshness(dlq);
     console.log(`bench: speed_freshness_p50_ms = ${Math.round(f.p50)}`);

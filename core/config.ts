@@ -79,6 +79,7 @@ export const CONFIG_VARIABLES = {
   SPEED_GROUP: ['speed', z.string().min(1), 'Consumer group of the speed layer'],
   SPEED_TTL: ['48h', duration, 'TTL of every speed-layer key in Redis'],
   SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],
+  SPEED_INSTANCES: ['2', int(1, 16), 'Speed consumer processes `make pipeline` starts (one group; instance i serves /metrics on SPEED_METRICS_PORT + 100 × i)'],
   SPEED_KEY_PREFIX: ['tl:speed', z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected 1-64 letters, digits, : . _ -'), 'Prefix of every speed-layer key in Redis'],
   SPEED_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of a speed consumer (how soon a dead one loses its partitions)'],
   SPEED_WATERMARK_REFRESH: ['5s', duration, 'How often the speed consumer re-reads the batch watermark W'],

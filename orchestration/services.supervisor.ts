@@ -15,6 +15,8 @@ export interface ServiceSpec {
   /** Port that answers HTTP once the service is up (its API or its /metrics server). */
   port: number;
   what: string;
+  /** Variables set for this service only (over the supervisor's environment). */
+  env?: Record<string, string>;
 }
 
 export type ServiceState = 'started' | 'reused' | 'external' | 'missing';
@@ -29,12 +31,24 @@ export interface ServiceStatus {
 export function pipelineServices(c: ConfigValues): ServiceSpec[] {
   return [
     { name: 'collector', entry: 'ingest/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
-    { name: 'speed', entry: 'speed/speed.main.ts', port: c.SPEED_METRICS_PORT, what: `speed consumer  metrics :${c.SPEED_METRICS_PORT}` },
+    ...speedInstances(c),
     { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}` },
     { name: 'dlq-archiver', entry: 'dlq/archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
     { name: 'serving', entry: 'serving/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },
     { name: 'scheduler', entry: 'orchestration/scheduler.main.ts', port: c.SCHEDULER_METRICS_PORT, what: `scheduler       metrics :${c.SCHEDULER_METRICS_PORT}` },
   ];
+}
+
+/**
+ * The speed consumer as SPEED_INSTANCES processes of one group: kafkajs fetches, processes and
+ * fetches again, so one process leaves a core idle while Redis applies its batches; a second
+ * overlaps them (the offset records keep shared partitions exact across rebalances).
+ */
+function speedInstances(c: ConfigValues): ServiceSpec[] {
+  return Array.from({ length: c.SPEED_INSTANCES }, (_, i) => {
+    const port = c.SPEED_METRICS_PORT + 100 * i;
+    return { name: i === 0 ? 'speed' : `speed-${i + 1}`, entry: 'speed/speed.main.ts', port, what: `speed consumer  metrics :${port}`, env: { SPEED_METRICS_PORT: String(port) } };
+  });
 }
 
 /** Any HTTP answer on the port counts: the service listens once it is ready. */
@@ -67,7 +81,7 @@ export class ServiceSupervisor {
     const existing = this.running(spec);
     if (existing) return { spec, state: 'reused', pid: existing, log };
     if (await answersHttp(spec.port)) return { spec, state: 'external' };
-    const pid = startDetached(this.paths, this.pidName(spec), process.execPath, ['--import', 'tsx', join(this.paths.root, spec.entry)], this.env);
+    const pid = startDetached(this.paths, this.pidName(spec), process.execPath, ['--import', 'tsx', join(this.paths.root, spec.entry)], { ...this.env, ...spec.env });
     const status: ServiceStatus = { spec, state: 'started', pid, log };
     this.started.push(status);
     await waitFor(spec.name, () => answersHttp(spec.port), readyTimeoutMs, () => this.running(spec) === undefined);

@@ -39,7 +39,15 @@ export class ApplyCoalescer {
   /** Partition batches per written round, for metrics. */
   onRound?: (partitions: number) => void;
 
-  constructor(private readonly writer: RollupWriter) {}
+  /**
+   * @param maxPerRound a round is written once this many batches are in, without waiting for the
+   * rest: Redis then applies it while the remaining batches of the fetch are decoded (kafkajs
+   * fetches, processes and fetches again, so nothing else overlaps the two).
+   */
+  constructor(
+    private readonly writer: RollupWriter,
+    private readonly maxPerRound = Infinity,
+  ) {}
 
   /** A handler that will submit or leave. */
   enter(): void {
@@ -61,7 +69,7 @@ export class ApplyCoalescer {
   }
 
   private flushIfComplete(): void {
-    if (this.active > 0 || this.pending.length === 0) return;
+    if (this.pending.length === 0 || (this.active > 0 && this.pending.length < this.maxPerRound)) return;
     const round = this.pending;
     this.pending = [];
     void this.write(round);

@@ -82,7 +82,7 @@ export class SpeedConsumer extends BaseService {
     super();
     const { options, metrics } = deps;
     this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
-    this.coalescer = new ApplyCoalescer(this.writer);
+    this.coalescer = new ApplyCoalescer(this.writer, options.partitionsPerRound);
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
     if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);

@@ -13,6 +13,8 @@ export interface SpeedOptions {
   commitIntervalMs: number;
   /** Partitions whose batches are processed at the same time (overlaps decode with Redis). */
   partitionsConcurrently: number;
+  /** Partition batches folded into one Redis round at most (apply.coalescer.ts). */
+  partitionsPerRound: number;
   /** Largest fetch per partition; bigger batches mean fewer, larger Redis scripts. */
   maxBytesPerPartition: number;
   /** Longest the broker holds a fetch when there is little data (bounds freshness). */
@@ -21,6 +23,7 @@ export interface SpeedOptions {
 
 export const SPEED_DEFAULTS = {
   partitionsConcurrently: 6,
+  partitionsPerRound: 6,
   maxBytesPerPartition: 8 * 1024 * 1024,
   maxWaitMs: 100,
 } as const;
