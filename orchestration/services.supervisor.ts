@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
+import { ARCHIVER_NODE_ARGS } from '../batch/options.ts';
 import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../stack/processes.ts';
 
 export interface ServiceSpec {
@@ -17,6 +18,8 @@ export interface ServiceSpec {
   what: string;
   /** Variables set for this service only (over the supervisor's environment). */
   env?: Record<string, string>;
+  /** Node flags of the service's process. */
+  nodeArgs?: readonly string[];
 }
 
 export type ServiceState = 'started' | 'reused' | 'external' | 'missing';
@@ -32,7 +35,7 @@ export function pipelineServices(c: ConfigValues): ServiceSpec[] {
   return [
     { name: 'collector', entry: 'ingest/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
     ...speedInstances(c),
-    { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}` },
+    { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}`, nodeArgs: ARCHIVER_NODE_ARGS },
     { name: 'dlq-archiver', entry: 'dlq/archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
     { name: 'serving', entry: 'serving/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },
     { name: 'scheduler', entry: 'orchestration/scheduler.main.ts', port: c.SCHEDULER_METRICS_PORT, what: `scheduler       metrics :${c.SCHEDULER_METRICS_PORT}` },
@@ -81,7 +84,7 @@ export class ServiceSupervisor {
     const existing = this.running(spec);
     if (existing) return { spec, state: 'reused', pid: existing, log };
     if (await answersHttp(spec.port)) return { spec, state: 'external' };
-    const pid = startDetached(this.paths, this.pidName(spec), process.execPath, ['--import', 'tsx', join(this.paths.root, spec.entry)], { ...this.env, ...spec.env });
+    const pid = startDetached(this.paths, this.pidName(spec), process.execPath, [...(spec.nodeArgs ?? []), '--import', 'tsx', join(this.paths.root, spec.entry)], { ...this.env, ...spec.env });
     const status: ServiceStatus = { spec, state: 'started', pid, log };
     this.started.push(status);
     await waitFor(spec.name, () => answersHttp(spec.port), readyTimeoutMs, () => this.running(spec) === undefined);
