@@ -78,7 +78,7 @@ export function expireAtOf(minute: number, ttlMs: number): number {
   return (minute + 1) * MINUTE_MS + ttlMs;
 }
 
-type Op = [keyIndex: number, kind: string, expireAt: string, items: string[]];
+type Op = [keyIndex: number, kind: string, expireAt: string, items: readonly string[]];
 
 function pairs(map: Map<string, number>): string[] {
   const out: string[] = [];
@@ -98,7 +98,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   const keyList = [keys.offsets];
   const once: Op[] = [];
   const cas: Op[] = [];
-  const op = (list: Op[], key: string, kind: string, expireAt: number, items: string[]): void => {
+  const op = (list: Op[], key: string, kind: string, expireAt: number, items: readonly string[]): void => {
     if (items.length > 0) list.push([keyList.push(key), kind, String(expireAt), items]);
   };
   const minutes: string[] = [];
@@ -106,11 +106,11 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     const min = m.minute;
     const exp = expireAtOf(min, ttlMs);
     minutes.push(String(min));
-    op(once, keys.visitors(min), 'p', exp, [...m.visitors]);
+    op(once, keys.visitors(min), 'p', exp, m.visitors);
     op(once, keys.sessions(min), 'p', exp, [...m.sessions]);
     if (m.dimVisitors.size > 0) {
       op(once, keys.dimIndex(min), 's', exp, [...m.dimVisitors.keys()]);
-      for (const [dv, ids] of m.dimVisitors) op(once, keys.dimVisitors(min, dv), 'p', exp, [...ids]);
+      for (const [dv, ids] of m.dimVisitors) op(once, keys.dimVisitors(min, dv), 'p', exp, ids);
     }
     op(cas, keys.counters(min), 'h', exp, pairs(m.counters));
     op(cas, keys.pages(min), 'z', exp, pairs(m.pages));

@@ -66,3 +66,25 @@ describe('rollupSite with more event names than tuple codes hold', () => {
     expect(m.counters.get(AGG.events)).toBe(2_500);
   });
 });
+
+describe('rollupSite visitor sketches', () => {
+  it('puts each human visitor of a minute in its sketch and in one sketch per country and device value it had', () => {
+    const base = traffic({ events: 3_000, sites: ['alpha'] });
+    // Some visitors change country or device within a minute.
+    const events = base.map((event, i) => ({ offset: String(i), event: i % 7 === 0 ? { ...event, country: 'ZZ', device_type: i % 2 ? 'tv' : event.device_type } : event }));
+    const r = rollupSite('alpha', events)!;
+    for (const m of r.minutes.values()) {
+      const humans = events.map((e) => e.event).filter((e) => !e.is_bot && Math.floor(e.event_time / 60_000) === m.minute);
+      expect(new Set(m.visitors)).toEqual(new Set(humans.map((e) => e.visitor_id)));
+      expect(m.visitors.length).toBe(new Set(m.visitors).size);
+      const want = new Map<string, Set<string>>();
+      for (const e of humans) {
+        for (const dv of [`country:${e.country ?? NONE}`, `device:${e.device_type || NONE}`]) {
+          if (!want.has(dv)) want.set(dv, new Set());
+          want.get(dv)!.add(e.visitor_id);
+        }
+      }
+      expect(new Map([...m.dimVisitors].map(([dv, ids]) => [dv, new Set(ids)]))).toEqual(want);
+    }
+  });
+});

@@ -8,13 +8,68 @@ import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NONE, SEP, toMinute } from './redis
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
-/** A minute being folded: tuple counters by code (tuple.codes.ts), turned into fields by result(). */
-interface MinuteState extends MinuteRollup {
+/**
+ * A minute being folded. Tuple counters are keyed by code (tuple.codes.ts). Each human visitor
+ * maps to the packed ids of its first event's HLL dimension values (dimsCode), so one map update
+ * per event stands for the visitor sketch and every per-value sketch; a visitor seen again with
+ * other values (or values without ids) adds (visitor, sketch name) pairs to `extra`. result()
+ * turns both into MinuteRollup fields.
+ */
+interface MinuteState {
+  minute: number;
+  counters: Map<string, number>;
   tuples: Map<number, number>;
+  visitors: Map<string, number>;
+  extra: string[];
+  sessions: Set<string>;
+  pages: Map<string, number>;
+  referrers: Map<string, number>;
 }
 
 function emptyMinute(minute: number): MinuteState {
-  return { minute, counters: new Map(), tuples: new Map(), visitors: new Set(), sessions: new Set(), dimVisitors: new Map(), pages: new Map(), referrers: new Map() };
+  return { minute, counters: new Map(), tuples: new Map(), visitors: new Map(), extra: [], sessions: new Set(), pages: new Map(), referrers: new Map() };
+}
+
+/** Ids of HLL dimension values (per dimension, bounded) and the sketch name of each. */
+const DIM_IDS = 4096;
+const dimIds: Map<string, number>[] = HLL_DIMS.map(() => new Map());
+const dimSketchNames: string[][] = HLL_DIMS.map(() => []);
+
+/** Packed ids of the event's HLL dimension values, or -1 when one has no id (ids used up). */
+function dimsCode(e: RollupEvent): number {
+  let code = 0;
+  for (let j = 0, scale = 1; j < HLL_DIMS.length; j++, scale *= DIM_IDS) {
+    const value = tupleValue(e, HLL_DIM_INDEX[j]!);
+    let id = dimIds[j]!.get(value);
+    if (id === undefined) {
+      if (dimSketchNames[j]!.length >= DIM_IDS) return -1;
+      id = dimSketchNames[j]!.push(HLL_DIMS[j] + ':' + value) - 1;
+      dimIds[j]!.set(value, id);
+    }
+    code += id * scale;
+  }
+  return code;
+}
+
+/** Appends (visitor, sketch name) for each HLL dimension value of a code from dimsCode. */
+function pushSketches(out: string[], visitor: string, code: number): void {
+  for (let j = 0; j < HLL_DIMS.length; j++) {
+    const id = code % DIM_IDS;
+    code = (code - id) / DIM_IDS;
+    out.push(visitor, dimSketchNames[j]![id]!);
+  }
+}
+
+/** A visitor's dimension values when they have no code: sketch names spelled out. */
+function pushSketchesOf(out: string[], e: RollupEvent): void {
+  for (let j = 0; j < HLL_DIMS.length; j++) out.push(e.visitor_id, HLL_DIMS[j] + ':' + tupleValue(e, HLL_DIM_INDEX[j]!));
+}
+
+/** Records visitor `v` with dimension code `code` (from dimsCode, or another builder's map). */
+function addVisitor(m: MinuteState, v: string, code: number): void {
+  const prev = m.visitors.get(v);
+  if (prev === undefined) m.visitors.set(v, code);
+  else if (prev !== code && code >= 0) pushSketches(m.extra, v, code);
 }
 
 /** Adds `n` to the tuple counter of the event with `kind`. */
@@ -33,21 +88,6 @@ function add<K>(map: Map<K, number>, key: K, n: number): void {
 export function offsetAbove(a: string, b: string | null): boolean {
   if (b === null) return true;
   return a.length !== b.length ? a.length > b.length : a > b;
-}
-
-/**
- * `<dim>:<value>` names of the per-value sketches, interned: one string per value instead of a
- * concatenation per event (values come from closed lists: countries, device types). Bounded.
- */
-const dimNames: Map<string, string>[] = HLL_DIMS.map(() => new Map());
-function dimName(j: number, value: string): string {
-  const names = dimNames[j]!;
-  let name = names.get(value);
-  if (name === undefined) {
-    if (names.size >= 10_000) names.clear();
-    names.set(value, (name = HLL_DIMS[j] + ':' + value));
-  }
-  return name;
 }
 
 /**
@@ -102,13 +142,9 @@ export class SiteRollupBuilder {
       for (const [k, n] of o.tuples) add(m.tuples, k, n);
       for (const [k, n] of o.pages) add(m.pages, k, n);
       for (const [k, n] of o.referrers) add(m.referrers, k, n);
-      for (const v of o.visitors) m.visitors.add(v);
+      for (const [v, code] of o.visitors) addVisitor(m, v, code);
+      for (const x of o.extra) m.extra.push(x);
       for (const v of o.sessions) m.sessions.add(v);
-      for (const [dv, ids] of o.dimVisitors) {
-        const set = m.dimVisitors.get(dv);
-        if (!set) m.dimVisitors.set(dv, ids);
-        else for (const v of ids) set.add(v);
-      }
     }
     this.last = undefined;
     this.events += other.events;
@@ -118,23 +154,30 @@ export class SiteRollupBuilder {
   result(): SiteRollup | null {
     if (this.maxOffset === null) return null;
     const minutes = new Map<number, MinuteRollup>();
-    for (const [minute, { tuples, ...m }] of this.minutes) {
-      for (const [code, n] of tuples) add(m.counters, tupleFieldOf(code), n);
-      minutes.set(minute, m);
+    for (const [minute, m] of this.minutes) {
+      for (const [code, n] of m.tuples) add(m.counters, tupleFieldOf(code), n);
+      const pairs: string[] = [];
+      for (const [v, code] of m.visitors) if (code >= 0) pushSketches(pairs, v, code);
+      const dimVisitors = new Map<string, string[]>();
+      for (const list of [pairs, m.extra]) {
+        for (let i = 0; i < list.length; i += 2) {
+          let ids = dimVisitors.get(list[i + 1]!);
+          if (!ids) dimVisitors.set(list[i + 1]!, (ids = []));
+          ids.push(list[i]!);
+        }
+      }
+      const { counters, sessions, pages, referrers } = m;
+      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], sessions, dimVisitors, pages, referrers });
     }
     return { site: this.site, minutes, events: this.events, maxOffset: this.maxOffset };
   }
 }
 
 function foldHuman(m: MinuteState, e: RollupEvent): void {
-  m.visitors.add(e.visitor_id);
+  const code = dimsCode(e);
+  addVisitor(m, e.visitor_id, code);
+  if (code < 0) pushSketchesOf(m.extra, e);
   m.sessions.add(e.session_id);
-  for (let j = 0; j < HLL_DIMS.length; j++) {
-    const dv = dimName(j, tupleValue(e, HLL_DIM_INDEX[j]!));
-    let set = m.dimVisitors.get(dv);
-    if (!set) m.dimVisitors.set(dv, (set = new Set()));
-    set.add(e.visitor_id);
-  }
   if (e.type === 'pageview') {
     add(m.counters, AGG.pageviews, 1);
     addTuple(m, KIND.pageview, e, 1);

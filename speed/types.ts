@@ -13,10 +13,11 @@ export interface MinuteRollup {
   minute: number;
   /** Counter-hash field → increment (aggregates and Druid-style dimension tuples). */
   counters: Map<string, number>;
-  visitors: Set<string>;
-  sessions: Set<string>;
-  /** `<dimension>:<value>` → human visitor ids, for single-dimension filtered uniques. */
-  dimVisitors: Map<string, Set<string>>;
+  /** Distinct human visitor ids. */
+  visitors: readonly string[];
+  sessions: ReadonlySet<string>;
+  /** `<dimension>:<value>` → human visitor ids (repeats possible: PFADD ignores them), for single-dimension filtered uniques. */
+  dimVisitors: Map<string, string[]>;
   /** Path → human page views. */
   pages: Map<string, number>;
   /** Referrer host → human page views. */
