@@ -95,7 +95,7 @@ export async function startKafka(paths: StackPaths, o: KafkaStackOptions, log: (
   writeFileSync(props, serverProperties(paths, o));
   if (!existsSync(join(paths.kafkaData, 'meta.properties'))) {
     mkdirSync(paths.kafkaData, { recursive: true });
-    const clusterId = randomBytes(16).toString('base64url');
+    const clusterId = newClusterId();
     log(`formatting KRaft storage (cluster ${clusterId})`);
     execFileSync('java', javaArgs(paths, '256m', 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', props]), { stdio: 'ignore' });
   }
@@ -137,5 +137,17 @@ export async function ensureTopics(broker: string, topics: TopicSpec[]): Promise
     return missing.map((t) => t.topic);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * A KRaft cluster id: 16 random bytes, base64url. One that starts with '-' would be read as an
+ * option by StorageTool's argument parser (1 in 64; it failed a CI run), so, like Kafka's own
+ * Uuid.randomUuid(), draw again.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
   }
 }
