@@ -99,7 +99,7 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   return dirtyDays(dataDir, current, now);
 }
 
-async function computeDay(db: DuckDB, threads: number, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
   const t0 = performance.now();
   const { files, stamp } = lakeDay(dataDir, day);
   const start = parseDay(day);
@@ -127,7 +127,7 @@ async function computeDay(db: DuckDB, threads: number, store: ViewsStore, dataDi
   };
   const breakdowns = (conn: DuckDBConnection): Promise<number> => copy(conn, `${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
   // Rollups and breakdowns take about the same CPU: one connection and thread each.
-  for (const n of await runConcurrently(db, threads, [rollups, breakdowns])) written += n;
+  for (const n of await runConcurrently(db, [rollups, breakdowns])) written += n;
   await db.conn.run('DROP TABLE dup');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
@@ -184,7 +184,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     try {
       for (const [i, day] of days.entries()) {
         deps.onProgress?.(i, days.length, day);
-        const { run, entry } = await computeDay(db, options.duckdb.threads, store, options.dataDir, day, runId);
+        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId);
         record.days.push(run);
         entries[day] = entry;
         deps.logger?.info({ event: 'batch_day_done', run: runId, day, rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });

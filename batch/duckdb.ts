@@ -12,6 +12,8 @@ export interface DuckDBOptions {
 export interface DuckDB {
   instance: DuckDBInstance;
   conn: DuckDBConnection;
+  /** Threads the instance was opened with. */
+  threads: number;
   close(): void;
 }
 
@@ -29,6 +31,7 @@ export async function openDuckDB(o: DuckDBOptions): Promise<DuckDB> {
     return {
       instance,
       conn,
+      threads: o.threads,
       close: () => {
         conn.closeSync();
         instance.closeSync();
@@ -45,7 +48,8 @@ export async function openDuckDB(o: DuckDBOptions): Promise<DuckDB> {
  * per-thread hash tables a parallel one builds (a third more CPU for millions of groups), and the
  * sequences together still keep every thread busy. Temp tables stay on their task's connection.
  */
-export async function runConcurrently<T>(db: DuckDB, threads: number, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
+export async function runConcurrently<T>(db: DuckDB, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
+  const { threads } = db;
   if (threads < 2 || tasks.length < 2) {
     const out: T[] = [];
     for (const task of tasks) out.push(await task(db.conn));
