@@ -15,8 +15,7 @@ import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
 import { openDuckDB } from './duckdb.ts';
 import { LakeArchiver } from './lake.archiver.ts';
-import { SPOOL_COLUMNS } from './lake.schema.ts';
-import { produceEvents } from './testing/fixtures.ts';
+import { byEventId, lakeColumns, produceEvents, readLakeEvents } from './testing/fixtures.ts';
 
 const DAY = Date.UTC(2026, 2, 14);
 
@@ -52,20 +51,9 @@ describe('lake archiver across schema versions', () => {
     await archiver.stop();
 
     const db = await openDuckDB({ memoryLimit: '256MB', threads: 2, tempDir: join(dataDir, 'tmp') });
-    const r = await db.conn.runAndReadAll(`SELECT *, epoch_ms(event_time) AS et, epoch_ms(received_time) AS rt FROM read_parquet($g)`, { g: join(dataDir, 'lake/events/*/*/*.parquet') });
-    const pick = (o: Record<string, unknown>) => Object.fromEntries(SPOOL_COLUMNS.map((c) => [c, o[c]]));
-    const got = r.getRowObjectsJS().map((row) =>
-      pick({
-        ...row,
-        event_time: Number(row.et),
-        received_time: Number(row.rt),
-        revenue_micros: row.revenue_micros === null ? null : Number(row.revenue_micros),
-        properties: Object.fromEntries((row.properties as { key: string; value: string }[]).map((p) => [p.key, p.value])),
-      }),
-    );
-    const expected = [...v2, ...v1.map((e): TwinlaneEvent => ({ ...e, hostname: '', screen_width: null }))].map((e) => pick(e as unknown as Record<string, unknown>));
-    const byId = (a: Record<string, unknown>, b: Record<string, unknown>) => ((a.event_id as string) < (b.event_id as string) ? -1 : 1);
-    expect(got.sort(byId)).toEqual(expected.sort(byId));
+    const got = await readLakeEvents(db, join(dataDir, 'lake/events/*/*/*.parquet'));
+    const expected = [...v2, ...v1.map((e): TwinlaneEvent => ({ ...e, hostname: '', screen_width: null }))].map(lakeColumns);
+    expect(got.events).toEqual(expected.sort(byEventId));
     db.close();
   });
 });

@@ -18,6 +18,7 @@ import { SPOOL_COLUMNS } from './lake.schema.ts';
 import { LakeWriter } from './lake.writer.ts';
 import { PartitionSpool } from './partition.spool.ts';
 import { SpoolLineEncoder } from './spool-line.encoder.ts';
+import { byEventId, lakeColumns, readLakeEvents } from './testing/fixtures.ts';
 
 const type = avro.Type.forSchema(EVENT_SCHEMA as avro.Schema);
 const ID = 3;
@@ -73,26 +74,9 @@ describe('lake writer reading the spool dialect', () => {
     spool.discard();
     expect(rolled.rows).toBe(events.length);
 
-    const glob = join(paths.events, '*/*/*.parquet');
-    const r = await db.conn.runAndReadAll(
-      `SELECT *, epoch_ms(event_time) AS et, epoch_ms(received_time) AS rt, strftime(event_time, '%Y-%m-%d') = dt AND strftime(event_time, '%H') = hour AS placed
-       FROM read_parquet($g, hive_partitioning = true, hive_types_autocast = false)`,
-      { g: glob },
-    );
-    const rows = r.getRowObjectsJS();
-    expect(rows.every((row) => row.placed === true)).toBe(true);
-    const pick = (o: Record<string, unknown>) => Object.fromEntries(SPOOL_COLUMNS.map((c) => [c, o[c]]));
-    const got = rows.map((row) =>
-      pick({
-        ...row,
-        event_time: Number(row.et),
-        received_time: Number(row.rt),
-        revenue_micros: row.revenue_micros === null ? null : Number(row.revenue_micros),
-        properties: Object.fromEntries((row.properties as { key: string; value: string }[]).map((p) => [p.key, p.value])),
-      }),
-    );
-    const byId = (a: Record<string, unknown>, b: Record<string, unknown>) => ((a.event_id as string) < (b.event_id as string) ? -1 : 1);
-    expect(got.sort(byId)).toEqual(events.map((e) => pick(e as unknown as Record<string, unknown>)).sort(byId));
+    const got = await readLakeEvents(db, join(paths.events, '*/*/*.parquet'));
+    expect(got.placed).toBe(true);
+    expect(got.events).toEqual(events.map(lakeColumns).sort(byEventId));
     db.close();
   });
 

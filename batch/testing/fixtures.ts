@@ -1,6 +1,8 @@
-/** Test fixtures of the batch part: an event producer. */
+/** Test fixtures of the batch part: an event producer, and events read back from lake files. */
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
+import type { DuckDB } from '../duckdb.ts';
+import { SPOOL_COLUMNS } from '../lake.schema.ts';
 import type { TwinlaneEvent } from '../../schemas/event.ts';
 import { EventCodec } from '../../schemas/event.codec.ts';
 
@@ -31,3 +33,39 @@ export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: stri
 }
 
 export { avro };
+
+type Row = Record<string, unknown>;
+
+/** An event's lake columns, as lake rows are compared with what was produced. */
+export function lakeColumns(e: TwinlaneEvent | Row): Row {
+  return Object.fromEntries(SPOOL_COLUMNS.map((c) => [c, (e as Row)[c]]));
+}
+
+/** Orders lake rows or events by event id. */
+export function byEventId(a: Row, b: Row): number {
+  return (a.event_id as string) < (b.event_id as string) ? -1 : 1;
+}
+
+/**
+ * Every row of the lake files under `glob` (dt=/hour= folders) as lakeColumns of events (times
+ * as epoch ms, maps as objects), sorted by event id; `placed`: whether each row sits in the
+ * folder of its own event time.
+ */
+export async function readLakeEvents(db: DuckDB, glob: string): Promise<{ events: Row[]; placed: boolean }> {
+  const r = await db.conn.runAndReadAll(
+    `SELECT *, epoch_ms(event_time) AS et, epoch_ms(received_time) AS rt, strftime(event_time, '%Y-%m-%d') = dt AND strftime(event_time, '%H') = hour AS placed
+     FROM read_parquet($g, hive_partitioning = true, hive_types_autocast = false)`,
+    { g: glob },
+  );
+  const rows = r.getRowObjectsJS();
+  const events = rows.map((row) =>
+    lakeColumns({
+      ...row,
+      event_time: Number(row.et),
+      received_time: Number(row.rt),
+      revenue_micros: row.revenue_micros === null ? null : Number(row.revenue_micros),
+      properties: Object.fromEntries((row.properties as { key: string; value: string }[]).map((p) => [p.key, p.value])),
+    }),
+  );
+  return { events: events.sort(byEventId), placed: rows.every((row) => row.placed === true) };
+}
