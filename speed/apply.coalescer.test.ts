@@ -26,14 +26,12 @@ describe('ApplyCoalescer', () => {
   it('writes the batches of handlers that entered together in one round, one item per site', async () => {
     const { writer, calls } = fakeWriter();
     const c = new ApplyCoalescer(writer);
-    c.enter();
-    c.enter();
-    c.enter();
-    const a = c.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 100, 1), expected: new Map() });
+    const [s1, s2, s3] = [c.enter(), c.enter(), c.enter()];
+    const a = s1.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 100, 1), expected: new Map() });
     expect(calls).toHaveLength(0);
-    c.leave(); // a handler with nothing to write
+    s3.release(); // a handler with nothing to write
     expect(calls).toHaveLength(0);
-    const b = c.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 50, 2), expected: new Map([['s1', '9']]) });
+    const b = s2.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 50, 2), expected: new Map([['s1', '9']]) });
     expect(await a).toEqual(new Map());
     expect(await b).toEqual(new Map());
     expect(calls).toHaveLength(1);
@@ -48,10 +46,9 @@ describe('ApplyCoalescer', () => {
   it('hands a conflicting site back to every handler of it, with its partition record', async () => {
     const { writer } = fakeWriter(true);
     const c = new ApplyCoalescer(writer);
-    c.enter();
-    c.enter();
-    const a = c.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 10, 1), expected: new Map() });
-    const b = c.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 10, 2), expected: new Map() });
+    const [s1, s2] = [c.enter(), c.enter()];
+    const a = s1.submit({ pos: { topic: 't', partition: 0 }, builders: builders('s1', 10, 1), expected: new Map() });
+    const b = s2.submit({ pos: { topic: 't', partition: 1 }, builders: builders('s1', 10, 2), expected: new Map() });
     expect(await a).toEqual(new Map([['s1', '42']]));
     expect(await b).toEqual(new Map([['s1', '42']]));
   });

@@ -7,8 +7,8 @@
  * fields, 0.42 → 0.18 top-k members per event).
  *
  * kafkajs starts every batch handler of a fetch before any of them reaches its first await, so a
- * handler `enter()`s first thing and the round is written once every entered handler has
- * submitted (or left without anything to write). Sites whose records moved under a round
+ * handler takes a seat (`enter()`) first thing and the round is written once every seat has
+ * submitted or been released without anything to write. Sites whose records moved under a round
  * (another instance, a replay) come back to their handlers as conflicts, to be applied alone.
  */
 import type { BatchPosition } from './types.ts';
@@ -33,50 +33,65 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A handler's place in the coming round: it submits once, or is released (a no-op after submit). */
+export interface RoundSeat {
+  /** Writes `work` with the others of its round; resolves with the sites that must be applied alone. */
+  submit(work: PartitionRollups): Promise<Conflicts>;
+  release(): void;
+}
+
+export interface CoalescerOptions {
+  /**
+   * A round is written once this many batches are in, without waiting for the rest: Redis then
+   * applies it while the remaining batches of the fetch are decoded (kafkajs fetches, processes
+   * and fetches again, so nothing else overlaps the two).
+   */
+  maxPerRound?: number;
+  /** Called with the partition batches of each written round (metrics). */
+  onRound?: (partitions: number) => void;
+}
+
 export class ApplyCoalescer {
   private active = 0;
   private pending: Pending[] = [];
-  /** Partition batches per written round, for metrics. */
-  onRound?: (partitions: number) => void;
 
-  /**
-   * @param maxPerRound a round is written once this many batches are in, without waiting for the
-   * rest: Redis then applies it while the remaining batches of the fetch are decoded (kafkajs
-   * fetches, processes and fetches again, so nothing else overlaps the two).
-   */
   constructor(
     private readonly writer: RollupWriter,
-    private readonly maxPerRound = Infinity,
+    private readonly options: CoalescerOptions = {},
   ) {}
 
-  /** A handler that will submit or leave. */
-  enter(): void {
+  enter(): RoundSeat {
     this.active++;
-  }
-
-  /** A handler that entered and will not submit. */
-  leave(): void {
-    this.active--;
-    this.flushIfComplete();
-  }
-
-  /** Writes `work` with the others of its round; resolves with the sites that must be applied alone. */
-  submit(work: PartitionRollups): Promise<Conflicts> {
-    this.active--;
-    const done = new Promise<Conflicts>((resolve, reject) => this.pending.push({ work, resolve, reject }));
-    this.flushIfComplete();
-    return done;
+    let seated = true;
+    const leave = (): void => {
+      seated = false;
+      this.active--;
+    };
+    return {
+      submit: (work) => {
+        if (!seated) throw new Error('a round seat submits once');
+        leave();
+        const done = new Promise<Conflicts>((resolve, reject) => this.pending.push({ work, resolve, reject }));
+        this.flushIfComplete();
+        return done;
+      },
+      release: () => {
+        if (!seated) return;
+        leave();
+        this.flushIfComplete();
+      },
+    };
   }
 
   private flushIfComplete(): void {
-    if (this.pending.length === 0 || (this.active > 0 && this.pending.length < this.maxPerRound)) return;
+    if (this.pending.length === 0 || (this.active > 0 && this.pending.length < (this.options.maxPerRound ?? Infinity))) return;
     const round = this.pending;
     this.pending = [];
     void this.write(round);
   }
 
   private async write(round: Pending[]): Promise<void> {
-    this.onRound?.(round.length);
+    this.options.onRound?.(round.length);
     // Per site: the submissions that hold new events of it, folded into the first one's builder.
     const bySite = new Map<string, { at: Pending[]; item: ApplyItem; base: SiteRollupBuilder }>();
     for (const p of round) {

@@ -16,7 +16,7 @@ import { SchemaViolationError, type EventCodec, type RegistryClient } from '../s
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
-import { ApplyCoalescer } from './apply.coalescer.ts';
+import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
 import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
 import type { BatchPosition, SiteRollup } from './types.ts';
@@ -82,7 +82,6 @@ export class SpeedConsumer extends BaseService {
     super();
     const { options, metrics } = deps;
     this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
-    this.coalescer = new ApplyCoalescer(this.writer, options.partitionsPerRound);
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
     if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);
@@ -99,7 +98,7 @@ export class SpeedConsumer extends BaseService {
       watermark: metrics.gauge('speed_watermark_ms', 'Batch watermark W the consumer skips below (0: none)'),
       rounds: metrics.counter('speed_apply_rounds_total', 'Redis write rounds (each folds the partition batches handed over together)'),
     };
-    this.coalescer.onRound = () => this.m.rounds.inc();
+    this.coalescer = new ApplyCoalescer(this.writer, { maxPerRound: options.partitionsPerRound, onRound: () => this.m.rounds.inc() });
   }
 
   /** Highest offset resolved per `topic:partition` by this instance (for rebuild progress). */
@@ -181,17 +180,16 @@ export class SpeedConsumer extends BaseService {
     const { batch, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     if (this.fatal) throw this.fatal;
-    // Before the first await: every handler of a fetch has entered before any can submit.
-    this.coalescer.enter();
-    const round = { submitted: false };
+    // Before the first await: every handler of a fetch has a seat before any can submit.
+    const seat = this.coalescer.enter();
     try {
-      await this.processBatch(payload, round);
+      await this.processBatch(payload, seat);
     } finally {
-      if (!round.submitted) this.coalescer.leave();
+      seat.release();
     }
   }
 
-  private async processBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload, round: { submitted: boolean }): Promise<void> {
+  private async processBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload, seat: RoundSeat): Promise<void> {
     const t0 = performance.now();
     const pos: BatchPosition = { topic: batch.topic, partition: batch.partition };
     const w = this.wm.current;
@@ -210,7 +208,7 @@ export class SpeedConsumer extends BaseService {
     if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
     await heartbeat();
     await this.verify(decoded, batch.messages, pos, scope);
-    await this.applyInRound(decoded.builders, batch.messages, pos, scope, round);
+    await this.applyInRound(decoded.builders, batch.messages, pos, scope, seat);
     const last = batch.lastOffset();
     resolveOffset(last);
     await this.commitIfDue(pos, last, commitOffsetsIfNecessary);
@@ -317,12 +315,11 @@ export class SpeedConsumer extends BaseService {
   }
 
   /** Writes the batch with the others of its round (apply.coalescer.ts); conflicting sites alone. */
-  private async applyInRound(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope, round: { submitted: boolean }): Promise<void> {
+  private async applyInRound(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope, seat: RoundSeat): Promise<void> {
     const known = this.knownOf(pos);
     // Counts before the round folds other partitions into these builders.
     const own = [...builders].map(([site, b]) => ({ site, events: b.events, alreadyApplied: b.alreadyApplied, maxOffset: b.maxOffset }));
-    round.submitted = true;
-    const conflicts = await this.coalescer.submit({ pos, builders, expected: known });
+    const conflicts = await seat.submit({ pos, builders, expected: known });
     const alone = new Map<string, SiteRollupBuilder>();
     for (const o of own) {
       if (conflicts.has(o.site)) {
