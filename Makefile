@@ -26,16 +26,16 @@ system-deps:
 
 # npm packages, Debian packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
 setup: $(NPM_STAMP) system-deps
-	@$(TSX) stack/cli.ts fetch
+	@$(TSX) bin/twinlane.ts stack fetch
 
 stack-up: setup
-	@$(TSX) stack/cli.ts up
+	@$(TSX) bin/twinlane.ts stack up
 
 stack-down: $(NPM_STAMP)
-	@$(TSX) stack/cli.ts down
+	@$(TSX) bin/twinlane.ts stack down
 
 stack-status: $(NPM_STAMP)
-	@$(TSX) stack/cli.ts status
+	@$(TSX) bin/twinlane.ts stack status
 
 typecheck: setup
 	npx tsc --noEmit

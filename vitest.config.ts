@@ -21,7 +21,7 @@ export default defineConfig({
           include: ['**/*.int.test.ts'],
           exclude: ['**/*.faults.int.test.ts', ...ignored],
           environment: 'node',
-          globalSetup: ['./test/global-setup.ts'],
+          globalSetup: ['./testing/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Two cores: integration files share one broker; run them two at a time.
@@ -37,7 +37,7 @@ export default defineConfig({
           include: ['**/*.faults.int.test.ts'],
           exclude: ignored,
           environment: 'node',
-          globalSetup: ['./test/global-setup.ts'],
+          globalSetup: ['./testing/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -6,9 +6,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateTraffic, rng } from '../ingest/traffic.generator.ts';
+import { generateTraffic, rng } from '../traffic/traffic.generator.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
-import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { num, openDuckDB } from './duckdb.ts';
 import { produceEvents } from './testing/fixtures.ts';
 
@@ -37,7 +37,7 @@ describe('lake archiver under SIGKILL', () => {
     };
     let child: ChildProcess | undefined;
     const startArchiver = () => {
-      child = spawn(process.execPath, ['--import', 'tsx', 'batch/archiver.main.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      child = spawn(process.execPath, ['--import', 'tsx', 'apps/lake-archiver.main.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     };
     const db = await openDuckDB({ memoryLimit: '512MB', threads: 2, tempDir: join(dataDir, 'check') });
     const glob = join(dataDir, 'lake/events/*/*/*.parquet');

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../core/views.ts';
-import { runCleanups, tempDir } from '../test/helpers.ts';
+import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { runBatch } from './batch.job.ts';
 import { BatchReader } from './batch.reader.ts';
 import { compactHour } from './compaction.job.ts';

@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { generateTraffic, rng } from '../ingest/traffic.generator.ts';
+import { generateTraffic, rng } from '../traffic/traffic.generator.ts';
 import { EVENT_SCHEMA, EVENT_SCHEMA_V1, type TwinlaneEvent } from '../schemas/event.ts';
 import { frame } from '../schemas/wire-format.ts';
 import { LAKE_COLUMNS } from './lake.schema.ts';

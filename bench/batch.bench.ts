@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { generateTraffic } from '../ingest/traffic.generator.ts';
+import { generateTraffic } from '../traffic/traffic.generator.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
 import { runBatch, LakeArchiver } from '../batch/index.ts';

@@ -17,7 +17,8 @@ import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { loadSites } from '../core/sites.ts';
-import { clientContext, collectorOptions, createEventPipeline, generateTraffic, toCollectorJson } from '../ingest/index.ts';
+import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
+import { clientContext, generateTraffic, toCollectorJson } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });

@@ -20,7 +20,7 @@ import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
 import { ConfluentRegistryClient } from '../schemas/event.codec.ts';
 import { DeadLetterStore, DeadLetterWriter, DlqArchiver } from '../dlq/index.ts';
-import { replayWith } from '../dlq/replay.wiring.ts';
+import { replayWith } from '../apps/replay.runtime.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-dlq');

@@ -17,10 +17,10 @@ import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
-import { generateTraffic } from '../ingest/traffic.generator.ts';
+import { generateTraffic } from '../traffic/traffic.generator.ts';
 import { buildApp } from '../serving/index.ts';
 import { startPipeline } from '../serving/testing/pipeline.fixture.ts';
-import { runCleanups } from '../test/helpers.ts';
+import { runCleanups } from '../testing/helpers.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const N = Number(process.env.BENCH_SERVING_EVENTS ?? 200_000);

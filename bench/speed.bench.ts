@@ -21,7 +21,8 @@ import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { parseSites } from '../core/sites.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
-import { CollectorService, collectorOptions, generateTraffic, toCollectorJson, clientContext } from '../ingest/index.ts';
+import { CollectorService, collectorOptions } from '../ingest/index.ts';
+import { generateTraffic, toCollectorJson, clientContext } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
 import { SpeedConsumer, SpeedMaintenance, SpeedKeys, SpeedReader, speedOptions } from '../speed/index.ts';
 

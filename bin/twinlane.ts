@@ -9,16 +9,16 @@ type CommandFactory = () => Command | Promise<Command>;
 
 // name → lazy import, so `twinlane dlq --help` does not load DuckDB, Kafka and Redis clients of every part.
 const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFactory> }> = {
-  stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../stack/cli.ts')).stackCommand },
-  schemas: { describe: 'Avro schemas and the schema registry: serve, register, check, list, show', load: async () => (await import('../schemas/cli.ts')).schemasCommand },
-  speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../speed/cli.ts')).speedCommand },
-  dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../dlq/cli.ts')).dlqCommand },
-  batch: { describe: 'batch layer: run, rollback, status, compact, archive (lake archiver)', load: async () => (await import('../batch/cli.ts')).batchCommand },
-  ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../ingest/cli.ts')).ingestCommand },
-  jobs: { describe: 'job ledger: list and show runs, run a job now', load: async () => (await import('../orchestration/cli.ts')).jobsCommand },
-  scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../orchestration/cli.ts')).schedulerCommand },
-  pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../orchestration/cli.ts')).pipelineCommand },
-  serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../serving/cli.ts')).servingCommand },
+  stack: { describe: 'local stack: Kafka, Redis, schema registry', load: async () => (await import('../apps/cli/stack.command.ts')).stackCommand },
+  schemas: { describe: 'Avro schemas and the schema registry: serve, register, check, list, show', load: async () => (await import('../apps/cli/schemas.command.ts')).schemasCommand },
+  speed: { describe: 'speed layer: consumer, rebuild, retire, query', load: async () => (await import('../apps/cli/speed.command.ts')).speedCommand },
+  dlq: { describe: 'dead letters: list, show, stats, replay, prune, archiver', load: async () => (await import('../apps/cli/dlq.command.ts')).dlqCommand },
+  batch: { describe: 'batch layer: run, rollback, status, compact, archive (lake archiver)', load: async () => (await import('../apps/cli/batch.command.ts')).batchCommand },
+  ingest: { describe: 'collector (HTTP → Kafka) and load generator', load: async () => (await import('../apps/cli/ingest.command.ts')).ingestCommand },
+  jobs: { describe: 'job ledger: list and show runs, run a job now', load: async () => (await import('../apps/cli/jobs.command.ts')).jobsCommand },
+  scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../apps/cli/jobs.command.ts')).schedulerCommand },
+  pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../apps/cli/jobs.command.ts')).pipelineCommand },
+  serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../apps/cli/serving.command.ts')).servingCommand },
 };
 
 const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();

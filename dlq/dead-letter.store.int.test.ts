@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCleanups, tempDir } from '../test/helpers.ts';
+import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
 import type { ArchivedDeadLetter } from './types.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
 import { DeadLetterWriter } from './dead-letter.writer.ts';
 import { DlqArchiver } from './dlq.archiver.ts';

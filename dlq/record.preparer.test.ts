@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { generateTraffic } from '../ingest/traffic.generator.ts';
+import { generateTraffic } from '../traffic/traffic.generator.ts';
 import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/event.ts';
 import { EventCodec } from '../schemas/event.codec.ts';
 import { frame } from '../schemas/wire-format.ts';

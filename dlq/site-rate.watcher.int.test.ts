@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { createTopic, kafkaClient, runCleanups, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SiteRateMonitor } from './site-rate.monitor.ts';
 import { SiteRateWatcher } from './site-rate.watcher.ts';
 

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromMessage, type DeadLetter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
-import { runCleanups, testConfig } from '../test/helpers.ts';
+import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { readTopics, startTestCollector, type TestCollector } from './collector.fixtures.ts';
 
 const config = testConfig();

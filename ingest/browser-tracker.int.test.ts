@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSites } from '../core/sites.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
-import { onCleanup, runCleanups, testConfig } from '../test/helpers.ts';
+import { onCleanup, runCleanups, testConfig } from '../testing/helpers.ts';
 import { readTopic, startTestCollector } from './collector.fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -8,7 +8,7 @@ import type { Sites } from '../core/sites.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
-import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { CollectorService } from './collector.service.ts';
 import { collectorOptions } from './options.ts';
 import { testSites } from './pipeline.fixtures.ts';

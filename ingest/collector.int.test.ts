@@ -4,9 +4,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromMessage } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
-import { runCleanups, tempDir, testConfig } from '../test/helpers.ts';
+import { runCleanups, tempDir, testConfig } from '../testing/helpers.ts';
 import { readTopic, readTopics, startTestCollector } from './collector.fixtures.ts';
-import { runLoad } from './load.generator.ts';
+import { runLoad } from '../traffic/load.generator.ts';
 import { TEST_SITES } from './pipeline.fixtures.ts';
 
 type Truth = { kind: 'accepted'; event: TwinlaneEvent } | { kind: 'rejected'; site_id: string; expected_code: string; code: string; field: string; payload: string };

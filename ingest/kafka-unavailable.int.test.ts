@@ -5,7 +5,7 @@
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
-import { runCleanups, testConfig } from '../test/helpers.ts';
+import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { readTopic, startTestCollector } from './collector.fixtures.ts';
 
 const config = testConfig();

@@ -9,10 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
-import { isAlive, sleep, stackPaths } from '../stack/processes.ts';
+import { isAlive, sleep, stackPaths } from '../core/processes.ts';
 import { stackUp } from '../stack/stack.ts';
-import { runCleanups } from '../test/helpers.ts';
-import { PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets, type HarnessService } from './testing/pipeline.harness.ts';
+import { runCleanups } from '../testing/helpers.ts';
+import { PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets, type HarnessService } from '../testing/pipeline.harness.ts';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

@@ -7,11 +7,11 @@
  * and a zero count drift; compaction and lake retention (run by `jobs run`) change no number.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCleanups, waitUntil } from '../test/helpers.ts';
+import { runCleanups, waitUntil } from '../testing/helpers.ts';
 import { REPAIRABLE_FIELDS, repair } from './testing/repair.transform.ts';
 import { flattenRuns } from './job.runner.ts';
 import { JobLedger } from './jobs.ledger.ts';
-import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from './testing/pipeline.harness.ts';
+import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from '../testing/pipeline.harness.ts';
 import type { DriftReport } from './types.ts';
 
 const HOUR = 3_600_000;

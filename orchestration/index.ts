@@ -8,6 +8,5 @@ export { compareSpeedWithBatch, relativeError, DRIFT_METRICS, type DriftDeps } f
 export { batchJob, newlyCovered } from './batch.job.ts';
 export { compactionJob, retentionJob } from './maintenance.jobs.ts';
 export { schedulerOptions, type SchedulerOptions } from './options.ts';
-export { createScheduler } from './scheduler.factory.ts';
 export { formatRun, formatRunTable } from './jobs.format.ts';
 export * from './types.ts';

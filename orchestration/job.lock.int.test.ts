@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { onCleanup, runCleanups, testConfig, testRedis } from '../test/helpers.ts';
+import { onCleanup, runCleanups, testConfig, testRedis } from '../testing/helpers.ts';
 import { RedisJobLock } from './job.lock.ts';
 import { JobLedger } from './jobs.ledger.ts';
 import { SchedulerMetrics } from './scheduler.metrics.ts';

@@ -11,7 +11,7 @@ import { createTask, validateDetailed, type ScheduledTask } from 'node-cron';
 import { BaseService } from '../core/lifecycle.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { isAlive } from '../stack/processes.ts';
+import { isAlive } from '../core/processes.ts';
 import { cronStepMs, lastMissedSlot } from './catch-up.ts';
 import { JobRunner, type RetryPolicy, type RunResult } from './job.runner.ts';
 import type { JobLedger } from './jobs.ledger.ts';

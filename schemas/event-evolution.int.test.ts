@@ -5,7 +5,7 @@
  * so old writers/new readers and new writers/old readers both work.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTopic, kafkaClient, runCleanups, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { ConfluentRegistryClient, EventCodec } from './event.codec.ts';
 import { EVENT_SCHEMA_V1, EVENT_SCHEMA_V2, eventSubject, type TwinlaneEvent } from './event.ts';
 

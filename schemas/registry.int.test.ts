@@ -5,7 +5,7 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ConfigResourceTypes } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kafkaClient, onCleanup, runCleanups, testConfig, uniqueName, waitUntil } from '../test/helpers.ts';
+import { kafkaClient, onCleanup, runCleanups, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { startRegistryInstance, type RegistryInstance } from './registry.fixture.ts';
 
 const config = testConfig();

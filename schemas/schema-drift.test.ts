@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_SCHEMA, EVENT_SCHEMA_V1, type AvroSchemaJson } from '../schemas/event.ts';
+import { EVENT_SCHEMA, EVENT_SCHEMA_V1, type AvroSchemaJson } from './event.ts';
 import { driftError, schemaDriftPaths } from './schema-drift.ts';
 
 function drifted(changes: Record<string, unknown>, drop: string[] = []): AvroSchemaJson {

@@ -9,7 +9,7 @@ import { CircuitBreaker, DeadLetterWriter, fromMessage } from '../dlq/index.ts';
 import { EventCodec } from '../schemas/event.codec.ts';
 import type { TwinlaneEvent } from '../schemas/event.ts';
 import { frame } from '../schemas/wire-format.ts';
-import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../test/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SpeedConsumer } from './events.consumer.ts';
 import { speedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';

@@ -3,7 +3,7 @@
  * back through SpeedReader, compared with ground truth computed from the same events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCleanups, testConfig, testRedis } from '../test/helpers.ts';
+import { runCleanups, testConfig, testRedis } from '../testing/helpers.ts';
 import { SpeedMaintenance } from './maintenance.job.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { rollupSite, SiteRollupBuilder } from './rollup.aggregator.ts';

@@ -1,5 +1,5 @@
 /** Ground truth for tests and benchmarks: exact figures computed from the events sent. */
-import { generateTraffic, type TrafficOptions } from '../ingest/traffic.generator.ts';
+import { generateTraffic, type TrafficOptions } from '../traffic/traffic.generator.ts';
 import type { TwinlaneEvent } from '../schemas/event.ts';
 
 export interface MinuteTruth {

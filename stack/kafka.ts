@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { logFile, runningPid, startDetached, waitFor, type StackPaths } from './processes.ts';
+import { logFile, runningPid, startDetached, waitFor, type StackPaths } from '../core/processes.ts';
 
 export const KAFKA_MAIN = 'kafka.Kafka';
 

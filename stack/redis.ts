@@ -1,6 +1,6 @@
 /** Redis for the speed layer: the one at REDIS_URL when it answers, otherwise our own. */
 import { Redis } from 'ioredis';
-import { freePort, runningPid, startDetached, waitFor, type StackPaths } from './processes.ts';
+import { freePort, runningPid, startDetached, waitFor, type StackPaths } from '../core/processes.ts';
 
 export async function redisAnswers(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });

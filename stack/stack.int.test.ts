@@ -7,8 +7,8 @@ import { mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testConfig, tempDir, runCleanups, uniqueName } from '../test/helpers.ts';
-import { freePort, isAlive, stackPaths } from './processes.ts';
+import { testConfig, tempDir, runCleanups, uniqueName } from '../testing/helpers.ts';
+import { freePort, isAlive, stackPaths } from '../core/processes.ts';
 import { ensureRedis, redisAnswers } from './redis.ts';
 import { stackDown, stackUp } from './stack.ts';
 

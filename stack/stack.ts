@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { type ConfigValues } from '../core/config.ts';
 import { ensureTopics, kafkaRunning, startKafka } from './kafka.ts';
-import { logFile, pidFile, runningPid, startDetached, stopPid, stackPaths, waitFor, type StackPaths } from './processes.ts';
+import { logFile, pidFile, runningPid, startDetached, stopPid, stackPaths, waitFor, type StackPaths } from '../core/processes.ts';
 import { ensureRedis, ownRedisRunning, redisAnswers } from './redis.ts';
 
-export const REGISTRY_ENTRY = 'schemas/registry.main.ts';
+export const REGISTRY_ENTRY = 'apps/registry.main.ts';
 
 export interface StackInfo {
   /** `pid` is absent when the broker on the port is not ours (external). */

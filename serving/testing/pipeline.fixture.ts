@@ -15,7 +15,7 @@ import { EventCodec, type TwinlaneEvent } from '../../schemas/index.ts';
 import { SpeedConsumer, SpeedReader, speedOptions, SpeedKeys } from '../../speed/index.ts';
 import { speedInCurrencyUnits } from '../speed-units.adapter.ts';
 import type { SpeedReader as ServingSpeedReader } from '../types.ts';
-import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../test/helpers.ts';
+import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../testing/helpers.ts';
 import { MemoryRegistryClient } from '../../schemas/index.ts';
 
 export interface PipelineFixture {

@@ -5,20 +5,20 @@
  * which stops what this run started. A second run reuses the services that already run.
  */
 import { SingleBar, Presets } from 'cli-progress';
-import { loadConfig, type ConfigValues } from '../core/config.ts';
-import { createKafka } from '../core/clients.ts';
-import { UsageError, errorMessage } from '../core/errors.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
-import { Metrics } from '../core/metrics.ts';
-import { loadSites } from '../core/sites.ts';
-import { runLoad, type LoadOptions } from '../ingest/load.generator.ts';
-import { stackUp } from '../stack/stack.ts';
-import { stackPaths, sleep } from '../stack/processes.ts';
-import { groupLag } from './consumer.lag.ts';
-import { JobLedger } from './jobs.ledger.ts';
-import { schedulerOptions } from './options.ts';
+import { loadConfig, type ConfigValues } from '../../core/config.ts';
+import { createKafka } from '../../core/clients.ts';
+import { UsageError, errorMessage } from '../../core/errors.ts';
+import { createLogger, type Logger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { loadSites } from '../../core/sites.ts';
+import { runLoad, type LoadOptions } from '../../traffic/load.generator.ts';
+import { stackUp } from '../../stack/stack.ts';
+import { stackPaths, sleep } from '../../core/processes.ts';
+import { groupLag } from '../../orchestration/consumer.lag.ts';
+import { JobLedger } from '../../orchestration/jobs.ledger.ts';
+import { schedulerOptions } from '../../orchestration/options.ts';
 import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './services.supervisor.ts';
-import { flattenRuns, type RunResult } from './job.runner.ts';
+import { flattenRuns, type RunResult } from '../../orchestration/job.runner.ts';
 
 const DAY = 86_400_000;
 
@@ -66,8 +66,8 @@ async function waitForGroups(config: ConfigValues, logger: Logger, supervisor: S
 }
 
 async function firstBatch(config: ConfigValues, logger: Logger): Promise<RunResult | undefined> {
-  const { buildJobPorts } = await import('./wiring.ts');
-  const { createScheduler } = await import('./scheduler.factory.ts');
+  const { buildJobPorts } = await import('../job-ports.ts');
+  const { createScheduler } = await import('../scheduler.factory.ts');
   const ports = await buildJobPorts(config, logger);
   try {
     const built = createScheduler(schedulerOptions(config, { retry: { attempts: 2, initialDelayMs: 2_000, maxDelayMs: 5_000 } }), ports, logger, new Metrics());

@@ -8,8 +8,8 @@ import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { buildApp, type ServingApp } from './app.ts';
-import { createServingRuntime, type ServingRuntime } from './serving.wiring.ts';
+import { buildApp, type ServingApp } from '../serving/app.ts';
+import { createServingRuntime, type ServingRuntime } from './serving.runtime.ts';
 
 export class ServingHttpService extends BaseService {
   readonly name = 'serving-http';

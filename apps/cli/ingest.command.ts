@@ -1,13 +1,13 @@
 /** CLI: `twinlane ingest collector` runs the collector, `twinlane ingest loadgen` sends traffic to one. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { loadConfig } from '../core/config.ts';
-import { parseDuration } from '../core/durations.ts';
-import { UsageError } from '../core/errors.ts';
-import { loadSites } from '../core/sites.ts';
-import { runCollector } from './collector.main.ts';
-import { runLoad, type LoadSummary } from './load.generator.ts';
-import type { Compression } from './options.ts';
+import { loadConfig } from '../../core/config.ts';
+import { parseDuration } from '../../core/durations.ts';
+import { UsageError } from '../../core/errors.ts';
+import { loadSites } from '../../core/sites.ts';
+import { runCollector } from '../collector.main.ts';
+import { runLoad, type LoadSummary } from '../../traffic/load.generator.ts';
+import type { Compression } from '../../ingest/options.ts';
 
 const whole = (name: string, min: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`);

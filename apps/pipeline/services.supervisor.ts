@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConfigValues } from '../core/config.ts';
-import { ARCHIVER_NODE_ARGS } from '../batch/options.ts';
-import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../stack/processes.ts';
+import type { ConfigValues } from '../../core/config.ts';
+import { ARCHIVER_NODE_ARGS } from '../../batch/options.ts';
+import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
 
 export interface ServiceSpec {
   name: string;
@@ -33,12 +33,12 @@ export interface ServiceStatus {
 
 export function pipelineServices(c: ConfigValues): ServiceSpec[] {
   return [
-    { name: 'collector', entry: 'ingest/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
+    { name: 'collector', entry: 'apps/collector.main.ts', port: c.COLLECTOR_PORT, what: `collector       http://127.0.0.1:${c.COLLECTOR_PORT}/v1/collect` },
     ...speedInstances(c),
-    { name: 'lake-archiver', entry: 'batch/archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}`, nodeArgs: ARCHIVER_NODE_ARGS },
-    { name: 'dlq-archiver', entry: 'dlq/archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
-    { name: 'serving', entry: 'serving/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },
-    { name: 'scheduler', entry: 'orchestration/scheduler.main.ts', port: c.SCHEDULER_METRICS_PORT, what: `scheduler       metrics :${c.SCHEDULER_METRICS_PORT}` },
+    { name: 'lake-archiver', entry: 'apps/lake-archiver.main.ts', port: c.LAKE_METRICS_PORT, what: `lake archiver   metrics :${c.LAKE_METRICS_PORT}`, nodeArgs: ARCHIVER_NODE_ARGS },
+    { name: 'dlq-archiver', entry: 'apps/dlq-archiver.main.ts', port: c.DLQ_METRICS_PORT, what: `dlq archiver    metrics :${c.DLQ_METRICS_PORT}` },
+    { name: 'serving', entry: 'apps/serving.main.ts', port: c.SERVING_PORT, what: `serving         http://127.0.0.1:${c.SERVING_PORT}` },
+    { name: 'scheduler', entry: 'apps/scheduler.main.ts', port: c.SCHEDULER_METRICS_PORT, what: `scheduler       metrics :${c.SCHEDULER_METRICS_PORT}` },
   ];
 }
 
@@ -50,7 +50,7 @@ export function pipelineServices(c: ConfigValues): ServiceSpec[] {
 function speedInstances(c: ConfigValues): ServiceSpec[] {
   return Array.from({ length: c.SPEED_INSTANCES }, (_, i) => {
     const port = c.SPEED_METRICS_PORT + 100 * i;
-    return { name: i === 0 ? 'speed' : `speed-${i + 1}`, entry: 'speed/speed.main.ts', port, what: `speed consumer  metrics :${port}`, env: { SPEED_METRICS_PORT: String(port) } };
+    return { name: i === 0 ? 'speed' : `speed-${i + 1}`, entry: 'apps/speed.main.ts', port, what: `speed consumer  metrics :${port}`, env: { SPEED_METRICS_PORT: String(port) } };
   });
 }
 

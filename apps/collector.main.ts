@@ -6,8 +6,8 @@ import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
-import { CollectorService, trustProxySetting } from './collector.service.ts';
-import { collectorOptions, type Compression } from './options.ts';
+import { CollectorService, trustProxySetting } from '../ingest/collector.service.ts';
+import { collectorOptions, type Compression } from '../ingest/options.ts';
 
 export interface CollectorOverrides {
   port?: number;

@@ -7,14 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadConfig, type ConfigValues } from '../core/config.ts';
-import { parseDuration } from '../core/durations.ts';
-import { UsageError, errorMessage } from '../core/errors.ts';
-import { DeadLetterStore } from './dead-letter.store.ts';
-import { formatLetter, formatList, formatStats, formatSummary } from './letter.format.ts';
-import { LIST_LIMIT } from './options.ts';
-import type { Transform } from './record.preparer.ts';
-import { DEAD_LETTER_CODES, LETTER_STATUSES, STAGES, type DeadLetterCode, type LetterFilter, type LetterStatus, type Stage } from './types.ts';
+import { loadConfig, type ConfigValues } from '../../core/config.ts';
+import { parseDuration } from '../../core/durations.ts';
+import { UsageError, errorMessage } from '../../core/errors.ts';
+import { DeadLetterStore } from '../../dlq/dead-letter.store.ts';
+import { formatLetter, formatList, formatStats, formatSummary } from '../../dlq/letter.format.ts';
+import { LIST_LIMIT } from '../../dlq/options.ts';
+import type { Transform } from '../../dlq/record.preparer.ts';
+import { DEAD_LETTER_CODES, LETTER_STATUSES, STAGES, type DeadLetterCode, type LetterFilter, type LetterStatus, type Stage } from '../../dlq/types.ts';
 
 interface FilterFlags {
   stage?: string[];
@@ -144,7 +144,7 @@ export function dlqCommand(): Command {
     .action(async (opts: FilterFlags & { dryRun?: boolean; transform?: string; json?: boolean }) => {
       const filter = toFilter(opts);
       const transform = opts.transform ? await loadTransform(opts.transform) : undefined;
-      const { runReplay } = await import('./replay.wiring.ts');
+      const { runReplay } = await import('../replay.runtime.ts');
       const bar = new cliProgress.SingleBar({ format: '{phase} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
       let phase = '';
       const summary = await runReplay(loadConfig(), {
@@ -182,7 +182,7 @@ export function dlqCommand(): Command {
     .command('archiver')
     .description('run the DLQ archiver (DLQ topic → store) in the foreground; /metrics on DLQ_METRICS_PORT')
     .action(async () => {
-      await import('./archiver.main.ts');
+      await import('../dlq-archiver.main.ts');
     });
 
   return dlq;

@@ -5,15 +5,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../core/config.ts';
-import { parseDuration } from '../core/durations.ts';
-import { createLogger } from '../core/logger.ts';
-import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
-import { RebuildJob } from './rebuild.job.ts';
-import { SpeedMaintenance } from './maintenance.job.ts';
-import { SpeedKeys } from './redis.keys.ts';
-import { SpeedReader } from './speed.reader.ts';
-import { createSpeedRuntime, main } from './speed.main.ts';
+import { loadConfig } from '../../core/config.ts';
+import { parseDuration } from '../../core/durations.ts';
+import { createLogger } from '../../core/logger.ts';
+import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
+import { RebuildJob } from '../../speed/rebuild.job.ts';
+import { SpeedMaintenance } from '../../speed/maintenance.job.ts';
+import { SpeedKeys } from '../../speed/redis.keys.ts';
+import { SpeedReader } from '../../speed/speed.reader.ts';
+import { createSpeedRuntime, main } from '../speed.main.ts';
 
 /** ISO-8601 time, a date (UTC), `now`, or a duration ago such as 90m or 2d. */
 export function parseTime(value: string, now = Date.now()): number {

@@ -13,9 +13,9 @@ import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
 import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
 import { ConfluentRegistryClient, EVENT_SCHEMA, EventCodec, type RegistryClient } from '../schemas/index.ts';
-import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from './dead-letter.replayer.ts';
-import { DeadLetterStore } from './dead-letter.store.ts';
-import { RecordPreparer } from './record.preparer.ts';
+import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from '../dlq/dead-letter.replayer.ts';
+import { DeadLetterStore } from '../dlq/dead-letter.store.ts';
+import { RecordPreparer } from '../dlq/record.preparer.ts';
 
 export interface ReplayWiring {
   kafka: Kafka;

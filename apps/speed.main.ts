@@ -15,11 +15,11 @@ import type { WatermarkSource } from '../core/views.ts';
 import { BatchReader } from '../batch/index.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient } from '../schemas/event.codec.ts';
-import { SpeedConsumer } from './events.consumer.ts';
-import { SpeedMaintenance } from './maintenance.job.ts';
-import { speedOptions, type SpeedOptions } from './options.ts';
-import { SpeedKeys } from './redis.keys.ts';
-import { SpeedReader } from './speed.reader.ts';
+import { SpeedConsumer } from '../speed/events.consumer.ts';
+import { SpeedMaintenance } from '../speed/maintenance.job.ts';
+import { speedOptions, type SpeedOptions } from '../speed/options.ts';
+import { SpeedKeys } from '../speed/redis.keys.ts';
+import { SpeedReader } from '../speed/speed.reader.ts';
 
 export interface SpeedRuntime {
   kafka: Kafka;

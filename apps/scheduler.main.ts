@@ -4,9 +4,9 @@ import { errorMessage } from '../core/errors.ts';
 import { runServices, type Service } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
-import { schedulerOptions } from './options.ts';
+import { schedulerOptions } from '../orchestration/options.ts';
 import { createScheduler } from './scheduler.factory.ts';
-import { buildJobPorts } from './wiring.ts';
+import { buildJobPorts } from './job-ports.ts';
 
 export async function runScheduler(o: { catchUp?: boolean } = {}): Promise<void> {
   const config = loadConfig();

@@ -8,28 +8,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadConfig, type ConfigValues } from '../../core/config.ts';
-import { silentLogger } from '../../core/logger.ts';
-import { Metrics } from '../../core/metrics.ts';
-import { loadSites } from '../../core/sites.ts';
-import type { TwinlaneEvent } from '../../schemas/event.ts';
-import { runLoad, type LoadOptions, type LoadSummary } from '../../ingest/load.generator.ts';
-import { freePort, isAlive, sleep } from '../../stack/processes.ts';
-import { createTopic, kafkaClient, tempDir, uniqueName, waitUntil } from '../../test/helpers.ts';
-import { groupLag } from '../consumer.lag.ts';
-import type { RunResult } from '../job.runner.ts';
-import { schedulerOptions } from '../options.ts';
-import { createScheduler } from '../scheduler.factory.ts';
-import { buildJobPorts } from '../wiring.ts';
-import { answersHttp } from '../services.supervisor.ts';
+import { loadConfig, type ConfigValues } from '../core/config.ts';
+import { silentLogger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { loadSites } from '../core/sites.ts';
+import type { TwinlaneEvent } from '../schemas/event.ts';
+import { runLoad, type LoadOptions, type LoadSummary } from '../traffic/load.generator.ts';
+import { freePort, isAlive, sleep } from '../core/processes.ts';
+import { createTopic, kafkaClient, tempDir, uniqueName, waitUntil } from './helpers.ts';
+import { groupLag } from '../orchestration/consumer.lag.ts';
+import type { RunResult } from '../orchestration/job.runner.ts';
+import { schedulerOptions } from '../orchestration/options.ts';
+import { createScheduler } from '../apps/scheduler.factory.ts';
+import { buildJobPorts } from '../apps/job-ports.ts';
+import { answersHttp } from '../apps/pipeline/services.supervisor.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENTRIES = {
-  collector: 'ingest/collector.main.ts',
-  speed: 'speed/speed.main.ts',
-  'lake-archiver': 'batch/archiver.main.ts',
-  'dlq-archiver': 'dlq/archiver.main.ts',
-  serving: 'serving/serving.main.ts',
+  collector: 'apps/collector.main.ts',
+  speed: 'apps/speed.main.ts',
+  'lake-archiver': 'apps/lake-archiver.main.ts',
+  'dlq-archiver': 'apps/dlq-archiver.main.ts',
+  serving: 'apps/serving.main.ts',
 } as const;
 export type HarnessService = keyof typeof ENTRIES;
 

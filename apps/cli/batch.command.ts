@@ -1,15 +1,15 @@
 /** `twinlane batch …`: run the batch job, roll back, show status, compact, run the archiver. */
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadConfig } from '../core/config.ts';
-import { UsageError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
-import { runBatch } from './batch.job.ts';
-import { compactDay, compactHour } from './compaction.job.ts';
-import { formatDay, lakePaths, parseDay } from './lake.layout.ts';
-import { batchOptions } from './options.ts';
-import type { RunRecord } from './types.ts';
-import { ViewsStore } from './views.store.ts';
+import { loadConfig } from '../../core/config.ts';
+import { UsageError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
+import { runBatch } from '../../batch/batch.job.ts';
+import { compactDay, compactHour } from '../../batch/compaction.job.ts';
+import { formatDay, lakePaths, parseDay } from '../../batch/lake.layout.ts';
+import { batchOptions } from '../../batch/options.ts';
+import type { RunRecord } from '../../batch/types.ts';
+import { ViewsStore } from '../../batch/views.store.ts';
 
 function iso(w: number | null): string {
   return w === null ? '(none)' : new Date(w).toISOString();
@@ -113,7 +113,7 @@ function compactCommand(): Command {
 
 function archiveCommand(): Command {
   return new Command('archive').description('Run the lake archiver (consumer group LAKE_GROUP) until SIGINT/SIGTERM').action(async () => {
-    await import('./archiver.main.ts');
+    await import('../lake-archiver.main.ts');
   });
 }
 

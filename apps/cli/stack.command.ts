@@ -1,10 +1,10 @@
 /** CLI: `stack up | down | status | fetch`. */
 import { Command } from 'commander';
-import { loadConfig } from '../core/config.ts';
-import { errorMessage } from '../core/errors.ts';
-import { fetchJars } from './kafka.ts';
-import { stackPaths } from './processes.ts';
-import { stackDown, stackStatus, stackUp } from './stack.ts';
+import { loadConfig } from '../../core/config.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { fetchJars } from '../../stack/kafka.ts';
+import { stackPaths } from '../../core/processes.ts';
+import { stackDown, stackStatus, stackUp } from '../../stack/stack.ts';
 
 export function stackCommand(): Command {
 const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis and the schema registry');

@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { loadConfig } from '../core/config.ts';
-import { DependencyError, UsageError } from '../core/errors.ts';
-import { EVENT_SCHEMA, eventSubject } from './event.ts';
-import { REGISTRY_CONTENT_TYPE } from './registry.app.ts';
+import { loadConfig } from '../../core/config.ts';
+import { DependencyError, UsageError } from '../../core/errors.ts';
+import { EVENT_SCHEMA, eventSubject } from '../../schemas/event.ts';
+import { REGISTRY_CONTENT_TYPE } from '../../schemas/registry.app.ts';
 
 /** A registry answer that is not 2xx, with Confluent's error code when it sent one. */
 async function call(base: string, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -56,7 +56,7 @@ export function schemasCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .action(async (opts: { port: string; host: string }) => {
       if (!/^\d+$/.test(opts.port) || Number(opts.port) > 65535) throw new UsageError('BAD_PORT', `--port ${opts.port}: expected a port number`);
-      const { runRegistry } = await import('./registry.runner.ts');
+      const { runRegistry } = await import('../registry.runtime.ts');
       await runRegistry(config, { port: Number(opts.port), host: opts.host });
     });
 

@@ -4,10 +4,10 @@
  * document.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from '../core/config.ts';
-import { UsageError } from '../core/errors.ts';
-import { loadSites } from '../core/sites.ts';
-import { openApiDocument } from './openapi.ts';
+import { loadConfig } from '../../core/config.ts';
+import { UsageError } from '../../core/errors.ts';
+import { loadSites } from '../../core/sites.ts';
+import { openApiDocument } from '../../serving/openapi.ts';
 
 function port(v: string): number {
   const n = Number(v);
@@ -79,7 +79,7 @@ export function servingCommand(): Command {
     .command('start')
     .description('start the API and dashboard (SERVING_PORT) until SIGINT/SIGTERM')
     .option('-p, --port <port>', 'port (default SERVING_PORT)', port)
-    .action(async (o: { port?: number }) => (await import('./serving.main.ts')).main(o.port));
+    .action(async (o: { port?: number }) => (await import('../serving.main.ts')).main(o.port));
   cmd
     .command('query')
     .description('query a running serving API and print the result')

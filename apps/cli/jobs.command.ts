@@ -4,14 +4,14 @@
  */
 import { Command, Option } from 'commander';
 import { createTask } from 'node-cron';
-import { loadConfig } from '../core/config.ts';
-import { UsageError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
-import { Metrics } from '../core/metrics.ts';
-import { formatRun, formatRunTable } from './jobs.format.ts';
-import { JobLedger } from './jobs.ledger.ts';
-import { schedulerOptions } from './options.ts';
-import { JOB_NAMES, type JobName, type RunStatus } from './types.ts';
+import { loadConfig } from '../../core/config.ts';
+import { UsageError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { formatRun, formatRunTable } from '../../orchestration/jobs.format.ts';
+import { JobLedger } from '../../orchestration/jobs.ledger.ts';
+import { schedulerOptions } from '../../orchestration/options.ts';
+import { JOB_NAMES, type JobName, type RunStatus } from '../../orchestration/types.ts';
 
 const STATUSES: RunStatus[] = ['running', 'succeeded', 'failed', 'abandoned'];
 
@@ -59,13 +59,13 @@ export function jobsCommand(): Command {
       if (!['batch', 'compaction', 'retention'].includes(name)) throw new UsageError('JOB_UNKNOWN', `cannot run "${name}": expected batch, compaction or retention`);
       const config = loadConfig();
       const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'jobs');
-      const { buildJobPorts } = await import('./wiring.ts');
-      const { createScheduler } = await import('./scheduler.factory.ts');
+      const { buildJobPorts } = await import('../job-ports.ts');
+      const { createScheduler } = await import('../scheduler.factory.ts');
       const ports = await buildJobPorts(config, logger);
       try {
         const { scheduler, ledger } = createScheduler(schedulerOptions(config, { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 } }), ports, logger, new Metrics());
         const result = await scheduler.runNow(name as JobName).finally(() => ledger.close());
-        const { flattenRuns } = await import('./job.runner.ts');
+        const { flattenRuns } = await import('../../orchestration/job.runner.ts');
         const lines = flattenRuns(result).map((r) =>
           r.status === 'skipped' ? `${r.job}: skipped (${r.reason}${r.heldBy ? `, held by ${r.heldBy}` : ''})` : `${r.job}: ${r.status}  run ${r.run.id.slice(0, 8)}${r.run.error ? `  ${r.run.error}` : ''}`,
         );
@@ -100,7 +100,7 @@ export function schedulerCommand(): Command {
     .description('run the scheduler until SIGINT/SIGTERM; /metrics on SCHEDULER_METRICS_PORT')
     .option('--no-catch-up', 'do not run slots missed while no scheduler ran')
     .action(async (o: { catchUp: boolean }) => {
-      const { runScheduler } = await import('./scheduler.main.ts');
+      const { runScheduler } = await import('../scheduler.main.ts');
       await runScheduler({ catchUp: o.catchUp });
     });
   return cmd;
@@ -113,7 +113,7 @@ export function pipelineCommand(): Command {
     .option('--events-per-day <n>', 'history events per day', positiveInt, 20_000)
     .option('--live-rate <n>', 'live events per second', positiveInt, 20)
     .action(async (o: { historyDays: number; eventsPerDay: number; liveRate: number }) => {
-      const { runPipeline } = await import('./pipeline.command.ts');
+      const { runPipeline } = await import('../pipeline/pipeline.run.ts');
       await runPipeline(o);
     });
 }

@@ -6,8 +6,8 @@ import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
-import { LakeArchiver } from './lake.archiver.ts';
-import { archiverOptions } from './options.ts';
+import { LakeArchiver } from '../batch/lake.archiver.ts';
+import { archiverOptions } from '../batch/options.ts';
 
 export async function main(): Promise<void> {
   const config = loadConfig();
