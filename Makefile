@@ -39,9 +39,11 @@ stack-status: $(NPM_STAMP)
 
 typecheck: setup
 	npx tsc --noEmit
+	npm run --silent lint:deps
 
 test: stack-up
 	npx tsc --noEmit
+	npm run --silent lint:deps
 	npx vitest run
 
 test-unit: setup

@@ -5,7 +5,7 @@ import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
 import { BatchReader, ViewsStore, batchOptions, compactDay, formatDay, lakeDays, lakePaths, parseDay, runBatch } from '../batch/index.ts';
-import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/types.ts';
+import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/index.ts';
 
 /** Hourly compaction looks this far back: late files can land in any hour of the last days. */
 const COMPACTION_LOOKBACK_DAYS = 3;

@@ -8,11 +8,11 @@ import { loadConfig } from '../core/config.ts';
 import { runServices } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
-import { DeadLetterStore } from '../dlq/dead-letter.store.ts';
-import { DlqArchiver } from '../dlq/dlq.archiver.ts';
-import { dlqArchiverGroup } from '../dlq/options.ts';
-import { SiteRateMonitor } from '../dlq/site-rate.monitor.ts';
-import { SiteRateWatcher } from '../dlq/site-rate.watcher.ts';
+import { DeadLetterStore } from '../dlq/index.ts';
+import { DlqArchiver } from '../dlq/index.ts';
+import { dlqArchiverGroup } from '../dlq/index.ts';
+import { SiteRateMonitor } from '../dlq/index.ts';
+import { SiteRateWatcher } from '../dlq/index.ts';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-archiver');

@@ -10,8 +10,8 @@ import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
 import { DeadLetterStore } from '../dlq/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
-import type { DriftDeps } from '../orchestration/drift.job.ts';
-import type { BatchPort, CompactionPort, RetentionTarget, SpeedRetirePort } from '../orchestration/types.ts';
+import type { DriftDeps } from '../orchestration/index.ts';
+import type { BatchPort, CompactionPort, RetentionTarget, SpeedRetirePort } from '../orchestration/index.ts';
 import { batchPorts } from './batch-ports.ts';
 
 export interface JobPorts {

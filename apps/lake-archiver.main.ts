@@ -5,9 +5,9 @@ import { runServices, type Service } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
-import { LakeArchiver } from '../batch/lake.archiver.ts';
-import { archiverOptions } from '../batch/options.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
+import { LakeArchiver } from '../batch/index.ts';
+import { archiverOptions } from '../batch/index.ts';
 
 export async function main(): Promise<void> {
   const config = loadConfig();

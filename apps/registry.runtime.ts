@@ -4,8 +4,8 @@ import type { ConfigValues } from '../core/config.ts';
 import { runServices } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { RegistryServer } from '../schemas/registry.server.ts';
-import { KafkaRegistryStore } from '../schemas/registry.store.ts';
+import { RegistryServer } from '../schemas/index.ts';
+import { KafkaRegistryStore } from '../schemas/index.ts';
 
 export async function runRegistry(config: ConfigValues, options: { port?: number; host?: string } = {}): Promise<void> {
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'registry');

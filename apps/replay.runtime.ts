@@ -3,19 +3,21 @@
  * and codec, the collector's EventPipeline (the same validation as at collection) and an
  * idempotent producer to the events topic that waits for all in-sync replicas.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { createKafka } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
-import { DependencyError } from '../core/errors.ts';
+import { DependencyError, UsageError, errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
 import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
 import { ConfluentRegistryClient, EVENT_SCHEMA, EventCodec, type RegistryClient } from '../schemas/index.ts';
-import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from '../dlq/dead-letter.replayer.ts';
-import { DeadLetterStore } from '../dlq/dead-letter.store.ts';
-import { RecordPreparer } from '../dlq/record.preparer.ts';
+import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from '../dlq/index.ts';
+import { DeadLetterStore } from '../dlq/index.ts';
+import { RecordPreparer, type Transform } from '../dlq/index.ts';
 
 export interface ReplayWiring {
   kafka: Kafka;
@@ -75,4 +77,19 @@ export async function runReplay(config: ConfigValues, options: ReplayOptions): P
   } finally {
     store.close();
   }
+}
+
+/** Loads `--transform ./file.ts`: its default export or a named `transform` function. */
+export async function loadTransform(path: string): Promise<Transform> {
+  const file = resolve(path);
+  if (!existsSync(file)) throw new UsageError('TRANSFORM_NOT_FOUND', `transform file ${file} does not exist`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError('TRANSFORM_INVALID', `could not load the transform ${file}: ${errorMessage(err)}`);
+  }
+  const fn = typeof mod.default === 'function' ? mod.default : mod.transform;
+  if (typeof fn !== 'function') throw new UsageError('TRANSFORM_INVALID', `${file} exports no function: export default (record) => repaired, or export function transform(record)`);
+  return fn as Transform;
 }

@@ -1,13 +1,13 @@
 /** Assembles a SchedulerService from options and ports: which jobs exist depends on what is wired. */
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { batchJob } from '../orchestration/batch.job.ts';
-import { RedisJobLock } from '../orchestration/job.lock.ts';
-import { JobLedger } from '../orchestration/jobs.ledger.ts';
-import { compactionJob, retentionJob } from '../orchestration/maintenance.jobs.ts';
-import type { SchedulerOptions } from '../orchestration/options.ts';
-import { SchedulerMetrics } from '../orchestration/scheduler.metrics.ts';
-import { SchedulerService, type ScheduledJob } from '../orchestration/scheduler.service.ts';
+import { batchJob } from '../orchestration/index.ts';
+import { RedisJobLock } from '../orchestration/index.ts';
+import { JobLedger } from '../orchestration/index.ts';
+import { compactionJob, retentionJob } from '../orchestration/index.ts';
+import type { SchedulerOptions } from '../orchestration/index.ts';
+import { SchedulerMetrics } from '../orchestration/index.ts';
+import { SchedulerService, type ScheduledJob } from '../orchestration/index.ts';
 import type { JobPorts } from './job-ports.ts';
 
 export interface BuiltScheduler {

@@ -4,7 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import { runServices, type Service } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
-import { schedulerOptions } from '../orchestration/options.ts';
+import { schedulerOptions } from '../orchestration/index.ts';
 import { createScheduler } from './scheduler.factory.ts';
 import { buildJobPorts } from './job-ports.ts';
 

@@ -8,7 +8,7 @@ import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { buildApp, type ServingApp } from '../serving/app.ts';
+import { buildApp, type ServingApp } from '../serving/index.ts';
 import { createServingRuntime, type ServingRuntime } from './serving.runtime.ts';
 
 export class ServingHttpService extends BaseService {

@@ -11,9 +11,9 @@ import type { ConfigValues } from '../core/config.ts';
 import { loadSites } from '../core/sites.ts';
 import { JobLedger, ledgerPath } from '../orchestration/index.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
-import type { ServingDeps } from '../serving/app.ts';
-import { speedInCurrencyUnits } from '../serving/speed-units.adapter.ts';
-import type { BatchSource, JobsReader } from '../serving/types.ts';
+import type { ServingDeps } from '../serving/index.ts';
+import { speedInCurrencyUnits } from '../serving/index.ts';
+import type { BatchSource, JobsReader } from '../serving/index.ts';
 
 export interface ServingRuntime {
   deps: Omit<ServingDeps, 'logger' | 'metrics'>;

@@ -6,8 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateTraffic, rng } from '../traffic/traffic.generator.ts';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
+import { generateTraffic, rng } from '../traffic/index.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { num, openDuckDB } from './duckdb.ts';
 import { produceEvents } from './testing/fixtures.ts';

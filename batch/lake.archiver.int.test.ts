@@ -4,13 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
-import { EventCodec } from '../schemas/event.codec.ts';
+import { generateTraffic } from '../traffic/index.ts';
+import { EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { openDuckDB, num } from './duckdb.ts';
 import { LakeArchiver } from './lake.archiver.ts';
 import { parseLakeFileName } from './lake.layout.ts';
-import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
+import { MemoryRegistryClient } from '../schemas/index.ts';
 import { produceEvents } from './testing/fixtures.ts';
 
 const DAY = Date.UTC(2026, 2, 14);

@@ -18,7 +18,7 @@ import { errorMessage, TwinlaneError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, deadLetter, ok, type DeadLetterWriter, type NewDeadLetter, type Outcome } from '../dlq/index.ts';
-import { SchemaViolationError, type EventCodec } from '../schemas/event.codec.ts';
+import { SchemaViolationError, type EventCodec } from '../schemas/index.ts';
 import { openDuckDB, type DuckDB } from './duckdb.ts';
 import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';

@@ -1,8 +1,8 @@
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { generateTraffic, rng } from '../traffic/traffic.generator.ts';
-import { EVENT_SCHEMA, EVENT_SCHEMA_V1, type TwinlaneEvent } from '../schemas/event.ts';
-import { frame } from '../schemas/wire-format.ts';
+import { generateTraffic, rng } from '../traffic/index.ts';
+import { EVENT_SCHEMA, EVENT_SCHEMA_V1, type TwinlaneEvent } from '../schemas/index.ts';
+import { frame } from '../schemas/index.ts';
 import { LAKE_COLUMNS } from './lake.schema.ts';
 import { SpoolLineEncoder } from './spool-line.encoder.ts';
 

@@ -14,8 +14,8 @@
  * enum index, unsafe long) is rejected here too, as an AvroDecodeError (code PAYLOAD_FORMAT).
  */
 import type avro from 'avsc';
-import { AvroDecodeError } from '../schemas/event.codec.ts';
-import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/wire-format.ts';
+import { AvroDecodeError } from '../schemas/index.ts';
+import { HEADER_SIZE, MAGIC_BYTE } from '../schemas/index.ts';
 
 /** Field shapes the encoder handles (small ints: the hot loop switches on them). */
 const Kind = { String: 0, Enum: 1, Long: 2, Int: 3, Boolean: 4, MapOfStrings: 5 } as const;

@@ -18,9 +18,9 @@ import { createKafka } from '../core/clients.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
-import { ConfluentRegistryClient } from '../schemas/event.codec.ts';
+import { ConfluentRegistryClient } from '../schemas/index.ts';
 import { DeadLetterStore, DeadLetterWriter, DlqArchiver } from '../dlq/index.ts';
-import { replayWith } from '../apps/replay.runtime.ts';
+import { replayWith } from '../apps/index.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-dlq');

@@ -17,7 +17,7 @@ import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
+import { generateTraffic } from '../traffic/index.ts';
 import { buildApp } from '../serving/index.ts';
 import { startPipeline } from '../serving/testing/pipeline.fixture.ts';
 import { runCleanups } from '../testing/helpers.ts';

@@ -23,7 +23,7 @@ import { parseSites } from '../core/sites.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
 import { CollectorService, collectorOptions } from '../ingest/index.ts';
 import { generateTraffic, toCollectorJson, clientContext } from '../traffic/index.ts';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { SpeedConsumer, SpeedMaintenance, SpeedKeys, SpeedReader, speedOptions } from '../speed/index.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });

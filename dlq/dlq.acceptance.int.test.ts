@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineHarness, expectBucketsEqualTruth, truthBuckets } from '../testing/pipeline.harness.ts';
-import { EVENT_SCHEMA } from '../schemas/event.ts';
-import { ConfluentRegistryClient, EventCodec, SchemaViolationError } from '../schemas/event.codec.ts';
-import { frame } from '../schemas/wire-format.ts';
+import { EVENT_SCHEMA } from '../schemas/index.ts';
+import { ConfluentRegistryClient, EventCodec, SchemaViolationError } from '../schemas/index.ts';
+import { frame } from '../schemas/index.ts';
 import { kafkaClient, runCleanups, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
 import type { Transform } from './record.preparer.ts';
-import { runReplay } from '../apps/replay.runtime.ts';
+import { runReplay } from '../apps/index.ts';
 import type { StoredDeadLetter } from './types.ts';
 
 const HOUR = 3_600_000;

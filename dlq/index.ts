@@ -7,3 +7,7 @@ export { SiteRateWatcher, type SiteRateWatcherDeps } from './site-rate.watcher.t
 export { DeadLetterStore } from './dead-letter.store.ts';
 export { DlqArchiver, type DlqArchiverDeps } from './dlq.archiver.ts';
 export { dlqArchiverGroup } from './options.ts';
+export { formatLetter, formatList, formatStats, formatSummary, hexDump } from './letter.format.ts';
+export { LIST_LIMIT } from './options.ts';
+export { DeadLetterReplayer, describeFilter, type ReplayDeps, type ReplayOptions, type ReplaySink, type ReplaySummary, type ReplayVerdict } from './dead-letter.replayer.ts';
+export { RecordPreparer, TransformError, replayEventId, type Transform, type TransformInput, type PreparedEvent, type Preparation, type PreparerDeps } from './record.preparer.ts';

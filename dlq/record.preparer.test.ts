@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
-import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/event.ts';
-import { EventCodec } from '../schemas/event.codec.ts';
-import { frame } from '../schemas/wire-format.ts';
+import { generateTraffic } from '../traffic/index.ts';
+import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/index.ts';
+import { EventCodec } from '../schemas/index.ts';
+import { frame } from '../schemas/index.ts';
 import { RecordPreparer, TransformError, replayEventId, type ReplayPipeline } from './record.preparer.ts';
 import { deadLetter, ok, type StoredDeadLetter } from './types.ts';
-import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
+import { MemoryRegistryClient } from '../schemas/index.ts';
 
 /** Stands in for ingest's EventPipeline: requires a numeric `revenue`, echoes the id. */
 const pipeline: ReplayPipeline = {

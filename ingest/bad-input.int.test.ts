@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromMessage, type DeadLetter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runCleanups, testConfig } from '../testing/helpers.ts';
-import { readTopics, startTestCollector, type TestCollector } from './collector.fixtures.ts';
+import { readTopics, startTestCollector, type TestCollector } from './testing/collector.fixture.ts';
 
 const config = testConfig();
 const ev = (extra: Record<string, unknown> = {}) => ({ type: 'pageview', url: 'https://alpha.example/p', visitor: 'v1', session: 's1', ...extra });

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseSites } from '../core/sites.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
 import { onCleanup, runCleanups, testConfig } from '../testing/helpers.ts';
-import { readTopic, startTestCollector } from './collector.fixtures.ts';
+import { readTopic, startTestCollector } from './testing/collector.fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROME_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';

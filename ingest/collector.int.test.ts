@@ -5,9 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fromMessage } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
 import { runCleanups, tempDir, testConfig } from '../testing/helpers.ts';
-import { readTopic, readTopics, startTestCollector } from './collector.fixtures.ts';
-import { runLoad } from '../traffic/load.generator.ts';
-import { TEST_SITES } from './pipeline.fixtures.ts';
+import { readTopic, readTopics, startTestCollector } from './testing/collector.fixture.ts';
+import { runLoad } from '../traffic/index.ts';
+import { TEST_SITES } from './testing/pipeline.fixture.ts';
 
 type Truth = { kind: 'accepted'; event: TwinlaneEvent } | { kind: 'rejected'; site_id: string; expected_code: string; code: string; field: string; payload: string };
 

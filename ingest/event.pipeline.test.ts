@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TwinlaneEvent } from '../schemas/index.ts';
-import { testPipeline, TEST_SITES } from './pipeline.fixtures.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
-import { clientContext, MALFORMATIONS, toCollectorJson } from '../traffic/traffic.payload.ts';
+import { testPipeline, TEST_SITES } from './testing/pipeline.fixture.ts';
+import { generateTraffic } from '../traffic/index.ts';
+import { clientContext, MALFORMATIONS, toCollectorJson } from '../traffic/index.ts';
 import type { CollectContext } from './types.ts';
 
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);

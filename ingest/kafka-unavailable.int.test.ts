@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runCleanups, testConfig } from '../testing/helpers.ts';
-import { readTopic, startTestCollector } from './collector.fixtures.ts';
+import { readTopic, startTestCollector } from './testing/collector.fixture.ts';
 
 const config = testConfig();
 

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../core/config.ts';
 import { isAlive, sleep, stackPaths } from '../core/processes.ts';
-import { stackUp } from '../stack/stack.ts';
+import { stackUp } from '../stack/index.ts';
 import { runCleanups } from '../testing/helpers.ts';
 import { PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets, type HarnessService } from '../testing/pipeline.harness.ts';
 

@@ -2,7 +2,7 @@
 export { JobLedger, ledgerPath, LEDGER_FILE, type ListFilter } from './jobs.ledger.ts';
 export { SchedulerService, validateSchedule, type ScheduledJob, type SchedulerDeps } from './scheduler.service.ts';
 export { SchedulerMetrics } from './scheduler.metrics.ts';
-export { JobRunner, type RunResult, type RetryPolicy } from './job.runner.ts';
+export { JobRunner, flattenRuns, type RunResult, type RetryPolicy } from './job.runner.ts';
 export { RedisJobLock, MemoryJobLock, type JobLock, type HeldLock } from './job.lock.ts';
 export { compareSpeedWithBatch, relativeError, DRIFT_METRICS, type DriftDeps } from './drift.job.ts';
 export { batchJob, newlyCovered } from './batch.job.ts';
@@ -10,3 +10,4 @@ export { compactionJob, retentionJob } from './maintenance.jobs.ts';
 export { schedulerOptions, type SchedulerOptions } from './options.ts';
 export { formatRun, formatRunTable } from './jobs.format.ts';
 export * from './types.ts';
+export { groupLag } from './consumer.lag.ts';

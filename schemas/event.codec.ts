@@ -6,31 +6,12 @@
 import avro from 'avsc';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { DependencyError, TwinlaneError } from '../core/errors.ts';
+import { AvroDecodeError, SchemaViolationError, UnknownSchemaIdError } from './codec.errors.ts';
 import { EVENT_SCHEMA, eventSubject, type AvroSchemaJson, type TwinlaneEvent } from './event.ts';
 import { HEADER_SIZE, MAGIC_BYTE, unframe } from './wire-format.ts';
 import { driftError } from './schema-drift.ts';
 
-export class UnknownSchemaIdError extends TwinlaneError {
-  constructor(readonly schemaId: number) {
-    super('UNKNOWN_SCHEMA_ID', `schema id ${schemaId} is not in the registry`, { retriable: false });
-  }
-}
-
-export class SchemaViolationError extends TwinlaneError {
-  /** Paths of the offending fields, e.g. ['revenue_micros', 'properties.price']. */
-  readonly paths: string[];
-  constructor(paths: string[], message?: string) {
-    super('SCHEMA_VIOLATION', message ?? `does not match the event schema at ${paths.join(', ') || '(root)'}`, { retriable: false });
-    this.paths = paths;
-  }
-}
-
-/** Avro bytes that do not decode with the schema their id names. */
-export class AvroDecodeError extends TwinlaneError {
-  constructor(schemaId: number, cause: unknown) {
-    super('PAYLOAD_FORMAT', `bytes do not decode with schema id ${schemaId}: ${cause instanceof Error ? cause.message : String(cause)}`, { retriable: false, cause });
-  }
-}
+export { AvroDecodeError, SchemaViolationError, UnknownSchemaIdError };
 
 export interface RegistryClient {
   register(schema: AvroSchemaJson, subject: string): Promise<number>;

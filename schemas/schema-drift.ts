@@ -6,7 +6,7 @@
  */
 import avro from 'avsc';
 import type { AvroSchemaJson } from './event.ts';
-import { SchemaViolationError } from './event.codec.ts';
+import { SchemaViolationError } from './codec.errors.ts';
 
 type Field = { name: string; type: unknown; default?: unknown };
 

@@ -1,7 +1,7 @@
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSites } from '../core/sites.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
+import { generateTraffic } from '../traffic/index.ts';
 import { buildApp, type ServingApp } from './app.ts';
 import { computeMetrics, MemoryViewReader } from './memory-view.reader.ts';
 import type { BatchSnapshot, JobsReader } from './types.ts';

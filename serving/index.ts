@@ -17,3 +17,5 @@ export type {
   VisitorIdsReader,
   VisitorsUnionReader,
 } from './types.ts';
+export { openApiDocument } from './openapi.ts';
+export { speedInCurrencyUnits } from './speed-units.adapter.ts';

@@ -4,7 +4,7 @@
  * so that what the merged answer should be is known to the event.
  */
 import { alignDown, GRAIN_MS, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { FunnelQuery, FunnelStepResult } from './types.ts';
 
 export interface MemoryViewOptions {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger.ts';
 import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
+import { generateTraffic } from '../traffic/index.ts';
 import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { buildApp, type ServingApp } from './app.ts';
 import { computeMetrics, MemoryViewReader } from './memory-view.reader.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { alignDown, type SeriesQuery, type ViewReader } from '../core/views.ts';
-import { generateTraffic } from '../traffic/traffic.generator.ts';
+import { generateTraffic } from '../traffic/index.ts';
 import { computeMetrics, MemoryViewReader } from './memory-view.reader.ts';
 import { mergeBreakdown, mergeSeries, mergeTotals, seriesBounds } from './view.merger.ts';
 import type { BatchSnapshot, MergedPoint } from './types.ts';

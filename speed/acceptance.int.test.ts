@@ -13,8 +13,8 @@ import { Metrics } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
 import { CollectorService, collectorOptions } from '../ingest/index.ts';
 import { runLoad } from '../traffic/index.ts';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import { createTopic, kafkaClient, onCleanup, runCleanups, tempDir, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SpeedConsumer } from './events.consumer.ts';
 import { SpeedMaintenance } from './maintenance.job.ts';
@@ -22,7 +22,7 @@ import { speedOptions } from './options.ts';
 import { RebuildJob } from './rebuild.job.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { distinctVisitors, truthByMinute } from './test-support.ts';
+import { distinctVisitors, truthByMinute } from './testing/speed.fixture.ts';
 
 const SITES = ['alpha', 'beta', 'gamma'];
 

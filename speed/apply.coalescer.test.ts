@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ApplyCoalescer } from './apply.coalescer.ts';
 import { SiteRollupBuilder } from './rollup.aggregator.ts';
 import type { ApplyItem, MultiApplyResult, RollupWriter } from './rollup.writer.ts';
-import { traffic } from './test-support.ts';
+import { traffic } from './testing/speed.fixture.ts';
 
 /** Records the calls; the first site's call conflicts when `conflict` is set. */
 function fakeWriter(conflict = false): { writer: RollupWriter; calls: ApplyItem[][] } {

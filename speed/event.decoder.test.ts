@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_SCHEMA, EVENT_SCHEMA_V1, EventCodec } from '../schemas/index.ts';
 import { ProjectedDecoder, ROLLUP_FIELDS } from './event.decoder.ts';
-import { traffic } from './test-support.ts';
+import { traffic } from './testing/speed.fixture.ts';
 import { MemoryRegistryClient } from '../schemas/index.ts';
 
 const pick = (e: object) => Object.fromEntries(ROLLUP_FIELDS.map((f) => [f, (e as Record<string, unknown>)[f]]));

@@ -6,16 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { CircuitBreaker, DeadLetterWriter, fromMessage } from '../dlq/index.ts';
-import { EventCodec } from '../schemas/event.codec.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
-import { frame } from '../schemas/wire-format.ts';
+import { EventCodec } from '../schemas/index.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { frame } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SpeedConsumer } from './events.consumer.ts';
 import { speedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { distinctVisitors, traffic, truthByMinute } from './test-support.ts';
-import { MemoryRegistryClient } from '../schemas/memory-registry.client.ts';
+import { distinctVisitors, traffic, truthByMinute } from './testing/speed.fixture.ts';
+import { MemoryRegistryClient } from '../schemas/index.ts';
 
 describe('speed consumer on the real broker and Redis', () => {
   afterAll(runCleanups);

@@ -12,7 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
 import { CircuitOpenError, type CircuitBreaker, type DeadLetterCode, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
-import { SchemaViolationError, type EventCodec, type RegistryClient } from '../schemas/event.codec.ts';
+import { SchemaViolationError, type EventCodec, type RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';

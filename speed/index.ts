@@ -6,3 +6,4 @@ export { SpeedKeys, NONE } from './redis.keys.ts';
 export { WatermarkCache, NO_WATERMARK } from './watermark.cache.ts';
 export { speedOptions, SPEED_DEFAULTS, type SpeedOptions } from './options.ts';
 export type { RealtimeSnapshot } from './types.ts';
+export { RebuildJob, REBUILD_SEEK_GRACE_MS, type RebuildDeps, type RebuildRequest, type RebuildResult } from './rebuild.job.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AGG, KIND, NONE, tupleField } from './redis.keys.ts';
 import { offsetAbove, rollupSite } from './rollup.aggregator.ts';
-import { traffic } from './test-support.ts';
+import { traffic } from './testing/speed.fixture.ts';
 
 describe('rollupSite', () => {
   const events = traffic({ events: 2_000, sites: ['alpha'] }).map((event, i) => ({ offset: String(i), event }));

@@ -11,11 +11,11 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfluentRegistryClient, EventCodec } from '../schemas/event.codec.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { traffic, truthByMinute } from './test-support.ts';
+import { traffic, truthByMinute } from './testing/speed.fixture.ts';
 
 const MAIN = fileURLToPath(new URL('../apps/speed.main.ts', import.meta.url));
 const KILLS = 5;

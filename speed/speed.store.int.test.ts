@@ -9,9 +9,9 @@ import { SpeedKeys } from './redis.keys.ts';
 import { rollupSite, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { distinctVisitors, traffic, truthByMinute } from './test-support.ts';
+import { distinctVisitors, traffic, truthByMinute } from './testing/speed.fixture.ts';
 import type { OffsetEvent } from './types.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 
 const TTL = 48 * 3_600_000;
 const pos = { topic: 'events', partition: 0 };

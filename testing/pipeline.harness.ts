@@ -12,16 +12,16 @@ import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
-import { runLoad, type LoadOptions, type LoadSummary } from '../traffic/load.generator.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { runLoad, type LoadOptions, type LoadSummary } from '../traffic/index.ts';
 import { freePort, isAlive, sleep } from '../core/processes.ts';
 import { createTopic, kafkaClient, tempDir, uniqueName, waitUntil } from './helpers.ts';
-import { groupLag } from '../orchestration/consumer.lag.ts';
-import type { RunResult } from '../orchestration/job.runner.ts';
-import { schedulerOptions } from '../orchestration/options.ts';
-import { createScheduler } from '../apps/scheduler.factory.ts';
-import { buildJobPorts } from '../apps/job-ports.ts';
-import { answersHttp } from '../apps/pipeline/services.supervisor.ts';
+import { groupLag } from '../orchestration/index.ts';
+import type { RunResult } from '../orchestration/index.ts';
+import { schedulerOptions } from '../orchestration/index.ts';
+import { createScheduler } from '../apps/index.ts';
+import { buildJobPorts } from '../apps/index.ts';
+import { answersHttp } from '../apps/index.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENTRIES = {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from './load.generator.ts';
-import { testPipeline } from '../ingest/pipeline.fixtures.ts';
-import type { EventPipeline } from '../ingest/event.pipeline.ts';
+import { testPipeline } from '../ingest/testing/pipeline.fixture.ts';
+import type { EventPipeline } from '../ingest/index.ts';
 
 /** A stand-in collector (unit test): the real pipeline behind a bare HTTP server, no Kafka. */
 let url = '';

@@ -11,7 +11,7 @@ import { Pool } from 'undici';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { generateTraffic, rng } from './traffic.generator.ts';
 import { clientContext, MALFORMATIONS, toCollectorJson, type Malformation } from './traffic.payload.ts';
-import type { CollectResponse } from '../ingest/types.ts';
+import type { CollectResponse } from '../ingest/index.ts';
 
 export interface LoadSite {
   id: string;

@@ -4,12 +4,12 @@ import cliProgress from 'cli-progress';
 import { loadConfig } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
-import { runBatch } from '../../batch/batch.job.ts';
-import { compactDay, compactHour } from '../../batch/compaction.job.ts';
-import { formatDay, lakePaths, parseDay } from '../../batch/lake.layout.ts';
-import { batchOptions } from '../../batch/options.ts';
-import type { RunRecord } from '../../batch/types.ts';
-import { ViewsStore } from '../../batch/views.store.ts';
+import { runBatch } from '../../batch/index.ts';
+import { compactDay, compactHour } from '../../batch/index.ts';
+import { formatDay, lakePaths, parseDay } from '../../batch/index.ts';
+import { batchOptions } from '../../batch/index.ts';
+import type { RunRecord } from '../../batch/index.ts';
+import { ViewsStore } from '../../batch/index.ts';
 
 function iso(w: number | null): string {
   return w === null ? '(none)' : new Date(w).toISOString();

@@ -2,19 +2,17 @@
  * `twinlane dlq …`: list, show, stats, replay and prune the dead-letter store; `archiver`
  * runs the DLQ archiver in the foreground.
  */
-import { resolve, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig, type ConfigValues } from '../../core/config.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { UsageError, errorMessage } from '../../core/errors.ts';
-import { DeadLetterStore } from '../../dlq/dead-letter.store.ts';
-import { formatLetter, formatList, formatStats, formatSummary } from '../../dlq/letter.format.ts';
-import { LIST_LIMIT } from '../../dlq/options.ts';
-import type { Transform } from '../../dlq/record.preparer.ts';
-import { DEAD_LETTER_CODES, LETTER_STATUSES, STAGES, type DeadLetterCode, type LetterFilter, type LetterStatus, type Stage } from '../../dlq/types.ts';
+import { DeadLetterStore } from '../../dlq/index.ts';
+import { formatLetter, formatList, formatStats, formatSummary } from '../../dlq/index.ts';
+import { LIST_LIMIT } from '../../dlq/index.ts';
+import { loadTransform } from '../replay.runtime.ts';
+import { DEAD_LETTER_CODES, LETTER_STATUSES, STAGES, type DeadLetterCode, type LetterFilter, type LetterStatus, type Stage } from '../../dlq/index.ts';
 
 interface FilterFlags {
   stage?: string[];
@@ -80,21 +78,6 @@ async function withStore<T>(fn: (store: DeadLetterStore, config: ConfigValues) =
   } finally {
     store.close();
   }
-}
-
-/** Loads `--transform ./file.ts`: its default export or a named `transform` function. */
-export async function loadTransform(path: string): Promise<Transform> {
-  const file = resolve(path);
-  if (!existsSync(file)) throw new UsageError('TRANSFORM_NOT_FOUND', `transform file ${file} does not exist`);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new UsageError('TRANSFORM_INVALID', `could not load the transform ${file}: ${errorMessage(err)}`);
-  }
-  const fn = typeof mod.default === 'function' ? mod.default : mod.transform;
-  if (typeof fn !== 'function') throw new UsageError('TRANSFORM_INVALID', `${file} exports no function: export default (record) => repaired, or export function transform(record)`);
-  return fn as Transform;
 }
 
 export function dlqCommand(): Command {

@@ -6,8 +6,8 @@ import { parseDuration } from '../../core/durations.ts';
 import { UsageError } from '../../core/errors.ts';
 import { loadSites } from '../../core/sites.ts';
 import { runCollector } from '../collector.main.ts';
-import { runLoad, type LoadSummary } from '../../traffic/load.generator.ts';
-import type { Compression } from '../../ingest/options.ts';
+import { runLoad, type LoadSummary } from '../../traffic/index.ts';
+import type { Compression } from '../../ingest/index.ts';
 
 const whole = (name: string, min: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`);

@@ -8,10 +8,10 @@ import { loadConfig } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
-import { formatRun, formatRunTable } from '../../orchestration/jobs.format.ts';
-import { JobLedger } from '../../orchestration/jobs.ledger.ts';
-import { schedulerOptions } from '../../orchestration/options.ts';
-import { JOB_NAMES, type JobName, type RunStatus } from '../../orchestration/types.ts';
+import { formatRun, formatRunTable } from '../../orchestration/index.ts';
+import { JobLedger } from '../../orchestration/index.ts';
+import { schedulerOptions } from '../../orchestration/index.ts';
+import { JOB_NAMES, type JobName, type RunStatus } from '../../orchestration/index.ts';
 
 const STATUSES: RunStatus[] = ['running', 'succeeded', 'failed', 'abandoned'];
 
@@ -65,7 +65,7 @@ export function jobsCommand(): Command {
       try {
         const { scheduler, ledger } = createScheduler(schedulerOptions(config, { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 } }), ports, logger, new Metrics());
         const result = await scheduler.runNow(name as JobName).finally(() => ledger.close());
-        const { flattenRuns } = await import('../../orchestration/job.runner.ts');
+        const { flattenRuns } = await import('../../orchestration/index.ts');
         const lines = flattenRuns(result).map((r) =>
           r.status === 'skipped' ? `${r.job}: skipped (${r.reason}${r.heldBy ? `, held by ${r.heldBy}` : ''})` : `${r.job}: ${r.status}  run ${r.run.id.slice(0, 8)}${r.run.error ? `  ${r.run.error}` : ''}`,
         );

@@ -6,8 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { DependencyError, UsageError } from '../../core/errors.ts';
-import { EVENT_SCHEMA, eventSubject } from '../../schemas/event.ts';
-import { REGISTRY_CONTENT_TYPE } from '../../schemas/registry.app.ts';
+import { EVENT_SCHEMA, eventSubject } from '../../schemas/index.ts';
+import { REGISTRY_CONTENT_TYPE } from '../../schemas/index.ts';
 
 /** A registry answer that is not 2xx, with Confluent's error code when it sent one. */
 async function call(base: string, method: string, path: string, body?: unknown): Promise<unknown> {

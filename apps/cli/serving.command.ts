@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { loadSites } from '../../core/sites.ts';
-import { openApiDocument } from '../../serving/openapi.ts';
+import { openApiDocument } from '../../serving/index.ts';
 
 function port(v: string): number {
   const n = Number(v);

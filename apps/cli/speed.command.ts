@@ -9,11 +9,12 @@ import { loadConfig } from '../../core/config.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { createLogger } from '../../core/logger.ts';
 import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
-import { RebuildJob } from '../../speed/rebuild.job.ts';
-import { SpeedMaintenance } from '../../speed/maintenance.job.ts';
-import { SpeedKeys } from '../../speed/redis.keys.ts';
-import { SpeedReader } from '../../speed/speed.reader.ts';
-import { createSpeedRuntime, main } from '../speed.main.ts';
+import { RebuildJob } from '../../speed/index.ts';
+import { SpeedMaintenance } from '../../speed/index.ts';
+import { SpeedKeys } from '../../speed/index.ts';
+import { SpeedReader } from '../../speed/index.ts';
+import { createSpeedRuntime } from '../speed.runtime.ts';
+import { main } from '../speed.main.ts';
 
 /** ISO-8601 time, a date (UTC), `now`, or a duration ago such as 90m or 2d. */
 export function parseTime(value: string, now = Date.now()): number {

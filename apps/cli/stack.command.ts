@@ -2,9 +2,9 @@
 import { Command } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { errorMessage } from '../../core/errors.ts';
-import { fetchJars } from '../../stack/kafka.ts';
+import { fetchJars } from '../../stack/index.ts';
 import { stackPaths } from '../../core/processes.ts';
-import { stackDown, stackStatus, stackUp } from '../../stack/stack.ts';
+import { stackDown, stackStatus, stackUp } from '../../stack/index.ts';
 
 export function stackCommand(): Command {
 const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis and the schema registry');

@@ -11,14 +11,14 @@ import { UsageError, errorMessage } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { loadSites } from '../../core/sites.ts';
-import { runLoad, type LoadOptions } from '../../traffic/load.generator.ts';
-import { stackUp } from '../../stack/stack.ts';
+import { runLoad, type LoadOptions } from '../../traffic/index.ts';
+import { stackUp } from '../../stack/index.ts';
 import { stackPaths, sleep } from '../../core/processes.ts';
-import { groupLag } from '../../orchestration/consumer.lag.ts';
-import { JobLedger } from '../../orchestration/jobs.ledger.ts';
-import { schedulerOptions } from '../../orchestration/options.ts';
+import { groupLag } from '../../orchestration/index.ts';
+import { JobLedger } from '../../orchestration/index.ts';
+import { schedulerOptions } from '../../orchestration/index.ts';
 import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './services.supervisor.ts';
-import { flattenRuns, type RunResult } from '../../orchestration/job.runner.ts';
+import { flattenRuns, type RunResult } from '../../orchestration/index.ts';
 
 const DAY = 86_400_000;
 

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigValues } from '../../core/config.ts';
-import { ARCHIVER_NODE_ARGS } from '../../batch/options.ts';
+import { ARCHIVER_NODE_ARGS } from '../../batch/index.ts';
 import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
 
 export interface ServiceSpec {

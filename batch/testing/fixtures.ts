@@ -3,8 +3,8 @@ import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import type { DuckDB } from '../duckdb.ts';
 import { SPOOL_COLUMNS } from '../lake.schema.ts';
-import type { TwinlaneEvent } from '../../schemas/event.ts';
-import { EventCodec } from '../../schemas/event.codec.ts';
+import type { TwinlaneEvent } from '../../schemas/index.ts';
+import { EventCodec } from '../../schemas/index.ts';
 
 /** Produces events (Confluent-framed Avro, key site:visitor) in batches of 2,000. */
 export async function produceEvents(kafka: Kafka, codec: EventCodec, topic: string, events: Iterable<TwinlaneEvent>, extra: { value: Buffer }[] = [], pauseMs = 0): Promise<number> {

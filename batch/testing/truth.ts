@@ -4,7 +4,7 @@
  */
 import type { Dimension, Grain, Metric } from '../../core/views.ts';
 import { GRAIN_MS } from '../../core/views.ts';
-import type { TwinlaneEvent } from '../../schemas/event.ts';
+import type { TwinlaneEvent } from '../../schemas/index.ts';
 
 export function dedupe(events: Iterable<TwinlaneEvent>): TwinlaneEvent[] {
   const seen = new Map<string, TwinlaneEvent>();

@@ -3,7 +3,7 @@
  * repairable malformations (string screen width, unknown field, NUL in or oversized title) and
  * skips the others (no URL, unknown type, not an object), which stay dead-lettered.
  */
-import type { TransformInput } from '../../dlq/record.preparer.ts';
+import type { TransformInput } from '../../dlq/index.ts';
 
 export const REPAIRABLE_FIELDS = ['screen_width', 'colour', 'title'] as const;
 

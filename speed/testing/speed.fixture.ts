@@ -1,6 +1,6 @@
 /** Ground truth for tests and benchmarks: exact figures computed from the events sent. */
-import { generateTraffic, type TrafficOptions } from '../traffic/traffic.generator.ts';
-import type { TwinlaneEvent } from '../schemas/event.ts';
+import { generateTraffic, type TrafficOptions } from '../../traffic/index.ts';
+import type { TwinlaneEvent } from '../../schemas/index.ts';
 
 export interface MinuteTruth {
   pageviews: number;

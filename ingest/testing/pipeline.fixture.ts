@@ -1,12 +1,12 @@
 /** Unit-test fixtures of the ingest part: a ready pipeline. */
-import { EventCodec } from '../schemas/index.ts';
-import { parseSites, type Sites } from '../core/sites.ts';
-import { EventEnricher } from './event.enricher.ts';
-import { EventPipeline } from './event.pipeline.ts';
-import { IpHasher } from './ip.hasher.ts';
-import type { ClockSkewOptions } from './clock-skew.policy.ts';
-import { UserAgentParser } from './user-agent.parser.ts';
-import { MemoryRegistryClient } from '../schemas/index.ts';
+import { EventCodec } from '../../schemas/index.ts';
+import { parseSites, type Sites } from '../../core/sites.ts';
+import { EventEnricher } from '../event.enricher.ts';
+import { EventPipeline } from '../event.pipeline.ts';
+import { IpHasher } from '../ip.hasher.ts';
+import type { ClockSkewOptions } from '../clock-skew.policy.ts';
+import { UserAgentParser } from '../user-agent.parser.ts';
+import { MemoryRegistryClient } from '../../schemas/index.ts';
 
 export const TEST_SITES = ['alpha', 'beta', 'gamma'];
 

@@ -3,15 +3,15 @@
  * broker, registering its schema in the real registry, and a reader for what landed.
  */
 import type { IHeaders } from 'kafkajs';
-import type { ConfigValues } from '../core/config.ts';
-import type { Sites } from '../core/sites.ts';
-import { silentLogger } from '../core/logger.ts';
-import { Metrics } from '../core/metrics.ts';
-import { ConfluentRegistryClient } from '../schemas/index.ts';
-import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../testing/helpers.ts';
-import { CollectorService } from './collector.service.ts';
-import { collectorOptions } from './options.ts';
-import { testSites } from './pipeline.fixtures.ts';
+import type { ConfigValues } from '../../core/config.ts';
+import type { Sites } from '../../core/sites.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { ConfluentRegistryClient } from '../../schemas/index.ts';
+import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../../testing/helpers.ts';
+import { CollectorService } from '../collector.service.ts';
+import { collectorOptions } from '../options.ts';
+import { testSites } from './pipeline.fixture.ts';
 
 export interface TestCollector {
   collector: CollectorService;

@@ -1,0 +1,39 @@
+/** The collector built from configuration; shared by its entry point, the CLI and tests. */
+import { createKafka } from '../core/clients.ts';
+import type { ConfigValues } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { loadSites } from '../core/sites.ts';
+import { ConfluentRegistryClient } from '../schemas/index.ts';
+import { CollectorService, trustProxySetting } from '../ingest/index.ts';
+import { collectorOptions, type Compression } from '../ingest/index.ts';
+
+export interface CollectorOverrides {
+  port?: number;
+  host?: string;
+  compression?: Compression;
+}
+
+export function createCollectorFromConfig(config: ConfigValues, overrides: CollectorOverrides = {}): CollectorService {
+  const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'collector');
+  const sites = loadSites(config.SITES_FILE);
+  const options = collectorOptions(config);
+  if (overrides.compression) options.producer.compression = overrides.compression;
+  return new CollectorService(
+    {
+      kafka: createKafka(config, logger, 'collector'),
+      registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL),
+      sites,
+      logger,
+      metrics: new Metrics('twinlane_', { defaultMetrics: true }),
+    },
+    {
+      ...options,
+      port: overrides.port ?? config.COLLECTOR_PORT,
+      host: overrides.host ?? '0.0.0.0',
+      dlqTopic: config.DLQ_TOPIC,
+      trustProxy: trustProxySetting(config.COLLECTOR_TRUST_PROXY),
+    },
+  );
+}
+

@@ -1,0 +1,65 @@
+/** The speed consumer's clients and services built from configuration; shared by its entry point, the CLI's rebuild and tests. */
+import type { Kafka } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { createKafka, createRedis } from '../core/clients.ts';
+import type { ConfigValues } from '../core/config.ts';
+import type { Service } from '../core/lifecycle.ts';
+import type { Logger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import type { WatermarkSource } from '../core/views.ts';
+import { BatchReader } from '../batch/index.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
+import { ConfluentRegistryClient } from '../schemas/index.ts';
+import { SpeedConsumer } from '../speed/index.ts';
+import { SpeedMaintenance } from '../speed/index.ts';
+import { speedOptions, type SpeedOptions } from '../speed/index.ts';
+import { SpeedKeys } from '../speed/index.ts';
+import { SpeedReader } from '../speed/index.ts';
+
+export interface SpeedRuntime {
+  kafka: Kafka;
+  redis: Redis;
+  metrics: Metrics;
+  options: SpeedOptions;
+  consumer: SpeedConsumer;
+  reader: SpeedReader;
+  maintenance: SpeedMaintenance;
+  watermark: WatermarkSource;
+  /** Every service in start order (stopped in reverse). */
+  services: Service[];
+}
+
+/** W from the batch layer's atomic pointer under DATA_DIR (a small file read; no DuckDB is opened). */
+function watermarkSource(config: ConfigValues): WatermarkSource {
+  return new BatchReader({ dataDir: config.DATA_DIR });
+}
+
+export async function createSpeedRuntime(config: ConfigValues, logger: Logger, onFatal?: (err: unknown) => void): Promise<SpeedRuntime> {
+  const options = speedOptions(config);
+  const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'speed' } });
+  const kafka = createKafka(config, logger, 'speed');
+  const redis = createRedis(config);
+  const keys = new SpeedKeys(options.keyPrefix);
+  const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
+  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
+  const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
+  const watermark = watermarkSource(config);
+  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
+  const services: Service[] = [
+    { name: 'redis', start: async () => undefined, stop: async () => void (await redis.quit().catch(() => redis.disconnect())) },
+    { name: 'dead-letter-writer', start: () => deadLetters.start(), stop: () => deadLetters.stop() },
+    consumer,
+  ];
+  return {
+    kafka,
+    redis,
+    metrics,
+    options,
+    consumer,
+    reader: new SpeedReader({ redis, keys, ttlMs: options.ttlMs }),
+    maintenance: new SpeedMaintenance({ redis, keys, ttlMs: options.ttlMs }),
+    watermark,
+    services,
+  };
+}
+
