@@ -82,16 +82,16 @@ function parseWith<S extends z.ZodType>(schema: S, input: unknown): z.output<S> 
 }
 
 /** Hooks are copied aside: zod would strip them as unknown keys. */
-function hooksOf<H extends object>(input: H & Record<string, unknown>, names: readonly (keyof H & string)[]): Partial<H> {
+function hooksOf<H extends object>(input: H, names: readonly (keyof H & string)[]): Partial<H> {
   const out: Partial<H> = {};
   for (const n of names) if (typeof input[n] === 'function') out[n] = input[n];
   return out;
 }
 
 export function parseTransportOptions(input: TransportOptionsInput): TransportOptions {
-  return { ...parseWith(transportSchema, input), ...hooksOf<TransportHooks>(input as TransportHooks & Record<string, unknown>, ['onRetry']) };
+  return { ...parseWith(transportSchema, input), ...hooksOf<TransportHooks>(input, ['onRetry']) };
 }
 
 export function parseClientOptions(input: ClientOptionsInput): ClientOptions {
-  return { ...parseWith(clientSchema, input), ...hooksOf<ClientHooks>(input as ClientHooks & Record<string, unknown>, ['onRetry', 'onError', 'onDelivered']) };
+  return { ...parseWith(clientSchema, input), ...hooksOf<ClientHooks>(input, ['onRetry', 'onError', 'onDelivered']) };
 }
