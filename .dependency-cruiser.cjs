@@ -3,11 +3,11 @@
  * Bottom to top: core → schemas → dlq → ingest | speed | batch → serving | orchestration → apps.
  * stack/, traffic/, sdk/, bench/ and testing/ sit beside apps. A part is used through its
  * index.ts (core/ has no internals: every file of it is public, and a part's testing/ folder is
- * its public test kit). Tests may import any layer (they compose like apps do), never another
- * part's internals.
+ * its public test kit). Tests and shared contract suites (`*.contract.ts`, e.g. core/views.contract.ts)
+ * may import any layer (they compose like apps do), never another part's internals.
  */
 const PARTS = ['schemas', 'dlq', 'ingest', 'speed', 'batch', 'serving', 'orchestration', 'traffic', 'stack', 'sdk', 'apps'];
-const TEST = '(\\.test\\.ts$|^testing/|^[a-z]+/testing/)';
+const TEST = '(\\.test\\.ts$|\\.contract\\.ts$|^testing/|^[a-z]+/testing/)';
 
 /** What each folder's production code may import, besides itself, core/ and npm packages. */
 const ALLOWED = {
@@ -18,7 +18,7 @@ const ALLOWED = {
   batch: ['schemas', 'dlq'],
   serving: ['schemas', 'dlq', 'ingest', 'speed', 'batch'],
   orchestration: ['schemas', 'dlq', 'ingest', 'speed', 'batch'],
-  traffic: ['schemas', 'dlq', 'ingest'],
+  traffic: ['schemas', 'dlq', 'ingest', 'sdk'],
   stack: [],
   sdk: [],
 };

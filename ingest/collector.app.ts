@@ -14,6 +14,7 @@ import { LATENCY_BUCKETS } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
 import { CollectError } from './collect.errors.ts';
 import type { CollectHandler, CollectReply } from './collect.handler.ts';
+import type { Readiness } from './events.producer.ts';
 import type { CollectorOptions } from './options.ts';
 import { readBody } from './request-body.reader.ts';
 
@@ -30,8 +31,8 @@ export interface CollectorAppDeps {
   metrics: Metrics;
   /** Fastify's trustProxy: which peers may set X-Forwarded-For (the client IP). */
   trustProxy: boolean | string | string[];
-  /** Readiness: false while Kafka is known to be unreachable. */
-  ready: () => boolean;
+  /** Readiness: not ready while Kafka is known to be unreachable or a topic is missing, with the reason. */
+  readiness: () => Readiness;
 }
 
 type CollectQuery = { site?: string; key?: string };
@@ -63,6 +64,8 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     const site = siteId === undefined ? undefined : deps.sites.get(siteId);
     if (origin && site?.allowsOrigin(origin)) {
       reply.header('access-control-allow-origin', origin);
+      // The tracker backs off by Retry-After on 429/503; a browser hides it from scripts unless exposed.
+      reply.header('access-control-expose-headers', 'Retry-After');
       reply.header('vary', 'Origin');
     }
   };
@@ -130,7 +133,10 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
   );
 
   app.get('/healthz', async () => 'ok\n');
-  app.get('/readyz', async (_request, reply) => (deps.ready() ? reply.send('ready\n') : reply.code(503).send('kafka unreachable\n')));
+  app.get('/readyz', async (_request, reply) => {
+    const r = deps.readiness();
+    return r.ready ? reply.send('ready\n') : reply.code(503).send(`${r.reason}\n`);
+  });
   app.get('/metrics', async (_request, reply) => reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.text()));
   return app;
 }

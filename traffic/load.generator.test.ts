@@ -15,11 +15,14 @@ const server = createServer((req: IncomingMessage, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
+    // Like the collector: site and key from the query string or, as the SDK's transport sends them, from headers.
     const q = new URL(req.url!, 'http://x').searchParams;
-    seen.push({ ua: req.headers['user-agent'], xff: req.headers['x-forwarded-for'] as string | undefined, site: q.get('site') });
+    const site = q.get('site') ?? (req.headers['x-twinlane-site'] as string | undefined) ?? null;
+    const key = q.get('key') ?? (req.headers['x-twinlane-key'] as string | undefined) ?? '';
+    seen.push({ ua: req.headers['user-agent'], xff: req.headers['x-forwarded-for'] as string | undefined, site });
     const events = JSON.parse(Buffer.concat(chunks).toString()) as unknown[];
     const rejected = events.flatMap((e, index) => {
-      const o = pipeline.processValue(e, { siteId: q.get('site')!, writeKey: q.get('key')!, ip: req.headers['x-forwarded-for'] as string, userAgent: req.headers['user-agent'], receivedAt: Date.now() });
+      const o = pipeline.processValue(e, { siteId: site!, writeKey: key, ip: req.headers['x-forwarded-for'] as string, userAgent: req.headers['user-agent'], receivedAt: Date.now() });
       return o.kind === 'dead-letter' ? [{ index, code: o.code, field: o.field, message: o.message }] : [];
     });
     res.writeHead(rejected.length === events.length ? 400 : 202, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: events.length - rejected.length, rejected }));

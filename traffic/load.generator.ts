@@ -7,11 +7,11 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { Pool } from 'undici';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { generateTraffic, rng } from './traffic.generator.ts';
 import { clientContext, MALFORMATIONS, toCollectorJson, type Malformation } from './traffic.payload.ts';
 import type { CollectResponse } from '../ingest/index.ts';
+import { CollectTransport } from '../sdk/index.ts';
 
 export interface LoadSite {
   id: string;
@@ -36,7 +36,7 @@ export interface LoadOptions {
   live?: boolean;
   gzip?: boolean;
   truthFile?: string;
-  /** Attempts per request on 503 or a network error. */
+  /** Attempts per request on 429, 5xx or a network error (the SDK's transport). */
   attempts?: number;
   onProgress?: (sentEvents: number) => void;
 }
@@ -98,12 +98,17 @@ function restamp(item: Item, now: number): Item {
 }
 
 export class LoadGenerator {
-  private readonly pool: Pool;
+  private readonly transport: CollectTransport;
   private readonly truth: WriteStream | undefined;
   private readonly summary: LoadSummary = { requests: 0, events: 0, accepted: 0, rejected: 0, malformedSent: 0, unexpected: 0, failed: 0, retries: 0, byStatus: {}, elapsedMs: 0, eventsPerSecond: 0 };
 
   constructor(private readonly o: LoadOptions) {
-    this.pool = new Pool(new URL(o.collectorUrl).origin, { connections: o.concurrency, pipelining: 1 });
+    // The SDK's transport: the same retries (Retry-After on 429/503, back-off on network errors and 5xx) as every client.
+    this.transport = new CollectTransport({
+      endpoint: o.collectorUrl,
+      retry: { maxAttempts: o.attempts ?? 5, initialDelayMs: 200, maxDelayMs: 5_000 },
+      onRetry: () => void this.summary.retries++,
+    });
     this.truth = o.truthFile ? createWriteStream(o.truthFile) : undefined;
   }
 
@@ -120,7 +125,6 @@ export class LoadGenerator {
     try {
       await Promise.all(Array.from({ length: this.o.concurrency }, worker));
     } finally {
-      await this.pool.close();
       if (this.truth) await new Promise<void>((resolve, reject) => this.truth!.end((err?: Error | null) => (err ? reject(err) : resolve())));
     }
     this.summary.elapsedMs = Date.now() - started;
@@ -140,33 +144,12 @@ export class LoadGenerator {
 
   private async send(batch: Batch): Promise<void> {
     const text = `[${batch.items.map((i) => i.text).join(',')}]`;
-    const body = this.o.gzip ? gzipSync(text) : Buffer.from(text);
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': batch.userAgent, 'x-forwarded-for': batch.ip };
+    const headers: Record<string, string> = { 'user-agent': batch.userAgent, 'x-forwarded-for': batch.ip };
     if (this.o.gzip) headers['content-encoding'] = 'gzip';
-    const path = `/v1/collect?site=${encodeURIComponent(batch.site.id)}&key=${encodeURIComponent(batch.site.writeKey)}`;
-    const attempts = this.o.attempts ?? 5;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      let status = 0;
-      let answer: Partial<CollectResponse> & { error?: unknown } = {};
-      let retryAfter = 1;
-      try {
-        const res = await this.pool.request({ method: 'POST', path, headers, body });
-        status = res.statusCode;
-        retryAfter = Number(res.headers['retry-after'] ?? 1) || 1;
-        answer = (await res.body.json()) as typeof answer;
-      } catch {
-        status = 0; // network error: retried like a 503
-      }
-      this.summary.requests++;
-      this.summary.byStatus[String(status)] = (this.summary.byStatus[String(status)] ?? 0) + 1;
-      if ((status === 503 || status === 0) && attempt < attempts) {
-        this.summary.retries++;
-        await new Promise((r) => setTimeout(r, retryAfter * 1000));
-        continue;
-      }
-      this.record(batch, status, answer);
-      break;
-    }
+    const r = await this.transport.send(this.o.gzip ? gzipSync(text) : text, { site: batch.site.id, writeKey: batch.site.writeKey, headers });
+    this.summary.requests += r.attempts;
+    for (const s of r.statuses) this.summary.byStatus[String(s)] = (this.summary.byStatus[String(s)] ?? 0) + 1;
+    this.record(batch, r.status, r.kind === 'answered' ? ((r.answer ?? {}) as Partial<CollectResponse>) : {});
     this.o.onProgress?.(batch.items.length);
   }
 
