@@ -2,8 +2,8 @@
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm ci refuses the lockfile on some mirrors (optional DuckDB bindings of other platforms); install keeps the locked versions.
-RUN npm install --no-audit --no-fund && npm cache clean --force
+# Exactly the committed lockfile; install scripts only for the packages package.json's allowScripts approves.
+RUN npm ci --no-audit --no-fund && npm cache clean --force
 COPY . .
 ENV NODE_ENV=production DATA_DIR=/app/data
 CMD ["node", "--import", "tsx", "bin/twinlane.ts", "--help"]

@@ -11,18 +11,24 @@ help:
 	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas]"
 	@echo "make stack-up | stack-down | stack-status"
 
+# npm ci installs exactly package-lock.json (committed as npm writes it) and never rewrites it.
+# Install scripts run only for the packages approved in package.json's allowScripts
+# (`npm install-scripts approve <pkg>`); npm lists any other that has one.
 $(NPM_STAMP): package.json package-lock.json
-	@# npm ci refuses the lockfile: the registry mirror lacks optional DuckDB bindings of other platforms; install keeps the locked versions.
-	npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	@touch $(NPM_STAMP)
 
-# Debian packages the tests use: chromium (tracker and dashboard tests drive it through playwright-core).
+# Debian packages the tests use: chromium (tracker and dashboard tests drive it through
+# playwright-core) and kcat (a Kafka client independent of ours, for the dead-letter tests).
+SYSTEM_DEPS := /usr/bin/chromium:chromium /usr/bin/kcat:kcat
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "installing chromium (apt-get)"; \
+	@for dep in $(SYSTEM_DEPS); do \
+	  bin=$${dep%%:*}; pkg=$${dep#*:}; \
+	  [ -x $$bin ] && continue; \
+	  echo "installing $$pkg (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; \
-	fi
+	  $$SUDO apt-get install -y --no-install-recommends $$pkg >/dev/null || { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends $$pkg >/dev/null; } || exit 1; \
+	done
 
 # npm packages, Debian packages and the Kafka broker jars (Maven Central, cached in ~/.m2).
 setup: $(NPM_STAMP) system-deps
@@ -55,5 +61,8 @@ test-int: stack-up
 bench: stack-up
 	@$(TSX) bench/run.ts $(if $(ONLY),--only $(ONLY),)
 
+# Ctrl-C, SIGTERM (timeout, a supervisor) or SIGHUP (a closed terminal) stops the services it
+# started; `node --import tsx bin/twinlane.ts pipeline stop` does when the run is gone.
+# PIPELINE_ARGS passes options, e.g. PIPELINE_ARGS="--history-days 7 --live-rate 50".
 pipeline: stack-up
-	@$(TSX) bin/twinlane.ts pipeline
+	@$(TSX) bin/twinlane.ts pipeline $(PIPELINE_ARGS)

@@ -1,6 +1,7 @@
 /** The collector built from configuration; shared by its entry point, the CLI and tests. */
 import { createKafka } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
+import { pipelineTopics, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
@@ -19,6 +20,7 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
   const sites = loadSites(config.SITES_FILE);
   const options = collectorOptions(config);
   if (overrides.compression) options.producer.compression = overrides.compression;
+  const topics = pipelineTopics(config);
   return new CollectorService(
     {
       kafka: createKafka(config, logger, 'collector'),
@@ -33,6 +35,7 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
       host: overrides.host ?? '0.0.0.0',
       dlqTopic: config.DLQ_TOPIC,
       trustProxy: trustProxySetting(config.COLLECTOR_TRUST_PROXY),
+      topics: { specs: [topics.events, topics.dlq], policy: topicPolicy(config) },
     },
   );
 }

@@ -5,6 +5,8 @@
 import { join } from 'node:path';
 import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
+import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
+import { stopSoonWithoutBroker } from '../core/kafka-probe.ts';
 import { runServices } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
@@ -13,9 +15,11 @@ import { DlqArchiver } from '../dlq/index.ts';
 import { dlqArchiverGroup } from '../dlq/index.ts';
 import { SiteRateMonitor } from '../dlq/index.ts';
 import { SiteRateWatcher } from '../dlq/index.ts';
+import { guardDataFormats } from './data-format.guard.ts';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'dlq-archiver');
+await guardDataFormats(config, { role: 'dlq-archiver', stores: ['data-dir'], logger });
 const metrics = new Metrics('twinlane_', { defaultMetrics: true });
 const store = new DeadLetterStore(join(config.DATA_DIR, 'dlq'));
 const kafka = createKafka(config, logger, 'dlq-archiver');
@@ -38,5 +42,9 @@ const metricsServer = new MetricsServer(metrics, config.DLQ_METRICS_PORT);
 const metricsService = { name: 'metrics', start: () => metricsServer.start(), stop: () => metricsServer.stop() };
 const storeService = { name: 'dlq-store', start: () => store.open(), stop: async () => store.close() };
 
-await runServices([storeService, metricsService, watcher, archiver], logger);
+// The watcher reads the events topic's keys, the archiver the dead-letter topic.
+const topics = pipelineTopics(config);
+await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), storeService, metricsService, watcher, archiver], logger, {
+  stopDeadline: stopSoonWithoutBroker(config.KAFKA_BROKERS),
+});
 logger.info({ event: 'dlq_archiver_ready', topic: config.DLQ_TOPIC, metrics_port: metricsServer.address() });

@@ -7,12 +7,13 @@ import type { Redis } from 'ioredis';
 import type { ConfigValues } from '../core/config.ts';
 import { createRedis } from '../core/clients.ts';
 import type { Logger } from '../core/logger.ts';
-import type { ViewReader } from '../core/views.ts';
 import { DeadLetterStore } from '../dlq/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
 import type { DriftDeps } from '../orchestration/index.ts';
 import type { BatchPort, CompactionPort, RetentionTarget, SpeedRetirePort } from '../orchestration/index.ts';
+import type { WarehousePort } from '../orchestration/index.ts';
 import { batchPorts } from './batch-ports.ts';
+import { warehousePorts } from './warehouse-ports.ts';
 
 export interface JobPorts {
   redis: Redis;
@@ -21,6 +22,8 @@ export interface JobPorts {
   retention: RetentionTarget[];
   speed: SpeedRetirePort;
   drift?: DriftDeps;
+  /** The ClickHouse warehouse step (absent when the warehouse is off). */
+  warehouse?: WarehousePort;
   close(): Promise<void>;
 }
 
@@ -34,23 +37,6 @@ export function dlqRetention(dataDir: string, retentionMs: number): RetentionTar
   };
 }
 
-/**
- * The speed store counts revenue in micro-units, batch and the serving API in currency units
- * (serving/speed-units.adapter.ts states the rule); drift compares what users see, so the speed
- * side is converted the same way: to cents, then units.
- */
-export function speedSeriesInCurrencyUnits(speed: ViewReader): ViewReader {
-  return {
-    source: speed.source,
-    exact: speed.exact,
-    coverage: (site) => speed.coverage(site),
-    totals: (q) => speed.totals(q),
-    breakdown: (q) => speed.breakdown(q),
-    series: async (q) =>
-      (await speed.series(q)).map((p) => (p.values.revenue === undefined ? p : { start: p.start, values: { ...p.values, revenue: Math.round(p.values.revenue / 10_000) / 100 } })),
-  };
-}
-
 export async function buildJobPorts(config: ConfigValues, logger: Logger): Promise<JobPorts> {
   const redis = createRedis(config);
   const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
@@ -58,14 +44,18 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
   const speedReader = new SpeedReader({ redis, keys, ttlMs: config.SPEED_TTL });
   const batch = batchPorts(config, logger);
   const retention: RetentionTarget[] = [...batch.retention, dlqRetention(config.DATA_DIR, config.RETENTION_DLQ)];
+  const warehouse = warehousePorts(config, logger);
   return {
     redis,
     batch: batch.batch,
     compaction: batch.compaction,
     retention,
     speed: { retireBefore: async (t) => ({ minutesDeleted: await maintenance.retireBefore(t) }) },
-    drift: { speed: speedSeriesInCurrencyUnits(speedReader), batch: batch.reader, sites: () => maintenance.sites() },
+    // Both readers answer the read contract's units (revenue in micros), so drift compares like with like.
+    drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
+    ...(warehouse ? { warehouse: warehouse.warehouse } : {}),
     async close() {
+      await warehouse?.close();
       await batch.close();
       redis.disconnect();
     },

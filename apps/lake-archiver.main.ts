@@ -1,26 +1,32 @@
 /** Entry point of the lake archiver: `node --import tsx batch/archiver.main.ts`. */
 import { loadConfig } from '../core/config.ts';
 import { createKafka } from '../core/clients.ts';
+import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
+import { stopSoonWithoutBroker } from '../core/kafka-probe.ts';
 import { runServices, type Service } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
-import { DeadLetterWriter } from '../dlq/index.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { LakeArchiver } from '../batch/index.ts';
 import { archiverOptions } from '../batch/index.ts';
+import { guardDataFormats } from './data-format.guard.ts';
 
 export async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'lake-archiver');
+  await guardDataFormats(config, { role: 'lake-archiver', stores: ['data-dir'], logger });
   const metrics = new Metrics('twinlane_', { defaultMetrics: true });
   const kafka = createKafka(config, logger, 'lake');
   const codec = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), config.EVENTS_TOPIC);
-  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
+  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'lake' });
+  const breaker = new CircuitBreaker({ consumer: 'lake', ...DEFAULT_BREAKER, metrics, logger });
   const archiver = new LakeArchiver(
     {
       kafka,
       codec,
       deadLetters,
+      breaker,
       logger,
       metrics,
       onFatal: (err) => {
@@ -33,7 +39,9 @@ export async function main(): Promise<void> {
   );
   const server = new MetricsServer(metrics, config.LAKE_METRICS_PORT);
   const http: Service = { name: 'lake-metrics', start: () => server.start(), stop: () => server.stop() };
-  await runServices([archiver, http], logger);
+  const topics = pipelineTopics(config);
+  // Without a broker the roll's offsets cannot be committed: its records are read again after a restart.
+  await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), archiver, http], logger, { stopDeadline: stopSoonWithoutBroker(config.KAFKA_BROKERS) });
   logger.info({ event: 'lake_archiver_ready', topic: config.EVENTS_TOPIC, group: config.LAKE_GROUP, data_dir: config.DATA_DIR, metrics_port: server.address() });
 }
 

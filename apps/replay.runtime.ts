@@ -10,6 +10,7 @@ import { Partitioners, type Kafka } from 'kafkajs';
 import { createKafka } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { DependencyError, UsageError, errorMessage } from '../core/errors.ts';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
@@ -36,7 +37,7 @@ export async function replayWith(w: ReplayWiring, config: ConfigValues, options:
   else await codec.init().catch((err: unknown) => w.logger.warn({ event: 'dlq_dry_run_registry', err }));
   const pipeline = createEventPipeline({ codec, sites: w.sites, options: collectorOptions(config), metrics: w.metrics });
   const preparer = new RecordPreparer({ pipeline, codec, registry: w.registry, readerSchema: EVENT_SCHEMA });
-  const producer = w.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = w.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: KAFKA_RETRY.DLQ_PRODUCER });
   const sink: ReplaySink = {
     async send(messages) {
       try {

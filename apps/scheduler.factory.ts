@@ -24,7 +24,7 @@ export function createScheduler(options: SchedulerOptions, ports: Omit<JobPorts,
   const jobs: ScheduledJob[] = [];
   const missing: string[] = [];
   if (ports.batch && options.crons.batch) {
-    jobs.push({ cron: options.crons.batch, job: batchJob({ batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}) }) });
+    jobs.push({ cron: options.crons.batch, job: batchJob({ batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}), ...(ports.warehouse ? { warehouse: ports.warehouse } : {}) }) });
   } else missing.push('batch (batch/ exports no batch runner yet)');
   if (ports.compaction && options.crons.compaction) jobs.push({ cron: options.crons.compaction, job: compactionJob(ports.compaction) });
   else missing.push('compaction (batch/ exports no lake compactor yet)');

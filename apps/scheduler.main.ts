@@ -7,10 +7,13 @@ import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { schedulerOptions } from '../orchestration/index.ts';
 import { createScheduler } from './scheduler.factory.ts';
 import { buildJobPorts } from './job-ports.ts';
+import { guardDataFormats } from './data-format.guard.ts';
 
 export async function runScheduler(o: { catchUp?: boolean } = {}): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'scheduler');
+  // A service: it refuses older data rather than migrating it under running archivers.
+  await guardDataFormats(config, { role: 'scheduler', stores: ['data-dir', 'speed-store'], logger });
   const metrics = new Metrics('twinlane_', { defaultMetrics: true });
   const ports = await buildJobPorts(config, logger);
   const built = createScheduler(schedulerOptions(config), ports, logger, metrics, o.catchUp === undefined ? {} : { catchUp: o.catchUp });

@@ -9,6 +9,7 @@ import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { buildApp, type ServingApp } from '../serving/index.ts';
+import { guardDataFormats } from './data-format.guard.ts';
 import { createServingRuntime, type ServingRuntime } from './serving.runtime.ts';
 
 export class ServingHttpService extends BaseService {
@@ -45,6 +46,8 @@ export class ServingHttpService extends BaseService {
 export async function main(port?: number): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'serving');
+  // It reads both stores: refusing here beats serving numbers read in the wrong format.
+  await guardDataFormats(config, { role: 'serving', stores: ['data-dir', 'speed-store'], logger });
   await runServices([new ServingHttpService(config, logger, port ?? config.SERVING_PORT)], logger);
 }
 

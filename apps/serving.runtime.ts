@@ -12,7 +12,6 @@ import { loadSites } from '../core/sites.ts';
 import { JobLedger, ledgerPath } from '../orchestration/index.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import type { ServingDeps } from '../serving/index.ts';
-import { speedInCurrencyUnits } from '../serving/index.ts';
 import type { BatchSource, JobsReader } from '../serving/index.ts';
 
 export interface ServingRuntime {
@@ -35,7 +34,7 @@ export function createServingRuntime(config: ConfigValues, over: { redis?: Redis
   const batch = new BatchReader({ dataDir, duckdb: { memoryLimit: '1GB', threads: 2 } });
   const speed = new SpeedReader({ redis, keys: new SpeedKeys(over.keyPrefix ?? config.SPEED_KEY_PREFIX), ttlMs: config.SPEED_TTL });
   return {
-    deps: { batch: batchSource(batch), speed: speedInCurrencyUnits(speed), sites: loadSites(config.SITES_FILE), jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },
+    deps: { batch: batchSource(batch), speed, sites: loadSites(config.SITES_FILE), jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },
     redis,
     async close() {
       await batch.close();

@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { createKafka, createRedis } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
+import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
 import type { Service } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -41,11 +42,13 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const redis = createRedis(config);
   const keys = new SpeedKeys(options.keyPrefix);
   const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
-  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics });
+  const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'speed' });
   const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
   const watermark = watermarkSource(config);
   const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
+  const topics = pipelineTopics(config);
   const services: Service[] = [
+    topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger),
     { name: 'redis', start: async () => undefined, stop: async () => void (await redis.quit().catch(() => redis.disconnect())) },
     { name: 'dead-letter-writer', start: () => deadLetters.start(), stop: () => deadLetters.stop() },
     consumer,

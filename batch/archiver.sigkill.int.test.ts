@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateTraffic, rng } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
-import { num, openDuckDB } from './duckdb.ts';
+import { num, openDuckDB } from '../core/duckdb.ts';
 import { produceEvents } from './testing/fixtures.ts';
 
 const N = 100_000;

@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { num, openDuckDB, runConcurrently, type DuckDB } from './duckdb.ts';
+import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts';
 import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
 import { alignDown, DIMENSIONS, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
-import { num, openDuckDB, type DuckDB, type DuckDBOptions } from './duckdb.ts';
+import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
 import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
@@ -160,7 +160,7 @@ export class BatchSnapshot implements ViewReader {
       sql = `SELECT value, ${metric} AS c FROM (${breakdownSql(source, q.dimension, false)})`;
     }
     const rows = await this.query(`SELECT value, c FROM (${sql}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT $limit`, params);
-    return rows.map((r) => ({ value: String(r.value), count: q.metric === 'revenue' ? Math.round(num(r.c) / 10_000) / 100 : num(r.c) }));
+    return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));
   }
 
   /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */

@@ -1,6 +1,6 @@
 /**
  * Acceptance: generated events → Kafka (real registry) → lake archiver → batch run; every view
- * equals the truth computed in plain TypeScript (testing/truth.ts) at minute, hour and day
+ * equals the truth computed in plain TypeScript (the test kit's testing/truth.ts) at minute, hour and day
  * grain, with exact uniques. Then: a re-run gives identical views, a late event makes its day
  * dirty, rollback makes the previous version current for the very next query.
  */
@@ -16,7 +16,7 @@ import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName,
 import { runBatch } from './batch.job.ts';
 import { BatchReader } from './batch.reader.ts';
 import { LakeArchiver } from './lake.archiver.ts';
-import { dedupe, label, truthMetrics, truthSeries } from './testing/truth.ts';
+import { dedupe, truthBreakdown, truthFunnel, truthMetrics, truthSeries, truthTotals } from '../testing/truth.ts';
 import { produceEvents } from './testing/fixtures.ts';
 import { dirtyDays } from './batch.job.ts';
 import { ViewsStore } from './views.store.ts';
@@ -80,7 +80,7 @@ describe('batch views against the ground truth', () => {
     for (const site of SITES)
       for (const grain of ['minute', 'hour', 'day'] as Grain[]) {
         const points = await reader.series({ site, grain, from: D1, to: D1 + 2 * DAY, metrics: [...METRICS] });
-        const expected = truthSeries(truth, site, grain, D1, D1 + 2 * DAY);
+        const expected = truthSeries(truth, { site, grain, from: D1, to: D1 + 2 * DAY });
         expect(points.length).toBe(expected.size);
         for (const p of points) expectMetrics(p.values, expected.get(p.start)!, `${site} ${grain} ${new Date(p.start).toISOString()}`);
       }
@@ -92,8 +92,8 @@ describe('batch views against the ground truth', () => {
       expectMetrics(await reader.totals({ site, from: D1, to: D1 + 2 * DAY, metrics: [...METRICS] }), truthMetrics(all), `${site} total`);
       const from = D1 + 5 * 3_600_000 + 17 * 60_000;
       const to = D1 + DAY + 3 * 3_600_000;
-      const sub = all.filter((e) => e.event_time >= from && e.event_time < to && label(e, 'device') === 'mobile' && label(e, 'country') === 'DE');
-      expectMetrics(await reader.totals({ site, from, to, filters: { device: 'mobile', country: 'DE' }, metrics: [...METRICS] }), truthMetrics(sub), `${site} filtered`);
+      const filters = { device: 'mobile', country: 'DE' };
+      expectMetrics(await reader.totals({ site, from, to, filters, metrics: [...METRICS] }), truthTotals(truth, { site, from, to, filters }), `${site} filtered`);
       const ids = new Set(all.filter((e) => !e.is_bot && e.event_time >= from && e.event_time < to).map((e) => e.visitor_id));
       expect(new Set(await reader.visitorIds(site, from, to))).toEqual(ids);
     }
@@ -107,15 +107,7 @@ describe('batch views against the ground truth', () => {
     ] as const)
       for (const dimension of DIMENSIONS)
         for (const metric of ['pageviews', 'visitors', 'events', 'revenue'] as const) {
-          const groups = new Map<string, TwinlaneEvent[]>();
-          for (const e of truth)
-            if (e.site_id === site && e.event_time >= from && e.event_time < to && !(dimension === 'event_name' && e.type === 'pageview'))
-              groups.set(label(e, dimension), [...(groups.get(label(e, dimension)) ?? []), e]);
-          const expected = [...groups]
-            .map(([value, evs]) => ({ value, count: truthMetrics(evs)[metric] }))
-            .filter((r) => r.count > 0)
-            .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
-            .slice(0, 10);
+          const expected = truthBreakdown(truth, { site, from, to, dimension, metric }).slice(0, 10);
           expect(await reader.breakdown({ site, from, to, dimension, metric, limit: 10 }), `${dimension} by ${metric} over ${(to - from) / DAY} days`).toEqual(expected);
         }
   });
@@ -123,33 +115,21 @@ describe('batch views against the ground truth', () => {
   it('a funnel counts visitors who passed the steps in order within a session', async () => {
     const site = 'alpha';
     type Step = { kind: 'page' | 'event'; value: string };
-    const truthFunnel = (steps: Step[]): number[] => {
-      const bySession = new Map<string, TwinlaneEvent[]>();
-      for (const e of truth) if (e.site_id === site && !e.is_bot) bySession.set(e.session_id, [...(bySession.get(e.session_id) ?? []), e]);
-      const reached = steps.map(() => new Set<string>());
-      for (const evs of bySession.values()) {
-        let i = 0;
-        for (const e of evs.sort((a, b) => a.event_time - b.event_time)) {
-          const s = steps[i];
-          if (s && (s.kind === 'page' ? e.type === 'pageview' && e.path === s.value : e.type !== 'pageview' && e.name === s.value)) reached[i++]!.add(e.visitor_id);
-        }
-      }
-      return reached.map((r) => r.size);
-    };
+    const expectedFunnel = (steps: Step[]): number[] => truthFunnel(truth, { site, from: D1, to: D1 + 2 * DAY, steps });
     const mixed: Step[] = [
       { kind: 'page', value: '/' },
       { kind: 'event', value: 'signup' },
     ];
     const result = await reader.funnel({ site, from: D1, to: D1 + 2 * DAY, steps: mixed });
-    expect(result.map((r) => r.visitors)).toEqual(truthFunnel(mixed));
-    expect(truthFunnel(mixed)[1]).toBeGreaterThan(0);
+    expect(result.map((r) => r.visitors)).toEqual(expectedFunnel(mixed));
+    expect(expectedFunnel(mixed)[1]).toBeGreaterThan(0);
     // Regression: a funnel of pages only once failed binding an empty list of event names.
     const pagesOnly: Step[] = [
       { kind: 'page', value: '/' },
       { kind: 'page', value: pagePath(1) },
     ];
     const pages = await reader.funnel({ site, from: D1, to: D1 + 2 * DAY, steps: pagesOnly });
-    expect(pages.map((r) => r.visitors)).toEqual(truthFunnel(pagesOnly));
+    expect(pages.map((r) => r.visitors)).toEqual(expectedFunnel(pagesOnly));
   });
 
   it('re-running a day gives identical views; a late event makes its day dirty; rollback is used by the next query', async () => {

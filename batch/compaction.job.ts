@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { fsyncDir, renameDurable, writeFileAtomic } from './durable-fs.ts';
-import { openDuckDB, num, type DuckDBOptions } from './duckdb.ts';
+import { fsyncDir, renameDurable, writeFileAtomic } from '../core/durable-fs.ts';
+import { openDuckDB, num, type DuckDBOptions } from '../core/duckdb.ts';
 import { hourDir, lakePaths, parseDay } from './lake.layout.ts';
 import { LAKE_COLUMNS, LAKE_PARQUET_OPTIONS } from './lake.schema.ts';
 import type { CompactionResult } from './types.ts';

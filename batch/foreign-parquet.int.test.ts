@@ -11,7 +11,7 @@ import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { runBatch } from './batch.job.ts';
 import { BatchReader } from './batch.reader.ts';
 import { compactHour } from './compaction.job.ts';
-import { num, openDuckDB } from './duckdb.ts';
+import { num, openDuckDB } from '../core/duckdb.ts';
 
 const D = Date.UTC(2026, 2, 14);
 

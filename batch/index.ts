@@ -1,11 +1,12 @@
 /** Public surface of batch/: the lake archiver, the batch job, compaction and the batch-view reader. */
 export { LakeArchiver, type ArchiverDeps } from './lake.archiver.ts';
 export { runBatch, dirtyDays, lakeDays, type BatchDeps } from './batch.job.ts';
+/** A day's lake files (the warehouse step loads them, apps/warehouse-ports.ts). */
+export { lakeDay } from './batch.job.ts';
 export { compactHour, compactDay, resolveCompactions, type CompactOptions } from './compaction.job.ts';
 export { BatchReader, BatchSnapshot, type BatchReaderOptions } from './batch.reader.ts';
 export { ViewsStore, watermarkOf, BatchLockedError } from './views.store.ts';
 export { archiverOptions, batchOptions, ARCHIVER_NODE_ARGS, ARCHIVER_MEMORY_LIMIT, type ArchiverOptions, type BatchOptions } from './options.ts';
-export { openDuckDB, runConcurrently, type DuckDB, type DuckDBOptions } from './duckdb.ts';
 export { LAKE_COLUMNS } from './lake.schema.ts';
 export { lakePaths, lakeFileName, parseLakeFileName, parseDay, formatDay } from './lake.layout.ts';
 export type * from './types.ts';

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, writeFileAtomicAsync } from './durable-fs.ts';
+import { fsyncDir, writeFileAtomicAsync } from '../core/durable-fs.ts';
 
 export interface InflightMarker {
   topic: string;

@@ -13,7 +13,7 @@ import { EventCodec } from '../schemas/index.ts';
 import { EVENT_SCHEMA_V1, type TwinlaneEvent } from '../schemas/index.ts';
 import { MemoryRegistryClient } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
-import { openDuckDB } from './duckdb.ts';
+import { openDuckDB } from '../core/duckdb.ts';
 import { LakeArchiver } from './lake.archiver.ts';
 import { byEventId, lakeColumns, produceEvents, readLakeEvents } from './testing/fixtures.ts';
 

@@ -7,7 +7,7 @@ import { DeadLetterWriter } from '../dlq/index.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
-import { openDuckDB, num } from './duckdb.ts';
+import { openDuckDB, num } from '../core/duckdb.ts';
 import { LakeArchiver } from './lake.archiver.ts';
 import { parseLakeFileName } from './lake.layout.ts';
 import { MemoryRegistryClient } from '../schemas/index.ts';

@@ -4,28 +4,30 @@
  * are durably in place; an interrupted roll is undone from its marker when the partition is
  * assigned again (lake-recovery.ts), so every event lands exactly once.
  *
- * One roll may be written in the background while the next spools fill (DuckDB converts on its
- * own threads while JS decodes); a second roll waits for the first, which is the backpressure.
- * DuckDB may also convert a spool segment ahead of its roll when it is idle (partition.spool.ts);
- * nothing reaches the lake, or moves an offset, before the roll.
+ * The roll itself (Parquet, fsync, rename, commit) is lake.roll.ts: one roll may be written in
+ * the background while the next spools fill (DuckDB converts on its own threads while JS
+ * decodes); a second roll waits for the first, which is the backpressure. DuckDB may also convert
+ * a spool segment ahead of its roll when it is idle (partition.spool.ts); nothing reaches the
+ * lake, or moves an offset, before the roll.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { openDuckDB, type DuckDB } from '../core/duckdb.ts';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { BaseService } from '../core/lifecycle.ts';
-import { errorMessage, TwinlaneError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
-import { CircuitBreaker, DEFAULT_BREAKER, deadLetter, ok, type DeadLetterWriter, type NewDeadLetter, type Outcome } from '../dlq/index.ts';
-import { SchemaViolationError, type EventCodec } from '../schemas/index.ts';
-import { openDuckDB, type DuckDB } from './duckdb.ts';
+import { classifyDecodeFailure, decodeDeadLetter, type CircuitBreaker, type DeadLetterWriter, type DecodeFailure, type NewDeadLetter, type Outcome } from '../dlq/index.ts';
+import type { EventCodec } from '../schemas/index.ts';
 import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';
-import { LakeWriter, type RolledPartition } from './lake.writer.ts';
+import { LakeRoll, type RollTrigger } from './lake.roll.ts';
+import { LakeWriter } from './lake.writer.ts';
 import type { ArchiverOptions } from './options.ts';
 import { SPOOL_COLUMNS } from './lake.schema.ts';
-import { PartitionSpool, type SpoolSegment } from './partition.spool.ts';
+import { PartitionSpool } from './partition.spool.ts';
 import { SpoolLineEncoder } from './spool-line.encoder.ts';
 
 /**
@@ -49,24 +51,24 @@ export interface ArchiverDeps {
   kafka: Kafka;
   codec: EventCodec;
   deadLetters: DeadLetterWriter;
+  /** Stops the archiver when most of a batch would be dead-lettered (built by the entry point, as speed's is). */
+  breaker?: CircuitBreaker;
   logger: Logger;
   metrics: Metrics;
   /** Called once when the archiver cannot go on safely (a roll failed, the breaker opened). */
   onFatal?: (err: unknown) => void;
 }
 
-export class CommitNotConfirmedError extends TwinlaneError {
-  constructor(partition: number, offset: string) {
-    super('LAKE_COMMIT_UNCONFIRMED', `offset ${offset} of partition ${partition} was not confirmed by the group coordinator`, { retriable: true });
-  }
-}
+/** What spooling one record comes to: spooled, or its decode failure (dead-lettered by the batch loop). */
+type Spooled = Extract<Outcome<void>, { kind: 'ok' }>;
+type SpoolOutcome = Spooled | DecodeFailure;
 
 /**
  * Spools one record as a CSV line into `lines`, or returns the dead-letter outcome naming why it
  * cannot be. The encoder takes records of the codec's own schema id without building objects;
  * other ids go through the codec's schema resolution.
  */
-function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer | null): Outcome<void> | Promise<Outcome<void>> {
+function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer | null): SpoolOutcome | Promise<SpoolOutcome> {
   try {
     if (value && lines.tryAppend(value)) return OK;
     const cached = codec.decodeCached(value);
@@ -84,13 +86,13 @@ function spoolRecord(codec: EventCodec, lines: SpoolLineEncoder, value: Buffer |
 }
 
 /** The dead-letter outcome of a record that cannot be decoded; any other error is not the record's fault. */
-function asOutcome(err: unknown): Outcome<void> {
-  const code = err instanceof TwinlaneError && (err.code === 'PAYLOAD_FORMAT' || err.code === 'UNKNOWN_SCHEMA_ID' || err.code === 'SCHEMA_VIOLATION') ? err.code : undefined;
-  if (!code) throw err; // the registry is down, for example: retry the batch
-  return deadLetter('decode', code, errorMessage(err), err instanceof SchemaViolationError ? err.paths[0] : undefined);
+function asOutcome(err: unknown): DecodeFailure {
+  const failure = classifyDecodeFailure(err);
+  if (!failure) throw err; // the registry is down, for example: retry the batch
+  return failure;
 }
 
-const OK: Outcome<void> = ok(undefined);
+const OK: Spooled = { kind: 'ok', value: undefined };
 
 export class LakeArchiver extends BaseService {
   readonly name = 'lake-archiver';
@@ -110,11 +112,11 @@ export class LakeArchiver extends BaseService {
   private generationChanged = false;
   private stopping = false;
   private lock: Promise<void> = Promise.resolve();
-  private inflight: Promise<void> = Promise.resolve();
+  /** The roll in flight and the next; built on start, with the writer it places files through. */
+  private rolls: LakeRoll | undefined;
   private fatal: unknown;
   private timer: NodeJS.Timeout | undefined;
   private confirmed = new Map<number, bigint>();
-  private readonly breaker: CircuitBreaker;
   private readonly m;
 
   constructor(
@@ -125,7 +127,6 @@ export class LakeArchiver extends BaseService {
     this.paths = lakePaths(options.dataDir);
     this.spoolDir = join(this.paths.root, '_spool', `${options.groupId}-${process.pid}-${randomUUID().slice(0, 8)}`);
     const mt = deps.metrics;
-    this.breaker = new CircuitBreaker({ consumer: 'lake', ...DEFAULT_BREAKER, metrics: mt, logger: deps.logger });
     this.m = {
       events: mt.counter('lake_events_total', 'Events written to the lake'),
       deadLettered: mt.counter('lake_dead_letters_total', 'Records the archiver dead-lettered', ['code']),
@@ -148,6 +149,16 @@ export class LakeArchiver extends BaseService {
     this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
     this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
+    this.rolls = new LakeRoll({
+      writer: this.writer,
+      markers: this.markers,
+      topic: this.options.topic,
+      commit: (offsets) => this.consumer!.commitOffsets(offsets),
+      confirmed: this.confirmed,
+      logger: this.deps.logger,
+      metrics: this.m,
+      onFailed: (err) => this.fail(err),
+    });
     await this.deps.codec.init();
     this.lines = new SpoolLineEncoder(this.deps.codec.type, this.deps.codec.schemaId, SPOOL_COLUMNS);
     await this.deps.deadLetters.start();
@@ -161,6 +172,7 @@ export class LakeArchiver extends BaseService {
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: this.options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),
+      retry: KAFKA_RETRY.LAKE_CONSUMER,
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.generationChanged = true;
@@ -186,9 +198,9 @@ export class LakeArchiver extends BaseService {
     this.timer = undefined;
     try {
       await this.locked(async () => {
-        await this.inflight;
+        await this.rolls!.settled();
         if (!this.fatal) await this.roll('stop');
-        await this.inflight;
+        await this.rolls!.settled();
       });
     } finally {
       await this.consumer?.disconnect().catch(() => undefined);
@@ -252,19 +264,10 @@ export class LakeArchiver extends BaseService {
       let outcome = spoolRecord(this.deps.codec, lines, msg.value);
       if (outcome instanceof Promise) outcome = await outcome;
       if (outcome.kind === 'ok') rows++;
-      else if (outcome.kind === 'dead-letter')
-        letters.push({
-          stage: outcome.stage,
-          code: outcome.code,
-          message: outcome.message,
-          payload: msg.value ?? Buffer.alloc(0),
-          payloadFormat: outcome.code === 'PAYLOAD_FORMAT' ? 'binary' : 'avro-confluent',
-          ...(outcome.field === undefined ? {} : { field: outcome.field }),
-          source: { topic: this.options.topic, partition, offset: msg.offset },
-        });
+      else letters.push(decodeDeadLetter(outcome, msg.value, { topic: this.options.topic, partition, offset: msg.offset }));
     }
     try {
-      this.breaker.check(messages.length, letters.length);
+      this.deps.breaker?.check(messages.length, letters.length);
     } catch (err) {
       this.fail(err);
       throw err;
@@ -297,7 +300,7 @@ export class LakeArchiver extends BaseService {
   }
 
   private async recover(partition: number): Promise<void> {
-    await this.inflight; // a roll of ours still renaming files must finish before its marker is judged
+    await this.rolls!.settled(); // a roll of ours still renaming files must finish before its marker is judged
     const offsets = await this.admin!.fetchOffsets({ groupId: this.options.groupId, topics: [this.options.topic] });
     const entry = offsets[0]?.partitions.find((p) => p.partition === partition);
     const committed = BigInt(entry?.offset ?? '-1');
@@ -325,76 +328,16 @@ export class LakeArchiver extends BaseService {
     }).catch((err: unknown) => this.deps.logger.error({ event: 'lake_roll_failed', err }));
   }
 
-  /** Hands the current spools to a background roll; waits for the previous one first. */
-  private async roll(trigger: 'size' | 'age' | 'stop'): Promise<void> {
-    const waitStart = performance.now();
-    await this.inflight;
-    this.m.blocked.inc((performance.now() - waitStart) / 1000);
+  /** Hands the current spools to a background roll (lake.roll.ts); waits for the previous one first. */
+  private async roll(trigger: RollTrigger): Promise<void> {
+    const rolls = this.rolls!;
+    await rolls.waitForPrevious();
     if (this.fatal) throw this.fatal;
     const spools = [...this.spools.values()].filter((s) => s.first !== undefined);
     this.spools.clear();
     this.m.buffered.set(0);
     if (spools.length === 0) return;
-    // Every segment not converted yet is queued now, so DuckDB never waits for the event loop.
-    const sealed = spools.map((s) => {
-      const segments = s.seal();
-      for (const g of segments) {
-        g.converted ??= this.writer!.convert(g, s.partition);
-        g.converted.catch(() => undefined); // awaited by writeRoll, which may stop at an earlier failure
-      }
-      return { spool: s, segments };
-    });
-    const rollId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
-    this.inflight = this.writeRoll(sealed, rollId, trigger).catch((err: unknown) => {
-      // A range that is not in the lake must never be skipped by a later commit: stop here.
-      this.deps.logger.error({ event: 'lake_roll_failed', err, roll: rollId }, 'roll failed; the archiver stops without committing past it');
-      this.fail(err);
-    });
-  }
-
-  private async writeRoll(sealed: { spool: PartitionSpool; segments: SpoolSegment[] }[], rollId: string, trigger: string): Promise<void> {
-    const end = this.m.rollSeconds.startTimer();
-    let done: RolledPartition[];
-    try {
-      done = await this.placeAll(sealed);
-    } catch (err) {
-      for (const { spool } of sealed) spool.discard();
-      throw err;
-    }
-    const offsets = done.map((d) => ({ topic: this.options.topic, partition: d.partition, offset: (d.last + 1n).toString() }));
-    try {
-      await this.consumer!.commitOffsets(offsets);
-      for (const o of offsets) if ((this.confirmed.get(o.partition) ?? -1n) < BigInt(o.offset)) throw new CommitNotConfirmedError(o.partition, o.offset);
-      for (const d of done) this.markers!.remove({ partition: d.partition, first: d.first.toString(), last: d.last.toString() });
-      for (const o of offsets) this.m.committed.set({ partition: String(o.partition) }, Number(o.offset));
-    } catch (err) {
-      // Kept markers let the next owner of these partitions judge the files (rebalance, stop).
-      this.deps.logger.warn({ event: 'lake_commit_failed', err: errorMessage(err), roll: rollId }, 'files are in place but offsets were not committed; the markers stay');
-    } finally {
-      for (const { spool } of sealed) spool.discard();
-    }
-    for (const d of done) {
-      this.m.events.inc(d.rows);
-      this.m.files.inc(d.files.length);
-      this.m.bytes.inc(d.bytes);
-    }
-    this.m.rolls.inc({ trigger });
-    end();
-    this.deps.logger.info({ event: 'lake_rolled', roll: rollId, trigger, partitions: done.map((d) => ({ p: d.partition, first: d.first.toString(), last: d.last.toString(), rows: d.rows, files: d.files.length })) });
-  }
-
-  /** A partition's files are placed as soon as its segments are converted, while DuckDB goes on with the next. */
-  private async placeAll(sealed: { spool: PartitionSpool; segments: SpoolSegment[] }[]): Promise<RolledPartition[]> {
-    const placing: Promise<RolledPartition>[] = [];
-    try {
-      for (const { spool: s, segments } of sealed) {
-        const converted = await Promise.all(segments.map((g) => g.converted!));
-        placing.push(this.writer!.place({ partition: s.partition, first: s.first!, last: s.last!, rows: s.rows }, converted));
-      }
-    } finally {
-      await Promise.allSettled(placing); // nothing of this roll is still touching files when it fails
-    }
-    return Promise.all(placing);
+    rolls.begin(spools, trigger);
   }
 
   private fail(err: unknown): void {

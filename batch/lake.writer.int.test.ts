@@ -11,7 +11,7 @@ import { generateTraffic, rng } from '../traffic/index.ts';
 import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/index.ts';
 import { frame } from '../schemas/index.ts';
 import { runCleanups, tempDir } from '../testing/helpers.ts';
-import { openDuckDB } from './duckdb.ts';
+import { openDuckDB } from '../core/duckdb.ts';
 import { InflightMarkers } from './lake-recovery.ts';
 import { lakePaths } from './lake.layout.ts';
 import { SPOOL_COLUMNS } from './lake.schema.ts';

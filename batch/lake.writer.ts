@@ -13,7 +13,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DependencyError } from '../core/errors.ts';
-import { fsyncPath } from './durable-fs.ts';
+import { fsyncPath } from '../core/durable-fs.ts';
 import { lakeFileName, type LakePaths } from './lake.layout.ts';
 import { ARCHIVER_PARQUET_OPTIONS, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL, spoolReadLimits } from './lake.schema.ts';
 import type { InflightMarkers } from './lake-recovery.ts';

@@ -1,6 +1,6 @@
 /** Options of the batch part, built by entry points from core/config.ts values. */
 import type { ConfigValues } from '../core/config.ts';
-import type { DuckDBOptions } from './duckdb.ts';
+import type { DuckDBOptions } from '../core/duckdb.ts';
 
 export interface ArchiverOptions {
   topic: string;

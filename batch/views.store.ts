@@ -6,10 +6,11 @@
  * A run writes only the days it computed and a manifest that reuses the other days' folders
  * from the version it started from, so a version is cheap and rollback is a pointer move.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, TwinlaneError } from '../core/errors.ts';
-import { writeFileAtomic } from './durable-fs.ts';
+import { writeFileAtomic } from '../core/durable-fs.ts';
+import { acquireFileLock } from '../core/file-lock.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { Pointer, VersionManifest } from './types.ts';
 
@@ -133,16 +134,9 @@ export class ViewsStore {
 
   /** One batch run at a time per views folder. */
   lock(): () => void {
-    mkdirSync(this.root, { recursive: true });
     const path = join(this.root, '.lock');
-    try {
-      closeSync(openSync(path, 'wx'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A lock older than six hours belongs to a run that died.
-      if (Date.now() - statSync(path).mtimeMs < 6 * 3_600_000) throw new BatchLockedError(path);
-    }
-    return () => rmSync(path, { force: true });
+    // A lock older than six hours belongs to a run that died.
+    return acquireFileLock(path, { stale: { kind: 'older-than', ms: 6 * 3_600_000 }, busy: () => new BatchLockedError(path) });
   }
 }
 

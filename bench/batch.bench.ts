@@ -17,7 +17,7 @@ import { DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runBatch, LakeArchiver } from '../batch/index.ts';
 import { ARCHIVER_NODE_ARGS, archiverOptions } from '../batch/index.ts';
-import { openDuckDB } from '../batch/index.ts';
+import { openDuckDB } from '../core/duckdb.ts';
 import { produceEvents } from '../batch/testing/fixtures.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';

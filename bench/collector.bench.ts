@@ -11,10 +11,10 @@
  * The two cores are shared by broker, registry, collector and load generator: figures are noisy.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
+import { freePort } from '../core/processes.ts';
 import { createLogger } from '../core/logger.ts';
 import { loadSites } from '../core/sites.ts';
 import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
@@ -29,14 +29,6 @@ const run = `bench-collector-${Date.now().toString(36)}`;
 const sites = loadSites(config.SITES_FILE);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const print = (name: string, value: number) => console.log(`bench: ${name} = ${Math.round(value * 100) / 100}`);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** 400 request bodies of 100 events each, one client (site, user agent, IP) per body. */
 function requestBodies(): { path: string; headers: Record<string, string>; body: string }[] {

@@ -1,5 +1,11 @@
+#!/usr/bin/env -S node --import=tsx
 /**
- * `twinlane …`: one CLI that gathers the commands of every part, each with its own --help.
+ * The twinlane CLI: one program that gathers the commands of every part, each with its own --help.
+ * Run it as `./bin/twinlane.ts` or `node --import tsx bin/twinlane.ts` from the repository root;
+ * npx, npm link and global installs go through bin/twinlane.js, which finds tsx from anywhere.
+ * (The shebang matters: without one, npx ran this file with /bin/sh, which executed a backquoted
+ * command of this comment and started the CLI again and again. It says --import=tsx because tsx
+ * 4.23 fails to parse a file whose first line holds "--import tsx" with a space.)
  * Every part exports a commander `Command` factory from its `cli.ts`; add it to COMMANDS.
  */
 import { Command } from 'commander';
@@ -19,6 +25,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../apps/cli/jobs.command.ts')).schedulerCommand },
   pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../apps/cli/jobs.command.ts')).pipelineCommand },
   serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../apps/cli/serving.command.ts')).servingCommand },
+  data: { describe: 'data-format versions of DATA_DIR and the speed store: status, migrate', load: async () => (await import('../apps/cli/data.command.ts')).dataCommand },
 };
 
 const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();

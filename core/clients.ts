@@ -2,6 +2,7 @@
 import { Kafka, logLevel as kafkaLogLevel, type logCreator } from 'kafkajs';
 import { Redis } from 'ioredis';
 import type { ConfigValues } from './config.ts';
+import { KAFKA_RETRY, type KafkaRetryPolicy } from './kafka-retry.ts';
 import type { Logger } from './logger.ts';
 
 /** kafkajs logs through our pino logger, at warn and above. */
@@ -14,13 +15,14 @@ function kafkaLogCreator(logger: Logger): logCreator {
   };
 }
 
-export function createKafka(config: ConfigValues, logger: Logger, clientSuffix: string): Kafka {
+/** `retry` is the client-wide policy (admin, metadata); producers and consumers set their own (kafka-retry.ts). */
+export function createKafka(config: ConfigValues, logger: Logger, clientSuffix: string, retry: KafkaRetryPolicy = KAFKA_RETRY.CLIENT): Kafka {
   return new Kafka({
     clientId: `${config.KAFKA_CLIENT_ID}-${clientSuffix}`,
     brokers: config.KAFKA_BROKERS,
     logLevel: kafkaLogLevel.WARN,
     logCreator: kafkaLogCreator(logger),
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    retry: { ...retry },
   });
 }
 

@@ -56,11 +56,31 @@ export abstract class BaseService implements Service {
 }
 
 /**
- * Starts services in order and, on SIGINT/SIGTERM or a fatal error, stops them in reverse
- * order (HTTP first, then schedulers, consumers, producers, stores). A second signal or the
- * timeout forces exit.
+ * Asked once when shutdown begins: a shorter limit for it and why (for example, the broker is
+ * gone, so nothing a consumer still waits for can complete), or undefined for the full timeout.
  */
-export async function runServices(services: readonly Service[], logger: Logger, options: { stopTimeoutMs?: number } = {}): Promise<void> {
+export type StopDeadline = () => Promise<{ ms: number; reason: string } | undefined>;
+
+export interface RunServicesOptions {
+  /** The longest a graceful stop may take before the process exits anyway (default 15 s). */
+  stopTimeoutMs?: number;
+  stopDeadline?: StopDeadline;
+}
+
+/** Resolves when the deadline (counted from `since`) passes; never when there is none. */
+async function cutShort(deadline: StopDeadline | undefined, since: number, logger: Logger): Promise<void> {
+  const d = await deadline?.().catch(() => undefined);
+  if (!d) return new Promise<void>(() => undefined);
+  await new Promise((r) => setTimeout(r, Math.max(0, since + d.ms - Date.now())));
+  logger.warn({ event: 'shutdown_cut_short', reason: d.reason, after_ms: d.ms }, `stopping without waiting further: ${d.reason}`);
+}
+
+/**
+ * Starts services in order and, on SIGINT/SIGTERM/SIGHUP or a fatal error, stops them in reverse
+ * order (HTTP first, then schedulers, consumers, producers, stores). A second signal, the
+ * timeout or the stop deadline forces exit.
+ */
+export async function runServices(services: readonly Service[], logger: Logger, options: RunServicesOptions = {}): Promise<void> {
   const started: Service[] = [];
   const stopAll = async () => {
     for (const s of [...started].reverse()) {
@@ -73,9 +93,10 @@ export async function runServices(services: readonly Service[], logger: Logger, 
     }
   };
   closeWithGrace({ delay: options.stopTimeoutMs ?? 15_000 }, async ({ signal, err }) => {
+    const since = Date.now();
     if (err) logger.error({ event: 'fatal_error', err });
     else logger.info({ event: 'shutdown', signal });
-    await stopAll();
+    await Promise.race([stopAll(), cutShort(options.stopDeadline, since, logger)]);
   });
   try {
     for (const s of services) {

@@ -2,6 +2,13 @@
  * The read contract the serving layer merges (contract 7). The speed store (Redis) and the
  * batch-view store (DuckDB/Parquet) both implement `ViewReader`; serving never reaches past it.
  * Times are epoch milliseconds, UTC; ranges are half-open [from, to).
+ *
+ * Two conventions every implementation shares, so both sides of W add up and a value is one row:
+ * - `revenue` is in integer micro-units of the currency (1 unit = 1,000,000 micros), exact: the
+ *   event carries `revenue_micros`, every store sums integers, and only the HTTP edge presents
+ *   currency units (microsToUnits). No reader converts.
+ * - a missing dimension value is named by labelOf() (MISSING_LABEL), in stored rows, filters and
+ *   breakdown rows alike. `views.contract.ts` checks both against every implementation.
  */
 import { TwinlaneError } from './errors.ts';
 
@@ -53,7 +60,9 @@ export interface SeriesPoint {
 }
 
 export interface BreakdownRow {
+  /** The dimension value, or its MISSING_LABEL. */
   value: string;
+  /** In the ranking metric's unit (revenue: micros). */
   count: number;
 }
 
@@ -73,6 +82,7 @@ export interface ViewReader {
   series(q: SeriesQuery): Promise<SeriesPoint[]>;
   /** Totals over the range; `visitors` and `sessions` are distinct over the whole range, never summed. */
   totals(q: TotalsQuery): Promise<MetricValues>;
+  /** Rows with a count above 0, highest first (ties in no promised order), at most `limit`. */
   breakdown(q: BreakdownQuery): Promise<BreakdownRow[]>;
 }
 
@@ -109,6 +119,61 @@ export class UnsupportedQueryError extends TwinlaneError {
   constructor(message: string) {
     super('UNSUPPORTED_BY_SOURCE', message, { retriable: false });
   }
+}
+
+/** Micro-units per currency unit: the contract's revenue unit is 1 / REVENUE_MICROS_PER_UNIT. */
+export const REVENUE_MICROS_PER_UNIT = 1_000_000;
+
+/**
+ * The contract's revenue (integer micros) in currency units, as the HTTP API presents it: exactly
+ * micros / 10^6, no rounding to cents, since an event may carry up to 6 decimals and one division
+ * of an integer is as close as a double gets.
+ */
+export function microsToUnits(micros: number): number {
+  return micros / REVENUE_MICROS_PER_UNIT;
+}
+
+/**
+ * The label of a missing value per dimension. A referrer that is missing means the visit came
+ * directly and a missing UTM source means an untagged link, so those read as what they mean;
+ * anything else that is missing is simply not known.
+ */
+export const MISSING_LABEL: Readonly<Record<Dimension, string>> = {
+  page: '(unknown)',
+  referrer: '(direct)',
+  country: '(unknown)',
+  device: '(unknown)',
+  browser: '(unknown)',
+  os: '(unknown)',
+  utm_source: '(none)',
+  event_name: '(unknown)',
+};
+
+/**
+ * Stored values that mean "missing" besides null. The empty string never carries a value; and the
+ * collector's user-agent parser stores `unknown` as device type when it cannot tell one
+ * (`device_type` is a required string in the event schema, so it cannot be null there), which
+ * would otherwise show as a second missing-device row. The batch SQL is built from this table.
+ */
+export const MISSING_VALUES: Readonly<Record<Dimension, readonly string[]>> = {
+  page: [''],
+  referrer: [''],
+  country: [''],
+  device: ['', 'unknown'],
+  browser: [''],
+  os: [''],
+  utm_source: [''],
+  event_name: [''],
+};
+
+/**
+ * A dimension value as every store keeps and answers it: the value itself, or the dimension's
+ * MISSING_LABEL when it is null or one of MISSING_VALUES. The speed path calls it per event and
+ * dimension, so it stays a lookup and a comparison or two.
+ */
+export function labelOf(dimension: Dimension, value: string | null | undefined): string {
+  if (value === null || value === undefined || MISSING_VALUES[dimension].includes(value)) return MISSING_LABEL[dimension];
+  return value;
 }
 
 export function alignDown(t: number, grain: Grain): number {

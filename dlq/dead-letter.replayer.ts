@@ -8,10 +8,10 @@
  * derived from the letter) so the batch layer dedupes even the one case left, a crash between
  * Kafka's ack and the attempt-log write.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { UsageError } from '../core/errors.ts';
+import { acquireFileLock } from '../core/file-lock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { sourceKey, type DeadLetterStore } from './dead-letter.store.ts';
@@ -74,7 +74,7 @@ export class DeadLetterReplayer {
 
   async replay(options: ReplayOptions): Promise<ReplaySummary> {
     const dryRun = options.dryRun ?? false;
-    const release = dryRun ? () => undefined : acquireLock(join(this.deps.store.dir, 'replay.lock'));
+    const release = dryRun ? () => undefined : acquireReplayLock(join(this.deps.store.dir, 'replay.lock'));
     try {
       const letters = await this.deps.store.list(options.filter);
       if (letters.length === 0) throw new UsageError('EMPTY_SELECTION', `no dead letters match ${describeFilter(options.filter)}; nothing replayed`);
@@ -159,28 +159,12 @@ export function describeFilter(f: LetterFilter): string {
 }
 
 /** One replay at a time per store; a lock left by a dead process is taken over. */
-function acquireLock(path: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw new UsageError('REPLAY_RUNNING', `another replay (pid ${pid}) is running on this store; wait for it (lock ${path})`);
-      rmSync(path, { force: true });
-    }
-  }
-  throw new UsageError('REPLAY_RUNNING', `could not take the replay lock ${path}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function acquireReplayLock(path: string): () => void {
+  return acquireFileLock(path, {
+    stale: { kind: 'holder-gone' },
+    busy: ({ pid }) =>
+      pid === undefined
+        ? new UsageError('REPLAY_RUNNING', `could not take the replay lock ${path}`)
+        : new UsageError('REPLAY_RUNNING', `another replay (pid ${pid}) is running on this store; wait for it (lock ${path})`),
+  });
 }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { DeadLetterStore } from './dead-letter.store.ts';
+import { sourceLetterId } from './dead-letter.writer.ts';
 import type { ArchivedDeadLetter } from './types.ts';
 
 const DAY = 86_400_000;
@@ -82,5 +84,42 @@ describe('DeadLetterStore (real DuckDB, Parquet files)', () => {
     expect(again.prune(t0)).toEqual(['2025-01-09']);
     expect(await again.count()).toBe(2);
     again.close();
+  });
+
+  it('keeps one letter per source record and stage, seen by every consumer that reported it (issue 13.4)', async () => {
+    const dir = tempDir('dlq-store');
+    const store = new DeadLetterStore(dir);
+    const source = { topic: 'twinlane.events', partition: 1, offset: '99' };
+    const id = sourceLetterId(source, 'decode');
+    expect(sourceLetterId({ ...source }, 'decode')).toBe(id);
+    expect(sourceLetterId(source, 'speed')).not.toBe(id);
+    expect(sourceLetterId({ ...source, offset: '100' }, 'decode')).not.toBe(id);
+    // Speed reports it first; the lake archiver's report lands in a later DLQ batch, as does a redelivery of speed's.
+    await store.append([letter({ id, source, reporter: 'speed', dlqOffset: '3', archivedAt: t0 })], 'p0-3-3');
+    await store.append([letter({ id, source, reporter: 'lake', dlqOffset: '4', archivedAt: t0 + 5, message: 'lake says so' })], 'p0-4-4');
+    await store.append([letter({ id, source, reporter: 'speed', dlqOffset: '9', archivedAt: t0 + 9 })], 'p0-9-9');
+    const [one, ...rest] = await store.list();
+    expect(rest).toEqual([]);
+    expect(one).toMatchObject({ id, source, seenBy: ['lake', 'speed'], message: 'bad bytes', dlqOffset: '3', attempts: 1 });
+    expect(await store.count({ stage: ['decode'] })).toBe(1);
+    store.close();
+  });
+
+  it('reads letter files written before a column existed (no reporter column)', async () => {
+    const dir = tempDir('dlq-store');
+    mkdirSync(`${dir}/letters/dt=2025-01-10`, { recursive: true });
+    const db = await DuckDBInstance.create(':memory:');
+    const c = await db.connect();
+    await c.run(`COPY (SELECT 'old-1' AS id, 'decode' AS stage, 'PAYLOAD_FORMAT' AS code, 'old' AS message, NULL::VARCHAR AS field, NULL::VARCHAR AS site_id,
+      ${t0}::BIGINT AS first_seen, 1 AS attempts, NULL::VARCHAR AS source_topic, NULL::INTEGER AS source_partition, NULL::VARCHAR AS source_offset,
+      'binary' AS payload_format, '\x01'::BLOB AS payload, 0 AS dlq_partition, 0::BIGINT AS dlq_offset, ${t0}::BIGINT AS archived_at)
+      TO '${dir}/letters/dt=2025-01-10/p0-0-0.parquet' (FORMAT parquet)`);
+    c.closeSync();
+    db.closeSync();
+    const store = new DeadLetterStore(dir);
+    expect(await store.list()).toMatchObject([{ id: 'old-1', seenBy: [], message: 'old' }]);
+    await store.append([letter({ reporter: 'collector', firstSeen: t0 })], 'p0-1-1');
+    expect((await store.list()).map((l) => l.seenBy)).toEqual(expect.arrayContaining([[], ['collector']]));
+    store.close();
   });
 });

@@ -7,22 +7,25 @@
  * tests all touch the store at once. Immutable files written with write → fsync → rename
  * never conflict; readers only ever see whole files. The status of a dead letter is an
  * append-only log of attempts (its own Parquet files); the current status is the attempt
- * with the most attempts. Duplicates (a redelivered DLQ batch, a writer retry) share the
- * dead-letter id and are collapsed at read time, so writing twice is harmless.
+ * with the most attempts. Duplicates (a redelivered DLQ batch, a writer retry, and the second
+ * consumer that failed on the same source record) share the dead-letter id and are collapsed
+ * at read time, so writing twice is harmless; the letter lists every component that reported it.
  *
  *   letters/dt=YYYY-MM-DD/<dlq-partition>-<first>-<last>.parquet   (by first-seen day, UTC)
  *   attempts/<time>-<run>.parquet
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DuckDBInstance, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { renameDurable } from '../core/durable-fs.ts';
+import { openSmallDuckDB, type DuckDB } from '../core/duckdb.ts';
 import { DependencyError } from '../core/errors.ts';
 import type { ArchivedDeadLetter, AttemptRecord, LetterFilter, LetterStats, StoredDeadLetter } from './types.ts';
 
 const LETTER_COLUMNS = `id VARCHAR, stage VARCHAR, code VARCHAR, message VARCHAR, field VARCHAR, site_id VARCHAR,
   first_seen BIGINT, attempts INTEGER, source_topic VARCHAR, source_partition INTEGER, source_offset VARCHAR,
-  payload_format VARCHAR, payload BLOB, dlq_partition INTEGER, dlq_offset BIGINT, archived_at BIGINT`;
+  payload_format VARCHAR, payload BLOB, dlq_partition INTEGER, dlq_offset BIGINT, archived_at BIGINT, reporter VARCHAR`;
 const ATTEMPT_COLUMNS = `id VARCHAR, status VARCHAR, attempts INTEGER, code VARCHAR, message VARCHAR, field VARCHAR, attempted_at BIGINT, run_id VARCHAR`;
 
 /** A typed relation without rows, for a store that has no files yet. */
@@ -31,18 +34,8 @@ const emptyRelation = (columns: string) =>
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export class DeadLetterStore {
-  private instance: DuckDBInstance | undefined;
-  private conn: DuckDBConnection | undefined;
+  private db: DuckDB | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   readonly lettersDir: string;
   readonly attemptsDir: string;
@@ -53,30 +46,22 @@ export class DeadLetterStore {
   }
 
   async open(): Promise<void> {
-    if (this.conn) return;
+    if (this.db) return;
     mkdirSync(this.lettersDir, { recursive: true });
     mkdirSync(this.attemptsDir, { recursive: true });
-    try {
-      this.instance = await DuckDBInstance.create(':memory:', { threads: '1' });
-      this.conn = await this.instance.connect();
-    } catch (err) {
-      this.instance = undefined;
-      throw new DependencyError('DLQ_STORE_OPEN_FAILED', `could not open DuckDB for the dead-letter store: ${(err as Error).message}`, err);
-    }
+    this.db = await openSmallDuckDB(1, { code: 'DLQ_STORE_OPEN_FAILED', purpose: 'the dead-letter store' });
   }
 
   close(): void {
-    this.conn?.closeSync();
-    this.instance?.closeSync();
-    this.conn = undefined;
-    this.instance = undefined;
+    this.db?.close();
+    this.db = undefined;
   }
 
   /** One statement at a time on the one connection. */
   private exclusive<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
     const run = this.queue.then(async () => {
-      if (!this.conn) await this.open();
-      return fn(this.conn!);
+      if (!this.db) await this.open();
+      return fn(this.db!.conn);
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -134,9 +119,7 @@ export class DeadLetterStore {
         ap.flushSync();
         ap.closeSync();
         await c.run(`COPY ${table} TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
-        fsyncPath(tmp);
-        renameSync(tmp, final);
-        fsyncPath(dir);
+        renameDurable(tmp, final);
         return final;
       } catch (err) {
         rmSync(tmp, { force: true });
@@ -158,10 +141,13 @@ export class DeadLetterStore {
 
   /** The deduplicated letters joined with their latest attempt, as a SQL FROM clause. */
   private currentView(): string {
-    const letters = this.hasFiles(this.lettersDir, 1)
+    // By name with a typed empty relation: files written before a column existed read it as NULL.
+    const files = this.hasFiles(this.lettersDir, 1)
       ? `SELECT * FROM read_parquet(${sqlString(join(this.lettersDir, '*', '*.parquet'))}, hive_partitioning = false, union_by_name = true)
-         QUALIFY row_number() OVER (PARTITION BY id ORDER BY archived_at, dlq_offset) = 1`
+         UNION ALL BY NAME ${emptyRelation(LETTER_COLUMNS)}`
       : emptyRelation(LETTER_COLUMNS);
+    const letters = `SELECT * EXCLUDE (reporter), list_sort(list_distinct(list(reporter) OVER (PARTITION BY id))) AS seen_by FROM (${files})
+         QUALIFY row_number() OVER (PARTITION BY id ORDER BY archived_at, dlq_offset) = 1`;
     const attempts = this.hasFiles(this.attemptsDir, 0)
       ? `SELECT * FROM read_parquet(${sqlString(join(this.attemptsDir, '*.parquet'))}, union_by_name = true)`
       : emptyRelation(ATTEMPT_COLUMNS);
@@ -270,6 +256,7 @@ function appendLetter(ap: Appender, l: ArchivedDeadLetter): void {
   ap.appendInteger(l.dlqPartition);
   ap.appendBigInt(BigInt(l.dlqOffset));
   ap.appendBigInt(BigInt(l.archivedAt));
+  nullable(ap, l.reporter);
 }
 
 function whereClause(f: LetterFilter): { where: string; params: Record<string, DuckDBValue> } {
@@ -313,6 +300,7 @@ function toStored(r: Record<string, unknown>): StoredDeadLetter {
     payloadFormat: r.payload_format as StoredDeadLetter['payloadFormat'],
     payload: r.payload === null || r.payload === undefined ? Buffer.alloc(0) : Buffer.from(r.payload as Uint8Array),
     status: r.status as StoredDeadLetter['status'],
+    seenBy: Array.isArray(r.seen_by) ? r.seen_by.map(String) : [],
     dlqPartition: Number(r.dlq_partition),
     dlqOffset: String(r.dlq_offset),
     archivedAt: Number(r.archived_at),

@@ -4,14 +4,26 @@
  * replicas. A failed send throws (retriable), so the caller never commits past a record that
  * neither landed nor was dead-lettered.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Kafka, Producer, IHeaders } from 'kafkajs';
 import { DependencyError } from '../core/errors.ts';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter } from './types.ts';
+import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter, type SourcePosition, type Stage } from './types.ts';
 
-export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
+export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts' | 'reporter'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
+
+/**
+ * The id of the letter of one source record's failure at one stage: a UUID-shaped hash of
+ * (topic, partition, offset, stage). The speed consumer and the lake archiver both read every
+ * record of the events topic; one garbage record is one letter, whoever reports it and however
+ * often (a batch redelivered after a crash), and `dlq list` and replay see it once.
+ */
+export function sourceLetterId(source: SourcePosition, stage: Stage): string {
+  const h = createHash('sha256').update(`${source.topic}\0${source.partition}\0${source.offset}\0${stage}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-b${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 export function toHeaders(dl: DeadLetter): IHeaders {
   const h: IHeaders = {
@@ -25,6 +37,7 @@ export function toHeaders(dl: DeadLetter): IHeaders {
   };
   if (dl.field !== undefined) h[DLQ_HEADERS.field] = dl.field;
   if (dl.siteId !== undefined) h[DLQ_HEADERS.siteId] = dl.siteId;
+  if (dl.reporter !== undefined) h[DLQ_HEADERS.reporter] = dl.reporter;
   if (dl.source) {
     h[DLQ_HEADERS.sourceTopic] = dl.source.topic;
     h[DLQ_HEADERS.sourcePartition] = String(dl.source.partition);
@@ -50,6 +63,7 @@ export function fromMessage(value: Buffer | null, headers: IHeaders | undefined,
   const offset = header(headers, DLQ_HEADERS.sourceOffset);
   const field = header(headers, DLQ_HEADERS.field);
   const siteId = header(headers, DLQ_HEADERS.siteId);
+  const reporter = header(headers, DLQ_HEADERS.reporter);
   const firstSeen = Number(header(headers, DLQ_HEADERS.firstSeen));
   const attempts = Number(header(headers, DLQ_HEADERS.attempts));
   return {
@@ -63,6 +77,7 @@ export function fromMessage(value: Buffer | null, headers: IHeaders | undefined,
     payload: value ?? Buffer.alloc(0),
     ...(field === undefined ? {} : { field }),
     ...(siteId === undefined ? {} : { siteId }),
+    ...(reporter === undefined ? {} : { reporter }),
     ...(topic !== undefined && partition !== undefined && offset !== undefined ? { source: { topic, partition: Number(partition), offset } } : {}),
   };
 }
@@ -89,7 +104,8 @@ export class DeadLetterWriter {
   private readonly counter;
 
   constructor(
-    private readonly deps: { kafka: Kafka; topic: string; logger: Logger; metrics: Metrics },
+    /** `reporter`: the component writing (collector, speed, lake), kept on every letter. */
+    private readonly deps: { kafka: Kafka; topic: string; logger: Logger; metrics: Metrics; reporter?: string },
   ) {
     this.counter = deps.metrics.counter('dead_letters_total', 'Dead letters written, by stage and code', ['stage', 'code']);
   }
@@ -97,7 +113,7 @@ export class DeadLetterWriter {
   /** Concurrent callers share one connection attempt; a failed attempt is forgotten so the next call retries. */
   start(): Promise<void> {
     if (!this.connecting) {
-      const producer = this.deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      const producer = this.deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: KAFKA_RETRY.DLQ_PRODUCER });
       this.connecting = producer.connect().then(
         () => {
           this.producer = producer;
@@ -125,7 +141,14 @@ export class DeadLetterWriter {
     if (letters.length === 0) return [];
     if (!this.producer) await this.start();
     const now = Date.now();
-    const full: DeadLetter[] = letters.map((l) => ({ ...l, id: l.id ?? randomUUID(), firstSeen: l.firstSeen ?? now, attempts: l.attempts ?? 1 }));
+    const reporter = this.deps.reporter === undefined ? {} : { reporter: this.deps.reporter };
+    const full: DeadLetter[] = letters.map((l) => ({
+      ...l,
+      ...reporter,
+      id: l.id ?? (l.source ? sourceLetterId(l.source, l.stage) : randomUUID()),
+      firstSeen: l.firstSeen ?? now,
+      attempts: l.attempts ?? 1,
+    }));
     try {
       await this.producer!.send({
         topic: this.deps.topic,

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
@@ -68,7 +69,7 @@ export class DlqArchiver extends BaseService {
 
   protected async onStart(): Promise<void> {
     await this.deps.store.open();
-    const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1024 * 1024, retry: KAFKA_RETRY.DLQ_CONSUMER });
     await consumer.connect();
     this.consumer = consumer;
     try {

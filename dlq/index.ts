@@ -1,7 +1,8 @@
 /** Public surface of dlq/: dead-letter types, the writer, the store, the archiver, the circuit breaker and the rate monitor. */
 export * from './types.ts';
-export { DeadLetterWriter, fromMessage, metadataProblems, toHeaders, type NewDeadLetter } from './dead-letter.writer.ts';
+export { DeadLetterWriter, fromMessage, metadataProblems, sourceLetterId, toHeaders, type NewDeadLetter } from './dead-letter.writer.ts';
 export { CircuitBreaker, CircuitOpenError, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
+export { classifyDecodeFailure, decodeDeadLetter, type DecodeFailure, type DecodeFailureCode } from './decode-failure.classifier.ts';
 export { SiteRateMonitor, type SiteRateMonitorOptions } from './site-rate.monitor.ts';
 export { SiteRateWatcher, type SiteRateWatcherDeps } from './site-rate.watcher.ts';
 export { DeadLetterStore } from './dead-letter.store.ts';

@@ -43,6 +43,7 @@ export function formatLetter(l: StoredDeadLetter): string {
     ['site', l.siteId],
     ['first seen', iso(l.firstSeen)],
     ['status', l.status],
+    ['seen by', l.seenBy.length ? l.seenBy.join(', ') : undefined],
     ['attempts', String(l.attempts)],
     ['last attempt', l.lastAttemptAt === undefined ? undefined : `${iso(l.lastAttemptAt)}${l.lastCode ? ` ${l.lastCode}: ${l.lastMessage ?? ''}` : ''}`],
     ['source', l.source ? `${l.source.topic} partition ${l.source.partition} offset ${l.source.offset}` : undefined],

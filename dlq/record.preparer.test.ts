@@ -33,7 +33,7 @@ async function setup() {
 }
 
 function letter(over: Partial<StoredDeadLetter>): StoredDeadLetter {
-  return { id: randomUUID(), stage: 'decode', code: 'PAYLOAD_FORMAT', message: '', firstSeen: 1, attempts: 1, payload: Buffer.alloc(0), payloadFormat: 'binary', status: 'pending', dlqPartition: 0, dlqOffset: '0', archivedAt: 1, ...over };
+  return { id: randomUUID(), stage: 'decode', code: 'PAYLOAD_FORMAT', message: '', firstSeen: 1, attempts: 1, payload: Buffer.alloc(0), payloadFormat: 'binary', status: 'pending', seenBy: [], dlqPartition: 0, dlqOffset: '0', archivedAt: 1, ...over };
 }
 
 describe('RecordPreparer', () => {

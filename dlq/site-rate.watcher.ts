@@ -8,6 +8,7 @@
  * judges the present.
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { SiteRateMonitor } from './site-rate.monitor.ts';
@@ -45,7 +46,7 @@ export class SiteRateWatcher extends BaseService {
   }
 
   protected async onStart(): Promise<void> {
-    const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000 });
+    const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000, retry: KAFKA_RETRY.DLQ_CONSUMER });
     await consumer.connect();
     this.consumer = consumer;
     try {

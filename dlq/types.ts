@@ -25,7 +25,11 @@ export interface SourcePosition {
 }
 
 export interface DeadLetter {
-  /** Stable id of the dead letter (used by `dlq show ID` and replay). */
+  /**
+   * Stable id of the dead letter (used by `dlq show ID` and replay). A letter with a source
+   * record has one derived from (topic, partition, offset, stage), so every report of that
+   * record's failure (a second consumer, a redelivered batch) is the same letter.
+   */
   id: string;
   stage: Stage;
   code: DeadLetterCode;
@@ -41,6 +45,8 @@ export interface DeadLetter {
   payload: Buffer;
   /** How the payload is encoded, so replay knows how to read it. */
   payloadFormat: 'json' | 'avro-confluent' | 'binary';
+  /** The component that wrote it (collector, speed, lake), when it said so. */
+  reporter?: string;
 }
 
 /** Kafka header names that carry the metadata; the message value is the original bytes. */
@@ -57,6 +63,7 @@ export const DLQ_HEADERS = {
   sourcePartition: 'tl-source-partition',
   sourceOffset: 'tl-source-offset',
   payloadFormat: 'tl-payload-format',
+  reporter: 'tl-reporter',
 } as const;
 
 /** The result of one step for one record: values, not exceptions (only the consumer loop dead-letters). */
@@ -88,6 +95,11 @@ export interface ArchivedDeadLetter extends DeadLetter {
 /** A dead letter read back from the store, with its current status. */
 export interface StoredDeadLetter extends ArchivedDeadLetter {
   status: LetterStatus;
+  /**
+   * Every component that reported this letter: one source record that both the speed consumer
+   * and the lake archiver could not decode is one letter (same id), seen by both.
+   */
+  seenBy: string[];
   /** Result of the latest replay attempt, when there was one. */
   lastCode?: DeadLetterCode;
   lastMessage?: string;

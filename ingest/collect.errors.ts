@@ -14,6 +14,7 @@ export const COLLECT_ERRORS = {
   TOO_MANY_EVENTS: { status: 413, deadLetter: 'SIZE_VIOLATION' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, deadLetter: 'PAYLOAD_FORMAT' },
   KAFKA_UNAVAILABLE: { status: 503, deadLetter: undefined },
+  TOPIC_MISSING: { status: 503, deadLetter: undefined },
   COLLECTOR_BUSY: { status: 503, deadLetter: undefined },
 } as const satisfies Record<string, { status: number; deadLetter: DeadLetterCode | undefined }>;
 

@@ -140,7 +140,7 @@ export class CollectHandler {
     for (const r of rejected) this.m.events.inc({ outcome: 'rejected', code: r.code });
     if (sent.status === 'rejected') {
       const err = sent.reason as unknown;
-      const code = err instanceof TwinlaneError && err.code === 'COLLECTOR_BUSY' ? 'COLLECTOR_BUSY' : 'KAFKA_UNAVAILABLE';
+      const code = err instanceof TwinlaneError && (err.code === 'COLLECTOR_BUSY' || err.code === 'TOPIC_MISSING') ? err.code : 'KAFKA_UNAVAILABLE';
       return this.reply(503, { accepted: 0, rejected, error: { code, message: `${errorMessage(err)}; nothing was accepted, retry later` } }, { 'retry-after': String(this.deps.options.retryAfterSeconds) });
     }
     this.m.events.inc({ outcome: 'accepted', code: '' }, messages.length);

@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
+import { ensureTopicsWith, type TopicPolicy, type TopicSpec } from '../core/kafka-topics.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -34,6 +35,12 @@ export interface CollectorServiceOptions extends CollectorOptions {
   host: string;
   dlqTopic: string;
   trustProxy: boolean | string | string[];
+  /**
+   * The events and dead-letter topics as they should be created, and whether the collector may
+   * create them; checked once Kafka answers, and until then the collector is not ready. Without
+   * it the topics are assumed to exist (tests that create their own).
+   */
+  topics?: { specs: readonly TopicSpec[]; policy: TopicPolicy };
 }
 
 /** `COLLECTOR_TRUST_PROXY` → Fastify's trustProxy. */
@@ -67,11 +74,13 @@ export class CollectorService extends BaseService {
   ) {
     super();
     this.codec = new EventCodec(deps.registry, options.producer.topic);
-    this.producer = new EventsProducer({ kafka: deps.kafka, logger: deps.logger, metrics: deps.metrics }, options.producer);
-    this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics });
+    const topics = options.topics;
+    const checkTopics = topics ? () => ensureTopicsWith(deps.kafka, topics.specs, topics.policy).then((created) => created.length > 0 && deps.logger.info({ event: 'kafka_topics_created', topics: created })) : undefined;
+    this.producer = new EventsProducer({ kafka: deps.kafka, logger: deps.logger, metrics: deps.metrics, ...(checkTopics ? { checkTopics } : {}) }, options.producer);
+    this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics, reporter: 'collector' });
     const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics });
     const handler = new CollectHandler({ pipeline, events: this.producer, deadLetters: this.deadLetters, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics });
-    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, ready: () => this.producer.healthy });
+    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness() });
     this.appInstance = this.buildApp();
   }
 

@@ -7,6 +7,8 @@
  */
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { DependencyError, errorMessage } from '../core/errors.ts';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
+import { TopicMissingError } from '../core/kafka-topics.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
@@ -27,6 +29,9 @@ export class ProducerBusyError extends DependencyError {
   }
 }
 
+/** What /readyz answers: ready, or why not. */
+export type Readiness = { ready: true } | { ready: false; reason: string };
+
 interface Pending {
   messages: Message[];
   resolve: () => void;
@@ -46,10 +51,23 @@ export class EventsProducer extends BaseService {
   private accepting = false;
   private downUntil = 0;
   private connected = false;
+  private topicsChecked: Promise<void> | undefined;
+  private topicsReady = false;
+  /** Why the last connect, topic check or send failed (cleared by the next success). */
+  private problem: string | undefined;
   private readonly m;
 
   constructor(
-    private readonly deps: { kafka: Kafka; logger: Logger; metrics: Metrics },
+    private readonly deps: {
+      kafka: Kafka;
+      logger: Logger;
+      metrics: Metrics;
+      /**
+       * Checks (and, when allowed, creates) the topics this producer and its dead-letter writer
+       * need; run after connecting, until it succeeds once. Without it the topics are assumed.
+       */
+      checkTopics?: () => Promise<unknown>;
+    },
     private readonly options: ProducerOptions,
   ) {
     super();
@@ -64,16 +82,20 @@ export class EventsProducer extends BaseService {
   }
 
   protected async onStart(): Promise<void> {
-    // Retries are bounded so a dead broker turns into 503s within seconds, not a hung request.
+    // Retries are bounded so a dead broker turns into 503s within seconds, not a hung request (kafka-retry.ts).
     this.producer = this.deps.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+      retry: KAFKA_RETRY.COLLECTOR_PRODUCER,
     });
     this.accepting = true;
-    // A collector starts without Kafka and answers 503 until it is reachable.
-    await this.connectWithin(this.options.connectTimeoutMs).catch((err: unknown) => this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request'));
+    // A collector starts without Kafka (or without its topic) and answers 503 until it has both.
+    await this.connectWithin(this.options.connectTimeoutMs).catch((err: unknown) => {
+      if (err instanceof TopicMissingError) return; // logged by the check
+      this.problem = 'kafka unreachable';
+      this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request');
+    });
   }
 
   protected async onStop(): Promise<void> {
@@ -88,12 +110,25 @@ export class EventsProducer extends BaseService {
     this.producer = undefined;
     this.connecting = undefined;
     this.connected = false;
+    this.topicsChecked = undefined;
+    this.topicsReady = false;
     await producer?.disconnect().catch(() => undefined);
   }
 
-  /** Connected once, and no send failed in the last cool-down (what /readyz reports). */
+  /** Connected once, its topics exist, and no send failed in the last cool-down. */
   get healthy(): boolean {
-    return this.accepting && this.connected && Date.now() >= this.downUntil;
+    return this.accepting && this.connected && (this.topicsReady || !this.deps.checkTopics) && Date.now() >= this.downUntil;
+  }
+
+  /**
+   * What /readyz reports. While not ready outside a cool-down, asking starts another connect
+   * and topic check in the background, so a topic created meanwhile makes the collector ready
+   * without waiting for traffic.
+   */
+  readiness(): Readiness {
+    if (this.healthy) return { ready: true };
+    if (this.accepting && Date.now() >= this.downUntil) void this.connectWithin(this.options.connectTimeoutMs).then(() => (this.problem = undefined), () => undefined);
+    return { ready: false, reason: !this.accepting ? 'shutting down' : (this.problem ?? 'kafka unreachable') };
   }
 
   /** Resolves once Kafka acknowledged all `messages`; rejects with a retriable error otherwise. */
@@ -154,6 +189,7 @@ export class EventsProducer extends BaseService {
         compression: this.options.compression === 'lz4' ? CompressionTypes.LZ4 : CompressionTypes.None,
         topicMessages: [{ topic: this.options.topic, messages: live.flatMap((e) => e.messages) }],
       });
+      this.problem = undefined;
       this.m.batches.inc({ result: 'ok' });
       this.m.batchEvents.observe(count);
       this.m.sendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -161,6 +197,12 @@ export class EventsProducer extends BaseService {
     } catch (err) {
       this.markDown();
       this.m.batches.inc({ result: 'failed' });
+      if (err instanceof TopicMissingError) {
+        // Not an outage: the answer names the topic (the check logged it).
+        this.settle(live, err);
+        return;
+      }
+      this.problem = 'kafka unreachable';
       this.deps.logger.error({ event: 'kafka_send_failed', events: count, err: errorMessage(err) }, 'Kafka send failed; requests get 503');
       this.settle(live, new KafkaUnavailableError(`Kafka did not acknowledge the events: ${errorMessage(err)}`, err));
     }
@@ -206,6 +248,29 @@ export class EventsProducer extends BaseService {
       this.connecting = undefined;
       throw new KafkaUnavailableError(`cannot connect to Kafka: ${errorMessage(err)}`, err);
     });
-    return this.connecting;
+    return this.connecting.then(() => this.ensureTopics());
+  }
+
+  /** Concurrent callers share one check; a failed one is forgotten so the next call checks again. */
+  private ensureTopics(): Promise<void> {
+    const check = this.deps.checkTopics;
+    if (!check || this.topicsReady) return Promise.resolve();
+    this.topicsChecked ??= check().then(
+      () => {
+        this.topicsReady = true;
+        this.problem = undefined;
+      },
+      (err: unknown) => {
+        this.topicsChecked = undefined;
+        if (err instanceof TopicMissingError) {
+          // Logged once per change, not once per cool-down of a collector under traffic.
+          if (this.problem !== err.message) this.deps.logger.error({ event: 'kafka_topic_missing', topics: err.topics }, err.message);
+          this.problem = err.message;
+          throw err;
+        }
+        throw new KafkaUnavailableError(`cannot check the Kafka topics: ${errorMessage(err)}`, err);
+      },
+    );
+    return this.topicsChecked;
   }
 }

@@ -2,21 +2,16 @@
  * The collector answers 202 only for events Kafka acknowledged: without Kafka it answers 503
  * with Retry-After, and a collector stopped mid-traffic loses none of the events it accepted.
  */
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../core/processes.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { readTopic, startTestCollector } from './testing/collector.fixture.ts';
 
 const config = testConfig();
 
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+/** A port nothing listens on: the broker address of a Kafka that is down. */
+const deadPort = freePort;
 
 const body = (n: number, tag: string) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ type: 'pageview', url: `https://alpha.example/${tag}/${i}`, visitor: `v${i}`, session: 's' })));
 const post = (url: string, b: string) => fetch(`${url}/v1/collect?site=alpha&key=wk_alpha_secret`, { method: 'POST', body: b, headers: { 'content-type': 'application/json' } });

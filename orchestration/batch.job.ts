@@ -1,9 +1,12 @@
 /**
  * The nightly batch job: one batch run (batch/), then, when the watermark W moved, the drift
  * comparison over the newly covered buckets and the retirement of the speed keys before W,
- * so batch data has physically replaced speed data there. Follow-ups are separate ledger runs.
+ * so batch data has physically replaced speed data there; after every successful run, the
+ * warehouse step (ClickHouse), last, so its failure never holds back drift or retirement.
+ * Follow-ups are separate ledger runs.
  */
-import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort } from './types.ts';
+import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort, WarehousePort } from './types.ts';
+import { warehouseJob } from './warehouse.job.ts';
 import { driftJob, type DriftDeps } from './drift.job.ts';
 import type { SchedulerMetrics } from './scheduler.metrics.ts';
 
@@ -12,6 +15,8 @@ export interface BatchJobDeps {
   /** Absent when the speed layer is not wired (then neither drift nor retire runs). */
   drift?: DriftDeps;
   speed?: SpeedRetirePort;
+  /** Absent when no ClickHouse warehouse is configured. */
+  warehouse?: WarehousePort;
   schedulerMetrics: SchedulerMetrics;
 }
 
@@ -45,6 +50,8 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
         const retire = speedRetireJob(deps.speed, span.to);
         next.push(deps.drift ? driftJob({ ...deps.drift, schedulerMetrics: deps.schedulerMetrics }, span.from, span.to, [retire]) : retire);
       }
+      // After every successful run, published or not: the step syncs to the current version, so it also makes up for a failed one.
+      if (deps.warehouse) next.push(warehouseJob(deps.warehouse));
       const details: Record<string, unknown> = {
         published: result.published,
         previousWatermark: result.previousWatermark,

@@ -1,7 +1,8 @@
 /**
  * After a batch publish: how far was the speed layer from the exact numbers, bucket by bucket,
  * over the span the batch run newly covered? Both sides are read through the serving contract
- * (core/views.ts ViewReader), so the comparison sees exactly what users saw.
+ * (core/views.ts ViewReader), so the comparison sees the numbers users see, in the contract's
+ * units (revenue in micros on both sides; totals in the report are micros too).
  *
  * Relative error of a bucket: |speed − batch| / batch; when batch is 0 it is 0 if speed is 0
  * too and 1 otherwise. Only buckets both stores answer for are compared.

@@ -11,10 +11,9 @@ import { runCleanups, waitUntil } from '../testing/helpers.ts';
 import { REPAIRABLE_FIELDS, repair } from './testing/repair.transform.ts';
 import { flattenRuns } from './job.runner.ts';
 import { JobLedger } from './jobs.ledger.ts';
-import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthBuckets } from '../testing/pipeline.harness.ts';
+import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthSeries } from '../testing/pipeline.harness.ts';
 import type { DriftReport } from './types.ts';
 
-const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
 describe('end to end: served numbers equal the ground truth', () => {
@@ -44,13 +43,14 @@ describe('end to end: served numbers equal the ground truth', () => {
 
     // Before any batch run W is unset and speed answers everything it still holds: today.
     const sites = h.sites().map((s) => s.id);
-    const hourly = truthBuckets(h.truth(), HOUR);
+    const sent = h.truth();
     const metrics = [...TRUTH_METRICS];
     for (const site of sites) {
-      const rows = await h.series(site, today, Date.now(), 'hour', metrics);
+      const until = Date.now();
+      const rows = await h.series(site, today, until, 'hour', metrics);
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((r) => r.source === 'speed')).toBe(true);
-      expectBucketsEqualTruth(rows, hourly, site, metrics, ['visitors', 'sessions']);
+      expectBucketsEqualTruth(rows, truthSeries(sent, { site, grain: 'hour', from: today, to: until }), site, metrics, ['visitors', 'sessions']);
     }
 
     // First batch: covers the two past days; drift compares them; speed keys before W retire.
@@ -70,7 +70,7 @@ describe('end to end: served numbers equal the ground truth', () => {
       const rows = await h.series(site, historyFrom, today, 'hour', metrics);
       expect(rows).toHaveLength(48);
       expect(rows.every((r) => r.source === 'batch')).toBe(true);
-      expectBucketsEqualTruth(rows, hourly, site, metrics);
+      expectBucketsEqualTruth(rows, truthSeries(sent, { site, grain: 'hour', from: historyFrom, to: today }), site, metrics);
     }
 
     // Late events for yesterday: the lake marks the day dirty; the next run recomputes it exactly.
@@ -89,11 +89,9 @@ describe('end to end: served numbers equal the ground truth', () => {
     expect(second.status).toBe('succeeded');
     expect(second.status === 'succeeded' && second.run.days).toContain(new Date(today - DAY).toISOString().slice(0, 10));
     const all = [...h.truth(), ...repaired];
-    const withLate = truthBuckets(all, HOUR);
-    const daily = truthBuckets(all, DAY);
     for (const site of sites) {
-      expectBucketsEqualTruth(await h.series(site, today - DAY, today, 'hour', metrics), withLate, site, metrics);
-      expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'day', metrics), daily, site, metrics);
+      expectBucketsEqualTruth(await h.series(site, today - DAY, today, 'hour', metrics), truthSeries(all, { site, grain: 'hour', from: today - DAY, to: today }), site, metrics);
+      expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'day', metrics), truthSeries(all, { site, grain: 'day', from: historyFrom, to: today }), site, metrics);
     }
 
     // Compaction, then the batch run it makes necessary (compacted days are dirty), changes no number.
@@ -108,6 +106,6 @@ describe('end to end: served numbers equal the ground truth', () => {
     await h.cli(['jobs', 'run', 'retention'], { RETENTION_LAKE: '1d' });
     const retention = (await ledger.list({ job: 'retention' }))[0]!;
     expect(retention).toMatchObject({ status: 'succeeded', details: { removed: { lake: 1, 'batch-versions': expect.any(Number), dlq: 0 } } });
-    for (const site of sites) expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'hour', metrics), withLate, site, metrics);
+    for (const site of sites) expectBucketsEqualTruth(await h.series(site, historyFrom, today, 'hour', metrics), truthSeries(all, { site, grain: 'hour', from: historyFrom, to: today }), site, metrics);
   }, 300_000);
 });

@@ -6,6 +6,7 @@ export { JobRunner, flattenRuns, type RunResult, type RetryPolicy } from './job.
 export { RedisJobLock, MemoryJobLock, type JobLock, type HeldLock } from './job.lock.ts';
 export { compareSpeedWithBatch, relativeError, DRIFT_METRICS, type DriftDeps } from './drift.job.ts';
 export { batchJob, newlyCovered } from './batch.job.ts';
+export { warehouseJob } from './warehouse.job.ts';
 export { compactionJob, retentionJob } from './maintenance.jobs.ts';
 export { schedulerOptions, type SchedulerOptions } from './options.ts';
 export { formatRun, formatRunTable } from './jobs.format.ts';

@@ -5,17 +5,14 @@
  */
 import type { Logger } from '../core/logger.ts';
 import { TwinlaneError, errorMessage } from '../core/errors.ts';
-import { backoffDelay } from '../core/retry.ts';
+import { retry, RetryAbortedError, type RetryOptions } from '../core/retry.ts';
 import type { JobLedger } from './jobs.ledger.ts';
 import type { JobLock } from './job.lock.ts';
 import type { SchedulerMetrics } from './scheduler.metrics.ts';
 import type { JobDefinition, JobOutput, JobRun, Trigger } from './types.ts';
 
-export interface RetryPolicy {
-  attempts: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
+/** Attempts of a job run (the first included) and its back-off: the core retry helper's numbers. */
+export type RetryPolicy = Pick<RetryOptions, 'attempts' | 'initialDelayMs' | 'maxDelayMs'>;
 
 export interface JobRunnerDeps {
   ledger: JobLedger;
@@ -45,21 +42,6 @@ class AbortedError extends TwinlaneError {
   constructor(reason: unknown) {
     super('JOB_ABORTED', `job aborted: ${errorMessage(reason)}`, { retriable: false, cause: reason });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new AbortedError(signal.reason));
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortedError(signal.reason));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class JobRunner {
@@ -135,23 +117,30 @@ export class JobRunner {
     return { status: 'failed', job: job.name, run: { ...run, status: 'failed', endedAt: this.clock(), attempts: attempt, error, errorCode }, followUps: [] };
   }
 
+  /** Attempts through the core retry helper; a stop ends the back-off and the run is JOB_ABORTED. */
   private async withRetries(job: JobDefinition, trigger: Trigger, slot: number | undefined, signal: AbortSignal, onAttempt: (n: number) => void): Promise<JobOutput> {
     const { attempts, initialDelayMs, maxDelayMs } = this.deps.retry;
-    for (let attempt = 1; ; attempt++) {
+    const runAttempt = (attempt: number): Promise<JobOutput> => {
       onAttempt(attempt);
-      if (signal.aborted) throw new AbortedError(signal.reason);
-      try {
-        return await job.run({ trigger, attempt, signal, ...(slot === undefined ? {} : { scheduledFor: slot }) });
-      } catch (err) {
-        if (!worthRetrying(err) || attempt >= attempts || signal.aborted) {
-          if (attempt >= attempts && worthRetrying(err)) throw new TwinlaneError('RETRIES_EXHAUSTED', `gave up after ${attempt} attempts: ${errorMessage(err)}`, { cause: err });
-          throw err;
-        }
-        const delay = backoffDelay(attempt, initialDelayMs, maxDelayMs);
-        this.deps.logger.warn({ event: 'job_retry', job: job.name, attempt, delay_ms: delay, error: errorMessage(err) });
-        this.deps.metrics.retries.inc({ job: job.name });
-        await sleep(delay, signal);
-      }
+      return job.run({ trigger, attempt, signal, ...(slot === undefined ? {} : { scheduledFor: slot }) });
+    };
+    try {
+      return await retry(runAttempt, {
+        attempts,
+        initialDelayMs,
+        maxDelayMs,
+        signal,
+        shouldRetry: worthRetrying,
+        onRetry: (err, attempt, delay) => {
+          this.deps.logger.warn({ event: 'job_retry', job: job.name, attempt, delay_ms: delay, error: errorMessage(err) });
+          this.deps.metrics.retries.inc({ job: job.name });
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof RetryAbortedError)) throw err;
+      // A run stopped before its first attempt is still recorded with one, as it always was.
+      if (err.attemptsMade === 0) onAttempt(1);
+      throw new AbortedError(err.reason);
     }
   }
 }

@@ -11,10 +11,11 @@
  * A run is two entries, `start` and `end`; readers fold them by run id.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, fsyncSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fsyncDir } from '../core/durable-fs.ts';
 import { DependencyError } from '../core/errors.ts';
 import { JOB_NAMES, type JobName, type JobRun, type RunStatus, type Trigger } from './types.ts';
 
@@ -184,12 +185,7 @@ export class JobLedger {
         if (last[0] !== 0x0a) await h.write('\n');
       }
       // Make the new file's directory entry durable too.
-      const dirFd = openSync(dirname(this.file), 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      fsyncDir(dirname(this.file));
       this.handle = h;
       return h;
     })().catch((err: unknown) => {

@@ -6,8 +6,8 @@
  */
 import type { Metric } from '../core/views.ts';
 
-/** Jobs the scheduler knows. `drift` and `speed-retire` run only as follow-ups of `batch`. */
-export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention'] as const;
+/** Jobs the scheduler knows. `drift`, `speed-retire` and `warehouse` run only as follow-ups of `batch`. */
+export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention', 'warehouse'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 /** Why a run started: its cron slot, a slot missed while the scheduler was down, an operator, or a previous job. */
@@ -118,4 +118,28 @@ export interface DriftReport {
   to: number;
   sites: number;
   metrics: MetricDrift[];
+}
+
+/** One day the warehouse step loaded. */
+export interface WarehouseDayLoad {
+  day: string;
+  rows: number;
+  duplicates: number;
+  /** The batch computation (view folder) the day now holds. */
+  source: string;
+}
+
+export interface WarehouseSyncResult {
+  loaded: WarehouseDayLoad[];
+  /** Days removed because the current batch version no longer covers them. */
+  dropped: string[];
+  /** Days that already held the current version's computation. */
+  unchanged: number;
+  /** The batch version the warehouse now mirrors (absent when there is none yet). */
+  version?: string;
+}
+
+/** The ClickHouse warehouse (clickhouse/): makes it hold each day of the current batch version, one atomic swap per day. */
+export interface WarehousePort {
+  sync(options: { signal: AbortSignal }): Promise<WarehouseSyncResult>;
 }

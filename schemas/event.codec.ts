@@ -1,7 +1,8 @@
 /**
  * Encodes events with the registered writer schema and decodes any registered version into
- * the current reader schema (Avro schema resolution), caching types by id. Failures are typed
- * so they become dead-letter codes: PAYLOAD_FORMAT, UNKNOWN_SCHEMA_ID, SCHEMA_VIOLATION.
+ * the current reader schema (Avro schema resolution), caching resolvers by id
+ * (writer-schema.cache.ts). Failures are typed so they become dead-letter codes:
+ * PAYLOAD_FORMAT, UNKNOWN_SCHEMA_ID, SCHEMA_VIOLATION.
  */
 import avro from 'avsc';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
@@ -9,15 +10,10 @@ import { DependencyError, TwinlaneError } from '../core/errors.ts';
 import { AvroDecodeError, SchemaViolationError, UnknownSchemaIdError } from './codec.errors.ts';
 import { EVENT_SCHEMA, eventSubject, type AvroSchemaJson, type TwinlaneEvent } from './event.ts';
 import { HEADER_SIZE, MAGIC_BYTE, unframe } from './wire-format.ts';
-import { driftError } from './schema-drift.ts';
+import { WriterSchemaCache, type RegistryClient } from './writer-schema.cache.ts';
 
 export { AvroDecodeError, SchemaViolationError, UnknownSchemaIdError };
-
-export interface RegistryClient {
-  register(schema: AvroSchemaJson, subject: string): Promise<number>;
-  /** Writer schema JSON by id; throws UnknownSchemaIdError for an id the registry lacks. */
-  schemaById(id: number): Promise<AvroSchemaJson>;
-}
+export type { RegistryClient };
 
 /** RegistryClient over the real Confluent client (works with any Confluent-compatible registry). */
 export class ConfluentRegistryClient implements RegistryClient {
@@ -49,14 +45,17 @@ export class ConfluentRegistryClient implements RegistryClient {
 
 export type DecodedEvent = { event: TwinlaneEvent; schemaId: number };
 
+/** How a record of one writer schema id is read: the writer's type and its resolver into the reader (none for the reader's own id). */
+type ResolvedWriter = { type: avro.Type; resolver: avro.Resolver | undefined };
+
 export class EventCodec {
   private readonly readerType: avro.Type;
   private writerId: number | undefined;
   private scratch = Buffer.allocUnsafe(16 * 1024);
-  private readonly resolvers = new Map<number, { type: avro.Type; resolver: avro.Resolver | undefined }>();
-  private readonly pending = new Map<number, Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }>>();
-  /** Writer schemas that can never resolve to the reader (ids are immutable), so every record of them fails the same way without a registry round trip. */
-  private readonly drifted = new Map<number, SchemaViolationError>();
+  private readonly writers: WriterSchemaCache<ResolvedWriter>;
+  /** The cache's maps, read directly on the decode path. */
+  private readonly resolvers: ReadonlyMap<number, ResolvedWriter>;
+  private readonly drifted: ReadonlyMap<number, SchemaViolationError>;
 
   /**
    * `schema` is both what this codec writes and what it reads into: the current one by
@@ -68,13 +67,19 @@ export class EventCodec {
     private readonly schema: AvroSchemaJson = EVENT_SCHEMA,
   ) {
     this.readerType = avro.Type.forSchema(schema as avro.Schema);
+    this.writers = new WriterSchemaCache(registry, schema, (writer) => {
+      const type = avro.Type.forSchema(writer as avro.Schema);
+      return { type, resolver: this.readerType.createResolver(type) };
+    });
+    this.resolvers = this.writers.known;
+    this.drifted = this.writers.drifted;
   }
 
   /** Registers the codec's schema (idempotent: the same schema gets the same id). */
   async init(): Promise<number> {
     if (this.writerId === undefined) {
       this.writerId = await this.registry.register(this.schema, eventSubject(this.topic));
-      this.resolvers.set(this.writerId, { type: this.readerType, resolver: undefined });
+      this.writers.set(this.writerId, { type: this.readerType, resolver: undefined });
     }
     return this.writerId;
   }
@@ -114,7 +119,7 @@ export class EventCodec {
     const { schemaId, payload } = unframe(buf);
     const drift = this.drifted.get(schemaId);
     if (drift) throw drift;
-    const entry = this.resolvers.get(schemaId) ?? (await this.lookup(schemaId));
+    const entry = this.resolvers.get(schemaId) ?? (await this.writers.lookup(schemaId));
     try {
       const event = (entry.resolver ? this.readerType.fromBuffer(payload, entry.resolver) : this.readerType.fromBuffer(payload)) as TwinlaneEvent;
       return { event, schemaId };
@@ -136,28 +141,5 @@ export class EventCodec {
     } catch (err) {
       throw new AvroDecodeError(schemaId, err);
     }
-  }
-
-  /** Concurrent misses for one id share one registry request; a failure is not cached. */
-  private lookup(id: number): Promise<{ type: avro.Type; resolver: avro.Resolver | undefined }> {
-    let p = this.pending.get(id);
-    if (!p) {
-      p = this.registry
-        .schemaById(id)
-        .then((schema) => {
-          const drift = driftError(this.schema, schema, id);
-          if (drift) {
-            this.drifted.set(id, drift);
-            throw drift;
-          }
-          const type = avro.Type.forSchema(schema as avro.Schema);
-          const entry = { type, resolver: this.readerType.createResolver(type) };
-          this.resolvers.set(id, entry);
-          return entry;
-        })
-        .finally(() => this.pending.delete(id));
-      this.pending.set(id, p);
-    }
-    return p;
   }
 }

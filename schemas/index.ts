@@ -21,3 +21,4 @@ export { RegistryServer, type RegistryServerDeps } from './registry.server.ts';
 export { benchmarkCodec, benchmarkRegistry, sampleEvents, type CodecFigures, type RegistryFigures } from './codec.benchmark.ts';
 export { driftError, schemaDriftPaths } from './schema-drift.ts';
 export { MemoryRegistryClient } from './memory-registry.client.ts';
+export { WriterSchemaCache } from './writer-schema.cache.ts';

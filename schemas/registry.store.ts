@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -87,10 +88,10 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
     } finally {
       await admin.disconnect();
     }
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry: KAFKA_RETRY.REGISTRY_PRODUCER });
     await this.producer.connect();
     // A group of its own: every instance reads the whole log and never commits offsets.
-    this.consumer = kafka.consumer({ groupId: `twinlane-registry-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
+    this.consumer = kafka.consumer({ groupId: `twinlane-registry-${randomUUID()}`, allowAutoTopicCreation: false, maxWaitTimeInMs: 500, retry: KAFKA_RETRY.REGISTRY_CONSUMER });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       // kafkajs restarts the consumer after retriable errors; otherwise reads stop and writes time out (50002).
       this.deps.logger.error({ event: 'registry_consumer_crashed', topic, restart: payload.restart, err: payload.error });

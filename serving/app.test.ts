@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSites } from '../core/sites.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { buildApp, type ServingApp } from './app.ts';
-import { computeMetrics, MemoryViewReader } from './memory-view.reader.ts';
+import { truthBreakdown, truthTotals } from '../testing/truth.ts';
+import { MemoryViewReader } from './memory-view.reader.ts';
 import type { BatchSnapshot, JobsReader } from './types.ts';
 
 const H = 3_600_000;
@@ -44,7 +45,7 @@ describe('series across W', () => {
     expect(body.results).toHaveLength(8);
     for (const row of body.results) {
       const start = Date.parse(row.dimensions[0]);
-      const t = computeMetrics(events.filter((e) => e.site_id === 'shop' && e.event_time >= start && e.event_time < start + H));
+      const t = truthTotals(events, { site: 'shop', from: start, to: start + H });
       expect(row.source).toBe(start < W ? 'batch' : 'speed');
       expect(row.exact).toBe(start < W);
       expect(row.metrics).toEqual([t.pageviews, t.visitors]);
@@ -55,7 +56,7 @@ describe('series across W', () => {
     const body = { site_id: 'shop', metrics: ['pageviews'], date_range: [iso(W - 2 * H), iso(W + 2 * H)], dimensions: ['time:hour'], filters: [['is', 'visit:country', ['DE']], ['is', 'device', 'mobile']] };
     const r = await s.app.inject({ method: 'POST', url: '/api/v2/query', headers: auth(), payload: body });
     expect(r.statusCode).toBe(200);
-    const expected = [0, 1, 2, 3].map((i) => events.filter((e) => e.site_id === 'shop' && e.type === 'pageview' && !e.is_bot && e.country === 'DE' && e.device_type === 'mobile' && e.event_time >= W - 2 * H + i * H && e.event_time < W - H + i * H).length);
+    const expected = [0, 1, 2, 3].map((i) => truthTotals(events, { site: 'shop', from: W - 2 * H + i * H, to: W - H + i * H, filters: { country: 'DE', device: 'mobile' } }).pageviews);
     expect(r.json().results.map((x: { metrics: number[] }) => x.metrics[0])).toEqual(expected);
   });
 
@@ -85,16 +86,39 @@ describe('series across W', () => {
   it('adds the previous period when asked', async () => {
     const r = (await get(`/v1/sites/shop/series?metrics=pageviews&grain=day&from=2026-03-03&to=2026-03-03&compare=previous_period`)).json();
     expect(r.comparison.date_range).toEqual([iso(DAY0 + D), iso(DAY0 + 2 * D)]);
-    expect(r.comparison.results[0].metrics[0]).toBe(computeMetrics(events.filter((e) => e.site_id === 'shop' && e.event_time >= DAY0 + D && e.event_time < DAY0 + 2 * D)).pageviews);
+    expect(r.comparison.results[0].metrics[0]).toBe(truthTotals(events, { site: 'shop', from: DAY0 + D, to: DAY0 + 2 * D }).pageviews);
   });
 });
 
 describe('totals, breakdowns, realtime, funnel', () => {
   it('counts visitors across W once', async () => {
     const r = (await get(`/v1/sites/shop/totals?metrics=visitors,pageviews&from=${iso(W - 6 * H)}&to=${iso(NOW)}`)).json();
-    const t = computeMetrics(events.filter((e) => e.site_id === 'shop' && e.event_time >= W - 6 * H && e.event_time < NOW));
+    const t = truthTotals(events, { site: 'shop', from: W - 6 * H, to: NOW });
     expect(r.results[0].metrics).toEqual([t.visitors, t.pageviews]);
     expect(r.meta.uniques).toBe('union');
+  });
+
+  it('presents revenue in currency units, converted once from the stores’ micros, across W too', async () => {
+    const range = `from=${iso(W - 6 * H)}&to=${iso(NOW)}`;
+    const t = truthTotals(events, { site: 'shop', from: W - 6 * H, to: NOW });
+    expect(t.revenue).toBeGreaterThan(0);
+    expect((await get(`/v1/sites/shop/totals?metrics=revenue,purchases&${range}`)).json().results[0].metrics).toEqual([t.revenue / 1_000_000, t.purchases]);
+    const rows = (await get(`/v1/sites/shop/breakdown/country?metric=revenue&limit=3&${range}`)).json().results;
+    const top = truthBreakdown(events, { site: 'shop', from: W - 6 * H, to: NOW, dimension: 'country', metric: 'revenue' }).slice(0, 3);
+    expect(rows.map((r: { dimensions: string[]; metrics: number[] }) => [r.dimensions[0], r.metrics[0]])).toEqual(top.map((r) => [r.value, r.count / 1_000_000]));
+    const csv = (await get(`/v1/sites/shop/totals?metrics=revenue&${range}&format=csv`)).body;
+    expect(csv).toBe(`revenue\n${t.revenue / 1_000_000}\n`);
+  });
+
+  it('accepts a dimension’s missing-value label as a filter, and only that dimension’s', async () => {
+    const range = `from=${iso(W - 2 * H)}&to=${iso(W + 2 * H)}`;
+    const direct = await get(`/v1/sites/shop/totals?metrics=pageviews&${range}&referrer=${encodeURIComponent('(direct)')}`);
+    expect(direct.statusCode).toBe(200);
+    expect(direct.json().results[0].metrics[0]).toBe(truthTotals(events, { site: 'shop', from: W - 2 * H, to: W + 2 * H, filters: { referrer: '(direct)' } }).pageviews);
+    expect((await get(`/v1/sites/shop/totals?metrics=pageviews&${range}&device=${encodeURIComponent('(unknown)')}`)).statusCode).toBe(200);
+    const wrong = await get(`/v1/sites/shop/totals?metrics=pageviews&${range}&country=${encodeURIComponent('(none)')}`);
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().error.message).toContain('(unknown) for a missing value');
   });
 
   it('ranks the top pages of 7 days, paged', async () => {
@@ -107,8 +131,7 @@ describe('totals, breakdowns, realtime, funnel', () => {
 
   it('shows active visitors from speed', async () => {
     const r = (await get('/v1/sites/shop/realtime')).json();
-    const active = new Set(events.filter((e) => e.site_id === 'shop' && !e.is_bot && e.event_time >= NOW - 5 * 60_000 && e.event_time < NOW).map((e) => e.visitor_id));
-    expect(r.active_visitors).toBe(active.size);
+    expect(r.active_visitors).toBe(truthTotals(events, { site: 'shop', from: NOW - 5 * 60_000, to: NOW }).visitors);
     expect(r.series).toHaveLength(30);
   });
 

@@ -2,7 +2,7 @@
 export { buildApp, type ServingApp, type ServingDeps } from './app.ts';
 export { DEFAULT_SERVING_OPTIONS, servingOptions, type ServingOptions } from './options.ts';
 export { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
-export { MemoryViewReader, computeMetrics } from './memory-view.reader.ts';
+export { MemoryViewReader } from './memory-view.reader.ts';
 export type {
   BatchSnapshot,
   BatchSource,
@@ -18,4 +18,3 @@ export type {
   VisitorsUnionReader,
 } from './types.ts';
 export { openApiDocument } from './openapi.ts';
-export { speedInCurrencyUnits } from './speed-units.adapter.ts';

@@ -1,9 +1,12 @@
 /**
  * A ViewReader over an in-memory list of events, computed exactly. The pure unit tests of the
  * merge rule and of the HTTP app use it as either side (batch or speed), with any coverage,
- * so that what the merged answer should be is known to the event.
+ * so that what the merged answer should be is known to the event. It keeps the contract's
+ * conventions (revenue in micros, labelOf() labels) and passes its shared suite
+ * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
+ * never from this reader.
  */
-import { alignDown, GRAIN_MS, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { alignDown, GRAIN_MS, labelOf, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { FunnelQuery, FunnelStepResult } from './types.ts';
 
@@ -18,25 +21,25 @@ export interface MemoryViewOptions {
 export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
   switch (d) {
     case 'page':
-      return e.path;
+      return labelOf(d, e.path);
     case 'referrer':
-      return e.referrer_host ?? '(direct)';
+      return labelOf(d, e.referrer_host);
     case 'country':
-      return e.country ?? '(unknown)';
+      return labelOf(d, e.country);
     case 'device':
-      return e.device_type;
+      return labelOf(d, e.device_type);
     case 'browser':
-      return e.browser ?? '(unknown)';
+      return labelOf(d, e.browser);
     case 'os':
-      return e.os ?? '(unknown)';
+      return labelOf(d, e.os);
     case 'utm_source':
-      return e.utm_source ?? '(none)';
+      return labelOf(d, e.utm_source);
     case 'event_name':
-      return e.name;
+      return labelOf(d, e.name);
   }
 }
 
-/** The metrics of contract 7 over a set of events (bots count only in bot_pageviews). */
+/** The metrics of contract 7 over a set of events (bots count only in bot_pageviews; revenue in micros). */
 export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: string): Required<MetricValues> {
   let pageviews = 0;
   let customs = 0;
@@ -62,7 +65,7 @@ export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: str
     if (e.type === 'custom' && (eventName === undefined || e.name === eventName)) customs++;
     if (e.type === 'purchase') {
       purchases++;
-      revenue += (e.revenue_micros ?? 0) / 1e6;
+      revenue += e.revenue_micros ?? 0;
     }
   }
   const list = [...sessions.values()];
@@ -74,7 +77,7 @@ export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: str
     sessions: list.length,
     events: customs,
     purchases,
-    revenue: Math.round(revenue * 100) / 100,
+    revenue,
     bounce_rate: list.length ? bounces / list.length : 0,
     visit_duration: list.length ? duration / list.length : 0,
     bot_pageviews: bots,
@@ -152,7 +155,7 @@ export class MemoryViewReader implements ViewReader {
     return [...groups]
       .map(([value, evs]) => ({ value, count: computeMetrics(evs)[q.metric] }))
       .filter((r) => r.count > 0)
-      .sort((a, b) => b.count - a.count || a.value.localeCompare(b.value))
+      .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
       .slice(0, q.limit);
   }
 

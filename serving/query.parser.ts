@@ -5,7 +5,7 @@
  * against the shape their dimension can have, on top of the stores binding them as parameters.
  */
 import { z } from 'zod';
-import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { DIMENSIONS, GRAIN_MS, METRICS, MISSING_LABEL, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
 import { badRequest } from './api.errors.ts';
 import type { ServingOptions } from './options.ts';
 import type { FunnelStep, SourceChoice } from './types.ts';
@@ -61,11 +61,11 @@ export function parseDimension(name: string, what = 'dimension'): Dimension {
 }
 
 export function validateFilter(dimension: Dimension, raw: string): string {
-  // The stores name a missing value (no country, no UTM source...) this way.
-  if (raw === '(none)') return raw;
+  // Every store names a missing value (no country, no UTM source...) by the contract's label.
+  if (raw === MISSING_LABEL[dimension]) return raw;
   const value = dimension === 'country' ? raw.toUpperCase() : raw;
   const shape = FILTER_SHAPES[dimension];
-  if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}`);
+  if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
   return value;
 }
 

@@ -2,8 +2,12 @@
  * Answers validated queries: pins the current batch version for the whole request (no mixed
  * versions in one response), wraps both stores in their caches, merges at W, and shapes the
  * response rows (Plausible v2 style: `dimensions` and `metrics` arrays per row).
+ *
+ * The stores and the merge work in the read contract's units (revenue in integer micros, so sums
+ * across W stay exact); the rows built here are the one place revenue becomes currency units,
+ * for JSON, CSV and Arrow alike.
  */
-import { GRAIN_MS, type Metric } from '../core/views.ts';
+import { GRAIN_MS, microsToUnits, type Metric } from '../core/views.ts';
 import { ApiError } from './api.errors.ts';
 import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.ts';
 import type { ServingOptions } from './options.ts';
@@ -72,6 +76,8 @@ export interface StatsServiceDeps {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+/** A metric value as the API presents it: revenue in currency units, everything else as is. */
+const present = (m: Metric, v: number | null | undefined): number | null => (v === null || v === undefined ? null : m === 'revenue' ? microsToUnits(v) : v);
 const span = (c: { from: number; to: number } | null) => (c ? { from: iso(c.from), to: iso(c.to) } : null);
 
 function meta(m: CoverageMeta, choice: SourceChoice, sources: SourceName[], exact: boolean, uniques?: string): ResponseMeta {
@@ -150,18 +156,18 @@ export class StatsService {
       const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
       const sources = [...new Set(s.points.map((p) => p.source).filter((x): x is SourceName => x !== null))];
       return {
-        results: s.points.map((p) => ({ dimensions: [iso(p.start)], metrics: q.metrics.map((m) => p.values[m] ?? null), source: p.source, exact: p.exact, status: p.status })),
+        results: s.points.map((p) => ({ dimensions: [iso(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),
         meta: meta(s.meta, ctx.choice, sources, s.points.every((p) => p.exact)),
       };
     }
     if (q.kind === 'totals') {
       const t = await mergeTotals({ ...range, metrics: q.metrics }, ctx);
-      return { results: [{ dimensions: [], metrics: q.metrics.map((m) => t.values[m] ?? null) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
+      return { results: [{ dimensions: [], metrics: q.metrics.map((m) => present(m, t.values[m])) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
     }
     const metric = q.metrics[0] as 'pageviews' | 'visitors' | 'events' | 'revenue';
     const b = await mergeBreakdown({ ...range, dimension: q.dimension!, metric, limit: q.limit }, ctx, { offset: q.offset, fetchCap: this.deps.options.maxLimit + this.deps.options.maxOffset });
     const uniques = metric === 'visitors' && b.sources.length > 1 ? 'sum-upper-bound' : undefined;
-    return { results: b.rows.map((r) => ({ dimensions: [r.value], metrics: [r.count] })), meta: meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques) };
+    return { results: b.rows.map((r) => ({ dimensions: [r.value], metrics: [present(metric, r.count)] })), meta: meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques) };
   }
 
   /** Active visitors of the last few minutes and page views per minute of the last 30, from speed. */

@@ -2,12 +2,13 @@
  * Decodes only what the rollup reads. Avro schema resolution into a reader schema of those
  * fields makes avsc skip the others (event id, URL, title, UTM medium/campaign, properties...)
  * without building their strings and maps: less decode time and far less garbage per event.
- * Writer schemas come from the registry by id, cached; the errors are the codec's, so they
- * dead-letter the same way (PAYLOAD_FORMAT, UNKNOWN_SCHEMA_ID, and SCHEMA_VIOLATION for a writer
- * schema that drifted from the full current one, as EventCodec judges it).
+ * Writer schemas come from the registry by id through the codec's cache (WriterSchemaCache);
+ * the errors are the codec's, so they dead-letter the same way (PAYLOAD_FORMAT,
+ * UNKNOWN_SCHEMA_ID, and SCHEMA_VIOLATION for a writer schema that drifted from the full current
+ * one, as EventCodec judges it).
  */
 import avro from 'avsc';
-import { AvroDecodeError, driftError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, type AvroSchemaJson, type EventCodec, type RegistryClient, type SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
+import { AvroDecodeError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, WriterSchemaCache, type AvroSchemaJson, type EventCodec, type RegistryClient, type SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
 
 export const ROLLUP_FIELDS = [
   'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'referrer_host',
@@ -31,11 +32,17 @@ export function rollupSchema(schema: AvroSchemaJson = EVENT_SCHEMA): AvroSchemaJ
 
 export class ProjectedDecoder implements RollupDecoder {
   private readonly reader = avro.Type.forSchema(rollupSchema() as avro.Schema);
-  private readonly resolvers = new Map<number, avro.Resolver>();
-  private readonly pending = new Map<number, Promise<avro.Resolver>>();
-  private readonly drifted = new Map<number, SchemaViolationError>();
+  /** Drift is judged against the full current schema, as EventCodec judges it. */
+  private readonly writers: WriterSchemaCache<avro.Resolver>;
+  /** The cache's maps, read directly in the hot loop. */
+  private readonly resolvers: ReadonlyMap<number, avro.Resolver>;
+  private readonly drifted: ReadonlyMap<number, SchemaViolationError>;
 
-  constructor(private readonly registry: RegistryClient) {}
+  constructor(registry: RegistryClient) {
+    this.writers = new WriterSchemaCache(registry, EVENT_SCHEMA, (writer) => this.reader.createResolver(avro.Type.forSchema(writer as avro.Schema)));
+    this.resolvers = this.writers.known;
+    this.drifted = this.writers.drifted;
+  }
 
   decodeCached(buf: Buffer | null): RollupEvent | undefined {
     const schemaId = schemaIdOf(buf);
@@ -50,7 +57,7 @@ export class ProjectedDecoder implements RollupDecoder {
     const schemaId = schemaIdOf(buf);
     const drift = this.drifted.get(schemaId);
     if (drift) throw drift;
-    return this.read(schemaId, buf!, this.resolvers.get(schemaId) ?? (await this.lookup(schemaId)));
+    return this.read(schemaId, buf!, this.resolvers.get(schemaId) ?? (await this.writers.lookup(schemaId)));
   }
 
   /** Reads past the header in place (no payload slice per record: one allocation less). */
@@ -63,28 +70,6 @@ export class ProjectedDecoder implements RollupDecoder {
     }
     if (r.offset !== framed.length) throw new AvroDecodeError(schemaId, new Error(r.offset < 0 ? 'truncated buffer' : `${framed.length - r.offset} trailing bytes`));
     return r.value as RollupEvent;
-  }
-
-  /** Concurrent misses for one id share one registry request; a failure is not cached. */
-  private lookup(id: number): Promise<avro.Resolver> {
-    let p = this.pending.get(id);
-    if (!p) {
-      p = this.registry
-        .schemaById(id)
-        .then((schema) => {
-          const drift = driftError(EVENT_SCHEMA, schema, id);
-          if (drift) {
-            this.drifted.set(id, drift);
-            throw drift;
-          }
-          const resolver = this.reader.createResolver(avro.Type.forSchema(schema as avro.Schema));
-          this.resolvers.set(id, resolver);
-          return resolver;
-        })
-        .finally(() => this.pending.delete(id));
-      this.pending.set(id, p);
-    }
-    return p;
   }
 }
 

@@ -14,7 +14,9 @@ import { SpeedConsumer } from './events.consumer.ts';
 import { speedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { distinctVisitors, traffic, truthByMinute } from './testing/speed.fixture.ts';
+import { traffic } from './testing/speed.fixture.ts';
+import type { Metric } from '../core/views.ts';
+import { pickMetrics, truthSeries, truthTotals } from '../testing/truth.ts';
 import { MemoryRegistryClient } from '../schemas/index.ts';
 
 describe('speed consumer on the real broker and Redis', () => {
@@ -67,22 +69,24 @@ describe('speed consumer on the real broker and Redis', () => {
     const reader = new SpeedReader({ redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
     const from = Math.floor(events[0]!.event_time / 60_000) * 60_000;
     const to = Date.now();
-    const truth = truthByMinute(expected);
+    const sites = [...new Set(expected.map((e) => e.site_id))];
     const total = async () => {
       let n = 0;
-      for (const site of truth.keys()) n += (await reader.totals({ site, from, to, metrics: ['pageviews'] })).pageviews!;
+      for (const site of sites) n += (await reader.totals({ site, from, to, metrics: ['pageviews'] })).pageviews!;
       return n;
     };
     const expectedPv = expected.filter((e) => !e.is_bot && e.type === 'pageview').length;
     await waitUntil('every page view rolled up', async () => (await total()) >= expectedPv, 60_000, 250);
 
-    for (const [site, minutes] of truth) {
-      const points = await reader.series({ site, from, to, grain: 'minute', metrics: ['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'] });
+    const counters: Metric[] = ['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'];
+    for (const site of sites) {
+      const minutes = truthSeries(expected, { site, grain: 'minute', from, to });
+      const points = await reader.series({ site, from, to, grain: 'minute', metrics: counters });
       for (const p of points) {
-        expect(p.values, `${site} ${new Date(p.start).toISOString()}`).toEqual(minutes.get(p.start) ?? { pageviews: 0, events: 0, purchases: 0, revenue: 0, bot_pageviews: 0 });
+        expect(p.values, `${site} ${new Date(p.start).toISOString()}`).toEqual(pickMetrics(minutes.get(p.start)!, counters));
       }
       const v = (await reader.totals({ site, from, to, metrics: ['visitors'] })).visitors!;
-      const exact = distinctVisitors(expected, site);
+      const exact = truthTotals(expected, { site, from, to }).visitors;
       expect(Math.abs(v - exact) / exact).toBeLessThan(0.02);
     }
     let texts: string[] = [];

@@ -7,12 +7,13 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { BaseService } from '../core/lifecycle.ts';
-import { DependencyError, TwinlaneError, errorMessage } from '../core/errors.ts';
+import { DependencyError, errorMessage } from '../core/errors.ts';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
-import { CircuitOpenError, type CircuitBreaker, type DeadLetterCode, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
-import { SchemaViolationError, type EventCodec, type RegistryClient } from '../schemas/index.ts';
+import { CircuitOpenError, classifyDecodeFailure, decodeDeadLetter, type CircuitBreaker, type DeadLetterWriter, type NewDeadLetter } from '../dlq/index.ts';
+import type { EventCodec, RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
@@ -43,7 +44,6 @@ export interface SpeedConsumerDeps {
 
 /** Attempts at one site's compare-and-set before the batch is retried whole. */
 const MAX_CAS_ATTEMPTS = 5;
-const DECODE_CODES: ReadonlySet<string> = new Set<DeadLetterCode>(['PAYLOAD_FORMAT', 'UNKNOWN_SCHEMA_ID', 'SCHEMA_VIOLATION']);
 
 /** What a batch is judged against: W and the retention limit, fixed when the batch starts. */
 interface BatchScope {
@@ -117,7 +117,7 @@ export class SpeedConsumer extends BaseService {
       maxBytesPerPartition: options.maxBytesPerPartition,
       maxBytes: options.maxBytesPerPartition * 4,
       maxWaitTimeInMs: options.maxWaitMs,
-      retry: { retries: 5, restartOnFailure: async () => this.fatal === undefined },
+      retry: { ...KAFKA_RETRY.SPEED_CONSUMER, restartOnFailure: async () => this.fatal === undefined },
     });
     // After a rebalance a partition may come back from another instance: guess nothing.
     consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -250,16 +250,9 @@ export class SpeedConsumer extends BaseService {
       try {
         event = decoder.decodeCached(msg.value) ?? (await decoder.decode(msg.value));
       } catch (err) {
-        if (!(err instanceof TwinlaneError) || !DECODE_CODES.has(err.code)) throw err;
-        out.letters.push({
-          stage: 'decode',
-          code: err.code as DeadLetterCode,
-          message: err.message,
-          payload: msg.value ?? Buffer.alloc(0),
-          payloadFormat: err.code === 'PAYLOAD_FORMAT' ? 'binary' : 'avro-confluent',
-          ...(err instanceof SchemaViolationError && err.paths[0] ? { field: err.paths[0] } : {}),
-          source: { topic: pos.topic, partition: pos.partition, offset: msg.offset },
-        });
+        const failure = classifyDecodeFailure(err);
+        if (!failure) throw err; // not the record's fault (the registry is down, say): retry the batch
+        out.letters.push(decodeDeadLetter(failure, msg.value, { topic: pos.topic, partition: pos.partition, offset: msg.offset }));
         continue;
       }
       const reason = SpeedConsumer.excluded(event.event_time, scope);

@@ -8,11 +8,13 @@
  *   P:{s}:dk:<min>           set    the `<dim>:<v>` suffixes that exist for that minute
  *   P:{s}:s:<min>            HLL    human sessions
  *   P:{s}:pg:<min>           zset   path → human page views
- *   P:{s}:rf:<min>           zset   referrer host → human page views
+ *   P:{s}:rf:<min>           zset   referrer host (or `(direct)`) → human page views
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
  *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
  *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
  *   P:sites                  set    sites seen (no tag: read by admin commands only)
+ *   P:format                 string data format of the store (core/data-format.ts); never a TTL;
+ *                                   a clear of every site deletes it with the rest
  */
 export const MINUTE_MS = 60_000;
 
@@ -33,9 +35,8 @@ export type TupleDim = (typeof TUPLE_DIMS)[number];
 export const HLL_DIMS: readonly TupleDim[] = ['country', 'device'];
 export const HLL_DIM_INDEX: readonly number[] = HLL_DIMS.map((d) => TUPLE_DIMS.indexOf(d));
 
+/** Separates the parts of a tuple field. A missing value is stored as its core/views.ts labelOf() label. */
 export const SEP = '\x1f';
-/** Stands for a missing value (no country, no UTM source...) in tuples, filters and breakdowns. */
-export const NONE = '(none)';
 
 /** A tag must not contain braces, or Redis would hash on the wrong part of the key. */
 export function siteTag(site: string): string {
@@ -55,6 +56,11 @@ export class SpeedKeys {
 
   get sites(): string {
     return `${this.prefix}:sites`;
+  }
+
+  /** The store's data-format marker (speed/format.marker.ts). */
+  get format(): string {
+    return `${this.prefix}:format`;
   }
 
   /** SCAN pattern for every key of a site (or of all sites). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AGG, KIND, NONE, tupleField } from './redis.keys.ts';
+import { labelOf, MISSING_LABEL } from '../core/views.ts';
+import { AGG, KIND, tupleField } from './redis.keys.ts';
 import { offsetAbove, rollupSite } from './rollup.aggregator.ts';
 import { traffic } from './testing/speed.fixture.ts';
 
@@ -26,7 +27,7 @@ describe('rollupSite', () => {
     expect(r.maxOffset).toBe('1999');
   });
 
-  it('keeps the tuple counters consistent with the aggregates, missing values as (none)', () => {
+  it('keeps the tuple counters consistent with the aggregates, missing values by their contract labels', () => {
     const r = rollupSite('alpha', events)!;
     for (const m of r.minutes.values()) {
       let tuplePv = 0;
@@ -35,8 +36,15 @@ describe('rollupSite', () => {
     }
     const noUtm = events.find((e) => !e.event.is_bot && e.event.type === 'pageview' && e.event.utm_source === null)!.event;
     const one = rollupSite('alpha', [{ offset: '5', event: noUtm }])!;
-    const field = tupleField(KIND.pageview, 'pageview', [noUtm.country!, noUtm.device_type, noUtm.browser!, noUtm.os!, NONE]);
+    const field = tupleField(KIND.pageview, 'pageview', [noUtm.country!, noUtm.device_type, noUtm.browser!, noUtm.os!, MISSING_LABEL.utm_source]);
     expect([...one.minutes.values()][0]!.counters.get(field)).toBe(1);
+    // What the user-agent parser reports for an agent it cannot read, no country, no referrer:
+    // stored as batch labels them, the direct visit as a referrer member of its own.
+    const unknown = { ...noUtm, country: null, device_type: 'unknown', browser: null, os: null, referrer_host: null };
+    const minute = [...rollupSite('alpha', [{ offset: '6', event: unknown }])!.minutes.values()][0]!;
+    expect(minute.counters.get(tupleField(KIND.pageview, 'pageview', ['(unknown)', '(unknown)', '(unknown)', '(unknown)', '(none)']))).toBe(1);
+    expect(minute.referrers.get('(direct)')).toBe(1);
+    expect([...minute.dimVisitors.keys()].sort()).toEqual(['country:(unknown)', 'device:(unknown)']);
   });
 
   it('rolls up only events above the applied offset, and nothing when all were applied', () => {
@@ -60,7 +68,7 @@ describe('rollupSite with more event names than tuple codes hold', () => {
     const r = rollupSite('alpha', events)!;
     const m = [...r.minutes.values()][0]!;
     for (let i = 0; i < 2_500; i++) {
-      const field = tupleField(KIND.custom, `custom-${i}`, [base.country ?? NONE, base.device_type || NONE, base.browser ?? NONE, base.os ?? NONE, base.utm_source ?? NONE]);
+      const field = tupleField(KIND.custom, `custom-${i}`, [labelOf('country', base.country), labelOf('device', base.device_type), labelOf('browser', base.browser), labelOf('os', base.os), labelOf('utm_source', base.utm_source)]);
       expect(m.counters.get(field)).toBe(1);
     }
     expect(m.counters.get(AGG.events)).toBe(2_500);
@@ -79,7 +87,7 @@ describe('rollupSite visitor sketches', () => {
       expect(m.visitors.length).toBe(new Set(m.visitors).size);
       const want = new Map<string, Set<string>>();
       for (const e of humans) {
-        for (const dv of [`country:${e.country ?? NONE}`, `device:${e.device_type || NONE}`]) {
+        for (const dv of [`country:${labelOf('country', e.country)}`, `device:${labelOf('device', e.device_type)}`]) {
           if (!want.has(dv)) want.set(dv, new Set());
           want.get(dv)!.add(e.visitor_id);
         }

@@ -3,8 +3,9 @@
  * thousands of events becomes a few hundred Redis operations (pre-aggregation is what lets
  * the speed layer outrun per-event commands by an order of magnitude, see MEASURED.md).
  */
+import { labelOf } from '../core/views.ts';
 import type { RollupEvent } from './event.decoder.ts';
-import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NONE, SEP, toMinute } from './redis.keys.ts';
+import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, SEP, toMinute } from './redis.keys.ts';
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
@@ -72,12 +73,17 @@ function addVisitor(m: MinuteState, v: string, code: number): void {
   else if (prev !== code && code >= 0) pushSketches(m.extra, v, code);
 }
 
-/** Adds `n` to the tuple counter of the event with `kind`. */
+/**
+ * Adds `n` to the tuple counter of the event with `kind`. Values are stored as the read contract
+ * labels them (core/views.ts labelOf), so filters and breakdowns need no translation and a missing
+ * value is the same row on both sides of W.
+ */
 function addTuple(m: MinuteState, kind: string, e: RollupEvent, n: number): void {
-  const country = e.country ?? NONE, device = e.device_type || NONE, browser = e.browser ?? NONE, os = e.os ?? NONE, utm = e.utm_source ?? NONE;
-  const code = tupleCode(kind, e.name, country, device, browser, os, utm);
+  const name = labelOf('event_name', e.name), country = labelOf('country', e.country), device = labelOf('device', e.device_type);
+  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os), utm = labelOf('utm_source', e.utm_source);
+  const code = tupleCode(kind, name, country, device, browser, os, utm);
   if (code >= 0) add(m.tuples, code, n);
-  else add(m.counters, kind + SEP + e.name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm, n);
+  else add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm, n);
 }
 
 function add<K>(map: Map<K, number>, key: K, n: number): void {
@@ -181,8 +187,10 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
   if (e.type === 'pageview') {
     add(m.counters, AGG.pageviews, 1);
     addTuple(m, KIND.pageview, e, 1);
-    add(m.pages, e.path, 1);
-    if (e.referrer_host) add(m.referrers, e.referrer_host, 1);
+    add(m.pages, labelOf('page', e.path), 1);
+    // Direct visits are a referrer row too ('(direct)'), as in batch: a breakdown by referrer and
+    // a referrer filter answer them instead of leaving them out.
+    add(m.referrers, labelOf('referrer', e.referrer_host), 1);
   } else if (e.type === 'custom') {
     add(m.counters, AGG.events, 1);
     addTuple(m, KIND.custom, e, 1);
@@ -205,19 +213,19 @@ function foldBot(m: MinuteState, e: RollupEvent): void {
   }
 }
 
-/** Value of tuple dimension `i` (TUPLE_DIMS order), a missing one as NONE. */
+/** Value of tuple dimension `i` (TUPLE_DIMS order), a missing one by its contract label. */
 function tupleValue(e: RollupEvent, i: number): string {
   switch (i) {
     case 0:
-      return e.country ?? NONE;
+      return labelOf('country', e.country);
     case 1:
-      return e.device_type || NONE;
+      return labelOf('device', e.device_type);
     case 2:
-      return e.browser ?? NONE;
+      return labelOf('browser', e.browser);
     case 3:
-      return e.os ?? NONE;
+      return labelOf('os', e.os);
     default:
-      return e.utm_source ?? NONE;
+      return labelOf('utm_source', e.utm_source);
   }
 }
 

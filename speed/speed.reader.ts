@@ -97,6 +97,9 @@ export class SpeedReader implements ViewReader {
       }
       return this.topMembers(keys, minutes.map((m) => (q.dimension === 'page' ? keys.pages(m) : keys.referrers(m))), q.limit);
     }
+    // Page views carry no event name (their tuples file them under `pageview`): like batch, an
+    // event-name breakdown of page views has no rows, rather than one `pageview` row on this side of W.
+    if (q.dimension === 'event_name' && q.metric === 'pageviews') return [];
     if (q.metric === 'visitors') return this.visitorBreakdown(q, keys, minutes, filters);
     const metric = COUNTER_METRICS[q.metric]!;
     const mode = counterMode([q.metric], filters, q.eventName);

@@ -7,15 +7,16 @@
  * schema registry.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../core/processes.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
-import { createTopic, kafkaClient, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
+import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { traffic, truthByMinute } from './testing/speed.fixture.ts';
+import { traffic } from './testing/speed.fixture.ts';
+import type { Metric } from '../core/views.ts';
+import { pickMetrics, truthSeries } from '../testing/truth.ts';
 
 const MAIN = fileURLToPath(new URL('../apps/speed.main.ts', import.meta.url));
 const KILLS = 5;
@@ -47,6 +48,8 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
       DLQ_TOPIC: dlq,
       SPEED_GROUP: uniqueName('speed-kill'),
       SPEED_KEY_PREFIX: keyPrefix,
+      // Its own DATA_DIR (no batch watermark), not whatever ./data holds; the entry point marks its format.
+      DATA_DIR: tempDir('speed-kill'),
       SPEED_METRICS_PORT: String(metricsPort),
       SPEED_SESSION_TIMEOUT: '6s',
       // Lazy commits make every kill land after Redis applied batches Kafka has not committed.
@@ -112,11 +115,11 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
     const reader = new SpeedReader({ redis, keys: new SpeedKeys(keyPrefix), ttlMs: config.SPEED_TTL });
     const from = Math.floor(Math.min(...events.map((e) => e.event_time)) / 60_000) * 60_000;
     const to = Date.now() + 60_000;
-    const truth = truthByMinute(events);
+    const sites = [...new Set(events.map((e) => e.site_id))];
     const expectedEvents = events.filter((e) => !e.is_bot && e.type === 'custom').length;
     const totalEvents = async () => {
       let n = 0;
-      for (const site of truth.keys()) n += (await reader.totals({ site, from, to, metrics: ['events'] })).events!;
+      for (const site of sites) n += (await reader.totals({ site, from, to, metrics: ['events'] })).events!;
       return n;
     };
     await waitUntil('the last consumer to catch up', async () => (await totalEvents()) >= expectedEvents, 90_000, 250);
@@ -125,25 +128,18 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
     child!.kill('SIGTERM');
     await new Promise((r) => child!.once('exit', r));
 
-    const zero = { pageviews: 0, events: 0, purchases: 0, revenue: 0, bot_pageviews: 0 };
+    const counters: Metric[] = ['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'];
     let minutes = 0;
-    for (const [site, perMinute] of truth) {
-      const points = await reader.series({ site, from, to, grain: 'minute', metrics: ['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'] });
-      for (const p of points) expect(p.values, `${site} ${new Date(p.start).toISOString()}`).toEqual(perMinute.get(p.start) ?? zero);
+    for (const site of sites) {
+      const perMinute = truthSeries(events, { site, grain: 'minute', from, to });
+      const points = await reader.series({ site, from, to, grain: 'minute', metrics: counters });
+      for (const p of points) expect(p.values, `${site} ${new Date(p.start).toISOString()}`).toEqual(pickMetrics(perMinute.get(p.start)!, counters));
       minutes += points.length;
     }
     expect(minutes).toBeGreaterThan(150);
     expect(replayed, 'restarts replayed batches that Redis already had').toBeGreaterThan(0);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function onCleanupKill(get: () => ChildProcess | undefined): void {
   afterAll(() => {

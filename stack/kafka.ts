@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { logFile, runningPid, startDetached, waitFor, type StackPaths } from '../core/processes.ts';
 
 export const KAFKA_MAIN = 'kafka.Kafka';
@@ -106,7 +107,7 @@ export async function startKafka(paths: StackPaths, o: KafkaStackOptions, log: (
 }
 
 export async function brokerAnswers(broker: string): Promise<boolean> {
-  const admin = new Kafka({ clientId: 'twinlane-stack', brokers: [broker], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 }).admin();
+  const admin = new Kafka({ clientId: 'twinlane-stack', brokers: [broker], logLevel: logLevel.NOTHING, retry: KAFKA_RETRY.STACK_PROBE, connectionTimeout: 1000 }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
@@ -115,28 +116,6 @@ export async function brokerAnswers(broker: string): Promise<boolean> {
     return false;
   } finally {
     await admin.disconnect().catch(() => undefined);
-  }
-}
-
-export interface TopicSpec {
-  topic: string;
-  numPartitions: number;
-  configEntries?: { name: string; value: string }[];
-}
-
-/** Creates the topics that do not exist yet; existing ones are left as they are. */
-export async function ensureTopics(broker: string, topics: TopicSpec[]): Promise<string[]> {
-  const admin = new Kafka({ clientId: 'twinlane-stack', brokers: [broker], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t.topic));
-    if (missing.length > 0) {
-      await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ ...t, replicationFactor: 1 })) });
-    }
-    return missing.map((t) => t.topic);
-  } finally {
-    await admin.disconnect();
   }
 }
 

@@ -1,14 +1,17 @@
 /**
- * `stack up|down|status`: the local stack without Docker (Kafka broker in KRaft mode, Redis,
+ * `stack up|down|status`: the local stack without Docker (Kafka broker in KRaft mode, Redis, ClickHouse,
  * the bundled schema registry). Idempotent: `up` reuses what runs; `down` stops exactly the
  * processes it started (recorded in .local/stack/*.pid).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ConfigValues } from '../core/config.ts';
-import { ensureTopics, kafkaRunning, startKafka } from './kafka.ts';
+import { Kafka, logLevel } from 'kafkajs';
+import { readStackEnv, type ConfigValues } from '../core/config.ts';
+import { ensureTopicsWith, pipelineTopics } from '../core/kafka-topics.ts';
+import { kafkaRunning, startKafka } from './kafka.ts';
 import { logFile, pidFile, runningPid, startDetached, stopPid, stackPaths, waitFor, type StackPaths } from '../core/processes.ts';
 import { ensureRedis, ownRedisRunning, redisAnswers } from './redis.ts';
+import { clickhouseAnswers, clickhouseRunning, ensureClickHouse, ownClickHouseUrl, stackClickHouse, type ClickHouseInfo } from './clickhouse.ts';
 
 export const REGISTRY_ENTRY = 'apps/registry.main.ts';
 
@@ -17,6 +20,8 @@ export interface StackInfo {
   kafka: { brokers: string; pid?: number; reused: boolean };
   redis: { url: string; pid?: number; reused: boolean };
   registry?: { url: string; pid?: number; reused: boolean };
+  /** Absent when clickhouse-server is not installed and no CLICKHOUSE_URL is set. */
+  clickhouse?: ClickHouseInfo;
 }
 
 function writeStackEnv(paths: StackPaths, vars: Record<string, string>): void {
@@ -60,22 +65,25 @@ export async function stackUp(config: ConfigValues, log: (line: string) => void 
   const paths = stackPaths(root);
   const brokers = `127.0.0.1:${config.KAFKA_PORT}`;
   const kafka = await startKafka(paths, { port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT, heap: config.KAFKA_HEAP }, log);
-  const created = await ensureTopics(brokers, [
-    { topic: config.EVENTS_TOPIC, numPartitions: config.EVENTS_PARTITIONS },
-    { topic: config.DLQ_TOPIC, numPartitions: 3 },
-    { topic: config.REGISTRY_TOPIC, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-  ]);
+  // The same topics and helper the services use at start; the stack creates them whatever KAFKA_CREATE_TOPICS says.
+  const topics = pipelineTopics(config);
+  const client = new Kafka({ clientId: 'twinlane-stack', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const created = await ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
   if (created.length > 0) log(`created topics: ${created.join(', ')}`);
   const previousOwnRedis = ownRedisRunning(paths) ? readOwnRedisUrl(paths) : undefined;
   const redis = await ensureRedis(paths, config.REDIS_URL, previousOwnRedis, log);
   if (redis.pid) writeFileSync(join(paths.state, 'redis.url'), redis.url);
   const registry = await ensureRegistry(paths, config, brokers, log);
+  // A CLICKHOUSE_URL that stack.env supplied is ours from a previous start, not the user's.
+  const externalClickHouse = config.CLICKHOUSE_URL === readStackEnv(root).CLICKHOUSE_URL ? '' : config.CLICKHOUSE_URL;
+  const clickhouse = await ensureClickHouse(paths, externalClickHouse, log);
   writeStackEnv(paths, {
     KAFKA_BROKERS: brokers,
     REDIS_URL: redis.url,
     ...(registry ? { SCHEMA_REGISTRY_URL: registry.url } : {}),
+    ...(clickhouse?.pid ? { CLICKHOUSE_URL: clickhouse.url } : {}),
   });
-  return { kafka: { brokers, pid: kafka.pid, reused: kafka.reused }, redis, registry };
+  return { kafka: { brokers, pid: kafka.pid, reused: kafka.reused }, redis, registry, ...(clickhouse ? { clickhouse } : {}) };
 }
 
 function readOwnRedisUrl(paths: StackPaths): string | undefined {
@@ -88,12 +96,13 @@ export async function stackDown(log: (line: string) => void = console.log, root 
   const paths = stackPaths(root);
   const components: [string, number | undefined][] = [
     ['registry', registryRunning(paths)],
+    ['clickhouse', clickhouseRunning(paths)],
     ['redis', ownRedisRunning(paths)],
     ['kafka', kafkaRunning(paths)],
   ];
   for (const [name, pid] of components) {
     if (!pid) continue;
-    const how = await stopPid(pid, name === 'kafka' ? 30_000 : 10_000);
+    const how = await stopPid(pid, name === 'kafka' || name === 'clickhouse' ? 30_000 : 10_000);
     rmSync(pidFile(paths, name), { force: true });
     log(`${name}: ${how} (pid ${pid})`);
   }
@@ -119,5 +128,10 @@ export async function stackStatus(config: ConfigValues, root = process.cwd()): P
       ? `registry  running  pid ${registry}  ${config.SCHEMA_REGISTRY_URL}  log ${logFile(paths, 'registry')}`
       : `registry  stopped`,
   );
+  const clickhouse = clickhouseRunning(paths);
+  const ownClickHouse = ownClickHouseUrl(stackClickHouse(paths));
+  if (clickhouse) lines.push(`clickhouse running  pid ${clickhouse}  ${ownClickHouse} (started by the stack)  data ${stackClickHouse(paths).dir}/data  log ${logFile(paths, 'clickhouse')}`);
+  else if (config.CLICKHOUSE_URL && config.CLICKHOUSE_URL !== ownClickHouse) lines.push(`clickhouse ${(await clickhouseAnswers(config.CLICKHOUSE_URL)) ? 'answers' : 'DOWN   '}  ${config.CLICKHOUSE_URL} (external, not managed by the stack)`);
+  else lines.push(`clickhouse stopped`);
   return lines;
 }

@@ -69,6 +69,23 @@ export function testRedis(config: ConfigValues): { redis: Redis; prefix: string 
   return { redis, prefix };
 }
 
+/**
+ * A unique SPEED_KEY_PREFIX for services a test starts as processes, with every key under it
+ * deleted afterwards: speed keys expire, but the store's format marker never does.
+ */
+export function speedKeyPrefix(config: ConfigValues, prefix: string): string {
+  const keyPrefix = uniqueName(prefix);
+  onCleanup(async () => {
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+    try {
+      for await (const batch of redis.scanStream({ match: `${keyPrefix}:*`, count: 1000 })) if ((batch as string[]).length) await redis.del(...(batch as string[]));
+    } finally {
+      redis.disconnect();
+    }
+  });
+  return keyPrefix;
+}
+
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `twinlane-${prefix}-`));
   onCleanup(async () => rmSync(dir, { recursive: true, force: true }));

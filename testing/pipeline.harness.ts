@@ -5,25 +5,26 @@
  * real entry points (so a test can SIGKILL them); batch runs go through the scheduler's runner.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { expect } from 'vitest';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites } from '../core/sites.ts';
+import type { Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { runLoad, type LoadOptions, type LoadSummary } from '../traffic/index.ts';
 import { freePort, isAlive, sleep } from '../core/processes.ts';
-import { createTopic, kafkaClient, tempDir, uniqueName, waitUntil } from './helpers.ts';
+import { createTopic, kafkaClient, speedKeyPrefix, tempDir, uniqueName, waitUntil } from './helpers.ts';
 import { groupLag } from '../orchestration/index.ts';
 import type { RunResult } from '../orchestration/index.ts';
 import { schedulerOptions } from '../orchestration/index.ts';
 import { createScheduler } from '../apps/index.ts';
 import { buildJobPorts } from '../apps/index.ts';
 import { answersHttp } from '../apps/index.ts';
+import type { SeriesRow } from './truth.assert.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = resolve(import.meta.dirname, '..');
 const ENTRIES = {
   collector: 'apps/collector.main.ts',
   speed: 'apps/speed.main.ts',
@@ -57,7 +58,7 @@ export class PipelineHarness {
       DLQ_TOPIC: dlq,
       SPEED_GROUP: uniqueName('speed'),
       LAKE_GROUP: uniqueName('lake'),
-      SPEED_KEY_PREFIX: uniqueName('e2e'),
+      SPEED_KEY_PREFIX: speedKeyPrefix(base, 'e2e'),
       LAKE_ROLL_AGE: '1s',
       SPEED_SESSION_TIMEOUT: '6s',
       COLLECTOR_PORT: String(h.ports.collector),
@@ -228,50 +229,9 @@ export class PipelineHarness {
   }
 }
 
-export interface SeriesRow {
-  start: number;
-  source: string | null;
-  values: Record<string, number | null>;
-}
+export const TRUTH_METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue'] as const satisfies readonly Metric[];
 
-export const TRUTH_METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue'] as const;
-
-/** The exact numbers of the batch view definitions (bots only in bot_pageviews), per site and bucket. */
-export function truthBuckets(events: readonly TwinlaneEvent[], grainMs: number): Map<string, Record<string, number>> {
-  const acc = new Map<string, { pv: number; ev: number; pu: number; rev: number; visitors: Set<string>; sessions: Set<string> }>();
-  for (const e of events) {
-    if (e.is_bot) continue;
-    const key = `${e.site_id}|${Math.floor(e.event_time / grainMs) * grainMs}`;
-    let a = acc.get(key);
-    if (!a) acc.set(key, (a = { pv: 0, ev: 0, pu: 0, rev: 0, visitors: new Set(), sessions: new Set() }));
-    if (e.type === 'pageview') a.pv++;
-    else if (e.type === 'custom') a.ev++;
-    else if (e.type === 'purchase') {
-      a.pu++;
-      a.rev += e.revenue_micros ?? 0;
-    }
-    a.visitors.add(e.visitor_id);
-    a.sessions.add(e.session_id);
-  }
-  const out = new Map<string, Record<string, number>>();
-  for (const [k, a] of acc) out.set(k, { pageviews: a.pv, visitors: a.visitors.size, sessions: a.sessions.size, events: a.ev, purchases: a.pu, revenue: a.rev / 1_000_000 });
-  return out;
-}
-
-/** Speed uniques are HyperLogLog: 0.81% standard error; allow about 3 sigma, and 1 for tiny buckets. */
-export const HLL_TOLERANCE = 0.025;
-
-/** Every served bucket equals the truth: exactly, or within the sketch error for the `approx` metrics. */
-export function expectBucketsEqualTruth(rows: readonly SeriesRow[], truth: Map<string, Record<string, number>>, site: string, metrics: readonly string[], approx: readonly string[] = []): void {
-  for (const r of rows) {
-    const t = truth.get(`${site}|${r.start}`) ?? {};
-    for (const m of metrics) {
-      const got = r.values[m] ?? 0;
-      const want = t[m] ?? 0;
-      const where = `${site} ${new Date(r.start).toISOString()} ${m} (source ${r.source})`;
-      if (approx.includes(m)) expect(Math.abs(got - want), where).toBeLessThanOrEqual(Math.max(1, HLL_TOLERANCE * want));
-      else if (m === 'revenue') expect(got, where).toBeCloseTo(want, 2);
-      else expect(got, where).toBe(want);
-    }
-  }
-}
+// The truth and the assertion live in the test kit's own files (a unit test proves the assertion
+// fails on an empty answer); end-to-end tests import them from here with the harness.
+export { expectBucketsEqualTruth, HLL_TOLERANCE, type SeriesRow } from './truth.assert.ts';
+export { truthSeries, type TruthSeries } from './truth.ts';

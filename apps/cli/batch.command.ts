@@ -10,6 +10,7 @@ import { formatDay, lakePaths, parseDay } from '../../batch/index.ts';
 import { batchOptions } from '../../batch/index.ts';
 import type { RunRecord } from '../../batch/index.ts';
 import { ViewsStore } from '../../batch/index.ts';
+import { guardDataFormats } from '../data-format.guard.ts';
 
 function iso(w: number | null): string {
   return w === null ? '(none)' : new Date(w).toISOString();
@@ -35,6 +36,8 @@ function runCommand(): Command {
     .action(async (o: { date?: string[]; from?: string; to?: string; dirty?: boolean; json?: boolean }) => {
       const config = loadConfig();
       const logger = createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'batch');
+      // The batch job may migrate DATA_DIR (like `twinlane data migrate`); the services only refuse.
+      await guardDataFormats(config, { role: 'twinlane batch run', stores: ['data-dir'], mode: 'migrate', logger });
       const bar = new cliProgress.SingleBar({ format: 'batch [{bar}] {value}/{total} days {day}', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
       let started = false;
       const record = await runBatch(
@@ -59,8 +62,9 @@ function runCommand(): Command {
 }
 
 function rollbackCommand(): Command {
-  return new Command('rollback').description('Make the previous batch version current again (one atomic step)').action(() => {
+  return new Command('rollback').description('Make the previous batch version current again (one atomic step)').action(async () => {
     const config = loadConfig();
+    await guardDataFormats(config, { role: 'twinlane batch rollback', stores: ['data-dir'] });
     const store = new ViewsStore(config.DATA_DIR);
     const from = store.pointer()?.version;
     const p = store.rollback();
@@ -104,6 +108,7 @@ function compactCommand(): Command {
     .action(async (o: { date: string; hour?: number }) => {
       const config = loadConfig();
       parseDay(o.date);
+      await guardDataFormats(config, { role: 'twinlane batch compact', stores: ['data-dir'] });
       const opts = { dataDir: config.DATA_DIR, duckdb: batchOptions(config).duckdb };
       const results = o.hour === undefined ? await compactDay(opts, o.date) : [await compactHour(opts, o.date, o.hour)];
       for (const r of results) if (r.filesBefore > 0) console.log(`${r.day} hour ${String(r.hour).padStart(2, '0')}: ${r.filesBefore} → ${r.filesAfter} files${r.rows ? `, ${r.rows} rows` : ''}`);

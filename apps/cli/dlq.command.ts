@@ -12,6 +12,7 @@ import { DeadLetterStore } from '../../dlq/index.ts';
 import { formatLetter, formatList, formatStats, formatSummary } from '../../dlq/index.ts';
 import { LIST_LIMIT } from '../../dlq/index.ts';
 import { loadTransform } from '../replay.runtime.ts';
+import { guardDataFormats } from '../data-format.guard.ts';
 import { DEAD_LETTER_CODES, LETTER_STATUSES, STAGES, type DeadLetterCode, type LetterFilter, type LetterStatus, type Stage } from '../../dlq/index.ts';
 
 interface FilterFlags {
@@ -128,6 +129,7 @@ export function dlqCommand(): Command {
       const filter = toFilter(opts);
       const transform = opts.transform ? await loadTransform(opts.transform) : undefined;
       const { runReplay } = await import('../replay.runtime.ts');
+      if (!opts.dryRun) await guardDataFormats(loadConfig(), { role: 'twinlane dlq replay', stores: ['data-dir'] });
       const bar = new cliProgress.SingleBar({ format: '{phase} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
       let phase = '';
       const summary = await runReplay(loadConfig(), {
@@ -155,6 +157,7 @@ export function dlqCommand(): Command {
       return ms;
     })
     .action(async (opts: { olderThan?: number }) => {
+      await guardDataFormats(loadConfig(), { role: 'twinlane dlq prune', stores: ['data-dir'] });
       await withStore(async (store, config) => {
         const removed = store.prune(Date.now() - (opts.olderThan ?? config.RETENTION_DLQ));
         console.log(removed.length ? `removed ${removed.length} day(s): ${removed.join(', ')}` : 'nothing older than the retention window');

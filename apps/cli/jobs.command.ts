@@ -61,6 +61,9 @@ export function jobsCommand(): Command {
       const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'jobs');
       const { buildJobPorts } = await import('../job-ports.ts');
       const { createScheduler } = await import('../scheduler.factory.ts');
+      const { guardDataFormats } = await import('../data-format.guard.ts');
+      // The scheduler's jobs, run by hand: like the scheduler, they refuse data of another format.
+      await guardDataFormats(config, { role: `twinlane jobs run ${name}`, stores: ['data-dir', 'speed-store'], logger });
       const ports = await buildJobPorts(config, logger);
       try {
         const { scheduler, ledger } = createScheduler(schedulerOptions(config, { retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 } }), ports, logger, new Metrics());
@@ -107,8 +110,8 @@ export function schedulerCommand(): Command {
 }
 
 export function pipelineCommand(): Command {
-  return new Command('pipeline')
-    .description('start every service, send live traffic and a few days of history, run the first batch, print the dashboard URL')
+  const cmd = new Command('pipeline')
+    .description('start every service, send live traffic and a few days of history, run the first batch, print the dashboard URL; Ctrl-C, SIGTERM or SIGHUP stops what it started')
     .option('--history-days <n>', 'days of history to send before today', positiveInt, 3)
     .option('--events-per-day <n>', 'history events per day', positiveInt, 20_000)
     .option('--live-rate <n>', 'live events per second', positiveInt, 20)
@@ -116,4 +119,12 @@ export function pipelineCommand(): Command {
       const { runPipeline } = await import('../pipeline/pipeline.run.ts');
       await runPipeline(o);
     });
+  cmd
+    .command('stop')
+    .description("stop the services a pipeline run started (from their PID files), when that run is gone; the stack keeps running")
+    .action(async () => {
+      const { stopPipeline } = await import('../pipeline/pipeline.run.ts');
+      await stopPipeline();
+    });
+  return cmd;
 }

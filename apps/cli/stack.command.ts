@@ -7,7 +7,7 @@ import { stackPaths } from '../../core/processes.ts';
 import { stackDown, stackStatus, stackUp } from '../../stack/index.ts';
 
 export function stackCommand(): Command {
-const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis and the schema registry');
+const program = new Command('stack').description('Local stack without Docker: Kafka (KRaft), Redis, the schema registry and ClickHouse');
 
 program
   .command('up')
@@ -19,6 +19,7 @@ program
     console.log(`kafka     ${info.kafka.pid ? tag(info.kafka.reused) : 'external'}  ${info.kafka.brokers}`);
     console.log(`redis     ${info.redis.pid ? tag(info.redis.reused) : 'external'}  ${info.redis.url}`);
     if (info.registry) console.log(`registry  ${info.registry.pid ? tag(info.registry.reused) : 'external'}  ${info.registry.url}`);
+    if (info.clickhouse) console.log(`clickhouse ${info.clickhouse.pid ? tag(info.clickhouse.reused) : info.clickhouse.down ? 'external, DOWN' : 'external'}  ${info.clickhouse.url}`);
     console.log(`stack ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 

@@ -2,7 +2,9 @@
  * `twinlane pipeline` (`make pipeline`): the stack, every service, a few days of history and
  * today's traffic through the collector, the first batch run (so the past comes from batch and
  * today from speed), then the dashboard URL and example queries; live traffic until Ctrl-C,
- * which stops what this run started. A second run reuses the services that already run.
+ * SIGTERM or SIGHUP (a timeout, a process supervisor, a closed terminal), each of which stops
+ * what this run started. A second run reuses the services that already run; `twinlane pipeline
+ * stop` stops them when the run that started them is gone.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfig, type ConfigValues } from '../../core/config.ts';
@@ -21,6 +23,10 @@ import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './servi
 import { flattenRuns, type RunResult } from '../../orchestration/index.ts';
 
 const DAY = 86_400_000;
+/** Ctrl-C at a terminal, `timeout`/`kill`/a supervisor, a closed terminal. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** A signal repeated within this is the same signal delivered twice (process group and make). */
+const DUPLICATE_SIGNAL_MS = 1_000;
 
 export interface PipelineOptions {
   historyDays: number;
@@ -99,17 +105,26 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: true }, 'pipeline');
   const paths = stackPaths();
   const supervisor = new ServiceSupervisor(paths, { ...process.env, LOG_PRETTY: 'false' });
-  let stopping = false;
-  const stopAll = async (code: number) => {
-    if (stopping) process.exit(code);
-    stopping = true;
-    say('\n# stopping what this run started (Ctrl-C again to force)');
+  let stoppingSince: number | undefined;
+  const stopAll = async (code: number, signal?: NodeJS.Signals) => {
+    if (stoppingSince !== undefined) {
+      // One signal can arrive twice: `timeout` signals its whole process group and make forwards
+      // SIGTERM to this process as well. Only a later Ctrl-C means "force".
+      if (signal === 'SIGINT' && Date.now() - stoppingSince > DUPLICATE_SIGNAL_MS) {
+        say('  forcing: SIGKILL to what is still stopping');
+        supervisor.killStopping();
+      }
+      return;
+    }
+    stoppingSince = Date.now();
+    say(`\n# stopping what this run started${signal ? ` (${signal}` : ' ('}; Ctrl-C again to force)`);
     await supervisor.stopStarted((l) => say(`  ${l}`));
     say('  the stack (Kafka, Redis, registry) keeps running: `make stack-down` stops it');
     process.exit(code);
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  // A closed terminal takes stdout with it: the stop must go on without its progress lines.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  for (const signal of STOP_SIGNALS) process.on(signal, () => void stopAll(0, signal));
 
   try {
     say('\n# services');
@@ -148,9 +163,20 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     printSummary(config, sites[0]!.id, loadSites(config.SITES_FILE).get(sites[0]!.id)!.readKey, t0, o.liveRate);
     await live;
   } catch (err) {
+    if (stoppingSince !== undefined) return; // a signal's stop is under way and ends the process
     console.error(`pipeline: ${errorMessage(err)}`);
     await stopAll(1);
   }
+}
+
+/**
+ * `twinlane pipeline stop`: stops the services a pipeline run started, from their PID files, when
+ * that run cannot (it was killed, or its terminal is gone). The stack keeps running.
+ */
+export async function stopPipeline(): Promise<void> {
+  const supervisor = new ServiceSupervisor(stackPaths(), process.env);
+  const stopped = await supervisor.stopRecorded(pipelineServices(loadConfig()), (l) => say(`  ${l}`));
+  say(stopped ? `${stopped} service(s) stopped; the stack (Kafka, Redis, registry) keeps running: \`make stack-down\` stops it` : 'no pipeline service is running (none of the PID files in .local/stack/ names a live one)');
 }
 
 /** Live events stamped with the time they are sent, in 10-second slices until the process stops. */
@@ -176,5 +202,5 @@ function printSummary(config: ConfigValues, site: string, readKey: string, t0: n
   say(`  curl ${auth} '${api}/v1/sites/${site}/breakdown/page?period=7d&limit=10'`);
   say(`  curl ${auth} '${api}/v1/sites/${site}/coverage'`);
   say(`  node --import tsx bin/twinlane.ts jobs list`);
-  say(`\n  live traffic: ${liveRate} events/s. Ctrl-C stops the services this run started; \`make stack-down\` stops Kafka, Redis and the registry.`);
+  say(`\n  live traffic: ${liveRate} events/s. Ctrl-C (or SIGTERM, SIGHUP) stops the services this run started; \`twinlane pipeline stop\` stops them if this run is gone; \`make stack-down\` stops Kafka, Redis and the registry.`);
 }

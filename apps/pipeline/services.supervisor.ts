@@ -1,11 +1,13 @@
 /**
  * The pipeline's services as detached child processes with PID files in .local/stack/ (the same
- * bookkeeping as the local stack), so a second `make pipeline` reuses what runs and `stop`
- * ends exactly the processes this supervisor started.
+ * bookkeeping as the local stack), so a second `make pipeline` reuses what runs, `stopStarted`
+ * ends exactly the processes this supervisor started, and `twinlane pipeline stop` (another
+ * process) ends those the PID files name.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigValues } from '../../core/config.ts';
+import { UsageError } from '../../core/errors.ts';
 import { ARCHIVER_NODE_ARGS } from '../../batch/index.ts';
 import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
 
@@ -67,6 +69,9 @@ export async function answersHttp(port: number): Promise<boolean> {
 
 export class ServiceSupervisor {
   private readonly started: ServiceStatus[] = [];
+  /** PIDs sent SIGTERM and not gone yet. */
+  private readonly stopping = new Set<number>();
+  private closed = false;
 
   constructor(private readonly paths: StackPaths, private readonly env: NodeJS.ProcessEnv) {}
 
@@ -79,6 +84,8 @@ export class ServiceSupervisor {
   }
 
   async ensure(spec: ServiceSpec, readyTimeoutMs = 90_000): Promise<ServiceStatus> {
+    // Once stopping began, nothing new starts (the run's main flow may still be on its way).
+    if (this.closed) throw new UsageError('PIPELINE_STOPPING', `not starting ${spec.name}: the pipeline is stopping`);
     if (!existsSync(join(this.paths.root, spec.entry))) return { spec, state: 'missing' };
     const log = logFile(this.paths, this.pidName(spec));
     const existing = this.running(spec);
@@ -91,14 +98,45 @@ export class ServiceSupervisor {
     return status;
   }
 
-  /** Stops the services this supervisor started, last started first (SIGTERM, then SIGKILL). */
-  async stopStarted(log: (line: string) => void): Promise<void> {
-    for (const s of this.started.splice(0).reverse()) {
-      if (!s.pid) continue;
-      const how = this.running(s.spec) ? await stopPid(s.pid, 20_000) : 'had already exited';
-      rmSync(pidFile(this.paths, this.pidName(s.spec)), { force: true });
-      log(`${s.spec.name.padEnd(14)} ${how} (pid ${s.pid})`);
+  /**
+   * Stops the services this supervisor started, all at once (each drains on its own; none waits
+   * for another): SIGTERM, then SIGKILL after `graceMs`. Nothing starts afterwards.
+   */
+  async stopStarted(log: (line: string) => void, graceMs = 20_000): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.started.splice(0).reverse().map((s) => this.stopOne(s.spec, s.pid, log, graceMs)));
+  }
+
+  /**
+   * Stops the services the PID files name, whoever started them (`twinlane pipeline stop`, for a
+   * pipeline run that is gone); a PID whose command line is not the service's entry is left alone.
+   */
+  async stopRecorded(specs: readonly ServiceSpec[], log: (line: string) => void, graceMs = 20_000): Promise<number> {
+    this.closed = true;
+    const running = specs.map((spec) => ({ spec, pid: this.running(spec) })).filter((r): r is { spec: ServiceSpec; pid: number } => r.pid !== undefined);
+    await Promise.all(running.map((r) => this.stopOne(r.spec, r.pid, log, graceMs)));
+    return running.length;
+  }
+
+  /** A second Ctrl-C: SIGKILL what is still stopping (as after a crash: offsets follow durable writes only). */
+  killStopping(): void {
+    for (const pid of this.stopping) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
+  }
+
+  private async stopOne(spec: ServiceSpec, pid: number | undefined, log: (line: string) => void, graceMs: number): Promise<void> {
+    if (!pid) return;
+    const t0 = Date.now();
+    this.stopping.add(pid);
+    const how = this.running(spec) ? await stopPid(pid, graceMs) : 'had already exited';
+    this.stopping.delete(pid);
+    rmSync(pidFile(this.paths, this.pidName(spec)), { force: true });
+    log(`${spec.name.padEnd(14)} ${how} (pid ${pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 
   /** Services this supervisor started that are no longer running, with the end of their logs. */

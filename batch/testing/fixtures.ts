@@ -1,7 +1,7 @@
 /** Test fixtures of the batch part: an event producer, and events read back from lake files. */
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
-import type { DuckDB } from '../duckdb.ts';
+import type { DuckDB } from '../../core/duckdb.ts';
 import { SPOOL_COLUMNS } from '../lake.schema.ts';
 import type { TwinlaneEvent } from '../../schemas/index.ts';
 import { EventCodec } from '../../schemas/index.ts';

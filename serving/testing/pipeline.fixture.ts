@@ -13,7 +13,6 @@ import { Metrics } from '../../core/metrics.ts';
 import { DeadLetterWriter } from '../../dlq/index.ts';
 import { EventCodec, type TwinlaneEvent } from '../../schemas/index.ts';
 import { SpeedConsumer, SpeedReader, speedOptions, SpeedKeys } from '../../speed/index.ts';
-import { speedInCurrencyUnits } from '../speed-units.adapter.ts';
 import type { SpeedReader as ServingSpeedReader } from '../types.ts';
 import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../testing/helpers.ts';
 import { MemoryRegistryClient } from '../../schemas/index.ts';
@@ -21,7 +20,7 @@ import { MemoryRegistryClient } from '../../schemas/index.ts';
 export interface PipelineFixture {
   dataDir: string;
   redis: Redis;
-  /** The speed reader as the serving layer wires it (revenue in currency units). */
+  /** The speed reader as the serving layer wires it. */
   speed: ServingSpeedReader;
   batch: BatchReader;
   /** Runs the real batch job over these days (YYYY-MM-DD) and publishes a new version. */
@@ -117,7 +116,7 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   return {
     dataDir,
     redis,
-    speed: speedInCurrencyUnits(new SpeedReader({ redis, keys: new SpeedKeys(keyPrefix), ttlMs: o.speedTtlMs })),
+    speed: new SpeedReader({ redis, keys: new SpeedKeys(keyPrefix), ttlMs: o.speedTtlMs }),
     batch,
     runBatchFor: (days) => runBatch({ options: { dataDir, versionsKeep: 5, duckdb: { memoryLimit: '512MB', threads: 2 } } }, { dates: days }),
   };

@@ -1,41 +1,38 @@
-/** Ground truth for tests and benchmarks: exact figures computed from the events sent. */
+/**
+ * Traffic for the speed tests. Their expected numbers come from the one truth of the test kit
+ * (testing/truth.ts), never from here.
+ */
 import { generateTraffic, type TrafficOptions } from '../../traffic/index.ts';
 import type { TwinlaneEvent } from '../../schemas/index.ts';
-
-export interface MinuteTruth {
-  pageviews: number;
-  events: number;
-  purchases: number;
-  revenue: number;
-  bot_pageviews: number;
-}
+import { rollupSite } from '../rollup.aggregator.ts';
+import { RollupWriter, type RollupWriterDeps } from '../rollup.writer.ts';
+import type { BatchPosition, OffsetEvent } from '../types.ts';
 
 export function traffic(o: Partial<TrafficOptions> & { events: number }): TwinlaneEvent[] {
   const now = Date.now();
   return [...generateTraffic({ seed: 42, sites: ['alpha', 'beta', 'gamma'], from: now - 60 * 60_000, to: now - 60_000, visitorsPerSite: 3_000, ...o })];
 }
 
-/** Per site, per minute start (epoch ms): exact counters. */
-export function truthByMinute(events: readonly TwinlaneEvent[]): Map<string, Map<number, MinuteTruth>> {
-  const out = new Map<string, Map<number, MinuteTruth>>();
-  for (const e of events) {
-    let site = out.get(e.site_id);
-    if (!site) out.set(e.site_id, (site = new Map()));
-    const start = Math.floor(e.event_time / 60_000) * 60_000;
-    let t = site.get(start);
-    if (!t) site.set(start, (t = { pageviews: 0, events: 0, purchases: 0, revenue: 0, bot_pageviews: 0 }));
-    if (e.is_bot) {
-      if (e.type === 'pageview') t.bot_pageviews++;
-    } else if (e.type === 'pageview') t.pageviews++;
-    else if (e.type === 'custom') t.events++;
-    else {
-      t.purchases++;
-      t.revenue += e.revenue_micros ?? 0;
-    }
+/**
+ * Fills the speed store the way the consumer does, without Kafka: batches of `batchSize` events
+ * as one partition's records, each site's events above its applied offset rolled up
+ * (rollup.aggregator.ts) and applied by the compare-and-set script (rollup.writer.ts).
+ */
+export async function applyEvents(deps: RollupWriterDeps, events: readonly TwinlaneEvent[], batchSize = 1_000, pos: BatchPosition = { topic: 'events', partition: 0 }): Promise<void> {
+  const writer = new RollupWriter(deps);
+  for (let i = 0; i < events.length; i += batchSize) {
+    const bySite = new Map<string, OffsetEvent[]>();
+    events.slice(i, i + batchSize).forEach((event, j) => {
+      let list = bySite.get(event.site_id);
+      if (!list) bySite.set(event.site_id, (list = []));
+      list.push({ offset: String(i + j), event });
+    });
+    const applied = await writer.appliedOffsets([...bySite.keys()], pos);
+    const items = [...bySite].flatMap(([site, list]) => {
+      const rollup = rollupSite(site, list, applied.get(site) ?? null);
+      return rollup ? [{ rollup, expected: applied.get(site) ?? null }] : [];
+    });
+    const results = await writer.apply(items, pos);
+    if (!results.every((r) => r.applied)) throw new Error(`a rollup was not applied: ${JSON.stringify(results)}`);
   }
-  return out;
-}
-
-export function distinctVisitors(events: readonly TwinlaneEvent[], site: string, pred: (e: TwinlaneEvent) => boolean = () => true): number {
-  return new Set(events.filter((e) => e.site_id === site && !e.is_bot && pred(e)).map((e) => e.visitor_id)).size;
 }

@@ -1,7 +1,8 @@
 /**
- * Durable file-system steps the lake and the view store rely on: a file is fsynced before it
- * is renamed into place, and the directory is fsynced after, so a crash leaves either the old
- * state or the new one, never a half file under a final name.
+ * Durable file-system steps for everything that keeps state in files (the lake, the batch view
+ * store, the dead-letter store, the job ledger): a file is fsynced before it is renamed into
+ * place, and the directory is fsynced after, so a crash leaves either the old state or the new
+ * one, never a half file under a final name.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
@@ -16,14 +17,8 @@ export function fsyncFile(path: string): void {
   }
 }
 
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+/** A folder is fsynced like a file (opened read-only): that makes the names in it durable. */
+export const fsyncDir: (dir: string) => void = fsyncFile;
 
 /** fsync the source, rename it to `to` (creating its folder), fsync the target folder. */
 export function renameDurable(from: string, to: string): void {

@@ -1,0 +1,64 @@
+/** Options of the ClickHouse part, built by entry points from core/config.ts values. */
+import type { ConfigValues } from '../core/config.ts';
+
+export interface ClickHouseOptions {
+  /** HTTP URL of the server (or of a load balancer in front of a cluster). */
+  url: string;
+  username: string;
+  password: string;
+  /** Database of the warehouse tables. */
+  database: string;
+  /** Socket idle timeout of a request (ms): a server that stops answering fails the request after this. */
+  requestTimeoutMs: number;
+}
+
+export interface WarehouseOptions {
+  clickhouse: ClickHouseOptions;
+  /** HTTP insert streams per day (ClickHouse parses each on its own thread). */
+  streams: number;
+}
+
+/** Limits of `twinlane sql`. */
+export interface SqlLimits {
+  maxRows: number;
+  timeoutMs: number;
+}
+
+export const SQL_DEFAULTS: SqlLimits = { maxRows: 10_000, timeoutMs: 30_000 };
+
+/**
+ * Server settings of a load's inserts. Blocks of 256k rows, not squashed into bigger ones: each
+ * insert block costs fresh memory, and page faults on it were most of the insert's CPU on our
+ * VMs (measured: 1M rows into MergeTree 2.9 → 2.0 CPU-s); 256k rows keep a 10M-event day at
+ * about 40 parts, far from the 300 that make ClickHouse refuse inserts.
+ */
+export const LOAD_INSERT_SETTINGS = {
+  max_insert_block_size: '262144',
+  min_insert_block_size_rows: '0',
+  min_insert_block_size_bytes: '0',
+} as const;
+
+/** Requests of a load idle longer than this (ms) fail: a stopped server is noticed within it. */
+export const LOAD_REQUEST_TIMEOUT_MS = 120_000;
+
+export function clickhouseOptions(c: ConfigValues, overrides: Partial<ClickHouseOptions> = {}): ClickHouseOptions | undefined {
+  if (!c.CLICKHOUSE_URL && !overrides.url) return undefined;
+  return {
+    url: c.CLICKHOUSE_URL,
+    username: c.CLICKHOUSE_USER,
+    password: c.CLICKHOUSE_PASSWORD,
+    database: c.CLICKHOUSE_DATABASE,
+    requestTimeoutMs: LOAD_REQUEST_TIMEOUT_MS,
+    ...overrides,
+  };
+}
+
+/** Whether the warehouse step runs: WAREHOUSE_ENABLED=true, or `auto` with a ClickHouse configured. */
+export function warehouseEnabled(c: ConfigValues): boolean {
+  return c.WAREHOUSE_ENABLED === 'true' || (c.WAREHOUSE_ENABLED === 'auto' && c.CLICKHOUSE_URL !== '');
+}
+
+export function warehouseOptions(c: ConfigValues): WarehouseOptions | undefined {
+  const clickhouse = clickhouseOptions(c);
+  return clickhouse ? { clickhouse, streams: c.WAREHOUSE_STREAMS } : undefined;
+}

@@ -1,0 +1,264 @@
+/**
+ * The warehouse of exact events (contract 11): keeps ClickHouse's `events` table equal, day by
+ * day, to the days the current batch version covers. A day is loaded atomically: its events go
+ * into a fresh staging table, the row count is checked, then one `ALTER TABLE … REPLACE
+ * PARTITION` swaps the day in; a failure anywhere before the swap leaves the previous copy of the
+ * day untouched, and the swap itself is atomic in ClickHouse. So a re-run, a backfill or a
+ * rollback leaves exactly one copy of each event.
+ *
+ * Which computation a day holds is written to `warehouse_loads` after each swap; `sync()`
+ * compares that with the batch version's days and loads only what differs, so a step that
+ * failed (ClickHouse down) is made good by the next one, whatever the batch run then did.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../core/logger.ts';
+import { openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
+import type { ClickHouseConnection } from './clickhouse.client.ts';
+import { dayPartition, qualifiedName, quoteString, validDay } from './sql.quote.ts';
+import { WarehouseError } from './warehouse.errors.ts';
+import { exportDay } from './warehouse.export.ts';
+import { LOAD_INSERT_SETTINGS } from './options.ts';
+import {
+  EVENTS_TABLE,
+  LOADS_TABLE,
+  STAGING_PREFIX,
+  WAREHOUSE_COLUMNS,
+  columnsSql,
+  createDatabaseSql,
+  eventsDdl,
+  loadedDaysSql,
+  loadsDdl,
+  stagingTablesSql,
+} from './warehouse.schema.ts';
+
+/** One day as the batch version has it. */
+export interface DaySource {
+  day: string;
+  /** Which batch computation of the day this is (its view folder): the day is reloaded when it changes. */
+  source: string;
+  /** The day's lake files; none (lake retention removed them) keeps the day as the warehouse has it. */
+  files: readonly string[];
+}
+
+/** What `warehouse_loads` says a day holds. */
+export interface LoadedDay {
+  day: string;
+  /** '' when the day was dropped. */
+  source: string;
+  rows: number;
+  loadedAt: number;
+}
+
+export interface DayLoad {
+  day: string;
+  source: string;
+  rows: number;
+  duplicates: number;
+  exportMs: number;
+  insertMs: number;
+  swapMs: number;
+}
+
+export interface SyncResult {
+  loaded: DayLoad[];
+  dropped: string[];
+  /** Days already holding the wanted computation, or without lake files to load. */
+  unchanged: number;
+  /** Staging tables of crashed loads that were removed. */
+  leftovers: string[];
+}
+
+export interface LoaderDeps {
+  connection: ClickHouseConnection;
+  database: string;
+  /** HTTP insert streams per day. */
+  streams: number;
+  /** DuckDB of the export (lake → CSV); its tempDir takes spills. */
+  duckdb: DuckDBOptions;
+  /** Folder of the CSV parts while a day loads (removed afterwards). */
+  workDir: string;
+  logger?: Logger;
+  clock?: () => number;
+  /** Test seam: runs after the staging table is full and checked, right before the swap. */
+  beforeSwap?: (day: string) => Promise<void>;
+}
+
+/** Staging tables older than this belong to a crashed load. */
+const LEFTOVER_AGE_MS = 3_600_000;
+const STAGING_NAME = /^events_staging_\d{8}_(\d+)_[0-9a-f]+$/;
+
+export class WarehouseLoader {
+  private readonly events: string;
+  private readonly loads: string;
+  private readonly clock: () => number;
+  private schemaReady = false;
+
+  constructor(private readonly deps: LoaderDeps) {
+    this.events = qualifiedName(deps.database, EVENTS_TABLE);
+    this.loads = qualifiedName(deps.database, LOADS_TABLE);
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  /** Creates the database and tables when missing; refuses an events table of other columns. */
+  async ensureSchema(): Promise<void> {
+    if (this.schemaReady) return;
+    const { connection: ch, database } = this.deps;
+    await ch.command(createDatabaseSql(database), 'creating the warehouse database');
+    await ch.command(eventsDdl(database), 'creating the events table');
+    await ch.command(loadsDdl(database), 'creating the loads table');
+    const have = await ch.rows<{ name: string; type: string }>(columnsSql(database, EVENTS_TABLE), 'reading the events columns');
+    const key = (c: { name: string; type: string }) => `${c.name} ${c.type}`;
+    const want = new Set(WAREHOUSE_COLUMNS.map(key));
+    const got = new Set(have.map(key));
+    const missing = [...want].filter((c) => !got.has(c));
+    if (missing.length) {
+      throw new WarehouseError('WAREHOUSE_SCHEMA_MISMATCH', `${database}.${EVENTS_TABLE} exists with other columns than this version writes (missing or different: ${missing.join(', ')}); rename or drop it to let the warehouse create it again`);
+    }
+    this.schemaReady = true;
+  }
+
+  /** The newest load row of each day. */
+  async loadedDays(): Promise<Map<string, LoadedDay>> {
+    await this.ensureSchema();
+    const rows = await this.deps.connection.rows<{ day: string; source: string; rows: string; loaded_ms: string }>(loadedDaysSql(this.deps.database), 'reading the load records');
+    return new Map(rows.map((r) => [r.day, { day: r.day, source: r.source, rows: Number(r.rows), loadedAt: Number(r.loaded_ms) }]));
+  }
+
+  /** Rows per day (YYYY-MM-DD) in the events table, from its active parts (metadata, no scan). */
+  async rowsPerDay(): Promise<Map<string, number>> {
+    const rows = await this.deps.connection.rows<{ partition_id: string; rows: string }>(
+      `SELECT partition_id, sum(rows) AS rows FROM system.parts WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(EVENTS_TABLE)} AND active GROUP BY partition_id`,
+      'reading the events partitions',
+    );
+    return new Map(rows.map((r) => [`${r.partition_id.slice(0, 4)}-${r.partition_id.slice(4, 6)}-${r.partition_id.slice(6, 8)}`, Number(r.rows)]));
+  }
+
+  /**
+   * Makes the warehouse hold exactly `target`: loads every day whose computation differs from
+   * the one recorded (or whose row count no longer matches its record), drops recorded days the
+   * target no longer has. Days go one by one; each is atomic, so a stop keeps what is done.
+   */
+  async sync(target: readonly DaySource[], signal?: AbortSignal): Promise<SyncResult> {
+    await this.ensureSchema();
+    const leftovers = await this.dropLeftovers();
+    const [loaded, counts] = await Promise.all([this.loadedDays(), this.rowsPerDay()]);
+    const wanted = new Set(target.map((t) => validDay(t.day)));
+    const stale = (t: DaySource) => {
+      const l = loaded.get(t.day);
+      return !l || l.source !== t.source || (counts.get(t.day) ?? 0) !== l.rows;
+    };
+    // A day without lake files is kept as it is: the warehouse may hold history the lake no longer has.
+    const toLoad = target.filter((t) => t.files.length > 0 && stale(t)).sort((a, b) => (a.day < b.day ? -1 : 1));
+    const toDrop = [...loaded.values()].filter((l) => l.source !== '' && !wanted.has(l.day)).map((l) => l.day);
+    const result: SyncResult = { loaded: [], dropped: [], unchanged: target.length - toLoad.length, leftovers };
+    if (toLoad.length) {
+      mkdirSync(this.deps.workDir, { recursive: true });
+      const db = await openDuckDB(this.deps.duckdb, { code: 'WAREHOUSE_DUCKDB_OPEN_FAILED', purpose: 'the warehouse export' });
+      try {
+        for (const t of toLoad) {
+          signal?.throwIfAborted();
+          result.loaded.push(await this.loadDay(db, t, signal));
+        }
+      } finally {
+        db.close();
+      }
+    }
+    for (const day of toDrop) {
+      signal?.throwIfAborted();
+      await this.dropDay(day);
+      result.dropped.push(day);
+    }
+    return result;
+  }
+
+  /** Loads one day: export, staging insert, count check, partition swap, load record. */
+  async loadDay(db: DuckDB, src: DaySource, signal?: AbortSignal): Promise<DayLoad> {
+    const { connection: ch, logger } = this.deps;
+    const day = validDay(src.day);
+    const stamp = `${day.replaceAll('-', '')}_${Math.floor(this.clock() / 1000)}_${randomBytes(4).toString('hex')}`;
+    const dir = join(this.deps.workDir, `${day}-${stamp}`);
+    const staging = qualifiedName(this.deps.database, `${STAGING_PREFIX}${stamp}`);
+    let t = performance.now();
+    try {
+      const exported = await exportDay(db, day, src.files, dir);
+      const exportMs = performance.now() - t;
+      t = performance.now();
+      await ch.command(`CREATE TABLE ${staging} AS ${this.events}`, `creating the staging table of ${day}`);
+      try {
+        await this.insertParts(staging, exported.parts, day, signal);
+        const [{ n } = { n: '0' }] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${staging}`, `counting the staging rows of ${day}`);
+        if (Number(n) !== exported.rows) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `the staging table of ${day} holds ${n} rows, ${exported.rows} were exported; the day was not swapped in`);
+        const insertMs = performance.now() - t;
+        await this.deps.beforeSwap?.(day);
+        t = performance.now();
+        const partition = dayPartition(day);
+        if (exported.rows > 0) await ch.command(`ALTER TABLE ${this.events} REPLACE PARTITION ID ${partition} FROM ${staging}`, `swapping ${day} into the events table`);
+        else await ch.command(`ALTER TABLE ${this.events} DROP PARTITION ID ${partition}`, `emptying ${day} in the events table`);
+        await this.record(day, src.source, exported.rows);
+        const swapMs = performance.now() - t;
+        const load: DayLoad = { day, source: src.source, rows: exported.rows, duplicates: exported.duplicates, exportMs: Math.round(exportMs), insertMs: Math.round(insertMs), swapMs: Math.round(swapMs) };
+        logger?.info({ event: 'warehouse_day_loaded', day, source: src.source, rows: load.rows, duplicates: load.duplicates, export_ms: load.exportMs, insert_ms: load.insertMs, swap_ms: load.swapMs });
+        return load;
+      } finally {
+        // When ClickHouse is down this fails too; the next sync removes the leftover.
+        await ch.command(`DROP TABLE IF EXISTS ${staging}`, `dropping the staging table of ${day}`).catch(() => undefined);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes a day from the warehouse (the batch version no longer covers it). */
+  async dropDay(day: string): Promise<void> {
+    await this.deps.connection.command(`ALTER TABLE ${this.events} DROP PARTITION ID ${dayPartition(day)}`, `dropping ${day} from the events table`);
+    await this.record(day, '', 0);
+    this.deps.logger?.info({ event: 'warehouse_day_dropped', day });
+  }
+
+  /** Staging tables left by crashed loads (older than an hour, so a running load keeps its own). */
+  async dropLeftovers(): Promise<string[]> {
+    const { connection: ch, database } = this.deps;
+    const tables = await ch.rows<{ name: string }>(stagingTablesSql(database), 'listing staging tables');
+    const old = tables.map((t) => t.name).filter((n) => {
+      const m = STAGING_NAME.exec(n);
+      return m !== null && this.clock() - Number(m[1]) * 1000 > LEFTOVER_AGE_MS;
+    });
+    for (const name of old) await ch.command(`DROP TABLE IF EXISTS ${qualifiedName(database, name)}`, `dropping the leftover staging table ${name}`);
+    return old;
+  }
+
+  /** One insert stream per part, `streams` at a time; the first failure stops the others. */
+  private async insertParts(staging: string, parts: readonly string[], day: string, signal?: AbortSignal): Promise<void> {
+    const columns = WAREHOUSE_COLUMNS.map((c) => c.name);
+    const queue = [...parts];
+    const failed = new AbortController();
+    const stop = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
+    const worker = async () => {
+      for (let part = queue.shift(); part !== undefined && !stop.aborted; part = queue.shift()) {
+        await this.deps.connection.insertStream(staging, columns, createReadStream(part, { highWaterMark: 1 << 20 }), 'CSV', `inserting ${day} into its staging table`, { settings: LOAD_INSERT_SETTINGS, signal: stop });
+      }
+    };
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.min(this.deps.streams, parts.length) }, () =>
+        worker().catch((err: unknown) => {
+          failed.abort(err);
+          throw err;
+        }),
+      ),
+    );
+    signal?.throwIfAborted();
+    const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (first) throw failed.signal.reason ?? first.reason;
+  }
+
+  private async record(day: string, source: string, rows: number): Promise<void> {
+    const now = this.clock();
+    await this.deps.connection.insertRows(
+      this.loads,
+      [{ day, source, rows, loaded_at: new Date(now).toISOString().slice(0, 19).replace('T', ' '), loaded_ms: now, load_id: randomBytes(8).toString('hex') }],
+      `recording the load of ${day}`,
+    );
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * One place that opens DuckDB. A job that reads the lake always gets a memory limit and a spill
+ * folder, so a big day spills to disk instead of running out of memory; a store of small files
+ * gets DuckDB's defaults (openSmallDuckDB). Both are in-memory instances over Parquet files, so
+ * several processes can use the same data at once (a DuckDB file admits one writing process).
+ */
+import { mkdirSync } from 'node:fs';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DependencyError } from './errors.ts';
+
+export interface DuckDBOptions {
+  memoryLimit: string;
+  threads: number;
+  tempDir: string;
+}
+
+export interface DuckDB {
+  instance: DuckDBInstance;
+  conn: DuckDBConnection;
+  /** Threads the instance was opened with. */
+  threads: number;
+  close(): void;
+}
+
+/** The error an opener throws when DuckDB cannot start, so each user names itself in it. */
+export interface OpenFailure {
+  code: string;
+  /** What the instance is for, e.g. "the dead-letter store". */
+  purpose?: string;
+}
+
+const OPEN_FAILED: OpenFailure = { code: 'DUCKDB_OPEN_FAILED' };
+
+/** An instance for scans and aggregations over the lake: bounded memory, spills to `tempDir`. */
+export async function openDuckDB(o: DuckDBOptions, failure: OpenFailure = OPEN_FAILED): Promise<DuckDB> {
+  mkdirSync(o.tempDir, { recursive: true });
+  const settings = { memory_limit: o.memoryLimit, threads: String(o.threads), temp_directory: o.tempDir, preserve_insertion_order: 'false' };
+  const db = await connect(settings, o.threads, failure);
+  await db.conn.run(`SET TimeZone = 'UTC'`).catch(() => undefined); // ICU may be absent; our times are UTC TIMESTAMPs anyway
+  return db;
+}
+
+/**
+ * An instance for a store of small files (the dead-letter store): DuckDB's own memory default
+ * and no spill folder, since it only ever holds one small file's rows or one page of a listing.
+ */
+export function openSmallDuckDB(threads: number, failure: OpenFailure = OPEN_FAILED): Promise<DuckDB> {
+  return connect({ threads: String(threads) }, threads, failure);
+}
+
+async function connect(settings: Record<string, string>, threads: number, failure: OpenFailure): Promise<DuckDB> {
+  let instance: DuckDBInstance | undefined;
+  try {
+    instance = await DuckDBInstance.create(':memory:', settings);
+    const conn = await instance.connect();
+    const opened = instance;
+    return {
+      instance: opened,
+      conn,
+      threads,
+      close: () => {
+        conn.closeSync();
+        opened.closeSync();
+      },
+    };
+  } catch (err) {
+    instance?.closeSync();
+    const what = failure.purpose === undefined ? '' : ` for ${failure.purpose}`;
+    throw new DependencyError(failure.code, `could not open DuckDB${what}: ${(err as Error).message}`, err);
+  }
+}
+
+/**
+ * Runs independent statement sequences at once, each on its own connection, with the `threads`
+ * of the instance shared out between them: a single-threaded aggregation skips merging the
+ * per-thread hash tables a parallel one builds (a third more CPU for millions of groups), and the
+ * sequences together still keep every thread busy. Temp tables stay on their task's connection.
+ */
+export async function runConcurrently<T>(db: DuckDB, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
+  const { threads } = db;
+  if (threads < 2 || tasks.length < 2) {
+    const out: T[] = [];
+    for (const task of tasks) out.push(await task(db.conn));
+    return out;
+  }
+  const conns = [db.conn, ...(await Promise.all(tasks.slice(1).map(() => db.instance.connect())))];
+  await db.conn.run(`SET threads = ${Math.max(1, Math.floor(threads / tasks.length))}`);
+  try {
+    const settled = await Promise.allSettled(tasks.map((task, i) => task(conns[i]!)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  } finally {
+    await db.conn.run(`SET threads = ${threads}`);
+    for (const c of conns.slice(1)) c.closeSync();
+  }
+}
+
+/** Converts DuckDB's bigint results to numbers (counts and sums stay far below 2^53). */
+export function num(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'bigint' ? Number(v) : Number(v);
+}

@@ -1,0 +1,224 @@
+/**
+ * The shared suite of the read contract (cube.js `DriverTests` style): every ViewReader
+ * implementation — the speed store, the batch snapshot, the in-memory test reader, later the
+ * ClickHouse store — is handed the same generated events through a factory of its own test file,
+ * and the same queries must give the answers of testing/truth.ts: exactly where the store promises
+ * exact numbers, within the HyperLogLog bound for the unique counts of an approximate one.
+ *
+ * A store may refuse a query with UnsupportedQueryError (serving shows those buckets missing) or
+ * leave a metric it never computes out of its values; it must declare both, so an undeclared
+ * refusal fails, and whatever it does answer must be right. The events carry missing countries,
+ * devices, browsers, OSes, referrers and UTM sources and purchases, so the labels and the revenue
+ * unit of core/views.ts are held to as well.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { withinSketchBound } from '../testing/truth.assert.ts';
+import { truthBreakdown, truthSeries, truthTotals, type TruthValues } from '../testing/truth.ts';
+import { generateTraffic } from '../traffic/index.ts';
+import { DIMENSIONS, METRICS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric, type MetricValues, type ViewReader } from './views.ts';
+
+const DAY = 86_400_000;
+const BREAKDOWN_METRICS: BreakdownQuery['metric'][] = ['pageviews', 'visitors', 'events', 'revenue'];
+
+/** The events a store under test is filled with, and the span it must then cover. */
+export interface ContractData {
+  events: readonly TwinlaneEvent[];
+  sites: readonly string[];
+  /** Two whole UTC days: batch covers only complete days; a speed store needs a TTL above 3 days. */
+  from: number;
+  to: number;
+}
+
+/** A query as the suite asks it, for a store's declaration of what it refuses. */
+export type ContractQuery =
+  | { kind: 'series' | 'totals'; metrics: readonly Metric[]; filters: Filters; eventName?: string }
+  | { kind: 'breakdown'; dimension: Dimension; metric: BreakdownQuery['metric']; filters: Filters };
+
+export interface ViewReaderContractOptions {
+  /** Metrics the store never computes: absent from its values, never 0. */
+  absentMetrics?: readonly Metric[];
+  /** Metrics answered within the sketch bound instead of exactly (speed: visitors, sessions). */
+  approximateMetrics?: readonly Metric[];
+  /** Queries the store may refuse with UnsupportedQueryError. */
+  refuses?: (q: ContractQuery) => boolean;
+  /** How long filling the store may take. */
+  setupTimeoutMs?: number;
+}
+
+/** Builds the implementation under test, filled with `data.events`; its test file cleans up. */
+export type MakeReader = (data: ContractData) => Promise<ViewReader>;
+
+/**
+ * Seeded traffic over the two UTC days before `now`'s day, with values missing as the collector
+ * stores them: no country (no geo match), the user-agent parser's `unknown` device with no browser
+ * or OS, no referrer and no UTM source (the generator's own), per visitor so they are consistent.
+ */
+export function contractData(now = Date.now()): ContractData {
+  const to = Math.floor(now / DAY) * DAY;
+  const from = to - 2 * DAY;
+  const sites = ['shop', 'blog'];
+  const events = [...generateTraffic({ seed: 1212, sites, from, to, events: 4_000, visitorsPerSite: 300 })].map((e): TwinlaneEvent => {
+    const n = Number(/(\d+)$/.exec(e.visitor_id)?.[1] ?? 0);
+    let out = e;
+    if (n % 5 === 0) out = { ...out, country: null };
+    if (n % 7 === 3 && !e.is_bot) out = { ...out, device_type: 'unknown', browser: null, os: null };
+    return out;
+  });
+  return { events, sites, from, to };
+}
+
+const FILTERS: Filters[] = [
+  { country: '(unknown)' },
+  { device: '(unknown)' },
+  { country: 'DE', device: 'mobile' },
+  { browser: '(unknown)', utm_source: '(none)' },
+  { referrer: '(direct)' },
+  { page: '/' },
+  { event_name: 'signup' },
+];
+/**
+ * Asked one group at a time, so a store's refusal of one does not hide the others; page views
+ * alone too under a page or referrer filter (a store may keep only those per page or referrer).
+ */
+function metricGroups(filters: Filters): Metric[][] {
+  const groups: Metric[][] = [['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'], ['visitors'], ['sessions'], ['bounce_rate', 'visit_duration']];
+  return filters.page !== undefined || filters.referrer !== undefined ? [['pageviews'], ...groups] : groups;
+}
+
+export function viewReaderContract(name: string, makeReader: MakeReader, options: ViewReaderContractOptions = {}): void {
+  const absent = new Set(options.absentMetrics ?? []);
+  const approximate = new Set(options.approximateMetrics ?? []);
+  const data = contractData();
+  const { events, from, to } = data;
+  let reader: ViewReader;
+
+  /** Runs a query; a refusal passes only when declared, anything answered is checked. */
+  async function ask<T>(q: ContractQuery, where: string, run: () => Promise<T>, check: (answer: T) => void): Promise<'answered' | 'refused'> {
+    let answer: T;
+    try {
+      answer = await run();
+    } catch (err) {
+      if (!(err instanceof UnsupportedQueryError)) throw err;
+      expect(options.refuses?.(q) ?? false, `${name} refused ${where} without declaring it: ${err.message}`).toBe(true);
+      return 'refused';
+    }
+    check(answer);
+    return 'answered';
+  }
+
+  function expectValues(got: MetricValues, want: TruthValues, metrics: readonly Metric[], where: string): void {
+    for (const m of metrics) {
+      const value = got[m];
+      if (absent.has(m)) {
+        expect(value, `${where} ${m}: declared absent`).toBeUndefined();
+        continue;
+      }
+      if (value === undefined) expect.unreachable(`${where} ${m}: absent, truth ${want[m]}`);
+      if (approximate.has(m)) expect(withinSketchBound(value, want[m]), `${where} ${m}: ${value} vs ${want[m]}`).toBe(true);
+      else if (m === 'bounce_rate' || m === 'visit_duration') expect(value, `${where} ${m}`).toBeCloseTo(want[m], 9);
+      else expect(value, `${where} ${m}`).toBe(want[m]);
+      if (m === 'revenue') expect(Number.isInteger(value), `${where} revenue is integer micros: ${value}`).toBe(true);
+    }
+  }
+
+  /** Rows ranked, one per value, each equal to the truth; the top `limit` counts (ties may swap). */
+  function expectRanked(got: BreakdownRow[], want: BreakdownRow[], limit: number, approx: boolean, where: string): void {
+    expect(new Set(got.map((r) => r.value)).size, `${where}: one row per value`).toBe(got.length);
+    expect(got.length, `${where}: rows`).toBe(Math.min(limit, want.length));
+    for (let i = 1; i < got.length; i++) expect(got[i]!.count, `${where}: ranked`).toBeLessThanOrEqual(got[i - 1]!.count);
+    const truth = new Map(want.map((r) => [r.value, r.count]));
+    for (const r of got) {
+      const t = truth.get(r.value);
+      if (t === undefined) expect.unreachable(`${where}: row "${r.value}" is not in the truth`);
+      if (approx) expect(withinSketchBound(r.count, t), `${where} "${r.value}": ${r.count} vs ${t}`).toBe(true);
+      else expect(r.count, `${where} "${r.value}"`).toBe(t);
+    }
+    if (!approx) expect(got.map((r) => r.count), `${where}: the top counts`).toEqual(want.slice(0, limit).map((r) => r.count));
+  }
+
+  describe(`ViewReader contract: ${name}`, () => {
+    beforeAll(async () => {
+      reader = await makeReader(data);
+    }, options.setupTimeoutMs ?? 60_000);
+
+    it('covers the span it was filled with', async () => {
+      for (const site of data.sites) {
+        const cov = await reader.coverage(site);
+        expect(cov, `${site} coverage`).not.toBeNull();
+        expect(cov!.from).toBeLessThanOrEqual(from);
+        expect(cov!.to).toBeGreaterThanOrEqual(to);
+      }
+    });
+
+    it('answers series at minute, hour and day grain like the truth, one point per bucket', async () => {
+      for (const site of data.sites)
+        for (const grain of ['minute', 'hour', 'day'] as Grain[]) {
+          const points = await reader.series({ site, grain, from, to, metrics: [...METRICS] });
+          const truth = truthSeries(events, { site, grain, from, to });
+          expect(points.map((p) => p.start), `${site} ${grain} buckets`).toEqual([...truth.keys()]);
+          for (const p of points) expectValues(p.values, truth.get(p.start)!, METRICS, `${site} ${grain} ${new Date(p.start).toISOString()}`);
+        }
+    });
+
+    it('answers filtered series, missing-value labels and event names included', async () => {
+      const site = data.sites[0]!;
+      const queries = [...FILTERS.map((filters) => ({ filters })), { filters: {}, eventName: 'signup' }];
+      for (const { filters, eventName } of queries as { filters: Filters; eventName?: string }[])
+        for (const metrics of metricGroups(filters)) {
+          const where = `series ${JSON.stringify(filters)}${eventName ? ` event ${eventName}` : ''} [${metrics}]`;
+          const truth = truthSeries(events, { site, grain: 'hour', from, to, filters, eventName });
+          await ask({ kind: 'series', metrics, filters, eventName }, where, () => reader.series({ site, grain: 'hour', from, to, metrics, filters, ...(eventName ? { eventName } : {}) }), (points) => {
+            expect(points.map((p) => p.start), `${where} buckets`).toEqual([...truth.keys()]);
+            for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
+          });
+        }
+    });
+
+    it('answers totals over whole days and over ranges not aligned to hours, uniques over the whole range', async () => {
+      const ranges: [number, number][] = [[from, to], [from + 5 * 3_600_000 + 17 * 60_000, from + DAY + 3 * 3_600_000]];
+      for (const site of data.sites)
+        for (const [a, z] of ranges) expectValues(await reader.totals({ site, from: a, to: z, metrics: [...METRICS] }), truthTotals(events, { site, from: a, to: z }), METRICS, `${site} totals ${new Date(a).toISOString()}`);
+      const site = data.sites[1]!;
+      const [a, z] = ranges[1]!;
+      for (const filters of FILTERS)
+        for (const metrics of metricGroups(filters)) {
+          const where = `totals ${JSON.stringify(filters)} [${metrics}]`;
+          await ask({ kind: 'totals', metrics, filters }, where, () => reader.totals({ site, from: a, to: z, metrics, filters }), (v) => expectValues(v, truthTotals(events, { site, from: a, to: z, filters }), metrics, where));
+        }
+    });
+
+    it('answers breakdowns of every dimension ranked by every metric, over one day and over two', async () => {
+      const site = data.sites[0]!;
+      for (const [a, z] of [[from, from + DAY], [from, to]] as [number, number][])
+        for (const dimension of DIMENSIONS)
+          for (const metric of BREAKDOWN_METRICS) {
+            const want = truthBreakdown(events, { site, from: a, to: z, dimension, metric });
+            const approx = approximate.has(metric);
+            // Every row over both ranges; the top-k cut (ties at its edge may differ) over the longer one.
+            for (const limit of z - a === DAY ? [1_000] : [5, 1_000]) {
+              const where = `${(z - a) / DAY}-day breakdown ${dimension} by ${metric} limit ${limit}`;
+              await ask({ kind: 'breakdown', dimension, metric, filters: {} }, where, () => reader.breakdown({ site, from: a, to: z, dimension, metric, limit }), (rows) => expectRanked(rows, want, limit, approx, where));
+            }
+          }
+      for (const filters of [{ device: '(unknown)' }, { utm_source: '(none)', country: 'US' }] as Filters[])
+        for (const dimension of ['country', 'browser', 'page'] as Dimension[]) {
+          const where = `breakdown ${dimension} by pageviews ${JSON.stringify(filters)}`;
+          const want = truthBreakdown(events, { site, from, to, dimension, metric: 'pageviews', filters });
+          await ask({ kind: 'breakdown', dimension, metric: 'pageviews', filters }, where, () => reader.breakdown({ site, from, to, dimension, metric: 'pageviews', limit: 1_000, filters }), (rows) => expectRanked(rows, want, 1_000, false, where));
+        }
+    });
+
+    it('names a missing value by its contract label, as one row', async () => {
+      const site = data.sites[0]!;
+      const labels: [Dimension, string][] = [['country', '(unknown)'], ['device', '(unknown)'], ['browser', '(unknown)'], ['os', '(unknown)'], ['referrer', '(direct)'], ['utm_source', '(none)']];
+      for (const [dimension, label] of labels) {
+        const want = truthBreakdown(events, { site, from, to, dimension, metric: 'pageviews' }).find((r) => r.value === label);
+        expect(want, `the data holds a missing ${dimension}`).toBeDefined();
+        const rows = await reader.breakdown({ site, from, to, dimension, metric: 'pageviews', limit: 1_000 });
+        expect(rows.filter((r) => r.value === label), `${dimension} ${label}`).toEqual([want]);
+        expect(rows.filter((r) => r.value === 'unknown' || r.value === '' || (r.value.startsWith('(') && r.value !== label)), `${dimension}: no other spelling of missing`).toEqual([]);
+      }
+    });
+  });
+}

@@ -1,0 +1,198 @@
+/**
+ * The one ground truth of every test: what the read contract (core/views.ts) must answer for a
+ * list of raw events, computed in plain TypeScript from the definitions, never with the code
+ * under test. It imports only the contract's types and its missing-value labels.
+ *
+ * Definitions (contract 7; batch/views.sql.ts is the production statement of the same):
+ * - bots (`is_bot`) count only in `bot_pageviews` (their page views); every other metric is
+ *   human traffic;
+ * - `visitors` = distinct visitor ids, `sessions` = distinct session ids over the bucket or
+ *   range, never summed. The server keeps the session id the client sent (or the visitor id);
+ *   contract 9's 30-minute rule is not implemented anywhere yet, so no rule is applied here —
+ *   when it is, sessionKey() is the one place to change;
+ * - a session bounces with at most one page view within the bucket; its duration is last − first
+ *   event time within the bucket; bounce_rate and visit_duration (seconds) average over sessions;
+ * - `events` = custom events (only `eventName` when asked), `purchases` = purchase events,
+ *   `revenue` = their revenue_micros summed: integer micro-units, the contract's unit;
+ * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out.
+ */
+import { labelOf, type BreakdownQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+
+export type TruthValues = Record<Metric, number>;
+/** Bucket start (epoch ms) → values, every bucket of the range present, in order. */
+export type TruthSeries = Map<number, TruthValues>;
+
+/** Bucket sizes, spelled out here rather than taken from the code under test. */
+const STEP_MS: Record<Grain, number> = { minute: 60 * 1000, hour: 60 * 60 * 1000, day: 24 * 60 * 60 * 1000 };
+
+export interface TruthRange {
+  site: string;
+  from: number;
+  to: number;
+  filters?: Filters;
+  /** Restricts `events` to one custom-event name. */
+  eventName?: string;
+}
+
+/** One event per event id (the first seen): the pipeline dedupes by id. */
+export function dedupe(events: Iterable<TwinlaneEvent>): TwinlaneEvent[] {
+  const seen = new Map<string, TwinlaneEvent>();
+  for (const e of events) if (!seen.has(e.event_id)) seen.set(e.event_id, e);
+  return [...seen.values()];
+}
+
+/** The raw field behind a dimension. */
+function rawValue(e: TwinlaneEvent, d: Dimension): string | null {
+  switch (d) {
+    case 'page':
+      return e.path;
+    case 'referrer':
+      return e.referrer_host;
+    case 'country':
+      return e.country;
+    case 'device':
+      return e.device_type;
+    case 'browser':
+      return e.browser;
+    case 'os':
+      return e.os;
+    case 'utm_source':
+      return e.utm_source;
+    case 'event_name':
+      return e.name;
+  }
+}
+
+/** The value a store answers for an event's dimension: the value, or the contract's missing label. */
+export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
+  return labelOf(d, rawValue(e, d));
+}
+
+function sessionKey(e: TwinlaneEvent): string {
+  return e.session_id;
+}
+
+/** Events of one site in [from, to) matching every filter. */
+export function selectEvents(events: readonly TwinlaneEvent[], r: TruthRange): TwinlaneEvent[] {
+  const filters = Object.entries(r.filters ?? {}).filter(([, v]) => v !== undefined) as [Dimension, string][];
+  return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v));
+}
+
+/** Every metric over a set of events, all taken as one bucket. */
+export function truthMetrics(events: readonly TwinlaneEvent[], eventName?: string): TruthValues {
+  let pageviews = 0;
+  let botPageviews = 0;
+  let customs = 0;
+  let purchases = 0;
+  let revenue = 0;
+  const visitors = new Set<string>();
+  const sessions = new Map<string, { pageviews: number; first: number; last: number }>();
+  for (const e of events) {
+    if (e.is_bot) {
+      if (e.type === 'pageview') botPageviews += 1;
+      continue;
+    }
+    visitors.add(e.visitor_id);
+    const key = sessionKey(e);
+    const s = sessions.get(key) ?? { pageviews: 0, first: e.event_time, last: e.event_time };
+    if (e.event_time < s.first) s.first = e.event_time;
+    if (e.event_time > s.last) s.last = e.event_time;
+    sessions.set(key, s);
+    if (e.type === 'pageview') {
+      pageviews += 1;
+      s.pageviews += 1;
+    } else if (e.type === 'custom') {
+      if (eventName === undefined || e.name === eventName) customs += 1;
+    } else {
+      purchases += 1;
+      revenue += e.revenue_micros ?? 0;
+    }
+  }
+  const list = [...sessions.values()];
+  let bounces = 0;
+  let durationMs = 0;
+  for (const s of list) {
+    if (s.pageviews <= 1) bounces += 1;
+    durationMs += s.last - s.first;
+  }
+  return {
+    pageviews,
+    visitors: visitors.size,
+    sessions: list.length,
+    events: customs,
+    purchases,
+    revenue,
+    bounce_rate: list.length === 0 ? 0 : bounces / list.length,
+    visit_duration: list.length === 0 ? 0 : durationMs / 1000 / list.length,
+    bot_pageviews: botPageviews,
+  };
+}
+
+/** The named metrics of a truth entry: the shape of a store's values, for toEqual. */
+export function pickMetrics(values: TruthValues, metrics: readonly Metric[]): Partial<TruthValues> {
+  const out: Partial<TruthValues> = {};
+  for (const m of metrics) out[m] = values[m];
+  return out;
+}
+
+/** Totals over a range: uniques distinct over the whole range. */
+export function truthTotals(events: readonly TwinlaneEvent[], r: TruthRange): TruthValues {
+  return truthMetrics(selectEvents(events, r), r.eventName);
+}
+
+/**
+ * One entry per bucket whose start lies in [floor(from), to), zero-valued buckets included, each
+ * computed from the events of [max(start, from), min(start + step, to)).
+ */
+export function truthSeries(events: readonly TwinlaneEvent[], r: TruthRange & { grain: Grain }): TruthSeries {
+  const step = STEP_MS[r.grain];
+  const first = Math.floor(r.from / step) * step;
+  const byBucket = new Map<number, TwinlaneEvent[]>();
+  for (let start = first; start < r.to; start += step) byBucket.set(start, []);
+  for (const e of selectEvents(events, r)) byBucket.get(Math.floor(e.event_time / step) * step)!.push(e);
+  return new Map([...byBucket].map(([start, list]) => [start, truthMetrics(list, r.eventName)]));
+}
+
+/** Every row with a count above 0, highest first, ties by value (code units); callers cut to a limit. */
+export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimension: Dimension; metric: BreakdownQuery['metric'] }): BreakdownRow[] {
+  const groups = new Map<string, TwinlaneEvent[]>();
+  for (const e of selectEvents(events, r)) {
+    if (r.dimension === 'event_name' && e.type === 'pageview') continue;
+    const v = dimensionValue(e, r.dimension);
+    let list = groups.get(v);
+    if (!list) groups.set(v, (list = []));
+    list.push(e);
+  }
+  return [...groups]
+    .map(([value, list]) => ({ value, count: truthMetrics(list, r.eventName)[r.metric] }))
+    .filter((row) => row.count > 0)
+    .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+export interface TruthFunnelStep {
+  kind: 'page' | 'event';
+  value: string;
+}
+
+/** Distinct visitors that reached each step, in order, within one session (human traffic). */
+export function truthFunnel(events: readonly TwinlaneEvent[], r: TruthRange & { steps: readonly TruthFunnelStep[] }): number[] {
+  const bySession = new Map<string, TwinlaneEvent[]>();
+  for (const e of selectEvents(events, r)) {
+    if (e.is_bot) continue;
+    let list = bySession.get(sessionKey(e));
+    if (!list) bySession.set(sessionKey(e), (list = []));
+    list.push(e);
+  }
+  const reached = r.steps.map(() => new Set<string>());
+  for (const list of bySession.values()) {
+    let i = 0;
+    for (const e of [...list].sort((a, b) => a.event_time - b.event_time)) {
+      const step = r.steps[i];
+      if (!step) break;
+      const hit = step.kind === 'page' ? e.type === 'pageview' && e.path === step.value : e.type !== 'pageview' && e.name === step.value;
+      if (hit) reached[i++]!.add(e.visitor_id);
+    }
+  }
+  return reached.map((s) => s.size);
+}
