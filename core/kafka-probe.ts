@@ -4,11 +4,12 @@
  * left to commit can be committed, and kafkajs would retry for tens of seconds).
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { KAFKA_RETRY } from './kafka-retry.ts';
 import type { StopDeadline } from './lifecycle.ts';
 
 /** Whether a broker of `brokers` answers a metadata request within about `timeoutMs` (one attempt). */
 export async function brokerReachable(brokers: readonly string[], timeoutMs = 1_000): Promise<boolean> {
-  const admin = new Kafka({ clientId: 'twinlane-probe', brokers: [...brokers], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: timeoutMs, requestTimeout: timeoutMs }).admin();
+  const admin = new Kafka({ clientId: 'twinlane-probe', brokers: [...brokers], logLevel: logLevel.NOTHING, retry: KAFKA_RETRY.PROBE, connectionTimeout: timeoutMs, requestTimeout: timeoutMs }).admin();
   try {
     await admin.connect();
     await admin.describeCluster();

@@ -49,6 +49,9 @@ export const KAFKA_RETRY = {
   REGISTRY_PRODUCER: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
   /** The bundled registry's reader of `_schemas`. */
   REGISTRY_CONSUMER: CONSUMER,
-  /** `stack up` asking whether a broker already answers on a port: the answer is needed at once. */
-  STACK_PROBE: { retries: 0 },
+  /**
+   * One-shot "does a broker answer?" (`stack up` looking for a running broker, a stopping process
+   * telling a slow drain from a broker that is gone): the answer is needed at once.
+   */
+  PROBE: { retries: 0 },
 } as const satisfies Record<string, KafkaRetryPolicy>;

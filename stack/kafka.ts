@@ -107,7 +107,7 @@ export async function startKafka(paths: StackPaths, o: KafkaStackOptions, log: (
 }
 
 export async function brokerAnswers(broker: string): Promise<boolean> {
-  const admin = new Kafka({ clientId: 'twinlane-stack', brokers: [broker], logLevel: logLevel.NOTHING, retry: KAFKA_RETRY.STACK_PROBE, connectionTimeout: 1000 }).admin();
+  const admin = new Kafka({ clientId: 'twinlane-stack', brokers: [broker], logLevel: logLevel.NOTHING, retry: KAFKA_RETRY.PROBE, connectionTimeout: 1000 }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
