@@ -24,9 +24,11 @@ import {
 } from '../core/data-format.ts';
 import type { Logger } from '../core/logger.ts';
 import { SpeedFormatMarker, SpeedKeys } from '../speed/index.ts';
+import { ViewsStore, batchOptions, lakeDays, runBatch } from '../batch/index.ts';
 
 export interface DataDirMigrationContext {
   dataDir: string;
+  config: ConfigValues;
   logger: Logger | undefined;
 }
 
@@ -36,8 +38,22 @@ export interface SpeedStoreMigrationContext {
   logger: Logger | undefined;
 }
 
-/** DATA_DIR: from-format → the step to the next. Empty while DATA_DIR_FORMAT is 1. */
-export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = {};
+/**
+ * 1 → 2: the views of format 1 spell missing values the old way. Every day still in the lake is
+ * recomputed into a new version, and the older versions are dropped (a rollback would bring the
+ * old labels back). Days already gone from the lake keep their views as computed.
+ */
+async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void> {
+  const days = lakeDays(c.dataDir);
+  if (days.length === 0) return;
+  c.logger?.info({ event: 'data_migration_recompute', from: days[0], to: days.at(-1), days: days.length });
+  const record = await runBatch({ options: batchOptions({ ...c.config, DATA_DIR: c.dataDir }), ...(c.logger ? { logger: c.logger } : {}) }, { dates: days });
+  if (record.status === 'failed') throw new DataFormatError('DATA_FORMAT_MIGRATION_FAILED', `recomputing the batch views from the lake failed: ${record.errors.join('; ')}`, c.dataDir, 1, 2, { retriable: true });
+  new ViewsStore(c.dataDir).prune(1);
+}
+
+/** DATA_DIR: from-format → the step to the next. */
+export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = { 1: recomputeViewsFromLake };
 
 /** Speed store: from-format → the step to the next. Without one, `twinlane speed rebuild` rewrites the store. */
 export const SPEED_STORE_MIGRATIONS: Record<number, Migration<SpeedStoreMigrationContext>> = {};
@@ -87,7 +103,7 @@ export async function guardDataFormats(config: ConfigValues, g: FormatGuard): Pr
   const out: FormatCheckResult[] = [];
   if (g.stores.includes('data-dir')) {
     const dataDir = g.dataDir ?? config.DATA_DIR;
-    out.push(await checkDataFormat({ store: new DataDirMarker(dataDir), kind: DATA_DIR_KIND, context: { dataDir, logger: g.logger }, mode, role: g.role, ...(g.logger ? { logger: g.logger } : {}) }));
+    out.push(await checkDataFormat({ store: new DataDirMarker(dataDir), kind: DATA_DIR_KIND, context: { dataDir, config, logger: g.logger }, mode, role: g.role, ...(g.logger ? { logger: g.logger } : {}) }));
   }
   if (g.stores.includes('speed-store')) {
     out.push(

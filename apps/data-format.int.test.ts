@@ -47,13 +47,13 @@ describe('data-format markers on the real stores', () => {
     expect(again.map((r) => r.action)).toEqual(['current', 'current']);
   });
 
-  it('adopts speed data written before formats were recorded, and a full rebuild marks the store', async () => {
+  it('refuses speed data written before formats were recorded (format 1), and a full rebuild marks the store', async () => {
     const { redis, prefix } = testRedis(config);
     const keys = new SpeedKeys(prefix + 'speed');
     await redis.sadd(keys.sites, 'shop');
     await redis.pexpire(keys.sites, 60_000);
-    const [adopted] = await guardDataFormats(config, { role: 'int-test', stores: ['speed-store'], redis, keyPrefix: keys.prefix });
-    expect(adopted).toMatchObject({ action: 'adopted', found: 1 });
+    // Format 1 spelled missing values (none); the store is rebuilt, not migrated.
+    await expect(guardDataFormats(config, { role: 'int-test', stores: ['speed-store'], redis, keyPrefix: keys.prefix })).rejects.toMatchObject({ code: 'DATA_FORMAT_NO_MIGRATION', found: 1, expected: SPEED_STORE_FORMAT });
     // A rebuild of every site clears the marker with the rest, then writes it again.
     await redis.del(keys.format);
     const markRebuilt = await prepareSpeedRebuild(redis, keys.prefix, undefined);

@@ -178,7 +178,8 @@ describe('DataDirMarker: DATA_FORMAT at the root of DATA_DIR', () => {
     expect(await marker.isEmpty()).toBe(true);
     writeFileSync(join(dir, 'lake/events/dt=2026-01-01/p0.parquet'), 'x');
     expect(await marker.isEmpty()).toBe(false);
-    expect((await inspectDataFormat(marker, dataDirKind)).verdict).toBe('unmarked');
+    // Unmarked data predates the markers: format 1, older than today's DATA_DIR_FORMAT.
+    expect(await inspectDataFormat(marker, dataDirKind)).toMatchObject({ found: UNMARKED_FORMAT, verdict: (DATA_DIR_FORMAT as number) === UNMARKED_FORMAT ? 'unmarked' : 'older' });
   });
 
   it('a second create loses without touching the first marker', async () => {

@@ -22,10 +22,12 @@ import { readFileSync } from 'node:fs';
  * dead-letter store or the ledger hold changes meaning, and register the migration from the
  * previous number in apps/data-format.guard.ts.
  */
-export const DATA_DIR_FORMAT = 1;
+// 2: breakdown views label a missing value with the read contract's labels (core/views.ts MISSING_LABEL).
+export const DATA_DIR_FORMAT = 2;
 
 /** The format of the speed store in Redis. Bump it with a migration, or let `twinlane speed rebuild` rewrite it. */
-export const SPEED_STORE_FORMAT = 1;
+// 2: members name a missing value with the read contract's labels ((unknown), (direct)) instead of (none).
+export const SPEED_STORE_FORMAT = 2;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;
@@ -93,7 +95,7 @@ export interface FormatCheckResult {
   steps: number[];
 }
 
-export type DataFormatCode = 'DATA_FORMAT_NEWER' | 'DATA_FORMAT_OLDER' | 'DATA_FORMAT_NO_MIGRATION' | 'DATA_FORMAT_UNREADABLE' | 'DATA_FORMAT_LOCKED';
+export type DataFormatCode = 'DATA_FORMAT_NEWER' | 'DATA_FORMAT_OLDER' | 'DATA_FORMAT_NO_MIGRATION' | 'DATA_FORMAT_UNREADABLE' | 'DATA_FORMAT_LOCKED' | 'DATA_FORMAT_MIGRATION_FAILED';
 
 /** A store is in a format this process may not use (or cannot read its marker). */
 export class DataFormatError extends TwinlaneError {

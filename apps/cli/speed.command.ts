@@ -9,11 +9,11 @@ import { loadConfig } from '../../core/config.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { createLogger } from '../../core/logger.ts';
 import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
-import { RebuildJob } from '../../speed/index.ts';
 import { SpeedMaintenance } from '../../speed/index.ts';
 import { SpeedKeys } from '../../speed/index.ts';
 import { SpeedReader } from '../../speed/index.ts';
-import { guardDataFormats, prepareSpeedRebuild } from '../data-format.guard.ts';
+import { guardDataFormats } from '../data-format.guard.ts';
+import { rebuildSpeedStore } from '../speed.rebuild.ts';
 import { createSpeedRuntime } from '../speed.runtime.ts';
 import { main } from '../speed.main.ts';
 
@@ -102,19 +102,12 @@ export function speedCommand(): Command {
     .action(async (o: { site?: string; from?: number }) => {
       const config = loadConfig();
       const logger = createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'speed-rebuild');
-      // DATA_DIR holds W; the speed store's own format is what a rebuild of every site rewrites.
-      await guardDataFormats(config, { role: 'twinlane speed rebuild', stores: ['data-dir'], logger });
-      const rt = await createSpeedRuntime(config, logger);
-      const from = o.from ?? (await rt.watermark.watermark()) ?? Date.now() - rt.options.ttlMs + 60_000;
       const bar = new cliProgress.SingleBar({ format: 'rebuild [{bar}] {percentage}% {value}/{total} records' }, cliProgress.Presets.shades_classic);
       let started = false;
       try {
-        const markRebuilt = await prepareSpeedRebuild(rt.redis, rt.options.keyPrefix, o.site, logger);
-        for (const s of rt.services.slice(0, -1)) await s.start();
-        const job = new RebuildJob({ kafka: rt.kafka, maintenance: rt.maintenance, topic: rt.options.topic, groupId: rt.options.groupId, logger, consumer: rt.consumer });
-        const res = await job.run({
-          from,
+        const res = await rebuildSpeedStore(config, logger, {
           ...(o.site ? { site: o.site } : {}),
+          ...(o.from !== undefined ? { from: o.from } : {}),
           onProgress: (done, total) => {
             if (!started) bar.start(total, 0);
             started = true;
@@ -122,11 +115,9 @@ export function speedCommand(): Command {
           },
         });
         bar.stop();
-        await markRebuilt();
         console.log(`rebuilt ${o.site ?? 'every site'} from ${new Date(res.from).toISOString()}: ${res.records} records re-read, ${res.keysDeleted} keys cleared, ${(res.ms / 1000).toFixed(1)} s`);
       } finally {
         bar.stop();
-        for (const s of [...rt.services].reverse()) await s.stop();
       }
     });
   program

@@ -15,6 +15,9 @@ import { Metrics } from '../../core/metrics.ts';
 import { loadSites } from '../../core/sites.ts';
 import { runLoad, type LoadOptions } from '../../traffic/index.ts';
 import { stackUp } from '../../stack/index.ts';
+import { DATA_DIR_FORMAT, SPEED_STORE_FORMAT } from '../../core/data-format.ts';
+import { guardDataFormats, inspectDataFormats } from '../data-format.guard.ts';
+import { rebuildSpeedStore } from '../speed.rebuild.ts';
 import { stackPaths, sleep } from '../../core/processes.ts';
 import { groupLag } from '../../orchestration/index.ts';
 import { JobLedger } from '../../orchestration/index.ts';
@@ -97,12 +100,29 @@ function describe(s: ServiceStatus): string {
   return `  ${tag}  ${s.spec.what.padEnd(44)} ${extra}`;
 }
 
+/**
+ * Data of an older format (an earlier Twinlane's ./data and Redis) would make the services refuse
+ * to start: the guided start migrates DATA_DIR and rebuilds an older speed store from W first.
+ */
+async function upgradeData(config: ConfigValues, logger: Logger): Promise<void> {
+  for (const r of await guardDataFormats(config, { role: 'twinlane pipeline', stores: ['data-dir'], mode: 'migrate', logger })) {
+    if (r.action === 'migrated') say(`  DATA_DIR migrated to format ${DATA_DIR_FORMAT}`);
+  }
+  const speed = (await inspectDataFormats(config)).find((s) => s.store === 'speed-store')!.inspection;
+  if (speed.verdict === 'older') {
+    say(`  the speed store holds format ${speed.found}: rebuilding it from Kafka (format ${SPEED_STORE_FORMAT})`);
+    const res = await rebuildSpeedStore(config, logger);
+    say(`  rebuilt: ${res.records} records re-read in ${(res.ms / 1000).toFixed(1)} s`);
+  }
+}
+
 export async function runPipeline(o: PipelineOptions): Promise<void> {
   const t0 = Date.now();
   say('# stack');
   await stackUp(loadConfig({ ...process.env, LOG_LEVEL: 'warn' }), (l) => say(`  ${l}`));
   const config = loadConfig();
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: true }, 'pipeline');
+  await upgradeData(config, logger);
   const paths = stackPaths();
   const supervisor = new ServiceSupervisor(paths, { ...process.env, LOG_PRETTY: 'false' });
   let stoppingSince: number | undefined;

@@ -1,10 +1,13 @@
 /**
- * Regression (issue 13.3): `timeout 60 make pipeline` left the pipeline's services running,
- * detached. `timeout` signals its whole process group and make forwards SIGTERM as well, so the
- * run got SIGTERM twice and took the second as "force": it exited without stopping anything.
- * Reproduced with `timeout 60 make pipeline`, then `ps` after it returned.
+ * Regression (issue 13.3): `make pipeline` stopped by a signal other than Ctrl-C left its services
+ * running, detached. Reproduced with the code before the fix: SIGHUP to the process group (a
+ * closed terminal) killed the run outright, as it had no handler, and a signal during start-up
+ * stopped the services started so far while the run went on starting the next ones. The run now
+ * stops what it started on SIGINT, SIGTERM and SIGHUP alike, starts nothing once stopping, takes a
+ * signal delivered twice (`timeout` signals its process group, make forwards SIGTERM) as one, and
+ * `twinlane pipeline stop` stops the services of a run that is gone.
  *
- * Each case runs the pipeline in a scratch root (symlinks to this repository; its own .local/
+ * Each case runs the pipeline in a scratch root (a copy of this repository's sources; its own .local/
  * with PID files, its own DATA_DIR) on the shared broker, Redis and registry, with its own
  * topics, groups, key prefix and free ports, so it never meets a `make pipeline` of a developer.
  * A leftover service is looked for in /proc, by the scratch root in its command line.
@@ -13,7 +16,7 @@
  * which takes a minute on two busy cores.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,13 +26,21 @@ import { kafkaClient, testConfig, uniqueName, waitUntil } from '../../testing/he
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const config = testConfig();
-const LEFT_ALONE = new Set(['.local', 'data', '.git', 'test-results']);
+const LEFT_OUT = new Set(['.local', 'data', '.git', 'test-results']);
 const PIPELINE_ARGS = '--history-days 1 --events-per-day 300 --live-rate 5';
 
-/** A scratch root: every top-level entry of the repository as a symlink, except state. */
+/**
+ * A scratch root: a copy of the repository's sources (a few MB) with node_modules linked, without
+ * its state. Copied, not linked: an entry point runs only when its path is the one it was started
+ * by (`import.meta.url === file://argv[1]`), which a symlinked folder breaks.
+ */
 function scratchRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'twinlane-pipeline-'));
-  for (const entry of readdirSync(ROOT)) if (!LEFT_ALONE.has(entry)) symlinkSync(join(ROOT, entry), join(root, entry));
+  for (const entry of readdirSync(ROOT)) {
+    if (LEFT_OUT.has(entry)) continue;
+    if (entry === 'node_modules') symlinkSync(join(ROOT, entry), join(root, entry));
+    else cpSync(join(ROOT, entry), join(root, entry), { recursive: true });
+  }
   return root;
 }
 
@@ -151,20 +162,35 @@ describe('make pipeline stops what it started (issue 13.3)', () => {
     expect(took, 'stopped within seconds').toBeLessThan(30_000);
   }, 300_000);
 
+  it('SIGHUP (a closed terminal) while services start stops those already started and starts no more', async () => {
+    const root = scratchRoot();
+    const env = await pipelineEnv();
+    roots.push({ root, env });
+    const run = start('make', ['--no-print-directory', '-o', 'stack-up', 'pipeline', `PIPELINE_ARGS=${PIPELINE_ARGS}`], root, env);
+    await waitUntil('two services started', () => (run.output().match(/^ {2}started /gm) ?? []).length >= 2, 120_000, 100);
+    // The terminal's whole process group gets SIGHUP: make and the pipeline run alike.
+    process.kill(-run.child.pid!, 'SIGHUP');
+    await expectNoneLeft(root, 30_000);
+    expect(run.output()).toMatch(/# stopping what this run started \(SIGHUP/);
+    expect(run.output()).not.toMatch(/^pipeline: /m);
+  }, 180_000);
+
   it('`twinlane pipeline stop` stops the services of a run that was killed', async () => {
     const root = scratchRoot();
     const env = await pipelineEnv();
     roots.push({ root, env });
     const run = start(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'pipeline', ...PIPELINE_ARGS.split(' ')], root, env);
-    await waitForLine(run, /# traffic/, 200_000);
+    await waitUntil('three services started', () => (run.output().match(/^ {2}started /gm) ?? []).length >= 3, 120_000, 100);
     run.child.kill('SIGKILL'); // no goodbye: the services stay, detached
     await run.exited;
-    expect(processesUnder(root).filter((p) => p.cmd.includes('/apps/')).length, 'orphaned services').toBe(7);
+    await new Promise((r) => setTimeout(r, 1_000)); // one may still have been on its way up
+    const orphans = processesUnder(root).filter((p) => p.cmd.includes('/apps/'));
+    expect(orphans.length, 'orphaned services').toBeGreaterThanOrEqual(3);
 
     const stop = start(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'pipeline', 'stop'], root, env);
     await stop.exited;
     expect(stop.child.exitCode, stop.output()).toBe(0);
-    expect(stop.output()).toContain('7 service(s) stopped');
+    expect(stop.output()).toContain(`${orphans.length} service(s) stopped`);
     await expectNoneLeft(root, 15_000);
-  }, 300_000);
+  }, 180_000);
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ConfigValues } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { ARCHIVER_NODE_ARGS } from '../../batch/index.ts';
-import { logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
+import { isAlive, logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
 
 export interface ServiceSpec {
   name: string;
@@ -84,17 +84,19 @@ export class ServiceSupervisor {
   }
 
   async ensure(spec: ServiceSpec, readyTimeoutMs = 90_000): Promise<ServiceStatus> {
-    // Once stopping began, nothing new starts (the run's main flow may still be on its way).
-    if (this.closed) throw new UsageError('PIPELINE_STOPPING', `not starting ${spec.name}: the pipeline is stopping`);
     if (!existsSync(join(this.paths.root, spec.entry))) return { spec, state: 'missing' };
     const log = logFile(this.paths, this.pidName(spec));
     const existing = this.running(spec);
     if (existing) return { spec, state: 'reused', pid: existing, log };
     if (await answersHttp(spec.port)) return { spec, state: 'external' };
+    // Once stopping began, nothing new starts: the run's main flow may still be on its way here.
+    if (this.closed) throw new UsageError('PIPELINE_STOPPING', `not starting ${spec.name}: the pipeline is stopping`);
     const pid = startDetached(this.paths, this.pidName(spec), process.execPath, [...(spec.nodeArgs ?? []), '--import', 'tsx', join(this.paths.root, spec.entry)], { ...this.env, ...spec.env });
     const status: ServiceStatus = { spec, state: 'started', pid, log };
     this.started.push(status);
-    await waitFor(spec.name, () => answersHttp(spec.port), readyTimeoutMs, () => this.running(spec) === undefined);
+    // Liveness by PID, not by `running()`: until the child has exec'd, its command line is still
+    // this process's, and `running()` would take it for a recycled PID and drop its PID file.
+    await waitFor(spec.name, () => answersHttp(spec.port), readyTimeoutMs, () => !isAlive(pid));
     return status;
   }
 
@@ -104,7 +106,7 @@ export class ServiceSupervisor {
    */
   async stopStarted(log: (line: string) => void, graceMs = 20_000): Promise<void> {
     this.closed = true;
-    await Promise.all(this.started.splice(0).reverse().map((s) => this.stopOne(s.spec, s.pid, log, graceMs)));
+    await Promise.all(this.started.splice(0).reverse().map((s) => this.stopOne(s.spec, s.pid, log, graceMs, s.pid !== undefined && isAlive(s.pid))));
   }
 
   /**
@@ -114,7 +116,7 @@ export class ServiceSupervisor {
   async stopRecorded(specs: readonly ServiceSpec[], log: (line: string) => void, graceMs = 20_000): Promise<number> {
     this.closed = true;
     const running = specs.map((spec) => ({ spec, pid: this.running(spec) })).filter((r): r is { spec: ServiceSpec; pid: number } => r.pid !== undefined);
-    await Promise.all(running.map((r) => this.stopOne(r.spec, r.pid, log, graceMs)));
+    await Promise.all(running.map((r) => this.stopOne(r.spec, r.pid, log, graceMs, true)));
     return running.length;
   }
 
@@ -129,11 +131,11 @@ export class ServiceSupervisor {
     }
   }
 
-  private async stopOne(spec: ServiceSpec, pid: number | undefined, log: (line: string) => void, graceMs: number): Promise<void> {
+  private async stopOne(spec: ServiceSpec, pid: number | undefined, log: (line: string) => void, graceMs: number, alive: boolean): Promise<void> {
     if (!pid) return;
     const t0 = Date.now();
     this.stopping.add(pid);
-    const how = this.running(spec) ? await stopPid(pid, graceMs) : 'had already exited';
+    const how = alive ? await stopPid(pid, graceMs) : 'had already exited';
     this.stopping.delete(pid);
     rmSync(pidFile(this.paths, this.pidName(spec)), { force: true });
     log(`${spec.name.padEnd(14)} ${how} (pid ${pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
