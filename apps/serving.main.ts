@@ -8,7 +8,7 @@ import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { buildApp, type ServingApp } from '../serving/index.ts';
+import { buildServingApp, type ServingApp } from '../serving/index.ts';
 import { guardDataFormats } from './data-format.guard.ts';
 import { createServingRuntime, type ServingRuntime } from './serving.runtime.ts';
 
@@ -30,7 +30,7 @@ export class ServingHttpService extends BaseService {
   protected async onStart(): Promise<void> {
     this.runtime = createServingRuntime(this.config);
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
-    this.serving = await buildApp({ ...this.runtime.deps, logger: this.logger, metrics, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE } });
+    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE } });
     await this.serving.app.listen({ port: this.port, host: this.host });
     this.logger.info({ event: 'serving_listening', port: this.address }, `serving API and dashboard on http://127.0.0.1:${this.address}/dashboard/<site>`);
   }

@@ -18,7 +18,7 @@ import { createLogger } from '../core/logger.ts';
 import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
 import { generateTraffic } from '../traffic/index.ts';
-import { buildApp } from '../serving/index.ts';
+import { buildServingApp } from '../serving/index.ts';
 import { startPipeline } from '../serving/testing/pipeline.fixture.ts';
 import { runCleanups } from '../testing/helpers.ts';
 
@@ -40,7 +40,7 @@ const t0 = Date.now();
 const run = await fx.runBatchFor(days);
 log(`batch over ${days.length} days: ${run.status} in ${Date.now() - t0} ms, W = ${new Date(run.watermark ?? 0).toISOString()}`);
 
-const { app } = await buildApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, options: { speedCacheMs: config.SERVING_SPEED_CACHE } });
+const { app } = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, options: { speedCacheMs: config.SERVING_SPEED_CACHE } });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
 const headers = { authorization: `Bearer ${KEY}` };

@@ -5,7 +5,7 @@ export { SchedulerMetrics } from './scheduler.metrics.ts';
 export { JobRunner, flattenRuns, type RunResult, type RetryPolicy } from './job.runner.ts';
 export { RedisJobLock, MemoryJobLock, type JobLock, type HeldLock } from './job.lock.ts';
 export { compareSpeedWithBatch, relativeError, DRIFT_METRICS, type DriftDeps } from './drift.job.ts';
-export { batchJob, newlyCovered } from './batch.job.ts';
+export { batchJob, newlyCovered } from './nightly-batch.job.ts';
 export { warehouseJob } from './warehouse.job.ts';
 export { compactionJob, retentionJob } from './maintenance.jobs.ts';
 export { schedulerOptions, type SchedulerOptions } from './options.ts';

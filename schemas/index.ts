@@ -16,7 +16,7 @@ export { compatibilityProblems, type ExistingVersion } from './compatibility.ts'
 export { parseSchema, type ParsedSchema } from './avro-schema.ts';
 export { RegistryState } from './registry.state.ts';
 export { KafkaRegistryStore, MemoryRegistryStore, type KafkaRegistryStoreDeps, type RegistryStore } from './registry.store.ts';
-export { buildApp, REGISTRY_CONTENT_TYPE, type RegistryAppDeps } from './registry.app.ts';
+export { buildRegistryApp, REGISTRY_CONTENT_TYPE, type RegistryAppDeps } from './registry.app.ts';
 export { RegistryServer, type RegistryServerDeps } from './registry.server.ts';
 export { benchmarkCodec, benchmarkRegistry, sampleEvents, type CodecFigures, type RegistryFigures } from './codec.benchmark.ts';
 export { driftError, schemaDriftPaths } from './schema-drift.ts';

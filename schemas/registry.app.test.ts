@@ -2,17 +2,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { buildApp, REGISTRY_CONTENT_TYPE } from './registry.app.ts';
+import { buildRegistryApp, REGISTRY_CONTENT_TYPE } from './registry.app.ts';
 import { MemoryRegistryStore } from './registry.store.ts';
 
 const S1 = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }] });
 const S2 = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }, { name: 'b', type: 'int', default: 0 }] });
 const BAD = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }, { name: 'c', type: 'int' }] });
 
-let app = buildApp({ store: new MemoryRegistryStore(), metrics: new Metrics(), logger: silentLogger() });
+let app = buildRegistryApp({ store: new MemoryRegistryStore(), metrics: new Metrics(), logger: silentLogger() });
 afterEach(async () => {
   await app.close();
-  app = buildApp({ store: new MemoryRegistryStore(), metrics: new Metrics(), logger: silentLogger() });
+  app = buildRegistryApp({ store: new MemoryRegistryStore(), metrics: new Metrics(), logger: silentLogger() });
 });
 
 const post = (url: string, body: unknown, contentType = REGISTRY_CONTENT_TYPE) =>

@@ -1,5 +1,5 @@
 /**
- * The Confluent Schema Registry REST API over a RegistryStore. `buildApp` never listens:
+ * The Confluent Schema Registry REST API over a RegistryStore. `buildRegistryApp` never listens:
  * tests call `inject()`, RegistryServer listens. Every error body is Confluent's
  * `{ error_code, message }` from registry.errors.ts.
  */
@@ -60,7 +60,7 @@ function check<T>(value: T | RegistryError): T {
   return value;
 }
 
-export function buildApp(deps: RegistryAppDeps): FastifyInstance {
+export function buildRegistryApp(deps: RegistryAppDeps): FastifyInstance {
   const { store, metrics, logger } = deps;
   const app = Fastify({ bodyLimit: deps.bodyLimit ?? 4 * 1024 * 1024 });
   app.addContentTypeParser(ACCEPTED_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));

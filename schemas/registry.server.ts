@@ -1,7 +1,7 @@
 /** Listens with the registry app; port 0 picks a free port (tests), `url` tells which. */
 import type { FastifyInstance } from 'fastify';
 import { BaseService } from '../core/lifecycle.ts';
-import { buildApp, type RegistryAppDeps } from './registry.app.ts';
+import { buildRegistryApp, type RegistryAppDeps } from './registry.app.ts';
 
 export interface RegistryServerDeps extends RegistryAppDeps {
   port: number;
@@ -22,7 +22,7 @@ export class RegistryServer extends BaseService {
   }
 
   protected async onStart(): Promise<void> {
-    const app = buildApp(this.deps);
+    const app = buildRegistryApp(this.deps);
     await app.listen({ port: this.deps.port, host: this.deps.host ?? '127.0.0.1' });
     const addr = app.server.address();
     this.boundPort = addr && typeof addr === 'object' ? addr.port : this.deps.port;

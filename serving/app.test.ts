@@ -2,10 +2,10 @@ import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSites } from '../core/sites.ts';
 import { generateTraffic } from '../traffic/index.ts';
-import { buildApp, type ServingApp } from './app.ts';
+import { buildServingApp, type ServingApp } from './app.ts';
 import { truthBreakdown, truthTotals } from '../testing/truth.ts';
 import { MemoryViewReader } from './memory-view.reader.ts';
-import type { BatchSnapshot, JobsReader } from './types.ts';
+import type { BatchViews, JobsReader } from './types.ts';
 
 const H = 3_600_000;
 const D = 86_400_000;
@@ -21,7 +21,7 @@ const sites = parseSites({
   ],
 });
 const cover = (from: number, to: number) => ({ shop: { from, to }, blog: { from, to } });
-let batch: BatchSnapshot = new MemoryViewReader({ source: 'batch', events, coverage: cover(DAY0, W), version: 'v1' });
+let batch: BatchViews = new MemoryViewReader({ source: 'batch', events, coverage: cover(DAY0, W), version: 'v1' });
 const speed = new MemoryViewReader({ source: 'speed', events, coverage: cover(W - 6 * H, NOW) });
 const jobs: JobsReader = { list: async (n) => [{ id: 'j1', kind: 'batch', status: 'succeeded' }].slice(0, n), get: async (id) => (id === 'j1' ? { id: 'j1', kind: 'batch' } : null) };
 let s: ServingApp;
@@ -31,7 +31,7 @@ const get = (url: string, headers: Record<string, string> = auth()) => s.app.inj
 const iso = (t: number) => new Date(t).toISOString();
 
 beforeAll(async () => {
-  s = await buildApp({ batch: { current: async () => batch }, speed, sites, jobs, clock: () => NOW });
+  s = await buildServingApp({ batch: { current: async () => batch }, speed, sites, jobs, clock: () => NOW });
 });
 afterAll(async () => s.app.close());
 
@@ -228,7 +228,7 @@ describe('caching, metrics, docs, jobs, dashboard', () => {
   it('shows the job ledger when one is wired in', async () => {
     expect((await s.app.inject({ method: 'GET', url: '/v1/jobs?limit=5' })).json()).toEqual({ jobs: [{ id: 'j1', kind: 'batch', status: 'succeeded' }] });
     expect((await s.app.inject({ method: 'GET', url: '/v1/jobs/zzz' })).statusCode).toBe(404);
-    const bare = await buildApp({ batch: { current: async () => null }, speed, sites });
+    const bare = await buildServingApp({ batch: { current: async () => null }, speed, sites });
     expect((await bare.app.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(404);
     await bare.app.close();
   });

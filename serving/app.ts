@@ -1,5 +1,5 @@
 /**
- * `buildApp(deps)`: the serving API and dashboard as a Fastify instance that never listens
+ * `buildServingApp(deps)`: the serving API and dashboard as a Fastify instance that never listens
  * (tests use `inject()`, the entry point calls `listen`). Request metrics, the error
  * catalogue, OpenAPI and the docs page are wired here; the routes live in their own files.
  */
@@ -16,11 +16,11 @@ import { servingOptions, type ServingOptions } from './options.ts';
 import { ResultCache } from './result.cache.ts';
 import { StatsService } from './stats.service.ts';
 import { registerStatsRoutes } from './stats.routes.ts';
-import type { BatchSource, JobsReader, SiteDirectory, SpeedReader } from './types.ts';
+import type { BatchSource, JobsReader, SiteDirectory, SpeedViews } from './types.ts';
 
 export interface ServingDeps {
   batch: BatchSource;
-  speed: SpeedReader;
+  speed: SpeedViews;
   sites: SiteDirectory;
   /** The orchestration's job ledger; `/v1/jobs` exists only when it is given. */
   jobs?: JobsReader;
@@ -50,7 +50,7 @@ function registerMetrics(app: FastifyInstance, metrics: Metrics) {
   });
 }
 
-export async function buildApp(deps: ServingDeps): Promise<ServingApp> {
+export async function buildServingApp(deps: ServingDeps): Promise<ServingApp> {
   const options = servingOptions(deps.options);
   const clock = deps.clock ?? Date.now;
   const logger = deps.logger ?? silentLogger();

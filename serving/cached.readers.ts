@@ -6,14 +6,14 @@
  */
 import type { BreakdownQuery, Filters, SeriesQuery, TotalsQuery } from '../core/views.ts';
 import type { ResultCache } from './result.cache.ts';
-import type { BatchSnapshot, FunnelQuery, SpeedReader } from './types.ts';
+import type { BatchViews, FunnelQuery, SpeedViews } from './types.ts';
 
 export type CacheObserver = (kind: 'batch' | 'speed' | 'response', hit: boolean) => void;
 
-export function cachedBatch(snapshot: BatchSnapshot, cache: ResultCache, observe?: CacheObserver): BatchSnapshot {
+export function cachedBatch(snapshot: BatchViews, cache: ResultCache, observe?: CacheObserver): BatchViews {
   const key = (method: string, args: unknown) => `b\u0000${snapshot.version}\u0000${method}\u0000${JSON.stringify(args)}`;
   const onHit = observe && ((hit: boolean) => observe('batch', hit));
-  const wrapped: BatchSnapshot = {
+  const wrapped: BatchViews = {
     source: snapshot.source,
     exact: snapshot.exact,
     version: snapshot.version,
@@ -33,11 +33,11 @@ export function cachedBatch(snapshot: BatchSnapshot, cache: ResultCache, observe
   return wrapped;
 }
 
-export function cachedSpeed(speed: SpeedReader, cache: ResultCache, ttlMs: number, observe?: CacheObserver): SpeedReader {
+export function cachedSpeed(speed: SpeedViews, cache: ResultCache, ttlMs: number, observe?: CacheObserver): SpeedViews {
   if (ttlMs <= 0) return speed;
   const key = (method: string, args: unknown) => `s\u0000${method}\u0000${JSON.stringify(args)}`;
   const onHit = observe && ((hit: boolean) => observe('speed', hit));
-  const wrapped: SpeedReader = {
+  const wrapped: SpeedViews = {
     source: speed.source,
     exact: speed.exact,
     coverage: (site) => cache.getOrLoad(key('coverage', site), () => speed.coverage(site), ttlMs, onHit),

@@ -1,10 +1,10 @@
 /** Public surface of the serving layer. */
-export { buildApp, type ServingApp, type ServingDeps } from './app.ts';
+export { buildServingApp, type ServingApp, type ServingDeps } from './app.ts';
 export { DEFAULT_SERVING_OPTIONS, servingOptions, type ServingOptions } from './options.ts';
 export { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
 export { MemoryViewReader } from './memory-view.reader.ts';
 export type {
-  BatchSnapshot,
+  BatchViews,
   BatchSource,
   FunnelQuery,
   FunnelReader,
@@ -13,7 +13,7 @@ export type {
   JobRecord,
   JobsReader,
   SiteDirectory,
-  SpeedReader,
+  SpeedViews,
   VisitorIdsReader,
   VisitorsUnionReader,
 } from './types.ts';

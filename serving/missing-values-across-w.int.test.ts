@@ -15,7 +15,7 @@ import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import { applyEvents } from '../speed/testing/speed.fixture.ts';
 import { onCleanup, runCleanups, tempDir, testConfig, testRedis } from '../testing/helpers.ts';
 import { truthBreakdown } from '../testing/truth.ts';
-import type { BatchSnapshot } from './types.ts';
+import type { BatchViews } from './types.ts';
 import { mergeBreakdown, type MergeContext } from './view.merger.ts';
 
 const DAY = 86_400_000;
@@ -38,7 +38,7 @@ beforeAll(async () => {
   const { redis, prefix } = testRedis(testConfig());
   const keys = new SpeedKeys(prefix + 'speed');
   await applyEvents({ redis, keys, ttlMs: TTL }, events);
-  ctx = { batch: (await batch.snapshot()) as BatchSnapshot, speed: new SpeedReader({ redis, keys, ttlMs: TTL }), choice: 'merged', now: Date.now() };
+  ctx = { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs: TTL }), choice: 'merged', now: Date.now() };
 }, 120_000);
 
 afterAll(runCleanups);

@@ -4,7 +4,7 @@
  * left over is reported as missing, never filled with zeros.
  */
 import type { Coverage } from '../core/views.ts';
-import type { SourceChoice, SourceName, SpeedReader, BatchSnapshot } from './types.ts';
+import type { SourceChoice, SourceName, SpeedViews, BatchViews } from './types.ts';
 import type { ViewReader } from '../core/views.ts';
 
 export interface RangePart {
@@ -34,8 +34,8 @@ export interface PlanInput {
   to: number;
   choice: SourceChoice;
   now: number;
-  batch: BatchSnapshot | null;
-  speed: SpeedReader;
+  batch: BatchViews | null;
+  speed: SpeedViews;
 }
 
 function clip(span: [number, number] | null, cov: Coverage | null): [number, number] | null {

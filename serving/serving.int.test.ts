@@ -12,7 +12,7 @@ import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { runCleanups, testConfig } from '../testing/helpers.ts';
-import { buildApp, type ServingApp } from './app.ts';
+import { buildServingApp, type ServingApp } from './app.ts';
 import { truthBreakdown, truthFunnel, truthTotals, type TruthRange } from '../testing/truth.ts';
 import { startPipeline, type PipelineFixture } from './testing/pipeline.fixture.ts';
 
@@ -40,7 +40,7 @@ beforeAll(async () => {
   fx = await startPipeline(testConfig(), { events, speedTtlMs: 96 * H });
   const first = await fx.runBatchFor([day(START)]);
   expect(first.status).toBe('ok');
-  s = await buildApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, logger: createLogger({ level: 'error', pretty: false }, 'serving-test') });
+  s = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, logger: createLogger({ level: 'error', pretty: false }, 'serving-test') });
 }, 180_000);
 
 afterAll(async () => {
@@ -157,7 +157,7 @@ describe('dashboard in headless Chromium', () => {
     // The page and the test ask relative ranges (period=7d) at different moments: one pinned clock
     // makes both resolve to the same range, so the bars are compared with the same question.
     const at = Date.now();
-    const live = await buildApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, clock: () => at, options: { realtimeRefreshMs: 500 } });
+    const live = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, clock: () => at, options: { realtimeRefreshMs: 500 } });
     const ask = (url: string) => live.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${KEY}` } });
     try {
       await live.app.listen({ port: 0, host: '127.0.0.1' });

@@ -13,7 +13,7 @@ import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.t
 import type { ServingOptions } from './options.ts';
 import type { StatsQuery } from './query.parser.ts';
 import type { ResultCache } from './result.cache.ts';
-import type { BatchSource, CoverageMeta, FunnelStep, RealtimeReader, SourceChoice, SourceName, SpeedReader } from './types.ts';
+import type { BatchSource, CoverageMeta, FunnelStep, RealtimeReader, SourceChoice, SourceName, SpeedViews } from './types.ts';
 import { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
 import type { Filters } from '../core/views.ts';
 
@@ -68,7 +68,7 @@ function realtimeResult(active: number | null, windowMs: number, series: ResultR
 
 export interface StatsServiceDeps {
   batch: BatchSource;
-  speed: SpeedReader;
+  speed: SpeedViews;
   cache: ResultCache;
   options: ServingOptions;
   clock: () => number;
@@ -173,7 +173,7 @@ export class StatsService {
   /** Active visitors of the last few minutes and page views per minute of the last 30, from speed. */
   async realtime(site: string): Promise<RealtimeResult> {
     const speed = cachedSpeed(this.deps.speed, this.deps.cache, this.deps.options.speedCacheMs, this.deps.observeCache);
-    if (speed.realtime && this.deps.options.activeWindowMs === 5 * 60_000) return this.realtimeSnapshot(site, speed as SpeedReader & RealtimeReader);
+    if (speed.realtime && this.deps.options.activeWindowMs === 5 * 60_000) return this.realtimeSnapshot(site, speed as SpeedViews & RealtimeReader);
     const ctx = { ...(await this.context('speed')), batch: null };
     const now = ctx.now;
     const windowMs = this.deps.options.activeWindowMs;
@@ -187,7 +187,7 @@ export class StatsService {
   }
 
   /** The speed store's own one-round-trip answer; minutes before its coverage are missing. */
-  private async realtimeSnapshot(site: string, speed: SpeedReader & RealtimeReader): Promise<RealtimeResult> {
+  private async realtimeSnapshot(site: string, speed: SpeedViews & RealtimeReader): Promise<RealtimeResult> {
     const [snap, cov] = await Promise.all([speed.realtime(site), speed.coverage(site)]);
     let missing = 0;
     const rows: ResultRow[] = snap.pageviewsPerMinute.map((p) => {

@@ -27,13 +27,13 @@ export interface FunnelReader {
  * One batch version, pinned for the length of one request: every read of a response goes
  * to the same version, and `version` keys the cache (batch results never change per version).
  */
-export interface BatchSnapshot extends ViewReader, Partial<VisitorIdsReader>, Partial<FunnelReader> {
+export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<FunnelReader> {
   readonly version: string;
 }
 
 /** Gives the current batch version; called once per request, so a new version is used at once. */
 export interface BatchSource {
-  current(): Promise<BatchSnapshot | null>;
+  current(): Promise<BatchViews | null>;
 }
 
 /** The speed store's one-round-trip realtime answer (the last 5 minutes' visitors, 30 minutes of page views). */
@@ -46,7 +46,7 @@ export interface RealtimeReader {
   realtime(site: string): Promise<RealtimeSnapshotLike>;
 }
 
-export type SpeedReader = ViewReader & Partial<VisitorsUnionReader> & Partial<RealtimeReader>;
+export type SpeedViews = ViewReader & Partial<VisitorsUnionReader> & Partial<RealtimeReader>;
 
 /** A job of the orchestration ledger, as the API shows it. */
 export interface JobRecord {

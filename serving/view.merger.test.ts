@@ -4,7 +4,7 @@ import { generateTraffic } from '../traffic/index.ts';
 import { truthBreakdown, truthTotals } from '../testing/truth.ts';
 import { MemoryViewReader } from './memory-view.reader.ts';
 import { mergeBreakdown, mergeSeries, mergeTotals, seriesBounds } from './view.merger.ts';
-import type { BatchSnapshot, MergedPoint } from './types.ts';
+import type { BatchViews, MergedPoint } from './types.ts';
 
 const H = 3_600_000;
 const D = 86_400_000;
@@ -72,7 +72,7 @@ describe('mergeSeries', () => {
 
   it('treats a bucket inside batch coverage that batch did not return as missing (a day not computed)', async () => {
     const { batch, speed } = readers();
-    const holey: BatchSnapshot = Object.assign(Object.create(batch) as MemoryViewReader, {
+    const holey: BatchViews = Object.assign(Object.create(batch) as MemoryViewReader, {
       series: async (s: SeriesQuery) => (await batch.series(s)).filter((p) => p.start < DAY0 + D || p.start >= DAY0 + D + 6 * H),
     });
     const r = await mergeSeries(q(), { batch: holey, speed, choice: 'merged', now: NOW });

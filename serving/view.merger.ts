@@ -5,11 +5,11 @@
  */
 import { alignDown, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
 import { planRange, type RangePart, type RangePlan } from './range.planner.ts';
-import type { BatchSnapshot, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, SourceChoice, SourceName, SpeedReader } from './types.ts';
+import type { BatchViews, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, SourceChoice, SourceName, SpeedViews } from './types.ts';
 
 export interface MergeContext {
-  batch: BatchSnapshot | null;
-  speed: SpeedReader;
+  batch: BatchViews | null;
+  speed: SpeedViews;
   choice: SourceChoice;
   now: number;
 }

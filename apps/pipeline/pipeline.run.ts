@@ -24,6 +24,7 @@ import { JobLedger } from '../../orchestration/index.ts';
 import { schedulerOptions } from '../../orchestration/index.ts';
 import { pipelineServices, ServiceSupervisor, type ServiceStatus } from './services.supervisor.ts';
 import { flattenRuns, type RunResult } from '../../orchestration/index.ts';
+import { SQL_FIRST_LOOK, warehouseEnabled } from '../../clickhouse/index.ts';
 
 const DAY = 86_400_000;
 /** Ctrl-C at a terminal, `timeout`/`kill`/a supervisor, a closed terminal. */
@@ -171,7 +172,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     say('\n# waiting for the lake archiver and the speed consumer to catch up');
     await waitForGroups(config, logger, supervisor, [config.LAKE_GROUP, config.SPEED_GROUP], 120_000);
 
-    say('\n# first batch run (then drift check and speed retirement)');
+    say('\n# first batch run (then drift check, speed retirement and the ClickHouse warehouse)');
     const batch = await firstBatch(config, logger);
     if (batch) {
       for (const r of flattenRuns(batch)) {
@@ -222,5 +223,6 @@ function printSummary(config: ConfigValues, site: string, readKey: string, t0: n
   say(`  curl ${auth} '${api}/v1/sites/${site}/breakdown/page?period=7d&limit=10'`);
   say(`  curl ${auth} '${api}/v1/sites/${site}/coverage'`);
   say(`  node --import tsx bin/twinlane.ts jobs list`);
+  if (warehouseEnabled(config)) say(`  node --import tsx bin/twinlane.ts sql "${SQL_FIRST_LOOK}"`);
   say(`\n  live traffic: ${liveRate} events/s. Ctrl-C (or SIGTERM, SIGHUP) stops the services this run started; \`twinlane pipeline stop\` stops them if this run is gone; \`make stack-down\` stops Kafka, Redis and the registry.`);
 }

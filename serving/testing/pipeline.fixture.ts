@@ -13,7 +13,7 @@ import { Metrics } from '../../core/metrics.ts';
 import { DeadLetterWriter } from '../../dlq/index.ts';
 import { EventCodec, type TwinlaneEvent } from '../../schemas/index.ts';
 import { SpeedConsumer, SpeedReader, speedOptions, SpeedKeys } from '../../speed/index.ts';
-import type { SpeedReader as ServingSpeedReader } from '../types.ts';
+import type { SpeedViews } from '../types.ts';
 import { createTopic, kafkaClient, onCleanup, tempDir, testRedis, uniqueName, waitUntil } from '../../testing/helpers.ts';
 import { MemoryRegistryClient } from '../../schemas/index.ts';
 
@@ -21,7 +21,7 @@ export interface PipelineFixture {
   dataDir: string;
   redis: Redis;
   /** The speed reader as the serving layer wires it. */
-  speed: ServingSpeedReader;
+  speed: SpeedViews;
   batch: BatchReader;
   /** Runs the real batch job over these days (YYYY-MM-DD) and publishes a new version. */
   runBatchFor(days: string[]): Promise<RunRecord>;

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import type { SeriesPoint, SeriesQuery, ViewReader } from '../core/views.ts';
-import { batchJob, newlyCovered } from './batch.job.ts';
+import { batchJob, newlyCovered } from './nightly-batch.job.ts';
 import { compareSpeedWithBatch, daysOf, relativeError } from './drift.job.ts';
 import { JobRunner } from './job.runner.ts';
 import { MemoryJobLock } from './job.lock.ts';

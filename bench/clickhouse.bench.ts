@@ -1,0 +1,77 @@
+/**
+ * `make bench ONLY=clickhouse`: the warehouse step for one 10M-event day, from the lake (the
+ * batch bench's generated day: 20 sites, 24 hour files) into ClickHouse — DuckDB reads and
+ * deduplicates the day and writes CSV parts, WAREHOUSE_STREAMS HTTP inserts fill a staging
+ * table, the count is checked and the partition swapped in. Timed from the start of the load to
+ * the recorded swap. Runs against the stack's ClickHouse in a database of its own, dropped after.
+ *
+ * BENCH_WAREHOUSE_EVENTS overrides the size; BENCH_WAREHOUSE_LAKE=<dir> reuses a lake written by
+ * `node --import tsx bench/batch.bench.ts generate <dir> <n>` instead of generating one.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../core/config.ts';
+import { createLogger } from '../core/logger.ts';
+import { lakeDay } from '../batch/index.ts';
+import { ClickHouseConnection, WarehouseLoader, clickhouseOptions, qualifiedName, quoteIdentifier } from '../clickhouse/index.ts';
+import { stackPaths } from '../core/processes.ts';
+import { clickhouseRunning } from '../stack/index.ts';
+
+const DAY = '2026-03-14';
+const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-clickhouse');
+const n = Number(process.env.BENCH_WAREHOUSE_EVENTS ?? 10_000_000);
+const options = clickhouseOptions(config);
+if (!options) throw new Error('no ClickHouse: run `make stack-up` (it starts one) or set CLICKHOUSE_URL');
+
+const given = process.env.BENCH_WAREHOUSE_LAKE;
+const lakeDir = given ?? mkdtempSync(join(tmpdir(), 'twinlane-bench-warehouse-'));
+const work = mkdtempSync(join(tmpdir(), 'twinlane-bench-warehouse-work-'));
+const database = `bench_${Date.now().toString(36)}`;
+const connection = new ClickHouseConnection(options);
+
+/** VmRSS of our own ClickHouse, when the stack runs it. */
+function clickhouseRssMb(): number | undefined {
+  const pid = clickhouseRunning(stackPaths());
+  if (!pid) return undefined;
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : undefined;
+}
+
+try {
+  if (!given) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/batch.bench.ts', 'generate', lakeDir, String(n)], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`generating the lake failed (exit ${r.status})`);
+  }
+  const files = lakeDay(lakeDir, DAY).files;
+  if (files.length === 0) throw new Error(`no lake files for ${DAY} under ${lakeDir}`);
+  const loader = new WarehouseLoader({
+    connection,
+    database,
+    owner: lakeDir,
+    streams: config.WAREHOUSE_STREAMS,
+    duckdb: { memoryLimit: config.BATCH_MEMORY_LIMIT, threads: config.BATCH_THREADS, tempDir: join(work, 'duckdb') },
+    workDir: join(work, 'parts'),
+    logger,
+  });
+  await loader.ensureSchema();
+  const t0 = performance.now();
+  const r = await loader.sync([{ day: DAY, source: 'bench', files }]);
+  const s = (performance.now() - t0) / 1000;
+  const load = r.loaded[0]!;
+  const [{ n: stored } = { n: '0' }] = await connection.rows<{ n: string }>(`SELECT count() AS n FROM ${qualifiedName(database, 'events')}`, 'counting');
+  if (Number(stored) !== load.rows) throw new Error(`events holds ${stored} rows, ${load.rows} were loaded`);
+  console.log(`# ${load.rows} events, ${files.length} lake files, ${config.WAREHOUSE_STREAMS} stream(s), ClickHouse ${await connection.version()}; export ${(load.exportMs / 1000).toFixed(2)} s, insert ${(load.insertMs / 1000).toFixed(2)} s, swap ${(load.swapMs / 1000).toFixed(2)} s`);
+  console.log(`bench: warehouse_load_rows_per_s = ${Math.round(load.rows / s)}`);
+  console.log(`bench: warehouse_load_s = ${s.toFixed(2)}`);
+  const rss = clickhouseRssMb();
+  if (rss !== undefined) console.log(`bench: clickhouse_peak_rss_mb = ${Math.round(rss)}`);
+  if (readdirSync(join(work, 'parts')).length !== 0) throw new Error('CSV parts were left behind');
+} finally {
+  await connection.command(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)}`, 'dropping the bench database').catch(() => undefined);
+  await connection.close();
+  if (!given) rmSync(lakeDir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+}
