@@ -53,6 +53,7 @@ export class EventsProducer extends BaseService {
   private connected = false;
   private topicsChecked: Promise<void> | undefined;
   private topicsReady = false;
+  private nextReadinessCheck = 0;
   /** Why the last connect, topic check or send failed (cleared by the next success). */
   private problem: string | undefined;
   private readonly m;
@@ -121,13 +122,17 @@ export class EventsProducer extends BaseService {
   }
 
   /**
-   * What /readyz reports. While not ready outside a cool-down, asking starts another connect
-   * and topic check in the background, so a topic created meanwhile makes the collector ready
-   * without waiting for traffic.
+   * What /readyz reports. While not ready, asking starts another connect and topic check in the
+   * background (at most once per cool-down), so a topic created meanwhile makes the collector
+   * ready without waiting for traffic.
    */
   readiness(): Readiness {
     if (this.healthy) return { ready: true };
-    if (this.accepting && Date.now() >= this.downUntil) void this.connectWithin(this.options.connectTimeoutMs).then(() => (this.problem = undefined), () => undefined);
+    const now = Date.now();
+    if (this.accepting && now >= this.downUntil && now >= this.nextReadinessCheck) {
+      this.nextReadinessCheck = now + this.options.cooldownMs;
+      void this.connectWithin(this.options.connectTimeoutMs).then(() => (this.problem = undefined), () => undefined);
+    }
     return { ready: false, reason: !this.accepting ? 'shutting down' : (this.problem ?? 'kafka unreachable') };
   }
 
