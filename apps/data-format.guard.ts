@@ -39,9 +39,10 @@ export interface SpeedStoreMigrationContext {
 }
 
 /**
- * 1 → 2: the views of format 1 spell missing values the old way. Every day still in the lake is
- * recomputed into a new version, and the older versions are dropped (a rollback would bring the
- * old labels back). Days already gone from the lake keep their views as computed.
+ * Views of an older format (missing-value labels, revenue of every currency in one sum, client
+ * session ids): every day still in the lake is recomputed into a new version, and the older
+ * versions are dropped (a rollback would bring the old views back). Days already gone from the
+ * lake keep their views as computed.
  */
 async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void> {
   const days = lakeDays(c.dataDir);
@@ -53,7 +54,14 @@ async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void>
 }
 
 /** DATA_DIR: from-format → the step to the next. */
-export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = { 1: recomputeViewsFromLake };
+// 2 → 3: the views of format 2 have no currency column (revenue summed across currencies): recomputed the same way.
+// 3 → 4: the views of format 3 count the client's session ids, not the server's visits: recomputed the same way.
+export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = {
+  // Nothing to do of its own: the 2 → 3 step recomputes every view, and a migration stopped in
+  // between resumes at 2 and still runs it.
+  1: async () => undefined,
+  2: recomputeViewsFromLake,
+};
 
 /** Speed store: from-format → the step to the next. Without one, `twinlane speed rebuild` rewrites the store. */
 export const SPEED_STORE_MIGRATIONS: Record<number, Migration<SpeedStoreMigrationContext>> = {};

@@ -12,10 +12,11 @@ import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts';
-import { daysBetween, DAY_MS, lakePaths, parseDay } from './lake.layout.ts';
+import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
+import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
+import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
@@ -99,7 +100,7 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   return dirtyDays(dataDir, current, now);
 }
 
-async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string): Promise<{ run: DayRun; entry: DayEntry }> {
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string, sessionIdleMs: number): Promise<{ run: DayRun; entry: DayEntry }> {
   const t0 = performance.now();
   const { files, stamp } = lakeDay(dataDir, day);
   const start = parseDay(day);
@@ -111,8 +112,11 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: s
   const out = (t: ViewTable) => store.tablePath(dir, t);
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
   const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
-  // The day's events are written once; every other view is aggregated from that file.
-  await db.conn.run(`COPY (${duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL}) TO $out (${EVENTS_PARQUET})`, { ...params, out: out('events') });
+  // The day's events are written once, sessions cut by the server's rule over them and the
+  // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
+  const prev = lakeDay(dataDir, formatDay(start - DAY_MS)).files;
+  const sessions = { idle_ms: sessionIdleMs, ...(prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {}) };
+  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
@@ -184,7 +188,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     try {
       for (const [i, day] of days.entries()) {
         deps.onProgress?.(i, days.length, day);
-        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId);
+        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS);
         record.days.push(run);
         entries[day] = entry;
         deps.logger?.info({ event: 'batch_day_done', run: runId, day, rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { alignDown, DIMENSIONS, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { alignDown, DIMENSIONS, GRAIN_MS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
@@ -93,7 +93,8 @@ export class BatchSnapshot implements ViewReader {
     const aligned = alignDown(q.from, q.grain) === q.from && alignDown(q.to, q.grain) === q.to;
     const params: Params = {};
     let sql: string;
-    if (aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0) {
+    // The precomputed rollups' revenue holds every currency: revenue is summed from the events.
+    if (aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
       const files = this.files(q.grain, from, to);
       if (files.length === 0) return new Map();
       Object.assign(params, { files: listValue(files), site: q.site, from: BigInt(from), to: BigInt(to) });
@@ -102,6 +103,7 @@ export class BatchSnapshot implements ViewReader {
       const source = this.eventsSource(q.site, from, to, q.filters, params);
       if (!source) return new Map();
       if (q.eventName) params.event_name = q.eventName;
+      params.currency = reportingCurrency(q);
       sql = rollupSql(source, bucketExpr(q.grain), false, q.eventName !== undefined);
     }
     return new Map((await this.query(sql, params)).map((r) => [num(r.bucket), toRollup(r)]));
@@ -131,6 +133,7 @@ export class BatchSnapshot implements ViewReader {
     let row = toRollup({});
     if (source) {
       if (q.eventName) params.event_name = q.eventName;
+      params.currency = reportingCurrency(q);
       const rows = await this.query(rollupSql(source, '0', false, q.eventName !== undefined), params);
       if (rows[0]) row = toRollup(rows[0]);
     }
@@ -150,13 +153,16 @@ export class BatchSnapshot implements ViewReader {
     const dayAligned = range.from % DAY_MS === 0 && range.to % DAY_MS === 0;
     const single = range.to - range.from === DAY_MS;
     let sql: string;
-    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (metric !== 'visitors' || single)) {
+    // The precomputed per-day revenue holds every currency: one currency per row by currency only.
+    const revenueOk = metric !== 'revenue_micros' || q.dimension === 'currency';
+    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (metric !== 'visitors' || single) && revenueOk) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       Object.assign(params, { files: listValue(this.files('dims', range.from, range.to)), site: q.site, dim: q.dimension });
       sql = `SELECT value, sum(${metric})::BIGINT AS c FROM read_parquet($files) WHERE site_id = $site AND dimension = $dim GROUP BY value`;
     } else {
       const source = this.eventsSource(q.site, range.from, range.to, q.filters, params);
       if (!source) return [];
+      if (q.dimension !== 'currency') params.currency = reportingCurrency(q);
       sql = `SELECT value, ${metric} AS c FROM (${breakdownSql(source, q.dimension, false)})`;
     }
     const rows = await this.query(`SELECT value, c FROM (${sql}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT $limit`, params);
@@ -170,6 +176,30 @@ export class BatchSnapshot implements ViewReader {
     const source = range && this.eventsSource(site, range.from, range.to, filters, params);
     if (!source) return [];
     return (await this.query(`SELECT DISTINCT visitor_id FROM ${source} WHERE NOT is_bot ORDER BY visitor_id`, params)).map((r) => String(r.visitor_id));
+  }
+
+  /** Exact non-bot visit ids (the server's, `visitor@start-ms`) of [from, to) ∩ coverage, for unions with the speed session sketches across W. */
+  async sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    const range = this.clip(from, to);
+    const params: Params = {};
+    const source = range && this.eventsSource(site, range.from, range.to, filters, params);
+    if (!source) return [];
+    return (await this.query(`SELECT DISTINCT session_id FROM ${source} WHERE NOT is_bot ORDER BY session_id`, params)).map((r) => String(r.session_id));
+  }
+
+  /** Non-bot visits of [from, to) ∩ coverage whose last event there is at or after `lastFrom`: first, last event and page views there. */
+  async visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {
+    const range = this.clip(from, to);
+    const params: Params = {};
+    const source = range && this.eventsSource(site, range.from, range.to, undefined, params);
+    if (!source) return new Map();
+    params.last_from = timestampValue(BigInt(lastFrom) * 1000n);
+    const rows = await this.query(
+      `SELECT session_id, epoch_ms(min(event_time)) AS first_ms, epoch_ms(max(event_time)) AS last_ms, count(*) FILTER (WHERE type = 'pageview') AS pv
+       FROM ${source} WHERE NOT is_bot GROUP BY session_id HAVING max(event_time) >= $last_from`,
+      params,
+    );
+    return new Map(rows.map((r) => [String(r.session_id), { first: Number(r.first_ms), last: Number(r.last_ms), pageviews: Number(r.pv) }]));
   }
 
   /** Visitors reaching each step in order within one session (non-bot), over batch-covered days. */
@@ -273,6 +303,14 @@ export class BatchReader implements ViewReader, WatermarkSource {
 
   async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
     return (await this.snapshot())?.visitorIds(site, from, to, filters) ?? [];
+  }
+
+  async sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    return (await this.snapshot())?.sessionIds(site, from, to, filters) ?? [];
+  }
+
+  async visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {
+    return (await this.snapshot())?.visitParts(site, from, to, lastFrom) ?? new Map();
   }
 
   async funnel(q: FunnelQuery): Promise<FunnelStepResult[]> {

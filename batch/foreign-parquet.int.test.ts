@@ -43,15 +43,17 @@ describe('batch job over Parquet of another writer', () => {
     expect(first.days[0]).toMatchObject({ rowsRead: 3000, events: 2999, duplicates: 1, outsideDay: 0 });
     // i = 1001 repeats id ev-1000, i = 1000 is the earlier receive and wins; i = 1001 is dropped.
     const reader = new BatchReader({ dataDir });
-    const totals = await reader.totals({ site: 'shop', from: D, to: D + 86_400_000, metrics: [...METRICS] });
+    const totals = await reader.totals({ site: 'shop', from: D, to: D + 86_400_000, metrics: [...METRICS], currency: 'EUR' });
     const ids = [...Array(3000).keys()].filter((i) => i !== 1001);
     const human = ids.filter((i) => i % 10 !== 3);
     expect(totals.pageviews).toBe(human.filter((i) => i % 5 !== 0).length);
     expect(totals.bot_pageviews).toBe(ids.filter((i) => i % 10 === 3 && i % 5 !== 0).length);
     expect(totals.purchases).toBe(human.filter((i) => i % 5 === 0).length);
-    expect(totals.revenue).toBe(human.filter((i) => i % 5 === 0).length * 2.5);
+    expect(totals.revenue).toBe(human.filter((i) => i % 5 === 0).length * 2_500_000); // micros, all EUR (the reporting currency asked)
     expect(totals.visitors).toBe(new Set(human.map((i) => i % 300)).size);
-    expect(totals.sessions).toBe(new Set(human.map((i) => i % 600)).size);
+    // Visits are the server's (30 minutes without an event), not the writer's session ids: each
+    // visitor's events are 300 s apart within the hour, so one visit per human visitor.
+    expect(totals.sessions).toBe(new Set(human.map((i) => i % 300)).size);
     const before = await reader.series({ site: 'shop', grain: 'minute', from: D + 10 * 3_600_000, to: D + 11 * 3_600_000, metrics: [...METRICS] });
 
     const c = await compactHour({ dataDir, duckdb: options.duckdb, now: D + 2 * 86_400_000 }, '2026-03-14', 10);

@@ -22,6 +22,8 @@ export interface BatchOptions {
   dataDir: string;
   versionsKeep: number;
   duckdb: Omit<DuckDBOptions, 'tempDir'>;
+  /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
+  sessionIdleMs?: number;
 }
 
 export const ARCHIVER_MEMORY_LIMIT = '256MB';
@@ -47,5 +49,5 @@ export function archiverOptions(c: ConfigValues): ArchiverOptions {
 }
 
 export function batchOptions(c: ConfigValues): BatchOptions {
-  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS } };
+  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS }, sessionIdleMs: c.SESSION_IDLE_TIMEOUT };
 }

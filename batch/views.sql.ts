@@ -3,8 +3,13 @@
  * answers filtered or unaligned queries from the day's deduplicated events with the same
  * definitions). Metric definitions follow the serving layer's reference (contract 7):
  * bots count only in bot_pageviews; visitors and sessions are exact distinct counts of non-bot
- * traffic; a session's bounce and duration are taken within the bucket; `events` are custom
- * events; revenue sums purchases in micro-units (exact), the read contract's unit. A missing
+ * traffic; sessions are the server's visits (contract 9: a gap above SESSION_IDLE_TIMEOUT starts
+ * one, whatever session id the client sent; serverSessionsSql writes them into the day's events as
+ * `session_id`), and a session's bounce and duration are taken within the bucket; `events` are custom
+ * events; revenue sums purchases in micro-units (exact), the read contract's unit, of the query's
+ * reporting currency only (`$currency`, contract 10). The job's precomputed rollups and per-day
+ * breakdowns (`revenue_micros`) hold every currency's purchases together, so the reader answers
+ * revenue from the day's events instead, except a breakdown by currency (one currency per row). A missing
  * dimension value gets core/views.ts labelOf()'s label when the day's events are projected, so the
  * views, filters and breakdowns hold the same labels as the speed store.
  * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
@@ -13,7 +18,7 @@ import { MISSING_LABEL, MISSING_VALUES, type Dimension, type Grain } from '../co
 
 /** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
 export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
-  page, referrer, country, device, browser, os, utm_source, event_name`;
+  page, referrer, country, device, browser, os, utm_source, event_name, currency`;
 
 /** A constant as a SQL string literal (quotes doubled); only labels of core/views.ts pass here. */
 function sqlLiteral(s: string): string {
@@ -38,7 +43,8 @@ const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS 
   ${labelSql('page', 'path')} AS page, ${labelSql('referrer', 'referrer_host')} AS referrer,
   ${labelSql('country', 'country')} AS country, ${labelSql('device', 'device_type')} AS device,
   ${labelSql('browser', 'browser')} AS browser, ${labelSql('os', 'os')} AS os,
-  ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('event_name', 'name')} AS event_name`;
+  ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('event_name', 'name')} AS event_name,
+  ${labelSql('currency', 'currency')} AS currency`;
 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
 const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end`;
@@ -70,6 +76,32 @@ export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJ
     ORDER BY event_id, received_time, event_time, site_id, session_id, file, file_row
   )`;
 
+/**
+ * The day's events (`dayEvents`, one of the two statements above) with `session_id` replaced by
+ * the server's visit (contract 9, core/sessions.ts): per site, visitor and bot flag in event-time
+ * order, a gap above `$idle_ms` starts a visit, named `visitor@start-ms`. The previous day's lake
+ * rows in [$prev_start, $start) (`withTail`, from `$prev_files`) only decide whether the day's
+ * first events continue a visit and when it started; they are not kept. A visit active without a
+ * pause for the whole previous day is named by its first event of that day (a bound, not a case
+ * of real traffic).
+ */
+export function serverSessionsSql(dayEvents: string, withTail: boolean): string {
+  const tail = withTail
+    ? `UNION ALL BY NAME SELECT CAST(site_id AS VARCHAR) AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
+        coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time, false AS in_day
+      FROM read_parquet($prev_files, union_by_name = true, hive_partitioning = false)
+      WHERE CAST(event_time AS TIMESTAMP) >= $prev_start AND CAST(event_time AS TIMESTAMP) < $start`
+    : '';
+  const columns = EVENTS_COLUMNS.replace('session_id', `visitor_id || '@' || epoch_ms(visit_start) AS session_id`);
+  return `SELECT ${columns} FROM (
+    SELECT *, max(CASE WHEN new_visit THEN event_time END) OVER (PARTITION BY site_id, visitor_id, is_bot ORDER BY event_time ROWS UNBOUNDED PRECEDING) AS visit_start
+    FROM (
+      SELECT *, coalesce(epoch_ms(event_time) - epoch_ms(lag(event_time) OVER (PARTITION BY site_id, visitor_id, is_bot ORDER BY event_time)) > $idle_ms, true) AS new_visit
+      FROM (SELECT *, true AS in_day FROM (${dayEvents}) ${tail})
+    )
+  ) WHERE in_day`;
+}
+
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read, count(*) FILTER (WHERE NOT (${IN_DAY})) AS outside_day FROM ${LAKE_SCAN}`;
 
 export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day' };
@@ -91,7 +123,7 @@ export function rollupSql(source: string, bucketExpr: string, groupSite: boolean
       count(*) FILTER (WHERE type = 'pageview') AS pv,
       count(*) FILTER (WHERE ${customFilter}) AS ce,
       count(*) FILTER (WHERE type = 'purchase') AS pu,
-      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase'), 0) AS rev,
+      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND currency = $currency), 0) AS rev,
       epoch_ms(max(event_time)) - epoch_ms(min(event_time)) AS span_ms
     FROM ${source}
     GROUP BY ${site}bucket, session_id, visitor_id, is_bot
@@ -128,18 +160,23 @@ export const DIMENSION_COLUMNS: Record<Dimension, string> = {
   os: 'os',
   utm_source: 'utm_source',
   event_name: 'event_name',
+  currency: 'currency',
 };
 
-/** Per-value metrics of one dimension over `source` (pageviews are not event names). */
+/**
+ * Per-value metrics of one dimension over `source` (pageviews are not event names). Revenue sums
+ * the reporting currency `$currency` only, except by currency, where each row is its own currency's.
+ */
 export function breakdownSql(source: string, dimension: Dimension, groupSite: boolean): string {
   const col = DIMENSION_COLUMNS[dimension];
   const site = groupSite ? 'site_id, ' : '';
   const where = dimension === 'event_name' ? `WHERE type <> 'pageview'` : '';
+  const inCurrency = dimension === 'currency' ? '' : ' AND currency = $currency';
   return `SELECT ${site}'${dimension}' AS dimension, ${col} AS value,
       count(*) FILTER (WHERE type = 'pageview' AND NOT is_bot) AS pageviews,
       count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
       count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
-      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot), 0)::BIGINT AS revenue_micros
+      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot${inCurrency}), 0)::BIGINT AS revenue_micros
     FROM ${source} ${where} GROUP BY ${site}${col}`;
 }
 

@@ -79,6 +79,7 @@ export const CONFIG_VARIABLES = {
   CLOCK_SKEW_PAST: ['7d', duration, 'How far in the past an event time may be'],
   CLOCK_SKEW_POLICY: ['adjust', z.enum(['adjust', 'dead-letter']), 'Outside the window: use received time and flag it, or dead-letter'],
   IP_SALT_ROTATION: ['24h', duration, 'How often the salt used to hash IP addresses changes'],
+  SESSION_IDLE_TIMEOUT: ['30m', duration, 'A visit ends after this long without an event of its visitor (contract 9; speed and batch alike, whatever session id a client sends)'],
   SPEED_GROUP: ['speed', z.string().min(1), 'Consumer group of the speed layer'],
   SPEED_TTL: ['48h', duration, 'TTL of every speed-layer key in Redis'],
   SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],

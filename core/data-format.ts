@@ -23,11 +23,15 @@ import { readFileSync } from 'node:fs';
  * previous number in apps/data-format.guard.ts.
  */
 // 2: breakdown views label a missing value with the read contract's labels (core/views.ts MISSING_LABEL).
-export const DATA_DIR_FORMAT = 2;
+// 3: the views' events carry `currency` and the breakdowns a currency dimension (revenue per currency,
+//    contract 10); sessions are the server's visits (contract 9's idle rule), kept as `session_id`.
+export const DATA_DIR_FORMAT = 3;
 
 /** The format of the speed store in Redis. Bump it with a migration, or let `twinlane speed rebuild` rewrite it. */
 // 2: members name a missing value with the read contract's labels ((unknown), (direct)) instead of (none).
-export const SPEED_STORE_FORMAT = 2;
+// 3: purchase and revenue tuples carry the currency, revenue aggregates are per currency (`rev<SEP><code>`);
+//    session sketches hold the server's visits (`visitor@start-ms`), with the visit state per visitor in `vs`.
+export const SPEED_STORE_FORMAT = 3;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

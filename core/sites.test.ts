@@ -11,6 +11,14 @@ describe('sites', () => {
   it('loads the committed sample with three demo sites', () => {
     const sites = loadSites('config/sites.json');
     expect(sites.ids()).toEqual(['shop', 'blog', 'docs']);
+    expect(sites.list().map((s) => s.currency)).toEqual(['EUR', 'USD', 'USD']);
+  });
+
+  it('gives each site a reporting currency, USD when the file names none, and stops on an unknown one naming site, field and value', () => {
+    expect(parseSites({ sites: [site()] }).get('shop')!.currency).toBe('USD');
+    expect(parseSites({ sites: [site({ currency: 'EUR' })] }).get('shop')!.currency).toBe('EUR');
+    expect(() => parseSites({ sites: [site({ currency: 'XYZ' })] }, 'f.json')).toThrowError(/f\.json: sites\.0\.currency: site "shop": unknown currency "XYZ"/);
+    expect(() => parseSites({ sites: [site({ currency: 'eur' })] }, 'f.json')).toThrowError(/sites\.0\.currency: site "shop": unknown currency "eur"/);
   });
 
   it('authorizes writes by site and write key, and reads by read key', () => {

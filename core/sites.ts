@@ -1,12 +1,20 @@
 /**
  * The sites Twinlane collects for (SITES_FILE): per site an id, a write key (collector), a
- * read key (serving API) and the browser origins allowed to send events. Loaded once by the
+ * read key (serving API), the browser origins allowed to send events and the reporting currency. Loaded once by the
  * entry points; a bad file stops the program with a message naming the problem.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_CURRENCY } from './views.ts';
+
+/**
+ * ISO 4217 codes a site may report revenue in: the ones this Node's Intl knows (Node 20+).
+ * A site without `currency` reports in DEFAULT_CURRENCY (USD), so sites files from before
+ * currencies existed keep working.
+ */
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
 /** Site ids end up in Kafka keys and Redis hash tags (`{site}`), so they stay plain. */
 export const SITE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -23,6 +31,8 @@ const siteSchema = z.strictObject({
   writeKey: z.string().min(8, 'expected at least 8 characters').max(200),
   readKey: z.string().min(8, 'expected at least 8 characters').max(200),
   allowedOrigins: z.array(originPattern).default([]),
+  /** Reporting currency: the `revenue` metric sums purchases in it only (contract 10). */
+  currency: z.string().default(DEFAULT_CURRENCY),
 });
 
 const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expected at least one site') });
@@ -106,6 +116,7 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
   result.data.sites.forEach((s, i) => {
     if (seen.id.has(s.id)) problems.push(`${source}: sites.${i}.id: duplicate site id "${s.id}"`);
     seen.id.add(s.id);
+    if (!CURRENCIES.has(s.currency)) problems.push(`${source}: sites.${i}.currency: site "${s.id}": unknown currency ${JSON.stringify(s.currency)}, expected an ISO 4217 code such as USD or EUR`);
     for (const [field, key] of [['writeKey', s.writeKey], ['readKey', s.readKey]] as const) {
       if (seen.key.has(key)) problems.push(`${source}: sites.${i}.${field}: key already used by another site or role`);
       seen.key.add(key);

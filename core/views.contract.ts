@@ -65,7 +65,51 @@ export function contractData(now = Date.now()): ContractData {
     if (n % 7 === 3 && !e.is_bot) out = { ...out, device_type: 'unknown', browser: null, os: null };
     return out;
   });
-  return { events, sites, from, to };
+  return { events: [...events, ...visitShapes(events, from)], sites: [...sites, VISITS_SITE], from, to };
+}
+
+/** A site holding only the visitor shapes of contract 9's session rule (visitShapes). */
+export const VISITS_SITE = 'visits';
+
+/**
+ * Visitors whose visits only the server's rule cuts right (contract 9): one active across midnight
+ * (its client changes session id at midnight: one visit), one idle for 31 minutes (two visits, the
+ * client keeping one session id), one with two tabs at once plus a server-side purchase without a
+ * session id (one visit). Four visits in all, three on the first day and two on the second.
+ */
+function visitShapes(template: readonly TwinlaneEvent[], from: number): TwinlaneEvent[] {
+  const base = template.find((e) => !e.is_bot && e.type === 'pageview')!;
+  const MIN = 60_000;
+  const mid = from + DAY;
+  let n = 0;
+  const event = (visitor: string, session: string, t: number, type: TwinlaneEvent['type'] = 'pageview'): TwinlaneEvent => ({
+    ...base,
+    event_id: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
+    site_id: VISITS_SITE,
+    type,
+    name: type,
+    event_time: t,
+    received_time: t,
+    visitor_id: visitor,
+    session_id: session,
+    revenue_micros: type === 'purchase' ? 12_340_000 : null,
+  });
+  const idle = from + 10 * 3_600_000;
+  const tabs = mid + 6 * 3_600_000;
+  return [
+    event('midnight', 'a', mid - 20 * MIN),
+    event('midnight', 'a', mid - 5 * MIN),
+    event('midnight', 'b', mid + 10 * MIN),
+    event('midnight', 'b', mid + 25 * MIN),
+    event('idle', 'c', idle),
+    event('idle', 'c', idle + 31 * MIN),
+    event('idle', 'c', idle + 60 * MIN),
+    event('tabs', 't1', tabs),
+    event('tabs', 't2', tabs + 1 * MIN),
+    event('tabs', 't1', tabs + 3 * MIN),
+    event('tabs', 't2', tabs + 4 * MIN),
+    event('tabs', '', tabs + 6 * MIN, 'purchase'),
+  ];
 }
 
 const FILTERS: Filters[] = [
@@ -76,6 +120,7 @@ const FILTERS: Filters[] = [
   { referrer: '(direct)' },
   { page: '/' },
   { event_name: 'signup' },
+  { currency: 'EUR' },
 ];
 /**
  * Asked one group at a time, so a store's refusal of one does not hide the others; page views
@@ -207,6 +252,50 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
           const want = truthBreakdown(events, { site, from, to, dimension, metric: 'pageviews', filters });
           await ask({ kind: 'breakdown', dimension, metric: 'pageviews', filters }, where, () => reader.breakdown({ site, from, to, dimension, metric: 'pageviews', limit: 1_000, filters }), (rows) => expectRanked(rows, want, 1_000, false, where));
         }
+    });
+
+    it('sums revenue in the reporting currency only, and each currency apart in the currency breakdown (contract 10)', async () => {
+      const site = data.sites[0]!;
+      const purchases = events.filter((e) => e.site_id === site && e.type === 'purchase' && !e.is_bot && e.event_time >= from && e.event_time < to);
+      const inEur = purchases.filter((e) => e.currency === 'EUR').length;
+      expect(inEur > 0 && inEur < purchases.length, 'the data mixes EUR and USD purchases').toBe(true);
+      const all = purchases.reduce((n, e) => n + (e.revenue_micros ?? 0), 0);
+      const sums: number[] = [];
+      for (const currency of ['EUR', 'USD']) {
+        const want = truthTotals(events, { site, from, to, currency });
+        const got = await reader.totals({ site, from, to, metrics: ['purchases', 'revenue'], currency });
+        expect(got, `${currency} totals`).toEqual({ purchases: want.purchases, revenue: want.revenue });
+        sums.push(got.revenue!);
+        const series = truthSeries(events, { site, grain: 'hour', from, to, currency });
+        const points = await reader.series({ site, grain: 'hour', from, to, metrics: ['revenue'], currency });
+        expect(points.map((p) => [p.start, p.values.revenue]), `${currency} hourly revenue`).toEqual([...series].map(([start, v]) => [start, v.revenue]));
+        const where = `${currency}: breakdown country by revenue`;
+        await ask({ kind: 'breakdown', dimension: 'country', metric: 'revenue', filters: {} }, where, () => reader.breakdown({ site, from, to, dimension: 'country', metric: 'revenue', limit: 1_000, currency }), (rows) =>
+          expectRanked(rows, truthBreakdown(events, { site, from, to, dimension: 'country', metric: 'revenue', currency }), 1_000, false, where),
+        );
+        // Whatever the reporting currency, the currency breakdown gives each currency its own sum.
+        const byCurrency = await reader.breakdown({ site, from, to, dimension: 'currency', metric: 'revenue', limit: 10, currency });
+        expect(byCurrency.sort((a, b) => (a.value < b.value ? -1 : 1)), `${currency}: breakdown by currency`).toEqual(
+          ['EUR', 'USD'].map((c) => ({ value: c, count: truthTotals(events, { site, from, to, currency: c }).revenue })),
+        );
+      }
+      expect(sums[0]! + sums[1]!, 'EUR and USD revenue add up to every purchase, each counted once').toBe(all);
+      expect(Math.max(...sums), 'nothing is summed across currencies').toBeLessThan(all);
+    });
+
+    it("counts the server's visits: across midnight once, split after 31 idle minutes, two tabs as one", async () => {
+      const site = VISITS_SITE;
+      const metrics: Metric[] = ['sessions', 'bounce_rate', 'visit_duration', 'visitors', 'pageviews'];
+      const total = truthTotals(events, { site, from, to });
+      // The truth itself is held to the shapes, so a truth that ignored the rule fails here.
+      expect(total.sessions, 'visits in the truth').toBe(4);
+      expectValues(await reader.totals({ site, from, to, metrics }), total, metrics, 'visits totals over both days');
+      const days = truthSeries(events, { site, grain: 'day', from, to });
+      expect([...days.values()].map((v) => v.sessions), 'visits per day in the truth').toEqual([3, 2]);
+      for (const grain of ['hour', 'day'] as Grain[]) {
+        const truth = truthSeries(events, { site, grain, from, to });
+        for (const p of await reader.series({ site, grain, from, to, metrics })) expectValues(p.values, truth.get(p.start)!, metrics, `visits ${grain} ${new Date(p.start).toISOString()}`);
+      }
     });
 
     it('names a missing value by its contract label, as one row', async () => {

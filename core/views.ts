@@ -4,6 +4,8 @@
  * Times are epoch milliseconds, UTC; ranges are half-open [from, to).
  *
  * Two conventions every implementation shares, so both sides of W add up and a value is one row:
+ * - `revenue` sums the purchases in the query's reporting currency only (reportingCurrency(), contract
+ *   10: never summed across currencies); a breakdown by `currency` gives each currency its own sum.
  * - `revenue` is in integer micro-units of the currency (1 unit = 1,000,000 micros), exact: the
  *   event carries `revenue_micros`, every store sums integers, and only the HTTP edge presents
  *   currency units (microsToUnits). No reader converts.
@@ -19,7 +21,7 @@ export const METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchase
 export type Metric = (typeof METRICS)[number];
 
 /** `events` counts custom events; with `eventName` set it counts only that name. */
-export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'event_name'] as const;
+export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'event_name', 'currency'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** Equality filters, combinable: `{ country: 'DE', device: 'mobile' }`. */
@@ -32,6 +34,19 @@ export interface RangeQuery {
   filters?: Filters;
   /** Restricts `events` to one custom-event name. */
   eventName?: string;
+  /**
+   * The site's reporting currency (ISO 4217; core/sites.ts): `revenue` sums purchases in it only,
+   * never across currencies (contract 10). Absent: DEFAULT_CURRENCY, as a site without one.
+   */
+  currency?: string;
+}
+
+/** The reporting currency of a site whose sites-file entry names none, and of a query without one. */
+export const DEFAULT_CURRENCY = 'USD';
+
+/** The currency a query's `revenue` is summed in. */
+export function reportingCurrency(q: { currency?: string | undefined }): string {
+  return q.currency ?? DEFAULT_CURRENCY;
 }
 
 export interface SeriesQuery extends RangeQuery {
@@ -43,6 +58,11 @@ export interface TotalsQuery extends RangeQuery {
   metrics: Metric[];
 }
 
+/**
+ * A breakdown by `currency` (purchases' ISO 4217 code; every other event is MISSING_LABEL.currency)
+ * ranked by `revenue` gives each currency's own sum in its own micros: the one place revenue of a
+ * currency other than the reporting one is answered.
+ */
 export interface BreakdownQuery extends RangeQuery {
   dimension: Dimension;
   /** Ranking metric. */
@@ -147,6 +167,7 @@ export const MISSING_LABEL: Readonly<Record<Dimension, string>> = {
   os: '(unknown)',
   utm_source: '(none)',
   event_name: '(unknown)',
+  currency: '(none)',
 };
 
 /**
@@ -164,6 +185,7 @@ export const MISSING_VALUES: Readonly<Record<Dimension, readonly string[]>> = {
   os: [''],
   utm_source: [''],
   event_name: [''],
+  currency: [''],
 };
 
 /**

@@ -42,7 +42,7 @@ describe('dead letters end to end: nothing lost, drift repaired by replay exactl
   const driftIds = [randomUUID(), randomUUID(), randomUUID()];
   /** The three drift purchases as the pipeline holds them once repaired: 100 currency units each. */
   const repairedDrift = (): TwinlaneEvent[] =>
-    driftIds.map((id, i) => ({ event_id: id, site_id: 'shop', type: 'purchase', name: 'purchase', event_time: driftHour + i * 1_000, visitor_id: `drift-${i}`, session_id: `drift-s-${i}`, is_bot: false, revenue_micros: 100_000_000 }) as TwinlaneEvent);
+    driftIds.map((id, i) => ({ event_id: id, site_id: 'shop', type: 'purchase', name: 'purchase', event_time: driftHour + i * 1_000, visitor_id: `drift-${i}`, session_id: `drift-s-${i}`, is_bot: false, revenue_micros: 100_000_000, currency: 'EUR' }) as TwinlaneEvent);
   const shopHours = (events: TwinlaneEvent[]) => truthSeries(events, { site: 'shop', grain: 'hour', from: yesterday, to: today });
 
   beforeAll(async () => {

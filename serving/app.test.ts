@@ -16,7 +16,7 @@ const events = [...generateTraffic({ seed: 11, sites: ['shop', 'blog'], from: DA
 const KEYS = { shop: 'rk_shop_0123456789', blog: 'rk_blog_0123456789' };
 const sites = parseSites({
   sites: [
-    { id: 'shop', writeKey: 'wk_shop_0123456789', readKey: KEYS.shop },
+    { id: 'shop', writeKey: 'wk_shop_0123456789', readKey: KEYS.shop, currency: 'EUR' },
     { id: 'blog', writeKey: 'wk_blog_0123456789', readKey: KEYS.blog },
   ],
 });
@@ -100,14 +100,39 @@ describe('totals, breakdowns, realtime, funnel', () => {
 
   it('presents revenue in currency units, converted once from the stores’ micros, across W too', async () => {
     const range = `from=${iso(W - 6 * H)}&to=${iso(NOW)}`;
-    const t = truthTotals(events, { site: 'shop', from: W - 6 * H, to: NOW });
+    const t = truthTotals(events, { site: 'shop', from: W - 6 * H, to: NOW, currency: 'EUR' });
     expect(t.revenue).toBeGreaterThan(0);
     expect((await get(`/v1/sites/shop/totals?metrics=revenue,purchases&${range}`)).json().results[0].metrics).toEqual([t.revenue / 1_000_000, t.purchases]);
     const rows = (await get(`/v1/sites/shop/breakdown/country?metric=revenue&limit=3&${range}`)).json().results;
-    const top = truthBreakdown(events, { site: 'shop', from: W - 6 * H, to: NOW, dimension: 'country', metric: 'revenue' }).slice(0, 3);
+    const top = truthBreakdown(events, { site: 'shop', from: W - 6 * H, to: NOW, dimension: 'country', metric: 'revenue', currency: 'EUR' }).slice(0, 3);
     expect(rows.map((r: { dimensions: string[]; metrics: number[] }) => [r.dimensions[0], r.metrics[0]])).toEqual(top.map((r) => [r.value, r.count / 1_000_000]));
     const csv = (await get(`/v1/sites/shop/totals?metrics=revenue&${range}&format=csv`)).body;
     expect(csv).toBe(`revenue\n${t.revenue / 1_000_000}\n`);
+  });
+
+  it('sums revenue in the site’s currency only, says how many purchases in others it left out, and breaks revenue down per currency', async () => {
+    const range = `from=${iso(W - 6 * H)}&to=${iso(NOW)}`;
+    const r = { site: 'shop', from: W - 6 * H, to: NOW };
+    const purchases = events.filter((e) => e.site_id === 'shop' && e.type === 'purchase' && !e.is_bot && e.event_time >= r.from && e.event_time < r.to);
+    const usd = purchases.filter((e) => e.currency === 'USD').length;
+    expect(usd > 0 && usd < purchases.length, 'the traffic mixes EUR and USD').toBe(true);
+    const eur = truthTotals(events, { ...r, currency: 'EUR' });
+    const totals = (await get(`/v1/sites/shop/totals?metrics=revenue&${range}`)).json();
+    expect(totals.results[0].metrics).toEqual([eur.revenue / 1_000_000]);
+    expect(totals.meta.revenue).toEqual({ currency: 'EUR', other_currency_purchases: usd });
+    // A site without a currency reports in USD.
+    const blog = (await get(`/v1/sites/blog/totals?metrics=revenue&${range}`, auth('blog'))).json();
+    expect(blog.results[0].metrics).toEqual([truthTotals(events, { ...r, site: 'blog', currency: 'USD' }).revenue / 1_000_000]);
+    expect(blog.meta.revenue.currency).toBe('USD');
+    const byCurrency = (await get(`/v1/sites/shop/breakdown/currency?metric=revenue&${range}`)).json();
+    expect(byCurrency.results.map((x: { dimensions: string[]; metrics: number[] }) => [x.dimensions[0], x.metrics[0]]).sort()).toEqual(
+      ['EUR', 'USD'].map((c) => [c, truthTotals(events, { ...r, currency: c }).revenue / 1_000_000]),
+    );
+    expect(byCurrency.meta.revenue).toEqual({ currency: null, other_currency_purchases: 0 });
+    expect((await get(`/v1/sites/shop/totals?metrics=pageviews&${range}`)).json().meta.revenue).toBeUndefined();
+    const usdOnly = (await get(`/v1/sites/shop/totals?metrics=revenue,purchases&${range}&currency=USD`)).json();
+    expect(usdOnly.results[0].metrics).toEqual([0, usd]);
+    expect(usdOnly.meta.revenue).toEqual({ currency: 'EUR', other_currency_purchases: usd });
   });
 
   it('accepts a dimension’s missing-value label as a filter, and only that dimension’s', async () => {

@@ -26,6 +26,14 @@ export function cachedBatch(snapshot: BatchViews, cache: ResultCache, observe?: 
     const f = snapshot.visitorIds.bind(snapshot);
     wrapped.visitorIds = (site: string, from: number, to: number, filters?: Filters) => cache.getOrLoad(key('visitorIds', [site, from, to, filters]), () => f(site, from, to, filters), Infinity, onHit);
   }
+  if (snapshot.sessionIds) {
+    const f = snapshot.sessionIds.bind(snapshot);
+    wrapped.sessionIds = (site: string, from: number, to: number, filters?: Filters) => cache.getOrLoad(key('sessionIds', [site, from, to, filters]), () => f(site, from, to, filters), Infinity, onHit);
+  }
+  if (snapshot.visitParts) {
+    const f = snapshot.visitParts.bind(snapshot);
+    wrapped.visitParts = (site: string, from: number, to: number, lastFrom: number) => cache.getOrLoad(key('visitParts', [site, from, to, lastFrom]), () => f(site, from, to, lastFrom), Infinity, onHit);
+  }
   if (snapshot.funnel) {
     const f = snapshot.funnel.bind(snapshot);
     wrapped.funnel = (q: FunnelQuery) => cache.getOrLoad(key('funnel', q), () => f(q), Infinity, onHit);
@@ -47,6 +55,8 @@ export function cachedSpeed(speed: SpeedViews, cache: ResultCache, ttlMs: number
   };
   // The union takes the batch side's ids: too large a key to cache, and cheap next to them.
   if (speed.visitorsUnion) wrapped.visitorsUnion = speed.visitorsUnion.bind(speed);
+  if (speed.sessionsUnion) wrapped.sessionsUnion = speed.sessionsUnion.bind(speed);
+  if (speed.visitParts) wrapped.visitParts = speed.visitParts.bind(speed);
   const realtime = speed.realtime?.bind(speed);
   if (realtime) wrapped.realtime = (site) => cache.getOrLoad(key('realtime', site), () => realtime(site), ttlMs, onHit);
   return wrapped;

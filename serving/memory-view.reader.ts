@@ -6,7 +6,8 @@
  * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
  * never from this reader.
  */
-import { alignDown, GRAIN_MS, labelOf, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { alignDown, DEFAULT_CURRENCY, GRAIN_MS, labelOf, reportingCurrency, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { assignVisits } from '../core/sessions.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { FunnelQuery, FunnelStepResult } from './types.ts';
 
@@ -16,6 +17,8 @@ export interface MemoryViewOptions {
   /** Coverage per site; a site not listed is not covered. */
   coverage: Record<string, Coverage>;
   version?: string;
+  /** Contract 9's idle timeout (core/sessions.ts); default 30 minutes. */
+  sessionIdleMs?: number;
 }
 
 export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
@@ -36,11 +39,16 @@ export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
       return labelOf(d, e.utm_source);
     case 'event_name':
       return labelOf(d, e.name);
+    case 'currency':
+      return labelOf(d, e.currency);
   }
 }
 
-/** The metrics of contract 7 over a set of events (bots count only in bot_pageviews; revenue in micros). */
-export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: string): Required<MetricValues> {
+/**
+ * The metrics of contract 7 over a set of events (bots count only in bot_pageviews; revenue in
+ * micros, of the purchases in `currency` only: contract 10).
+ */
+export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: string, currency = DEFAULT_CURRENCY): Required<MetricValues> {
   let pageviews = 0;
   let customs = 0;
   let purchases = 0;
@@ -65,7 +73,7 @@ export function computeMetrics(events: readonly TwinlaneEvent[], eventName?: str
     if (e.type === 'custom' && (eventName === undefined || e.name === eventName)) customs++;
     if (e.type === 'purchase') {
       purchases++;
-      revenue += e.revenue_micros ?? 0;
+      if (e.currency === currency) revenue += e.revenue_micros ?? 0;
     }
   }
   const list = [...sessions.values()];
@@ -96,7 +104,10 @@ export class MemoryViewReader implements ViewReader {
   constructor(o: MemoryViewOptions) {
     this.source = o.source;
     this.exact = o.source === 'batch';
-    this.events = o.events;
+    // Sessions are the server's visits (core/sessions.ts), cut over every event it holds; the
+    // client's session id is replaced, as the batch job does.
+    const visits = assignVisits(o.events, o.sessionIdleMs);
+    this.events = o.events.map((e) => ({ ...e, session_id: visits.get(e)! }));
     this.cover = o.coverage;
     this.version = o.version ?? 'v1';
   }
@@ -128,7 +139,7 @@ export class MemoryViewReader implements ViewReader {
     const out: SeriesPoint[] = [];
     for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
       if (start + step <= cov.from || start >= cov.to) continue;
-      const all = computeMetrics(byBucket.get(start) ?? [], q.eventName);
+      const all = computeMetrics(byBucket.get(start) ?? [], q.eventName, reportingCurrency(q));
       const values: MetricValues = {};
       for (const m of q.metrics) values[m] = all[m];
       out.push({ start, values });
@@ -138,7 +149,7 @@ export class MemoryViewReader implements ViewReader {
 
   async totals(q: TotalsQuery): Promise<MetricValues> {
     this.calls.push({ method: 'totals', from: q.from, to: q.to });
-    const all = computeMetrics(this.select(q), q.eventName);
+    const all = computeMetrics(this.select(q), q.eventName, reportingCurrency(q));
     const values: MetricValues = {};
     for (const m of q.metrics) values[m] = all[m];
     return values;
@@ -153,7 +164,7 @@ export class MemoryViewReader implements ViewReader {
       groups.set(v, [...(groups.get(v) ?? []), e]);
     }
     return [...groups]
-      .map(([value, evs]) => ({ value, count: computeMetrics(evs)[q.metric] }))
+      .map(([value, evs]) => ({ value, count: computeMetrics(evs, undefined, q.dimension === 'currency' ? value : reportingCurrency(q))[q.metric] }))
       .filter((r) => r.count > 0)
       .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
       .slice(0, q.limit);
@@ -168,6 +179,18 @@ export class MemoryViewReader implements ViewReader {
     this.calls.push({ method: 'visitorsUnion', from, to });
     const ids = new Set(extra);
     for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.visitor_id);
+    return ids.size;
+  }
+
+  async sessionIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): Promise<string[]> {
+    this.calls.push({ method: 'sessionIds', from, to });
+    return [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.session_id))];
+  }
+
+  async sessionsUnion(site: string, from: number, to: number, extra: string[], filters?: RangeQuery['filters']): Promise<number> {
+    this.calls.push({ method: 'sessionsUnion', from, to });
+    const ids = new Set(extra);
+    for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.session_id);
     return ids.size;
   }
 

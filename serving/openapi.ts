@@ -62,6 +62,16 @@ export function openApiDocument(): Record<string, unknown> {
             partial_buckets: { type: 'integer' },
             missing_ranges: { type: 'array', description: 'Up to 20 [from, to] ranges no store covers', items: { type: 'array', items: { type: 'string' } } },
             uniques: str('How visitors were combined across W: union (ids into the sketch), sum-upper-bound, batch, speed'),
+            revenue: {
+              type: 'object',
+              description:
+                'On answers with the revenue metric. Revenue is never summed across currencies: it sums the purchases in the site’s reporting currency (sites file `currency`, USD when unset) only. ' +
+                'A breakdown by the `currency` dimension gives each currency its own revenue (then `currency` is null).',
+              properties: {
+                currency: str('ISO 4217 code the revenue figures are in; null for a breakdown by currency (each row in the currency it names)', { nullable: true }),
+                other_currency_purchases: { type: ['integer', 'null'], description: 'Purchases of the range in other currencies, left out of revenue; null when the store cannot count them under these filters' },
+              },
+            },
           },
         },
         Row: {

@@ -28,6 +28,8 @@ export interface StatsQuery {
   offset: number;
   source: SourceChoice;
   compare: boolean;
+  /** The site's reporting currency (core/sites.ts), filled in by the routes: `revenue` sums it only. */
+  currency?: string;
 }
 
 /** Plausible's prefixed names map onto ours; bare names work too. */
@@ -52,6 +54,7 @@ const FILTER_SHAPES: Record<Dimension, { re: RegExp; expected: string }> = {
   os: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'an OS name such as Android (letters, digits, spaces, . _ - ( ))' },
   utm_source: { re: /^[A-Za-z0-9._~+-]{1,128}$|^\(none\)$/, expected: 'a UTM source such as newsletter (letters, digits, . _ ~ + -)' },
   event_name: { re: /^[A-Za-z0-9 _.:-]{1,64}$/, expected: 'an event name such as signup (letters, digits, spaces, _ . : -)' },
+  currency: { re: /^([A-Z]{3}|\(none\))$/, expected: 'an ISO 4217 code such as EUR, or (none)' },
 };
 
 export function parseDimension(name: string, what = 'dimension'): Dimension {

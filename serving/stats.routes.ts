@@ -8,9 +8,10 @@ import { ApiError, badRequest } from './api.errors.ts';
 import { chooseFormat, CONTENT_TYPES, toArrow, toCsv } from './output.formatter.ts';
 import { buildQuery, filtersFromParams, parseDateRange, parseFunnelSteps, parseInt10, parseQueryBody, type QueryParts } from './query.parser.ts';
 import type { ServingOptions } from './options.ts';
+import type { StatsQuery } from './query.parser.ts';
 import type { StatsResult, StatsService } from './stats.service.ts';
 import type { JobsReader, SiteDirectory } from './types.ts';
-import { DIMENSIONS } from '../core/views.ts';
+import { DEFAULT_CURRENCY, DIMENSIONS } from '../core/views.ts';
 
 export interface RouteDeps {
   stats: StatsService;
@@ -107,7 +108,10 @@ async function send(reply: FastifyReply, req: FastifyRequest, result: StatsResul
 const serialized = new WeakMap<StatsResult, string>();
 
 export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void {
-  const { stats, sites, options, clock } = deps;
+  const { sites, options, clock } = deps;
+  /** Every answer sums revenue in the site's reporting currency (contract 10). */
+  const run = (q: StatsQuery) => deps.stats.run({ ...q, currency: sites.get(q.site)?.currency ?? DEFAULT_CURRENCY });
+  const stats = { run, realtime: deps.stats.realtime.bind(deps.stats), funnel: deps.stats.funnel.bind(deps.stats), coverage: deps.stats.coverage.bind(deps.stats) };
 
   app.post('/api/v2/query', async (req, reply) => {
     checkParams(req.query as Params, 'series');

@@ -7,7 +7,7 @@
  * across W stay exact); the rows built here are the one place revenue becomes currency units,
  * for JSON, CSV and Arrow alike.
  */
-import { GRAIN_MS, microsToUnits, type Metric } from '../core/views.ts';
+import { GRAIN_MS, microsToUnits, reportingCurrency, type Metric } from '../core/views.ts';
 import { ApiError } from './api.errors.ts';
 import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.ts';
 import type { ServingOptions } from './options.ts';
@@ -38,6 +38,13 @@ export interface ResponseMeta {
   missing_ranges: [string, string][];
   coverage: { batch: { from: string; to: string } | null; speed: { from: string; to: string } | null };
   uniques?: string;
+  /**
+   * On answers with the revenue metric (contract 10): the currency revenue is in (the site's
+   * reporting currency; null for a breakdown by currency, whose rows are each in the currency they
+   * name) and how many purchases of the range in other currencies that revenue left out (null
+   * when a store cannot count them under these filters).
+   */
+  revenue?: { currency: string | null; other_currency_purchases: number | null };
 }
 
 export interface StatsResult {
@@ -151,7 +158,25 @@ export class StatsService {
   }
 
   private async answer(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
-    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, ...(q.eventName ? { eventName: q.eventName } : {}) };
+    const out = await this.answerRows(q, ctx);
+    if (q.metrics.includes('revenue')) out.meta.revenue = await this.revenueMeta(q, ctx);
+    return out;
+  }
+
+  /** The reporting currency and the purchases of the range in other currencies: all minus those in it. */
+  private async revenueMeta(q: StatsQuery, ctx: MergeContext): Promise<NonNullable<ResponseMeta['revenue']>> {
+    const currency = reportingCurrency(q);
+    if (q.kind === 'breakdown' && q.dimension === 'currency') return { currency: null, other_currency_purchases: 0 };
+    const range = { site: q.site, from: q.from, to: q.to, metrics: ['purchases'] as Metric[], currency };
+    const all = await mergeTotals({ ...range, filters: q.filters }, ctx);
+    const a = all.values.purchases;
+    // Under a currency filter the answer's purchases are all in that currency (or none were left out).
+    const c = q.filters.currency !== undefined ? (q.filters.currency === currency ? a : 0) : (await mergeTotals({ ...range, filters: { ...q.filters, currency } }, ctx)).values.purchases;
+    return { currency, other_currency_purchases: a === undefined || a === null || c === undefined || c === null ? null : a - c };
+  }
+
+  private async answerRows(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
+    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), ...(q.eventName ? { eventName: q.eventName } : {}) };
     if (q.kind === 'series') {
       const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
       const sources = [...new Set(s.points.map((p) => p.source).filter((x): x is SourceName => x !== null))];

@@ -19,6 +19,35 @@ export interface VisitorsUnionReader {
   visitorsUnion(site: string, from: number, to: number, extraVisitorIds: string[], filters?: Filters): Promise<number>;
 }
 
+/**
+ * Sessions across W (contract 9): the batch side's exact visit ids go into the speed side's
+ * session sketches, so a visit with events on both sides of W counts once. Both sides name a visit
+ * `visitor@start-ms` (core/sessions.ts), which is what makes the ids meet.
+ */
+export interface SessionIdsReader {
+  sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]>;
+}
+
+export interface SessionsUnionReader {
+  sessionsUnion(site: string, from: number, to: number, extraSessionIds: string[], filters?: Filters): Promise<number>;
+}
+
+/** One visit's part within a range: its first and last event there and its page views there. */
+export interface VisitPart {
+  first: number;
+  last: number;
+  pageviews: number;
+}
+
+/**
+ * The parts of visits near W, so bounce rate and visit duration over a range spanning W take a
+ * visit on both sides whole: batch gives its visits of [from, to) whose last event is at or after
+ * `lastFrom`, speed every visit of [from, to) (its bounce and duration come from them anyway).
+ */
+export interface VisitPartsReader {
+  visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, VisitPart>>;
+}
+
 export interface FunnelReader {
   funnel(q: FunnelQuery): Promise<FunnelStepResult[]>;
 }
@@ -27,7 +56,7 @@ export interface FunnelReader {
  * One batch version, pinned for the length of one request: every read of a response goes
  * to the same version, and `version` keys the cache (batch results never change per version).
  */
-export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<FunnelReader> {
+export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<SessionIdsReader>, Partial<VisitPartsReader>, Partial<FunnelReader> {
   readonly version: string;
 }
 
@@ -46,7 +75,7 @@ export interface RealtimeReader {
   realtime(site: string): Promise<RealtimeSnapshotLike>;
 }
 
-export type SpeedViews = ViewReader & Partial<VisitorsUnionReader> & Partial<RealtimeReader>;
+export type SpeedViews = ViewReader & Partial<VisitorsUnionReader> & Partial<SessionsUnionReader> & Partial<VisitPartsReader> & Partial<RealtimeReader>;
 
 /** A job of the orchestration ledger, as the API shows it. */
 export interface JobRecord {
@@ -58,9 +87,9 @@ export interface JobsReader {
   get(id: string): Promise<JobRecord | null | undefined>;
 }
 
-/** The sites and their read keys (core/sites.ts `Sites` fits this shape). */
+/** The sites, their read keys and reporting currencies (core/sites.ts `Sites` fits this shape). */
 export interface SiteDirectory {
-  get(id: string): unknown;
+  get(id: string): { currency: string } | undefined;
   authorizeRead(siteId: string, readKey: string | undefined): boolean;
 }
 

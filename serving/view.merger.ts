@@ -109,8 +109,15 @@ export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<Me
     if (bv[m] === undefined || sv[m] === undefined) continue;
     if (ADDITIVE.has(m) || m === 'sessions') values[m] = bv[m]! + sv[m]!;
   }
+  if (q.metrics.includes('sessions') && values.sessions !== undefined) values.sessions = (await sessionsAcross(q, b, s, ctx)) ?? values.sessions;
+  const whole = q.metrics.some((m) => SESSION_WEIGHTED.has(m)) ? await visitsAcross(q, b, s, ctx) : undefined;
   for (const m of SESSION_WEIGHTED) {
-    if (!wanted.has(m) || bv[m] === undefined || sv[m] === undefined || bv.sessions === undefined || sv.sessions === undefined) continue;
+    if (!wanted.has(m)) continue;
+    if (whole) {
+      values[m] = m === 'bounce_rate' ? whole.bounce_rate : whole.visit_duration;
+      continue;
+    }
+    if (bv[m] === undefined || sv[m] === undefined || bv.sessions === undefined || sv.sessions === undefined) continue;
     const n = bv.sessions + sv.sessions;
     values[m] = n === 0 ? 0 : (bv[m]! * bv.sessions + sv[m]! * sv.sessions) / n;
   }
@@ -142,6 +149,59 @@ async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
   const [bv, sv] = await Promise.all([b.reader.totals({ ...q, metrics: ['visitors'], from: b.from, to: b.to }), s.reader.totals({ ...q, metrics: ['visitors'], from: s.from, to: s.to })]);
   if (bv.visitors === undefined || sv.visitors === undefined) return { value: undefined, how: 'none' };
   return { value: bv.visitors + sv.visitors, how: 'sum-upper-bound' };
+}
+
+/**
+ * Sessions over a range that spans W: a visit with events on both sides (one across midnight
+ * when W is midnight) is one session. The batch side's exact visit ids go into the speed side's
+ * session sketches; both sides name a visit by its visitor and start (core/sessions.ts). Undefined
+ * when a store cannot do its half (the caller keeps the sum: an upper bound by the visits across W).
+ */
+async function sessionsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<number | undefined> {
+  if (!ctx.batch?.sessionIds || !ctx.speed.sessionsUnion) return undefined;
+  try {
+    const ids = await ctx.batch.sessionIds(q.site, b.from, b.to, q.filters);
+    return await ctx.speed.sessionsUnion(q.site, s.from, s.to, ids, q.filters);
+  } catch (err) {
+    if (!(err instanceof UnsupportedQueryError)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * Bounce rate and visit duration over a range spanning W with each visit taken whole (contract 9):
+ * batch's visits of its part that may continue past W (last event within the idle timeout before
+ * W; longer than any timeout a site sets) are joined by id with speed's visits, so a visit on both
+ * sides is one visit with its page views added and its duration from batch's first to speed's last
+ * event. The rest of batch's visits come in through its exact totals. Undefined when a store cannot
+ * give its part, or under filters (speed keeps visits per site only): the caller weights the sides.
+ */
+const W_JOIN_MS = 24 * 3_600_000;
+
+async function visitsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<{ bounce_rate: number; visit_duration: number } | undefined> {
+  if (!ctx.batch?.visitParts || !ctx.speed.visitParts || Object.values(q.filters ?? {}).some((v) => v !== undefined)) return undefined;
+  const [bt, near, speed] = await Promise.all([
+    b.reader.totals({ ...q, metrics: ['sessions', 'bounce_rate', 'visit_duration'], from: b.from, to: b.to }),
+    ctx.batch.visitParts(q.site, b.from, b.to, b.to - W_JOIN_MS),
+    ctx.speed.visitParts(q.site, s.from, s.to, s.from),
+  ]);
+  if (bt.sessions === undefined || bt.bounce_rate === undefined || bt.visit_duration === undefined) return undefined;
+  let n = bt.sessions;
+  let bounces = bt.bounce_rate * bt.sessions;
+  let durationS = bt.visit_duration * bt.sessions;
+  for (const [id, sp] of speed) {
+    const bp = near.get(id);
+    if (bp) {
+      // Batch counted its part already: replace it with the whole visit.
+      bounces += (bp.pageviews + sp.pageviews <= 1 ? 1 : 0) - (bp.pageviews <= 1 ? 1 : 0);
+      durationS += (Math.max(bp.last, sp.last) - Math.min(bp.first, sp.first) - (bp.last - bp.first)) / 1000;
+    } else {
+      n += 1;
+      bounces += sp.pageviews <= 1 ? 1 : 0;
+      durationS += (sp.last - sp.first) / 1000;
+    }
+  }
+  return n === 0 ? { bounce_rate: 0, visit_duration: 0 } : { bounce_rate: bounces / n, visit_duration: durationS / n };
 }
 
 /** How many rows to ask each side for, so the merged top-k is right when ranks differ by side. */

@@ -2,7 +2,7 @@
  * How one site's rollup of the partition batches of one round reaches Redis (contract 6): one
  * script call per site, in two sections.
  *
- * 1. Idempotent, always run: PFADD of visitor/session ids (re-adding an id leaves a HyperLogLog
+ * 1. Idempotent, always run: PFADD of visitor ids (re-adding an id leaves a HyperLogLog
  *    unchanged), SADD of the per-value sketch index, ZADD of the minute index, each key's expiry.
  *    Running them even when the compare-and-set below loses keeps every key under a TTL.
  * 2. The compare-and-set for what is not idempotent: HINCRBY of counters and ZINCRBY of top
@@ -10,6 +10,14 @@
  *    still holds what the caller rolled up against, with the new offsets recorded in the same
  *    atomic step. Several partitions in one call is what lets the consumer fold the batches of
  *    one fetch together (half the counter and top-k updates).
+ *    Sessions are part of it (contract 9, the server's visits): per human visitor, its event times
+ *    (ascending) continue the visit kept in the `vs` hash (`start:last`) while the gap since the
+ *    last event is at most the idle timeout, and otherwise start a new one; each event's visit id
+ *    (`visitor@start-ms`, as core/sessions.ts and the batch job name it) goes into the session
+ *    sketch of its minute. An event older than the visitor's last applied one (out of order across
+ *    batches) is counted in the visit current at that point: exact for in-order traffic and for
+ *    events reordered within one batch, approximate otherwise (a visit may be merged with an earlier
+ *    one, never split); batch replaces it exactly at W.
  * Each section's items travel as one JSON argument (cjson.decode in Redis), not one argument
  * per id or field: the client then spends its time on one native JSON.stringify per site
  * instead of building thousands of RESP arguments (that was the consumer's largest cost).
@@ -19,11 +27,15 @@
  * ARGV: 1 JSON [[offset field, expected offset ('' = none), new offset], ...], 2 TTL ms,
  *       3 JSON [[key index, type, expire-at ms ('0' = PEXPIRE TTL), [ids...]], ...] (p = PFADD,
  *         s = SADD, i = ZADD score=member=minute),
- *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY).
+ *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY),
+ *       5 JSON [state key index, idle ms, [[visitor, [[event ms, session-sketch key index, expire-at ms,
+ *         visit-hash key index, 1 if a page view], ...]], ...]]: each visit's first and last event and
+ *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`).
  * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
-import { MINUTE_MS } from './redis.keys.ts';
+import { MINUTE_MS, toMinute } from './redis.keys.ts';
+import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import type { SiteRollup } from './types.ts';
 
 export const APPLY_LUA = `
@@ -63,6 +75,54 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   end
   expire(key, op[3])
 end
+local sv = cjson.decode(ARGV[5])
+if #sv[3] > 0 then
+  local state, idle = KEYS[sv[1]], tonumber(sv[2])
+  local parts, order = {}, {}
+  for _, v in ipairs(sv[3]) do
+    local visitor = v[1]
+    local start, last = nil, nil
+    local st = redis.call('HGET', state, visitor)
+    if st then
+      local a, b = string.match(st, '^(%d+):(%d+)$')
+      start, last = tonumber(a), tonumber(b)
+    end
+    for _, ev in ipairs(v[2]) do
+      local t = ev[1]
+      if start == nil or t - last > idle then start, last = t, t elseif t > last then last = t end
+      local key = KEYS[ev[2]]
+      local id = visitor .. '@' .. string.format('%.0f', start)
+      redis.call('PFADD', key, id)
+      expire(key, ev[3])
+      local pk = ev[4] .. ' ' .. id
+      local p = parts[pk]
+      if p == nil then
+        parts[pk] = { ev[4], id, t, t, ev[5], ev[3] }
+        order[#order + 1] = pk
+      else
+        if t < p[3] then p[3] = t end
+        if t > p[4] then p[4] = t end
+        p[5] = p[5] + ev[5]
+      end
+    end
+    redis.call('HSET', state, visitor, string.format('%.0f', start) .. ':' .. string.format('%.0f', last))
+  end
+  redis.call('PEXPIRE', state, ttl)
+  for _, pk in ipairs(order) do
+    local p = parts[pk]
+    local key = KEYS[p[1]]
+    local cur = redis.call('HGET', key, p[2])
+    if cur then
+      local f, l, n = string.match(cur, '^(%d+):(%d+):(%d+)$')
+      f, l, n = tonumber(f), tonumber(l), tonumber(n)
+      if f < p[3] then p[3] = f end
+      if l > p[4] then p[4] = l end
+      p[5] = p[5] + n
+    end
+    redis.call('HSET', key, p[2], string.format('%.0f', p[3]) .. ':' .. string.format('%.0f', p[4]) .. ':' .. string.format('%.0f', p[5]))
+    expire(key, p[6])
+  end
+end
 for _, o in ipairs(offsets) do redis.call('HSET', KEYS[1], o[1], o[3]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
@@ -94,7 +154,7 @@ export interface OffsetUpdate {
 }
 
 /** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number): ApplyCall {
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS): ApplyCall {
   const keyList = [keys.offsets];
   const once: Op[] = [];
   const cas: Op[] = [];
@@ -102,12 +162,17 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     if (items.length > 0) list.push([keyList.push(key), kind, String(expireAt), items]);
   };
   const minutes: string[] = [];
+  const sessionKeys = new Map<number, number>();
+  const visitKeys = new Map<number, number>();
   for (const m of rollup.minutes.values()) {
     const min = m.minute;
     const exp = expireAtOf(min, ttlMs);
     minutes.push(String(min));
     op(once, keys.visitors(min), 'p', exp, m.visitors);
-    op(once, keys.sessions(min), 'p', exp, [...m.sessions]);
+    if (m.visitors.length > 0) {
+      sessionKeys.set(min, keyList.push(keys.sessions(min)));
+      visitKeys.set(min, keyList.push(keys.visits(min)));
+    }
     if (m.dimVisitors.size > 0) {
       op(once, keys.dimIndex(min), 's', exp, [...m.dimVisitors.keys()]);
       for (const [dv, ids] of m.dimVisitors) op(once, keys.dimVisitors(min, dv), 'p', exp, ids);
@@ -117,6 +182,18 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
+  const visits: [string, [number, number, string, number, number][]][] = [];
+  for (const [visitor, marks] of rollup.visits) {
+    visits.push([
+      visitor,
+      marks.map((mark) => {
+        const t = Math.floor(mark / 2);
+        const min = toMinute(t);
+        return [t, sessionKeys.get(min)!, String(expireAtOf(min, ttlMs)), visitKeys.get(min)!, mark % 2];
+      }),
+    ]);
+  }
+  const state = visits.length > 0 ? keyList.push(keys.visitState) : 0;
   const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
-  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas)] };
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits])] };
 }

@@ -13,6 +13,7 @@ import { AvroDecodeError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, WriterSchemaCac
 export const ROLLUP_FIELDS = [
   'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'referrer_host',
   'utm_source', 'country', 'device_type', 'browser', 'os', 'is_bot', 'revenue_micros',
+  'currency',
 ] as const;
 
 /** The part of an event the speed layer rolls up. */

@@ -81,7 +81,7 @@ export class SpeedConsumer extends BaseService {
   constructor(private readonly deps: SpeedConsumerDeps) {
     super();
     const { options, metrics } = deps;
-    this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
+    this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs, sessionIdleMs: options.sessionIdleMs });
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
     if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);

@@ -7,6 +7,8 @@ export interface SpeedOptions {
   keyPrefix: string;
   /** TTL of every key, and the retention beyond which events are skipped. */
   ttlMs: number;
+  /** Contract 9's idle timeout (ms) that ends a visit (SESSION_IDLE_TIMEOUT); default 30 minutes. */
+  sessionIdleMs?: number;
   sessionTimeoutMs: number;
   watermarkRefreshMs: number;
   /** Kafka commits are lazy: Redis holds the exact applied offsets, a replay is harmless. */
@@ -34,6 +36,7 @@ export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptio
     groupId: config.SPEED_GROUP,
     keyPrefix: config.SPEED_KEY_PREFIX,
     ttlMs: config.SPEED_TTL,
+    sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
     sessionTimeoutMs: config.SPEED_SESSION_TIMEOUT,
     watermarkRefreshMs: config.SPEED_WATERMARK_REFRESH,
     commitIntervalMs: config.SPEED_COMMIT_INTERVAL,

@@ -4,14 +4,16 @@
  *
  * What the store keeps decides what it answers:
  * - counts, purchases and revenue under any combination of country, device, browser, os,
- *   utm_source and event_name filters (per-minute tuple counters, Druid-style);
+ *   utm_source, event_name and currency filters (per-minute tuple counters, Druid-style); revenue
+ *   in the query's reporting currency only (purchase and revenue tuples carry their currency);
  * - page views of one page or one referrer host (per-minute sorted sets), without other filters;
  * - visitors unfiltered or with exactly one of country/device/browser/os/utm_source
  *   (per-value HyperLogLogs); sessions unfiltered only;
- * - bounce_rate and visit_duration never (they need whole sessions): absent from values.
+ * - bounce_rate and visit_duration unfiltered only, from the per-minute visit hashes (each
+ *   visit's first and last event and page views per minute, merged per bucket).
  */
-import { UnsupportedQueryError, type Dimension, type Filters, type Metric } from '../core/views.ts';
-import { AGG, HLL_DIMS, KIND, TUPLE_DIMS, type TupleDim } from './redis.keys.ts';
+import { MISSING_LABEL, UnsupportedQueryError, type Dimension, type Filters, type Metric } from '../core/views.ts';
+import { AGG, CURRENCY_INDEX, HLL_DIMS, KIND, TUPLE_DIMS, type TupleDim } from './redis.keys.ts';
 
 /** Metrics kept as counters: aggregate field and tuple kind. */
 export const COUNTER_METRICS: Partial<Record<Metric, { agg: string; kind: string }>> = {
@@ -22,8 +24,16 @@ export const COUNTER_METRICS: Partial<Record<Metric, { agg: string; kind: string
   bot_pageviews: { agg: AGG.botPageviews, kind: KIND.botPageview },
 };
 export const SKETCH_METRICS: readonly Metric[] = ['visitors', 'sessions'];
-/** Metrics the speed layer cannot compute per minute; left out of values. */
-export const ABSENT_METRICS: readonly Metric[] = ['bounce_rate', 'visit_duration'];
+/** Metrics computed from the per-minute visit hashes (contract 9's visits), unfiltered only. */
+export const VISIT_METRICS: readonly Metric[] = ['bounce_rate', 'visit_duration'];
+
+/** Refuses visit metrics under filters: the visit hashes are per site, not per dimension value. */
+export function checkVisitMetrics(metrics: readonly Metric[], filtersIn: Filters | undefined): boolean {
+  if (!metrics.some((m) => VISIT_METRICS.includes(m))) return false;
+  const filters = activeFilters(filtersIn);
+  if (Object.keys(filters).length > 0) throw new UnsupportedQueryError(`speed keeps bounce rate and visit duration without filters only (asked: ${describe(filters)})`);
+  return true;
+}
 
 export type CounterMode =
   | { kind: 'aggregate' }
@@ -37,6 +47,8 @@ export interface TupleMatch {
   name?: string;
   /** Required event name for custom events only (query eventName). */
   customName?: string;
+  /** The one currency revenue tuples are summed in (the query's reporting currency, contract 10). */
+  revenueCurrency?: string;
 }
 
 function describe(filters: Filters): string {
@@ -49,8 +61,8 @@ function activeFilters(filters: Filters | undefined): Filters {
   return out;
 }
 
-/** How counter metrics are read under these filters. */
-export function counterMode(metrics: readonly Metric[], filtersIn: Filters | undefined, eventName?: string): CounterMode {
+/** How counter metrics are read under these filters; revenue in `currency` only, when given. */
+export function counterMode(metrics: readonly Metric[], filtersIn: Filters | undefined, eventName?: string, currency?: string): CounterMode {
   const filters = activeFilters(filtersIn);
   const keys = Object.keys(filters) as Dimension[];
   const zsetFilter = keys.find((k) => k === 'page' || k === 'referrer');
@@ -65,8 +77,9 @@ export function counterMode(metrics: readonly Metric[], filtersIn: Filters | und
   const match: TupleMatch = { dims: [] };
   for (const k of keys) {
     if (k === 'event_name') match.name = filters.event_name!;
-    else match.dims.push([TUPLE_DIMS.indexOf(k as TupleDim), filters[k]!]);
+    else match.dims.push([k === 'currency' ? CURRENCY_INDEX : TUPLE_DIMS.indexOf(k as TupleDim), filters[k]!]);
   }
+  if (currency !== undefined) match.revenueCurrency = currency;
   if (eventName !== undefined) match.customName = eventName;
   return { kind: 'tuples', match };
 }
@@ -74,7 +87,8 @@ export function counterMode(metrics: readonly Metric[], filtersIn: Filters | und
 export function matchesTuple(match: TupleMatch, kind: string, name: string, dims: readonly string[]): boolean {
   if (match.name !== undefined && name !== match.name) return false;
   if (match.customName !== undefined && kind === KIND.custom && name !== match.customName) return false;
-  for (const [i, v] of match.dims) if (dims[i] !== v) return false;
+  for (const [i, v] of match.dims) if ((dims[i] ?? MISSING_LABEL.currency) !== v) return false;
+  if (match.revenueCurrency !== undefined && kind === KIND.revenue && dims[CURRENCY_INDEX] !== match.revenueCurrency) return false;
   return true;
 }
 

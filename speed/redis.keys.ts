@@ -2,11 +2,15 @@
  * Key layout of the speed store (contract 6). Every key of a site carries the `{site}` hash
  * tag, so one site's keys share a Redis Cluster slot and one Lua script may touch them all.
  *
- *   P:{s}:c:<min>            hash   counters: aggregates + dimension tuples
+ *   P:{s}:c:<min>            hash   counters: aggregates (revenue per currency) + dimension tuples
+ *                                   (purchase and revenue tuples end in the currency)
  *   P:{s}:u:<min>            HLL    human visitors
  *   P:{s}:u:<min>:<dim>:<v>  HLL    human visitors with one dimension value
  *   P:{s}:dk:<min>           set    the `<dim>:<v>` suffixes that exist for that minute
- *   P:{s}:s:<min>            HLL    human sessions
+ *   P:{s}:s:<min>            HLL    human sessions: the server's visits (`visitor@start-ms`) with an event in the minute
+ *   P:{s}:v:<min>            hash   visit id → `first:last:pageviews` of its human events in the minute (bounce, duration)
+ *   P:{s}:vs                 hash   visitor → `start:last` (epoch ms) of its current visit, the apply script's state
+ *                                   for contract 9's idle rule; TTL as every key
  *   P:{s}:pg:<min>           zset   path → human page views
  *   P:{s}:rf:<min>           zset   referrer host (or `(direct)`) → human page views
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
@@ -18,7 +22,10 @@
  */
 export const MINUTE_MS = 60_000;
 
-/** Counter-hash aggregate fields, for unfiltered reads without scanning tuples. */
+/**
+ * Counter-hash aggregate fields, for unfiltered reads without scanning tuples. Revenue is never
+ * summed across currencies (contract 10): its aggregate is one field per currency, revenueField().
+ */
 export const AGG = { pageviews: 'pv', botPageviews: 'bpv', events: 'ev', botEvents: 'bev', purchases: 'pu', revenue: 'rev' } as const;
 
 /** Kinds of tuple fields: human page view, custom event, purchase count, revenue, bot page view, other bot event. */
@@ -37,6 +44,17 @@ export const HLL_DIM_INDEX: readonly number[] = HLL_DIMS.map((d) => TUPLE_DIMS.i
 
 /** Separates the parts of a tuple field. A missing value is stored as its core/views.ts labelOf() label. */
 export const SEP = '\x1f';
+
+/**
+ * Purchase and revenue tuples carry the purchase's currency after the TUPLE_DIMS values, at this
+ * index of their dimension values; other tuples have none there (core/views.ts MISSING_LABEL.currency).
+ */
+export const CURRENCY_INDEX = TUPLE_DIMS.length;
+
+/** The aggregate revenue field of one currency (ISO 4217 code, or its missing label). */
+export function revenueField(currency: string): string {
+  return AGG.revenue + SEP + currency;
+}
 
 /** A tag must not contain braces, or Redis would hash on the wrong part of the key. */
 export function siteTag(site: string): string {
@@ -93,6 +111,14 @@ export class SiteKeys {
   referrers(min: number): string {
     return `${this.base}:rf:${min}`;
   }
+  /** The visits of a minute: visit id → `first:last:pageviews` (apply.script.ts). */
+  visits(min: number): string {
+    return `${this.base}:v:${min}`;
+  }
+  /** Visit state per visitor (apply.script.ts). */
+  get visitState(): string {
+    return `${this.base}:vs`;
+  }
   get index(): string {
     return `${this.base}:idx`;
   }
@@ -107,7 +133,7 @@ export class SiteKeys {
   }
   /** The fixed keys of one minute (per-value visitor sketches are listed in dimIndex). */
   minuteKeys(min: number): string[] {
-    return [this.counters(min), this.visitors(min), this.dimIndex(min), this.sessions(min), this.pages(min), this.referrers(min)];
+    return [this.counters(min), this.visitors(min), this.dimIndex(min), this.sessions(min), this.visits(min), this.pages(min), this.referrers(min)];
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { labelOf } from '../core/views.ts';
 import type { RollupEvent } from './event.decoder.ts';
-import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, SEP, toMinute } from './redis.keys.ts';
+import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, SEP, revenueField, toMinute } from './redis.keys.ts';
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
@@ -22,13 +22,12 @@ interface MinuteState {
   tuples: Map<number, number>;
   visitors: Map<string, number>;
   extra: string[];
-  sessions: Set<string>;
   pages: Map<string, number>;
   referrers: Map<string, number>;
 }
 
 function emptyMinute(minute: number): MinuteState {
-  return { minute, counters: new Map(), tuples: new Map(), visitors: new Map(), extra: [], sessions: new Set(), pages: new Map(), referrers: new Map() };
+  return { minute, counters: new Map(), tuples: new Map(), visitors: new Map(), extra: [], pages: new Map(), referrers: new Map() };
 }
 
 /** Ids of HLL dimension values (per dimension, bounded) and the sketch name of each. */
@@ -86,6 +85,13 @@ function addTuple(m: MinuteState, kind: string, e: RollupEvent, n: number): void
   else add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm, n);
 }
 
+/** Adds `n` to the tuple counter of a purchase or its revenue: the tuple, then its currency (CURRENCY_INDEX). */
+function addCurrencyTuple(m: MinuteState, kind: string, e: RollupEvent, currency: string, n: number): void {
+  const name = labelOf('event_name', e.name), country = labelOf('country', e.country), device = labelOf('device', e.device_type);
+  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os), utm = labelOf('utm_source', e.utm_source);
+  add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm + SEP + currency, n);
+}
+
 function add<K>(map: Map<K, number>, key: K, n: number): void {
   map.set(key, (map.get(key) ?? 0) + n);
 }
@@ -103,6 +109,8 @@ export function offsetAbove(a: string, b: string | null): boolean {
  */
 export class SiteRollupBuilder {
   private readonly minutes = new Map<number, MinuteState>();
+  /** Human visitor → event times, for the server's visits (SiteRollup.visits). */
+  private readonly visits = new Map<string, number[]>();
   private last: MinuteState | undefined;
   /** Events folded in (humans and bots). */
   events = 0;
@@ -128,7 +136,13 @@ export class SiteRollupBuilder {
     if (!m) this.minutes.set(minute, (m = emptyMinute(minute)));
     this.last = m;
     if (e.is_bot) foldBot(m, e);
-    else foldHuman(m, e);
+    else {
+      foldHuman(m, e);
+      const mark = e.event_time * 2 + (e.type === 'pageview' ? 1 : 0);
+      const times = this.visits.get(e.visitor_id);
+      if (times) times.push(mark);
+      else this.visits.set(e.visitor_id, [mark]);
+    }
     if (offsetAbove(offset, this.maxOffset)) this.maxOffset = offset;
     this.events++;
   }
@@ -150,7 +164,11 @@ export class SiteRollupBuilder {
       for (const [k, n] of o.referrers) add(m.referrers, k, n);
       for (const [v, code] of o.visitors) addVisitor(m, v, code);
       for (const x of o.extra) m.extra.push(x);
-      for (const v of o.sessions) m.sessions.add(v);
+    }
+    for (const [v, times] of other.visits) {
+      const mine = this.visits.get(v);
+      if (mine) mine.push(...times);
+      else this.visits.set(v, times);
     }
     this.last = undefined;
     this.events += other.events;
@@ -172,10 +190,11 @@ export class SiteRollupBuilder {
           ids.push(list[i]!);
         }
       }
-      const { counters, sessions, pages, referrers } = m;
-      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], sessions, dimVisitors, pages, referrers });
+      const { counters, pages, referrers } = m;
+      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], dimVisitors, pages, referrers });
     }
-    return { site: this.site, minutes, events: this.events, maxOffset: this.maxOffset };
+    for (const times of this.visits.values()) times.sort((a, b) => a - b);
+    return { site: this.site, minutes, visits: this.visits, events: this.events, maxOffset: this.maxOffset };
   }
 }
 
@@ -183,7 +202,6 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
   const code = dimsCode(e);
   addVisitor(m, e.visitor_id, code);
   if (code < 0) pushSketchesOf(m.extra, e);
-  m.sessions.add(e.session_id);
   if (e.type === 'pageview') {
     add(m.counters, AGG.pageviews, 1);
     addTuple(m, KIND.pageview, e, 1);
@@ -195,11 +213,14 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
     add(m.counters, AGG.events, 1);
     addTuple(m, KIND.custom, e, 1);
   } else {
+    // Revenue per currency, never summed across them (contract 10); purchases are rare enough for
+    // their tuples to be spelled out (the packed codes have no room for a currency).
     const revenue = e.revenue_micros ?? 0;
+    const currency = labelOf('currency', e.currency);
     add(m.counters, AGG.purchases, 1);
-    add(m.counters, AGG.revenue, revenue);
-    addTuple(m, KIND.purchase, e, 1);
-    addTuple(m, KIND.revenue, e, revenue);
+    add(m.counters, revenueField(currency), revenue);
+    addCurrencyTuple(m, KIND.purchase, e, currency, 1);
+    addCurrencyTuple(m, KIND.revenue, e, currency, revenue);
   }
 }
 

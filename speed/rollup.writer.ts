@@ -24,6 +24,8 @@ export interface RollupWriterDeps {
   redis: Redis;
   keys: SpeedKeys;
   ttlMs: number;
+  /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
+  sessionIdleMs?: number;
 }
 
 export class RollupWriter {
@@ -57,7 +59,7 @@ export class RollupWriter {
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
     for (const { rollup, offsets } of items) {
-      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs);
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs);
       void run(call.keys.length, call.keys.concat(call.args));
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));

@@ -24,7 +24,7 @@ function speedRefuses(q: ContractQuery): boolean {
     return q.metric === 'visitors' && (!(HLL_DIMS as readonly string[]).includes(q.dimension) || keys.length > 0);
   }
   if (keys.length === 0) return false;
-  if (q.metrics.includes('sessions')) return true;
+  if (q.metrics.some((m) => m === 'sessions' || m === 'bounce_rate' || m === 'visit_duration')) return true;
   if (q.metrics.includes('visitors') && !oneSketchFilter) return true;
   if (keys.includes('page') || keys.includes('referrer')) return keys.length > 1 || q.metrics.some((m) => m !== 'pageviews' && m !== 'bounce_rate' && m !== 'visit_duration');
   return false;
@@ -40,5 +40,5 @@ viewReaderContract(
     await applyEvents({ redis, keys, ttlMs: TTL }, events);
     return new SpeedReader({ redis, keys, ttlMs: TTL });
   },
-  { absentMetrics: ['bounce_rate', 'visit_duration'], approximateMetrics: ['visitors', 'sessions'], refuses: speedRefuses },
+  { approximateMetrics: ['visitors', 'sessions'], refuses: speedRefuses },
 );

@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
 import { DependencyError, UsageError } from '../core/errors.ts';
 import {
   GRAIN_MS,
+  MISSING_LABEL,
+  reportingCurrency,
   UnsupportedQueryError,
   alignDown,
   type BreakdownQuery,
@@ -21,8 +23,8 @@ import {
   type TotalsQuery,
   type ViewReader,
 } from '../core/views.ts';
-import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, type CounterMode } from './query.planner.ts';
-import { HLL_DIMS, MINUTE_MS, TUPLE_DIMS, parseTupleField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
+import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, checkVisitMetrics, type CounterMode, type TupleMatch } from './query.planner.ts';
+import { CURRENCY_INDEX, HLL_DIMS, MINUTE_MS, TUPLE_DIMS, parseTupleField, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
 import type { RealtimeSnapshot } from './types.ts';
 
 export interface SpeedReaderDeps {
@@ -71,7 +73,7 @@ export class SpeedReader implements ViewReader {
       if (start < cov.from || start >= cov.to) continue;
       buckets.push({ start, span: this.span(Math.max(start, q.from), Math.min(start + step, q.to), cov) });
     }
-    const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName);
+    const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName, reportingCurrency(q));
     return buckets.map((b, i) => ({ start: b.start, values: values[i]! }));
   }
 
@@ -79,7 +81,7 @@ export class SpeedReader implements ViewReader {
     this.checkRange(q.from, q.to);
     const cov = await this.coverage(q.site);
     if (!cov) return {};
-    const [values] = await this.compute(q.site, [this.span(q.from, q.to, cov)], q.metrics, q.filters, q.eventName);
+    const [values] = await this.compute(q.site, [this.span(q.from, q.to, cov)], q.metrics, q.filters, q.eventName, reportingCurrency(q));
     return values!;
   }
 
@@ -103,14 +105,15 @@ export class SpeedReader implements ViewReader {
     if (q.metric === 'visitors') return this.visitorBreakdown(q, keys, minutes, filters);
     const metric = COUNTER_METRICS[q.metric]!;
     const mode = counterMode([q.metric], filters, q.eventName);
-    const match = mode.kind === 'tuples' ? mode.match : { dims: [] };
-    const dimIndex = q.dimension === 'event_name' ? -1 : TUPLE_DIMS.indexOf(q.dimension as TupleDim);
+    // Revenue in the reporting currency, except by currency: each row is its own currency's sum.
+    const match: TupleMatch = { ...(mode.kind === 'tuples' ? mode.match : { dims: [] }), ...(q.dimension === 'currency' ? {} : { revenueCurrency: reportingCurrency(q) }) };
+    const dimIndex = q.dimension === 'event_name' ? -1 : q.dimension === 'currency' ? CURRENCY_INDEX : TUPLE_DIMS.indexOf(q.dimension as TupleDim);
     const sums = new Map<string, number>();
     for (const hash of await this.hashes(keys, minutes)) {
       for (const [field, raw] of Object.entries(hash)) {
         const t = parseTupleField(field);
         if (!t || t.kind !== metric.kind || !matchesTuple(match, t.kind, t.name, t.dims)) continue;
-        const value = dimIndex < 0 ? t.name : t.dims[dimIndex]!;
+        const value = dimIndex < 0 ? t.name : (t.dims[dimIndex] ?? MISSING_LABEL.currency);
         sums.set(value, (sums.get(value) ?? 0) + Number(raw));
       }
     }
@@ -140,8 +143,23 @@ export class SpeedReader implements ViewReader {
    * before W), in one sketch: a visitor on both sides counts once, up to HLL error.
    */
   async visitorsUnion(site: string, from: number, to: number, extraVisitorIds: Iterable<string>, filters?: Filters): Promise<number> {
-    this.checkRange(from, to);
     const sketch = sketchFor('visitors', filters);
+    const keys = this.deps.keys.site(site);
+    return this.sketchUnion(site, from, to, (m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m)), extraVisitorIds);
+  }
+
+  /**
+   * Sessions of [from, to) with extra visit ids (the batch side's, before W): both name a visit
+   * `visitor@start-ms`, so a visit on both sides of W counts once (contract 9). Unfiltered only.
+   */
+  async sessionsUnion(site: string, from: number, to: number, extraSessionIds: Iterable<string>, filters?: Filters): Promise<number> {
+    sketchFor('sessions', filters);
+    const keys = this.deps.keys.site(site);
+    return this.sketchUnion(site, from, to, (m) => keys.sessions(m), extraSessionIds);
+  }
+
+  private async sketchUnion(site: string, from: number, to: number, keyOf: (minute: number) => string, extraIds: Iterable<string>): Promise<number> {
+    this.checkRange(from, to);
     const cov = await this.coverage(site);
     const keys = this.deps.keys.site(site);
     const minutes = cov ? minutesOf(this.span(from, to, cov)) : [];
@@ -150,10 +168,10 @@ export class SpeedReader implements ViewReader {
     pipe.pfadd(tmp);
     pipe.pexpire(tmp, 60_000);
     for (let i = 0; i < minutes.length; i += 2000) {
-      pipe.pfmerge(tmp, ...minutes.slice(i, i + 2000).map((m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m))));
+      pipe.pfmerge(tmp, ...minutes.slice(i, i + 2000).map(keyOf));
     }
     let chunk: string[] = [];
-    for (const id of extraVisitorIds) {
+    for (const id of extraIds) {
       chunk.push(id);
       if (chunk.length === 10_000) {
         pipe.pfadd(tmp, ...chunk);
@@ -178,15 +196,23 @@ export class SpeedReader implements ViewReader {
     return { from: f, to: Math.max(f, t) };
   }
 
-  /** Values of each span: counters summed over its minutes, uniques by one HLL union per span. */
-  private async compute(site: string, spans: Span[], metrics: readonly Metric[], filters: Filters | undefined, eventName?: string): Promise<MetricValues[]> {
+  /** Values of each span: counters summed over its minutes (revenue in `currency`), uniques by one HLL union per span. */
+  private async compute(site: string, spans: Span[], metrics: readonly Metric[], filters: Filters | undefined, eventName: string | undefined, currency: string): Promise<MetricValues[]> {
     const counters = metrics.filter((m) => COUNTER_METRICS[m]);
-    const mode = counters.length > 0 ? counterMode(counters, filters, eventName) : undefined;
+    const mode = counters.length > 0 ? counterMode(counters, filters, eventName, currency) : undefined;
     const sketches = (['visitors', 'sessions'] as const).filter((m) => metrics.includes(m)).map((m) => ({ metric: m, dv: sketchFor(m, filters) }));
+    const visitMetrics = checkVisitMetrics(metrics, filters);
     const keys = this.deps.keys.site(site);
     const out: MetricValues[] = spans.map(() => ({}));
+    if (visitMetrics) {
+      const perSpan = await this.visitValues(keys, spans);
+      spans.forEach((_, i) => {
+        if (metrics.includes('bounce_rate')) out[i]!.bounce_rate = perSpan[i]!.bounce_rate;
+        if (metrics.includes('visit_duration')) out[i]!.visit_duration = perSpan[i]!.visit_duration;
+      });
+    }
     if (mode) {
-      const perMinute = await this.counterValues(keys, spans.flatMap(minutesOf), counters, mode);
+      const perMinute = await this.counterValues(keys, spans.flatMap(minutesOf), counters, mode, currency);
       spans.forEach((span, i) => {
         for (const m of counters) out[i]![m] = 0;
         for (let min = span.from; min < span.to; min++) {
@@ -210,7 +236,61 @@ export class SpeedReader implements ViewReader {
     return out;
   }
 
-  private async counterValues(keys: SiteKeys, minutes: number[], metrics: Metric[], mode: CounterMode): Promise<Map<number, MetricValues>> {
+  /**
+   * Bounce rate and visit duration of each span, as batch takes them (batch/views.sql.ts): per
+   * visit, its minutes' rows merged (page views add up, first and last event span), a bounce at
+   * one page view or none, the duration last − first, averaged over the visits with an event in
+   * the span. Exact for the visits the apply script cut (speed/README.md says when that is).
+   */
+  private async visitValues(keys: SiteKeys, spans: Span[]): Promise<{ bounce_rate: number; visit_duration: number }[]> {
+    const parts = await this.visitPartsOf(keys, spans);
+    return parts.map((visits) => {
+      let bounces = 0;
+      let durationMs = 0;
+      for (const v of visits.values()) {
+        if (v.pageviews <= 1) bounces++;
+        durationMs += v.last - v.first;
+      }
+      const n = visits.size;
+      return { bounce_rate: n ? bounces / n : 0, visit_duration: n ? durationMs / 1000 / n : 0 };
+    });
+  }
+
+  /** Each span's visits: a visit's minutes merged (page views add up, first and last event span). */
+  private async visitPartsOf(keys: SiteKeys, spans: Span[]): Promise<Map<string, { first: number; last: number; pageviews: number }>[]> {
+    const minutes = [...new Set(spans.flatMap(minutesOf))];
+    const pipe = this.deps.redis.pipeline();
+    for (const m of minutes) pipe.hgetall(keys.visits(m));
+    const res = minutes.length ? await this.exec(pipe) : [];
+    const byMinute = new Map(minutes.map((m, i) => [m, res[i] as Record<string, string>]));
+    return spans.map((span) => {
+      const visits = new Map<string, { first: number; last: number; pageviews: number }>();
+      for (let min = span.from; min < span.to; min++) {
+        for (const [id, packed] of Object.entries(byMinute.get(min) ?? {})) {
+          const [first, last, pageviews] = packed.split(':').map(Number) as [number, number, number];
+          const v = visits.get(id);
+          if (!v) visits.set(id, { first, last, pageviews });
+          else {
+            v.first = Math.min(v.first, first);
+            v.last = Math.max(v.last, last);
+            v.pageviews += pageviews;
+          }
+        }
+      }
+      return visits;
+    });
+  }
+
+  /** The visits of [from, to) (every one: `lastFrom` is for stores that can narrow them), for bounce and duration across W. */
+  async visitParts(site: string, from: number, to: number, _lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {
+    this.checkRange(from, to);
+    const cov = await this.coverage(site);
+    if (!cov) return new Map();
+    const [parts] = await this.visitPartsOf(this.deps.keys.site(site), [this.span(from, to, cov)]);
+    return parts!;
+  }
+
+  private async counterValues(keys: SiteKeys, minutes: number[], metrics: Metric[], mode: CounterMode, currency: string): Promise<Map<number, MetricValues>> {
     const result = new Map<number, MetricValues>();
     if (minutes.length === 0) return result;
     if (mode.kind === 'zset') {
@@ -221,7 +301,7 @@ export class SpeedReader implements ViewReader {
       return result;
     }
     if (mode.kind === 'aggregate') {
-      const fields = metrics.map((m) => COUNTER_METRICS[m]!.agg);
+      const fields = metrics.map((m) => (m === 'revenue' ? revenueField(currency) : COUNTER_METRICS[m]!.agg));
       const pipe = this.deps.redis.pipeline();
       for (const m of minutes) pipe.hmget(keys.counters(m), ...fields);
       const res = await this.exec(pipe);

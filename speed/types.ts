@@ -15,7 +15,6 @@ export interface MinuteRollup {
   counters: Map<string, number>;
   /** Distinct human visitor ids. */
   visitors: readonly string[];
-  sessions: ReadonlySet<string>;
   /** `<dimension>:<value>` → human visitor ids (repeats possible: PFADD ignores them), for single-dimension filtered uniques. */
   dimVisitors: Map<string, string[]>;
   /** Path → human page views. */
@@ -28,6 +27,13 @@ export interface MinuteRollup {
 export interface SiteRollup {
   site: string;
   minutes: Map<number, MinuteRollup>;
+  /**
+   * Human visitor → its events as `event time × 2 + 1 if a page view`, ascending: the apply script cuts them into the server's
+   * visits (contract 9) against the visitor's state in Redis and adds each visit to the session
+   * sketch of its events' minutes and the visit's first/last event and page views of the minute to
+   * the minute's visit hash (bounce rate, visit duration). The client's session id plays no part.
+   */
+  visits: Map<string, number[]>;
   /** Events folded in (humans and bots). */
   events: number;
   /** Highest offset among them: recorded atomically with the data. */

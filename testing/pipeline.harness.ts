@@ -23,6 +23,7 @@ import { createScheduler } from '../apps/index.ts';
 import { buildJobPorts } from '../apps/index.ts';
 import { answersHttp } from '../apps/index.ts';
 import type { SeriesRow } from './truth.assert.ts';
+import { truthSeries as truthSeriesOf, type TruthSeries } from './truth.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const ENTRIES = {
@@ -66,6 +67,8 @@ export class PipelineHarness {
       LAKE_METRICS_PORT: String(h.ports['lake-archiver']),
       DLQ_METRICS_PORT: String(h.ports['dlq-archiver']),
       SERVING_PORT: String(h.ports.serving),
+      // The ClickHouse warehouse step has tests of its own (clickhouse/*.int.test.ts); here it would share the stack's database.
+      WAREHOUSE_ENABLED: 'false',
     };
     h.config = loadConfig({ ...process.env, ...h.env });
     return h;
@@ -171,6 +174,7 @@ export class PipelineHarness {
           session_id: String(j.session),
           is_bot: false,
           revenue_micros: typeof j.revenue === 'number' ? Math.round(j.revenue * 1_000_000) : null,
+          currency: typeof j.currency === 'string' ? j.currency : null,
         } as TwinlaneEvent);
       }
     }
@@ -234,4 +238,14 @@ export const TRUTH_METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'pu
 // The truth and the assertion live in the test kit's own files (a unit test proves the assertion
 // fails on an empty answer); end-to-end tests import them from here with the harness.
 export { expectBucketsEqualTruth, HLL_TOLERANCE, type SeriesRow } from './truth.assert.ts';
-export { truthSeries, type TruthSeries } from './truth.ts';
+export { type TruthSeries } from './truth.ts';
+
+/**
+ * testing/truth.ts's series with revenue in the site's reporting currency as the sites file the
+ * services run with (SITES_FILE) names it, as the API answers it (contract 10); an explicit
+ * `currency` wins.
+ */
+export function truthSeries(events: readonly TwinlaneEvent[], r: Parameters<typeof truthSeriesOf>[1]): TruthSeries {
+  const currency = r.currency ?? loadSites(loadConfig({ ...process.env }).SITES_FILE).get(r.site)?.currency;
+  return truthSeriesOf(events, { ...r, ...(currency ? { currency } : {}) });
+}

@@ -6,18 +6,25 @@
  * Definitions (contract 7; batch/views.sql.ts is the production statement of the same):
  * - bots (`is_bot`) count only in `bot_pageviews` (their page views); every other metric is
  *   human traffic;
- * - `visitors` = distinct visitor ids, `sessions` = distinct session ids over the bucket or
- *   range, never summed. The server keeps the session id the client sent (or the visitor id);
- *   contract 9's 30-minute rule is not implemented anywhere yet, so no rule is applied here —
- *   when it is, sessionKey() is the one place to change;
+ * - `visitors` = distinct visitor ids, `sessions` = distinct visits over the bucket or range,
+ *   never summed. A visit is contract 9's server rule, whatever session id the client sent: per
+ *   site, visitor and bot flag, events in event-time order, a new visit when the gap since the
+ *   previous event is above 30 minutes (SESSION_IDLE_MS, spelled out here), named by its start;
+ *   visits are cut from every event given to the truth function, before any range or filter, so
+ *   a visit across midnight or across W is one visit. sessionKey() is the one place this lives;
  * - a session bounces with at most one page view within the bucket; its duration is last − first
  *   event time within the bucket; bounce_rate and visit_duration (seconds) average over sessions;
  * - `events` = custom events (only `eventName` when asked), `purchases` = purchase events,
- *   `revenue` = their revenue_micros summed: integer micro-units, the contract's unit;
+ *   `revenue` = their revenue_micros summed: integer micro-units, the contract's unit, of the
+ *   purchases in the reporting currency only (never across currencies, contract 10); a breakdown
+ *   by currency sums each currency's own purchases; non-purchases have no currency ('(none)');
  * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out.
  */
 import { labelOf, type BreakdownQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
+
+/** The reporting currency of a site without one (core/sites.ts), spelled out here. */
+const REPORTING_DEFAULT = 'USD';
 
 export type TruthValues = Record<Metric, number>;
 /** Bucket start (epoch ms) → values, every bucket of the range present, in order. */
@@ -33,6 +40,8 @@ export interface TruthRange {
   filters?: Filters;
   /** Restricts `events` to one custom-event name. */
   eventName?: string;
+  /** The reporting currency `revenue` sums (USD when absent, as a site without one). */
+  currency?: string;
 }
 
 /** One event per event id (the first seen): the pipeline dedupes by id. */
@@ -61,6 +70,8 @@ function rawValue(e: TwinlaneEvent, d: Dimension): string | null {
       return e.utm_source;
     case 'event_name':
       return e.name;
+    case 'currency':
+      return e.currency;
   }
 }
 
@@ -69,8 +80,44 @@ export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
   return labelOf(d, rawValue(e, d));
 }
 
-function sessionKey(e: TwinlaneEvent): string {
-  return e.session_id;
+/** Contract 9's idle timeout (the default of SESSION_IDLE_TIMEOUT), spelled out here. */
+export const SESSION_IDLE_MS = 30 * 60 * 1000;
+
+/** Visit of each event (object) of an event list, by the 30-minute rule. */
+export type Visits = ReadonlyMap<TwinlaneEvent, string>;
+/** Per event list (a test may append to its list between two truths: the length tells). */
+const visitCache = new WeakMap<readonly TwinlaneEvent[], { length: number; visits: Visits }>();
+
+/** Cuts every visitor's events (per site and bot flag) into visits: a gap above idleMs starts a new one. */
+export function visitsOf(events: readonly TwinlaneEvent[], idleMs = SESSION_IDLE_MS): Visits {
+  const cached = idleMs === SESSION_IDLE_MS ? visitCache.get(events) : undefined;
+  if (cached && cached.length === events.length) return cached.visits;
+  const byVisitor = new Map<string, TwinlaneEvent[]>();
+  for (const e of events) {
+    const k = `${e.site_id}\u0000${e.visitor_id}\u0000${e.is_bot ? 1 : 0}`;
+    let list = byVisitor.get(k);
+    if (!list) byVisitor.set(k, (list = []));
+    list.push(e);
+  }
+  const out = new Map<TwinlaneEvent, string>();
+  for (const [k, list] of byVisitor) {
+    list.sort((a, b) => a.event_time - b.event_time);
+    let start = -Infinity;
+    let prev = -Infinity;
+    for (const e of list) {
+      if (e.event_time - prev > idleMs) start = e.event_time;
+      prev = e.event_time;
+      out.set(e, `${k}\u0000${start}`);
+    }
+  }
+  if (idleMs === SESSION_IDLE_MS) visitCache.set(events, { length: events.length, visits: out });
+  return out;
+}
+
+function sessionKey(e: TwinlaneEvent, visits: Visits): string {
+  const key = visits.get(e);
+  if (key === undefined) throw new Error(`truth: event ${e.event_id} is not in the event list its visits were cut from`);
+  return key;
 }
 
 /** Events of one site in [from, to) matching every filter. */
@@ -79,8 +126,11 @@ export function selectEvents(events: readonly TwinlaneEvent[], r: TruthRange): T
   return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v));
 }
 
-/** Every metric over a set of events, all taken as one bucket. */
-export function truthMetrics(events: readonly TwinlaneEvent[], eventName?: string): TruthValues {
+/**
+ * Every metric over a set of events, all taken as one bucket; `visits` cut from the whole event
+ * list the set was selected from (by default from the set itself).
+ */
+export function truthMetrics(events: readonly TwinlaneEvent[], eventName?: string, visits: Visits = visitsOf(events), currency: string = REPORTING_DEFAULT): TruthValues {
   let pageviews = 0;
   let botPageviews = 0;
   let customs = 0;
@@ -94,7 +144,7 @@ export function truthMetrics(events: readonly TwinlaneEvent[], eventName?: strin
       continue;
     }
     visitors.add(e.visitor_id);
-    const key = sessionKey(e);
+    const key = sessionKey(e, visits);
     const s = sessions.get(key) ?? { pageviews: 0, first: e.event_time, last: e.event_time };
     if (e.event_time < s.first) s.first = e.event_time;
     if (e.event_time > s.last) s.last = e.event_time;
@@ -106,7 +156,7 @@ export function truthMetrics(events: readonly TwinlaneEvent[], eventName?: strin
       if (eventName === undefined || e.name === eventName) customs += 1;
     } else {
       purchases += 1;
-      revenue += e.revenue_micros ?? 0;
+      if (e.currency === currency) revenue += e.revenue_micros ?? 0;
     }
   }
   const list = [...sessions.values()];
@@ -138,7 +188,7 @@ export function pickMetrics(values: TruthValues, metrics: readonly Metric[]): Pa
 
 /** Totals over a range: uniques distinct over the whole range. */
 export function truthTotals(events: readonly TwinlaneEvent[], r: TruthRange): TruthValues {
-  return truthMetrics(selectEvents(events, r), r.eventName);
+  return truthMetrics(selectEvents(events, r), r.eventName, visitsOf(events), r.currency);
 }
 
 /**
@@ -151,7 +201,8 @@ export function truthSeries(events: readonly TwinlaneEvent[], r: TruthRange & { 
   const byBucket = new Map<number, TwinlaneEvent[]>();
   for (let start = first; start < r.to; start += step) byBucket.set(start, []);
   for (const e of selectEvents(events, r)) byBucket.get(Math.floor(e.event_time / step) * step)!.push(e);
-  return new Map([...byBucket].map(([start, list]) => [start, truthMetrics(list, r.eventName)]));
+  const visits = visitsOf(events);
+  return new Map([...byBucket].map(([start, list]) => [start, truthMetrics(list, r.eventName, visits, r.currency)]));
 }
 
 /** Every row with a count above 0, highest first, ties by value (code units); callers cut to a limit. */
@@ -165,7 +216,7 @@ export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange &
     list.push(e);
   }
   return [...groups]
-    .map(([value, list]) => ({ value, count: truthMetrics(list, r.eventName)[r.metric] }))
+    .map(([value, list]) => ({ value, count: truthMetrics(list, r.eventName, visitsOf(events), r.dimension === 'currency' ? value : r.currency)[r.metric] }))
     .filter((row) => row.count > 0)
     .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
 }
@@ -178,10 +229,11 @@ export interface TruthFunnelStep {
 /** Distinct visitors that reached each step, in order, within one session (human traffic). */
 export function truthFunnel(events: readonly TwinlaneEvent[], r: TruthRange & { steps: readonly TruthFunnelStep[] }): number[] {
   const bySession = new Map<string, TwinlaneEvent[]>();
+  const visits = visitsOf(events);
   for (const e of selectEvents(events, r)) {
     if (e.is_bot) continue;
-    let list = bySession.get(sessionKey(e));
-    if (!list) bySession.set(sessionKey(e), (list = []));
+    let list = bySession.get(sessionKey(e, visits));
+    if (!list) bySession.set(sessionKey(e, visits), (list = []));
     list.push(e);
   }
   const reached = r.steps.map(() => new Set<string>());

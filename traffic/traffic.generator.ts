@@ -138,7 +138,8 @@ export function* generateTraffic(o: TrafficOptions): Generator<TwinlaneEvent> {
         time_adjusted: false,
         properties: type === 'custom' ? { plan: random() < 0.5 ? 'free' : 'pro' } : {},
         revenue_micros: revenue,
-        currency: revenue === null ? null : 'EUR',
+        // EUR and USD mixed on every site (contract 10's case), from the amount: the random stream is unchanged.
+        currency: revenue === null ? null : (revenue / 10_000) % 2 === 0 ? 'USD' : 'EUR',
         screen_width: device === 'mobile' ? 390 : device === 'tablet' ? 820 : 1440,
       };
       t += 5_000 + Math.floor(random() * 115_000);

@@ -55,15 +55,16 @@ async function withReader<T>(fn: (r: ReturnType<typeof readerFromConfig>) => Pro
   }
 }
 
-type RangeFlags = { site: string; from: number; to: number; filter?: Filters; eventName?: string };
+type RangeFlags = { site: string; from: number; to: number; filter?: Filters; eventName?: string; currency?: string };
 const range = (cmd: Command) =>
   cmd
     .requiredOption('--site <site>', 'site id')
     .option('--from <time>', 'start (ISO, date, now, or ago: 90m, 2d)', (v) => parseTime(v), Date.now() - 3_600_000)
     .option('--to <time>', 'end, exclusive', (v) => parseTime(v), Date.now() + 60_000)
     .option('--filter <dim=value>', 'filter, repeatable (country=DE --filter device=mobile)', parseFilter)
-    .option('--event-name <name>', 'count only this custom event in `events`');
-const rangeQuery = (o: RangeFlags) => ({ site: o.site, from: o.from, to: o.to, ...(o.filter ? { filters: o.filter } : {}), ...(o.eventName ? { eventName: o.eventName } : {}) });
+    .option('--event-name <name>', 'count only this custom event in `events`')
+    .option('--currency <code>', 'the currency `revenue` sums (never across currencies; default USD, the store keeps every currency apart)', (v) => v.toUpperCase());
+const rangeQuery = (o: RangeFlags) => ({ site: o.site, from: o.from, to: o.to, ...(o.filter ? { filters: o.filter } : {}), ...(o.eventName ? { eventName: o.eventName } : {}), ...(o.currency ? { currency: o.currency } : {}) });
 
 function queryCommand(): Command {
   const q = new Command('query').description('read the speed store (JSON on stdout)');

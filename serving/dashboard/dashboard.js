@@ -160,7 +160,11 @@
       const change = v !== null && prev ? ((v - prev) / prev) * 100 : null;
       card.innerHTML = '<div class="label"></div><div class="value"></div><div class="change"></div>';
       card.querySelector('.label').textContent = LABELS[metric];
-      card.querySelector('.value').textContent = fmtValue(metric, v);
+      // Revenue is one currency's (the site's reporting currency): its code beside the number, and
+      // the purchases in other currencies it leaves out.
+      const rev = metric === 'revenue' && res.meta.revenue ? res.meta.revenue : null;
+      card.querySelector('.value').textContent = fmtValue(metric, v) + (rev && rev.currency ? ` ${rev.currency}` : '');
+      if (rev && rev.other_currency_purchases) card.title = `${rev.other_currency_purchases.toLocaleString('en')} purchases in other currencies are not included`;
       const ch = card.querySelector('.change');
       ch.textContent = change === null ? '' : `${change >= 0 ? '▲' : '▼'} ${Math.abs(change).toFixed(1)}% vs previous`;
       ch.classList.add(change >= 0 ? 'up' : 'down');
