@@ -9,6 +9,7 @@ help:
 	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
 	@echo "make test          install, start the stack, run unit + integration tests"
 	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas]"
+	@echo "make bench ONLY=clickhouse   the warehouse load of a 10M-event day into ClickHouse"
 	@echo "make stack-up | stack-down | stack-status"
 
 # npm ci installs exactly package-lock.json (committed as npm writes it) and never rewrites it.
@@ -21,6 +22,8 @@ $(NPM_STAMP): package.json package-lock.json
 # Debian packages the tests use: chromium (tracker and dashboard tests drive it through
 # playwright-core) and kcat (a Kafka client independent of ours, for the dead-letter tests).
 SYSTEM_DEPS := /usr/bin/chromium:chromium /usr/bin/kcat:kcat
+# ClickHouse 18.16 (Debian 12's package): the warehouse; `make stack-up` runs it as our own process (stack/clickhouse.ts).
+SYSTEM_DEPS += /usr/sbin/clickhouse-server:clickhouse-server /usr/bin/clickhouse-client:clickhouse-client
 system-deps:
 	@for dep in $(SYSTEM_DEPS); do \
 	  bin=$${dep%%:*}; pkg=$${dep#*:}; \

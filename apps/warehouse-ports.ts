@@ -3,11 +3,11 @@
  * computation each holds; the lake (batch/) gives each day's files; the ClickHouse loader
  * (clickhouse/) makes the warehouse hold exactly those days. Only this file knows both parts.
  */
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { lakeDay, ViewsStore } from '../batch/index.ts';
-import { ClickHouseConnection, WarehouseError, WarehouseLoader, warehouseEnabled, warehouseOptions, type DaySource, type LoaderDeps } from '../clickhouse/index.ts';
+import { ClickHouseConnection, WarehouseError, WarehouseLoader, ownerOf, warehouseEnabled, warehouseOptions, type DaySource, type LoaderDeps } from '../clickhouse/index.ts';
 import type { WarehousePort } from '../orchestration/index.ts';
 
 export interface WarehousePorts {
@@ -41,7 +41,7 @@ export function warehousePorts(config: ConfigValues, logger: Logger, overrides: 
   const loader = new WarehouseLoader({
     connection,
     database: options.clickhouse.database,
-    owner: resolve(config.DATA_DIR),
+    owner: ownerOf(config.DATA_DIR),
     streams: options.streams,
     duckdb: { memoryLimit: config.BATCH_MEMORY_LIMIT, threads: config.BATCH_THREADS, tempDir: join(config.DATA_DIR, 'warehouse', '_duckdb_tmp') },
     workDir: join(config.DATA_DIR, 'warehouse', 'parts'),

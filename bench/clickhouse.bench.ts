@@ -10,12 +10,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { lakeDay } from '../batch/index.ts';
-import { ClickHouseConnection, WarehouseLoader, clickhouseOptions, qualifiedName, quoteIdentifier } from '../clickhouse/index.ts';
+import { ClickHouseConnection, WarehouseLoader, clickhouseOptions, ownerOf, qualifiedName, quoteIdentifier } from '../clickhouse/index.ts';
 import { stackPaths } from '../core/processes.ts';
 import { clickhouseRunning } from '../stack/index.ts';
 
@@ -32,12 +32,13 @@ const work = mkdtempSync(join(tmpdir(), 'twinlane-bench-warehouse-work-'));
 const database = `bench_${Date.now().toString(36)}`;
 const connection = new ClickHouseConnection(options);
 
-/** VmRSS of our own ClickHouse, when the stack runs it. */
-function clickhouseRssMb(): number | undefined {
+/** Peak RSS (MB) and CPU seconds so far of our own ClickHouse, when the stack runs it. */
+function clickhouseProcess(): { rssMb: number; cpuS: number } | undefined {
   const pid = clickhouseRunning(stackPaths());
   if (!pid) return undefined;
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : undefined;
+  const rss = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return { rssMb: rss ? Number(rss[1]) / 1024 : 0, cpuS: (Number(stat[11]) + Number(stat[12])) / 100 };
 }
 
 try {
@@ -50,24 +51,29 @@ try {
   const loader = new WarehouseLoader({
     connection,
     database,
-    owner: lakeDir,
+    owner: ownerOf(lakeDir),
     streams: config.WAREHOUSE_STREAMS,
     duckdb: { memoryLimit: config.BATCH_MEMORY_LIMIT, threads: config.BATCH_THREADS, tempDir: join(work, 'duckdb') },
     workDir: join(work, 'parts'),
     logger,
   });
   await loader.ensureSchema();
+  const ch0 = clickhouseProcess();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await loader.sync([{ day: DAY, source: 'bench', files }]);
   const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const ch1 = clickhouseProcess();
   const load = r.loaded[0]!;
   const [{ n: stored } = { n: '0' }] = await connection.rows<{ n: string }>(`SELECT count() AS n FROM ${qualifiedName(database, 'events')}`, 'counting');
   if (Number(stored) !== load.rows) throw new Error(`events holds ${stored} rows, ${load.rows} were loaded`);
   console.log(`# ${load.rows} events, ${files.length} lake files, ${config.WAREHOUSE_STREAMS} stream(s), ClickHouse ${await connection.version()}; export ${(load.exportMs / 1000).toFixed(2)} s, insert ${(load.insertMs / 1000).toFixed(2)} s, swap ${(load.swapMs / 1000).toFixed(2)} s`);
+  // CPU seconds say what the load costs whatever else runs on the machine; the rate depends on it.
+  console.log(`# CPU: this process (DuckDB export, HTTP streams) ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s${ch0 && ch1 ? `, ClickHouse ${(ch1.cpuS - ch0.cpuS).toFixed(1)} s` : ''}; load average ${loadavg()[0]!.toFixed(1)}`);
   console.log(`bench: warehouse_load_rows_per_s = ${Math.round(load.rows / s)}`);
   console.log(`bench: warehouse_load_s = ${s.toFixed(2)}`);
-  const rss = clickhouseRssMb();
-  if (rss !== undefined) console.log(`bench: clickhouse_peak_rss_mb = ${Math.round(rss)}`);
+  if (ch1) console.log(`bench: clickhouse_peak_rss_mb = ${Math.round(ch1.rssMb)}`);
   if (readdirSync(join(work, 'parts')).length !== 0) throw new Error('CSV parts were left behind');
 } finally {
   await connection.command(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)}`, 'dropping the bench database').catch(() => undefined);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 
-const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas'] as const;
+const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas', 'clickhouse'] as const;
 
 const program = new Command('bench')
   .description('Run the benchmarks and print `bench: <name> = <number>` lines')

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   scheduler: { describe: 'scheduler: nightly batch, hourly compaction, retention', load: async () => (await import('../apps/cli/jobs.command.ts')).schedulerCommand },
   pipeline: { describe: 'everything at once: services, traffic, first batch, dashboard (make pipeline)', load: async () => (await import('../apps/cli/jobs.command.ts')).pipelineCommand },
   serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../apps/cli/serving.command.ts')).servingCommand },
+  sql: { describe: 'one read-only SQL query against the ClickHouse warehouse (table, CSV or JSON)', load: async () => (await import('../apps/cli/sql.command.ts')).sqlCommand },
   data: { describe: 'data-format versions of DATA_DIR and the speed store: status, migrate', load: async () => (await import('../apps/cli/data.command.ts')).dataCommand },
 };
 

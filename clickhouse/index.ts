@@ -8,6 +8,7 @@ export { WarehouseError, fromClickHouse, serverMessage, type WarehouseErrorCode 
 export { clickhouseOptions, warehouseOptions, warehouseEnabled, SQL_DEFAULTS, LOAD_INSERT_SETTINGS, type ClickHouseOptions, type WarehouseOptions, type SqlLimits } from './options.ts';
 export { WAREHOUSE_COLUMNS, EVENTS_TABLE, LOADS_TABLE, EVENTS_ORDER_BY, eventsDdl, type WarehouseColumn } from './warehouse.schema.ts';
 export { exportDay, type DayExport } from './warehouse.export.ts';
-export { WarehouseLoader, type DaySource, type LoadedDay, type DayLoad, type SyncResult, type LoaderDeps } from './warehouse.loader.ts';
+export { WarehouseLoader, ownerOf, type DaySource, type LoadedDay, type DayLoad, type SyncResult, type LoaderDeps } from './warehouse.loader.ts';
 export { runReadOnlySql, cleanQuery, readOnlySettings, type SqlResult } from './sql.query.ts';
 export { formatResult, formatTable, formatCsv, formatJson, resultSummary, SQL_FORMATS, type SqlFormat } from './sql.format.ts';
+export { SQL_EXAMPLES, SQL_FIRST_LOOK, type SqlExample } from './sql.examples.ts';

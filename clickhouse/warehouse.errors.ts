@@ -22,6 +22,8 @@ export type WarehouseErrorCode =
   | 'WAREHOUSE_LAKE_COLUMNS'
   /** The events table exists with other columns than this version writes. */
   | 'WAREHOUSE_SCHEMA_MISMATCH'
+  /** The database mirrors another DATA_DIR: syncing would drop that pipeline's days. */
+  | 'WAREHOUSE_OTHER_OWNER'
   /** The warehouse is off or no ClickHouse is configured. */
   | 'WAREHOUSE_NOT_CONFIGURED';
 

@@ -1,7 +1,7 @@
 /**
  * The warehouse tables (contract 11): `events`, each day's deduplicated events, and
  * `warehouse_loads`, one row per load or drop of a day (the newest row per day says which batch
- * computation the day holds). Column types are ones ClickHouse 18.16 and current releases both
+ * computation the day holds; `owner` names the DATA_DIR whose batch versions the database mirrors). Column types are ones ClickHouse 18.16 and current releases both
  * accept: String, Nullable(String), UInt8, Int32, Int64, DateTime('UTC') and Array(String) —
  * no LowCardinality, DateTime64, Map or TTL (18.16 lacks or only experiments with them).
  *
@@ -96,7 +96,8 @@ export function loadsDdl(database: string): string {
   rows UInt64,
   loaded_at DateTime('UTC'),
   loaded_ms Int64,
-  load_id String
+  load_id String,
+  owner String
 ) ENGINE = MergeTree
 ORDER BY (day, loaded_ms)
 SETTINGS index_granularity = 8192`;
@@ -116,9 +117,14 @@ export function stagingTablesSql(database: string): string {
   return `SELECT name FROM system.tables WHERE database = ${quoteString(database)} AND startsWith(name, ${quoteString(STAGING_PREFIX)})`;
 }
 
+/** Another pipeline's loads in the database, if any (the newest). */
+export function otherOwnerSql(database: string, owner: string): string {
+  return `SELECT owner, max(loaded_ms) AS last_ms FROM ${qualifiedName(database, LOADS_TABLE)} WHERE owner != ${quoteString(owner)} GROUP BY owner ORDER BY last_ms DESC LIMIT 1`;
+}
+
 /** The newest load row of every day. */
 export function loadedDaysSql(database: string): string {
-  return `SELECT toString(day) AS day, argMax(source, loaded_ms) AS source, argMax(rows, loaded_ms) AS rows, max(loaded_ms) AS loaded_ms
+  return `SELECT toString(day) AS load_day, argMax(source, loaded_ms) AS last_source, argMax(rows, loaded_ms) AS last_rows, max(loaded_ms) AS last_ms
   FROM ${qualifiedName(database, LOADS_TABLE)} GROUP BY day ORDER BY day`;
 }
 

@@ -97,7 +97,7 @@ export const CONFIG_VARIABLES = {
   BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],
   BATCH_THREADS: ['2', int(1, 256), 'DuckDB threads of the batch job'],
   CLICKHOUSE_URL: ['', z.union([z.literal(''), url(['http:', 'https:'])]), 'ClickHouse HTTP URL of an existing server or cluster (never managed by the stack); empty: `make stack-up` starts its own and records its URL'],
-  CLICKHOUSE_DATABASE: ['twinlane', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a ClickHouse database name (letters, digits, _)'), 'ClickHouse database of the warehouse'],
+  CLICKHOUSE_DATABASE: ['twinlane', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a ClickHouse database name (letters, digits, _)'), 'ClickHouse database of the warehouse (one per DATA_DIR)'],
   CLICKHOUSE_USER: ['default', z.string().min(1), 'ClickHouse user'],
   CLICKHOUSE_PASSWORD: ['', z.string(), 'ClickHouse password'],
   WAREHOUSE_ENABLED: ['auto', z.enum(['auto', 'true', 'false']), 'Load each batch-computed day into the ClickHouse warehouse after the batch run (auto: when a ClickHouse is configured)'],

@@ -31,12 +31,14 @@ export function stackClickHouse(paths: StackPaths): ClickHouseServerSpec {
 const configPath = (spec: ClickHouseServerSpec) => join(spec.dir, 'config.xml');
 
 /**
- * Allocator setting of our server: jemalloc keeps freed pages instead of returning them to the
- * kernel at once. Every insert block takes fresh memory, and on our VMs the page faults of
- * returned-and-retaken pages were most of an insert's CPU (1M rows of the warehouse's columns
- * into a Null table: 3.9 → 0.6 CPU-s; into MergeTree 2.9 → 2.0). Pages still go back after 10 s idle.
+ * Allocator setting of our server: jemalloc never hands freed pages back to the kernel, so the
+ * next insert block reuses them instead of faulting fresh ones in. Page faults were most of an
+ * insert's CPU on our VMs: a 10M-event day of warehouse CSV into a staging table took 51–59
+ * ClickHouse CPU-s with the default decay (also with 10 s or 120 s), 30 with
+ * oversize_threshold:0, 20–25 with this. The price: RSS stays at its high-water mark (1.2 GB
+ * after one such load, 2.8 GB after eight) until the server restarts.
  */
-export const CLICKHOUSE_MALLOC_CONF = 'dirty_decay_ms:10000,muzzy_decay_ms:10000';
+export const CLICKHOUSE_MALLOC_CONF = 'dirty_decay_ms:-1,muzzy_decay_ms:-1';
 
 /** The server program: `clickhouse-server` (Debian puts it in /usr/sbin), or the single `clickhouse` binary. */
 export function clickhouseBinary(): { command: string; args: string[] } | undefined {

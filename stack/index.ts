@@ -1,5 +1,5 @@
 /** Public surface of stack/: the local Kafka (KRaft, jars from Maven Central), Redis and registry, without Docker. */
 export { stackUp, stackDown, stackStatus, registryRunning, REGISTRY_ENTRY, type StackInfo } from './stack.ts';
-export { fetchJars, jarsPresent, kafkaRunning, brokerAnswers, newClusterId } from './kafka.ts';
+export { fetchJars, jarsPresent, kafkaRunning, brokerAnswers, newClusterId, startKafka, type KafkaStackOptions } from './kafka.ts';
 export { ensureRedis, redisAnswers, ownRedisRunning } from './redis.ts';
 export { ensureClickHouse, startClickHouse, clickhouseAnswers, clickhouseRunning, clickhouseBinary, ownClickHouseUrl, stackClickHouse, CLICKHOUSE_MALLOC_CONF, type ClickHouseInfo, type ClickHouseServerSpec } from './clickhouse.ts';

@@ -11,7 +11,9 @@ import { testConfig } from '../../testing/helpers.ts';
 
 const database = `test_sql_${randomUUID().slice(0, 8)}`;
 const config = testConfig();
-const ch = new ClickHouseConnection(clickhouseOptions(config)!);
+const chOptions = clickhouseOptions(config);
+if (!chOptions) throw new Error('the stack started no ClickHouse and CLICKHOUSE_URL is unset: is clickhouse-server installed (`make setup`)?');
+const ch = new ClickHouseConnection(chOptions);
 const table = qualifiedName(database, 'visits');
 
 function sql(...args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -140,7 +140,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     stoppingSince = Date.now();
     say(`\n# stopping what this run started${signal ? ` (${signal}` : ' ('}; Ctrl-C again to force)`);
     await supervisor.stopStarted((l) => say(`  ${l}`));
-    say('  the stack (Kafka, Redis, registry) keeps running: `make stack-down` stops it');
+    say('  the stack (Kafka, Redis, registry, ClickHouse) keeps running: `make stack-down` stops it');
     process.exit(code);
   };
   // A closed terminal takes stdout with it: the stop must go on without its progress lines.
@@ -197,7 +197,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
 export async function stopPipeline(): Promise<void> {
   const supervisor = new ServiceSupervisor(stackPaths(), process.env);
   const stopped = await supervisor.stopRecorded(pipelineServices(loadConfig()), (l) => say(`  ${l}`));
-  say(stopped ? `${stopped} service(s) stopped; the stack (Kafka, Redis, registry) keeps running: \`make stack-down\` stops it` : 'no pipeline service is running (none of the PID files in .local/stack/ names a live one)');
+  say(stopped ? `${stopped} service(s) stopped; the stack (Kafka, Redis, registry, ClickHouse) keeps running: \`make stack-down\` stops it` : 'no pipeline service is running (none of the PID files in .local/stack/ names a live one)');
 }
 
 /** Live events stamped with the time they are sent, in 10-second slices until the process stops. */
@@ -224,5 +224,5 @@ function printSummary(config: ConfigValues, site: string, readKey: string, t0: n
   say(`  curl ${auth} '${api}/v1/sites/${site}/coverage'`);
   say(`  node --import tsx bin/twinlane.ts jobs list`);
   if (warehouseEnabled(config)) say(`  node --import tsx bin/twinlane.ts sql "${SQL_FIRST_LOOK}"`);
-  say(`\n  live traffic: ${liveRate} events/s. Ctrl-C (or SIGTERM, SIGHUP) stops the services this run started; \`twinlane pipeline stop\` stops them if this run is gone; \`make stack-down\` stops Kafka, Redis and the registry.`);
+  say(`\n  live traffic: ${liveRate} events/s. Ctrl-C (or SIGTERM, SIGHUP) stops the services this run started; \`twinlane pipeline stop\` stops them if this run is gone; \`make stack-down\` stops Kafka, Redis, the registry and ClickHouse.`);
 }

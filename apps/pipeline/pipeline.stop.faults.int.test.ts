@@ -86,6 +86,8 @@ async function pipelineEnv(): Promise<Record<string, string>> {
     SPEED_KEY_PREFIX: uniqueName('pipeline-stop'),
     LAKE_ROLL_AGE: '1s',
     LOG_LEVEL: 'warn',
+    // The shared ClickHouse's warehouse database belongs to the developer's DATA_DIR, not to a scratch run.
+    WAREHOUSE_ENABLED: 'false',
   };
 }
 
