@@ -204,11 +204,11 @@ describe('server SDK → flaky collector → Kafka → lake → batch: exactly o
     const reader = new BatchReader({ dataDir, duckdb: { memoryLimit: '256MB', threads: 1 } });
     onCleanup(() => reader.close());
     const of = (t: EventType) => [...expected.values()].filter((e) => e.type === t).length;
-    expect(await reader.totals({ site: SITE.id, from: noon, to: noon + DAY_MS / 2, metrics: ['pageviews', 'events', 'purchases', 'revenue'] })).toEqual({
+    expect(await reader.totals({ site: SITE.id, from: noon, to: noon + DAY_MS / 2, metrics: ['pageviews', 'events', 'purchases', 'revenue'], currency: 'EUR' })).toEqual({
       pageviews: of('pageview'),
       events: of('custom'),
       purchases: of('purchase'),
-      revenue: of('purchase') * 12_500_000, // micro-units, as every store keeps it (core/views.ts)
+      revenue: of('purchase') * 12_500_000, // micro-units of the currency asked (EUR, every purchase's), as every store keeps it
     });
     console.info(`sdk exactly-once: ${proxy.refused} × 503, ${resent} events resent after a lost 202, ${client.stats().requests} requests; sent after ${sent - started} ms, verified after ${Date.now() - started} ms`);
   });
