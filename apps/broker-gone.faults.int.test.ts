@@ -75,7 +75,7 @@ describe('a consumer whose broker is gone stops within seconds (issue 13.3)', ()
     rmSync(scratch, { recursive: true, force: true });
   }, 30_000);
 
-  it('SIGTERM after the broker died: each consumer exits within 6 s', async () => {
+  it('SIGTERM after the broker died: each consumer exits within 10 s (30 s before)', async () => {
     await sleep(2_000); // consumers joined their groups and fetch
     process.kill(brokerPid!, 'SIGKILL');
     while (isAlive(brokerPid!)) await sleep(50);
@@ -89,8 +89,9 @@ describe('a consumer whose broker is gone stops within seconds (issue 13.3)', ()
         return { name, ms: Date.now() - t0, log: readFileSync(log, 'utf8') };
       }),
     );
+    // The deadline is 3 s; the bound leaves room for a loaded 2-core machine and still fails on the old 30 s.
     for (const t of took) {
-      expect(t.ms, `${t.name} took ${t.ms} ms to stop; log:\n${t.log.slice(-1500)}`).toBeLessThan(6_000);
+      expect(t.ms, `${t.name} took ${t.ms} ms to stop; log:\n${t.log.slice(-1500)}`).toBeLessThan(10_000);
       expect(t.log).toContain('shutdown_cut_short');
     }
   }, 60_000);
