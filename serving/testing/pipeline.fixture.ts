@@ -3,7 +3,7 @@
  * UUID-named Kafka topic, the real lake archiver and the real speed consumer read it (their
  * own groups), and the real batch job computes the days asked for. The serving layer then
  * reads Redis and the Parquet views exactly as in production. Everything it creates is
- * registered with test/helpers.ts for clean-up.
+ * registered with testing/helpers.ts for clean-up.
  */
 import type { Redis } from 'ioredis';
 import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
