@@ -29,8 +29,11 @@ function writeStackEnv(paths: StackPaths, vars: Record<string, string>): void {
   writeFileSync(join(paths.state, 'stack.env'), Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
 }
 
+/** Matches apps/registry.main.ts and schemas/registry.main.ts, where a stack started before apps/ existed runs it: still ours to stop. */
+const LEGACY_REGISTRY_ENTRY = 'registry.main.ts';
+
 export function registryRunning(paths: StackPaths): number | undefined {
-  return runningPid(paths, 'registry', REGISTRY_ENTRY);
+  return runningPid(paths, 'registry', LEGACY_REGISTRY_ENTRY);
 }
 
 async function registryAnswers(url: string): Promise<boolean> {
