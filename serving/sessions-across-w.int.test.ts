@@ -7,37 +7,21 @@
  * visit duration over a range spanning W take such a visit whole (its page views on both sides).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchReader, formatDay, runBatch } from '../batch/index.ts';
-import { writeLakeEvents } from '../batch/testing/lake.fixture.ts';
 import { contractData, VISITS_SITE } from '../core/views.contract.ts';
-import { SpeedKeys, SpeedReader } from '../speed/index.ts';
-import { applyEvents } from '../speed/testing/speed.fixture.ts';
-import { onCleanup, runCleanups, tempDir, testConfig, testRedis } from '../testing/helpers.ts';
+import { runCleanups } from '../testing/helpers.ts';
 import { withinSketchBound } from '../testing/truth.assert.ts';
 import { truthSeries, truthTotals } from '../testing/truth.ts';
-import type { BatchViews } from './types.ts';
+import { acrossWWatermark, storesAcrossW } from './testing/across-w.fixture.ts';
 import { mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
 
-const DAY = 86_400_000;
-const TTL = 7 * DAY;
-const DUCKDB = { memoryLimit: '512MB', threads: 2 };
 const data = contractData();
 const { events, from, to } = data;
-const W = from + DAY;
+const W = acrossWWatermark(data);
 
 let ctx: MergeContext;
 
 beforeAll(async () => {
-  const dataDir = tempDir('sessions-across-w');
-  await writeLakeEvents(dataDir, events.filter((e) => e.event_time < W));
-  const run = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: DUCKDB } }, { dates: [formatDay(from)] });
-  expect(run).toMatchObject({ status: 'ok', watermark: W });
-  const batch = new BatchReader({ dataDir, duckdb: DUCKDB });
-  onCleanup(() => batch.close());
-  const { redis, prefix } = testRedis(testConfig());
-  const keys = new SpeedKeys(prefix + 'speed');
-  await applyEvents({ redis, keys, ttlMs: TTL }, events);
-  ctx = { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs: TTL }), choice: 'merged', now: Date.now() };
+  ctx = await storesAcrossW('sessions-across-w', data);
 }, 120_000);
 
 afterAll(runCleanups);

@@ -20,7 +20,7 @@
  *   by currency sums each currency's own purchases; non-purchases have no currency ('(none)');
  * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out.
  */
-import { labelOf, type BreakdownQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { labelOf, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 
 /** The reporting currency of a site without one (core/sites.ts), spelled out here. */
@@ -33,16 +33,8 @@ export type TruthSeries = Map<number, TruthValues>;
 /** Bucket sizes, spelled out here rather than taken from the code under test. */
 const STEP_MS: Record<Grain, number> = { minute: 60 * 1000, hour: 60 * 60 * 1000, day: 24 * 60 * 60 * 1000 };
 
-export interface TruthRange {
-  site: string;
-  from: number;
-  to: number;
-  filters?: Filters;
-  /** Restricts `events` to one custom-event name. */
-  eventName?: string;
-  /** The reporting currency `revenue` sums (USD when absent, as a site without one). */
-  currency?: string;
-}
+/** A query's range, filters, event name and reporting currency (USD when absent, as a site without one). */
+export type TruthRange = RangeQuery;
 
 /** One event per event id (the first seen): the pipeline dedupes by id. */
 export function dedupe(events: Iterable<TwinlaneEvent>): TwinlaneEvent[] {
