@@ -127,11 +127,16 @@ export async function guardDataFormats(config: ConfigValues, g: FormatGuard): Pr
 /** What `twinlane data status` shows: both stores as they are, nothing written. */
 export async function inspectDataFormats(config: ConfigValues, o: { redis?: Redis; dataDir?: string; keyPrefix?: string } = {}): Promise<{ store: DataStoreName; inspection: FormatInspection }[]> {
   const dataDir = await inspectDataFormat(new DataDirMarker(o.dataDir ?? config.DATA_DIR), DATA_DIR_KIND);
-  const speed = await withRedis(config, o.redis, (redis) => inspectDataFormat(new SpeedFormatMarker(redis, new SpeedKeys(o.keyPrefix ?? config.SPEED_KEY_PREFIX)), SPEED_STORE_KIND));
+  const speed = await inspectSpeedStore(config, o);
   return [
     { store: 'data-dir', inspection: dataDir },
     { store: 'speed-store', inspection: speed },
   ];
+}
+
+/** The speed store's format as it is, nothing written. */
+export function inspectSpeedStore(config: ConfigValues, o: { redis?: Redis; keyPrefix?: string } = {}): Promise<FormatInspection> {
+  return withRedis(config, o.redis, (redis) => inspectDataFormat(new SpeedFormatMarker(redis, new SpeedKeys(o.keyPrefix ?? config.SPEED_KEY_PREFIX)), SPEED_STORE_KIND));
 }
 
 /**

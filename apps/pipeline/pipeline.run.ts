@@ -16,7 +16,7 @@ import { loadSites } from '../../core/sites.ts';
 import { runLoad, type LoadOptions } from '../../traffic/index.ts';
 import { stackUp } from '../../stack/index.ts';
 import { DATA_DIR_FORMAT, SPEED_STORE_FORMAT } from '../../core/data-format.ts';
-import { guardDataFormats, inspectDataFormats } from '../data-format.guard.ts';
+import { guardDataFormats, inspectSpeedStore } from '../data-format.guard.ts';
 import { rebuildSpeedStore } from '../speed.rebuild.ts';
 import { stackPaths, sleep } from '../../core/processes.ts';
 import { groupLag } from '../../orchestration/index.ts';
@@ -109,7 +109,7 @@ async function upgradeData(config: ConfigValues, logger: Logger): Promise<void> 
   for (const r of await guardDataFormats(config, { role: 'twinlane pipeline', stores: ['data-dir'], mode: 'migrate', logger })) {
     if (r.action === 'migrated') say(`  DATA_DIR migrated to format ${DATA_DIR_FORMAT}`);
   }
-  const speed = (await inspectDataFormats(config)).find((s) => s.store === 'speed-store')!.inspection;
+  const speed = await inspectSpeedStore(config);
   if (speed.verdict === 'older') {
     say(`  the speed store holds format ${speed.found}: rebuilding it from Kafka (format ${SPEED_STORE_FORMAT})`);
     const res = await rebuildSpeedStore(config, logger);
