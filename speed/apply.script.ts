@@ -79,21 +79,33 @@ local sv = cjson.decode(ARGV[5])
 if #sv[3] > 0 then
   local state, idle = KEYS[sv[1]], tonumber(sv[2])
   local parts, order = {}, {}
+  -- Visit ids gathered per session sketch: one PFADD and one expiry per key, not per event.
+  local sketches, sketchOrder = {}, {}
   for _, v in ipairs(sv[3]) do
     local visitor = v[1]
-    local start, last = nil, nil
+    local start, last, id = nil, nil, nil
     local st = redis.call('HGET', state, visitor)
     if st then
       local a, b = string.match(st, '^(%d+):(%d+)$')
       start, last = tonumber(a), tonumber(b)
+      id = visitor .. '@' .. a
     end
     for _, ev in ipairs(v[2]) do
       local t = ev[1]
-      if start == nil or t - last > idle then start, last = t, t elseif t > last then last = t end
-      local key = KEYS[ev[2]]
-      local id = visitor .. '@' .. string.format('%.0f', start)
-      redis.call('PFADD', key, id)
-      expire(key, ev[3])
+      if start == nil or t - last > idle then
+        start, last = t, t
+        id = visitor .. '@' .. string.format('%.0f', start)
+      elseif t > last then last = t end
+      local sk = sketches[ev[2]]
+      if sk == nil then
+        sk = { ids = {}, seen = {}, at = ev[3] }
+        sketches[ev[2]] = sk
+        sketchOrder[#sketchOrder + 1] = ev[2]
+      end
+      if not sk.seen[id] then
+        sk.seen[id] = true
+        sk.ids[#sk.ids + 1] = id
+      end
       local pk = ev[4] .. ' ' .. id
       local p = parts[pk]
       if p == nil then
@@ -108,6 +120,16 @@ if #sv[3] > 0 then
     redis.call('HSET', state, visitor, string.format('%.0f', start) .. ':' .. string.format('%.0f', last))
   end
   redis.call('PEXPIRE', state, ttl)
+  for _, ki in ipairs(sketchOrder) do
+    local sk, key = sketches[ki], KEYS[ki]
+    local n, j = #sk.ids, 1
+    while j <= n do
+      local k = math.min(n, j + 3999)
+      redis.call('PFADD', key, unpack(sk.ids, j, k))
+      j = k + 1
+    end
+    expire(key, sk.at)
+  end
   for _, pk in ipairs(order) do
     local p = parts[pk]
     local key = KEYS[p[1]]
