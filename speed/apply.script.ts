@@ -75,16 +75,30 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   end
   expire(key, op[3])
 end
+-- Redis commands over long argument lists in slices (Lua's unpack has a stack limit).
+local function sliced(cmd, key, list, step, fn)
+  local n, j = #list, 1
+  while j <= n do
+    local k = math.min(n, j + step - 1)
+    local r = redis.call(cmd, key, unpack(list, j, k))
+    if fn then fn(j, r) end
+    j = k + 1
+  end
+end
 local sv = cjson.decode(ARGV[5])
 if #sv[3] > 0 then
   local state, idle = KEYS[sv[1]], tonumber(sv[2])
-  local parts, order = {}, {}
-  -- Visit ids gathered per session sketch: one PFADD and one expiry per key, not per event.
+  -- Reads and writes go per key with every field at once (HMGET/HSET/PFADD), not per event.
+  local visitors, prior = {}, {}
+  for i, v in ipairs(sv[3]) do visitors[i] = v[1] end
+  sliced('HMGET', state, visitors, 4000, function(j, r) for i = 1, #r do prior[j + i - 1] = r[i] end end)
+  local parts, partKeys = {}, {}
   local sketches, sketchOrder = {}, {}
-  for _, v in ipairs(sv[3]) do
+  local newState = {}
+  for vi, v in ipairs(sv[3]) do
     local visitor = v[1]
     local start, last, id = nil, nil, nil
-    local st = redis.call('HGET', state, visitor)
+    local st = prior[vi]
     if st then
       local a, b = string.match(st, '^(%d+):(%d+)$')
       start, last = tonumber(a), tonumber(b)
@@ -106,43 +120,52 @@ if #sv[3] > 0 then
         sk.seen[id] = true
         sk.ids[#sk.ids + 1] = id
       end
-      local pk = ev[4] .. ' ' .. id
-      local p = parts[pk]
+      local vk = parts[ev[4]]
+      if vk == nil then
+        vk = { byId = {}, ids = {}, at = ev[3] }
+        parts[ev[4]] = vk
+        partKeys[#partKeys + 1] = ev[4]
+      end
+      local p = vk.byId[id]
       if p == nil then
-        parts[pk] = { ev[4], id, t, t, ev[5], ev[3] }
-        order[#order + 1] = pk
+        vk.byId[id] = { t, t, ev[5] }
+        vk.ids[#vk.ids + 1] = id
       else
-        if t < p[3] then p[3] = t end
-        if t > p[4] then p[4] = t end
-        p[5] = p[5] + ev[5]
+        if t < p[1] then p[1] = t end
+        if t > p[2] then p[2] = t end
+        p[3] = p[3] + ev[5]
       end
     end
-    redis.call('HSET', state, visitor, string.format('%.0f', start) .. ':' .. string.format('%.0f', last))
+    newState[#newState + 1] = visitor
+    newState[#newState + 1] = string.format('%.0f', start) .. ':' .. string.format('%.0f', last)
   end
+  sliced('HSET', state, newState, 4000)
   redis.call('PEXPIRE', state, ttl)
   for _, ki in ipairs(sketchOrder) do
-    local sk, key = sketches[ki], KEYS[ki]
-    local n, j = #sk.ids, 1
-    while j <= n do
-      local k = math.min(n, j + 3999)
-      redis.call('PFADD', key, unpack(sk.ids, j, k))
-      j = k + 1
-    end
-    expire(key, sk.at)
+    local sk = sketches[ki]
+    sliced('PFADD', KEYS[ki], sk.ids, 4000)
+    expire(KEYS[ki], sk.at)
   end
-  for _, pk in ipairs(order) do
-    local p = parts[pk]
-    local key = KEYS[p[1]]
-    local cur = redis.call('HGET', key, p[2])
-    if cur then
-      local f, l, n = string.match(cur, '^(%d+):(%d+):(%d+)$')
-      f, l, n = tonumber(f), tonumber(l), tonumber(n)
-      if f < p[3] then p[3] = f end
-      if l > p[4] then p[4] = l end
-      p[5] = p[5] + n
-    end
-    redis.call('HSET', key, p[2], string.format('%.0f', p[3]) .. ':' .. string.format('%.0f', p[4]) .. ':' .. string.format('%.0f', p[5]))
-    expire(key, p[6])
+  for _, ki in ipairs(partKeys) do
+    local vk, key = parts[ki], KEYS[ki]
+    local out = {}
+    sliced('HMGET', key, vk.ids, 4000, function(j, r)
+      for i = 1, #r do
+        local id = vk.ids[j + i - 1]
+        local p = vk.byId[id]
+        if r[i] then
+          local f, l, n = string.match(r[i], '^(%d+):(%d+):(%d+)$')
+          f, l, n = tonumber(f), tonumber(l), tonumber(n)
+          if f < p[1] then p[1] = f end
+          if l > p[2] then p[2] = l end
+          p[3] = p[3] + n
+        end
+        out[#out + 1] = id
+        out[#out + 1] = string.format('%.0f', p[1]) .. ':' .. string.format('%.0f', p[2]) .. ':' .. string.format('%.0f', p[3])
+      end
+    end)
+    sliced('HSET', key, out, 4000)
+    expire(key, vk.at)
   end
 end
 for _, o in ipairs(offsets) do redis.call('HSET', KEYS[1], o[1], o[3]) end
