@@ -1,6 +1,6 @@
 /** Managed child processes of the local stack: PID files, liveness, ownership, stop. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
@@ -46,6 +46,21 @@ function cmdline(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Live processes whose command line carries `marker` (an absolute entry path), found in /proc: a
+ * process started by a run that was killed between spawning it and writing its PID file has no
+ * file, yet is still ours. Empty where /proc does not exist.
+ */
+export function processesWith(marker: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries.filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid && cmdline(Number(e)).includes(marker)).map(Number);
 }
 
 /**

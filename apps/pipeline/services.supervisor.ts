@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ConfigValues } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { ARCHIVER_NODE_ARGS } from '../../batch/index.ts';
-import { isAlive, logFile, pidFile, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
+import { isAlive, logFile, pidFile, processesWith, runningPid, startDetached, stopPid, waitFor, type StackPaths } from '../../core/processes.ts';
 
 export interface ServiceSpec {
   name: string;
@@ -115,8 +115,18 @@ export class ServiceSupervisor {
    */
   async stopRecorded(specs: readonly ServiceSpec[], log: (line: string) => void, graceMs = 20_000): Promise<number> {
     this.closed = true;
-    const running = specs.map((spec) => ({ spec, pid: this.running(spec) })).filter((r): r is { spec: ServiceSpec; pid: number } => r.pid !== undefined);
-    await Promise.all(running.map((r) => this.stopOne(r.spec, r.pid, log, graceMs, true)));
+    const running: { spec: ServiceSpec; pid: number; unrecorded?: true }[] = specs.map((spec) => ({ spec, pid: this.running(spec) })).filter((r): r is { spec: ServiceSpec; pid: number } => r.pid !== undefined);
+    // A run killed between spawning a service and writing its PID file leaves one without a file:
+    // found by this root's entry path in its command line.
+    const known = new Set(running.map((r) => r.pid));
+    for (const spec of specs) {
+      for (const pid of processesWith(join(this.paths.root, spec.entry))) {
+        if (known.has(pid)) continue;
+        known.add(pid);
+        running.push({ spec, pid, unrecorded: true });
+      }
+    }
+    await Promise.all(running.map((r) => this.stopOne(r.spec, r.pid, log, graceMs, true, r.unrecorded ? ' without a PID file' : '')));
     return running.length;
   }
 
@@ -131,14 +141,14 @@ export class ServiceSupervisor {
     }
   }
 
-  private async stopOne(spec: ServiceSpec, pid: number | undefined, log: (line: string) => void, graceMs: number, alive: boolean): Promise<void> {
+  private async stopOne(spec: ServiceSpec, pid: number | undefined, log: (line: string) => void, graceMs: number, alive: boolean, note = ''): Promise<void> {
     if (!pid) return;
     const t0 = Date.now();
     this.stopping.add(pid);
     const how = alive ? await stopPid(pid, graceMs) : 'had already exited';
     this.stopping.delete(pid);
-    rmSync(pidFile(this.paths, this.pidName(spec)), { force: true });
-    log(`${spec.name.padEnd(14)} ${how} (pid ${pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (!note) rmSync(pidFile(this.paths, this.pidName(spec)), { force: true });
+    log(`${spec.name.padEnd(14)} ${how} (pid ${pid}${note}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 
   /** Services this supervisor started that are no longer running, with the end of their logs. */
