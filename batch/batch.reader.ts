@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { alignDown, DIMENSIONS, GRAIN_MS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
@@ -90,12 +90,15 @@ export class BatchSnapshot implements ViewReader {
   }
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
-    const aligned = alignDown(q.from, q.grain) === q.from && alignDown(q.to, q.grain) === q.to;
+    const cal = calendarOf(q);
+    const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
     const params: Params = {};
     let sql: string;
-    // The precomputed rollups' revenue holds every currency: revenue is summed from the events.
-    if (aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
-      const files = this.files(q.grain, from, to);
+    // The precomputed rollups are UTC minutes, hours and days; their revenue holds every currency
+    // (revenue is summed from the events). Local hours, days, weeks and months come from the events.
+    const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
+    if (precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
+      const files = this.files(q.grain as 'minute' | 'hour' | 'day', from, to);
       if (files.length === 0) return new Map();
       Object.assign(params, { files: listValue(files), site: q.site, from: BigInt(from), to: BigInt(to) });
       sql = `SELECT * FROM read_parquet($files) WHERE site_id = $site AND bucket >= $from AND bucket < $to`;
@@ -104,7 +107,13 @@ export class BatchSnapshot implements ViewReader {
       if (!source) return new Map();
       if (q.eventName) params.event_name = q.eventName;
       params.currency = reportingCurrency(q);
-      sql = rollupSql(source, bucketExpr(q.grain), false, q.eventName !== undefined);
+      if (q.grain === 'minute' || (cal.utc && q.grain !== 'week' && q.grain !== 'month')) sql = rollupSql(source, bucketExpr(q.grain), false, q.eventName !== undefined);
+      else {
+        // Each event takes the last bucket start at or before it (the zone's edges, computed here).
+        params.bounds = listValue(cal.buckets(from, to, q.grain).map((b) => BigInt(b)));
+        const bucketed = `(SELECT e.*, b.start AS local_bucket FROM ${source} AS e ASOF JOIN (SELECT unnest($bounds) AS start) AS b ON epoch_ms(e.event_time) >= b.start)`;
+        sql = rollupSql(bucketed, 'local_bucket', false, q.eventName !== undefined);
+      }
     }
     return new Map((await this.query(sql, params)).map((r) => [num(r.bucket), toRollup(r)]));
   }
@@ -113,11 +122,11 @@ export class BatchSnapshot implements ViewReader {
     const range = this.clip(q.from, q.to);
     if (!range) return [];
     const rows = await this.rollups(q, range.from, range.to);
-    const step = GRAIN_MS[q.grain];
+    const cal = calendarOf(q);
     const zero = toRollup({});
     const out: SeriesPoint[] = [];
-    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
-      if (start + step <= range.from || start >= range.to) continue;
+    for (const start of cal.buckets(q.from, q.to, q.grain)) {
+      if (cal.next(start, q.grain) <= range.from || start >= range.to) continue;
       const row = rows.get(start) ?? zero;
       const values: MetricValues = {};
       for (const m of q.metrics) values[m] = metricValue(row, m);

@@ -104,7 +104,8 @@ export function serverSessionsSql(dayEvents: string, withTail: boolean): string 
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read, count(*) FILTER (WHERE NOT (${IN_DAY})) AS outside_day FROM ${LAKE_SCAN}`;
 
-export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day' };
+/** DuckDB's date_trunc units: UTC buckets (a week is ISO, from Monday). */
+export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day', week: 'week', month: 'month' };
 
 /** Columns of a rollup row (minute, hour and day tables, and the reader's on-the-fly answers). */
 export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;

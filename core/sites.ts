@@ -1,11 +1,12 @@
 /**
  * The sites Twinlane collects for (SITES_FILE): per site an id, a write key (collector), a
- * read key (serving API), the browser origins allowed to send events and the reporting currency. Loaded once by the
+ * read key (serving API), the browser origins allowed to send events, the reporting currency and the time zone. Loaded once by the
  * entry points; a bad file stops the program with a message naming the problem.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { isTimeZone } from './calendar.ts';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_CURRENCY } from './views.ts';
 
@@ -33,6 +34,8 @@ const siteSchema = z.strictObject({
   allowedOrigins: z.array(originPattern).default([]),
   /** Reporting currency: the `revenue` metric sums purchases in it only (contract 10). */
   currency: z.string().default(DEFAULT_CURRENCY),
+  /** IANA time zone: hours, days, weeks, months, date ranges and W are the site's (contract 9). */
+  timezone: z.string().default('UTC'),
 });
 
 const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expected at least one site') });
@@ -116,6 +119,7 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
   result.data.sites.forEach((s, i) => {
     if (seen.id.has(s.id)) problems.push(`${source}: sites.${i}.id: duplicate site id "${s.id}"`);
     seen.id.add(s.id);
+    if (!isTimeZone(s.timezone)) problems.push(`${source}: sites.${i}.timezone: site "${s.id}": unknown time zone ${JSON.stringify(s.timezone.slice(0, 64))}, expected an IANA name such as Europe/Berlin or America/New_York`);
     if (!CURRENCIES.has(s.currency)) problems.push(`${source}: sites.${i}.currency: site "${s.id}": unknown currency ${JSON.stringify(s.currency)}, expected an ISO 4217 code such as USD or EUR`);
     for (const [field, key] of [['writeKey', s.writeKey], ['readKey', s.readKey]] as const) {
       if (seen.key.has(key)) problems.push(`${source}: sites.${i}.${field}: key already used by another site or role`);

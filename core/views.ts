@@ -1,7 +1,8 @@
 /**
  * The read contract the serving layer merges (contract 7). The speed store (Redis) and the
  * batch-view store (DuckDB/Parquet) both implement `ViewReader`; serving never reaches past it.
- * Times are epoch milliseconds, UTC; ranges are half-open [from, to).
+ * Times are epoch milliseconds; ranges are half-open [from, to); series buckets are cut in the
+ * query's time zone (`zone`, core/calendar.ts).
  *
  * Two conventions every implementation shares, so both sides of W add up and a value is one row:
  * - `revenue` sums the purchases in the query's reporting currency only (reportingCurrency(), contract
@@ -12,10 +13,16 @@
  * - a missing dimension value is named by labelOf() (MISSING_LABEL), in stored rows, filters and
  *   breakdown rows alike. `views.contract.ts` checks both against every implementation.
  */
+import { Calendar, type CalendarGrain } from './calendar.ts';
 import { TwinlaneError } from './errors.ts';
 
-export type Grain = 'minute' | 'hour' | 'day';
-export const GRAIN_MS: Record<Grain, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+export type Grain = CalendarGrain;
+export const GRAINS: readonly Grain[] = ['minute', 'hour', 'day', 'week', 'month'];
+/**
+ * A grain's nominal length, for limits (how many buckets a range makes) only: a local day lasts
+ * 23 to 25 hours and a month 28 to 31 days. Bucket edges come from core/calendar.ts.
+ */
+export const GRAIN_MS: Record<Grain, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000, month: 28 * 86_400_000 };
 
 export const METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue', 'bounce_rate', 'visit_duration', 'bot_pageviews'] as const;
 export type Metric = (typeof METRICS)[number];
@@ -39,6 +46,16 @@ export interface RangeQuery {
    * never across currencies (contract 10). Absent: DEFAULT_CURRENCY, as a site without one.
    */
   currency?: string;
+  /**
+   * The site's IANA time zone (core/sites.ts): series buckets from hour grain up start at its
+   * local hours, midnights, Mondays and 1sts (core/calendar.ts). Absent: UTC.
+   */
+  zone?: string;
+}
+
+/** The calendar a query's buckets are cut in. */
+export function calendarOf(q: { zone?: string | undefined }): Calendar {
+  return Calendar.of(q.zone ?? 'UTC');
 }
 
 /** The reporting currency of a site whose sites-file entry names none, and of a query without one. */
@@ -73,7 +90,7 @@ export interface BreakdownQuery extends RangeQuery {
 export type MetricValues = Partial<Record<Metric, number>>;
 
 export interface SeriesPoint {
-  /** Bucket start (epoch ms, aligned to the grain in UTC). */
+  /** Bucket start (epoch ms): a UTC minute, or the first instant of a local hour, day, week or month in the query's zone. */
   start: number;
   /** A metric the store cannot answer for this bucket is absent, never 0. */
   values: MetricValues;
@@ -198,6 +215,7 @@ export function labelOf(dimension: Dimension, value: string | null | undefined):
   return value;
 }
 
-export function alignDown(t: number, grain: Grain): number {
-  return Math.floor(t / GRAIN_MS[grain]) * GRAIN_MS[grain];
+/** Start of the bucket holding `t`, in `zone` (default UTC). */
+export function alignDown(t: number, grain: Grain, zone?: string): number {
+  return Calendar.of(zone ?? 'UTC').floor(t, grain);
 }

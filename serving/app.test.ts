@@ -200,7 +200,7 @@ describe('bad requests get a 4xx naming the problem', () => {
     ['another site’s key', `/v1/sites/shop/series?${range}`, auth('blog'), 403, 'cannot read site "shop"'],
     ['inverted range', `/v1/sites/shop/series?from=${iso(W)}&to=${iso(W - H)}`, auth(), 400, 'inverted'],
     ['unknown metric', `/v1/sites/shop/series?metrics=pageviews,clicks&${range}`, auth(), 400, 'metric "clicks" is unknown'],
-    ['unknown grain', `/v1/sites/shop/series?grain=week&${range}`, auth(), 400, 'grain "week" is unknown'],
+    ['unknown grain', `/v1/sites/shop/series?grain=fortnight&${range}`, auth(), 400, 'grain "fortnight" is unknown'],
     ['ten years at minute grain', '/v1/sites/shop/series?grain=minute&from=2016-01-01&to=2025-12-31', auth(), 400, 'too long'],
     ['a year at minute grain', '/v1/sites/shop/series?grain=minute&from=2025-01-01&to=2025-12-31', auth(), 400, 'buckets; at most 10080'],
     ['SQL in a filter value', `/v1/sites/shop/series?${range}&country=${encodeURIComponent("DE' OR 1=1 --")}`, auth(), 400, 'filter country='],

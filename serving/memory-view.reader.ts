@@ -6,7 +6,7 @@
  * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
  * never from this reader.
  */
-import { alignDown, DEFAULT_CURRENCY, GRAIN_MS, labelOf, reportingCurrency, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { calendarOf, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { FunnelQuery, FunnelStepResult } from './types.ts';
@@ -130,15 +130,15 @@ export class MemoryViewReader implements ViewReader {
     this.calls.push({ method: 'series', from: q.from, to: q.to });
     const cov = this.cover[q.site];
     if (!cov) return [];
-    const step = GRAIN_MS[q.grain];
+    const cal = calendarOf(q);
     const byBucket = new Map<number, TwinlaneEvent[]>();
     for (const e of this.select(q)) {
-      const b = alignDown(e.event_time, q.grain);
+      const b = cal.floor(e.event_time, q.grain);
       byBucket.set(b, [...(byBucket.get(b) ?? []), e]);
     }
     const out: SeriesPoint[] = [];
-    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
-      if (start + step <= cov.from || start >= cov.to) continue;
+    for (const start of cal.buckets(q.from, q.to, q.grain)) {
+      if (cal.next(start, q.grain) <= cov.from || start >= cov.to) continue;
       const all = computeMetrics(byBucket.get(start) ?? [], q.eventName, reportingCurrency(q));
       const values: MetricValues = {};
       for (const m of q.metrics) values[m] = all[m];

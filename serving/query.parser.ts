@@ -5,14 +5,15 @@
  * against the shape their dimension can have, on top of the stores binding them as parameters.
  */
 import { z } from 'zod';
-import { DIMENSIONS, GRAIN_MS, METRICS, MISSING_LABEL, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { DIMENSIONS, GRAIN_MS, GRAINS, METRICS, MISSING_LABEL, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { Calendar, LocalTimeError } from '../core/calendar.ts';
 import { badRequest } from './api.errors.ts';
 import type { ServingOptions } from './options.ts';
 import type { FunnelStep, SourceChoice } from './types.ts';
 
 export const BREAKDOWN_METRICS = ['pageviews', 'visitors', 'events', 'revenue'] as const;
 export type BreakdownMetric = (typeof BREAKDOWN_METRICS)[number];
-export const GRAINS: readonly Grain[] = ['minute', 'hour', 'day'];
+export { GRAINS } from '../core/views.ts';
 
 export interface StatsQuery {
   site: string;
@@ -30,6 +31,8 @@ export interface StatsQuery {
   compare: boolean;
   /** The site's reporting currency (core/sites.ts), filled in by the routes: `revenue` sums it only. */
   currency?: string;
+  /** The site's IANA time zone (core/sites.ts): date ranges and buckets are local to it. */
+  zone: string;
 }
 
 /** Plausible's prefixed names map onto ours; bare names work too. */
@@ -91,32 +94,57 @@ const DAY = 86_400_000;
 const RELATIVE = /^(\d{1,5})(m|h|d)$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+const LOCAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?$/;
 
-/** A bound: a date (an end date is inclusive, as in Plausible), an ISO date-time, or epoch ms. */
-export function parseInstant(text: string, what: 'from' | 'to'): number {
+/**
+ * A bound in the site's zone: a local date (its first moment; an end date is inclusive, as in
+ * Plausible), a local date-time without offset (one the clocks skip is refused), an ISO date-time
+ * with zone, or epoch ms.
+ */
+export function parseInstant(text: string, what: 'from' | 'to', zone = 'UTC'): number {
+  const cal = Calendar.of(zone);
   let t: number;
-  if (DATE.test(text)) t = Date.parse(`${text}T00:00:00Z`) + (what === 'to' ? DAY : 0);
-  else if (DATETIME.test(text)) t = Date.parse(text);
-  else if (/^\d{10,13}$/.test(text)) t = Number(text);
-  else throw badRequest(`${what}=${JSON.stringify(text.slice(0, 60))} is not a time: expected YYYY-MM-DD, an ISO date-time with zone (2026-01-31T12:00:00Z) or epoch milliseconds`);
+  try {
+    if (DATE.test(text)) t = what === 'to' ? cal.next(cal.startOfDate(text), 'day') : cal.startOfDate(text);
+    else if (LOCAL_DATETIME.test(text)) t = cal.instantOfLocal(text);
+    else if (DATETIME.test(text)) t = Date.parse(text);
+    else if (/^\d{10,13}$/.test(text)) t = Number(text);
+    else throw badRequest(`${what}=${JSON.stringify(text.slice(0, 60))} is not a time: expected YYYY-MM-DD (a date in the site's zone), a date-time (2026-01-31T12:00, local; or with zone, 2026-01-31T12:00:00Z) or epoch milliseconds`);
+  } catch (err) {
+    if (err instanceof LocalTimeError) throw badRequest(`${what}=${JSON.stringify(text.slice(0, 60))}: ${err.message}`);
+    throw err;
+  }
   if (!Number.isFinite(t) || t < Date.UTC(2000, 0, 1) || t > Date.UTC(2200, 0, 1)) throw badRequest(`${what}=${JSON.stringify(text)} is not a valid date between 2000 and 2200`);
   return t;
 }
 
-/** `7d`, `24h`, `30m` (up to now), `today`, or an explicit [from, to]. */
-export function parseDateRange(range: string | readonly [string, string], now: number, options: ServingOptions): { from: number; to: number } {
+/**
+ * `Nd` (the last N days of the site's zone, today included: from the local midnight N − 1 days
+ * back to now), `24h` and `30m` (rolling, up to now), `today` (since local midnight), or an
+ * explicit [from, to] in the site's zone.
+ */
+export function parseDateRange(range: string | readonly [string, string], now: number, options: ServingOptions, zone = 'UTC'): { from: number; to: number } {
+  const cal = Calendar.of(zone);
   let from: number;
   let to: number;
+  // Ends at the end of the current second, so a repeated query has one key for that second.
+  const end = Math.ceil(now / 1000) * 1000;
   if (typeof range === 'string') {
     const m = RELATIVE.exec(range);
-    if (range === 'today' || range === 'day') [from, to] = [Math.floor(now / DAY) * DAY, Math.ceil(now / 1000) * 1000];
+    if (range === 'today' || range === 'day') [from, to] = [cal.floor(now, 'day'), end];
+    else if (m && m[2] === 'd') {
+      const n = Number(m[1]);
+      if (n < 1) throw badRequest(`date_range "${range}" is empty: expected at least 1d`);
+      const today = cal.localDate(now);
+      const first = new Date(Date.parse(`${today}T00:00:00Z`) - (n - 1) * DAY).toISOString().slice(0, 10);
+      [from, to] = [cal.startOfDate(first), end];
+    }
     // Starts on a whole minute, so the batch part of a relative range keeps one cache key for a minute.
-    // and ends at the end of the current second, so a repeated query has one key for that second.
-    else if (m) [from, to] = [Math.floor(now / 60_000) * 60_000 - Number(m[1]) * { m: 60_000, h: 3_600_000, d: DAY }[m[2] as 'm' | 'h' | 'd'], Math.ceil(now / 1000) * 1000];
+    else if (m) [from, to] = [Math.floor(now / 60_000) * 60_000 - Number(m[1]) * { m: 60_000, h: 3_600_000 }[m[2] as 'm' | 'h'], end];
     else throw badRequest(`date_range "${range.slice(0, 40)}" is not valid: expected 30m, 24h, 7d, today, or [from, to]`);
   } else {
-    from = parseInstant(range[0], 'from');
-    to = parseInstant(range[1], 'to');
+    from = parseInstant(range[0], 'from', zone);
+    to = parseInstant(range[1], 'to', zone);
   }
   if (from >= to) throw badRequest(`inverted or empty range: from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
   if (to - from > options.maxRangeMs) throw badRequest(`range of ${Math.ceil((to - from) / DAY)} days is too long; at most ${Math.floor(options.maxRangeMs / DAY)} days`);
@@ -130,7 +158,8 @@ export function autoGrain(from: number, to: number): Grain {
 }
 
 export function checkBuckets(from: number, to: number, grain: Grain, options: ServingOptions): void {
-  const buckets = Math.ceil((to - from) / GRAIN_MS[grain]);
+  // Nominal lengths (a local day may last 23 h): a bound, counted before any bucket is cut.
+  const buckets = Math.ceil((to - from) / (grain === 'hour' ? GRAIN_MS.hour / 2 : GRAIN_MS[grain]));
   if (buckets > options.maxBuckets) {
     throw badRequest(`a range of ${Math.ceil((to - from) / DAY)} days at ${grain} grain is ${buckets} buckets; at most ${options.maxBuckets} are allowed: choose a coarser grain or a shorter range`);
   }
@@ -170,7 +199,7 @@ const bodySchema = z.strictObject({
 });
 
 /** POST /api/v2/query. */
-export function parseQueryBody(body: unknown, now: number, options: ServingOptions): StatsQuery {
+export function parseQueryBody(body: unknown, now: number, options: ServingOptions, zone = 'UTC'): StatsQuery {
   const parsed = bodySchema.safeParse(body);
   if (!parsed.success) {
     throw badRequest(`query body: ${parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ')}`);
@@ -198,7 +227,7 @@ export function parseQueryBody(body: unknown, now: number, options: ServingOptio
     source: b.source,
     compare: b.include?.comparisons?.mode === 'previous_period',
     orderMetric: order?.[0],
-  }, now, options);
+  }, now, options, zone);
 }
 
 export interface QueryParts {
@@ -215,11 +244,12 @@ export interface QueryParts {
   orderMetric?: string;
 }
 
-export function buildQuery(p: QueryParts, now: number, options: ServingOptions): StatsQuery {
+export function buildQuery(p: QueryParts, now: number, options: ServingOptions, zone = 'UTC'): StatsQuery {
   const metrics = parseMetrics(p.metrics);
-  const { from, to } = parseDateRange(p.range, now, options);
+  const { from, to } = parseDateRange(p.range, now, options, zone);
   const base = {
     site: p.site,
+    zone,
     metrics,
     from,
     to,

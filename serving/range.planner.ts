@@ -3,7 +3,7 @@
  * answers and the part speed answers, each clipped to what the store covers. Whatever is
  * left over is reported as missing, never filled with zeros.
  */
-import type { Coverage } from '../core/views.ts';
+import { calendarOf, type Coverage } from '../core/views.ts';
 import type { SourceChoice, SourceName, SpeedViews, BatchViews } from './types.ts';
 import type { ViewReader } from '../core/views.ts';
 
@@ -36,6 +36,8 @@ export interface PlanInput {
   now: number;
   batch: BatchViews | null;
   speed: SpeedViews;
+  /** The site's time zone: its W is its last local midnight within batch's coverage. */
+  zone?: string | undefined;
 }
 
 function clip(span: [number, number] | null, cov: Coverage | null): [number, number] | null {
@@ -57,8 +59,10 @@ export function ownerSpans(from: number, to: number, watermark: number | null, c
 
 export async function planRange(input: PlanInput): Promise<RangePlan> {
   const { site, from, to, choice, now, batch, speed } = input;
-  const [batchCoverage, speedCoverage] = await Promise.all([batch ? batch.coverage(site) : null, speed.coverage(site)]);
-  // W is where this site's batch coverage ends: the end of the last complete day the current version holds.
+  const [stored, speedCoverage] = await Promise.all([batch ? batch.coverage(site) : null, speed.coverage(site)]);
+  // W is where this site's batch coverage ends: its last local midnight by which every hour of
+  // its local days is in the current version (batch keeps UTC days; contract 9).
+  const batchCoverage = stored && calendarOf({ zone: input.zone }).wholeDays(stored);
   const watermark = batchCoverage ? batchCoverage.to : null;
   const owners = ownerSpans(from, to, watermark, choice);
   const parts: RangePart[] = [];

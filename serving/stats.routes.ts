@@ -111,6 +111,8 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
   const { sites, options, clock } = deps;
   /** Every answer sums revenue in the site's reporting currency (contract 10). */
   const run = (q: StatsQuery) => deps.stats.run({ ...q, currency: sites.get(q.site)?.currency ?? DEFAULT_CURRENCY });
+  /** Date ranges and buckets are the site's local ones (contract 9). */
+  const zoneOf = (site: string) => sites.get(site)?.timezone ?? 'UTC';
   const stats = { run, realtime: deps.stats.realtime.bind(deps.stats), funnel: deps.stats.funnel.bind(deps.stats), coverage: deps.stats.coverage.bind(deps.stats) };
 
   app.post('/api/v2/query', async (req, reply) => {
@@ -118,7 +120,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const site = (req.body as { site_id?: unknown } | null)?.site_id;
     if (typeof site !== 'string') throw badRequest('query body: site_id: expected the site id as a string');
     authorizeSite(sites, site, readKeyOf(req));
-    return send(reply, req, await stats.run(parseQueryBody(req.body, clock(), options)), deps);
+    return send(reply, req, await stats.run(parseQueryBody(req.body, clock(), options, zoneOf(site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/series', async (req, reply) => {
@@ -126,14 +128,14 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'series');
     const grain = one(params, 'grain');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews'), clock(), options)), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews'), clock(), options, zoneOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/totals', async (req, reply) => {
     authorizeSite(sites, req.params.site, readKeyOf(req));
     const params = req.query as Params;
     checkParams(params, 'totals');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors'), clock(), options)), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors'), clock(), options, zoneOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string; dimension: string } }>('/v1/sites/:site/breakdown/:dimension', async (req, reply) => {
@@ -141,7 +143,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'breakdown');
     if (req.params.dimension.startsWith('time')) throw badRequest('breakdown by time is a series: use /v1/sites/:site/series');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, req.params.dimension, 'pageviews'), clock(), options)), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, req.params.dimension, 'pageviews'), clock(), options, zoneOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/realtime', async (req) => {
@@ -155,14 +157,14 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'funnel');
     const steps = parseFunnelSteps(one(params, 'steps'), options);
-    const { from, to } = parseDateRange(rangeOf(params), clock(), options);
-    return stats.funnel(req.params.site, from, to, steps, filtersFromParams(params));
+    const { from, to } = parseDateRange(rangeOf(params), clock(), options, zoneOf(req.params.site));
+    return stats.funnel(req.params.site, from, to, steps, filtersFromParams(params), zoneOf(req.params.site));
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/coverage', async (req) => {
     authorizeSite(sites, req.params.site, readKeyOf(req));
     checkParams(req.query as Params, 'plain');
-    return stats.coverage(req.params.site);
+    return stats.coverage(req.params.site, zoneOf(req.params.site));
   });
 
   const jobs = deps.jobs;

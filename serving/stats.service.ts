@@ -7,7 +7,8 @@
  * across W stay exact); the rows built here are the one place revenue becomes currency units,
  * for JSON, CSV and Arrow alike.
  */
-import { GRAIN_MS, microsToUnits, reportingCurrency, type Metric } from '../core/views.ts';
+import { Calendar } from '../core/calendar.ts';
+import { microsToUnits, reportingCurrency, type Metric } from '../core/views.ts';
 import { ApiError } from './api.errors.ts';
 import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.ts';
 import type { ServingOptions } from './options.ts';
@@ -48,7 +49,7 @@ export interface ResponseMeta {
 }
 
 export interface StatsResult {
-  query: { site_id: string; kind: StatsQuery['kind']; metrics: Metric[]; date_range: [string, string]; dimensions: string[]; filters: Filters; grain?: string; limit?: number; offset?: number };
+  query: { site_id: string; kind: StatsQuery['kind']; metrics: Metric[]; date_range: [string, string]; dimensions: string[]; filters: Filters; grain?: string; limit?: number; offset?: number; timezone: string };
   results: ResultRow[];
   meta: ResponseMeta;
   comparison?: { date_range: [string, string]; results: ResultRow[]; meta: ResponseMeta };
@@ -83,6 +84,31 @@ export interface StatsServiceDeps {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+/** How an answer names an instant: UTC ISO for a UTC site, the local time with its offset otherwise. */
+function stampIn(zone: string): (t: number) => string {
+  const cal = Calendar.of(zone);
+  return cal.utc ? iso : (t) => cal.localIso(t);
+}
+
+/**
+ * The period before a query's, for comparisons: as many buckets of its grain back (a series, so
+ * bucket i compares with bucket i; local days and months vary in length), else the same length.
+ */
+export function previousPeriod(q: Pick<StatsQuery, 'kind' | 'from' | 'to' | 'grain' | 'zone'>): { from: number; to: number } {
+  if (q.kind !== 'series' || !q.grain) return { from: q.from - (q.to - q.from), to: q.from };
+  const cal = Calendar.of(q.zone);
+  const n = cal.buckets(q.from, q.to, q.grain).length;
+  let from = cal.floor(q.from, q.grain);
+  for (let i = 0; i < n; i++) from = cal.floor(from - 1, q.grain);
+  return { from, to: cal.floor(q.from, q.grain) };
+}
+
+/** Batch's coverage of a site in whole local days of its zone (the planner's W). */
+async function siteCoverage(batch: { coverage(site: string): Promise<{ from: number; to: number } | null> }, site: string, zone: string): Promise<{ from: number; to: number } | null> {
+  const cov = await batch.coverage(site);
+  return cov && Calendar.of(zone).wholeDays(cov);
+}
+
 /** A metric value as the API presents it: revenue in currency units, everything else as is. */
 const present = (m: Metric, v: number | null | undefined): number | null => (v === null || v === undefined ? null : m === 'revenue' ? microsToUnits(v) : v);
 const span = (c: { from: number; to: number } | null) => (c ? { from: iso(c.from), to: iso(c.to) } : null);
@@ -134,12 +160,14 @@ export class StatsService {
 
   private async compute(q: StatsQuery, ctx: MergeContext): Promise<StatsResult> {
     const main = await this.answer(q, ctx);
+    const stamp = stampIn(q.zone);
     const result: StatsResult = {
       query: {
         site_id: q.site,
         kind: q.kind,
         metrics: q.metrics,
-        date_range: [iso(q.from), iso(q.to)],
+        date_range: [stamp(q.from), stamp(q.to)],
+        timezone: q.zone,
         dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.dimension ? [q.dimension] : [],
         filters: q.filters,
         ...(q.grain ? { grain: q.grain } : {}),
@@ -148,11 +176,9 @@ export class StatsService {
       ...main,
     };
     if (q.compare) {
-      // The previous period of the same length, aligned so its buckets match the main ones.
-      const length = q.kind === 'series' ? Math.ceil((q.to - q.from) / GRAIN_MS[q.grain!]) * GRAIN_MS[q.grain!] : q.to - q.from;
-      const prev = { ...q, from: q.from - length, to: q.from };
+      const prev = { ...q, ...previousPeriod(q) };
       const other = await this.answer(prev, ctx);
-      result.comparison = { date_range: [iso(prev.from), iso(prev.to)], ...other };
+      result.comparison = { date_range: [stamp(prev.from), stamp(prev.to)], ...other };
     }
     return result;
   }
@@ -176,12 +202,13 @@ export class StatsService {
   }
 
   private async answerRows(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
-    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), ...(q.eventName ? { eventName: q.eventName } : {}) };
+    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
     if (q.kind === 'series') {
       const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
       const sources = [...new Set(s.points.map((p) => p.source).filter((x): x is SourceName => x !== null))];
+      const stamp = stampIn(q.zone);
       return {
-        results: s.points.map((p) => ({ dimensions: [iso(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),
+        results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),
         meta: meta(s.meta, ctx.choice, sources, s.points.every((p) => p.exact)),
       };
     }
@@ -194,6 +221,7 @@ export class StatsService {
     const uniques = metric === 'visitors' && b.sources.length > 1 ? 'sum-upper-bound' : undefined;
     return { results: b.rows.map((r) => ({ dimensions: [r.value], metrics: [present(metric, r.count)] })), meta: meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques) };
   }
+
 
   /** Active visitors of the last few minutes and page views per minute of the last 30, from speed. */
   async realtime(site: string): Promise<RealtimeResult> {
@@ -225,11 +253,11 @@ export class StatsService {
   }
 
   /** Ordered steps over batch-covered days only (a funnel needs every event of a session). */
-  async funnel(site: string, from: number, to: number, steps: FunnelStep[], filters: Filters) {
+  async funnel(site: string, from: number, to: number, steps: FunnelStep[], filters: Filters, zone = 'UTC') {
     const ctx = await this.context('batch');
     const batch = ctx.batch;
     if (!batch?.funnel) throw new ApiError('NOT_IMPLEMENTED', batch ? 'the batch store of this deployment offers no funnels' : 'no batch version exists yet: funnels are computed over batch-covered days');
-    const cov = await batch.coverage(site);
+    const cov = await siteCoverage(batch, site, zone);
     const a = Math.max(from, cov?.from ?? Infinity);
     const z = Math.min(to, cov?.to ?? -Infinity);
     const covered = a < z;
@@ -252,9 +280,9 @@ export class StatsService {
     };
   }
 
-  async coverage(site: string) {
+  async coverage(site: string, zone = 'UTC') {
     const ctx = await this.context('merged');
-    const [b, s] = await Promise.all([ctx.batch?.coverage(site) ?? null, ctx.speed.coverage(site)]);
-    return { watermark: b ? iso(b.to) : null, batch_version: ctx.batch?.version ?? null, coverage: { batch: span(b), speed: span(s) }, now: iso(ctx.now) };
+    const [b, s] = await Promise.all([ctx.batch ? siteCoverage(ctx.batch, site, zone) : null, ctx.speed.coverage(site)]);
+    return { watermark: b ? iso(b.to) : null, batch_version: ctx.batch?.version ?? null, timezone: zone, coverage: { batch: span(b), speed: span(s) }, now: iso(ctx.now) };
   }
 }

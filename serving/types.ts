@@ -89,7 +89,7 @@ export interface JobsReader {
 
 /** The sites, their read keys and reporting currencies (core/sites.ts `Sites` fits this shape). */
 export interface SiteDirectory {
-  get(id: string): { currency: string } | undefined;
+  get(id: string): { currency: string; timezone?: string } | undefined;
   authorizeRead(siteId: string, readKey: string | undefined): boolean;
 }
 

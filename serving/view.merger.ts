@@ -3,7 +3,7 @@
  * buckets at or after W from speed; a bucket neither covers is `missing`, never a zero.
  * Totals combine both sides without counting a visitor twice across W.
  */
-import { alignDown, GRAIN_MS, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
+import { calendarOf, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
 import { planRange, type RangePart, type RangePlan } from './range.planner.ts';
 import type { BatchViews, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, SourceChoice, SourceName, SpeedViews } from './types.ts';
 
@@ -18,10 +18,6 @@ export interface MergeContext {
 const ADDITIVE: ReadonlySet<Metric> = new Set(['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews']);
 /** Session averages, combined across W weighted by each side's sessions. */
 const SESSION_WEIGHTED: ReadonlySet<Metric> = new Set(['bounce_rate', 'visit_duration']);
-
-function alignUp(t: number, step: number): number {
-  return Math.ceil(t / step) * step;
-}
 
 function coverageMeta(plan: RangePlan, missing: number, partial: number): CoverageMeta {
   return {
@@ -42,33 +38,33 @@ function nullable(values: MetricValues, metrics: readonly Metric[]): Partial<Rec
   return out;
 }
 
-/** The series buckets of [from, to): aligned to the grain, never past the bucket holding `now`. */
-export function seriesBounds(from: number, to: number, grain: SeriesQuery['grain'], now: number): { from: number; to: number } {
-  const step = GRAIN_MS[grain];
-  const start = alignDown(from, grain);
-  const end = Math.min(alignUp(to, step), alignDown(now, grain) + step);
+/** The series buckets of [from, to): aligned to the grain in the query's zone, never past the bucket holding `now`. */
+export function seriesBounds(from: number, to: number, grain: SeriesQuery['grain'], now: number, zone?: string): { from: number; to: number } {
+  const cal = calendarOf({ zone });
+  const start = cal.floor(from, grain);
+  const end = Math.min(cal.ceil(to, grain), cal.next(cal.floor(now, grain), grain));
   return { from: start, to: Math.max(start, end) };
 }
 
 export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<MergedSeries> {
-  const step = GRAIN_MS[q.grain];
-  const { from, to } = seriesBounds(q.from, q.to, q.grain, ctx.now);
-  const plan = await planRange({ site: q.site, from, to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  const cal = calendarOf(q);
+  const { from, to } = seriesBounds(q.from, q.to, q.grain, ctx.now, q.zone);
+  const plan = await planRange({ site: q.site, from, to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone });
   // One read per source, over the buckets whose start it covers.
   const fetched = await Promise.all(
     plan.parts.map(async (part) => {
-      const first = alignUp(part.from, step);
-      const last = alignDown(part.to - 1, q.grain);
-      if (first > last) return { part, byStart: new Map<number, MetricValues>() };
-      const points = await part.reader.series({ ...q, from: first, to: last + step });
-      return { part, byStart: new Map(points.map((p) => [p.start, p.values])) };
+      const first = cal.ceil(part.from, q.grain);
+      const last = cal.floor(part.to - 1, q.grain);
+      if (first > last) return { part, first, byStart: new Map<number, MetricValues>() };
+      const points = await part.reader.series({ ...q, from: first, to: cal.next(last, q.grain) });
+      return { part, first, byStart: new Map(points.map((p) => [p.start, p.values])) };
     }),
   );
   const points: MergedPoint[] = [];
   let missing = 0;
   let partial = 0;
-  for (let start = from; start < to; start += step) {
-    const hit = fetched.find(({ part }) => start >= alignUp(part.from, step) && start < part.to);
+  for (const start of cal.buckets(from, to, q.grain)) {
+    const hit = fetched.find(({ part, first }) => start >= first && start < part.to);
     const values = hit?.byStart.get(start);
     if (!hit || !values) {
       missing++;
@@ -76,7 +72,7 @@ export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<Me
       continue;
     }
     const coveredTo = hit.part.to;
-    const isPartial = coveredTo < Math.min(start + step, ctx.now);
+    const isPartial = coveredTo < Math.min(cal.next(start, q.grain), ctx.now);
     if (isPartial) partial++;
     points.push({ start, source: hit.part.source, exact: hit.part.reader.exact && !isPartial, status: isPartial ? 'partial' : 'ok', values: nullable(values, q.metrics) });
   }
@@ -89,7 +85,7 @@ function missingMinutes(plan: RangePlan): number {
 }
 
 export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<MergedTotals> {
-  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone });
   const meta = coverageMeta(plan, missingMinutes(plan), 0);
   if (plan.parts.length === 0) {
     return { values: nullable({}, q.metrics), sources: [], exact: false, uniques: 'none', meta };
@@ -211,7 +207,7 @@ export function fetchLimit(limit: number, sides: number, cap: number): number {
 
 export async function mergeBreakdown(q: BreakdownQuery, ctx: MergeContext, options: { offset?: number; fetchCap?: number } = {}): Promise<MergedBreakdown> {
   const offset = options.offset ?? 0;
-  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed });
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone });
   const meta = coverageMeta(plan, missingMinutes(plan), 0);
   const limit = fetchLimit(q.limit + offset, plan.parts.length, options.fetchCap ?? 1_000);
   const results = await Promise.all(plan.parts.map((p) => p.reader.breakdown({ ...q, limit, from: p.from, to: p.to })));

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DependencyError, UsageError } from '../core/errors.ts';
 import {
-  GRAIN_MS,
+  calendarOf,
   MISSING_LABEL,
   reportingCurrency,
   UnsupportedQueryError,
@@ -67,11 +67,12 @@ export class SpeedReader implements ViewReader {
     this.checkRange(q.from, q.to);
     const cov = await this.coverage(q.site);
     if (!cov) return [];
-    const step = GRAIN_MS[q.grain];
+    // Local hours, days, weeks and months are runs of UTC minutes (every offset is whole minutes).
+    const cal = calendarOf(q);
     const buckets: { start: number; span: Span }[] = [];
-    for (let start = alignDown(q.from, q.grain); start < q.to; start += step) {
+    for (const start of cal.buckets(q.from, q.to, q.grain)) {
       if (start < cov.from || start >= cov.to) continue;
-      buckets.push({ start, span: this.span(Math.max(start, q.from), Math.min(start + step, q.to), cov) });
+      buckets.push({ start, span: this.span(Math.max(start, q.from), Math.min(cal.next(start, q.grain), q.to), cov) });
     }
     const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName, reportingCurrency(q));
     return buckets.map((b, i) => ({ start: b.start, values: values[i]! }));

@@ -30,8 +30,56 @@ export type TruthValues = Record<Metric, number>;
 /** Bucket start (epoch ms) → values, every bucket of the range present, in order. */
 export type TruthSeries = Map<number, TruthValues>;
 
-/** Bucket sizes, spelled out here rather than taken from the code under test. */
-const STEP_MS: Record<Grain, number> = { minute: 60 * 1000, hour: 60 * 60 * 1000, day: 24 * 60 * 60 * 1000 };
+const MINUTE_MS = 60 * 1000;
+
+/** Local wall clock of `t` in `zone` by Intl alone (not core/calendar.ts): date, weekday, hour, minute. */
+function wallParts(zone: string): (t: number) => { date: string; weekday: string; day: number; hour: number; minute: number } {
+  const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' });
+  return (t) => {
+    const p: Record<string, string> = {};
+    for (const part of f.formatToParts(t)) p[part.type] = part.value;
+    return { date: `${p.year}-${p.month}-${p.day}`, weekday: p.weekday!, day: Number(p.day), hour: Number(p.hour), minute: Number(p.minute) };
+  };
+}
+
+/** Index of the last of the sorted `starts` at or before `t`, or -1. */
+function lastAtOrBefore(starts: readonly number[], t: number): number {
+  let lo = -1;
+  let hi = starts.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid]! <= t) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Bucket starts of [floor(from), to) in the range's zone (UTC when absent), found by brute force:
+ * every UTC minute is looked at, and one starts a bucket when the local clock shows a whole hour
+ * (hour grain), a new date (day), a new date that is a Monday (week) or the 1st (month).
+ */
+export function truthBucketStarts(from: number, to: number, grain: Grain, zone = 'UTC'): number[] {
+  if (grain === 'minute') {
+    const out: number[] = [];
+    for (let t = Math.floor(from / MINUTE_MS) * MINUTE_MS; t < to; t += MINUTE_MS) out.push(t);
+    return out;
+  }
+  const wall = wallParts(zone);
+  const lookBack = { hour: 2, day: 2, week: 8, month: 32 }[grain] * 24 * 60 * MINUTE_MS;
+  const starts: number[] = [];
+  let prev = wall(Math.floor((from - lookBack) / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
+  for (let t = Math.floor((from - lookBack) / MINUTE_MS) * MINUTE_MS; t < to; t += MINUTE_MS) {
+    const w = wall(t);
+    const newDate = w.date !== prev.date;
+    const starts_ = grain === 'hour' ? w.minute === 0 : grain === 'day' ? newDate : grain === 'week' ? newDate && w.weekday === 'Mon' : newDate && w.day === 1;
+    if (starts_) starts.push(t);
+    prev = w;
+  }
+  const first = lastAtOrBefore(starts, from);
+  if (first < 0) throw new Error(`truth: no ${grain} start found before ${new Date(from).toISOString()} in ${zone}`);
+  return starts.slice(first);
+}
 
 /** A query's range, filters, event name and reporting currency (USD when absent, as a site without one). */
 export type TruthRange = RangeQuery;
@@ -185,14 +233,12 @@ export function truthTotals(events: readonly TwinlaneEvent[], r: TruthRange): Tr
 
 /**
  * One entry per bucket whose start lies in [floor(from), to), zero-valued buckets included, each
- * computed from the events of [max(start, from), min(start + step, to)).
+ * computed from the events of [max(start, from), min(next start, to)); buckets in `r.zone`.
  */
 export function truthSeries(events: readonly TwinlaneEvent[], r: TruthRange & { grain: Grain }): TruthSeries {
-  const step = STEP_MS[r.grain];
-  const first = Math.floor(r.from / step) * step;
-  const byBucket = new Map<number, TwinlaneEvent[]>();
-  for (let start = first; start < r.to; start += step) byBucket.set(start, []);
-  for (const e of selectEvents(events, r)) byBucket.get(Math.floor(e.event_time / step) * step)!.push(e);
+  const starts = truthBucketStarts(r.from, r.to, r.grain, r.zone);
+  const byBucket = new Map<number, TwinlaneEvent[]>(starts.map((s) => [s, []]));
+  for (const e of selectEvents(events, r)) byBucket.get(starts[lastAtOrBefore(starts, e.event_time)]!)!.push(e);
   const visits = visitsOf(events);
   return new Map([...byBucket].map(([start, list]) => [start, truthMetrics(list, r.eventName, visits, r.currency)]));
 }
