@@ -28,6 +28,8 @@ export interface ContractData {
   /** Two whole UTC days: batch covers only complete days; a speed store needs a TTL above 3 days. */
   from: number;
   to: number;
+  /** UTC days holding a DST change (the time-zone cases' data): hours are asked around them. */
+  dstDays?: readonly number[];
 }
 
 /** A query as the suite asks it, for a store's declaration of what it refuses. */
@@ -112,6 +114,38 @@ function visitShapes(template: readonly TwinlaneEvent[], from: number): Twinlane
   ];
 }
 
+/** Zones of the time-zone cases: DST of an hour, none but a half-hour offset, DST of 30 minutes. */
+export const CONTRACT_ZONES = ['America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe'] as const;
+
+/** UTC offset of `zone` at `t` by Intl alone (not core/calendar.ts), in minutes. */
+function offsetMinutes(zone: string, t: number): number {
+  const p: Record<string, number> = {};
+  const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
+  for (const part of f.formatToParts(t)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return Math.round((Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - Math.floor(t / 60_000) * 60_000) / 60_000);
+}
+
+/** The last UTC day before `before` on which `zone`'s offset changes. */
+function lastChange(zone: string, before: number): number {
+  for (let d = Math.floor(before / DAY) * DAY - DAY; d > before - 400 * DAY; d -= DAY) if (offsetMinutes(zone, d) !== offsetMinutes(zone, d + DAY)) return d;
+  throw new Error(`no offset change of ${zone} in the year before ${new Date(before).toISOString()}`);
+}
+
+/**
+ * Traffic of one site over whole UTC days holding the last DST change of New York and of Lord Howe
+ * (weeks apart: the window spans a month or two, so month buckets are cut too), for the
+ * time-zone cases. A speed store needs a TTL reaching back to `from`.
+ */
+export function zoneContractData(now = Date.now()): ContractData {
+  const ny = lastChange('America/New_York', now - 2 * DAY);
+  const lh = lastChange('Australia/Lord_Howe', now - 2 * DAY);
+  const from = Math.min(ny, lh) - 2 * DAY;
+  const to = Math.max(ny, lh) + 3 * DAY;
+  const sites = ['zoned'];
+  const events = [...generateTraffic({ seed: 1313, sites, from, to, events: 3_000, visitorsPerSite: 200 })];
+  return { events, sites, from, to, dstDays: [ny, lh] };
+}
+
 const FILTERS: Filters[] = [
   { country: '(unknown)' },
   { device: '(unknown)' },
@@ -186,6 +220,31 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
     beforeAll(async () => {
       reader = await makeReader(data);
     }, options.setupTimeoutMs ?? 60_000);
+
+    describe("in the site's time zone", () => {
+      const zoned = zoneContractData();
+      let zReader: ViewReader;
+      beforeAll(async () => {
+        zReader = await makeReader(zoned);
+      }, options.setupTimeoutMs ?? 60_000);
+
+      it('cuts hour, day, week and month buckets in each zone, over DST changes, like the truth', async () => {
+        const site = zoned.sites[0]!;
+        const metrics = METRICS.filter((m) => !absent.has(m));
+        for (const zone of CONTRACT_ZONES)
+          for (const grain of ['hour', 'day', 'week', 'month'] as Grain[]) {
+            // Hours around each DST change (the whole window would be a thousand and more buckets).
+            const ranges = grain === 'hour' ? zoned.dstDays!.map((d) => [d - DAY, d + 2 * DAY] as const) : [[zoned.from, zoned.to] as const];
+            for (const [a, z] of ranges) {
+            const where = `${zone} ${grain} from ${new Date(a).toISOString()}`;
+            const truth = truthSeries(zoned.events, { site, grain, from: a, to: z, zone });
+            const points = await zReader.series({ site, grain, from: a, to: z, metrics, zone });
+            expect(points.map((p) => p.start), `${where} buckets`).toEqual([...truth.keys()]);
+            for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
+            }
+          }
+      });
+    });
 
     it('covers the span it was filled with', async () => {
       for (const site of data.sites) {

@@ -56,7 +56,7 @@ function lastAtOrBefore(starts: readonly number[], t: number): number {
 
 /**
  * Bucket starts of [floor(from), to) in the range's zone (UTC when absent), found by brute force:
- * every UTC minute is looked at, and one starts a bucket when the local clock shows a whole hour
+ * every UTC quarter hour is looked at, and one starts a bucket when the local clock shows a whole hour
  * (hour grain), a new date (day), a new date that is a Monday (week) or the 1st (month).
  */
 export function truthBucketStarts(from: number, to: number, grain: Grain, zone = 'UTC'): number[] {
@@ -67,9 +67,11 @@ export function truthBucketStarts(from: number, to: number, grain: Grain, zone =
   }
   const wall = wallParts(zone);
   const lookBack = { hour: 2, day: 2, week: 8, month: 32 }[grain] * 24 * 60 * MINUTE_MS;
+  // Every UTC quarter hour is looked at: offsets and their changes fall on quarter hours.
+  const STEP = 15 * MINUTE_MS;
   const starts: number[] = [];
-  let prev = wall(Math.floor((from - lookBack) / MINUTE_MS) * MINUTE_MS - MINUTE_MS);
-  for (let t = Math.floor((from - lookBack) / MINUTE_MS) * MINUTE_MS; t < to; t += MINUTE_MS) {
+  let prev = wall(Math.floor((from - lookBack) / STEP) * STEP - STEP);
+  for (let t = Math.floor((from - lookBack) / STEP) * STEP; t < to; t += STEP) {
     const w = wall(t);
     const newDate = w.date !== prev.date;
     const starts_ = grain === 'hour' ? w.minute === 0 : grain === 'day' ? newDate : grain === 'week' ? newDate && w.weekday === 'Mon' : newDate && w.day === 1;

@@ -19,15 +19,26 @@ export async function writeLakeEvents(dataDir: string, events: readonly Twinlane
   const paths = lakePaths(dataDir);
   const scratch = join(paths.tmp, `fixture-${randomUUID()}`);
   mkdirSync(scratch, { recursive: true });
-  const file = join(scratch, 'events.ndjson');
-  writeFileSync(file, events.map((e) => JSON.stringify({ ...e, properties: JSON.stringify(e.properties) })).join('\n') + '\n');
   const db = await openDuckDB({ memoryLimit: '512MB', threads: 2, tempDir: join(scratch, 'duckdb') });
+  // One COPY per UTC day: a partitioned write keeps a writer (and its buffers) open per hour
+  // folder, which weeks of hours at once would not fit in the memory limit.
+  const byDay = new Map<number, TwinlaneEvent[]>();
+  for (const e of events) {
+    const day = Math.floor(e.event_time / 86_400_000);
+    const list = byDay.get(day);
+    if (list) list.push(e);
+    else byDay.set(day, [e]);
+  }
   try {
-    await db.conn.run(
-      `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_json($file, format = 'newline_delimited', columns = {${SPOOL_JSON_COLUMNS}}))
-       TO $dir (FORMAT parquet, PARTITION_BY (dt, hour), OVERWRITE_OR_IGNORE)`,
-      { file, dir: paths.events },
-    );
+    for (const [day, list] of byDay) {
+      const file = join(scratch, `events-${day}.ndjson`);
+      writeFileSync(file, list.map((e) => JSON.stringify({ ...e, properties: JSON.stringify(e.properties) })).join('\n') + '\n');
+      await db.conn.run(
+        `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_json($file, format = 'newline_delimited', columns = {${SPOOL_JSON_COLUMNS}}))
+         TO $dir (FORMAT parquet, PARTITION_BY (dt, hour), OVERWRITE_OR_IGNORE)`,
+        { file, dir: paths.events },
+      );
+    }
   } finally {
     db.close();
     rmSync(scratch, { recursive: true, force: true });
