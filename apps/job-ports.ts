@@ -5,7 +5,9 @@
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { ConfigValues } from '../core/config.ts';
+import { Calendar } from '../core/calendar.ts';
 import { createRedis } from '../core/clients.ts';
+import { loadSites } from '../core/sites.ts';
 import type { Logger } from '../core/logger.ts';
 import { DeadLetterStore } from '../dlq/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
@@ -37,6 +39,21 @@ export function dlqRetention(dataDir: string, retentionMs: number): RetentionTar
   };
 }
 
+/**
+ * Retires each site's speed minutes before its own W (contract 9): its last local midnight at or
+ * before batch's W, so the hours of its local day that batch does not yet cover stay in speed. A
+ * site the sites file no longer names keeps a day more.
+ */
+async function retirePerSite(maintenance: SpeedMaintenance, sitesFile: string, w: number): Promise<{ minutesDeleted: number }> {
+  const sites = loadSites(sitesFile);
+  let minutesDeleted = 0;
+  for (const site of await maintenance.sites()) {
+    const zone = sites.get(site)?.timezone;
+    minutesDeleted += await maintenance.retireBefore(zone ? Calendar.of(zone).floor(w, 'day') : w - 86_400_000, site);
+  }
+  return { minutesDeleted };
+}
+
 export async function buildJobPorts(config: ConfigValues, logger: Logger): Promise<JobPorts> {
   const redis = createRedis(config);
   const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
@@ -50,7 +67,7 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
     batch: batch.batch,
     compaction: batch.compaction,
     retention,
-    speed: { retireBefore: async (t) => ({ minutesDeleted: await maintenance.retireBefore(t) }) },
+    speed: { retireBefore: (w) => retirePerSite(maintenance, config.SITES_FILE, w) },
     // Both readers answer the read contract's units (revenue in micros), so drift compares like with like.
     drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
     ...(warehouse ? { warehouse: warehouse.warehouse } : {}),

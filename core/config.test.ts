@@ -7,7 +7,7 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const c = parseConfig({});
     expect(c.KAFKA_BROKERS).toEqual(['127.0.0.1:9092']);
-    expect(c.SPEED_TTL).toBe(48 * 3_600_000);
+    expect(c.SPEED_TTL).toBe(72 * 3_600_000);
     expect(c.COLLECTOR_BODY_LIMIT).toBe(1024 * 1024);
     expect(c.LOG_PRETTY).toBe(false);
   });

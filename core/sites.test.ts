@@ -21,6 +21,13 @@ describe('sites', () => {
     expect(() => parseSites({ sites: [site({ currency: 'eur' })] }, 'f.json')).toThrowError(/sites\.0\.currency: site "shop": unknown currency "eur"/);
   });
 
+  it('gives each site a time zone, UTC when the file names none, and stops on an unknown one naming site, field and value', () => {
+    expect(parseSites({ sites: [site()] }).get('shop')!.timezone).toBe('UTC');
+    expect(parseSites({ sites: [site({ timezone: 'Asia/Kolkata' })] }).get('shop')!.timezone).toBe('Asia/Kolkata');
+    expect(() => parseSites({ sites: [site({ timezone: 'Mars/Olympus_Mons' })] }, 'f.json')).toThrowError(/f\.json: sites\.0\.timezone: site "shop": unknown time zone "Mars\/Olympus_Mons"/);
+    expect(() => parseSites({ sites: [site({ timezone: 'EST5' })] }, 'f.json')).toThrowError(/sites\.0\.timezone: site "shop": unknown time zone "EST5"/);
+  });
+
   it('authorizes writes by site and write key, and reads by read key', () => {
     const sites = parseSites({ sites: [site()] });
     expect(sites.authorizeWrite('shop', 'wk_shop_12345678').ok).toBe(true);

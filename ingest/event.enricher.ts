@@ -36,6 +36,8 @@ function hostOf(url: string | null): string | null {
 
 export interface EnrichContext {
   siteId: string;
+  /** The site's IANA time zone: the cookieless visitor id changes at its local midnight. */
+  zone?: string;
   ip?: string;
   userAgent?: string;
   receivedAt: number;
@@ -50,7 +52,7 @@ export class EventEnricher {
     const urlText = redactPii(input.url);
     const url = new URL(urlText);
     const q = url.searchParams;
-    const visitor = input.visitor ?? this.deps.ipHasher.visitorId(ctx.siteId, ip, ctx.userAgent);
+    const visitor = input.visitor ?? this.deps.ipHasher.visitorId(ctx.siteId, ip, ctx.userAgent, ctx.zone);
     const referrer = redactNullable(input.referrer);
     const properties: Record<string, string> = {};
     for (const [k, v] of Object.entries(input.props)) properties[k] = redactPii(v);

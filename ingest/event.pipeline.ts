@@ -59,7 +59,7 @@ export class EventPipeline {
     if (time.kind !== 'ok') return time;
     let event: TwinlaneEvent;
     try {
-      event = this.deps.enricher.enrich(input.value, time.value, { siteId: site.id, ip: ctx.ip, userAgent: ctx.userAgent, receivedAt: ctx.receivedAt });
+      event = this.deps.enricher.enrich(input.value, time.value, { siteId: site.id, zone: site.timezone, ip: ctx.ip, userAgent: ctx.userAgent, receivedAt: ctx.receivedAt });
     } catch (err) {
       return deadLetter('enrich', 'ENRICHMENT_FAILED', `enrichment failed: ${(err as Error).message}`);
     }
