@@ -21,7 +21,7 @@ import type { Filters } from '../core/views.ts';
 export interface ResultRow {
   dimensions: string[];
   metrics: (number | null)[];
-  source?: SourceName | null;
+  source?: SourceName | 'batch+speed' | null;
   exact?: boolean;
   status?: 'ok' | 'partial' | 'missing';
 }
@@ -205,7 +205,7 @@ export class StatsService {
     const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
     if (q.kind === 'series') {
       const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
-      const sources = [...new Set(s.points.map((p) => p.source).filter((x): x is SourceName => x !== null))];
+      const sources = [...new Set(s.points.flatMap((p): SourceName[] => (p.source === 'batch+speed' ? ['batch', 'speed'] : p.source ? [p.source] : [])))];
       const stamp = stampIn(q.zone);
       return {
         results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),

@@ -99,7 +99,8 @@ export type SourceChoice = SourceName | 'merged';
 /** Per-bucket provenance (contract 7): which store answered, whether it is exact, or missing. */
 export interface MergedPoint {
   start: number;
-  source: SourceName | null;
+  /** `batch+speed`: a week or month holding W, its two sides merged as totals are. */
+  source: SourceName | 'batch+speed' | null;
   exact: boolean;
   /** `missing`: neither side covers the bucket; `partial`: the source covers only its beginning. */
   status: 'ok' | 'partial' | 'missing';

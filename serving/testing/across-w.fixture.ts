@@ -22,17 +22,21 @@ type ContractData = ReturnType<typeof contractData>;
 /** W of `storesAcrossW`: the end of the data's first day. */
 export const acrossWWatermark = (data: ContractData): number => data.from + DAY;
 
-export async function storesAcrossW(name: string, data: ContractData): Promise<MergeContext> {
+/**
+ * `W` (a UTC midnight; default the end of the data's first day): the batch views hold the UTC days
+ * before it, the speed store every event, with a TTL reaching back over the month of the data's start.
+ */
+export async function storesAcrossW(name: string, data: ContractData, W = acrossWWatermark(data)): Promise<MergeContext> {
   const { events, from } = data;
-  const W = acrossWWatermark(data);
   const dataDir = tempDir(name);
   await writeLakeEvents(dataDir, events.filter((e) => e.event_time < W));
-  const run = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: DUCKDB } }, { dates: [formatDay(from)] });
+  const run = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: DUCKDB } }, { from: formatDay(from), to: formatDay(W - DAY) });
   expect(run).toMatchObject({ status: 'ok', watermark: W });
   const batch = new BatchReader({ dataDir, duckdb: DUCKDB });
   onCleanup(() => batch.close());
   const { redis, prefix } = testRedis(testConfig());
   const keys = new SpeedKeys(prefix + 'speed');
-  await applyEvents({ redis, keys, ttlMs: TTL }, events);
-  return { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs: TTL }), choice: 'merged', now: Date.now() };
+  const ttlMs = Math.max(TTL, Date.now() - from + 45 * DAY);
+  await applyEvents({ redis, keys, ttlMs }, events);
+  return { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs }), choice: 'merged', now: Date.now() };
 }
