@@ -236,11 +236,11 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
             // Hours around each DST change (the whole window would be a thousand and more buckets).
             const ranges = grain === 'hour' ? zoned.dstDays!.map((d) => [d - DAY, d + 2 * DAY] as const) : [[zoned.from, zoned.to] as const];
             for (const [a, z] of ranges) {
-            const where = `${zone} ${grain} from ${new Date(a).toISOString()}`;
-            const truth = truthSeries(zoned.events, { site, grain, from: a, to: z, zone });
-            const points = await zReader.series({ site, grain, from: a, to: z, metrics, zone });
-            expect(points.map((p) => p.start), `${where} buckets`).toEqual([...truth.keys()]);
-            for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
+              const where = `${zone} ${grain} from ${new Date(a).toISOString()}`;
+              const truth = truthSeries(zoned.events, { site, grain, from: a, to: z, zone });
+              const points = await zReader.series({ site, grain, from: a, to: z, metrics, zone });
+              expect(points.map((p) => p.start), `${where} buckets`).toEqual([...truth.keys()]);
+              for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
             }
           }
       });

@@ -25,7 +25,10 @@ const day = (t: number) => new Date(t).toISOString().slice(0, 10);
 const iso = (t: number) => new Date(t).toISOString();
 const events = [...generateTraffic({ seed: 2026, sites: ['shop', 'blog'], from: START, to: NOW - 2 * 60_000, events: 16_000, visitorsPerSite: 900 })];
 const KEY = 'rk_shop_integration';
-const sites = parseSites({ sites: [{ id: 'shop', writeKey: 'wk_shop_integration', readKey: KEY }, { id: 'blog', writeKey: 'wk_blog_integration', readKey: 'rk_blog_integration' }] });
+const BLOG_KEY = 'rk_blog_integration';
+/** The blog's days are Kolkata's (UTC+05:30): the dashboard labels its local days. */
+const BLOG_ZONE = 'Asia/Kolkata';
+const sites = parseSites({ sites: [{ id: 'shop', writeKey: 'wk_shop_integration', readKey: KEY }, { id: 'blog', writeKey: 'wk_blog_integration', readKey: BLOG_KEY, timezone: BLOG_ZONE }] });
 const truth = (from: number, to: number, filters?: TruthRange['filters']) => truthTotals(events, { site: 'shop', from, to, filters });
 /** HyperLogLog: 0.81% standard error; allow 3% or 2 visitors on the small hourly counts. */
 const closeToUniques = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(Math.max(2, want * 0.03));
@@ -201,6 +204,42 @@ describe('dashboard in headless Chromium', () => {
 
       mkdirSync('test-results', { recursive: true });
       await page.screenshot({ path: 'test-results/serving-dashboard.png', fullPage: true });
+    } finally {
+      await live.app.close();
+    }
+  });
+
+  it("labels a non-UTC site's local days and shows its bounce rate for the default range", async () => {
+    const at = Date.now();
+    const live = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, clock: () => at });
+    try {
+      await live.app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (live.app.server.address() as { port: number }).port;
+      browser ??= await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+      const consoleErrors: string[] = [];
+      page.on('pageerror', (e) => consoleErrors.push(e.message));
+      await page.goto(`http://127.0.0.1:${port}/dashboard/blog#key=${BLOG_KEY}`);
+      await page.waitForFunction((n) => (window as unknown as { twinlane?: { loads: number } }).twinlane?.loads! >= n, 1, { timeout: 30_000 });
+
+      // The default range (last 7 days): the bounce rate card shows the API's number, not a dash.
+      const totals = (await live.app.inject({ method: 'POST', url: '/api/v2/query', headers: { authorization: `Bearer ${BLOG_KEY}` }, payload: { site_id: 'blog', metrics: ['bounce_rate'], date_range: '7d' } })).json();
+      const bounce = totals.results[0].metrics[0] as number;
+      expect(bounce).toBeGreaterThan(0);
+      expect(await page.textContent('.card[data-metric="bounce_rate"] .value')).toBe(`${(bounce * 100).toFixed(1)}%`);
+      expect(await page.textContent('[data-testid="timezone"]')).toBe(BLOG_ZONE);
+
+      // At day grain, the labels are Kolkata's last seven dates (Intl, not the code under test).
+      await page.selectOption('#grain', 'day');
+      await page.click('#controls button[type="submit"]');
+      await page.waitForFunction((n) => (window as unknown as { twinlane: { loads: number } }).twinlane.loads >= n, 2, { timeout: 30_000 });
+      const labels = await page.evaluate(() => (window as unknown as { twinlane: { charts: Record<string, { data: { labels: string[] } }> } }).twinlane.charts.series!.data.labels);
+      const localDate = (t: number) => new Intl.DateTimeFormat('en-CA', { timeZone: BLOG_ZONE, month: '2-digit', day: '2-digit' }).format(t);
+      expect(labels).toEqual([6, 5, 4, 3, 2, 1, 0].map((i) => localDate(at - i * D)));
+      expect(await page.evaluate(() => (window as unknown as { twinlane: { errors: string[] } }).twinlane.errors)).toEqual([]);
+      expect(consoleErrors).toEqual([]);
+      mkdirSync('test-results', { recursive: true });
+      await page.screenshot({ path: 'test-results/serving-dashboard-zone.png', fullPage: true });
     } finally {
       await live.app.close();
     }

@@ -17,7 +17,7 @@
   window.twinlane = state;
 
   const $ = (id) => document.getElementById(id);
-  const COLORS = { batch: '#2563eb', speed: '#f97316', previous: '#98a2b3', bar: '#6366f1' };
+  const COLORS = { batch: '#2563eb', speed: '#f97316', both: '#9333ea', previous: '#98a2b3', bar: '#6366f1' };
   const LABELS = { pageviews: 'Page views', visitors: 'Visitors', sessions: 'Sessions', bounce_rate: 'Bounce rate', visit_duration: 'Visit duration', revenue: 'Revenue', events: 'Events', purchases: 'Purchases' };
 
   async function api(path, body) {
@@ -48,10 +48,20 @@
     return api('/api/v2/query', { site_id: site, date_range: sel.date_range, filters: sel.filters, ...extra });
   }
 
+  // The API names each bucket by its start in the site's local time (2026-03-08T00:00:00-05:00,
+  // or ...Z for a UTC site): the label is that wall time as written, never the browser's zone.
   function fmtTime(iso, grain) {
-    const d = new Date(iso);
-    const day = `${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
-    return grain === 'day' ? day : `${day} ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+    const day = iso.slice(5, 10);
+    if (grain === 'month') return iso.slice(0, 7);
+    if (grain === 'week') return `week of ${day}`;
+    return grain === 'day' ? day : `${day} ${iso.slice(11, 16)}`;
+  }
+
+  // An instant (the API's UTC ISO) as the site's local date and time.
+  function fmtLocal(iso, zone) {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat('en-CA', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(iso))) parts[p.type] = p.value;
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
   }
 
   function fmtValue(metric, v) {
@@ -102,11 +112,14 @@
     const grain = res.query.grain;
     const labels = rows.map((r) => fmtTime(r.dimensions[0], grain));
     const pick = (source) => rows.map((r) => (r.source === source ? r.metrics[0] : null));
-    const wIndex = res.meta.watermark ? rows.findIndex((r) => r.dimensions[0] >= res.meta.watermark) : -1;
+    const w = res.meta.watermark ? Date.parse(res.meta.watermark) : null;
+    const wIndex = w === null ? -1 : rows.findIndex((r) => Date.parse(r.dimensions[0]) >= w);
     const datasets = [
       { label: `${LABELS[metric]} · batch (exact)`, data: pick('batch'), borderColor: COLORS.batch, backgroundColor: COLORS.batch, spanGaps: false, pointRadius: 0, tension: 0.2 },
       { label: `${LABELS[metric]} · speed`, data: pick('speed'), borderColor: COLORS.speed, backgroundColor: COLORS.speed, spanGaps: false, pointRadius: 0, tension: 0.2 },
     ];
+    // A week or month holding W: both sides merged.
+    if (rows.some((r) => r.source === 'batch+speed')) datasets.push({ label: `${LABELS[metric]} · batch + speed`, data: pick('batch+speed'), borderColor: COLORS.both, backgroundColor: COLORS.both, pointRadius: 4, spanGaps: false });
     if (res.comparison) {
       datasets.push({ label: 'previous period', data: res.comparison.results.map((r) => r.metrics[0]), borderColor: COLORS.previous, borderDash: [4, 4], pointRadius: 0, spanGaps: false });
     }
@@ -124,7 +137,9 @@
       plugins: [boundaryPlugin],
     });
     const m = res.meta;
-    $('series-meta').textContent = `W = ${m.watermark ? m.watermark.slice(0, 16).replace('T', ' ') : 'none yet'} · batch ${m.batch_version || '–'}` +
+    const zone = res.query.timezone || 'UTC';
+    $('timezone').textContent = zone;
+    $('series-meta').textContent = `times in ${zone} · W = ${m.watermark ? fmtLocal(m.watermark, zone) : 'none yet'} · batch ${m.batch_version || '–'}` +
       (m.complete ? ' · complete' : ` · ${m.missing_buckets} missing, ${m.partial_buckets} partial`);
   }
 
@@ -143,12 +158,14 @@
       options: { indexAxis: 'y', animation: false, maintainAspectRatio: false, plugins: { legend: { display: false } } },
     });
     const last = res.steps[res.steps.length - 1];
+    const zone = $('timezone').textContent || 'UTC';
     $('funnel-meta').textContent = res.meta.covered_range
-      ? `batch days ${res.meta.covered_range[0].slice(0, 10)} → ${res.meta.covered_range[1].slice(0, 10)} · conversion ${last.conversion_rate === null ? '–' : (last.conversion_rate * 100).toFixed(1) + '%'}`
+      ? `batch days ${fmtLocal(res.meta.covered_range[0], zone).slice(0, 10)} → ${fmtLocal(res.meta.covered_range[1], zone).slice(0, 10)} · conversion ${last.conversion_rate === null ? '–' : (last.conversion_rate * 100).toFixed(1) + '%'}`
       : 'no batch-covered days in this range';
   }
 
   function renderTotals(res) {
+    $('timezone').textContent = res.query.timezone || 'UTC';
     const box = $('totals');
     box.textContent = '';
     res.query.metrics.forEach((metric, i) => {
