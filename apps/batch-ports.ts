@@ -23,9 +23,9 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
   const views = new ViewsStore(config.DATA_DIR);
   const reader = new BatchReader({ dataDir: config.DATA_DIR, duckdb: { memoryLimit: '1GB', threads: 2 } });
   const batch: BatchPort = {
-    async run() {
+    async run({ until }) {
       const previousWatermark = views.pointer()?.watermark ?? null;
-      const record = await runBatch({ options, logger }, { dirty: true });
+      const record = await runBatch({ options, logger }, { dirty: true, ...(until !== undefined ? { until } : {}) });
       if (record.status === 'failed') throw new Error(`batch run ${record.runId} failed: ${record.errors.join('; ')}`);
       return {
         published: record.status === 'ok' && record.version !== null,

@@ -24,7 +24,11 @@ export function createScheduler(options: SchedulerOptions, ports: Omit<JobPorts,
   const jobs: ScheduledJob[] = [];
   const missing: string[] = [];
   if (ports.batch && options.crons.batch) {
-    jobs.push({ cron: options.crons.batch, job: batchJob({ batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}), ...(ports.warehouse ? { warehouse: ports.warehouse } : {}) }) });
+    const deps = { batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}), ...(ports.warehouse ? { warehouse: ports.warehouse } : {}) };
+    // First the scheduler's own zone (complete UTC days when it is UTC; `jobs run batch` runs this
+    // one), then the same cron in each other zone of the sites, for their local midnights.
+    jobs.push({ cron: options.crons.batch, job: batchJob({ ...deps, zone: options.timezone }) });
+    for (const zone of options.siteZones ?? []) if (zone !== options.timezone) jobs.push({ cron: options.crons.batch, timezone: zone, job: batchJob({ ...deps, zone }) });
   } else missing.push('batch (batch/ exports no batch runner yet)');
   if (ports.compaction && options.crons.compaction) jobs.push({ cron: options.crons.compaction, job: compactionJob(ports.compaction) });
   else missing.push('compaction (batch/ exports no lake compactor yet)');

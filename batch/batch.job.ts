@@ -76,36 +76,62 @@ export function lakeDays(dataDir: string): string[] {
     .sort();
 }
 
-/** Complete days whose lake changed since their last run, and complete days never computed. */
-export function dirtyDays(dataDir: string, current: VersionManifest | null, now: number): string[] {
-  return lakeDays(dataDir).filter((day) => {
-    if (parseDay(day) + DAY_MS > now) return false;
-    const entry = current?.days[day];
-    if (!entry) return lakeDay(dataDir, day).files.length > 0;
-    return lakeDay(dataDir, day).stamp > entry.lakeStamp;
-  });
+/**
+ * Complete days whose lake changed since their last run, complete days never computed and complete
+ * days computed only in part; with `until` (a passed local midnight of a site, mid-way through a
+ * UTC day) also that day up to `until` when it is not covered that far yet or its lake changed.
+ */
+export function dirtyDays(dataDir: string, current: VersionManifest | null, now: number, until?: number): string[] {
+  return dirtyParts(dataDir, current, now, until).map((p) => p.day);
 }
 
-function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifest | null, now: number): string[] {
+/** A day to compute, whole or up to `until`. */
+interface DayPart {
+  day: string;
+  until?: number;
+}
+
+function dirtyParts(dataDir: string, current: VersionManifest | null, now: number, until?: number): DayPart[] {
+  const cut = until !== undefined && until <= now && until % DAY_MS !== 0 ? until : undefined;
+  const parts: DayPart[] = [];
+  for (const day of lakeDays(dataDir)) {
+    const start = parseDay(day);
+    const entry = current?.days[day];
+    const lake = lakeDay(dataDir, day);
+    if (start + DAY_MS <= now) {
+      if (!entry ? lake.files.length > 0 : entry.until !== undefined || lake.stamp > entry.lakeStamp) parts.push({ day });
+    } else if (cut !== undefined && start < cut && cut < start + DAY_MS && lake.files.length > 0) {
+      if (!entry || (entry.until ?? start + DAY_MS) < cut || lake.stamp > entry.lakeStamp) parts.push({ day, until: cut });
+    }
+  }
+  return parts;
+}
+
+function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifest | null, now: number): DayPart[] {
   const picked = [req.dates?.length ? 'dates' : null, req.from || req.to ? 'range' : null, req.dirty ? 'dirty' : null].filter(Boolean);
   if (picked.length !== 1) throw new UsageError('BAD_BATCH_REQUEST', 'give exactly one of --date D, --from D --to D, or --dirty');
+  if (req.until !== undefined && !req.dirty) throw new UsageError('BAD_BATCH_REQUEST', 'until goes with --dirty only');
   if (req.dates?.length) {
     for (const d of req.dates) parseDay(d);
-    return [...new Set(req.dates)].sort();
+    return [...new Set(req.dates)].sort().map((day) => ({ day }));
   }
   if (req.from || req.to) {
     if (!req.from || !req.to) throw new UsageError('BAD_BATCH_REQUEST', '--from and --to go together');
-    return daysBetween(req.from, req.to);
+    return daysBetween(req.from, req.to).map((day) => ({ day }));
   }
-  return dirtyDays(dataDir, current, now);
+  return dirtyParts(dataDir, current, now, req.until);
 }
 
-async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: string, runId: string, sessionIdleMs: number): Promise<{ run: DayRun; entry: DayEntry }> {
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: DayPart, runId: string, sessionIdleMs: number): Promise<{ run: DayRun; entry: DayEntry }> {
   const t0 = performance.now();
+  const { day } = part;
   const { files, stamp } = lakeDay(dataDir, day);
   const start = parseDay(day);
-  const params = { files: listValue(files), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(start + DAY_MS) * 1000n) };
-  const stats = (await db.conn.runAndReadAll(LAKE_STATS_SQL, params)).getRowObjectsJS()[0]!;
+  // A part of a day ends at `until`: its rows after that wait for the day's next run.
+  const end = part.until ?? start + DAY_MS;
+  const params = { files: listValue(files), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(end) * 1000n) };
+  const dayEnd = timestampValue(BigInt(start + DAY_MS) * 1000n);
+  const stats = (await db.conn.runAndReadAll(LAKE_STATS_SQL, { ...params, day_end: dayEnd })).getRowObjectsJS()[0]!;
   const dirAbs = store.dayDir(day, runId);
   mkdirSync(dirAbs, { recursive: true });
   const dir = relative(store.root, dirAbs);
@@ -136,8 +162,8 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, day: s
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
   return {
-    run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - events, outsideDay, rowsWritten: written, durationMs: Math.round(performance.now() - t0) },
-    entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events },
+    run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - events, outsideDay, rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
+    entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}) },
   };
 }
 
@@ -174,7 +200,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     const current = store.current();
     const days = resolveDays(req, options.dataDir, current, now);
     if (!req.dirty) {
-      const empty = days.filter((d) => lakeDay(options.dataDir, d).files.length === 0);
+      const empty = days.filter((d) => lakeDay(options.dataDir, d.day).files.length === 0).map((d) => d.day);
       if (empty.length) throw new UsageError('NO_DATA', `no lake data for ${empty.join(', ')} (looked in ${join(lakePaths(options.dataDir).events, `dt=${empty[0]}`)})`);
     }
     if (days.length === 0) {
@@ -186,12 +212,13 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp') });
     const entries: Record<string, DayEntry> = {};
     try {
-      for (const [i, day] of days.entries()) {
+      for (const [i, part] of days.entries()) {
+        const { day } = part;
         deps.onProgress?.(i, days.length, day);
-        const { run, entry } = await computeDay(db, store, options.dataDir, day, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS);
+        const { run, entry } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS);
         record.days.push(run);
         entries[day] = entry;
-        deps.logger?.info({ event: 'batch_day_done', run: runId, day, rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });
+        deps.logger?.info({ event: 'batch_day_done', run: runId, day, ...(part.until !== undefined ? { until: new Date(part.until).toISOString() } : {}), rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });
         if (run.outsideDay > 0) record.errors.push(`${day}: ${run.outsideDay} rows in the day's folder have an event time outside the day and were left out`);
       }
     } catch (err) {
@@ -203,7 +230,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     }
     deps.onProgress?.(days.length, days.length, null);
     const allDays = { ...(current?.days ?? {}), ...entries };
-    const manifest: VersionManifest = { version: store.nextVersion(), createdAt: Date.now(), runId, parent: current?.version ?? null, watermark: watermarkOf(Object.keys(allDays), now), days: allDays };
+    const manifest: VersionManifest = { version: store.nextVersion(), createdAt: Date.now(), runId, parent: current?.version ?? null, watermark: watermarkOf(allDays, now), days: allDays };
     store.publish(manifest);
     store.prune(options.versionsKeep);
     record.version = manifest.version;

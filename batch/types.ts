@@ -6,6 +6,11 @@ export interface BatchRequest {
   to?: string;
   /** Days whose lake files changed since their last run, plus days never computed (complete days only). */
   dirty?: boolean;
+  /**
+   * With `dirty`: also the UTC day holding this instant, up to it (a site's local midnight that
+   * has passed: its local day is then wholly in batch, contract 9), unless already covered that far.
+   */
+  until?: number;
 }
 
 export interface DayRun {
@@ -18,6 +23,8 @@ export interface DayRun {
   outsideDay: number;
   rowsWritten: number;
   durationMs: number;
+  /** Computed up to this instant only (a site's local midnight). */
+  until?: number;
 }
 
 /** The run record orchestration stores in its job ledger. */
@@ -43,6 +50,8 @@ export interface DayEntry {
   /** Newest lake mtime seen before the day was read; a newer file makes the day dirty. */
   lakeStamp: number;
   events: number;
+  /** A day computed up to this instant only (a site's local midnight); absent: the whole day. */
+  until?: number;
 }
 
 /** An immutable version: which run's files answer each covered day. */

@@ -102,7 +102,11 @@ export function serverSessionsSql(dayEvents: string, withTail: boolean): string 
   ) WHERE in_day`;
 }
 
-export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read, count(*) FILTER (WHERE NOT (${IN_DAY})) AS outside_day FROM ${LAKE_SCAN}`;
+/** Rows of the day's folder; outside the day ($start, $day_end); after the part computed ($end, a day computed up to a site's local midnight). */
+export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
+    count(*) FILTER (WHERE NOT (CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $day_end)) AS outside_day,
+    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $end AND CAST(event_time AS TIMESTAMP) < $day_end) AS after_until
+  FROM ${LAKE_SCAN}`;
 
 /** DuckDB's date_trunc units: UTC buckets (a week is ISO, from Monday). */
 export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day', week: 'week', month: 'month' };

@@ -12,7 +12,7 @@ import { UsageError, TwinlaneError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/durable-fs.ts';
 import { acquireFileLock } from '../core/file-lock.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
-import type { Pointer, VersionManifest } from './types.ts';
+import type { DayEntry, Pointer, VersionManifest } from './types.ts';
 
 export const VIEW_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
 export type ViewTable = (typeof VIEW_TABLES)[number];
@@ -140,11 +140,15 @@ export class ViewsStore {
   }
 }
 
-/** W: the end of the latest covered day that is over (contract 5). */
-export function watermarkOf(days: Iterable<string>, now = Date.now()): number | null {
+/**
+ * W: the end of the latest covered day that is over (contract 5), or of the part of a day computed
+ * up to a site's local midnight (`until`).
+ */
+export function watermarkOf(days: Iterable<string> | Readonly<Record<string, Pick<DayEntry, 'until'>>>, now = Date.now()): number | null {
+  const entries: [string, number | undefined][] = Symbol.iterator in days ? [...(days as Iterable<string>)].map((d) => [d, undefined]) : Object.entries(days).map(([d, e]) => [d, e.until]);
   let w: number | null = null;
-  for (const d of days) {
-    const end = parseDay(d) + DAY_MS;
+  for (const [d, until] of entries) {
+    const end = until ?? parseDay(d) + DAY_MS;
     if (end <= now && (w === null || end > w)) w = end;
   }
   return w;

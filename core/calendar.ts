@@ -190,11 +190,10 @@ export class Calendar {
   }
 
   /**
-   * The whole local days within a span of UTC days (batch's coverage): from its first local
-   * midnight to its last one; null when it holds no whole local day.
+   * The whole local days within batch's coverage (UTC days, the last maybe computed up to some
+   * zone's local midnight): from its first local midnight to its last one; null when none.
    */
   wholeDays(span: { from: number; to: number }): { from: number; to: number } | null {
-    if (this.utc) return span;
     const from = this.ceil(span.from, 'day');
     const to = this.floor(span.to, 'day');
     return from < to ? { from, to } : null;

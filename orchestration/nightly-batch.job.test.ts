@@ -108,4 +108,16 @@ describe('batch job', () => {
     expect(retired).toHaveLength(1);
     await ledger.close();
   });
+
+  it("run for a site zone, computes up to that zone's local midnight of its slot", async () => {
+    const sm = new SchedulerMetrics(new Metrics());
+    const asked: (number | undefined)[] = [];
+    const batch = { run: async (o: { until?: number }) => (asked.push(o.until), { published: false, days: [], rows: 0, previousWatermark: null, watermark: null }) };
+    const slot = Date.parse('2026-03-15T06:00:00Z'); // 02:00 in New York (EDT)
+    const signal = new AbortController().signal;
+    await batchJob({ batch, schedulerMetrics: sm, zone: 'America/New_York' }).run({ trigger: 'schedule', scheduledFor: slot, attempt: 1, signal });
+    await batchJob({ batch, schedulerMetrics: sm, zone: 'Asia/Kolkata' }).run({ trigger: 'schedule', scheduledFor: Date.parse('2026-03-14T20:30:00Z'), attempt: 1, signal });
+    await batchJob({ batch, schedulerMetrics: sm }).run({ trigger: 'manual', attempt: 1, signal });
+    expect(asked.map((t) => (t === undefined ? undefined : new Date(t).toISOString()))).toEqual(['2026-03-15T04:00:00.000Z', '2026-03-14T18:30:00.000Z', undefined]);
+  });
 });

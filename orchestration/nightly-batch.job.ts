@@ -5,6 +5,7 @@
  * warehouse step (ClickHouse), last, so its failure never holds back drift or retirement.
  * Follow-ups are separate ledger runs.
  */
+import { Calendar } from '../core/calendar.ts';
 import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort, WarehousePort } from './types.ts';
 import { warehouseJob } from './warehouse.job.ts';
 import { driftJob, type DriftDeps } from './drift.job.ts';
@@ -18,6 +19,12 @@ export interface BatchJobDeps {
   /** Absent when no ClickHouse warehouse is configured. */
   warehouse?: WarehousePort;
   schedulerMetrics: SchedulerMetrics;
+  /**
+   * The sites' time zone this schedule runs for (contract 9): its run also computes the current UTC
+   * day up to the zone's local midnight that has just passed, so those sites' day is in batch
+   * without waiting for the UTC day to end. Absent: complete UTC days only.
+   */
+  zone?: string;
 }
 
 /** The span the run newly covered: from the previous W (or its first day) to the new W. */
@@ -43,7 +50,8 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
   return {
     name: 'batch',
     async run(ctx): Promise<JobOutput> {
-      const result = await deps.batch.run({ signal: ctx.signal });
+      const until = deps.zone ? Calendar.of(deps.zone).floor(ctx.scheduledFor ?? Date.now(), 'day') : undefined;
+      const result = await deps.batch.run({ signal: ctx.signal, ...(until !== undefined ? { until } : {}) });
       const span = result.published ? newlyCovered(result) : undefined;
       const next: JobDefinition[] = [];
       if (span && deps.speed) {
@@ -53,6 +61,7 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
       // After every successful run, published or not: the step syncs to the current version, so it also makes up for a failed one.
       if (deps.warehouse) next.push(warehouseJob(deps.warehouse));
       const details: Record<string, unknown> = {
+        ...(deps.zone ? { zone: deps.zone, until: until === undefined ? null : new Date(until).toISOString() } : {}),
         published: result.published,
         previousWatermark: result.previousWatermark,
         watermark: result.watermark,

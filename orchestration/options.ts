@@ -2,12 +2,18 @@
 import { hostname } from 'node:os';
 import type { ConfigValues } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
+import { loadSites } from '../core/sites.ts';
 import { validateDetailed } from 'node-cron';
 import type { RetryPolicy } from './job.runner.ts';
 import type { JobName } from './types.ts';
 
 export interface SchedulerOptions {
   timezone: string;
+  /**
+   * The sites' time zones (sites file): the nightly batch runs on its cron in each of them, after
+   * that zone's local day has closed (contract 9), besides SCHEDULER_TZ.
+   */
+  siteZones: string[];
   crons: Partial<Record<JobName, string>>;
   lockTtlMs: number;
   /** Redis key prefix of locks and slot claims. */
@@ -39,6 +45,7 @@ export function schedulerOptions(c: ConfigValues, overrides: Partial<SchedulerOp
   checkSchedules(c);
   return {
     timezone: c.SCHEDULER_TZ,
+    siteZones: [...new Set(loadSites(c.SITES_FILE).list().map((s) => s.timezone))].sort(),
     crons: { batch: c.SCHEDULER_BATCH_CRON, compaction: c.SCHEDULER_COMPACTION_CRON, retention: c.SCHEDULER_RETENTION_CRON },
     lockTtlMs: c.SCHEDULER_LOCK_TTL,
     lockPrefix: LOCK_PREFIX,

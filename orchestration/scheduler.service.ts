@@ -22,6 +22,8 @@ import type { JobDefinition, JobName, Trigger } from './types.ts';
 export interface ScheduledJob {
   cron: string;
   job: JobDefinition;
+  /** The zone its cron runs in; absent: the scheduler's (SCHEDULER_TZ). */
+  timezone?: string;
 }
 
 export interface SchedulerDeps {
@@ -60,7 +62,7 @@ export class SchedulerService extends BaseService {
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
-    for (const { cron, job } of deps.jobs) validateSchedule(job.name, cron, deps.timezone);
+    for (const { cron, job, timezone } of deps.jobs) validateSchedule(job.name, cron, timezone ?? deps.timezone);
     this.clock = deps.clock ?? Date.now;
     this.runner = new JobRunner({ ledger: deps.ledger, lock: deps.lock, metrics: deps.metrics, logger: deps.logger, retry: deps.retry, clock: this.clock });
   }
@@ -79,15 +81,15 @@ export class SchedulerService extends BaseService {
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), this.deps.heartbeatMs ?? 30_000);
     this.heartbeat.unref();
-    for (const { cron, job } of this.deps.jobs) {
+    for (const { cron, job, timezone = this.deps.timezone } of this.deps.jobs) {
       const task = createTask(cron, (ctx) => void this.track(this.runner.run(job, 'schedule', this.stopController.signal, floorSecond(ctx.date.getTime()))), {
-        name: `twinlane-${job.name}`,
-        timezone: this.deps.timezone,
+        name: `twinlane-${job.name}-${timezone}`,
+        timezone,
         noOverlap: true,
       });
       await task.start();
       this.tasks.push(task);
-      logger.info({ event: 'job_scheduled', job: job.name, cron, timezone: this.deps.timezone, next_run: task.getNextRun()?.toISOString() });
+      logger.info({ event: 'job_scheduled', job: job.name, cron, timezone, next_run: task.getNextRun()?.toISOString() });
     }
     if (this.deps.catchUp !== false) await this.catchUp(lastBeat);
   }

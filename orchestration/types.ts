@@ -76,7 +76,8 @@ export interface BatchRunResult {
 }
 
 export interface BatchPort {
-  run(options: { signal: AbortSignal }): Promise<BatchRunResult>;
+  /** `until`: also compute the UTC day holding this instant up to it (a site's passed local midnight). */
+  run(options: { signal: AbortSignal; until?: number }): Promise<BatchRunResult>;
 }
 
 export interface CompactionResult {

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { loadSites } from '../../core/sites.ts';
+import { GRAINS } from '../../core/views.ts';
 import { openApiDocument } from '../../serving/index.ts';
 
 function port(v: string): number {
@@ -70,7 +71,7 @@ async function runQuery(site: string, o: QueryOpts): Promise<void> {
   }
   const r = JSON.parse(text) as { query: { metrics: string[]; dimensions: string[] }; results: { dimensions: string[]; metrics: (number | null)[]; source?: string; status?: string }[]; meta: Record<string, unknown> };
   console.table(r.results.map((row) => ({ ...Object.fromEntries(r.query.dimensions.map((d, i) => [d, row.dimensions[i]])), ...Object.fromEntries(r.query.metrics.map((m, i) => [m, row.metrics[i]])), ...(row.source !== undefined ? { source: row.source, status: row.status } : {}) })));
-  console.log(`W = ${String(r.meta.watermark)} · batch version ${String(r.meta.batch_version)} · ${r.meta.complete ? 'complete' : `${String(r.meta.missing_buckets)} missing`}`);
+  console.log(`times in ${String((r.query as { timezone?: string }).timezone ?? 'UTC')} · W = ${String(r.meta.watermark)} · batch version ${String(r.meta.batch_version)} · ${r.meta.complete ? 'complete' : `${String(r.meta.missing_buckets)} missing`}`);
 }
 
 export function servingCommand(): Command {
@@ -87,10 +88,10 @@ export function servingCommand(): Command {
     .option('--url <url>', 'API base URL (default http://127.0.0.1:SERVING_PORT)')
     .option('--key <key>', 'read key (default: from SITES_FILE)')
     .option('-m, --metrics <list>', 'comma-separated metrics', 'pageviews,visitors')
-    .option('--period <range>', 'relative range: 30m, 24h, 7d, today', '7d')
-    .option('--from <date>', 'start (YYYY-MM-DD or ISO date-time)')
-    .option('--to <date>', 'end (inclusive date, or exclusive date-time)')
-    .option('-g, --grain <grain>', 'series at minute, hour or day grain')
+    .option('--period <range>', "relative range in the site's time zone: 30m, 24h, 7d (the last 7 local days), today", '7d')
+    .option('--from <date>', "start: a local date of the site (YYYY-MM-DD), a local date-time (2026-03-08T09:00) or an ISO date-time with zone")
+    .option('--to <date>', 'end (an inclusive date, or an exclusive date-time)')
+    .addOption(new Option('-g, --grain <grain>', "series at this grain; hours, days, ISO weeks and months are the site's local ones").choices([...GRAINS]))
     .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, event_name)')
     .option('--limit <n>', 'breakdown rows')
     .addOption(new Option('--source <source>', 'one store only, to compare them').choices(['merged', 'batch', 'speed']))

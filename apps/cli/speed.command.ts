@@ -5,10 +5,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { Redis } from 'ioredis';
+import { isTimeZone } from '../../core/calendar.ts';
 import { loadConfig } from '../../core/config.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { createLogger } from '../../core/logger.ts';
-import { DIMENSIONS, GRAIN_MS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
+import { DIMENSIONS, GRAINS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
 import { SpeedMaintenance } from '../../speed/index.ts';
 import { SpeedKeys } from '../../speed/index.ts';
 import { SpeedReader } from '../../speed/index.ts';
@@ -55,7 +56,12 @@ async function withReader<T>(fn: (r: ReturnType<typeof readerFromConfig>) => Pro
   }
 }
 
-type RangeFlags = { site: string; from: number; to: number; filter?: Filters; eventName?: string; currency?: string };
+function zoneName(v: string): string {
+  if (!isTimeZone(v)) throw new InvalidArgumentError(`unknown time zone "${v}": expected an IANA name such as Europe/Berlin`);
+  return v;
+}
+
+type RangeFlags = { site: string; from: number; to: number; filter?: Filters; eventName?: string; currency?: string; zone?: string };
 const range = (cmd: Command) =>
   cmd
     .requiredOption('--site <site>', 'site id')
@@ -63,13 +69,14 @@ const range = (cmd: Command) =>
     .option('--to <time>', 'end, exclusive', (v) => parseTime(v), Date.now() + 60_000)
     .option('--filter <dim=value>', 'filter, repeatable (country=DE --filter device=mobile)', parseFilter)
     .option('--event-name <name>', 'count only this custom event in `events`')
-    .option('--currency <code>', 'the currency `revenue` sums (never across currencies; default USD, the store keeps every currency apart)', (v) => v.toUpperCase());
-const rangeQuery = (o: RangeFlags) => ({ site: o.site, from: o.from, to: o.to, ...(o.filter ? { filters: o.filter } : {}), ...(o.eventName ? { eventName: o.eventName } : {}), ...(o.currency ? { currency: o.currency } : {}) });
+    .option('--currency <code>', 'the currency `revenue` sums (never across currencies; default USD, the store keeps every currency apart)', (v) => v.toUpperCase())
+    .option('--zone <iana>', 'the time zone hours, days, weeks and months are cut in (default UTC; serving uses the site\'s)', zoneName);
+const rangeQuery = (o: RangeFlags) => ({ site: o.site, from: o.from, to: o.to, ...(o.filter ? { filters: o.filter } : {}), ...(o.eventName ? { eventName: o.eventName } : {}), ...(o.currency ? { currency: o.currency } : {}), ...(o.zone ? { zone: o.zone } : {}) });
 
 function queryCommand(): Command {
   const q = new Command('query').description('read the speed store (JSON on stdout)');
-  range(q.command('series').description('one point per minute, hour or day'))
-    .addOption(new Option('--grain <grain>', 'bucket size').choices(Object.keys(GRAIN_MS)).default('minute'))
+  range(q.command('series').description('one point per minute, hour, day, week or month'))
+    .addOption(new Option('--grain <grain>', 'bucket size').choices([...GRAINS]).default('minute'))
     .option('--metrics <list>', `comma-separated: ${METRICS.join(', ')}`, parseMetrics, ['pageviews', 'visitors'] as Metric[])
     .action((o: RangeFlags & { grain: Grain; metrics: Metric[] }) => withReader(({ reader }) => reader.series({ ...rangeQuery(o), grain: o.grain, metrics: o.metrics })));
   range(q.command('totals').description('totals over the range (uniques by sketch union)'))
