@@ -78,11 +78,11 @@ export const VISITS_SITE = 'visits';
  * (its client changes session id at midnight: one visit), one idle for 31 minutes (two visits, the
  * client keeping one session id), one with two tabs at once plus a server-side purchase without a
  * session id (one visit). Four visits in all, three on the first day and two on the second.
+ * `mid` is the midnight crossed (default: the UTC one after `from`).
  */
-function visitShapes(template: readonly TwinlaneEvent[], from: number): TwinlaneEvent[] {
+function visitShapes(template: readonly TwinlaneEvent[], from: number, mid = from + DAY): TwinlaneEvent[] {
   const base = template.find((e) => !e.is_bot && e.type === 'pageview')!;
   const MIN = 60_000;
-  const mid = from + DAY;
   let n = 0;
   const event = (visitor: string, session: string, t: number, type: TwinlaneEvent['type'] = 'pageview'): TwinlaneEvent => ({
     ...base,
@@ -143,7 +143,9 @@ export function zoneContractData(now = Date.now()): ContractData {
   const to = Math.max(ny, lh) + 3 * DAY;
   const sites = ['zoned'];
   const events = [...generateTraffic({ seed: 1313, sites, from, to, events: 3_000, visitorsPerSite: 200 })];
-  return { events, sites, from, to, dstDays: [ny, lh] };
+  // The visit shapes around New York's midnight after its DST change day (not a UTC midnight).
+  const nyMidnight = ny + DAY - offsetMinutes('America/New_York', ny + DAY) * 60_000;
+  return { events: [...events, ...visitShapes(events, nyMidnight - DAY, nyMidnight)], sites: [...sites, VISITS_SITE], from, to, dstDays: [ny, lh] };
 }
 
 const FILTERS: Filters[] = [
@@ -243,6 +245,17 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
               for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
             }
           }
+      });
+
+      it("counts the server's visits per local day: across New York's midnight, after 31 idle minutes, two tabs", async () => {
+        const zone = 'America/New_York';
+        const metrics = (['sessions', 'bounce_rate', 'visit_duration', 'pageviews'] as Metric[]).filter((m) => !absent.has(m));
+        const truth = truthSeries(zoned.events, { site: VISITS_SITE, grain: 'day', from: zoned.from, to: zoned.to, zone });
+        expect([...truth.values()].reduce((n, t) => n + t.sessions, 0), 'visits per local day in the truth').toBe(5);
+        const points = await zReader.series({ site: VISITS_SITE, grain: 'day', from: zoned.from, to: zoned.to, metrics, zone });
+        expect(points.map((p) => p.start)).toEqual([...truth.keys()]);
+        for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `visits ${zone} ${new Date(p.start).toISOString()}`);
+        expectValues(await zReader.totals({ site: VISITS_SITE, from: zoned.from, to: zoned.to, metrics, zone }), truthTotals(zoned.events, { site: VISITS_SITE, from: zoned.from, to: zoned.to }), metrics, 'visits totals');
       });
     });
 
