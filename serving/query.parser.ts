@@ -158,8 +158,8 @@ export function autoGrain(from: number, to: number): Grain {
 }
 
 export function checkBuckets(from: number, to: number, grain: Grain, options: ServingOptions): void {
-  // Nominal lengths (a local day may last 23 h): a bound, counted before any bucket is cut.
-  const buckets = Math.ceil((to - from) / (grain === 'hour' ? GRAIN_MS.hour / 2 : GRAIN_MS[grain]));
+  // Nominal lengths (a DST day has an hour more or less): a bound, counted before any bucket is cut.
+  const buckets = Math.ceil((to - from) / GRAIN_MS[grain]);
   if (buckets > options.maxBuckets) {
     throw badRequest(`a range of ${Math.ceil((to - from) / DAY)} days at ${grain} grain is ${buckets} buckets; at most ${options.maxBuckets} are allowed: choose a coarser grain or a shorter range`);
   }
