@@ -84,25 +84,34 @@ export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJ
  * first events continue a visit and when it started; they are not kept. A visit active without a
  * pause for the whole previous day is named by its first event of that day (a bound, not a case
  * of real traffic).
+ *
+ * The visit starts are found on the four narrow columns alone (one window sort), kept per visitor
+ * as a list, and each event takes the latest start at or before it through a hash join: about half
+ * the time of sorting the whole rows twice (two window levels) on a 10M-event day.
  */
 export function serverSessionsSql(dayEvents: string, withTail: boolean): string {
   const tail = withTail
-    ? `UNION ALL BY NAME SELECT CAST(site_id AS VARCHAR) AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
-        coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time, false AS in_day
+    ? `UNION ALL SELECT CAST(site_id AS VARCHAR) AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
+        coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time
       FROM read_parquet($prev_files, union_by_name = true, hive_partitioning = false)
       WHERE CAST(event_time AS TIMESTAMP) >= $prev_start AND CAST(event_time AS TIMESTAMP) < $start`
     : '';
-  const columns = EVENTS_COLUMNS.replace('session_id', `visitor_id || '@' || epoch_ms(visit_start) AS session_id`);
-  return `SELECT ${columns} FROM (
-    SELECT *, max(CASE WHEN new_visit THEN event_time END) OVER (PARTITION BY site_id, visitor_id, is_bot ORDER BY event_time ROWS UNBOUNDED PRECEDING) AS visit_start
-    FROM (
-      SELECT *, coalesce(epoch_ms(event_time) - epoch_ms(lag(event_time) OVER (PARTITION BY site_id, visitor_id, is_bot ORDER BY event_time)) > $idle_ms, true) AS new_visit
-      FROM (SELECT *, true AS in_day FROM (${dayEvents}) ${tail})
-    )
-  ) WHERE in_day`;
+  const columns = EVENTS_COLUMNS.split(',')
+    .map((c) => c.trim())
+    .map((c) => (c === 'session_id' ? `e.visitor_id || '@' || epoch_ms(list_max(list_filter(v.starts, s -> s <= e.event_time))) AS session_id` : `e.${c}`))
+    .join(', ');
+  return `WITH day AS MATERIALIZED (SELECT * FROM (${dayEvents})),
+  visits AS (
+    SELECT site_id, visitor_id, is_bot, list(event_time) AS starts FROM (
+      SELECT site_id, visitor_id, is_bot, event_time,
+        coalesce(epoch_ms(event_time) - epoch_ms(lag(event_time) OVER (PARTITION BY site_id, visitor_id, is_bot ORDER BY event_time)) > $idle_ms, true) AS new_visit
+      FROM (SELECT site_id, visitor_id, is_bot, event_time FROM day ${tail})
+    ) WHERE new_visit GROUP BY site_id, visitor_id, is_bot
+  )
+  SELECT ${columns} FROM day AS e JOIN visits AS v
+    ON e.site_id = v.site_id AND e.visitor_id IS NOT DISTINCT FROM v.visitor_id AND e.is_bot = v.is_bot`;
 }
 
-/** Rows of the day's folder; outside the day ($start, $day_end); after the part computed ($end, a day computed up to a site's local midnight). */
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
     count(*) FILTER (WHERE NOT (CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $day_end)) AS outside_day,
     count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $end AND CAST(event_time AS TIMESTAMP) < $day_end) AS after_until

@@ -81,7 +81,7 @@ export const CONFIG_VARIABLES = {
   IP_SALT_ROTATION: ['24h', duration, 'How often the salt used to hash IP addresses changes'],
   SESSION_IDLE_TIMEOUT: ['30m', duration, 'A visit ends after this long without an event of its visitor (contract 9; speed and batch alike, whatever session id a client sends)'],
   SPEED_GROUP: ['speed', z.string().min(1), 'Consumer group of the speed layer'],
-  SPEED_TTL: ['72h', duration, "TTL of every speed-layer key in Redis: outlives the longest wait until batch covers a site's local day (up to 2 days, plus lateness and the run)"],
+  SPEED_TTL: ['72h', duration, "TTL of every speed-layer key in Redis: outlives the longest wait until batch covers an event (its site's local day, the batch cron's lateness, and a missed night to spare)"],
   SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],
   SPEED_INSTANCES: ['2', int(1, 16), 'Speed consumer processes `make pipeline` starts (one group; instance i serves /metrics on SPEED_METRICS_PORT + 100 × i)'],
   SPEED_KEY_PREFIX: ['tl:speed', z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected 1-64 letters, digits, : . _ -'), 'Prefix of every speed-layer key in Redis'],
