@@ -86,8 +86,10 @@ export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJ
  * of real traffic).
  *
  * The visit starts are found on the four narrow columns alone (one window sort), kept per visitor
- * as a list, and each event takes the latest start at or before it through a hash join: about half
- * the time of sorting the whole rows twice (two window levels) on a 10M-event day.
+ * as a list, and each event takes the latest start at or before it through a hash join. The day's
+ * events are read twice rather than held (`NOT MATERIALIZED`): the narrow pass reads four Parquet
+ * columns. On the 10M-event bench day: 23 s and 1.5 GB, against 38 s and 2.2 GB for two window
+ * levels over whole rows (16 s before server sessions).
  */
 export function serverSessionsSql(dayEvents: string, withTail: boolean): string {
   const tail = withTail
@@ -100,7 +102,7 @@ export function serverSessionsSql(dayEvents: string, withTail: boolean): string 
     .map((c) => c.trim())
     .map((c) => (c === 'session_id' ? `e.visitor_id || '@' || epoch_ms(list_max(list_filter(v.starts, s -> s <= e.event_time))) AS session_id` : `e.${c}`))
     .join(', ');
-  return `WITH day AS MATERIALIZED (SELECT * FROM (${dayEvents})),
+  return `WITH day AS NOT MATERIALIZED (SELECT * FROM (${dayEvents})),
   visits AS (
     SELECT site_id, visitor_id, is_bot, list(event_time) AS starts FROM (
       SELECT site_id, visitor_id, is_bot, event_time,
