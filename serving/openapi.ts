@@ -11,9 +11,9 @@ const q = (name: string, description: string, schema: Record<string, unknown> = 
 const siteParam = { name: 'site', in: 'path', required: true, description: 'Site id', schema: { type: 'string' } };
 
 const rangeParams = [
-  q('period', 'Relative range up to now: 30m, 24h, 7d, today (default 7d). Ignored when from/to are given.'),
-  q('from', 'Start: YYYY-MM-DD, ISO date-time with zone, or epoch ms'),
-  q('to', 'End (exclusive; a date is inclusive): YYYY-MM-DD, ISO date-time with zone, or epoch ms'),
+  q('period', "Relative range up to now, in the site's time zone: 30m, 24h, 7d (the last 7 local days, today included), today (default 7d). Ignored when from/to are given."),
+  q('from', "Start: a local date of the site (YYYY-MM-DD), a local date-time without offset (2026-03-08T09:30; one the clocks skip is a 400), an ISO date-time with zone, or epoch ms"),
+  q('to', 'End (exclusive; a date is inclusive): as from'),
   q('source', 'merged (default), or batch / speed to compare the two stores', { type: 'string', enum: ['merged', 'batch', 'speed'] }),
   q('compare', 'previous_period adds the same query over the previous period of equal length', { type: 'string', enum: ['previous_period'] }),
   q('format', 'json (default), csv, or arrow (Apache Arrow IPC stream); Accept works too', { type: 'string', enum: ['json', 'csv', 'arrow'] }),
@@ -79,7 +79,7 @@ export function openApiDocument(): Record<string, unknown> {
           properties: {
             dimensions: { type: 'array', items: { type: 'string' } },
             metrics: { type: 'array', items: { type: ['number', 'null'] } },
-            source: { type: ['string', 'null'], enum: ['batch', 'speed', null] },
+            source: { type: ['string', 'null'], enum: ['batch', 'speed', 'batch+speed', null], description: 'batch+speed: a week or month holding W, both sides merged' },
             exact: { type: 'boolean' },
             status: { type: 'string', enum: ['ok', 'partial', 'missing'] },
           },

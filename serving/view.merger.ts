@@ -67,10 +67,11 @@ export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<Me
   for (const start of cal.buckets(from, to, q.grain)) {
     const end = cal.next(start, q.grain);
     if (b && sp && start < b.to && end > sp.from) {
-      // A week or month (or a day of a site whose W is not at midnight UTC... never: W is a local
-      // midnight) that holds W: both sides' parts of it, merged as totals are (uniques unioned).
-      const t = await mergeTotals({ ...q, from: Math.max(start, q.from, b.from), to: Math.min(end, q.to) }, ctx);
-      const isPartial = sp.to < Math.min(end, ctx.now) || b.from > Math.max(start, q.from);
+      // A week or month holding W (a local midnight, so never an hour or a day): both sides'
+      // parts of it, merged as totals are (uniques unioned across W), over the whole bucket as
+      // every other bucket of the series.
+      const t = await mergeTotals({ ...q, from: Math.max(start, b.from), to: Math.min(end, to) }, ctx);
+      const isPartial = sp.to < Math.min(end, ctx.now) || b.from > start;
       if (isPartial) partial++;
       points.push({ start, source: 'batch+speed', exact: false, status: isPartial ? 'partial' : 'ok', values: t.values });
       continue;
