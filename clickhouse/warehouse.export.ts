@@ -1,8 +1,8 @@
 /**
  * One day of the lake → CSV parts for ClickHouse, by DuckDB: the day's rows (event time in the
  * day, UTC), one per event id, in warehouse columns (warehouse.schema.ts). DuckDB writes the CSV
- * itself, one part per thread (PER_THREAD_OUTPUT), so no row passes through JavaScript; the
- * parts become one HTTP insert stream each.
+ * itself, one part per lake hour folder, so no row passes through JavaScript; each part becomes
+ * an HTTP insert stream as soon as it is written.
  *
  * Dedupe follows the batch job's rule (batch/README.md): of the rows sharing an event id, the
  * earliest received_time wins, then event_time, site, session, file and row, so a re-run keeps
@@ -13,9 +13,9 @@
  * `""` inside, every text field quoted (so a bare `\N` is always NULL and a text "\N" stays
  * text), times as epoch seconds, arrays as `['a','b']` with `\` and `'` escaped inside.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { listValue, timestampValue } from '@duckdb/node-api';
+import { listValue, timestampValue, type DuckDBValue } from '@duckdb/node-api';
 import { errorMessage } from '../core/errors.ts';
 import { num, type DuckDB } from '../core/duckdb.ts';
 import { REQUIRED_LAKE_COLUMNS, WAREHOUSE_COLUMNS, exportExpression, quotedExportColumns } from './warehouse.schema.ts';
@@ -36,6 +36,9 @@ export interface DayExport {
   parts: string[];
 }
 
+/** The CSV dialect of the header comment. */
+const CSV_OPTIONS = `FORMAT csv, HEADER false, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR '\\N', FORCE_QUOTE (${quotedExportColumns().join(', ')})`;
+
 function sqlText(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
@@ -50,11 +53,26 @@ function projection(lakeColumns: ReadonlySet<string>): string {
   return WAREHOUSE_COLUMNS.map((c) => `${exportExpression(c, lakeColumns)} AS ${c.name}`).join(',\n  ');
 }
 
+/** The lake files grouped by their `hour=HH` folder (a file outside one is a group of its own). */
+function byHourFolder(files: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const f of files) {
+    const key = /\/hour=\d{2}\//.exec(f)?.[0] ?? f;
+    const g = groups.get(key);
+    if (g) g.push(f);
+    else groups.set(key, [f]);
+  }
+  return [...groups.values()];
+}
+
 /**
- * Writes the day's deduplicated events from `files` as CSV parts into `outDir` (which must not
- * exist yet; DuckDB creates it).
+ * Writes the day's deduplicated events from `files` as CSV parts into `outDir` (created here),
+ * one hour folder at a time, and hands each finished part to `onPart`, so the inserts of the first
+ * hours run while the later ones are exported (on two cores this overlap is most of the gain).
+ * Rows whose id hash occurs more than once (normally none) are deduplicated over the whole day,
+ * in a part of their own at the end.
  */
-export async function exportDay(db: DuckDB, day: string, files: readonly string[], outDir: string): Promise<DayExport> {
+export async function exportDay(db: DuckDB, day: string, files: readonly string[], outDir: string, onPart: (part: string) => void = () => {}): Promise<DayExport> {
   if (files.length === 0) return { rows: 0, duplicates: 0, parts: [] };
   const start = Date.parse(`${validDay(day)}T00:00:00Z`);
   const params = { files: listValue([...files]), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(start + DAY_MS) * 1000n) };
@@ -68,27 +86,35 @@ export async function exportDay(db: DuckDB, day: string, files: readonly string[
     );
     const repeated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM wh_dup')).getRowObjectsJS()[0]!.n);
     const cols = projection(lake);
-    const unique = `SELECT ${cols} FROM ${SCAN} WHERE ${IN_DAY}${repeated ? ` AND ${ID_HASH} NOT IN (SELECT h FROM wh_dup)` : ''}`;
-    const order = ['CAST(event_id AS VARCHAR)', 'CAST(received_time AS TIMESTAMP)', 'CAST(event_time AS TIMESTAMP)', 'CAST(site_id AS VARCHAR)', 'CAST(session_id AS VARCHAR)', 'file', 'file_row'].join(', ');
-    const deduped = `SELECT ${cols} FROM (
-      SELECT DISTINCT ON (CAST(event_id AS VARCHAR)) * FROM (
-        SELECT *, filename AS file, file_row_number AS file_row FROM read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)
-        WHERE ${IN_DAY} AND ${ID_HASH} IN (SELECT h FROM wh_dup))
-      ORDER BY ${order})`;
-    const sql = repeated ? `${unique}\nUNION ALL\n${deduped}` : unique;
-    const copy = await db.conn.runAndReadAll(
-      `COPY (${sql}) TO ${sqlText(outDir)} (FORMAT csv, HEADER false, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR '\\N', FORCE_QUOTE (${quotedExportColumns().join(', ')}), PER_THREAD_OUTPUT true)`,
-      params,
-    );
-    const rows = num(copy.getRowObjectsJS()[0]?.Count);
+    mkdirSync(outDir, { recursive: true });
+    const parts: string[] = [];
+    let rows = 0;
+    const copy = async (sql: string, p: Record<string, DuckDBValue>, name: string): Promise<void> => {
+      const file = join(outDir, name);
+      const done = await db.conn.runAndReadAll(`COPY (${sql}) TO ${sqlText(file)} (${CSV_OPTIONS})`, p);
+      const n = num(done.getRowObjectsJS()[0]?.Count);
+      rows += n;
+      if (n > 0) {
+        parts.push(file);
+        onPart(file);
+      }
+    };
+    const groups = byHourFolder(files);
+    for (const [i, group] of groups.entries()) {
+      await copy(`SELECT ${cols} FROM ${SCAN} WHERE ${IN_DAY}${repeated ? ` AND ${ID_HASH} NOT IN (SELECT h FROM wh_dup)` : ''}`, { ...params, files: listValue(group) }, `part-${String(i).padStart(3, '0')}.csv`);
+    }
+    if (repeated) {
+      const order = ['CAST(event_id AS VARCHAR)', 'CAST(received_time AS TIMESTAMP)', 'CAST(event_time AS TIMESTAMP)', 'CAST(site_id AS VARCHAR)', 'CAST(session_id AS VARCHAR)', 'file', 'file_row'].join(', ');
+      const deduped = `SELECT ${cols} FROM (
+        SELECT DISTINCT ON (CAST(event_id AS VARCHAR)) * FROM (
+          SELECT *, filename AS file, file_row_number AS file_row FROM read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)
+          WHERE ${IN_DAY} AND ${ID_HASH} IN (SELECT h FROM wh_dup))
+        ORDER BY ${order})`;
+      await copy(deduped, params, 'part-repeated.csv');
+    }
     // Without a repeated hash there is no duplicate; only then is the day's row count needed.
     const inDay = repeated ? num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${SCAN} WHERE ${IN_DAY}`, params)).getRowObjectsJS()[0]!.n) : rows;
     await db.conn.run('DROP TABLE wh_dup');
-    const parts = readdirSync(outDir)
-      .filter((f) => f.endsWith('.csv'))
-      .map((f) => join(outDir, f))
-      .filter((f) => statSync(f).size > 0)
-      .sort();
     return { rows, duplicates: inDay - rows, parts };
   } catch (err) {
     if (err instanceof WarehouseError) throw err;
