@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function scheduler(jobs: { cron: string; job: JobDefinition }[], options: { dir?: string; clock?: () => number } = {}) {
+function scheduler(jobs: { cron: string; job: JobDefinition; timezone?: string }[], options: { dir?: string; clock?: () => number } = {}) {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'twinlane-sched-'));
   if (!options.dir) dirs.push(dir);
   const ledger = JobLedger.inDataDir(dir);
@@ -53,6 +53,20 @@ describe('catch-up', () => {
 });
 
 describe('SchedulerService', () => {
+  it("runs a job's cron in its own time zone when it names one (the nightly batch per site zone)", async () => {
+    const job: JobDefinition = { name: 'batch', run: async () => ({}) };
+    const { s } = scheduler([
+      { cron: '0 2 * * *', job },
+      { cron: '0 2 * * *', job, timezone: 'America/New_York' },
+      { cron: '0 2 * * *', job, timezone: 'Asia/Kolkata' },
+    ]);
+    await s.start();
+    const wall = (t: Date, zone: string) => new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(t);
+    const next = s.nextRuns().map((r) => r.next!);
+    expect(next.map((t, i) => wall(t, ['UTC', 'America/New_York', 'Asia/Kolkata'][i]!))).toEqual(['02:00', '02:00', '02:00']);
+    expect(new Set(next.map((t) => t.getUTCHours() * 60 + t.getUTCMinutes())).size).toBe(3);
+  });
+
   it('rejects a wrong cron expression or time zone with a message naming it', () => {
     expect(() => validateSchedule('batch', '0 25 * * *', 'UTC')).toThrow(/cron expression "0 25 \* \* \*" of job batch is invalid/);
     expect(() => validateSchedule('batch', '0 2 * * *', 'Mars/Olympus')).toThrow(UsageError);
