@@ -11,6 +11,7 @@ import { createKafka } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { DependencyError, UsageError, errorMessage } from '../core/errors.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
+import { ensureTopicsWith, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
@@ -32,6 +33,9 @@ export interface ReplayWiring {
 
 /** Runs one replay with the given parts; connects and disconnects the producer around it. */
 export async function replayWith(w: ReplayWiring, config: ConfigValues, options: ReplayOptions): Promise<ReplaySummary> {
+  // A missing events topic is created (KAFKA_CREATE_TOPICS) or named, before anything is sent or
+  // marked; a producer would otherwise retry an unknown topic-partition until it times out.
+  if (!options.dryRun) await ensureTopicsWith(w.kafka, [{ topic: w.eventsTopic, numPartitions: config.EVENTS_PARTITIONS }], topicPolicy(config));
   const codec = new EventCodec(w.registry, w.eventsTopic);
   if (!options.dryRun) await codec.init();
   else await codec.init().catch((err: unknown) => w.logger.warn({ event: 'dlq_dry_run_registry', err }));

@@ -99,6 +99,9 @@ describe('dlq replay (real Kafka, registry, collector pipeline, Parquet store)',
       return undefined;
     };
     await expect(replayWith(wiring(), config, { filter: {}, transform: boom })).rejects.toMatchObject({ code: 'TRANSFORM_FAILED', message: expect.stringContaining(ids.unknownId) });
+    // An events topic that does not exist, and may not be created: named, before anything is marked.
+    const missing = uniqueName('replay-missing');
+    await expect(replayWith({ ...wiring(), eventsTopic: missing }, { ...config, KAFKA_CREATE_TOPICS: false }, { filter: {}, transform: repair })).rejects.toMatchObject({ code: 'TOPIC_MISSING', message: expect.stringContaining(`topic ${missing} does not exist`) });
     expect(await topicSize(eventsTopic)).toBe(0);
     expect((await store.list()).map((l) => [l.status, l.attempts])).toEqual(Array.from({ length: 5 }, () => ['pending', 1]));
   });
