@@ -137,8 +137,16 @@ function lastChange(zone: string, before: number): number {
  * time-zone cases. A speed store needs a TTL reaching back to `from`.
  */
 export function zoneContractData(now = Date.now()): ContractData {
-  const ny = lastChange('America/New_York', now - 2 * DAY);
-  const lh = lastChange('Australia/Lord_Howe', now - 2 * DAY);
+  // The window ends 3 days after the later change, which lies 5 days or more before now, so every
+  // event is in the past. Of the two zones' last changes the later one is swapped for its zone's
+  // change before it when they lie months apart (New York's spring change against Lord Howe's
+  // spring change of October, say), so the window stays a month or so at any date.
+  let ny = lastChange('America/New_York', now - 5 * DAY);
+  let lh = lastChange('Australia/Lord_Howe', now - 5 * DAY);
+  if (Math.abs(ny - lh) > 60 * DAY) {
+    if (ny > lh) ny = lastChange('America/New_York', ny);
+    else lh = lastChange('Australia/Lord_Howe', lh);
+  }
   const from = Math.min(ny, lh) - 2 * DAY;
   const to = Math.max(ny, lh) + 3 * DAY;
   const sites = ['zoned'];
