@@ -92,7 +92,10 @@ describe('a consumer whose broker is gone stops within seconds (issue 13.3)', ()
     // The deadline is 3 s; the bound leaves room for a loaded 2-core machine and still fails on the old 30 s.
     for (const t of took) {
       expect(t.ms, `${t.name} took ${t.ms} ms to stop; log:\n${t.log.slice(-1500)}`).toBeLessThan(10_000);
-      expect(t.log).toContain('shutdown_cut_short');
+      // The signal was handled: a stop cut short at its deadline (a commit or group leave waiting on
+      // the gone broker), or a plain stop when kafkajs was between restarts with nothing in flight.
+      expect(t.log, `${t.name}: no graceful shutdown logged`).toMatch(/"event":"shutdown","signal":"SIGTERM"/);
+      expect(t.log, `${t.name}: stopped neither cleanly nor cut short`).toMatch(/shutdown_cut_short|"event":"service_stopped"/);
     }
   }, 60_000);
 });
