@@ -85,6 +85,16 @@ local function sliced(cmd, key, list, step, fn)
     j = k + 1
   end
 end
+-- The entry of key index k in tbl (its ids in first-seen order, at: its expiry), made on first use; order keeps the keys in that order.
+local function group(tbl, order, k, at)
+  local g = tbl[k]
+  if g == nil then
+    g = { byId = {}, ids = {}, at = at }
+    tbl[k] = g
+    order[#order + 1] = k
+  end
+  return g
+end
 local sv = cjson.decode(ARGV[5])
 if #sv[3] > 0 then
   local state, idle = KEYS[sv[1]], tonumber(sv[2])
@@ -110,22 +120,12 @@ if #sv[3] > 0 then
         start, last = t, t
         id = visitor .. '@' .. string.format('%.0f', start)
       elseif t > last then last = t end
-      local sk = sketches[ev[2]]
-      if sk == nil then
-        sk = { ids = {}, seen = {}, at = ev[3] }
-        sketches[ev[2]] = sk
-        sketchOrder[#sketchOrder + 1] = ev[2]
-      end
-      if not sk.seen[id] then
-        sk.seen[id] = true
+      local sk = group(sketches, sketchOrder, ev[2], ev[3])
+      if not sk.byId[id] then
+        sk.byId[id] = true
         sk.ids[#sk.ids + 1] = id
       end
-      local vk = parts[ev[4]]
-      if vk == nil then
-        vk = { byId = {}, ids = {}, at = ev[3] }
-        parts[ev[4]] = vk
-        partKeys[#partKeys + 1] = ev[4]
-      end
+      local vk = group(parts, partKeys, ev[4], ev[3])
       local p = vk.byId[id]
       if p == nil then
         vk.byId[id] = { t, t, ev[5] }
