@@ -9,6 +9,7 @@ export { ServingHttpService } from './serving.main.ts';
 export { buildJobPorts, dlqRetention, type JobPorts } from './job-ports.ts';
 export { batchPorts, type BatchPorts } from './batch-ports.ts';
 export { warehousePorts, batchVersionDays, type WarehousePorts, type WarehouseOverrides } from './warehouse-ports.ts';
+export { viewsPublishPorts, viewsSource, clickhouseViewsReader, type ViewsPublishPorts, type ViewsPublishOverrides } from './views-ports.ts';
 export { createScheduler, type BuiltScheduler } from './scheduler.factory.ts';
 export { replayWith, runReplay, loadTransform, type ReplayWiring } from './replay.runtime.ts';
 export { runRegistry } from './registry.runtime.ts';

@@ -13,7 +13,8 @@ import { DeadLetterStore } from '../dlq/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
 import type { DriftDeps } from '../orchestration/index.ts';
 import type { BatchPort, CompactionPort, RetentionTarget, SpeedRetirePort } from '../orchestration/index.ts';
-import type { WarehousePort } from '../orchestration/index.ts';
+import type { ViewsPublishPort, WarehousePort } from '../orchestration/index.ts';
+import { viewsPublishPorts } from './views-ports.ts';
 import { batchPorts } from './batch-ports.ts';
 import { warehousePorts } from './warehouse-ports.ts';
 
@@ -26,6 +27,8 @@ export interface JobPorts {
   drift?: DriftDeps;
   /** The ClickHouse warehouse step (absent when the warehouse is off). */
   warehouse?: WarehousePort;
+  /** Publishing into ClickHouse, which serving reads (absent with BATCH_VIEWS_STORE=duckdb). */
+  views?: ViewsPublishPort;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
   const batch = batchPorts(config, logger);
   const retention: RetentionTarget[] = [...batch.retention, dlqRetention(config.DATA_DIR, config.RETENTION_DLQ)];
   const warehouse = warehousePorts(config, logger);
+  const views = viewsPublishPorts(config, logger);
   return {
     redis,
     batch: batch.batch,
@@ -71,8 +75,10 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
     // Both readers answer the read contract's units (revenue in micros), so drift compares like with like.
     drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
     ...(warehouse ? { warehouse: warehouse.warehouse } : {}),
+    ...(views ? { views: views.views } : {}),
     async close() {
       await warehouse?.close();
+      await views?.close();
       await batch.close();
       redis.disconnect();
     },

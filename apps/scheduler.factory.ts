@@ -24,7 +24,7 @@ export function createScheduler(options: SchedulerOptions, ports: Omit<JobPorts,
   const jobs: ScheduledJob[] = [];
   const missing: string[] = [];
   if (ports.batch && options.crons.batch) {
-    const deps = { batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}), ...(ports.warehouse ? { warehouse: ports.warehouse } : {}) };
+    const deps = { batch: ports.batch, speed: ports.speed, schedulerMetrics, ...(ports.drift ? { drift: ports.drift } : {}), ...(ports.warehouse ? { warehouse: ports.warehouse } : {}), ...(ports.views ? { views: ports.views } : {}) };
     // First the scheduler's own zone (complete UTC days when it is UTC; `jobs run batch` runs this
     // one), then the same cron in each other zone of the sites, for their local midnights.
     jobs.push({ cron: options.crons.batch, job: batchJob({ ...deps, zone: options.timezone }) });

@@ -1,6 +1,7 @@
 /**
  * Builds the serving layer's real dependencies from configuration: the speed reader over
- * Redis, the batch reader over the views in DATA_DIR (pinned per request by `snapshot()`),
+ * Redis, the batch reader over the views in DATA_DIR or in ClickHouse (BATCH_VIEWS_STORE; pinned
+ * per request by `snapshot()`),
  * the sites file and the orchestration's job ledger. Used by the entry point, the CLI and
  * the benchmark, so all three serve exactly what production serves.
  */
@@ -13,6 +14,7 @@ import { JobLedger, ledgerPath } from '../orchestration/index.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import type { ServingDeps } from '../serving/index.ts';
 import type { BatchSource, JobsReader } from '../serving/index.ts';
+import { clickhouseViewsReader } from './views-ports.ts';
 
 export interface ServingRuntime {
   deps: Omit<ServingDeps, 'logger' | 'metrics'>;
@@ -20,7 +22,7 @@ export interface ServingRuntime {
   close(): Promise<void>;
 }
 
-export function batchSource(reader: BatchReader): BatchSource {
+export function batchSource(reader: { snapshot(): Promise<Awaited<ReturnType<BatchSource['current']>>> }): BatchSource {
   return { current: () => reader.snapshot() };
 }
 
@@ -31,7 +33,8 @@ export function jobsReader(ledger: JobLedger): JobsReader {
 export function createServingRuntime(config: ConfigValues, over: { redis?: Redis; keyPrefix?: string; dataDir?: string } = {}): ServingRuntime {
   const redis = over.redis ?? createRedis(config);
   const dataDir = over.dataDir ?? config.DATA_DIR;
-  const batch = new BatchReader({ dataDir, duckdb: { memoryLimit: '1GB', threads: 2 } });
+  // BATCH_VIEWS_STORE=clickhouse: the views published there; serving then reads no files of DATA_DIR's views.
+  const batch = clickhouseViewsReader(config) ?? new BatchReader({ dataDir, duckdb: { memoryLimit: '1GB', threads: 2 } });
   const speed = new SpeedReader({ redis, keys: new SpeedKeys(over.keyPrefix ?? config.SPEED_KEY_PREFIX), ttlMs: config.SPEED_TTL });
   return {
     deps: { batch: batchSource(batch), speed, sites: loadSites(config.SITES_FILE), jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },

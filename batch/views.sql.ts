@@ -15,6 +15,9 @@
  * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
  */
 import { MISSING_LABEL, MISSING_VALUES, type Dimension, type Grain } from '../core/views.ts';
+import { DIMENSION_COLUMNS } from '../core/rollups.ts';
+
+export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow } from '../core/rollups.ts';
 
 /** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
 export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
@@ -122,9 +125,6 @@ export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
 /** DuckDB's date_trunc units: UTC buckets (a week is ISO, from Monday). */
 export const GRAIN_UNIT: Record<Grain, string> = { minute: 'minute', hour: 'hour', day: 'day', week: 'week', month: 'month' };
 
-/** Columns of a rollup row (minute, hour and day tables, and the reader's on-the-fly answers). */
-export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
-export type RollupRow = Record<(typeof ROLLUP_METRIC_COLUMNS)[number], number> & { bucket: number };
 
 /**
  * Two-level aggregation over `source` (a table expression with the events columns): first per
@@ -166,18 +166,6 @@ export function bucketExpr(grain: Grain): string {
   return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', event_time))`;
 }
 
-/** The dimension columns of the events table, named like core/views.ts Dimension. */
-export const DIMENSION_COLUMNS: Record<Dimension, string> = {
-  page: 'page',
-  referrer: 'referrer',
-  country: 'country',
-  device: 'device',
-  browser: 'browser',
-  os: 'os',
-  utm_source: 'utm_source',
-  event_name: 'event_name',
-  currency: 'currency',
-};
 
 /**
  * Per-value metrics of one dimension over `source` (pageviews are not event names). Revenue sums
@@ -261,18 +249,4 @@ function visitorBreakdownSql(dimension: Dimension): string {
       coalesce(sum(n) FILTER (WHERE type = 'custom' AND NOT is_bot), 0)::BIGINT AS events,
       coalesce(sum(rev) FILTER (WHERE type = 'purchase' AND NOT is_bot), 0)::BIGINT AS revenue_micros
     FROM visitor_dimensions ${where} GROUP BY site_id, ${col}`;
-}
-
-/** Rollup row → the metric values of core/views.ts (revenue stays in micros, the contract's unit). */
-export function metricValue(row: RollupRow, metric: string): number {
-  switch (metric) {
-    case 'revenue':
-      return row.revenue_micros;
-    case 'bounce_rate':
-      return row.sessions ? row.bounces / row.sessions : 0;
-    case 'visit_duration':
-      return row.sessions ? row.duration_ms / 1000 / row.sessions : 0;
-    default:
-      return row[metric as keyof RollupRow] ?? 0;
-  }
 }

@@ -12,3 +12,7 @@ export { WarehouseLoader, ownerOf, type DaySource, type LoadedDay, type DayLoad,
 export { runReadOnlySql, cleanQuery, readOnlySettings, type SqlResult } from './sql.query.ts';
 export { formatResult, formatTable, formatCsv, formatJson, resultSummary, SQL_FORMATS, type SqlFormat } from './sql.format.ts';
 export { SQL_EXAMPLES, SQL_FIRST_LOOK, type SqlExample } from './sql.examples.ts';
+export { viewsStoreOptions, type ViewsStoreOptions } from './options.ts';
+export { ClickHouseViewsReader, ClickHouseSnapshot, readPointer, type ViewVersion, type ViewPointer, type ViewsLocation } from './views.reader.ts';
+export { ViewsPublisher, type ViewsSource, type PublisherDeps, type PublishResult, type DirLoad } from './views.publisher.ts';
+export { VIEW_DATA_TABLES, viewTable, distributedTable, shardOfSite, type ViewDataTable } from './views.schema.ts';

@@ -1,5 +1,6 @@
 /** Options of the ClickHouse part, built by entry points from core/config.ts values. */
 import type { ConfigValues } from '../core/config.ts';
+import { UsageError } from '../core/errors.ts';
 
 export interface ClickHouseOptions {
   /** HTTP URL of the server (or of a load balancer in front of a cluster). */
@@ -62,4 +63,34 @@ export function warehouseEnabled(c: ConfigValues): boolean {
 export function warehouseOptions(c: ConfigValues): WarehouseOptions | undefined {
   const clickhouse = clickhouseOptions(c);
   return clickhouse ? { clickhouse, streams: c.WAREHOUSE_STREAMS } : undefined;
+}
+
+/** Where the batch views are published and read (BATCH_VIEWS_STORE=clickhouse). */
+export interface ViewsStoreOptions {
+  clickhouse: ClickHouseOptions;
+  /** The shards' HTTP URLs in remote_servers order (one server: just the entry URL). */
+  shardUrls: string[];
+  /** The remote_servers cluster of the Distributed tables (absent: one server). */
+  cluster?: string;
+  readTimeoutMs: number;
+}
+
+/**
+ * The views store's options, or undefined when serving reads the batch job's files. A cluster
+ * needs its shards' URLs (inserts go to each shard directly, so every shard is known to hold a
+ * day before the pointer moves); one server needs neither.
+ */
+export function viewsStoreOptions(c: ConfigValues, overrides: Partial<ClickHouseOptions> = {}): ViewsStoreOptions | undefined {
+  if (c.BATCH_VIEWS_STORE !== 'clickhouse') return undefined;
+  const clickhouse = clickhouseOptions(c, overrides);
+  if (!clickhouse) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', 'BATCH_VIEWS_STORE=clickhouse but no ClickHouse is configured: set CLICKHOUSE_URL, or run `make stack-up`, which starts one');
+  const shardUrls = c.CLICKHOUSE_SHARD_URLS.split(',').map((u) => u.trim()).filter(Boolean);
+  if (c.CLICKHOUSE_CLUSTER && shardUrls.length === 0) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', `CLICKHOUSE_CLUSTER=${c.CLICKHOUSE_CLUSTER} needs CLICKHOUSE_SHARD_URLS: the HTTP URL of each shard, in remote_servers order`);
+  if (!c.CLICKHOUSE_CLUSTER && shardUrls.length > 0) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', 'CLICKHOUSE_SHARD_URLS goes with CLICKHOUSE_CLUSTER (the remote_servers cluster the Distributed tables read)');
+  return {
+    clickhouse,
+    shardUrls: c.CLICKHOUSE_CLUSTER ? shardUrls : [clickhouse.url],
+    ...(c.CLICKHOUSE_CLUSTER ? { cluster: c.CLICKHOUSE_CLUSTER } : {}),
+    readTimeoutMs: c.CLICKHOUSE_READ_TIMEOUT,
+  };
 }

@@ -7,6 +7,7 @@ export { RedisJobLock, MemoryJobLock, type JobLock, type HeldLock } from './job.
 export { compareSpeedWithBatch, relativeError, DRIFT_METRICS, type DriftDeps } from './drift.job.ts';
 export { batchJob, newlyCovered } from './nightly-batch.job.ts';
 export { warehouseJob } from './warehouse.job.ts';
+export { viewsJob } from './views.job.ts';
 export { compactionJob, retentionJob } from './maintenance.jobs.ts';
 export { schedulerOptions, type SchedulerOptions } from './options.ts';
 export { formatRun, formatRunTable } from './jobs.format.ts';

@@ -6,7 +6,8 @@
  * Follow-ups are separate ledger runs.
  */
 import { Calendar } from '../core/calendar.ts';
-import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort, WarehousePort } from './types.ts';
+import type { BatchPort, JobDefinition, JobOutput, SpeedRetirePort, ViewsPublishPort, WarehousePort } from './types.ts';
+import { viewsJob } from './views.job.ts';
 import { warehouseJob } from './warehouse.job.ts';
 import { driftJob, type DriftDeps } from './drift.job.ts';
 import type { SchedulerMetrics } from './scheduler.metrics.ts';
@@ -18,6 +19,12 @@ export interface BatchJobDeps {
   speed?: SpeedRetirePort;
   /** Absent when no ClickHouse warehouse is configured. */
   warehouse?: WarehousePort;
+  /**
+   * Present when serving reads the batch views from ClickHouse: the version is published there
+   * after every successful run, and drift and speed retirement wait for it (serving's W is the
+   * published one).
+   */
+  views?: ViewsPublishPort;
   schedulerMetrics: SchedulerMetrics;
   /**
    * The sites' time zone this schedule runs for (contract 9): its run also computes the current UTC
@@ -54,10 +61,14 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
       const result = await deps.batch.run({ signal: ctx.signal, ...(until !== undefined ? { until } : {}) });
       const span = result.published ? newlyCovered(result) : undefined;
       const next: JobDefinition[] = [];
+      const afterServed: JobDefinition[] = [];
       if (span && deps.speed) {
         const retire = speedRetireJob(deps.speed, span.to);
-        next.push(deps.drift ? driftJob({ ...deps.drift, schedulerMetrics: deps.schedulerMetrics }, span.from, span.to, [retire]) : retire);
+        afterServed.push(deps.drift ? driftJob({ ...deps.drift, schedulerMetrics: deps.schedulerMetrics }, span.from, span.to, [retire]) : retire);
       }
+      // After every successful run, published or not, like the warehouse step below.
+      if (deps.views) next.push(viewsJob(deps.views, afterServed));
+      else next.push(...afterServed);
       // After every successful run, published or not: the step syncs to the current version, so it also makes up for a failed one.
       if (deps.warehouse) next.push(warehouseJob(deps.warehouse));
       const details: Record<string, unknown> = {

@@ -6,8 +6,8 @@
  */
 import type { Metric } from '../core/views.ts';
 
-/** Jobs the scheduler knows. `drift`, `speed-retire` and `warehouse` run only as follow-ups of `batch`. */
-export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention', 'warehouse'] as const;
+/** Jobs the scheduler knows. `views`, `drift`, `speed-retire` and `warehouse` run only as follow-ups of `batch`. */
+export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention', 'warehouse', 'views'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 /** Why a run started: its cron slot, a slot missed while the scheduler was down, an operator, or a previous job. */
@@ -144,3 +144,24 @@ export interface WarehouseSyncResult {
 export interface WarehousePort {
   sync(options: { signal: AbortSignal }): Promise<WarehouseSyncResult>;
 }
+
+/** What publishing the current batch version into the serving store did. */
+export interface ViewsPublishResult {
+  /** The version the store now serves (null: none yet). */
+  version: string | null;
+  watermark: number | null;
+  /** Whether its pointer moved. */
+  moved: boolean;
+  /** Day folders copied (per shard). */
+  loaded: { dir: string; shard: number; rows: number }[];
+  dropped: string[];
+}
+
+/**
+ * The batch-view store serving reads when it is not the batch job's own files (BATCH_VIEWS_STORE=
+ * clickhouse): brings it to the current batch version; its pointer moves only once it holds all of it.
+ */
+export interface ViewsPublishPort {
+  publish(options: { signal: AbortSignal }): Promise<ViewsPublishResult>;
+}
+

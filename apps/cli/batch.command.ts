@@ -11,6 +11,28 @@ import { batchOptions } from '../../batch/index.ts';
 import type { RunRecord } from '../../batch/index.ts';
 import { ViewsStore } from '../../batch/index.ts';
 import { guardDataFormats } from '../data-format.guard.ts';
+import { viewsPublishPorts } from '../views-ports.ts';
+import type { ConfigValues } from '../../core/config.ts';
+import type { Logger } from '../../core/logger.ts';
+
+/**
+ * With BATCH_VIEWS_STORE=clickhouse serving reads the views from ClickHouse: a version made or
+ * chosen here is published there at once (the scheduler's `views` step does the same after its runs).
+ */
+async function publishToClickHouse(config: ConfigValues, logger: Logger): Promise<void> {
+  const ports = viewsPublishPorts(config, logger);
+  if (!ports) return;
+  try {
+    const r = await ports.views.publish({ signal: new AbortController().signal });
+    const copied = r.loaded.length ? `, ${r.loaded.length} day folder(s) copied` : '';
+    console.log(`ClickHouse (${ports.options.clickhouse.url}) serves ${r.version ?? '(none)'}${r.moved ? ' (pointer moved)' : ''}${copied}`);
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`publishing into ClickHouse failed; serving keeps the version it had: ${(err as Error).message}`);
+  } finally {
+    await ports.close();
+  }
+}
 
 function iso(w: number | null): string {
   return w === null ? '(none)' : new Date(w).toISOString();
@@ -58,6 +80,7 @@ function runCommand(): Command {
       else if (record.status === 'noop') console.log('nothing to do: no dirty day');
       else printRecord(record);
       if (record.status === 'failed') process.exitCode = 1;
+      else await publishToClickHouse(config, logger);
     });
 }
 
@@ -69,6 +92,7 @@ function rollbackCommand(): Command {
     const from = store.pointer()?.version;
     const p = store.rollback();
     console.log(`rolled back from ${from} to ${p.version}; watermark W = ${iso(p.watermark)}`);
+    await publishToClickHouse(config, createLogger({ level: 'warn', pretty: config.LOG_PRETTY }, 'batch'));
   });
 }
 

@@ -1,0 +1,306 @@
+/**
+ * The batch views read from ClickHouse (BATCH_VIEWS_STORE=clickhouse): the same answers as the
+ * DuckDB reader (batch/batch.reader.ts) from the same rows, for serving instances that hold no
+ * files and may run on any number of machines. `snapshot()` reads the pointer once and returns a
+ * reader bound to that version's folders, so one response sees one version. Unfiltered queries
+ * aligned to their grain read the precomputed rollups; the rest are answered from the day's
+ * events with the definitions of views.sql.ts.
+ */
+import { UsageError } from '../core/errors.ts';
+import { metricValue, toRollupRow, type RollupRow } from '../core/rollups.ts';
+import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import type { ClickHouseConnection } from './clickhouse.client.ts';
+import { qualifiedName, quoteString } from './sql.quote.ts';
+import { bucketSql, breakdownSql, filterSql, msLiteral, rollupSql } from './views.sql.ts';
+import { dirsCondition, distributedTable, viewTable, VIEW_POINTER_TABLE, VIEW_VERSIONS_TABLE, type ViewDataTable } from './views.schema.ts';
+
+const DAY_MS = 86_400_000;
+const parseDay = (day: string) => Date.parse(`${day}T00:00:00Z`);
+const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+
+/** One version as the batch job's manifest has it (batch/types.ts VersionManifest, the fields read here). */
+export interface ViewVersion {
+  version: string;
+  watermark: number | null;
+  days: Record<string, { dir: string; until?: number }>;
+}
+
+/** The pointer as ClickHouse holds it. */
+export interface ViewPointer {
+  version: string;
+  watermark: number | null;
+  seq: number;
+}
+
+/** Where the views are: the entry server, its database and, in a cluster, the cluster's name. */
+export interface ViewsLocation {
+  connection: ClickHouseConnection;
+  database: string;
+  /** Set: reads go through the Distributed `…_all` tables over this `remote_servers` cluster. */
+  cluster?: string;
+  /** Deadline of one read (ms). */
+  readTimeoutMs: number;
+}
+
+export async function readPointer(loc: Pick<ViewsLocation, 'connection' | 'database'>, o: { timeoutMs?: number } = {}): Promise<ViewPointer | null> {
+  const [row] = await loc.connection.rows<{ version: string; watermark: string | null; seq: string }>(
+    `SELECT version, watermark, seq FROM ${qualifiedName(loc.database, VIEW_POINTER_TABLE)} ORDER BY seq DESC LIMIT 1`,
+    'reading the batch views pointer',
+    o,
+  );
+  return row ? { version: row.version, watermark: row.watermark === null ? null : Number(row.watermark), seq: Number(row.seq) } : null;
+}
+
+/** One version of the views, pinned. */
+export class ClickHouseSnapshot implements ViewReader {
+  readonly source = 'batch' as const;
+  readonly exact = true;
+  readonly version: string;
+  readonly watermark: number | null;
+  private readonly days: string[];
+
+  constructor(
+    private readonly loc: ViewsLocation,
+    private readonly manifest: ViewVersion,
+  ) {
+    this.version = manifest.version;
+    this.watermark = manifest.watermark;
+    this.days = Object.keys(manifest.days).sort();
+  }
+
+  async coverage(_site: string): Promise<Coverage | null> {
+    if (this.watermark === null || this.days.length === 0) return null;
+    return { from: parseDay(this.days[0]!), to: this.watermark };
+  }
+
+  private clip(from: number, to: number): { from: number; to: number } | null {
+    if (this.watermark === null || this.days.length === 0) return null;
+    const f = Math.max(from, parseDay(this.days[0]!));
+    const t = Math.min(to, this.watermark);
+    return f < t ? { from: f, to: t } : null;
+  }
+
+  private table(t: ViewDataTable): string {
+    return qualifiedName(this.loc.database, this.loc.cluster ? distributedTable(t) : viewTable(t));
+  }
+
+  /** The folders of the days overlapping [from, to). */
+  private dirs(from: number, to: number): string[] {
+    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from).map((d) => this.manifest.days[d]!.dir);
+  }
+
+  private query<T>(sql: string, what: string): Promise<T[]> {
+    return this.loc.connection.rows<T>(sql, what, { timeoutMs: this.loc.readTimeoutMs });
+  }
+
+  /** The query's events as a table expression, or null when no day overlaps. */
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined): string | null {
+    const dirs = this.dirs(from, to);
+    if (dirs.length === 0) return null;
+    return `(SELECT * FROM ${this.table('events')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}${filterSql(filters)})`;
+  }
+
+  private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
+    const cal = calendarOf(q);
+    const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
+    const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
+    let sql: string;
+    // The precomputed rollups are UTC minutes, hours and days holding every currency's revenue.
+    if (precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
+      const dirs = this.dirs(from, to);
+      if (dirs.length === 0) return new Map();
+      sql = `SELECT * FROM ${this.table(q.grain as 'minute' | 'hour' | 'day')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(q.site)} AND bucket >= ${msLiteral(from)} AND bucket < ${msLiteral(to)}`;
+    } else {
+      const source = this.eventsSource(q.site, from, to, q.filters);
+      if (!source) return new Map();
+      sql = rollupSql(source, bucketSql(q.grain, cal.utc, cal.buckets(from, to, q.grain)), reportingCurrency(q), q.eventName);
+    }
+    const rows = await this.query<Record<string, unknown>>(sql, `reading the ${q.grain} series of ${q.site}`);
+    return new Map(rows.map((r) => [num(r.bucket), toRollupRow(r, num)]));
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    const range = this.clip(q.from, q.to);
+    if (!range) return [];
+    const rows = await this.rollups(q, range.from, range.to);
+    const cal = calendarOf(q);
+    const zero = toRollupRow({}, num);
+    const out: SeriesPoint[] = [];
+    for (const start of cal.buckets(q.from, q.to, q.grain)) {
+      if (cal.next(start, q.grain) <= range.from || start >= range.to) continue;
+      const row = rows.get(start) ?? zero;
+      const values: MetricValues = {};
+      for (const m of q.metrics) values[m] = metricValue(row, m);
+      out.push({ start, values });
+    }
+    return out;
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    const range = this.clip(q.from, q.to);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters);
+    let row = toRollupRow({}, num);
+    if (source) {
+      const [r] = await this.query<Record<string, unknown>>(rollupSql(source, 'toInt64(0)', reportingCurrency(q), q.eventName), `reading the totals of ${q.site}`);
+      if (r) row = toRollupRow(r, num);
+    }
+    const values: MetricValues = {};
+    for (const m of q.metrics) values[m] = metricValue(row, m);
+    return values;
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    if (!DIMENSIONS.includes(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
+    if (!['pageviews', 'visitors', 'events', 'revenue'].includes(q.metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
+    const range = this.clip(q.from, q.to);
+    if (!range) return [];
+    const limit = Math.max(0, Math.floor(q.limit));
+    const dayAligned = range.from % DAY_MS === 0 && range.to % DAY_MS === 0;
+    const single = range.to - range.from === DAY_MS;
+    // The precomputed per-day revenue holds every currency: one currency per row by currency only.
+    const revenueOk = q.metric !== 'revenue' || q.dimension === 'currency';
+    let sql: string;
+    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (q.metric !== 'visitors' || single) && revenueOk) {
+      // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
+      const column = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
+      sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
+    } else {
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters);
+      if (!source) return [];
+      sql = `SELECT value, ${q.metric} AS c FROM (${breakdownSql(source, q.dimension, reportingCurrency(q))})`;
+    }
+    const rows = await this.query<{ value: string; c: string }>(`SELECT value, c FROM (${sql}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT ${limit}`, `reading the ${q.dimension} breakdown of ${q.site}`);
+    return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));
+  }
+
+  /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */
+  async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    return this.distinctIds('visitor_id', site, from, to, filters);
+  }
+
+  /** Exact non-bot visit ids of [from, to) ∩ coverage, for unions with the speed session sketches across W. */
+  async sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    return this.distinctIds('session_id', site, from, to, filters);
+  }
+
+  private async distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+    const range = this.clip(from, to);
+    const source = range && this.eventsSource(site, range.from, range.to, filters);
+    if (!source) return [];
+    const rows = await this.query<{ id: string }>(`SELECT DISTINCT ${column} AS id FROM ${source} WHERE is_bot = 0 ORDER BY id`, `reading the ${column}s of ${site}`);
+    return rows.map((r) => String(r.id));
+  }
+
+  /** Non-bot visits of [from, to) ∩ coverage whose last event there is at or after `lastFrom`. */
+  async visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {
+    const range = this.clip(from, to);
+    const source = range && this.eventsSource(site, range.from, range.to, undefined);
+    if (!source) return new Map();
+    const rows = await this.query<{ session_id: string; first_ms: string; last_ms: string; pv: string }>(
+      `SELECT session_id, min(event_ms) AS first_ms, max(event_ms) AS last_ms, countIf(type = 'pageview') AS pv
+       FROM ${source} WHERE is_bot = 0 GROUP BY session_id HAVING last_ms >= ${msLiteral(lastFrom)}`,
+      `reading the visits of ${site} near W`,
+    );
+    return new Map(rows.map((r) => [String(r.session_id), { first: num(r.first_ms), last: num(r.last_ms), pageviews: num(r.pv) }]));
+  }
+
+  /** Visitors reaching each step in order within one session (non-bot), over batch-covered days. */
+  async funnel(q: FunnelQuery): Promise<FunnelStepResult[]> {
+    if (q.steps.length === 0) throw new UsageError('BAD_FUNNEL', 'a funnel needs at least one step');
+    const reached = q.steps.map(() => new Set<string>());
+    const range = this.clip(q.from, q.to);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters);
+    if (source) {
+      const list = (values: string[]) => `[${values.map(quoteString).join(', ')}]`;
+      const pages = q.steps.filter((s) => s.kind === 'page').map((s) => s.value);
+      const names = q.steps.filter((s) => s.kind === 'event').map((s) => s.value);
+      // An empty array literal has no element type in 18.16: a list without steps of a kind matches nothing.
+      const pageMatch = pages.length ? `has(${list(pages)}, page)` : '0';
+      const nameMatch = names.length ? `has(${list(names)}, event_name)` : '0';
+      const rows = await this.query<{ session_id: string; visitor_id: string; type: string; page: string; event_name: string }>(
+        `SELECT session_id, visitor_id, type, page, event_name FROM ${source}
+         WHERE is_bot = 0 AND ((type = 'pageview' AND ${pageMatch}) OR (type != 'pageview' AND ${nameMatch}))
+         ORDER BY session_id, event_ms`,
+        `reading the funnel steps of ${q.site}`,
+      );
+      let session: string | undefined;
+      let i = 0;
+      for (const r of rows) {
+        if (r.session_id !== session) {
+          session = r.session_id;
+          i = 0;
+        }
+        const step = q.steps[i];
+        if (!step) continue;
+        const match = step.kind === 'page' ? r.type === 'pageview' && r.page === step.value : r.type !== 'pageview' && r.event_name === step.value;
+        if (match) reached[i++]!.add(String(r.visitor_id));
+      }
+    }
+    return q.steps.map((step, i) => ({ step, visitors: reached[i]!.size }));
+  }
+}
+
+/**
+ * ViewReader over the current ClickHouse version; each call reads the pointer (one tiny query),
+ * so a published or rolled-back version is used by the very next query. Manifests are immutable
+ * and cached by version.
+ */
+export class ClickHouseViewsReader implements ViewReader, WatermarkSource {
+  readonly source = 'batch' as const;
+  readonly exact = true;
+  private readonly manifests = new Map<string, ViewVersion>();
+
+  constructor(private readonly loc: ViewsLocation) {}
+
+  pointer(): Promise<ViewPointer | null> {
+    return readPointer(this.loc, { timeoutMs: this.loc.readTimeoutMs });
+  }
+
+  private async manifest(version: string): Promise<ViewVersion> {
+    const cached = this.manifests.get(version);
+    if (cached) return cached;
+    const [row] = await this.loc.connection.rows<{ manifest: string }>(
+      `SELECT manifest FROM ${qualifiedName(this.loc.database, VIEW_VERSIONS_TABLE)} WHERE version = ${quoteString(version)} LIMIT 1`,
+      `reading the manifest of ${version}`,
+      { timeoutMs: this.loc.readTimeoutMs },
+    );
+    if (!row) throw new UsageError('VIEW_VERSION_MISSING', `the batch views pointer names ${version}, which ClickHouse holds no manifest of`);
+    const m = JSON.parse(row.manifest) as ViewVersion;
+    this.manifests.set(version, m);
+    return m;
+  }
+
+  async snapshot(): Promise<ClickHouseSnapshot | null> {
+    const p = await this.pointer();
+    return p ? new ClickHouseSnapshot(this.loc, await this.manifest(p.version)) : null;
+  }
+
+  current(): Promise<ClickHouseSnapshot | null> {
+    return this.snapshot();
+  }
+
+  async watermark(): Promise<number | null> {
+    return (await this.pointer())?.watermark ?? null;
+  }
+
+  async coverage(site: string): Promise<Coverage | null> {
+    return (await this.snapshot())?.coverage(site) ?? null;
+  }
+
+  async series(q: SeriesQuery): Promise<SeriesPoint[]> {
+    return (await this.snapshot())?.series(q) ?? [];
+  }
+
+  async totals(q: TotalsQuery): Promise<MetricValues> {
+    const s = await this.snapshot();
+    return s ? s.totals(q) : {};
+  }
+
+  async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
+    return (await this.snapshot())?.breakdown(q) ?? [];
+  }
+
+  async close(): Promise<void> {
+    await this.loc.connection.close();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The batch views in ClickHouse (contract 5, second store): the same five tables a batch day
+ * folder holds (events, minute, hour, day, dims), each row tagged with its folder `dir`
+ * (`days/<day>/<runId>`), one partition per folder. A folder is immutable once loaded, so a
+ * version is a manifest (day → folder) and the one pointer names the version: a reader pins the
+ * pointer's version and reads only its folders, whatever is being loaded meanwhile; rollback and
+ * publication are one pointer row each.
+ *
+ * On one server every table is local. In a cluster (`remote_servers` names the shards) each
+ * shard's local tables hold the rows of the sites hashed to it (shardOfSite), a `…_all`
+ * Distributed table over them answers reads, and the manifests and the pointer live on the
+ * entry server only (the one CLICKHOUSE_URL names).
+ *
+ * Types are ones ClickHouse 18.16 and current releases both accept (String, UInt8, Int64).
+ */
+import { BREAKDOWN_METRIC_COLUMNS, DIMENSION_COLUMNS, ROLLUP_METRIC_COLUMNS } from '../core/rollups.ts';
+import { UsageError } from '../core/errors.ts';
+import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
+
+export const VIEW_DATA_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
+export type ViewDataTable = (typeof VIEW_DATA_TABLES)[number];
+
+/** How a column of a view file becomes a CSV field: DuckDB expression over the Parquet row. */
+type Kind = 'text' | 'millis' | 'flag' | 'int64';
+
+export interface ViewColumn {
+  name: string;
+  type: string;
+  kind: Kind;
+  /** The view file's column (events: event_time for event_ms). */
+  source: string;
+}
+
+const TYPES: Record<Kind, string> = { text: 'String', millis: 'Int64', flag: 'UInt8', int64: 'Int64' };
+const c = (name: string, kind: Kind, source = name): ViewColumn => ({ name, type: TYPES[kind], kind, source });
+
+const DIMENSION_COLUMN_LIST = Object.values(DIMENSION_COLUMNS).map((d) => c(d, 'text'));
+
+/** Columns after `dir`, per table, in table order. */
+export const VIEW_COLUMNS: Record<ViewDataTable, readonly ViewColumn[]> = {
+  events: [
+    c('site_id', 'text'),
+    c('type', 'text'),
+    c('event_ms', 'millis', 'event_time'),
+    c('visitor_id', 'text'),
+    c('session_id', 'text'),
+    c('is_bot', 'flag'),
+    c('revenue_micros', 'int64'),
+    ...DIMENSION_COLUMN_LIST,
+  ],
+  minute: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
+  hour: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
+  day: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
+  dims: [c('site_id', 'text'), c('dimension', 'text'), c('value', 'text'), ...BREAKDOWN_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
+};
+
+const ORDER_BY: Record<ViewDataTable, string> = {
+  events: '(dir, site_id, event_ms)',
+  minute: '(dir, site_id, bucket)',
+  hour: '(dir, site_id, bucket)',
+  day: '(dir, site_id, bucket)',
+  dims: '(dir, site_id, dimension, value)',
+};
+
+/** Local table names (on every shard) and the Distributed ones over them (cluster only). */
+export const viewTable = (t: ViewDataTable) => `view_${t}`;
+export const distributedTable = (t: ViewDataTable) => `view_${t}_all`;
+/** Per shard: the folders completely loaded there (written last, after the counts were checked). */
+export const VIEW_DIRS_TABLE = 'view_dirs';
+/** Entry server: one immutable manifest per version. */
+export const VIEW_VERSIONS_TABLE = 'view_versions';
+/** Entry server: the pointer, one row per move; the newest row (highest seq) is current. */
+export const VIEW_POINTER_TABLE = 'view_pointer';
+
+export function viewDataDdl(database: string, t: ViewDataTable): string {
+  const cols = [`  dir String`, ...VIEW_COLUMNS[t].map((col) => `  ${col.name} ${col.type}`)].join(',\n');
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, viewTable(t))} (\n${cols}\n) ENGINE = MergeTree\nPARTITION BY dir\nORDER BY ${ORDER_BY[t]}\nSETTINGS index_granularity = 8192`;
+}
+
+/** Reads of a cluster: every shard's local table of `t`. */
+export function distributedDdl(database: string, cluster: string, t: ViewDataTable): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, distributedTable(t))} AS ${qualifiedName(database, viewTable(t))} ENGINE = Distributed(${quoteIdentifier(cluster)}, ${quoteIdentifier(database)}, ${quoteIdentifier(viewTable(t))})`;
+}
+
+export function viewDirsDdl(database: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, VIEW_DIRS_TABLE)} (
+  dir String,
+  events UInt64,
+  loaded_ms Int64
+) ENGINE = MergeTree
+ORDER BY dir
+SETTINGS index_granularity = 8192`;
+}
+
+export function viewVersionsDdl(database: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, VIEW_VERSIONS_TABLE)} (
+  version String,
+  manifest String,
+  created_ms Int64
+) ENGINE = MergeTree
+ORDER BY version
+SETTINGS index_granularity = 8192`;
+}
+
+export function viewPointerDdl(database: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, VIEW_POINTER_TABLE)} (
+  seq Int64,
+  version String,
+  watermark Nullable(Int64),
+  reason String,
+  updated_ms Int64
+) ENGINE = MergeTree
+ORDER BY seq
+SETTINGS index_granularity = 8192`;
+}
+
+/** A view folder name as the batch job writes it: `days/YYYY-MM-DD/<runId>`. */
+const DIR = /^days\/\d{4}-\d{2}-\d{2}\/[A-Za-z0-9_-]{1,64}$/;
+
+/** Checks a folder name before it goes into SQL text, and quotes it. */
+export function quoteDir(dir: string): string {
+  if (!DIR.test(dir)) throw new UsageError('BAD_VIEW_DIR', `"${dir}" is not a batch view folder (expected days/YYYY-MM-DD/<run id>)`);
+  return quoteString(dir);
+}
+
+/** `dir IN ('…', …)` of the folders; an empty list matches nothing. */
+export function dirsCondition(dirs: readonly string[]): string {
+  return dirs.length ? `dir IN (${dirs.map(quoteDir).join(', ')})` : '0';
+}
+
+/**
+ * The shard of a site's rows (0-based): FNV-1a of its UTF-8 bytes, modulo the shard count. The
+ * loader splits rows with it; reads go through Distributed tables and never need it.
+ */
+export function shardOfSite(site: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(site, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+}
+
+// ---- DuckDB side: a view file row → the CSV fields of one table row ---------------------
+
+/** The DuckDB expression of one column of a view file. */
+export function viewExportExpression(col: ViewColumn): string {
+  switch (col.kind) {
+    case 'text':
+      return `coalesce(CAST(${col.source} AS VARCHAR), '')`;
+    case 'millis':
+      return `epoch_ms(CAST(${col.source} AS TIMESTAMP))`;
+    case 'flag':
+      return `CAST(coalesce(CAST(${col.source} AS BOOLEAN), false) AS TINYINT)`;
+    case 'int64':
+      return `coalesce(CAST(${col.source} AS BIGINT), 0)`;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The reader's SQL over the ClickHouse views: batch/views.sql.ts's definitions in ClickHouse's
+ * dialect (`-If` combinators for FILTER, uniqExact for count(DISTINCT)), over the same rows, so
+ * both stores give the same answers (the shared contract suite checks it). Bots count only in
+ * bot_pageviews; visitors and sessions are exact distinct counts of non-bot traffic; a session's
+ * bounce and duration are taken within the bucket; revenue sums purchases in the reporting
+ * currency. Every value reaches this text through quoteString after validation, or is a number
+ * checked here.
+ */
+import { DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { DIMENSIONS, UnsupportedQueryError, type Dimension, type Filters, type Grain } from '../core/views.ts';
+import { UsageError } from '../core/errors.ts';
+import { quoteString } from './sql.quote.ts';
+
+/** An epoch-ms instant as SQL text (an integer, checked). */
+export function msLiteral(t: number): string {
+  if (!Number.isSafeInteger(t)) throw new UsageError('BAD_INSTANT', `${t} is not an instant in epoch milliseconds`);
+  return String(t);
+}
+
+/** `AND col = '…'` for each filter; only the fixed dimension columns can appear. */
+export function filterSql(filters: Filters | undefined): string {
+  let sql = '';
+  for (const [dim, value] of Object.entries(filters ?? {})) {
+    if (value === undefined) continue;
+    if (!DIMENSIONS.includes(dim as Dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${dim}"`);
+    sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = ${quoteString(value)}`;
+  }
+  return sql;
+}
+
+const FIXED_MS: Partial<Record<Grain, number>> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/**
+ * The bucket start of an event: a fixed-length UTC bucket by integer division, or else the last
+ * of `bounds` (the zone's bucket starts, core/calendar.ts, sorted; the first at or before every
+ * event of the query) at or before the event.
+ */
+export function bucketSql(grain: Grain, utc: boolean, bounds: readonly number[]): string {
+  const fixed = FIXED_MS[grain];
+  if (fixed !== undefined && (utc || grain === 'minute')) return `intDiv(event_ms, ${fixed}) * ${fixed}`;
+  const list = `[${bounds.map((b) => `toInt64(${msLiteral(b)})`).join(', ')}]`;
+  return `arrayElement(${list}, arrayCount(b -> b <= event_ms, ${list}))`;
+}
+
+/**
+ * Two-level rollup over `source` (a table expression of view events): per bucket × session, then
+ * per bucket. `eventName` restricts `events` to one custom-event name.
+ */
+export function rollupSql(source: string, bucket: string, currency: string, eventName: string | undefined): string {
+  const custom = eventName === undefined ? `type = 'custom'` : `type = 'custom' AND event_name = ${quoteString(eventName)}`;
+  return `SELECT bucket,
+    sumIf(pv, is_bot = 0) AS pageviews,
+    uniqExactIf(visitor_id, is_bot = 0) AS visitors,
+    uniqExactIf(session_id, is_bot = 0) AS sessions,
+    sumIf(ce, is_bot = 0) AS events,
+    sumIf(pu, is_bot = 0) AS purchases,
+    sumIf(rev, is_bot = 0) AS revenue_micros,
+    countIf(is_bot = 0 AND pv <= 1) AS bounces,
+    sumIf(span_ms, is_bot = 0) AS duration_ms,
+    sumIf(pv, is_bot = 1) AS bot_pageviews
+  FROM (
+    SELECT ${bucket} AS bucket, session_id, visitor_id, is_bot,
+      countIf(type = 'pageview') AS pv,
+      countIf(${custom}) AS ce,
+      countIf(type = 'purchase') AS pu,
+      sumIf(revenue_micros, type = 'purchase' AND currency = ${quoteString(currency)}) AS rev,
+      max(event_ms) - min(event_ms) AS span_ms
+    FROM ${source}
+    GROUP BY bucket, session_id, visitor_id, is_bot
+  )
+  GROUP BY bucket`;
+}
+
+/**
+ * Per-value metrics of one dimension over `source` (page views are not event names): pageviews,
+ * visitors, events and `revenue` (an alias apart from the column, which ClickHouse would otherwise
+ * take for the alias). Revenue sums the reporting currency only, except by currency, where each
+ * row is its own currency's.
+ */
+export function breakdownSql(source: string, dimension: Dimension, currency: string): string {
+  const col = DIMENSION_COLUMNS[dimension];
+  const where = dimension === 'event_name' ? `WHERE type != 'pageview'` : '';
+  const inCurrency = dimension === 'currency' ? '' : ` AND currency = ${quoteString(currency)}`;
+  return `SELECT ${col} AS value,
+      countIf(type = 'pageview' AND is_bot = 0) AS pageviews,
+      uniqExactIf(visitor_id, is_bot = 0) AS visitors,
+      countIf(type = 'custom' AND is_bot = 0) AS events,
+      sumIf(revenue_micros, type = 'purchase' AND is_bot = 0${inCurrency}) AS revenue
+    FROM ${source} ${where} GROUP BY ${col}`;
+}

@@ -1,0 +1,48 @@
+/**
+ * The batch views' row shapes, shared by every batch-view store (batch/ on DuckDB files,
+ * clickhouse/ on ClickHouse tables) so both answer from the same rows the same way: the columns
+ * of a rollup row, the dimension columns of the day's events, and a rollup row's metric values.
+ */
+import type { Dimension, Metric } from './views.ts';
+
+/** Columns of a rollup row (minute, hour and day tables, and the readers' on-the-fly answers). */
+export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
+export type RollupColumn = (typeof ROLLUP_METRIC_COLUMNS)[number];
+export type RollupRow = Record<RollupColumn, number> & { bucket: number };
+
+/** The dimension columns of the day's events, named like core/views.ts Dimension. */
+export const DIMENSION_COLUMNS: Record<Dimension, string> = {
+  page: 'page',
+  referrer: 'referrer',
+  country: 'country',
+  device: 'device',
+  browser: 'browser',
+  os: 'os',
+  utm_source: 'utm_source',
+  event_name: 'event_name',
+  currency: 'currency',
+};
+
+/** Columns of a per-day breakdown row (`dims`): per site, dimension and value. */
+export const BREAKDOWN_METRIC_COLUMNS = ['pageviews', 'visitors', 'events', 'revenue_micros'] as const;
+
+/** Rollup row → the metric values of core/views.ts (revenue stays in micros, the contract's unit). */
+export function metricValue(row: RollupRow, metric: Metric | string): number {
+  switch (metric) {
+    case 'revenue':
+      return row.revenue_micros;
+    case 'bounce_rate':
+      return row.sessions ? row.bounces / row.sessions : 0;
+    case 'visit_duration':
+      return row.sessions ? row.duration_ms / 1000 / row.sessions : 0;
+    default:
+      return row[metric as keyof RollupRow] ?? 0;
+  }
+}
+
+/** A row of numbers (64-bit integers may come as strings or bigints) as a RollupRow. */
+export function toRollupRow(r: Record<string, unknown>, toNumber: (v: unknown) => number): RollupRow {
+  const row = { bucket: toNumber(r.bucket) } as RollupRow;
+  for (const c of ROLLUP_METRIC_COLUMNS) row[c] = toNumber(r[c]);
+  return row;
+}
