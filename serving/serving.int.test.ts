@@ -2,9 +2,11 @@
  * Acceptance of the serving layer against the real stores: events through Kafka into the real
  * speed store (Redis) and the real lake + batch job (Parquet/DuckDB), then the API merging
  * them at W, a batch run moving W forward, bad requests, and the dashboard in headless
- * Chromium showing what the API returns.
+ * Chromium showing what the API returns. The API cases run once per batch-view store: the batch
+ * job's files (BATCH_VIEWS_STORE=duckdb) and the same versions published into ClickHouse
+ * (BATCH_VIEWS_STORE=clickhouse, over a copy of the lake so each store's W moves on its own).
  */
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger.ts';
@@ -15,6 +17,10 @@ import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { buildServingApp, type ServingApp } from './app.ts';
 import { truthBreakdown, truthFunnel, truthTotals, type TruthRange } from '../testing/truth.ts';
 import { startPipeline, type PipelineFixture } from './testing/pipeline.fixture.ts';
+import { lakePaths, runBatch, type RunRecord } from '../batch/index.ts';
+import { viewsFixture } from '../clickhouse/testing/views.fixture.ts';
+import { onCleanup, tempDir } from '../testing/helpers.ts';
+import type { BatchSource } from './types.ts';
 
 const H = 3_600_000;
 const D = 86_400_000;
@@ -39,19 +45,50 @@ let s: ServingApp;
 const get = (url: string) => s.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${KEY}` } });
 type Row = { dimensions: string[]; metrics: (number | null)[]; source: string | null; exact: boolean; status: string };
 
+/** A batch-view store as serving reads it, and the batch job feeding it. */
+interface BatchStore {
+  source: BatchSource;
+  runBatchFor(days: string[]): Promise<RunRecord>;
+}
+
+const STORES: Record<'duckdb' | 'clickhouse', () => BatchStore> = {
+  duckdb: () => ({ source: { current: () => fx.batch.snapshot() }, runBatchFor: (days) => fx.runBatchFor(days) }),
+  clickhouse: () => {
+    const dataDir = tempDir('serving-ch');
+    cpSync(lakePaths(fx.dataDir).events, lakePaths(dataDir).events, { recursive: true });
+    const views = viewsFixture(dataDir);
+    onCleanup(() => views.close());
+    return {
+      source: { current: () => views.reader.snapshot() },
+      async runBatchFor(days) {
+        const r = await runBatch({ options: { dataDir, versionsKeep: 5, duckdb: { memoryLimit: '512MB', threads: 2 } } }, { dates: days });
+        if (r.status === 'ok') expect((await views.publish()).version).toBe(r.version);
+        return r;
+      },
+    };
+  },
+};
+
 beforeAll(async () => {
   fx = await startPipeline(testConfig(), { events, speedTtlMs: 96 * H });
-  const first = await fx.runBatchFor([day(START)]);
-  expect(first.status).toBe('ok');
-  s = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, logger: createLogger({ level: 'error', pretty: false }, 'serving-test') });
 }, 180_000);
 
 afterAll(async () => {
-  await s?.app.close();
   await runCleanups();
 });
 
-describe('a series across W on the real stores', () => {
+describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W on the real stores, batch views in %s', (storeName) => {
+  let store: BatchStore;
+  beforeAll(async () => {
+    store = STORES[storeName]();
+    const first = await store.runBatchFor([day(START)]);
+    expect(first.status).toBe('ok');
+    s = await buildServingApp({ batch: store.source, speed: fx.speed, sites, logger: createLogger({ level: 'error', pretty: false }, 'serving-test') });
+  }, 180_000);
+  afterAll(async () => {
+    await s?.app.close();
+  });
+
   const url = `/v1/sites/shop/series?metrics=pageviews,visitors&grain=hour&from=${iso(START + 12 * H)}&to=${iso(NOW)}`;
 
   it('takes each bucket from the right side, says so, and a batch run moving W forward switches the newly covered buckets', async () => {
@@ -76,7 +113,7 @@ describe('a series across W on the real stores', () => {
       }
     }
 
-    const second = await fx.runBatchFor([day(START + D)]);
+    const second = await store.runBatchFor([day(START + D)]);
     expect(second.status).toBe('ok');
     const b2 = (await get(url)).json();
     expect(b2.meta.watermark).toBe(iso(TODAY));
