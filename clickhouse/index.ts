@@ -15,4 +15,4 @@ export { SQL_EXAMPLES, SQL_FIRST_LOOK, type SqlExample } from './sql.examples.ts
 export { viewsStoreOptions, type ViewsStoreOptions } from './options.ts';
 export { ClickHouseViewsReader, ClickHouseSnapshot, readPointer, type ViewVersion, type ViewPointer, type ViewsLocation } from './views.reader.ts';
 export { ViewsPublisher, type ViewsSource, type PublisherDeps, type PublishResult, type DirLoad } from './views.publisher.ts';
-export { VIEW_DATA_TABLES, viewTable, distributedTable, shardOfSite, type ViewDataTable } from './views.schema.ts';
+export { VIEW_DATA_TABLES, viewTable, distributedTable, SHARDING_KEY, shardsOfSitesSql, type ViewDataTable } from './views.schema.ts';

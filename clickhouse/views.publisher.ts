@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, rmSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { listValue } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
@@ -23,7 +23,7 @@ import { readPointer, type ViewVersion } from './views.reader.ts';
 import {
   distributedDdl,
   quoteDir,
-  shardOfSite,
+  shardsOfSitesSql,
   VIEW_COLUMNS,
   VIEW_DATA_TABLES,
   VIEW_DIRS_TABLE,
@@ -104,14 +104,9 @@ export class ViewsPublisher {
     return qualifiedName(this.deps.database, table);
   }
 
-  /** Creates what is missing: data tables and `view_dirs` on every shard; manifests, pointer and Distributed tables on the entry. */
-  async ensureSchema(): Promise<void> {
+  /** Creates what is missing on the entry: manifests, pointer and, in a cluster, the Distributed tables. */
+  async ensureEntrySchema(): Promise<void> {
     const { database, cluster, entry } = this.deps;
-    for (const ch of this.deps.shards) {
-      await ch.command(createDatabaseSql(database), 'creating the views database');
-      for (const t of VIEW_DATA_TABLES) await ch.command(viewDataDdl(database, t), `creating the ${viewTable(t)} table`);
-      await ch.command(viewDirsDdl(database), 'creating the view_dirs table');
-    }
     await entry.command(createDatabaseSql(database), 'creating the views database');
     await entry.command(viewVersionsDdl(database), 'creating the view_versions table');
     await entry.command(viewPointerDdl(database), 'creating the view_pointer table');
@@ -123,34 +118,50 @@ export class ViewsPublisher {
     }
   }
 
+  /** Creates what is missing on a shard: the data tables and `view_dirs`. */
+  async ensureShardSchema(shard: number): Promise<void> {
+    const ch = this.deps.shards[shard]!;
+    await ch.command(createDatabaseSql(this.deps.database), 'creating the views database');
+    for (const t of VIEW_DATA_TABLES) await ch.command(viewDataDdl(this.deps.database, t), `creating the ${viewTable(t)} table`);
+    await ch.command(viewDirsDdl(this.deps.database), 'creating the view_dirs table');
+  }
+
   /** The folders completely loaded on a shard. */
   async loadedDirs(shard: number): Promise<Set<string>> {
     const rows = await this.deps.shards[shard]!.rows<{ dir: string }>(`SELECT DISTINCT dir FROM ${this.name(VIEW_DIRS_TABLE)}`, 'reading the loaded view folders');
     return new Set(rows.map((r) => r.dir));
   }
 
-  /** Makes ClickHouse serve the source's current version (and hold the folders of the kept ones it already has). */
+  /**
+   * Makes ClickHouse serve the source's current version: shard by shard, the folders it lacks are
+   * copied; the pointer moves once all are there. Folders of no kept version are dropped after.
+   */
   async sync(source: ViewsSource, signal?: AbortSignal): Promise<PublishResult> {
-    await this.ensureSchema();
+    await this.ensureEntrySchema();
     const current = source.current();
     const before = await readPointer({ connection: this.deps.entry, database: this.deps.database });
     const result: PublishResult = { version: before?.version ?? null, watermark: before?.watermark ?? null, moved: false, loaded: [], dropped: [] };
     if (!current) return result;
     const wanted = [...new Set(Object.values(current.days).map((d) => d.dir))].sort();
-    const loaded = await Promise.all(this.deps.shards.map((_, i) => this.loadedDirs(i)));
-    const missing = wanted.flatMap((dir) => loaded.map((set, shard) => ({ dir, shard, has: set.has(dir) })).filter((x) => !x.has));
-    if (missing.length) {
-      mkdirSync(this.deps.workDir, { recursive: true });
-      const db = await openDuckDB(this.deps.duckdb, { code: 'VIEWS_DUCKDB_OPEN_FAILED', purpose: 'the batch views export' });
-      try {
-        for (const { dir, shard } of missing) {
+    const loaded: Set<string>[] = [];
+    let db: DuckDB | undefined;
+    try {
+      for (let shard = 0; shard < this.deps.shards.length; shard++) {
+        await this.ensureShardSchema(shard);
+        const have = await this.loadedDirs(shard);
+        for (const dir of wanted.filter((d) => !have.has(d))) {
           signal?.throwIfAborted();
+          if (!db) {
+            mkdirSync(this.deps.workDir, { recursive: true });
+            db = await openDuckDB(this.deps.duckdb, { code: 'VIEWS_DUCKDB_OPEN_FAILED', purpose: 'the batch views export' });
+          }
           result.loaded.push(await this.loadDir(db, source, dir, shard, signal));
-          loaded[shard]!.add(dir);
+          have.add(dir);
         }
-      } finally {
-        db.close();
+        loaded.push(have);
       }
+    } finally {
+      db?.close();
     }
     signal?.throwIfAborted();
     await this.writeManifest(current);
@@ -192,7 +203,7 @@ export class ViewsPublisher {
       let sites: string[] | undefined;
       if (shards > 1) {
         const all = await this.duck(db, `SELECT DISTINCT CAST(site_id AS VARCHAR) AS s FROM read_parquet(${sqlText(source.file(dir, 'events'))})`, {}, dir);
-        sites = all.map((r) => String(r.s)).filter((s) => shardOfSite(s, shards) === shard);
+        sites = await this.sitesOfShard(all.map((r) => String(r.s)), shard);
       }
       let events = 0;
       for (const t of VIEW_DATA_TABLES) {
@@ -202,7 +213,8 @@ export class ViewsPublisher {
         const csv = join(work, `${t}.csv`);
         const cols = VIEW_COLUMNS[t].map((c) => `${viewExportExpression(c)} AS ${c.name}`).join(', ');
         const where = sites ? ` WHERE list_contains($sites, CAST(site_id AS VARCHAR))` : '';
-        const [done] = await this.duck(db, `COPY (SELECT ${sqlText(dir)} AS dir, ${cols} FROM read_parquet(${sqlText(file)})${where}) TO ${sqlText(csv)} (${csvOptions(t)})`, sites ? { sites: listValue(sites) } : {}, dir);
+        // The list's type is named: a shard without sites of this folder gets an empty one.
+        const [done] = await this.duck(db, `COPY (SELECT ${sqlText(dir)} AS dir, ${cols} FROM read_parquet(${sqlText(file)})${where}) TO ${sqlText(csv)} (${csvOptions(t)})`, sites ? { sites: listValue(sites) } : {}, dir, sites ? { sites: LIST(VARCHAR) } : undefined);
         const rows = num(done?.Count);
         if (rows > 0) {
           const columns = ['dir', ...VIEW_COLUMNS[t].map((c) => c.name)];
@@ -222,9 +234,20 @@ export class ViewsPublisher {
     }
   }
 
-  private async duck(db: DuckDB, sql: string, params: Parameters<DuckDB['conn']['runAndReadAll']>[1], dir: string): Promise<Record<string, unknown>[]> {
+  /** Of `sites`, those whose rows belong to `shard` (the server computes the sharding key). */
+  private async sitesOfShard(sites: readonly string[], shard: number): Promise<string[]> {
+    const mine: string[] = [];
+    // In slices, so the statement stays far below ClickHouse's 256 KiB max_query_size.
+    for (let i = 0; i < sites.length; i += 500) {
+      const rows = await this.deps.entry.rows<{ site: string; shard: number | string }>(shardsOfSitesSql(sites.slice(i, i + 500), this.deps.shards.length), 'computing the shards of the sites');
+      for (const r of rows) if (Number(r.shard) === shard) mine.push(r.site);
+    }
+    return mine;
+  }
+
+  private async duck(db: DuckDB, sql: string, params: Parameters<DuckDB['conn']['runAndReadAll']>[1], dir: string, types?: Parameters<DuckDB['conn']['runAndReadAll']>[2]): Promise<Record<string, unknown>[]> {
     try {
-      return (await db.conn.runAndReadAll(sql, params)).getRowObjectsJS() as Record<string, unknown>[];
+      return (await db.conn.runAndReadAll(sql, params, types)).getRowObjectsJS() as Record<string, unknown>[];
     } catch (err) {
       throw new WarehouseError('WAREHOUSE_EXPORT_FAILED', `could not read the view files of ${dir}: ${errorMessage(err)}`, { cause: err });
     }

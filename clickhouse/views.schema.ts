@@ -7,7 +7,7 @@
  * publication are one pointer row each.
  *
  * On one server every table is local. In a cluster (`remote_servers` names the shards) each
- * shard's local tables hold the rows of the sites hashed to it (shardOfSite), a `…_all`
+ * shard's local tables hold the rows of the sites hashed to it (SHARDING_KEY), a `…_all`
  * Distributed table over them answers reads, and the manifests and the pointer live on the
  * entry server only (the one CLICKHOUSE_URL names).
  *
@@ -79,7 +79,7 @@ export function viewDataDdl(database: string, t: ViewDataTable): string {
 
 /** Reads of a cluster: every shard's local table of `t`. */
 export function distributedDdl(database: string, cluster: string, t: ViewDataTable): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, distributedTable(t))} AS ${qualifiedName(database, viewTable(t))} ENGINE = Distributed(${quoteIdentifier(cluster)}, ${quoteIdentifier(database)}, ${quoteIdentifier(viewTable(t))})`;
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, distributedTable(t))} AS ${qualifiedName(database, viewTable(t))} ENGINE = Distributed(${quoteIdentifier(cluster)}, ${quoteIdentifier(database)}, ${quoteIdentifier(viewTable(t))}, ${SHARDING_KEY})`;
 }
 
 export function viewDirsDdl(database: string): string {
@@ -129,16 +129,16 @@ export function dirsCondition(dirs: readonly string[]): string {
 }
 
 /**
- * The shard of a site's rows (0-based): FNV-1a of its UTF-8 bytes, modulo the shard count. The
- * loader splits rows with it; reads go through Distributed tables and never need it.
+ * The sharding key of a site's rows: ClickHouse's own cityHash64 of the site id, so the loader's
+ * split (which asks the server, see shardsOfSites) and the Distributed tables' key agree; with one
+ * replica of weight 1 per shard, a row goes to shard `key % shards` (0-based, remote_servers order).
  */
-export function shardOfSite(site: string, shards: number): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(site, 'utf8')) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % shards;
+export const SHARDING_KEY = 'cityHash64(site_id)';
+
+/** SQL asking the server for the 0-based shard of each site (`site`, `shard`). */
+export function shardsOfSitesSql(sites: readonly string[], shards: number): string {
+  if (!Number.isInteger(shards) || shards < 1) throw new UsageError('BAD_SHARDS', `${shards} is not a number of shards`);
+  return `SELECT site, toUInt32(cityHash64(site) % ${shards}) AS shard FROM (SELECT arrayJoin([${sites.map(quoteString).join(', ')}]) AS site)`;
 }
 
 // ---- DuckDB side: a view file row → the CSV fields of one table row ---------------------

@@ -13,6 +13,20 @@ export interface ClickHouseServerSpec {
   name: string;
   /** Folder of config.xml, users.xml and data/. */
   dir: string;
+  /** A `remote_servers` cluster the server knows (Distributed tables read through it). */
+  cluster?: ClickHouseClusterSpec;
+}
+
+/** A cluster of one replica per shard, each shard a server's native (TCP) port on loopback. */
+export interface ClickHouseClusterSpec {
+  name: string;
+  shardTcpPorts: number[];
+}
+
+/** The `remote_servers` section of a cluster: shards in order, one replica each, user `default`. */
+export function remoteServersXml(cluster: ClickHouseClusterSpec): string {
+  const shards = cluster.shardTcpPorts.map((port) => `      <shard><replica><host>127.0.0.1</host><port>${port}</port></replica></shard>`).join('\n');
+  return `  <remote_servers>\n    <${cluster.name}>\n${shards}\n    </${cluster.name}>\n  </remote_servers>\n`;
 }
 
 export interface ClickHouseInfo {
@@ -89,7 +103,7 @@ function configXml(spec: ClickHouseServerSpec, paths: StackPaths, ports: { http:
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
   <keep_alive_timeout>3</keep_alive_timeout>
-</yandex>
+${spec.cluster ? remoteServersXml(spec.cluster) : ''}</yandex>
 `;
 }
 
@@ -118,7 +132,7 @@ const USERS_XML = `<?xml version="1.0"?>
 `;
 
 /** The ports of the last start, kept when still free, so the URL stays the same across restarts. */
-async function choosePorts(spec: ClickHouseServerSpec): Promise<{ http: number; tcp: number }> {
+export async function choosePorts(spec: ClickHouseServerSpec): Promise<{ http: number; tcp: number }> {
   const file = configPath(spec);
   if (existsSync(file)) {
     const xml = readFileSync(file, 'utf8');
@@ -133,10 +147,10 @@ async function choosePorts(spec: ClickHouseServerSpec): Promise<{ http: number; 
 }
 
 /** Starts a server of our own for `spec` and waits until it answers. */
-export async function startClickHouse(paths: StackPaths, spec: ClickHouseServerSpec, log: (line: string) => void): Promise<{ url: string; pid: number }> {
+export async function startClickHouse(paths: StackPaths, spec: ClickHouseServerSpec, log: (line: string) => void, chosen?: { http: number; tcp: number }): Promise<{ url: string; pid: number }> {
   const bin = clickhouseBinary();
   if (!bin) throw new Error('clickhouse-server is not installed (`make setup` installs Debian\'s clickhouse-server)');
-  const ports = await choosePorts(spec);
+  const ports = chosen ?? (await choosePorts(spec));
   mkdirSync(join(spec.dir, 'data', 'tmp'), { recursive: true });
   mkdirSync(paths.logs, { recursive: true });
   writeFileSync(configPath(spec), configXml(spec, paths, ports));
@@ -181,3 +195,22 @@ export async function ensureClickHouse(paths: StackPaths, externalUrl: string, l
   const started = await startClickHouse(paths, spec, log);
   return { url: started.url, pid: started.pid, reused: false };
 }
+
+/**
+ * Servers of a `remote_servers` cluster named `name` on loopback, one shard each (the shape the
+ * batch views' sharded store reads through Distributed tables): the ports of all are chosen first
+ * so that every server's configuration names every shard. Returns their HTTP URLs in shard order.
+ */
+export async function startClickHouseCluster(paths: StackPaths, specs: readonly ClickHouseServerSpec[], name: string, log: (line: string) => void): Promise<{ urls: string[]; pids: number[] }> {
+  const ports: { http: number; tcp: number }[] = [];
+  for (const spec of specs) {
+    let p = await choosePorts(spec);
+    // Each server's ports must differ from the ones already given to the others.
+    while (ports.some((q) => [q.http, q.tcp].includes(p.http) || [q.http, q.tcp].includes(p.tcp))) p = { http: await freePort(), tcp: await freePort() };
+    ports.push(p);
+  }
+  const cluster: ClickHouseClusterSpec = { name, shardTcpPorts: ports.map((p) => p.tcp) };
+  const started = await Promise.all(specs.map((spec, i) => startClickHouse(paths, { ...spec, cluster }, log, ports[i])));
+  return { urls: started.map((s) => s.url), pids: started.map((s) => s.pid) };
+}
+

@@ -2,4 +2,4 @@
 export { stackUp, stackDown, stackStatus, registryRunning, REGISTRY_ENTRY, type StackInfo } from './stack.ts';
 export { fetchJars, jarsPresent, kafkaRunning, brokerAnswers, newClusterId, startKafka, type KafkaStackOptions } from './kafka.ts';
 export { ensureRedis, redisAnswers, ownRedisRunning } from './redis.ts';
-export { ensureClickHouse, startClickHouse, clickhouseAnswers, clickhouseRunning, clickhouseBinary, ownClickHouseUrl, stackClickHouse, CLICKHOUSE_MALLOC_CONF, type ClickHouseInfo, type ClickHouseServerSpec } from './clickhouse.ts';
+export { ensureClickHouse, startClickHouse, startClickHouseCluster, remoteServersXml, clickhouseAnswers, clickhouseRunning, clickhouseBinary, ownClickHouseUrl, stackClickHouse, CLICKHOUSE_MALLOC_CONF, type ClickHouseInfo, type ClickHouseServerSpec, type ClickHouseClusterSpec } from './clickhouse.ts';
