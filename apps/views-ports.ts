@@ -67,5 +67,6 @@ export function clickhouseViewsReader(config: ConfigValues): ClickHouseViewsRead
     database: options.clickhouse.database,
     ...(options.cluster ? { cluster: options.cluster } : {}),
     readTimeoutMs: options.readTimeoutMs,
+    pointerCacheMs: options.pointerCacheMs,
   });
 }

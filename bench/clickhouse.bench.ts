@@ -1,9 +1,13 @@
 /**
- * `make bench ONLY=clickhouse`: the warehouse step for one 10M-event day, from the lake (the
+ * `make bench ONLY=clickhouse`: (1) the warehouse step for one 10M-event day, from the lake (the
  * batch bench's generated day: 20 sites, 24 hour files) into ClickHouse — DuckDB reads and
  * deduplicates the day and writes CSV parts, WAREHOUSE_STREAMS HTTP inserts fill a staging
  * table, the count is checked and the partition swapped in. Timed from the start of the load to
  * the recorded swap. Runs against the stack's ClickHouse in a database of its own, dropped after.
+ *
+ * (2) The serving bench in its ClickHouse mode (bench/serving.bench.ts): serving_ch_series_p99_ms,
+ * serving_ch_breakdown_p99_ms and serving_ch_rps beside the DuckDB figures of the same run
+ * (BENCH_CLICKHOUSE_SERVING=false skips it).
  *
  * BENCH_WAREHOUSE_EVENTS overrides the size; BENCH_WAREHOUSE_LAKE=<dir> reuses a lake written by
  * `node --import tsx bench/batch.bench.ts generate <dir> <n>` instead of generating one.
@@ -80,4 +84,11 @@ try {
   await connection.close();
   if (!given) rmSync(lakeDir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
+}
+
+// The serving side of ClickHouse: the serving bench's queries on the batch views published there,
+// beside the DuckDB files of the same run (bench/serving.bench.ts, clickhouse mode).
+if (process.env.BENCH_CLICKHOUSE_SERVING !== 'false') {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/serving.bench.ts'], { stdio: 'inherit', env: { ...process.env, BENCH_SERVING_MODE: 'clickhouse' } });
+  if (r.status !== 0) throw new Error(`the ClickHouse serving bench failed (exit ${r.status})`);
 }

@@ -11,6 +11,12 @@
  * - serving_zone_series_p99_ms: the series query for a site in Asia/Kolkata, whose local hours
  *   batch cuts from the day's events instead of its precomputed UTC hours;
  * - serving_rps: the first three queries round-robin, requests per second.
+ * With BENCH_SERVING_MODE=clickhouse (`make bench ONLY=clickhouse` runs it so) the same version is
+ * also published into ClickHouse and the batch-side queries run against both stores, cached and
+ * with no batch answer reused (the speed side keeps its 1 s cache), BENCH_SERVING_CONNECTIONS (10)
+ * connections: serving_ch_series_p99_ms, serving_ch_breakdown_p99_ms, serving_ch_rps (ClickHouse,
+ * uncached; the goal: p99 < 100 ms at >= 300 req/s) beside serving_ch_cached_*,
+ * serving_duckdb_cached_* and serving_duckdb_uncached_*.
  * Each figure is the median of BENCH_SERVING_ROUNDS rounds. The two cores are shared by the
  * client, the server, Redis and the broker, and with other people's work.
  */
@@ -23,11 +29,21 @@ import { generateTraffic } from '../traffic/index.ts';
 import { buildServingApp } from '../serving/index.ts';
 import { startPipeline } from '../serving/testing/pipeline.fixture.ts';
 import { runCleanups } from '../testing/helpers.ts';
+import type { BatchSource } from '../serving/index.ts';
+import { clickhouseViewsReader, viewsPublishPorts } from '../apps/index.ts';
+import { ClickHouseConnection, quoteIdentifier } from '../clickhouse/index.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const N = Number(process.env.BENCH_SERVING_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_SERVING_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? 5);
+/** `clickhouse` (from `make bench ONLY=clickhouse`): the batch-view stores side by side instead. */
+const MODE = process.env.BENCH_SERVING_MODE === 'clickhouse' ? 'clickhouse' : 'duckdb';
+/**
+ * Connections of the `clickhouse` mode: an uncached answer takes tens of milliseconds of
+ * ClickHouse's time, so 50 connections would only measure the queue in front of two cores.
+ */
+const CONNECTIONS = Number(process.env.BENCH_SERVING_CONNECTIONS ?? 10);
 const D = 86_400_000;
 const now = Date.now();
 const today = alignDown(now, 'day');
@@ -44,9 +60,6 @@ const t0 = Date.now();
 const run = await fx.runBatchFor(days);
 log(`batch over ${days.length} days: ${run.status} in ${Date.now() - t0} ms, W = ${new Date(run.watermark ?? 0).toISOString()}`);
 
-const { app } = await buildServingApp({ batch: { current: () => fx.batch.snapshot() }, speed: fx.speed, sites, options: { speedCacheMs: config.SERVING_SPEED_CACHE } });
-await app.listen({ port: 0, host: '127.0.0.1' });
-const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
 type Request = { path: string; key: string };
 const PATHS: Record<string, Request> = {
   series: { path: '/v1/sites/shop/series?metrics=pageviews,visitors&grain=hour&period=30d', key: KEY },
@@ -56,15 +69,38 @@ const PATHS: Record<string, Request> = {
 };
 const MIXED = [PATHS.series!, PATHS.breakdown!, PATHS.realtime!];
 
-for (const { path, key } of Object.values(PATHS)) {
-  const r = await fetch(base + path, { headers: { authorization: `Bearer ${key}` } });
-  if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+/**
+ * `batch` with its results never reused: serving caches batch answers under the pinned version,
+ * so each request's snapshot gets a version of its own. The speed side keeps its cache, so what
+ * is measured is the batch store itself.
+ */
+function uncachedBatch(batch: BatchSource): BatchSource {
+  let n = 0;
+  return {
+    async current() {
+      const snap = await batch.current();
+      return snap && (Object.create(snap, { version: { value: `${snap.version}#${++n}` } }) as typeof snap);
+    },
+  };
 }
 
-async function load(requests: Request[]): Promise<{ p50: number; p99: number; rps: number; errors: number }> {
+/** A serving app on a free port over `batch`; `cached: false` never reuses a batch answer. */
+async function serve(batch: BatchSource, cached: boolean): Promise<{ base: string; close: () => Promise<void> }> {
+  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, options: { speedCacheMs: config.SERVING_SPEED_CACHE } });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  for (const { path, key } of Object.values(PATHS)) {
+    const r = await fetch(base + path, { headers: { authorization: `Bearer ${key}` } });
+    if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  }
+  return { base, close: () => app.close() };
+}
+
+/** Load on `requests` as fast as `connections` connections go. */
+async function load(base: string, requests: Request[], connections = 50): Promise<{ p50: number; p99: number; rps: number; errors: number }> {
   const result = await autocannon({
     url: base,
-    connections: 50,
+    connections,
     workers: 1,
     duration: SECONDS,
     requests: requests.map(({ path, key }) => ({ method: 'GET', path, headers: { authorization: `Bearer ${key}` } })),
@@ -73,26 +109,70 @@ async function load(requests: Request[]): Promise<{ p50: number; p99: number; rp
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const figures: Record<string, { p50: number[]; p99: number[]; rps: number[] }> = {};
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, paths] of [...Object.entries(PATHS).map(([n, p]) => [n, [p]] as const), ['mixed', MIXED] as const]) {
-    const r = await load([...paths]);
-    if (r.errors > 0) throw new Error(`${name}: ${r.errors} failed requests`);
-    const f = (figures[name] ??= { p50: [], p99: [], rps: [] });
-    f.p50.push(r.p50);
-    f.p99.push(r.p99);
-    f.rps.push(r.rps);
-    log(`round ${round + 1} ${name}: p50 ${r.p50} ms, p99 ${r.p99} ms, ${Math.round(r.rps)} req/s`);
+
+/**
+ * ROUNDS rounds of each query alone and the mix, each as fast as `connections` connections go;
+ * prints `bench: <prefix><query>_p50_ms|p99_ms|rps` and `<prefix>rps` (the mix).
+ */
+async function measure(prefix: string, base: string, paths: Record<string, Request>, connections = 50): Promise<void> {
+  const figures: Record<string, { p50: number[]; p99: number[]; rps: number[] }> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, reqs] of [...Object.entries(paths).map(([n, p]) => [n, [p]] as const), ['mixed', MIXED] as const]) {
+      const res = await load(base, [...reqs], connections);
+      if (res.errors > 0) throw new Error(`${prefix}${name}: ${res.errors} failed requests`);
+      const f = (figures[name] ??= { p50: [], p99: [], rps: [] });
+      f.p50.push(res.p50);
+      f.p99.push(res.p99);
+      f.rps.push(res.rps);
+      log(`round ${round + 1} ${prefix}${name} (${connections} connections): p50 ${res.p50} ms, p99 ${res.p99} ms, ${Math.round(res.rps)} req/s`);
+    }
+  }
+  for (const name of Object.keys(paths)) {
+    console.log(`bench: ${prefix}${name}_p50_ms = ${median(figures[name]!.p50)}`);
+    console.log(`bench: ${prefix}${name}_p99_ms = ${median(figures[name]!.p99)}`);
+    console.log(`bench: ${prefix}${name}_rps = ${Math.round(median(figures[name]!.rps))}`);
+  }
+  console.log(`bench: ${prefix}rps = ${Math.round(median(figures.mixed!.rps))}`);
+}
+
+const duckdb: BatchSource = { current: () => fx.batch.snapshot() };
+if (MODE === 'duckdb') {
+  const app = await serve(duckdb, true);
+  await measure('serving_', app.base, PATHS);
+  await app.close();
+} else {
+  // The same version published into ClickHouse (a database of its own), as the `views` step does.
+  const chConfig = loadConfig({ ...process.env, LOG_LEVEL: 'warn', DATA_DIR: fx.dataDir, BATCH_VIEWS_STORE: 'clickhouse', CLICKHOUSE_DATABASE: `bench_views_${Date.now().toString(36)}` });
+  const ports = viewsPublishPorts(chConfig, createLogger({ level: 'warn', pretty: false }, 'bench-views'));
+  const reader = clickhouseViewsReader(chConfig);
+  if (!ports || !reader) throw new Error('no ClickHouse: run `make stack-up` (it starts one) or set CLICKHOUSE_URL');
+  try {
+    const t1 = Date.now();
+    const published = await ports.views.publish({ signal: new AbortController().signal });
+    log(`published ${published.version} into ClickHouse: ${published.loaded.length} day folders, ${published.loaded.reduce((n, l) => n + l.rows, 0)} events, in ${Date.now() - t1} ms`);
+    const clickhouse: BatchSource = { current: () => reader.snapshot() };
+    // Batch-side queries only (realtime is speed's alone), each store cached and uncached; the goal
+    // figures (serving_ch_*) are ClickHouse's with no batch answer reused, the rps of each query the
+    // rate its latencies were taken at.
+    const { realtime: _realtime, ...batchPaths } = PATHS;
+    for (const [prefix, source, cached] of [
+      ['serving_duckdb_cached_', duckdb, true],
+      ['serving_duckdb_uncached_', duckdb, false],
+      ['serving_ch_cached_', clickhouse, true],
+      ['serving_ch_', clickhouse, false],
+    ] as const) {
+      const app = await serve(source, cached);
+      await measure(prefix, app.base, batchPaths, CONNECTIONS);
+      await app.close();
+    }
+  } finally {
+    await reader.close();
+    const drop = new ClickHouseConnection(ports.options.clickhouse);
+    await drop.command(`DROP DATABASE IF EXISTS ${quoteIdentifier(chConfig.CLICKHOUSE_DATABASE)}`, 'dropping the bench database').catch(() => undefined);
+    await drop.close();
+    await ports.close();
   }
 }
 
-for (const name of Object.keys(PATHS)) {
-  console.log(`bench: serving_${name}_p50_ms = ${median(figures[name]!.p50)}`);
-  console.log(`bench: serving_${name}_p99_ms = ${median(figures[name]!.p99)}`);
-  console.log(`bench: serving_${name}_rps = ${Math.round(median(figures[name]!.rps))}`);
-}
-console.log(`bench: serving_rps = ${Math.round(median(figures.mixed!.rps))}`);
-
-await app.close();
 await runCleanups();
 process.exit(0);

@@ -73,6 +73,7 @@ export interface ViewsStoreOptions {
   /** The remote_servers cluster of the Distributed tables (absent: one server). */
   cluster?: string;
   readTimeoutMs: number;
+  pointerCacheMs: number;
 }
 
 /**
@@ -92,5 +93,6 @@ export function viewsStoreOptions(c: ConfigValues, overrides: Partial<ClickHouse
     shardUrls: c.CLICKHOUSE_CLUSTER ? shardUrls : [clickhouse.url],
     ...(c.CLICKHOUSE_CLUSTER ? { cluster: c.CLICKHOUSE_CLUSTER } : {}),
     readTimeoutMs: c.CLICKHOUSE_READ_TIMEOUT,
+    pointerCacheMs: c.CLICKHOUSE_POINTER_CACHE,
   };
 }

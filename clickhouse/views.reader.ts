@@ -40,6 +40,11 @@ export interface ViewsLocation {
   cluster?: string;
   /** Deadline of one read (ms). */
   readTimeoutMs: number;
+  /**
+   * How long (ms) a pointer read may be reused by the next requests: one query less per request,
+   * for a new version seen that much later. 0: read for every request.
+   */
+  pointerCacheMs?: number;
 }
 
 export async function readPointer(loc: Pick<ViewsLocation, 'connection' | 'database'>, o: { timeoutMs?: number } = {}): Promise<ViewPointer | null> {
@@ -241,19 +246,35 @@ export class ClickHouseSnapshot implements ViewReader {
 }
 
 /**
- * ViewReader over the current ClickHouse version; each call reads the pointer (one tiny query),
- * so a published or rolled-back version is used by the very next query. Manifests are immutable
- * and cached by version.
+ * ViewReader over the current ClickHouse version; each call reads the pointer (one tiny query,
+ * reused for `pointerCacheMs`), so a published or rolled-back version is used by the next query
+ * after that. Manifests are immutable and cached by version.
  */
 export class ClickHouseViewsReader implements ViewReader, WatermarkSource {
   readonly source = 'batch' as const;
   readonly exact = true;
   private readonly manifests = new Map<string, ViewVersion>();
+  private cachedPointer: { at: number; value: Promise<ViewPointer | null> } | undefined;
 
-  constructor(private readonly loc: ViewsLocation) {}
+  constructor(
+    private readonly loc: ViewsLocation,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
+  /** The pointer, read at most every `pointerCacheMs` (concurrent requests share one read; a failed read is not kept). */
   pointer(): Promise<ViewPointer | null> {
-    return readPointer(this.loc, { timeoutMs: this.loc.readTimeoutMs });
+    const ttl = this.loc.pointerCacheMs ?? 0;
+    const now = this.clock();
+    if (ttl > 0 && this.cachedPointer && now - this.cachedPointer.at < ttl) return this.cachedPointer.value;
+    const value = readPointer(this.loc, { timeoutMs: this.loc.readTimeoutMs });
+    if (ttl > 0) {
+      const entry = { at: now, value };
+      this.cachedPointer = entry;
+      value.catch(() => {
+        if (this.cachedPointer === entry) this.cachedPointer = undefined;
+      });
+    }
+    return value;
   }
 
   private async manifest(version: string): Promise<ViewVersion> {

@@ -106,6 +106,7 @@ export const CONFIG_VARIABLES = {
   CLICKHOUSE_CLUSTER: ['', z.string().regex(/^([A-Za-z_][A-Za-z0-9_]{0,63})?$/, 'expected a cluster name of remote_servers (letters, digits, _)'), 'ClickHouse cluster (remote_servers) the batch views are sharded over; empty: one server'],
   CLICKHOUSE_SHARD_URLS: ['', z.string().refine((s) => s.split(',').map((u) => u.trim()).filter(Boolean).every((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } }), 'expected comma-separated http(s) URLs'), 'HTTP URLs of the cluster\'s shards, in remote_servers order (the views are loaded into each directly)'],
   CLICKHOUSE_READ_TIMEOUT: ['30s', duration, 'Deadline of one serving read from ClickHouse'],
+  CLICKHOUSE_POINTER_CACHE: ['1s', duration, 'How long serving reuses its read of the ClickHouse batch views pointer (a new version is served at most this much later; 0: read per request)'],
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
   SERVING_SPEED_CACHE: ['1s', duration, 'How long the serving API may reuse a speed-store answer (0 turns it off)'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],

@@ -31,7 +31,7 @@ export function viewsDatabase(): string {
  * extra config (a cluster: CLICKHOUSE_CLUSTER, CLICKHOUSE_SHARD_URLS, CLICKHOUSE_URL).
  */
 export function viewsFixture(dataDir: string, overrides: Record<string, string> = {}, seams: ViewsPublishOverrides = {}): ViewsFixture {
-  const config = testConfig({ DATA_DIR: dataDir, CLICKHOUSE_DATABASE: viewsDatabase(), BATCH_VIEWS_STORE: 'clickhouse', ...overrides });
+  const config = testConfig({ DATA_DIR: dataDir, CLICKHOUSE_DATABASE: viewsDatabase(), BATCH_VIEWS_STORE: 'clickhouse', CLICKHOUSE_POINTER_CACHE: '0', ...overrides });
   const ports = viewsPublishPorts(config, silentLogger(), seams);
   const reader = clickhouseViewsReader(config);
   if (!ports || !reader) throw new Error('BATCH_VIEWS_STORE=clickhouse gave no ClickHouse views: is a ClickHouse configured?');
