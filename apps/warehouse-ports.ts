@@ -38,8 +38,10 @@ export function warehousePorts(config: ConfigValues, logger: Logger, overrides: 
     return { warehouse: { sync: () => Promise.reject(fail) }, close: async () => undefined };
   }
   const connection = new ClickHouseConnection(options.clickhouse);
+  const shards = options.cluster?.shardUrls.map((url) => new ClickHouseConnection({ ...options.clickhouse, url })) ?? [];
   const loader = new WarehouseLoader({
     connection,
+    ...(options.cluster ? { shards, cluster: options.cluster.name } : {}),
     database: options.clickhouse.database,
     owner: ownerOf(config.DATA_DIR),
     streams: options.streams,
@@ -57,5 +59,11 @@ export function warehousePorts(config: ConfigValues, logger: Logger, overrides: 
       return { loaded: r.loaded.map((d) => ({ day: d.day, rows: d.rows, duplicates: d.duplicates, source: d.source })), dropped: r.dropped, unchanged: r.unchanged, version: current.version };
     },
   };
-  return { warehouse, loader, close: () => connection.close() };
+  return {
+    warehouse,
+    loader,
+    async close() {
+      await Promise.all([connection, ...shards].map((c) => c.close()));
+    },
+  };
 }

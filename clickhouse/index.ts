@@ -5,7 +5,7 @@
 export { ClickHouseConnection, type CallOptions, type Settings } from './clickhouse.client.ts';
 export { quoteString, quoteIdentifier, qualifiedName, validDay, dayPartition, IDENTIFIER } from './sql.quote.ts';
 export { WarehouseError, fromClickHouse, serverMessage, type WarehouseErrorCode } from './warehouse.errors.ts';
-export { clickhouseOptions, warehouseOptions, warehouseEnabled, SQL_DEFAULTS, LOAD_INSERT_SETTINGS, type ClickHouseOptions, type WarehouseOptions, type SqlLimits } from './options.ts';
+export { clickhouseOptions, clusterOptions, warehouseOptions, warehouseEnabled, SQL_DEFAULTS, LOAD_INSERT_SETTINGS, type ClickHouseOptions, type WarehouseOptions, type SqlLimits } from './options.ts';
 export { WAREHOUSE_COLUMNS, EVENTS_TABLE, LOADS_TABLE, EVENTS_ORDER_BY, eventsDdl, type WarehouseColumn } from './warehouse.schema.ts';
 export { exportDay, type DayExport } from './warehouse.export.ts';
 export { WarehouseLoader, ownerOf, type DaySource, type LoadedDay, type DayLoad, type SyncResult, type LoaderDeps } from './warehouse.loader.ts';

@@ -15,6 +15,8 @@ export interface ClickHouseOptions {
 
 export interface WarehouseOptions {
   clickhouse: ClickHouseOptions;
+  /** A cluster: its name and shards' URLs (absent: one server). */
+  cluster?: { name: string; shardUrls: string[] };
   /** HTTP insert streams per day (ClickHouse parses each on its own thread). */
   streams: number;
 }
@@ -62,7 +64,20 @@ export function warehouseEnabled(c: ConfigValues): boolean {
 
 export function warehouseOptions(c: ConfigValues): WarehouseOptions | undefined {
   const clickhouse = clickhouseOptions(c);
-  return clickhouse ? { clickhouse, streams: c.WAREHOUSE_STREAMS } : undefined;
+  const cluster = clusterOptions(c);
+  return clickhouse ? { clickhouse, streams: c.WAREHOUSE_STREAMS, ...(cluster ? { cluster } : {}) } : undefined;
+}
+
+/**
+ * The cluster the batch views and the warehouse are sharded over (CLICKHOUSE_CLUSTER with
+ * CLICKHOUSE_SHARD_URLS), or undefined for one server. Inserts go to each shard directly, so every
+ * shard is known to hold a day before it counts as loaded; reads go through Distributed tables.
+ */
+export function clusterOptions(c: ConfigValues): { name: string; shardUrls: string[] } | undefined {
+  const shardUrls = c.CLICKHOUSE_SHARD_URLS.split(',').map((u) => u.trim()).filter(Boolean);
+  if (c.CLICKHOUSE_CLUSTER && shardUrls.length === 0) throw new UsageError('CLICKHOUSE_CLUSTER_INCOMPLETE', `CLICKHOUSE_CLUSTER=${c.CLICKHOUSE_CLUSTER} needs CLICKHOUSE_SHARD_URLS: the HTTP URL of each shard, in remote_servers order`);
+  if (!c.CLICKHOUSE_CLUSTER && shardUrls.length > 0) throw new UsageError('CLICKHOUSE_CLUSTER_INCOMPLETE', 'CLICKHOUSE_SHARD_URLS goes with CLICKHOUSE_CLUSTER (the remote_servers cluster the Distributed tables read)');
+  return c.CLICKHOUSE_CLUSTER ? { name: c.CLICKHOUSE_CLUSTER, shardUrls } : undefined;
 }
 
 /** Where the batch views are published and read (BATCH_VIEWS_STORE=clickhouse). */
@@ -85,13 +100,11 @@ export function viewsStoreOptions(c: ConfigValues, overrides: Partial<ClickHouse
   if (c.BATCH_VIEWS_STORE !== 'clickhouse') return undefined;
   const clickhouse = clickhouseOptions(c, overrides);
   if (!clickhouse) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', 'BATCH_VIEWS_STORE=clickhouse but no ClickHouse is configured: set CLICKHOUSE_URL, or run `make stack-up`, which starts one');
-  const shardUrls = c.CLICKHOUSE_SHARD_URLS.split(',').map((u) => u.trim()).filter(Boolean);
-  if (c.CLICKHOUSE_CLUSTER && shardUrls.length === 0) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', `CLICKHOUSE_CLUSTER=${c.CLICKHOUSE_CLUSTER} needs CLICKHOUSE_SHARD_URLS: the HTTP URL of each shard, in remote_servers order`);
-  if (!c.CLICKHOUSE_CLUSTER && shardUrls.length > 0) throw new UsageError('VIEWS_STORE_NOT_CONFIGURED', 'CLICKHOUSE_SHARD_URLS goes with CLICKHOUSE_CLUSTER (the remote_servers cluster the Distributed tables read)');
+  const cluster = clusterOptions(c);
   return {
     clickhouse,
-    shardUrls: c.CLICKHOUSE_CLUSTER ? shardUrls : [clickhouse.url],
-    ...(c.CLICKHOUSE_CLUSTER ? { cluster: c.CLICKHOUSE_CLUSTER } : {}),
+    shardUrls: cluster ? cluster.shardUrls : [clickhouse.url],
+    ...(cluster ? { cluster: cluster.name } : {}),
     readTimeoutMs: c.CLICKHOUSE_READ_TIMEOUT,
     pointerCacheMs: c.CLICKHOUSE_POINTER_CACHE,
   };

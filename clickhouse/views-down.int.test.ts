@@ -18,11 +18,12 @@ import { Metrics } from '../core/metrics.ts';
 import { stopPid, type StackPaths } from '../core/processes.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
-import { ViewsStore } from '../batch/index.ts';
+import { formatDay, ViewsStore } from '../batch/index.ts';
+import { ClickHouseConnection, clickhouseOptions, quoteString } from './index.ts';
 import { batchPorts, clickhouseViewsReader, viewsPublishPorts } from '../apps/index.ts';
 import { batchJob, flattenRuns, JobLedger, JobRunner, MemoryJobLock, SchedulerMetrics, type RunResult } from '../orchestration/index.ts';
 import { clickhouseBinary, startClickHouse, type ClickHouseServerSpec } from '../stack/index.ts';
-import { testConfig } from '../testing/helpers.ts';
+import { testConfig, waitUntil } from '../testing/helpers.ts';
 import { truthTotals } from '../testing/truth.ts';
 import { dedupeEarliest, writeLakeEvents } from './testing/lake.fixture.ts';
 
@@ -147,6 +148,29 @@ describe.skipIf(!clickhouseBinary())('ClickHouse stopped while a batch version i
         expect(r).toMatchObject({ version: v1, moved: true, loaded: [] });
       } finally {
         await views.close();
+      }
+      expect(await served('shop', D)).toEqual({ version: v1, pageviews: truthPageviews(before, 'shop', D) });
+
+      // A folder copied in part (its rows there, no record: the copy stopped before its end) is
+      // removed and copied again, never doubled: its events partition dropped, its rollup and
+      // breakdown rows deleted (a mutation, awaited).
+      const dir = new ViewsStore(dataDir).current()!.days[formatDay(D)]!.dir;
+      const ch = new ClickHouseConnection(clickhouseOptions(config())!);
+      try {
+        await ch.command(`ALTER TABLE views_down.view_dirs DELETE WHERE dir = ${quoteString(dir)}`, 'forgetting a folder');
+        await waitUntil('the record deleted', async () => Number((await ch.rows<{ n: string }>(`SELECT count() AS n FROM views_down.view_dirs WHERE dir = ${quoteString(dir)}`, 'count'))[0]!.n) === 0);
+        const publisher = viewsPublishPorts(config(), silentLogger())!;
+        try {
+          const again = await publisher.views.publish({ signal: new AbortController().signal });
+          expect(again.loaded.map((l) => l.dir)).toEqual([dir]);
+        } finally {
+          await publisher.close();
+        }
+        const hourly = await ch.rows<{ n: string; pv: string }>(`SELECT count() AS n, sum(pageviews) AS pv FROM views_down.view_hour WHERE dir = ${quoteString(dir)} AND site_id = 'shop'`, 'hours');
+        expect(Number(hourly[0]!.n)).toBe(24);
+        expect(Number(hourly[0]!.pv)).toBe(truthPageviews(before, 'shop', D));
+      } finally {
+        await ch.close();
       }
       expect(await served('shop', D)).toEqual({ version: v1, pageviews: truthPageviews(before, 'shop', D) });
     } finally {

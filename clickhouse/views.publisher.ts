@@ -5,8 +5,8 @@
  * only then recorded in that shard's `view_dirs`; after every shard has every folder, the
  * manifest is written and the pointer moves, in one row. A failure anywhere before that leaves
  * the pointer where it was, so serving keeps answering from the previous version, and the next
- * sync finishes the job (a folder half copied is dropped and copied again). Folders no kept
- * version uses any more are dropped after the move.
+ * sync finishes the job (a folder half copied is removed and copied again). Folders no kept
+ * version uses any more are removed after the move.
  */
 import { existsSync, mkdirSync, rmSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { qualifiedName, quoteString } from './sql.quote.ts';
 import { readPointer, type ViewVersion } from './views.reader.ts';
 import {
   distributedDdl,
+  PARTITION_BY,
   quoteDir,
   shardsOfSitesSql,
   VIEW_COLUMNS,
@@ -197,8 +198,8 @@ export class ViewsPublisher {
     const shards = this.deps.shards.length;
     const work = join(this.deps.workDir, `${dir.replaceAll('/', '_')}-${shard}`);
     mkdirSync(work, { recursive: true });
-    // A folder half copied by a failed sync is dropped first: the copy below is then the only one.
-    for (const t of VIEW_DATA_TABLES) await ch.command(`ALTER TABLE ${this.name(viewTable(t))} DROP PARTITION ${quoteDir(dir)}`, `clearing ${dir} of ${viewTable(t)}`);
+    // A folder half copied by a failed sync is removed first: the copy below is then the only one.
+    for (const t of VIEW_DATA_TABLES) await this.removeDir(ch, t, dir);
     try {
       let sites: string[] | undefined;
       if (shards > 1) {
@@ -234,6 +235,37 @@ export class ViewsPublisher {
     }
   }
 
+  /**
+   * Removes a folder's rows from one table of a shard: its partition (the events), or else an
+   * `ALTER TABLE … DELETE` awaited to its end (a mutation runs in the background; its end is what
+   * lets the count check of a copy that follows see only the copy).
+   */
+  private async removeDir(ch: ClickHouseConnection, t: ViewDataTable, dir: string): Promise<void> {
+    const table = this.name(viewTable(t));
+    if (PARTITION_BY[t] === 'dir') {
+      await ch.command(`ALTER TABLE ${table} DROP PARTITION ${quoteDir(dir)}`, `dropping ${dir} from ${viewTable(t)}`);
+      return;
+    }
+    const [n] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE dir = ${quoteDir(dir)}`, `looking for ${dir} in ${viewTable(t)}`);
+    if (Number(n?.n ?? 0) === 0) return;
+    await ch.command(`ALTER TABLE ${table} DELETE WHERE dir = ${quoteDir(dir)}`, `deleting ${dir} from ${viewTable(t)}`);
+    await this.mutationsDone(ch, viewTable(t));
+  }
+
+  /** Waits until no mutation of `table` is pending (18.16 has no mutations_sync). */
+  private async mutationsDone(ch: ClickHouseConnection, table: string, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [r] = await ch.rows<{ n: string }>(
+        `SELECT count() AS n FROM system.mutations WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(table)} AND is_done = 0`,
+        `waiting for the mutations of ${table}`,
+      );
+      if (Number(r?.n ?? 0) === 0) return;
+      if (Date.now() > deadline) throw new WarehouseError('CLICKHOUSE_TIMEOUT', `a deletion in ${this.deps.database}.${table} did not finish within ${timeoutMs / 1000} s (system.mutations)`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Of `sites`, those whose rows belong to `shard` (the server computes the sharding key). */
   private async sitesOfShard(sites: readonly string[], shard: number): Promise<string[]> {
     const mine: string[] = [];
@@ -263,12 +295,9 @@ export class ViewsPublisher {
       for (const dir of dirs) {
         if (used.has(dir)) continue;
         // The record goes first: a stop half way leaves a folder that is "not loaded", never one recorded but gone.
-        await ch.command(`ALTER TABLE ${this.name(VIEW_DIRS_TABLE)} DELETE WHERE dir = ${quoteDir(dir)}`, `forgetting ${dir}`, { settings: { mutations_sync: 1 } }).catch(async (err: unknown) => {
-          // 18.16 has no mutations_sync setting: the mutation then runs in the background.
-          if (!/mutations_sync/.test(errorMessage(err))) throw err;
-          await ch.command(`ALTER TABLE ${this.name(VIEW_DIRS_TABLE)} DELETE WHERE dir = ${quoteDir(dir)}`, `forgetting ${dir}`);
-        });
-        for (const t of VIEW_DATA_TABLES) await ch.command(`ALTER TABLE ${this.name(viewTable(t))} DROP PARTITION ${quoteDir(dir)}`, `dropping ${dir} from ${viewTable(t)}`);
+        await ch.command(`ALTER TABLE ${this.name(VIEW_DIRS_TABLE)} DELETE WHERE dir = ${quoteDir(dir)}`, `forgetting ${dir}`);
+        await this.mutationsDone(ch, VIEW_DIRS_TABLE);
+        for (const t of VIEW_DATA_TABLES) await this.removeDir(ch, t, dir);
         dropped.add(dir);
       }
     }

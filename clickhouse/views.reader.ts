@@ -146,7 +146,7 @@ export class ClickHouseSnapshot implements ViewReader {
     const source = range && this.eventsSource(q.site, range.from, range.to, q.filters);
     let row = toRollupRow({}, num);
     if (source) {
-      const [r] = await this.query<Record<string, unknown>>(rollupSql(source, 'toInt64(0)', reportingCurrency(q), q.eventName), `reading the totals of ${q.site}`);
+      const [r] = await this.query<Record<string, unknown>>(rollupSql(source, { prelude: '', expr: 'toInt64(0)' }, reportingCurrency(q), q.eventName), `reading the totals of ${q.site}`);
       if (r) row = toRollupRow(r, num);
     }
     const values: MetricValues = {};

@@ -1,7 +1,7 @@
 /**
  * The batch views in ClickHouse (contract 5, second store): the same five tables a batch day
  * folder holds (events, minute, hour, day, dims), each row tagged with its folder `dir`
- * (`days/<day>/<runId>`), one partition per folder. A folder is immutable once loaded, so a
+ * (`days/<day>/<runId>`) (partitions: PARTITION_BY). A folder is immutable once loaded, so a
  * version is a manifest (day → folder) and the one pointer names the version: a reader pins the
  * pointer's version and reads only its folders, whatever is being loaded meanwhile; rollback and
  * publication are one pointer row each.
@@ -56,10 +56,25 @@ export const VIEW_COLUMNS: Record<ViewDataTable, readonly ViewColumn[]> = {
 
 const ORDER_BY: Record<ViewDataTable, string> = {
   events: '(dir, site_id, event_ms)',
-  minute: '(dir, site_id, bucket)',
-  hour: '(dir, site_id, bucket)',
-  day: '(dir, site_id, bucket)',
-  dims: '(dir, site_id, dimension, value)',
+  minute: '(site_id, dir, bucket)',
+  hour: '(site_id, dir, bucket)',
+  day: '(site_id, dir, bucket)',
+  dims: '(site_id, dir, dimension, value)',
+};
+
+/**
+ * The day's events, the one big table, keep one partition per folder: a folder is dropped in one
+ * step and a query reads only its days' parts. The small tables keep one partition per month
+ * of the folder's day, so a 30-day series reads a few merged parts rather than thirty (per-part
+ * overhead was most of such a query: 234 against 589 queries/s on two cores, ClickHouse 18.16);
+ * a folder leaves them by an `ALTER TABLE … DELETE` that rewrites that month's small parts.
+ */
+export const PARTITION_BY: Record<ViewDataTable, string> = {
+  events: 'dir',
+  minute: 'substring(dir, 6, 7)',
+  hour: 'substring(dir, 6, 7)',
+  day: 'substring(dir, 6, 7)',
+  dims: 'substring(dir, 6, 7)',
 };
 
 /** Local table names (on every shard) and the Distributed ones over them (cluster only). */
@@ -74,7 +89,7 @@ export const VIEW_POINTER_TABLE = 'view_pointer';
 
 export function viewDataDdl(database: string, t: ViewDataTable): string {
   const cols = [`  dir String`, ...VIEW_COLUMNS[t].map((col) => `  ${col.name} ${col.type}`)].join(',\n');
-  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, viewTable(t))} (\n${cols}\n) ENGINE = MergeTree\nPARTITION BY dir\nORDER BY ${ORDER_BY[t]}\nSETTINGS index_granularity = 8192`;
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, viewTable(t))} (\n${cols}\n) ENGINE = MergeTree\nPARTITION BY ${PARTITION_BY[t]}\nORDER BY ${ORDER_BY[t]}\nSETTINGS index_granularity = 8192`;
 }
 
 /** Reads of a cluster: every shard's local table of `t`. */

@@ -4,7 +4,9 @@
  * copied into every shard's local tables, each shard holding its sites' rows (cityHash64 of the
  * site id), reads go through the Distributed tables of the entry server, and the pointer moves
  * only once every shard holds the version. The shared read contract holds over the cluster, and
- * its answers equal the single server's (the stack's ClickHouse) query by query.
+ * its answers equal the single server's (the stack's ClickHouse) query by query. The warehouse of
+ * exact events is loaded into the same shards, each day swapped in per shard, read through
+ * `events_all`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,8 @@ import { onCleanup, runCleanups, tempDir } from '../testing/helpers.ts';
 import { ClickHouseConnection } from './clickhouse.client.ts';
 import { qualifiedName } from './sql.quote.ts';
 import { viewsFixture, type ViewsFixture } from './testing/views.fixture.ts';
+import { warehousePorts } from '../apps/index.ts';
+import { silentLogger } from '../core/logger.ts';
 
 const DAY = 86_400_000;
 const DUCKDB = { memoryLimit: '512MB', threads: 2 };
@@ -128,5 +132,29 @@ describe.skipIf(!clickhouseBinary())('batch views on two ClickHouse shards', () 
       compared += 4;
     }
     expect(compared).toBeGreaterThan(10);
+
+    // The warehouse of exact events over the same cluster: each day swapped in per shard, its
+    // sites' rows only, every event once through events_all; a second sync loads nothing.
+    const warehouse = warehousePorts({ ...sharded.config, WAREHOUSE_ENABLED: 'true' }, silentLogger())!;
+    onCleanup(() => warehouse.close());
+    const signal = new AbortController().signal;
+    const synced = await warehouse.warehouse.sync({ signal });
+    expect(synced.loaded.map((d) => d.day)).toEqual([formatDay(data.from), formatDay(data.from + DAY)]);
+    const inRange = data.events.filter((e) => e.event_time >= data.from && e.event_time < data.to);
+    const entry = new ClickHouseConnection({ url: urls[0]!, username: 'default', password: '', database: sharded.config.CLICKHOUSE_DATABASE, requestTimeoutMs: 10_000 });
+    onCleanup(() => entry.close());
+    const [all] = await entry.rows<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${qualifiedName(sharded.config.CLICKHOUSE_DATABASE, 'events_all')}`, 'count');
+    expect({ n: Number(all!.n), ids: Number(all!.ids) }).toEqual({ n: inRange.length, ids: inRange.length });
+    for (const [i, url] of urls.entries()) {
+      const ch = new ClickHouseConnection({ url, username: 'default', password: '', database: sharded.config.CLICKHOUSE_DATABASE, requestTimeoutMs: 10_000 });
+      try {
+        const sites = await ch.rows<{ site_id: string; n: string }>(`SELECT site_id, count() AS n FROM ${qualifiedName(sharded.config.CLICKHOUSE_DATABASE, 'events')} GROUP BY site_id ORDER BY site_id`, 'events of a shard');
+        expect(sites.map((r) => r.site_id), `warehouse sites of shard ${i + 1}`).toEqual(perShard[i]);
+        for (const r of sites) expect(Number(r.n), `${r.site_id} on shard ${i + 1}`).toBe(inRange.filter((e) => e.site_id === r.site_id).length);
+      } finally {
+        await ch.close();
+      }
+    }
+    expect((await warehouse.warehouse.sync({ signal })).loaded).toEqual([]);
   });
 });

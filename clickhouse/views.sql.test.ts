@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UnsupportedQueryError } from '../core/views.ts';
-import { bucketSql, filterSql, msLiteral } from './views.sql.ts';
+import { Calendar } from '../core/calendar.ts';
+import { bucketSql, estimatedIndex, filterSql, msLiteral, ZONE_WINDOW } from './views.sql.ts';
 import { dirsCondition, quoteDir, shardsOfSitesSql } from './views.schema.ts';
 
 describe('views SQL text', () => {
@@ -28,10 +29,32 @@ describe('views SQL text', () => {
   });
 
   it('cuts fixed UTC buckets by division and zone buckets by their starts', () => {
-    expect(bucketSql('hour', true, [])).toBe('intDiv(event_ms, 3600000) * 3600000');
-    expect(bucketSql('minute', false, [])).toBe('intDiv(event_ms, 60000) * 60000');
-    expect(bucketSql('day', false, [0, 86_400_000])).toBe('arrayElement([toInt64(0), toInt64(86400000)], arrayCount(b -> b <= event_ms, [toInt64(0), toInt64(86400000)]))');
-    expect(bucketSql('week', true, [5])).toContain('arrayCount');
+    expect(bucketSql('hour', true, [])).toEqual({ prelude: '', expr: 'intDiv(event_ms, 3600000) * 3600000' });
+    expect(bucketSql('minute', false, [])).toEqual({ prelude: '', expr: 'intDiv(event_ms, 60000) * 60000' });
+    const day = bucketSql('day', false, [0, 86_400_000]);
+    expect(day.prelude).toBe('WITH [0, 86400000] AS bounds');
+    expect(day.expr).toBe('toInt64(arrayElement(bounds, greatest(toInt64(1), toInt64(intDiv(event_ms - 0, 86400000)) + -2) - 1 + arrayCount(b -> b <= event_ms, arraySlice(bounds, greatest(toInt64(1), toInt64(intDiv(event_ms - 0, 86400000)) + -2), 7))))');
+    expect(bucketSql('week', true, [5]).expr).toContain('arrayCount');
+  });
+
+  it("finds every event's zone bucket within the search window, over 400 days of DST changes and odd offsets", () => {
+    const zones = ['America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Asia/Kathmandu', 'Pacific/Chatham', 'America/St_Johns', 'Europe/London', 'America/Santiago'];
+    const { before, size } = ZONE_WINDOW;
+    let checked = 0;
+    for (const zone of zones) {
+      const cal = Calendar.of(zone);
+      for (const start of [Date.UTC(2024, 0, 1), Date.UTC(2025, 2, 9, 5), Date.UTC(2026, 9, 3, 13, 30)])
+        for (const grain of ['hour', 'day', 'week', 'month'] as const) {
+          const bounds = cal.buckets(start, start + 400 * 86_400_000, grain);
+          for (let k = 0; k < bounds.length - 1; k++)
+            for (const t of [Math.max(bounds[k]!, start), bounds[k + 1]! - 1]) {
+              const lo = Math.max(1, estimatedIndex(t, bounds[0]!, grain) - before);
+              if (k + 1 < lo || k + 1 > lo + size - 1) expect.unreachable(`${zone} ${grain}: bucket ${k + 1} of ${new Date(t).toISOString()} outside the window from ${lo}`);
+              checked++;
+            }
+        }
+    }
+    expect(checked).toBeGreaterThan(400_000);
   });
 
   it('asks the server for the shards of sites with each site quoted', () => {

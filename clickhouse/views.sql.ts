@@ -32,22 +32,45 @@ export function filterSql(filters: Filters | undefined): string {
 const FIXED_MS: Partial<Record<Grain, number>> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 
 /**
+ * The search window of a zone's bucket starts: an event's index among the starts is estimated
+ * from the grain's mean length (a local hour lasts 0.5 to 2 hours around a DST change, a local day
+ * 23 to 25 hours, a month 28 to 31 days), and the true index lies within `before` of the estimate
+ * (views.sql.test.ts checks it over years of changes in zones with odd offsets), so each event
+ * compares with `size` starts instead of all of them.
+ */
+export const ZONE_WINDOW = { before: 3, size: 7, meanMs: { minute: 60_000, hour: 3_600_000, day: 86_400_000, week: 604_800_000, month: 2_629_746_000 } as Record<Grain, number> };
+
+/** The 1-based estimate of ZONE_WINDOW, as the SQL computes it (for the test). */
+export function estimatedIndex(t: number, firstStart: number, grain: Grain): number {
+  return Math.floor((t - firstStart) / ZONE_WINDOW.meanMs[grain]) + 1;
+}
+
+/** A bucket expression and the `WITH` prelude of its constants ('' when none). */
+export interface BucketSql {
+  prelude: string;
+  expr: string;
+}
+
+/**
  * The bucket start of an event: a fixed-length UTC bucket by integer division, or else the last
  * of `bounds` (the zone's bucket starts, core/calendar.ts, sorted; the first at or before every
- * event of the query) at or before the event.
+ * event of the query) at or before the event, searched within ZONE_WINDOW.
  */
-export function bucketSql(grain: Grain, utc: boolean, bounds: readonly number[]): string {
+export function bucketSql(grain: Grain, utc: boolean, bounds: readonly number[]): BucketSql {
   const fixed = FIXED_MS[grain];
-  if (fixed !== undefined && (utc || grain === 'minute')) return `intDiv(event_ms, ${fixed}) * ${fixed}`;
-  const list = `[${bounds.map((b) => `toInt64(${msLiteral(b)})`).join(', ')}]`;
-  return `arrayElement(${list}, arrayCount(b -> b <= event_ms, ${list}))`;
+  if (fixed !== undefined && (utc || grain === 'minute')) return { prelude: '', expr: `intDiv(event_ms, ${fixed}) * ${fixed}` };
+  if (bounds.length === 0) return { prelude: '', expr: 'toInt64(0)' };
+  const prelude = `WITH [${bounds.map(msLiteral).join(', ')}] AS bounds`;
+  const { before, size, meanMs } = ZONE_WINDOW;
+  const lo = `greatest(toInt64(1), toInt64(intDiv(event_ms - ${msLiteral(bounds[0]!)}, ${meanMs[grain]})) + ${1 - before})`;
+  return { prelude, expr: `toInt64(arrayElement(bounds, ${lo} - 1 + arrayCount(b -> b <= event_ms, arraySlice(bounds, ${lo}, ${size}))))` };
 }
 
 /**
  * Two-level rollup over `source` (a table expression of view events): per bucket × session, then
  * per bucket. `eventName` restricts `events` to one custom-event name.
  */
-export function rollupSql(source: string, bucket: string, currency: string, eventName: string | undefined): string {
+export function rollupSql(source: string, bucket: BucketSql, currency: string, eventName: string | undefined): string {
   const custom = eventName === undefined ? `type = 'custom'` : `type = 'custom' AND event_name = ${quoteString(eventName)}`;
   return `SELECT bucket,
     sumIf(pv, is_bot = 0) AS pageviews,
@@ -60,7 +83,7 @@ export function rollupSql(source: string, bucket: string, currency: string, even
     sumIf(span_ms, is_bot = 0) AS duration_ms,
     sumIf(pv, is_bot = 1) AS bot_pageviews
   FROM (
-    SELECT ${bucket} AS bucket, session_id, visitor_id, is_bot,
+    ${bucket.prelude} SELECT ${bucket.expr} AS bucket, session_id, visitor_id, is_bot,
       countIf(type = 'pageview') AS pv,
       countIf(${custom}) AS ce,
       countIf(type = 'purchase') AS pu,

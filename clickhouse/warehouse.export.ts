@@ -15,7 +15,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { listValue, timestampValue, type DuckDBValue } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue, timestampValue, type DuckDBValue } from '@duckdb/node-api';
 import { errorMessage } from '../core/errors.ts';
 import { num, type DuckDB } from '../core/duckdb.ts';
 import { REQUIRED_LAKE_COLUMNS, WAREHOUSE_COLUMNS, exportExpression, quotedExportColumns } from './warehouse.schema.ts';
@@ -70,12 +70,17 @@ function byHourFolder(files: readonly string[]): string[][] {
  * one hour folder at a time, and hands each finished part to `onPart`, so the inserts of the first
  * hours run while the later ones are exported (on two cores this overlap is most of the gain).
  * Rows whose id hash occurs more than once (normally none) are deduplicated over the whole day,
- * in a part of their own at the end.
+ * in a part of their own at the end. `sites`: only these sites' rows (a shard's share), chosen
+ * after the dedupe, which spans every site.
  */
-export async function exportDay(db: DuckDB, day: string, files: readonly string[], outDir: string, onPart: (part: string) => void = () => {}): Promise<DayExport> {
+export async function exportDay(db: DuckDB, day: string, files: readonly string[], outDir: string, onPart: (part: string) => void = () => {}, sites?: readonly string[]): Promise<DayExport> {
   if (files.length === 0) return { rows: 0, duplicates: 0, parts: [] };
   const start = Date.parse(`${validDay(day)}T00:00:00Z`);
-  const params = { files: listValue([...files]), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(start + DAY_MS) * 1000n) };
+  const params: Record<string, DuckDBValue> = { files: listValue([...files]), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(start + DAY_MS) * 1000n) };
+  // A shard's share of the day: its sites' rows, chosen after the dedupe (which spans every site).
+  const ofSites = sites ? ` AND list_contains($sites, CAST(site_id AS VARCHAR))` : '';
+  const siteParams: Record<string, DuckDBValue> = sites ? { sites: listValue([...sites]) } : {};
+  const types = sites ? { sites: LIST(VARCHAR) } : undefined;
   try {
     const lake = await lakeColumnsOf(db, [...files]);
     const missing = REQUIRED_LAKE_COLUMNS.filter((c) => !lake.has(c));
@@ -91,7 +96,7 @@ export async function exportDay(db: DuckDB, day: string, files: readonly string[
     let rows = 0;
     const copy = async (sql: string, p: Record<string, DuckDBValue>, name: string): Promise<void> => {
       const file = join(outDir, name);
-      const done = await db.conn.runAndReadAll(`COPY (${sql}) TO ${sqlText(file)} (${CSV_OPTIONS})`, p);
+      const done = await db.conn.runAndReadAll(`COPY (${sql}) TO ${sqlText(file)} (${CSV_OPTIONS})`, { ...p, ...siteParams }, types);
       const n = num(done.getRowObjectsJS()[0]?.Count);
       rows += n;
       if (n > 0) {
@@ -101,7 +106,7 @@ export async function exportDay(db: DuckDB, day: string, files: readonly string[
     };
     const groups = byHourFolder(files);
     for (const [i, group] of groups.entries()) {
-      await copy(`SELECT ${cols} FROM ${SCAN} WHERE ${IN_DAY}${repeated ? ` AND ${ID_HASH} NOT IN (SELECT h FROM wh_dup)` : ''}`, { ...params, files: listValue(group) }, `part-${String(i).padStart(3, '0')}.csv`);
+      await copy(`SELECT ${cols} FROM ${SCAN} WHERE ${IN_DAY}${ofSites}${repeated ? ` AND ${ID_HASH} NOT IN (SELECT h FROM wh_dup)` : ''}`, { ...params, files: listValue(group) }, `part-${String(i).padStart(3, '0')}.csv`);
     }
     if (repeated) {
       const order = ['CAST(event_id AS VARCHAR)', 'CAST(received_time AS TIMESTAMP)', 'CAST(event_time AS TIMESTAMP)', 'CAST(site_id AS VARCHAR)', 'CAST(session_id AS VARCHAR)', 'file', 'file_row'].join(', ');
@@ -109,15 +114,31 @@ export async function exportDay(db: DuckDB, day: string, files: readonly string[
         SELECT DISTINCT ON (CAST(event_id AS VARCHAR)) * FROM (
           SELECT *, filename AS file, file_row_number AS file_row FROM read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)
           WHERE ${IN_DAY} AND ${ID_HASH} IN (SELECT h FROM wh_dup))
-        ORDER BY ${order})`;
+        ORDER BY ${order}) WHERE true${ofSites}`;
       await copy(deduped, params, 'part-repeated.csv');
     }
     // Without a repeated hash there is no duplicate; only then is the day's row count needed.
-    const inDay = repeated ? num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${SCAN} WHERE ${IN_DAY}`, params)).getRowObjectsJS()[0]!.n) : rows;
+    const inDay = repeated ? num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${SCAN} WHERE ${IN_DAY}${ofSites}`, { ...params, ...siteParams }, types)).getRowObjectsJS()[0]!.n) : rows;
     await db.conn.run('DROP TABLE wh_dup');
     return { rows, duplicates: inDay - rows, parts };
   } catch (err) {
     if (err instanceof WarehouseError) throw err;
     throw new WarehouseError('WAREHOUSE_EXPORT_FAILED', `could not read ${day} from the lake: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** The sites with rows in the day (to split the day over shards). */
+export async function daySites(db: DuckDB, day: string, files: readonly string[]): Promise<string[]> {
+  if (files.length === 0) return [];
+  const start = Date.parse(`${validDay(day)}T00:00:00Z`);
+  try {
+    const r = await db.conn.runAndReadAll(`SELECT DISTINCT CAST(site_id AS VARCHAR) AS s FROM ${SCAN} WHERE ${IN_DAY} ORDER BY s`, {
+      files: listValue([...files]),
+      start: timestampValue(BigInt(start) * 1000n),
+      end: timestampValue(BigInt(start + DAY_MS) * 1000n),
+    });
+    return r.getRowObjectsJS().map((row) => String(row.s));
+  } catch (err) {
+    throw new WarehouseError('WAREHOUSE_EXPORT_FAILED', `could not read the sites of ${day} from the lake: ${errorMessage(err)}`, { cause: err });
   }
 }

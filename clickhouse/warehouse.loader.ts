@@ -19,7 +19,9 @@ import { openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import type { ClickHouseConnection } from './clickhouse.client.ts';
 import { dayPartition, qualifiedName, quoteString, validDay } from './sql.quote.ts';
 import { WarehouseError } from './warehouse.errors.ts';
-import { exportDay } from './warehouse.export.ts';
+import { daySites, exportDay } from './warehouse.export.ts';
+import { distributedEventsDdl, EVENTS_ALL_TABLE } from './warehouse.schema.ts';
+import { shardsOfSitesSql } from './views.schema.ts';
 import { LOAD_INSERT_SETTINGS } from './options.ts';
 import {
   EVENTS_TABLE,
@@ -73,7 +75,15 @@ export interface SyncResult {
 }
 
 export interface LoaderDeps {
+  /** The entry server: load records (and, in a cluster, the Distributed `events_all`). */
   connection: ClickHouseConnection;
+  /**
+   * Every shard's server in remote_servers order, each holding its sites' rows (cityHash64 of the
+   * site id, like the batch views); absent: the entry server alone holds `events`.
+   */
+  shards?: readonly ClickHouseConnection[];
+  /** The remote_servers cluster of `events_all` (with `shards`). */
+  cluster?: string;
   database: string;
   /**
    * Who the database mirrors, `<host>:<absolute DATA_DIR>` (ownerOf): a database that holds loads
@@ -137,10 +147,13 @@ export class WarehouseLoader {
   private readonly loads: string;
   private readonly clock: () => number;
 
+  private readonly shards: readonly ClickHouseConnection[];
+
   constructor(private readonly deps: LoaderDeps) {
     this.events = qualifiedName(deps.database, EVENTS_TABLE);
     this.loads = qualifiedName(deps.database, LOADS_TABLE);
     this.clock = deps.clock ?? Date.now;
+    this.shards = deps.shards?.length ? deps.shards : [deps.connection];
   }
 
   /**
@@ -148,18 +161,21 @@ export class WarehouseLoader {
    * is set up again by the next run); refuses an events table of other columns.
    */
   async ensureSchema(): Promise<void> {
-    const { connection: ch, database } = this.deps;
-    await ch.command(createDatabaseSql(database), 'creating the warehouse database');
-    await ch.command(eventsDdl(database), 'creating the events table');
-    await ch.command(loadsDdl(database), 'creating the loads table');
-    const have = await ch.rows<{ name: string; type: string }>(columnsSql(database, EVENTS_TABLE), 'reading the events columns');
-    const key = (c: { name: string; type: string }) => `${c.name} ${c.type}`;
-    const want = new Set(WAREHOUSE_COLUMNS.map(key));
-    const got = new Set(have.map(key));
-    const missing = [...want].filter((c) => !got.has(c));
-    if (missing.length) {
-      throw new WarehouseError('WAREHOUSE_SCHEMA_MISMATCH', `${database}.${EVENTS_TABLE} exists with other columns than this version writes (missing or different: ${missing.join(', ')}); rename or drop it to let the warehouse create it again`);
+    const { connection: entry, database, cluster } = this.deps;
+    for (const ch of new Set([entry, ...this.shards])) {
+      await ch.command(createDatabaseSql(database), 'creating the warehouse database');
+      await ch.command(eventsDdl(database), 'creating the events table');
+      const have = await ch.rows<{ name: string; type: string }>(columnsSql(database, EVENTS_TABLE), 'reading the events columns');
+      const key = (c: { name: string; type: string }) => `${c.name} ${c.type}`;
+      const want = new Set(WAREHOUSE_COLUMNS.map(key));
+      const got = new Set(have.map(key));
+      const missing = [...want].filter((c) => !got.has(c));
+      if (missing.length) {
+        throw new WarehouseError('WAREHOUSE_SCHEMA_MISMATCH', `${database}.${EVENTS_TABLE} on ${ch.url} exists with other columns than this version writes (missing or different: ${missing.join(', ')}); rename or drop it to let the warehouse create it again`);
+      }
     }
+    await entry.command(loadsDdl(database), 'creating the loads table');
+    if (cluster) await entry.command(distributedEventsDdl(database, cluster), `creating the Distributed ${EVENTS_ALL_TABLE} table`);
   }
 
   /** The newest load row of each day (after ensureSchema). */
@@ -170,11 +186,18 @@ export class WarehouseLoader {
 
   /** Rows per day (YYYY-MM-DD) in the events table, from its active parts (metadata, no scan). */
   async rowsPerDay(): Promise<Map<string, number>> {
-    const rows = await this.deps.connection.rows<{ partition_id: string; rows: string }>(
-      `SELECT partition_id, sum(rows) AS rows FROM system.parts WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(EVENTS_TABLE)} AND active GROUP BY partition_id`,
-      'reading the events partitions',
-    );
-    return new Map(rows.map((r) => [`${r.partition_id.slice(0, 4)}-${r.partition_id.slice(4, 6)}-${r.partition_id.slice(6, 8)}`, Number(r.rows)]));
+    const out = new Map<string, number>();
+    for (const ch of this.shards) {
+      const rows = await ch.rows<{ partition_id: string; rows: string }>(
+        `SELECT partition_id, sum(rows) AS rows FROM system.parts WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(EVENTS_TABLE)} AND active GROUP BY partition_id`,
+        'reading the events partitions',
+      );
+      for (const r of rows) {
+        const day = `${r.partition_id.slice(0, 4)}-${r.partition_id.slice(4, 6)}-${r.partition_id.slice(6, 8)}`;
+        out.set(day, (out.get(day) ?? 0) + Number(r.rows));
+      }
+    }
+    return out;
   }
 
   /**
@@ -216,57 +239,95 @@ export class WarehouseLoader {
     return result;
   }
 
-  /** Loads one day: export, staging insert, count check, partition swap, load record. */
+  /**
+   * Loads one day: per shard (its sites' rows) export, staging insert and count check; then the
+   * partition swap on every shard and the load record. Every shard is staged and checked before
+   * the first swap, so a failure while staging changes nothing; the swaps themselves are one
+   * statement per shard (ClickHouse has no transaction across servers), and the record, written
+   * after the last, makes the next sync redo a day whose swaps were cut short.
+   */
   async loadDay(db: DuckDB, src: DaySource, signal?: AbortSignal): Promise<DayLoad> {
-    const { connection: ch, logger } = this.deps;
+    const { logger } = this.deps;
     const day = validDay(src.day);
     const stamp = `${day.replaceAll('-', '')}_${Math.floor(this.clock() / 1000)}_${randomBytes(4).toString('hex')}`;
     const dir = join(this.deps.workDir, `${day}-${stamp}`);
     const staging = qualifiedName(this.deps.database, `${STAGING_PREFIX}${stamp}`);
-    let t = performance.now();
+    const t0 = performance.now();
+    const staged: number[] = [];
     try {
-      await ch.command(`CREATE TABLE ${staging} AS ${this.events}`, `creating the staging table of ${day}`);
-      try {
-        // Merging the staging parts while they arrive cost a third more CPU and half again the
-        // time (measured, 10M events); the swapped-in parts merge in the events table afterwards.
-        await ch.command(`SYSTEM STOP MERGES ${staging}`, `pausing merges of the staging table of ${day}`).catch((err: unknown) => logger?.warn({ event: 'warehouse_stop_merges_failed', day, err }));
-        // Each hour's part is inserted as soon as it is exported, while the next hours export.
-        const parts = new PartQueue();
-        const inserting = this.insertParts(staging, parts, day, signal);
-        inserting.catch(() => undefined);
-        let exported: Awaited<ReturnType<typeof exportDay>>;
-        try {
-          exported = await exportDay(db, day, src.files, dir, (part) => parts.push(part));
-        } finally {
-          parts.close();
-        }
-        const exportMs = performance.now() - t;
-        await inserting;
-        const [{ n } = { n: '0' }] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${staging}`, `counting the staging rows of ${day}`);
-        if (Number(n) !== exported.rows) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `the staging table of ${day} holds ${n} rows, ${exported.rows} were exported; the day was not swapped in`);
-        const insertMs = performance.now() - t;
-        await this.deps.beforeSwap?.(day);
-        t = performance.now();
-        const partition = dayPartition(day);
-        if (exported.rows > 0) await ch.command(`ALTER TABLE ${this.events} REPLACE PARTITION ID ${partition} FROM ${staging}`, `swapping ${day} into the events table`);
-        else await ch.command(`ALTER TABLE ${this.events} DROP PARTITION ID ${partition}`, `emptying ${day} in the events table`);
-        await this.record(day, src.source, exported.rows);
-        const swapMs = performance.now() - t;
-        const load: DayLoad = { day, source: src.source, rows: exported.rows, duplicates: exported.duplicates, exportMs: Math.round(exportMs), insertMs: Math.round(insertMs), swapMs: Math.round(swapMs) };
-        logger?.info({ event: 'warehouse_day_loaded', day, source: src.source, rows: load.rows, duplicates: load.duplicates, export_ms: load.exportMs, insert_ms: load.insertMs, swap_ms: load.swapMs });
-        return load;
-      } finally {
-        // When ClickHouse is down this fails too; the next sync removes the leftover.
-        await ch.command(`DROP TABLE IF EXISTS ${staging}`, `dropping the staging table of ${day}`).catch(() => undefined);
+      const sites = this.shards.length > 1 ? await this.sitesPerShard(await daySites(db, day, src.files)) : [undefined];
+      let rows = 0;
+      let duplicates = 0;
+      let exportMs = 0;
+      const rowsOf: number[] = [];
+      for (const [i, ch] of this.shards.entries()) {
+        signal?.throwIfAborted();
+        staged.push(i);
+        const r = await this.stage(db, ch, i, staging, src, join(dir, String(i)), sites[i], signal);
+        rowsOf.push(r.rows);
+        rows += r.rows;
+        duplicates += r.duplicates;
+        exportMs += r.exportMs;
       }
+      const insertMs = performance.now() - t0;
+      await this.deps.beforeSwap?.(day);
+      const t1 = performance.now();
+      const partition = dayPartition(day);
+      for (const [i, ch] of this.shards.entries()) {
+        const swap = rowsOf[i]! > 0 ? `ALTER TABLE ${this.events} REPLACE PARTITION ID ${partition} FROM ${staging}` : `ALTER TABLE ${this.events} DROP PARTITION ID ${partition}`;
+        await ch.command(swap, `swapping ${day} into the events table${this.shards.length > 1 ? ` of shard ${i + 1}` : ''}`);
+      }
+      await this.record(day, src.source, rows);
+      const swapMs = performance.now() - t1;
+      const load: DayLoad = { day, source: src.source, rows, duplicates, exportMs: Math.round(exportMs), insertMs: Math.round(insertMs), swapMs: Math.round(swapMs) };
+      logger?.info({ event: 'warehouse_day_loaded', day, source: src.source, rows: load.rows, duplicates: load.duplicates, shards: this.shards.length, export_ms: load.exportMs, insert_ms: load.insertMs, swap_ms: load.swapMs });
+      return load;
     } finally {
+      // When ClickHouse is down this fails too; the next sync removes the leftover.
+      for (const i of staged) await this.shards[i]!.command(`DROP TABLE IF EXISTS ${staging}`, `dropping the staging table of ${day}`).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
+  /** One shard's share of a day into a fresh staging table on it, inserted while exported, then counted. */
+  private async stage(db: DuckDB, ch: ClickHouseConnection, shard: number, staging: string, src: DaySource, dir: string, sites: string[] | undefined, signal?: AbortSignal): Promise<{ rows: number; duplicates: number; exportMs: number }> {
+    const { logger } = this.deps;
+    const day = src.day;
+    const t = performance.now();
+    await ch.command(`CREATE TABLE ${staging} AS ${this.events}`, `creating the staging table of ${day}`);
+    // Merging the staging parts while they arrive cost a third more CPU and half again the
+    // time (measured, 10M events); the swapped-in parts merge in the events table afterwards.
+    await ch.command(`SYSTEM STOP MERGES ${staging}`, `pausing merges of the staging table of ${day}`).catch((err: unknown) => logger?.warn({ event: 'warehouse_stop_merges_failed', day, err }));
+    // Each hour's part is inserted as soon as it is exported, while the next hours export.
+    const parts = new PartQueue();
+    const inserting = this.insertParts(ch, staging, parts, day, signal);
+    inserting.catch(() => undefined);
+    let exported: Awaited<ReturnType<typeof exportDay>>;
+    try {
+      exported = sites && sites.length === 0 ? { rows: 0, duplicates: 0, parts: [] } : await exportDay(db, day, src.files, dir, (part) => parts.push(part), sites);
+    } finally {
+      parts.close();
+    }
+    const exportMs = performance.now() - t;
+    await inserting;
+    const [{ n } = { n: '0' }] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${staging}`, `counting the staging rows of ${day}`);
+    if (Number(n) !== exported.rows) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `the staging table of ${day}${this.shards.length > 1 ? ` on shard ${shard + 1}` : ''} holds ${n} rows, ${exported.rows} were exported; the day was not swapped in`);
+    return { rows: exported.rows, duplicates: exported.duplicates, exportMs };
+  }
+
+  /** Each shard's sites (0-based, remote_servers order): the server computes the sharding key. */
+  private async sitesPerShard(sites: readonly string[]): Promise<string[][]> {
+    const out: string[][] = this.shards.map(() => []);
+    for (let i = 0; i < sites.length; i += 500) {
+      const rows = await this.deps.connection.rows<{ site: string; shard: number | string }>(shardsOfSitesSql(sites.slice(i, i + 500), this.shards.length), 'computing the shards of the sites');
+      for (const r of rows) out[Number(r.shard)]!.push(r.site);
+    }
+    return out;
+  }
+
   /** Removes a day from the warehouse (the batch version no longer covers it). */
   async dropDay(day: string): Promise<void> {
-    await this.deps.connection.command(`ALTER TABLE ${this.events} DROP PARTITION ID ${dayPartition(day)}`, `dropping ${day} from the events table`);
+    for (const ch of this.shards) await ch.command(`ALTER TABLE ${this.events} DROP PARTITION ID ${dayPartition(day)}`, `dropping ${day} from the events table`);
     await this.record(day, '', 0);
     this.deps.logger?.info({ event: 'warehouse_day_dropped', day });
   }
@@ -287,24 +348,28 @@ export class WarehouseLoader {
 
   /** Staging tables left by crashed loads (older than an hour, so a running load keeps its own). */
   async dropLeftovers(): Promise<string[]> {
-    const { connection: ch, database } = this.deps;
-    const tables = await ch.rows<{ name: string }>(stagingTablesSql(database), 'listing staging tables');
-    const old = tables.map((t) => t.name).filter((n) => {
-      const m = STAGING_NAME.exec(n);
-      return m !== null && this.clock() - Number(m[1]) * 1000 > LEFTOVER_AGE_MS;
-    });
-    for (const name of old) await ch.command(`DROP TABLE IF EXISTS ${qualifiedName(database, name)}`, `dropping the leftover staging table ${name}`);
-    return old;
+    const { database } = this.deps;
+    const dropped: string[] = [];
+    for (const ch of this.shards) {
+      const tables = await ch.rows<{ name: string }>(stagingTablesSql(database), 'listing staging tables');
+      const old = tables.map((t) => t.name).filter((n) => {
+        const m = STAGING_NAME.exec(n);
+        return m !== null && this.clock() - Number(m[1]) * 1000 > LEFTOVER_AGE_MS;
+      });
+      for (const name of old) await ch.command(`DROP TABLE IF EXISTS ${qualifiedName(database, name)}`, `dropping the leftover staging table ${name}`);
+      dropped.push(...old);
+    }
+    return dropped;
   }
 
   /** One insert stream per part as the parts come, `streams` at a time; the first failure stops the others. */
-  private async insertParts(staging: string, queue: PartQueue, day: string, signal?: AbortSignal): Promise<void> {
+  private async insertParts(ch: ClickHouseConnection, staging: string, queue: PartQueue, day: string, signal?: AbortSignal): Promise<void> {
     const columns = WAREHOUSE_COLUMNS.map((c) => c.name);
     const failed = new AbortController();
     const stop = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
     const worker = async () => {
       for (let part = await queue.next(); part !== undefined && !stop.aborted; part = await queue.next()) {
-        await this.deps.connection.insertStream(staging, columns, createReadStream(part, { highWaterMark: 1 << 20 }), 'CSV', `inserting ${day} into its staging table`, { settings: LOAD_INSERT_SETTINGS, signal: stop });
+        await ch.insertStream(staging, columns, createReadStream(part, { highWaterMark: 1 << 20 }), 'CSV', `inserting ${day} into its staging table`, { settings: LOAD_INSERT_SETTINGS, signal: stop });
       }
     };
     const results = await Promise.allSettled(

@@ -13,6 +13,8 @@ import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
 export const EVENTS_TABLE = 'events';
 export const LOADS_TABLE = 'warehouse_loads';
 export const STAGING_PREFIX = 'events_staging_';
+/** In a cluster: every shard's `events` through one Distributed table (on the entry server). */
+export const EVENTS_ALL_TABLE = 'events_all';
 
 type Kind = 'text' | 'optional-text' | 'seconds' | 'millis' | 'flag' | 'keys' | 'values' | 'int64' | 'int32';
 
@@ -87,6 +89,11 @@ export const EVENTS_ORDER_BY = '(site_id, event_time, event_id)';
 export function eventsDdl(database: string, table = EVENTS_TABLE): string {
   const columns = WAREHOUSE_COLUMNS.map((c) => `  ${c.name} ${c.type}`).join(',\n');
   return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table)} (\n${columns}\n) ENGINE = MergeTree\nPARTITION BY toYYYYMMDD(event_time)\nORDER BY ${EVENTS_ORDER_BY}\nSETTINGS index_granularity = 8192`;
+}
+
+/** `events_all` over the cluster's `events`, sharded like the batch views (cityHash64 of the site). */
+export function distributedEventsDdl(database: string, cluster: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, EVENTS_ALL_TABLE)} AS ${qualifiedName(database, EVENTS_TABLE)} ENGINE = Distributed(${quoteIdentifier(cluster)}, ${quoteIdentifier(database)}, ${quoteIdentifier(EVENTS_TABLE)}, cityHash64(site_id))`;
 }
 
 export function loadsDdl(database: string): string {
