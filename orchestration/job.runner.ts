@@ -107,6 +107,7 @@ export class JobRunner {
         followUps.push(r);
         if (r.status !== 'succeeded') break;
       }
+      for (const next of output.independent ?? []) followUps.push(await this.run(next, 'after-batch', signal));
       return { status: 'succeeded', job: job.name, run: finished, output, followUps };
     }
     const error = errorMessage(failure);

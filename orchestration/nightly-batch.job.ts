@@ -1,8 +1,10 @@
 /**
  * The nightly batch job: one batch run (batch/), then, when the watermark W moved, the drift
  * comparison over the newly covered buckets and the retirement of the speed keys before W,
- * so batch data has physically replaced speed data there; after every successful run, the
- * warehouse step (ClickHouse), last, so its failure never holds back drift or retirement.
+ * so batch data has physically replaced speed data there (with BATCH_VIEWS_STORE=clickhouse both
+ * wait for the `views` step, which publishes the version serving reads); after every successful
+ * run, the warehouse step (ClickHouse), last and independent: its failure holds back nothing, and
+ * nothing's failure holds it back.
  * Follow-ups are separate ledger runs.
  */
 import { Calendar } from '../core/calendar.ts';
@@ -69,8 +71,9 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
       // After every successful run, published or not, like the warehouse step below.
       if (deps.views) next.push(viewsJob(deps.views, afterServed));
       else next.push(...afterServed);
-      // After every successful run, published or not: the step syncs to the current version, so it also makes up for a failed one.
-      if (deps.warehouse) next.push(warehouseJob(deps.warehouse));
+      // After every successful run, published or not: the step syncs to the current version, so it
+      // also makes up for a failed one; nothing before it (drift, publishing the views) holds it back.
+      const independent = deps.warehouse ? [warehouseJob(deps.warehouse)] : [];
       const details: Record<string, unknown> = {
         ...(deps.zone ? { zone: deps.zone, until: until === undefined ? null : new Date(until).toISOString() } : {}),
         published: result.published,
@@ -79,7 +82,7 @@ export function batchJob(deps: BatchJobDeps): JobDefinition {
         watermarkIso: result.watermark === null ? null : new Date(result.watermark).toISOString(),
       };
       if (result.version !== undefined) details.version = result.version;
-      return { days: result.days, rows: result.rows, details, next };
+      return { days: result.days, rows: result.rows, details, next, independent };
     },
   };
 }

@@ -38,12 +38,16 @@ export interface JobRun {
   pid: number;
 }
 
-/** What a job returns; `next` are follow-up jobs run after it, in order, each only if the one before succeeded. */
+/**
+ * What a job returns; `next` are follow-up jobs run after it, in order, each only if the one before
+ * succeeded; `independent` run after those, each whatever the others did.
+ */
 export interface JobOutput {
   days?: string[];
   rows?: number;
   details?: Record<string, unknown>;
   next?: JobDefinition[];
+  independent?: JobDefinition[];
 }
 
 export interface JobContext {
