@@ -109,6 +109,7 @@ export const CONFIG_VARIABLES = {
   CLICKHOUSE_POINTER_CACHE: ['1s', duration, 'How long serving reuses its read of the ClickHouse batch views pointer (a new version is served at most this much later; 0: read per request)'],
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
   SERVING_SPEED_CACHE: ['1s', duration, 'How long the serving API may reuse a speed-store answer (0 turns it off)'],
+  SERVING_ADMIN_KEY: ['', z.union([z.literal(''), z.string().min(24, 'expected at least 24 characters (a random key)')]), 'Bearer key of the admin routes (/v1/jobs); empty: those routes are off'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
   DLQ_GROUP: ['', z.string().regex(/^[a-zA-Z0-9._-]*$/, 'expected a consumer group name (letters, digits, . _ -)'), 'Consumer group of the dead-letter archiver (empty: `<DLQ_TOPIC>-archiver`)'],
   DLQ_ALERT_RATE: ['0.05', z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'expected a fraction from 0 to 1').transform(Number), 'Dead-letter share of a site above which a warning is logged'],

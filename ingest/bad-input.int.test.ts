@@ -116,7 +116,7 @@ describe('bad input: a clear answer, nothing lost', () => {
     expectedLetters += 2;
   });
 
-  it('unknown site or wrong write key → 401; a foreign origin → 403; another media type → 415; no events → 400', async () => {
+  it('unknown site or wrong write key → 401; a foreign origin → 403; another media type → 415; no events or a repeated key → 400', async () => {
     const unknown = await post(tc.url, JSON.stringify([ev()]), undefined, 'site=nope&key=wk_alpha_secret');
     expect(unknown).toMatchObject({ status: 401, json: { error: { code: 'UNAUTHORIZED', message: 'unknown site "nope"' } } });
     const wrong = await post(tc.url, JSON.stringify([ev()]), undefined, 'site=alpha&key=wk_beta_secret');
@@ -131,7 +131,10 @@ describe('bad input: a clear answer, nothing lost', () => {
     expect(scalar).toMatchObject({ status: 400, json: { error: { code: 'PAYLOAD_FORMAT', message: 'body must be an event object or an array of events' } } });
     const allBad = await post(tc.url, JSON.stringify([{ type: 'nope' }]));
     expect(allBad).toMatchObject({ status: 400, json: { accepted: 0, error: { code: 'ALL_REJECTED' } } });
-    expectedLetters += 7;
+    // A repeated key (or site): which one would count is anyone's guess, so neither does.
+    const twice = await post(tc.url, JSON.stringify([ev()]), undefined, 'site=alpha&key=wk_alpha_secret&key=wk_beta_secret');
+    expect(twice).toMatchObject({ status: 400, json: { error: { code: 'REPEATED_PARAMETER', message: 'parameter "key" is given 2 times; give it once' } } });
+    expectedLetters += 8;
   });
 
   it('timestamps far in the future or past: adjusted and flagged, or dead-lettered, by policy', async () => {

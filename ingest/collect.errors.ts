@@ -8,6 +8,7 @@ import type { DeadLetter, DeadLetterCode } from '../dlq/index.ts';
 export const COLLECT_ERRORS = {
   PAYLOAD_FORMAT: { status: 400, deadLetter: 'PAYLOAD_FORMAT' },
   NO_EVENTS: { status: 400, deadLetter: 'PAYLOAD_FORMAT' },
+  REPEATED_PARAMETER: { status: 400, deadLetter: 'PAYLOAD_FORMAT' },
   UNAUTHORIZED: { status: 401, deadLetter: 'UNAUTHORIZED' },
   ORIGIN_NOT_ALLOWED: { status: 403, deadLetter: 'UNAUTHORIZED' },
   BODY_TOO_LARGE: { status: 413, deadLetter: 'SIZE_VIOLATION' },

@@ -76,7 +76,20 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     return reply.code(r.status).headers(r.headers).send(r.body);
   };
 
-  const siteOf = (request: FastifyRequest) => (request.query as CollectQuery).site ?? headerValue(request.headers['x-twinlane-site']);
+  /** A parameter given once, or its first value (the route then refuses the request: singleQuery). */
+  const param = (request: FastifyRequest, name: keyof CollectQuery): string | undefined => {
+    const v = (request.query as Record<string, string | string[] | undefined>)[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const siteOf = (request: FastifyRequest) => param(request, 'site') ?? headerValue(request.headers['x-twinlane-site']);
+  /** `site` and `key` given more than once are refused: which one would count is anyone's guess. */
+  const singleQuery = (request: FastifyRequest): void => {
+    for (const [name, v] of Object.entries(request.query as Record<string, unknown>)) {
+      if (!Array.isArray(v)) continue;
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      throw new CollectError('REPEATED_PARAMETER', `parameter "${name.slice(0, 40)}" is given ${v.length} times; give it once`, { bytes: body, format: headerValue(request.headers['content-encoding']) ? 'binary' : 'json' });
+    }
+  };
 
   app.setErrorHandler(async (err: Error & { statusCode?: number }, request, reply) => {
     const started = process.hrtime.bigint();
@@ -90,7 +103,7 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
 
   app.post('/v1/collect', async (request, reply) => {
     const started = process.hrtime.bigint();
-    const query = request.query as CollectQuery;
+    singleQuery(request);
     const siteId = siteOf(request);
     cors(request, reply, siteId);
     const result = await deps.handler.handle({
@@ -98,7 +111,7 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
       contentType: request.headers['content-type'],
       contentEncoding: headerValue(request.headers['content-encoding']),
       siteId,
-      writeKey: query.key ?? headerValue(request.headers['x-twinlane-key']),
+      writeKey: param(request, 'key') ?? headerValue(request.headers['x-twinlane-key']),
       origin: request.headers.origin,
       ip: request.ip,
       userAgent: request.headers['user-agent'],

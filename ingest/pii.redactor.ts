@@ -4,7 +4,15 @@
  * dashes, passing the Luhn check). Long numeric ids that happen to pass Luhn are redacted too:
  * a false positive costs less than a stored card number.
  */
-const EMAIL = /[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
+/**
+ * Every quantifier is bounded by what an address can hold (RFC 5321: a local part of 64
+ * characters, labels of 63, a few labels), and labels are split by a character they cannot
+ * hold, so a match attempt does a bounded amount of work at each position: linear time over the
+ * text, whatever it holds (an unbounded `+` before the `@` made `aaaa…@` quadratic: 0.15 s at
+ * 10,000 characters, 0.68 s at 20,000, so about 17 s at 100,000; now 40 ms). A longer local part
+ * has its last 64 characters redacted.
+ */
+const EMAIL = /[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,63}/g;
 const CARD = /(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])/g;
 
 export const REDACTED_EMAIL = '[email]';

@@ -250,9 +250,24 @@ describe('caching, metrics, docs, jobs, dashboard', () => {
     expect((await s.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
   });
 
-  it('shows the job ledger when one is wired in', async () => {
-    expect((await s.app.inject({ method: 'GET', url: '/v1/jobs?limit=5' })).json()).toEqual({ jobs: [{ id: 'j1', kind: 'batch', status: 'succeeded' }] });
-    expect((await s.app.inject({ method: 'GET', url: '/v1/jobs/zzz' })).statusCode).toBe(404);
+  it('shows the job ledger to the admin key only, and not at all without one configured', async () => {
+    const ADMIN = 'adm_0123456789abcdef0123456789';
+    const admin = await buildServingApp({ batch: { current: async () => batch }, speed, sites, jobs, clock: () => NOW, options: { adminKey: ADMIN } });
+    try {
+      const as = (key: string | undefined, url: string) => admin.app.inject({ method: 'GET', url, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}) });
+      expect((await as(ADMIN, '/v1/jobs?limit=5')).json()).toEqual({ jobs: [{ id: 'j1', kind: 'batch', status: 'succeeded' }] });
+      expect((await as(ADMIN, '/v1/jobs/zzz')).statusCode).toBe(404);
+      for (const key of [undefined, 'rk_shop', `${ADMIN}x`]) {
+        const r = await as(key, '/v1/jobs');
+        expect(r.statusCode, String(key)).toBe(401);
+        expect(r.json().error.message).toMatch(/admin key/);
+        expect((await as(key, '/v1/jobs/j1')).statusCode).toBe(401);
+      }
+    } finally {
+      await admin.app.close();
+    }
+    // No admin key configured: the routes are off, ledger or not.
+    expect((await s.app.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(404);
     const bare = await buildServingApp({ batch: { current: async () => null }, speed, sites });
     expect((await bare.app.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(404);
     await bare.app.close();

@@ -18,7 +18,7 @@ export interface ServingOptions {
   speedCacheMs: number;
   /** "Active visitors" look-back of the realtime endpoint. */
   activeWindowMs: number;
-  /** Required by /v1/jobs when set (jobs are operator data, not one site's). */
+  /** The key of /v1/jobs (operator data, not one site's); unset: those routes are off. */
   adminKey: string | undefined;
   /** Refresh period of the dashboard's live counter. */
   realtimeRefreshMs: number;

@@ -3,6 +3,7 @@
  * totals, breakdown), realtime, funnel, coverage and the job ledger. Every stats route
  * checks the site's read key first, then parses, then answers in JSON, CSV or Arrow.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, badRequest } from './api.errors.ts';
 import { chooseFormat, CONTENT_TYPES, toArrow, toCsv } from './output.formatter.ts';
@@ -45,6 +46,14 @@ function checkParams(params: Params, route: keyof typeof ALLOWED): void {
 function one(params: Params, name: string): string | undefined {
   const v = params[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Whether `given` is `key`, compared in constant time (hashes of equal length). */
+export function sameKey(given: string | undefined, key: string): boolean {
+  if (given === undefined) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(key).digest();
+  return timingSafeEqual(a, b);
 }
 
 /** The read key from `Authorization: Bearer`, `x-twinlane-key` or `?key=`. */
@@ -167,10 +176,13 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     return stats.coverage(req.params.site, zoneOf(req.params.site));
   });
 
+  // Operator data across all sites (hosts, errors, drift with revenue): only with an admin key
+  // configured, and only for it; without one the routes do not exist.
   const jobs = deps.jobs;
-  if (jobs) {
+  const adminKey = options.adminKey;
+  if (jobs && adminKey) {
     const checkAdmin = (req: FastifyRequest) => {
-      if (options.adminKey && readKeyOf(req) !== options.adminKey) throw new ApiError('FORBIDDEN', 'the job ledger needs the admin key (Authorization: Bearer <key>)');
+      if (!sameKey(readKeyOf(req), adminKey)) throw new ApiError('UNAUTHORIZED', 'the job ledger needs the admin key (SERVING_ADMIN_KEY): send Authorization: Bearer <admin key>');
     };
     app.get('/v1/jobs', async (req) => {
       checkAdmin(req);
