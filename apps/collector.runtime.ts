@@ -1,5 +1,6 @@
 /** The collector built from configuration; shared by its entry point, the CLI and tests. */
 import { createKafka } from '../core/clients.ts';
+import { httpLimitsOf } from '../core/http-limits.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { pipelineTopics, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger } from '../core/logger.ts';
@@ -35,6 +36,7 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
       host: overrides.host ?? '0.0.0.0',
       dlqTopic: config.DLQ_TOPIC,
       trustProxy: trustProxySetting(config.COLLECTOR_TRUST_PROXY),
+      httpLimits: httpLimitsOf(config),
       topics: { specs: [topics.events, topics.dlq], policy: topicPolicy(config) },
     },
   );

@@ -4,6 +4,7 @@
  * gracefully on SIGINT/SIGTERM: HTTP first (in-flight requests finish), then the stores.
  */
 import { fileURLToPath } from 'node:url';
+import { httpLimitsOf } from '../core/http-limits.ts';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -30,7 +31,7 @@ export class ServingHttpService extends BaseService {
   protected async onStart(): Promise<void> {
     this.runtime = createServingRuntime(this.config);
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
-    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
+    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
     await this.serving.app.listen({ port: this.port, host: this.host });
     this.logger.info({ event: 'serving_listening', port: this.address }, `serving API and dashboard on http://127.0.0.1:${this.address}/dashboard/<site>`);
   }

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.ts';
+import { httpServerOptions, type HttpLimits } from '../core/http-limits.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { LATENCY_BUCKETS } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
@@ -33,6 +34,8 @@ export interface CollectorAppDeps {
   trustProxy: boolean | string | string[];
   /** Readiness: not ready while Kafka is known to be unreachable or a topic is missing, with the reason. */
   readiness: () => Readiness;
+  /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
+  httpLimits?: HttpLimits;
 }
 
 type CollectQuery = { site?: string; key?: string };
@@ -46,7 +49,8 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One log line per request would dominate at tens of thousands of events per second; metrics count them.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: deps.trustProxy, bodyLimit: deps.options.bodyLimit });
+    trustProxy: deps.trustProxy, bodyLimit: deps.options.bodyLimit,
+    ...httpServerOptions(deps.httpLimits) });
   const duration = deps.metrics.histogram('collector_request_seconds', 'Collect request duration, received to answered', ['status'], LATENCY_BUCKETS);
 
   // Bodies are read raw, whatever the Content-Type: the handler decides (415, gzip, UTF-8, JSON).

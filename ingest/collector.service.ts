@@ -3,6 +3,7 @@
  * producer and the dead-letter writer, and serves HTTP. Stop closes HTTP first (requests in
  * flight finish and get their answer), then drains the producer, then the dead-letter writer.
  */
+import type { HttpLimits } from '../core/http-limits.ts';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
@@ -35,6 +36,8 @@ export interface CollectorServiceOptions extends CollectorOptions {
   host: string;
   dlqTopic: string;
   trustProxy: boolean | string | string[];
+  /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
+  httpLimits?: HttpLimits;
   /**
    * The events and dead-letter topics as they should be created, and whether the collector may
    * create them; checked once Kafka answers, and until then the collector is not ready. Without
@@ -80,7 +83,7 @@ export class CollectorService extends BaseService {
     this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics, reporter: 'collector' });
     const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics });
     const handler = new CollectHandler({ pipeline, events: this.producer, deadLetters: this.deadLetters, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics });
-    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness() });
+    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness(), ...(options.httpLimits ? { httpLimits: options.httpLimits } : {}) });
     this.appInstance = this.buildApp();
   }
 

@@ -6,6 +6,7 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { httpServerOptions, type HttpLimits } from '../core/http-limits.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, Metrics } from '../core/metrics.ts';
@@ -28,6 +29,8 @@ export interface ServingDeps {
   metrics?: Metrics;
   options?: Partial<ServingOptions>;
   clock?: () => number;
+  /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
+  httpLimits?: HttpLimits;
 }
 
 export interface ServingApp {
@@ -68,7 +71,7 @@ export async function buildServingApp(deps: ServingDeps): Promise<ServingApp> {
   });
 
   // Fastify logs every request at info; ours log only what goes wrong.
-  const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 64 * 1024, routerOptions: { maxParamLength: 200 } });
+  const app = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 64 * 1024, routerOptions: { maxParamLength: 200 }, ...httpServerOptions(deps.httpLimits) });
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
     if (e.status >= 500) logger.error({ event: 'request_failed', url: req.url, err }, 'request failed');
