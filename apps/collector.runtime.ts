@@ -1,5 +1,5 @@
 /** The collector built from configuration; shared by its entry point, the CLI and tests. */
-import { createKafka } from '../core/clients.ts';
+import { createKafka, rateLimitRedis } from '../core/clients.ts';
 import { httpLimitsOf } from '../core/http-limits.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { pipelineTopics, topicPolicy } from '../core/kafka-topics.ts';
@@ -37,6 +37,7 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
       dlqTopic: config.DLQ_TOPIC,
       trustProxy: trustProxySetting(config.COLLECTOR_TRUST_PROXY),
       httpLimits: httpLimitsOf(config),
+      rateLimit: { limits: { client: config.COLLECTOR_RATE_LIMIT_CLIENT, site: config.COLLECTOR_RATE_LIMIT_SITE }, redis: rateLimitRedis(config), keyPrefix: 'tl:' },
       topics: { specs: [topics.events, topics.dlq], policy: topicPolicy(config) },
     },
   );

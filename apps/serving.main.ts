@@ -31,7 +31,7 @@ export class ServingHttpService extends BaseService {
   protected async onStart(): Promise<void> {
     this.runtime = createServingRuntime(this.config);
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
-    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
+    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), rateLimit: { limits: { client: this.config.SERVING_RATE_LIMIT_CLIENT, site: this.config.SERVING_RATE_LIMIT_SITE }, redis: this.runtime.redis, keyPrefix: 'tl:' }, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
     await this.serving.app.listen({ port: this.port, host: this.host });
     this.logger.info({ event: 'serving_listening', port: this.address }, `serving API and dashboard on http://127.0.0.1:${this.address}/dashboard/<site>`);
   }

@@ -58,7 +58,8 @@ function requestBodies(): { path: string; headers: Record<string, string>; body:
 async function startCollector(topic: string, dlq: string, compression: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'ingest', 'collector', '--port', String(port), '--host', '127.0.0.1', '--compression', compression], {
-    env: { ...process.env, EVENTS_TOPIC: topic, DLQ_TOPIC: dlq, LOG_LEVEL: 'warn' },
+    // Rate limits on (each request is counted in Redis), at limits this load never reaches.
+    env: { COLLECTOR_RATE_LIMIT_CLIENT: '100000000/1m', COLLECTOR_RATE_LIMIT_SITE: '100000000/1m', ...process.env, EVENTS_TOPIC: topic, DLQ_TOPIC: dlq, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { parseDuration, parseSize } from './durations.ts';
+import { parseDuration, parseRateRule, parseSize } from './durations.ts';
 
 const duration = z.string().transform((s, ctx) => {
   const v = parseDuration(s);
@@ -43,6 +43,14 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `expected a URL starting with ${protocols.map((p) => p + '//').join(' or ')}`);
+const rateRule = z.string().transform((s, ctx) => {
+  const v = parseRateRule(s);
+  if (v === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected off, or <requests>/<window> such as 6000/1m (window at least 1s)' });
+    return z.NEVER;
+  }
+  return v;
+});
 const brokers = z
   .string()
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
@@ -74,6 +82,8 @@ export const CONFIG_VARIABLES = {
   COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
   COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],
   COLLECTOR_LINGER: ['5ms', duration, 'How long the collector gathers events before one Kafka send'],
+  COLLECTOR_RATE_LIMIT_CLIENT: ['6000/1m', rateRule, 'Collector requests per client address (resolved through COLLECTOR_TRUST_PROXY) and window, shared by every collector process (Redis); off: none'],
+  COLLECTOR_RATE_LIMIT_SITE: ['60000/1m', rateRule, 'Collector requests per site and window, shared by every collector process; off: none'],
   COLLECTOR_TRUST_PROXY: ['loopback', z.string().regex(/^(true|false|[0-9a-zA-Z.:/,_ -]+)$/, 'expected true, false, or comma-separated proxy addresses/CIDRs (loopback, linklocal, uniquelocal allowed)'), 'Which peers may set X-Forwarded-For (the client IP): true, false, or addresses/CIDRs'],
   CLOCK_SKEW_FUTURE: ['10m', duration, 'How far in the future an event time may be'],
   CLOCK_SKEW_PAST: ['7d', duration, 'How far in the past an event time may be'],
@@ -114,6 +124,8 @@ export const CONFIG_VARIABLES = {
   HTTP_KEEPALIVE_TIMEOUT: ['5s', duration, 'An idle keep-alive connection is closed after this'],
   HTTP_IDLE_TIMEOUT: ['60s', duration, 'A connection without any traffic is closed after this'],
   HTTP_MAX_HEADER_SIZE: ['16kb', size, 'Most bytes of a request line and its headers; more is answered 431'],
+  SERVING_RATE_LIMIT_CLIENT: ['1200/1m', rateRule, 'Serving API requests per client address and window, shared by every serving process (Redis); off: none'],
+  SERVING_RATE_LIMIT_SITE: ['6000/1m', rateRule, 'Serving API requests per site and window, shared by every serving process; off: none'],
   SERVING_ADMIN_KEY: ['', z.union([z.literal(''), z.string().min(24, 'expected at least 24 characters (a random key)')]), 'Bearer key of the admin routes (/v1/jobs); empty: those routes are off'],
   DLQ_METRICS_PORT: ['9103', port, 'Prometheus /metrics port of the dead-letter archiver'],
   DLQ_GROUP: ['', z.string().regex(/^[a-zA-Z0-9._-]*$/, 'expected a consumer group name (letters, digits, . _ -)'), 'Consumer group of the dead-letter archiver (empty: `<DLQ_TOPIC>-archiver`)'],

@@ -22,3 +22,20 @@ export function formatDuration(ms: number): string {
   if (ms % 1_000 === 0) return `${ms / 1_000}s`;
   return `${ms}ms`;
 }
+
+/** At most `max` requests per `windowMs`; `max` 0: no limit. */
+export interface RateRule {
+  max: number;
+  windowMs: number;
+}
+
+export const NO_LIMIT: RateRule = { max: 0, windowMs: 60_000 };
+
+/** `off`, or `<requests>/<window>` such as `6000/1m`. */
+export function parseRateRule(text: string): RateRule | undefined {
+  if (text === 'off') return NO_LIMIT;
+  const m = /^(\d{1,9})\/(.+)$/.exec(text.trim());
+  const windowMs = m ? parseDuration(m[2]!) : undefined;
+  if (!m || windowMs === undefined || windowMs < 1_000) return undefined;
+  return { max: Number(m[1]), windowMs };
+}

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../core/logger.ts';
 import { httpServerOptions, type HttpLimits } from '../core/http-limits.ts';
+import { RateLimitedError, rateLimitPlugin, type RateLimitSetup } from '../core/rate-limit.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { LATENCY_BUCKETS } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
@@ -36,12 +37,26 @@ export interface CollectorAppDeps {
   readiness: () => Readiness;
   /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
   httpLimits?: HttpLimits;
+  /** Requests per client address and per site, shared by every collector process (absent: none). */
+  rateLimit?: CollectorRateLimit;
 }
+
+export type CollectorRateLimit = Pick<RateLimitSetup, 'limits' | 'redis' | 'keyPrefix'>;
 
 type CollectQuery = { site?: string; key?: string };
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** The site a request names (query or header), as given. */
+function siteParam(request: FastifyRequest): string | undefined {
+  const v = (request.query as Record<string, string | string[] | undefined>).site;
+  return (Array.isArray(v) ? v[0] : v) ?? headerValue(request.headers['x-twinlane-site']);
+}
+
+function knownSite(sites: Sites, site: string | undefined): string | undefined {
+  return site !== undefined && sites.get(site) ? site : undefined;
 }
 
 export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
@@ -51,6 +66,8 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: deps.trustProxy, bodyLimit: deps.options.bodyLimit,
     ...httpServerOptions(deps.httpLimits) });
+  // First, so its hooks run for every route below; only sites of ours are counted per site.
+  if (deps.rateLimit) app.register(rateLimitPlugin({ ...deps.rateLimit, service: 'collector', metrics: deps.metrics, siteOf: (req) => knownSite(deps.sites, siteParam(req)) }));
   const duration = deps.metrics.histogram('collector_request_seconds', 'Collect request duration, received to answered', ['status'], LATENCY_BUCKETS);
 
   // Bodies are read raw, whatever the Content-Type: the handler decides (415, gzip, UTF-8, JSON).
@@ -102,7 +119,8 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     if (err instanceof CollectError) return send(reply, await deps.handler.reject(err, { siteId, receivedAt: Date.now() }), started);
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.error({ event: 'collector_request_failed', err }, 'unexpected error');
-    return reply.code(status).send({ error: { code: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status === 500 ? 'internal error' : err.message } });
+    const code = status === 500 ? 'INTERNAL' : err instanceof RateLimitedError ? err.code : 'BAD_REQUEST';
+    return reply.code(status).send({ error: { code, message: status === 500 ? 'internal error' : err.message } });
   });
 
   app.post('/v1/collect', async (request, reply) => {

@@ -4,6 +4,7 @@
  * flight finish and get their answer), then drains the producer, then the dead-letter writer.
  */
 import type { HttpLimits } from '../core/http-limits.ts';
+import type { CollectorRateLimit } from './collector.app.ts';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
@@ -38,6 +39,8 @@ export interface CollectorServiceOptions extends CollectorOptions {
   trustProxy: boolean | string | string[];
   /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
   httpLimits?: HttpLimits;
+  /** Rate limits per client and site, counted in this Redis (owned by the service: closed at stop). */
+  rateLimit?: CollectorRateLimit;
   /**
    * The events and dead-letter topics as they should be created, and whether the collector may
    * create them; checked once Kafka answers, and until then the collector is not ready. Without
@@ -83,7 +86,7 @@ export class CollectorService extends BaseService {
     this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics, reporter: 'collector' });
     const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics });
     const handler = new CollectHandler({ pipeline, events: this.producer, deadLetters: this.deadLetters, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics });
-    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness(), ...(options.httpLimits ? { httpLimits: options.httpLimits } : {}) });
+    this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness(), ...(options.httpLimits ? { httpLimits: options.httpLimits } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) });
     this.appInstance = this.buildApp();
   }
 
@@ -104,6 +107,8 @@ export class CollectorService extends BaseService {
   protected async onStart(): Promise<void> {
     // The schema must be registered before the first event is encoded; without it, stop here.
     const schemaId = await this.codec.init();
+    const limiter = this.options.rateLimit?.redis;
+    if (limiter?.status === 'end') await limiter.connect().catch(() => undefined);
     await this.producer.start();
     // Not awaited: without Kafka the collector still starts (and answers 503); the writer connects on first use.
     this.dlqConnecting = this.deadLetters.start().catch((err: unknown) => this.deps.logger.warn({ event: 'dead_letter_writer_connect_failed', err: (err as Error).message }, 'dead-letter writer will connect on first use'));
@@ -130,5 +135,6 @@ export class CollectorService extends BaseService {
     await this.producer.stop();
     await this.dlqConnecting;
     await this.deadLetters.stop().catch(() => undefined);
+    this.options.rateLimit?.redis.disconnect();
   }
 }

@@ -4,6 +4,7 @@
  */
 import { TwinlaneError, UsageError } from '../core/errors.ts';
 import { UnsupportedQueryError } from '../core/views.ts';
+import { RateLimitedError } from '../core/rate-limit.ts';
 
 export const API_ERROR_STATUS = {
   BAD_REQUEST: 400,
@@ -13,6 +14,7 @@ export const API_ERROR_STATUS = {
   NOT_FOUND: 404,
   NOT_ACCEPTABLE: 406,
   UNSUPPORTED_QUERY: 422,
+  RATE_LIMITED: 429,
   NOT_IMPLEMENTED: 501,
   STORE_UNAVAILABLE: 503,
 } as const;
@@ -34,6 +36,7 @@ export function badRequest(message: string): ApiError {
 export function toHttpError(err: unknown): { status: number; code: string; message: string } {
   if (err instanceof ApiError) return { status: err.status, code: err.code, message: err.message };
   if (err instanceof UnsupportedQueryError) return { status: 422, code: 'UNSUPPORTED_QUERY', message: err.message };
+  if (err instanceof RateLimitedError) return { status: 429, code: 'RATE_LIMITED', message: err.message };
   const fastify = err as { statusCode?: number; code?: string; message?: string };
   if (typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     // Fastify's own client errors: malformed JSON body, wrong content type, body too large.

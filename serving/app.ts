@@ -7,7 +7,8 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { httpServerOptions, type HttpLimits } from '../core/http-limits.ts';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { rateLimitPlugin, type RateLimitSetup } from '../core/rate-limit.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, Metrics } from '../core/metrics.ts';
 import { toHttpError } from './api.errors.ts';
@@ -31,6 +32,8 @@ export interface ServingDeps {
   clock?: () => number;
   /** Connection, request and header limits (default: DEFAULT_HTTP_LIMITS). */
   httpLimits?: HttpLimits;
+  /** Requests per client address and per site, shared by every serving process (absent: none). */
+  rateLimit?: Pick<RateLimitSetup, 'limits' | 'redis' | 'keyPrefix'>;
 }
 
 export interface ServingApp {
@@ -81,6 +84,14 @@ export async function buildServingApp(deps: ServingDeps): Promise<ServingApp> {
     reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /docs` } });
   });
 
+  // Before every route, so its hooks run for all of them; a site counts when the path names one of ours.
+  if (deps.rateLimit) {
+    const siteOf = (req: FastifyRequest) => {
+      const site = (req.params as { site?: unknown } | undefined)?.site;
+      return typeof site === 'string' && deps.sites.get(site) ? site : undefined;
+    };
+    await app.register(rateLimitPlugin({ ...deps.rateLimit, service: 'serving', metrics, siteOf }));
+  }
   registerMetrics(app, metrics);
   // Read keys travel in headers, never cookies, so any origin may call the API.
   await app.register(cors, { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'x-twinlane-key'] });

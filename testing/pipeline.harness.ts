@@ -69,6 +69,9 @@ export class PipelineHarness {
       SERVING_PORT: String(h.ports.serving),
       // The ClickHouse warehouse step has tests of its own (clickhouse/*.int.test.ts); here it would share the stack's database.
       WAREHOUSE_ENABLED: 'false',
+      // Rate limits on, at limits the tests' traffic (one address, as fast as it goes) never reaches.
+      COLLECTOR_RATE_LIMIT_CLIENT: '10000000/1m',
+      SERVING_RATE_LIMIT_CLIENT: '10000000/1m',
     };
     h.config = loadConfig({ ...process.env, ...h.env });
     return h;

@@ -125,7 +125,9 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: true }, 'pipeline');
   await upgradeData(config, logger);
   const paths = stackPaths();
-  const supervisor = new ServiceSupervisor(paths, { ...process.env, LOG_PRETTY: 'false' });
+  // The demo sends days of history from this one address as fast as the collector takes it: the
+  // per-client limit is raised for it unless set (a deployment keeps COLLECTOR_RATE_LIMIT_CLIENT's default).
+  const supervisor = new ServiceSupervisor(paths, { COLLECTOR_RATE_LIMIT_CLIENT: '10000000/1m', ...process.env, LOG_PRETTY: 'false' });
   let stoppingSince: number | undefined;
   const stopAll = async (code: number, signal?: NodeJS.Signals) => {
     if (stoppingSince !== undefined) {
