@@ -22,6 +22,7 @@
  */
 import autocannon from 'autocannon';
 import { loadConfig } from '../core/config.ts';
+import { rateLimitRedis } from '../core/clients.ts';
 import { createLogger } from '../core/logger.ts';
 import { parseSites } from '../core/sites.ts';
 import { alignDown } from '../core/views.ts';
@@ -61,6 +62,10 @@ const run = await fx.runBatchFor(days);
 log(`batch over ${days.length} days: ${run.status} in ${Date.now() - t0} ms, W = ${new Date(run.watermark ?? 0).toISOString()}`);
 
 type Request = { path: string; key: string };
+/** Rate limits on, as deployed (two Redis checks per request), at limits this load never reaches. */
+const limiterRedis = rateLimitRedis(config);
+const GENEROUS = { max: 1_000_000_000, windowMs: 60_000 };
+const rateLimit = { limits: { client: GENEROUS, site: GENEROUS }, redis: limiterRedis, keyPrefix: `bench-${Date.now().toString(36)}:` };
 const PATHS: Record<string, Request> = {
   series: { path: '/v1/sites/shop/series?metrics=pageviews,visitors&grain=hour&period=30d', key: KEY },
   breakdown: { path: '/v1/sites/shop/breakdown/page?metric=pageviews&limit=10&period=7d', key: KEY },
@@ -90,7 +95,7 @@ function uncachedBatch(batch: BatchSource): BatchSource {
  * each used once, leave at once instead of filling 5,000 entries with 70 KB answers for the GC.
  */
 async function serve(batch: BatchSource, cached: boolean): Promise<{ base: string; close: () => Promise<void> }> {
-  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
+  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, rateLimit, options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   for (const { path, key } of Object.values(PATHS)) {
@@ -178,5 +183,6 @@ if (MODE === 'duckdb') {
   }
 }
 
+limiterRedis.disconnect();
 await runCleanups();
 process.exit(0);
