@@ -12,6 +12,7 @@ import type { NewDeadLetter } from '../dlq/index.ts';
 import { COLLECT_ERRORS, CollectError } from './collect.errors.ts';
 import type { EventPipeline } from './event.pipeline.ts';
 import { splitJsonArray } from './json-array.splitter.ts';
+import { DEFAULT_KEYLESS_LIMITS, KeylessSampler } from './keyless.sampler.ts';
 import type { CollectorOptions } from './options.ts';
 import { ACCEPTED_TYPES, decodeBody, mediaType, parseBody } from './request-body.reader.ts';
 import type { CollectContext, CollectResponse, Rejection } from './types.ts';
@@ -57,19 +58,24 @@ export interface CollectHandlerDeps {
 
 export class CollectHandler {
   private readonly m;
+  private readonly keyless: KeylessSampler;
 
   constructor(private readonly deps: CollectHandlerDeps) {
     this.m = {
       events: deps.metrics.counter('collector_events_total', 'Events received, by outcome and dead-letter code', ['outcome', 'code']),
       requests: deps.metrics.counter('collector_requests_total', 'Collect requests by HTTP status', ['status']),
       dlqFailures: deps.metrics.counter('collector_dead_letter_failures_total', 'Dead letters the collector could not write (logged at error)'),
+      keyless: deps.metrics.counter('collector_unauthenticated_requests_total', 'Requests refused before authentication, by whether a sample was dead-lettered', ['kept']),
     };
+    this.keyless = new KeylessSampler(deps.options.keyless ?? DEFAULT_KEYLESS_LIMITS);
   }
 
   async handle(req: CollectRequest): Promise<CollectReply> {
+    let authenticated = false;
     try {
       const auth = this.deps.sites.authorizeWrite(req.siteId, req.writeKey);
       if (!auth.ok) throw new CollectError('UNAUTHORIZED', auth.message, this.asSent(req));
+      authenticated = true;
       if (req.origin !== undefined && !auth.site.allowsOrigin(req.origin)) {
         throw new CollectError('ORIGIN_NOT_ALLOWED', `origin ${req.origin} is not allowed for site "${auth.site.id}"`, this.asSent(req));
       }
@@ -80,20 +86,34 @@ export class CollectHandler {
       const body = await decodeBody(req.raw, req.contentEncoding, this.deps.options.bodyLimit);
       return await this.collect(parseBody(body), body, auth.site.id, req);
     } catch (err) {
-      if (err instanceof CollectError) return this.reject(err, req);
+      if (err instanceof CollectError) return this.reject(err, { ...req, authenticated });
       throw err;
     }
   }
 
-  /** A request rejected as a whole: dead-letter what it sent, then answer with the catalogue's status. */
-  async reject(err: CollectError, req: Pick<CollectRequest, 'siteId' | 'receivedAt'>): Promise<CollectReply> {
+  /**
+   * A request rejected as a whole: dead-letter what it sent, then answer with the catalogue's
+   * status. Refused before authentication (`authenticated` false), only a sample is kept
+   * (KeylessSampler): anyone can send such input, so it must not be able to fill the disk.
+   */
+  async reject(err: CollectError, req: Pick<CollectRequest, 'siteId' | 'receivedAt'> & { authenticated: boolean }): Promise<CollectReply> {
     const code = COLLECT_ERRORS[err.code as keyof typeof COLLECT_ERRORS].deadLetter;
     if (code && err.payload) {
       const site = req.siteId !== undefined && this.deps.sites.get(req.siteId) ? req.siteId : undefined;
       const { bytes, format, truncatedFrom } = err.payload;
-      const kept = bytes.subarray(0, this.deps.options.deadLetterMaxBytes);
-      const cut = truncatedFrom ?? (kept.length < bytes.length ? bytes.length : undefined);
-      const message = cut !== undefined ? `${err.message} (first ${kept.length} of ${cut} bytes kept)` : err.message;
+      const whole = truncatedFrom ?? bytes.length;
+      let keepBytes = this.deps.options.deadLetterMaxBytes;
+      let note = '';
+      if (!req.authenticated) {
+        const verdict = this.keyless.admit(req.siteId, whole);
+        this.m.keyless.inc({ kept: String(verdict.keep) });
+        if (!verdict.keep) return this.reply(err.status, { error: { code: err.code, message: err.message } });
+        keepBytes = verdict.keepBytes;
+        note = `; refused before authentication: a sample (request ${verdict.seen} of this site this minute)`;
+      }
+      const kept = bytes.subarray(0, keepBytes);
+      const cut = kept.length < whole ? whole : undefined;
+      const message = cut !== undefined ? `${err.message} (first ${kept.length} of ${cut} bytes kept${note})` : `${err.message}${note ? ` (${note.slice(2)})` : ''}`;
       await this.writeDeadLetters([{ stage: 'collect', code, message, payload: kept, payloadFormat: format, firstSeen: req.receivedAt, ...(site ? { siteId: site } : {}) }]);
       this.m.events.inc({ outcome: 'rejected', code });
     }

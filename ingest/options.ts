@@ -1,4 +1,5 @@
 /** The collector's settings, taken from the parsed configuration plus fixed engineering limits. */
+import type { KeylessLimits } from './keyless.sampler.ts';
 import type { ConfigValues } from '../core/config.ts';
 import type { ClockSkewOptions } from './clock-skew.policy.ts';
 
@@ -32,6 +33,8 @@ export interface CollectorOptions {
   retryAfterSeconds: number;
   /** A dead letter of a whole body keeps at most this many bytes (Kafka's default message limit is 1 MB). */
   deadLetterMaxBytes: number;
+  /** What is kept of input refused before authentication (a sample within a budget); absent: the defaults. */
+  keyless?: KeylessLimits;
   producer: ProducerOptions;
 }
 
@@ -52,6 +55,7 @@ export function collectorOptions(config: ConfigValues): CollectorOptions {
     ipSaltRotationMs: config.IP_SALT_ROTATION,
     retryAfterSeconds: 2,
     deadLetterMaxBytes: 512 * 1024,
+    keyless: { budgetBytes: config.COLLECTOR_KEYLESS_BUDGET, sampleBytes: config.COLLECTOR_KEYLESS_SAMPLE, perSite: config.COLLECTOR_KEYLESS_PER_SITE },
     producer: { ...PRODUCER_DEFAULTS, topic: config.EVENTS_TOPIC, lingerMs: config.COLLECTOR_LINGER },
   };
 }
