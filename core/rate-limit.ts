@@ -9,7 +9,7 @@
  * (rateLimitRedis in core/clients.ts), so such a check fails at once instead of waiting.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import type { Metrics } from './metrics.ts';
 import { formatDuration, type RateRule } from './durations.ts';
@@ -59,7 +59,8 @@ async function registerRateLimits(app: FastifyInstance, s: RateLimitSetup): Prom
   const exempt = new Set(s.exempt ?? ['/healthz', '/readyz', '/metrics']);
   const isExempt = (req: FastifyRequest) => exempt.has(req.url.split('?', 1)[0]!);
   const scopes: [scope: 'client' | 'site', rule: RateRule, key: (req: FastifyRequest) => string | undefined][] = [
-    ['client', s.limits.client, (req) => req.ip],
+    // An IPv6 client is its subnet (the plugin's default /56): one host holds many addresses of it.
+    ['client', s.limits.client, (req) => normalizeIP(req.ip)],
     ['site', s.limits.site, (req) => s.siteOf(req)],
   ];
   // One check per scope through createRateLimit (the plugin's own hook runs once per request, so
