@@ -272,11 +272,7 @@ export class WarehouseLoader {
       const insertMs = performance.now() - t0;
       await this.deps.beforeSwap?.(day);
       const t1 = performance.now();
-      const partition = dayPartition(day);
-      for (const [i, ch] of this.shards.entries()) {
-        const swap = rowsOf[i]! > 0 ? `ALTER TABLE ${this.events} REPLACE PARTITION ID ${partition} FROM ${staging}` : `ALTER TABLE ${this.events} DROP PARTITION ID ${partition}`;
-        await ch.command(swap, `swapping ${day} into the events table${this.shards.length > 1 ? ` of shard ${i + 1}` : ''}`);
-      }
+      for (const [i, ch] of this.shards.entries()) await this.swap(ch, staging, day, rowsOf[i]!, this.shards.length > 1 ? ` of shard ${i + 1}` : '');
       await this.record(day, src.source, rows);
       const swapMs = performance.now() - t1;
       const load: DayLoad = { day, source: src.source, rows, duplicates, exportMs: Math.round(exportMs), insertMs: Math.round(insertMs), swapMs: Math.round(swapMs) };
@@ -286,6 +282,33 @@ export class WarehouseLoader {
       // When ClickHouse is down this fails too; the next sync removes the leftover.
       for (const i of staged) await this.shards[i]!.command(`DROP TABLE IF EXISTS ${staging}`, `dropping the staging table of ${day}`).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Swaps the staged day into `events` on one server, with the table's merges paused: on 18.16 a
+   * merge of the day's previous parts that ends after the swap brings them back (seen under load:
+   * a day held one and a half copies). The day's row count is checked afterwards; a swap that did
+   * not leave exactly the staged rows is done again, then refused (the next sync redoes the day).
+   */
+  private async swap(ch: ClickHouseConnection, staging: string, day: string, rows: number, where: string): Promise<void> {
+    const partition = dayPartition(day);
+    const statement = rows > 0 ? `ALTER TABLE ${this.events} REPLACE PARTITION ID ${partition} FROM ${staging}` : `ALTER TABLE ${this.events} DROP PARTITION ID ${partition}`;
+    await ch.command(`SYSTEM STOP MERGES ${this.events}`, `pausing merges of the events table${where}`);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await ch.command(statement, `swapping ${day} into the events table${where}`);
+        const [r] = await ch.rows<{ n: string }>(
+          `SELECT sum(rows) AS n FROM system.parts WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(EVENTS_TABLE)} AND partition_id = ${partition} AND active`,
+          `counting ${day} in the events table${where}`,
+        );
+        const held = Number(r?.n ?? 0);
+        if (held === rows) return;
+        if (attempt >= 2) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `after the swap the events table${where} holds ${held} rows of ${day}, ${rows} were staged; the load is not recorded and the next sync redoes the day`);
+        this.deps.logger?.warn({ event: 'warehouse_swap_recount', day, held, staged: rows });
+      }
+    } finally {
+      await ch.command(`SYSTEM START MERGES ${this.events}`, `resuming merges of the events table${where}`).catch((err: unknown) => this.deps.logger?.warn({ event: 'warehouse_start_merges_failed', day, err }));
     }
   }
 
