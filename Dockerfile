@@ -5,5 +5,7 @@ COPY package.json package-lock.json ./
 # Exactly the committed lockfile; install scripts only for the packages package.json's allowScripts approves.
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 COPY . .
-ENV NODE_ENV=production DATA_DIR=/app/data
+# A container's services must listen on every interface; with that, they refuse the published demo
+# keys of config/sites.json: mount a sites file of your own and point SITES_FILE at it.
+ENV NODE_ENV=production DATA_DIR=/app/data COLLECTOR_HOST=0.0.0.0 SERVING_HOST=0.0.0.0
 CMD ["node", "--import", "tsx", "bin/twinlane.ts", "--help"]

@@ -5,7 +5,7 @@ import type { ConfigValues } from '../core/config.ts';
 import { pipelineTopics, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { loadSites } from '../core/sites.ts';
+import { loadSites, refuseDemoKeysInPublic } from '../core/sites.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
 import { CollectorService, trustProxySetting } from '../ingest/index.ts';
 import { collectorOptions, type Compression } from '../ingest/index.ts';
@@ -19,6 +19,8 @@ export interface CollectorOverrides {
 export function createCollectorFromConfig(config: ConfigValues, overrides: CollectorOverrides = {}): CollectorService {
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'collector');
   const sites = loadSites(config.SITES_FILE);
+  const host = overrides.host ?? config.COLLECTOR_HOST;
+  refuseDemoKeysInPublic('the collector', host, sites, config.ALLOW_DEMO_KEYS);
   const options = collectorOptions(config);
   if (overrides.compression) options.producer.compression = overrides.compression;
   const topics = pipelineTopics(config);
@@ -33,7 +35,7 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
     {
       ...options,
       port: overrides.port ?? config.COLLECTOR_PORT,
-      host: overrides.host ?? '0.0.0.0',
+      host,
       dlqTopic: config.DLQ_TOPIC,
       trustProxy: trustProxySetting(config.COLLECTOR_TRUST_PROXY),
       httpLimits: httpLimitsOf(config),

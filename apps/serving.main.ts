@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { httpLimitsOf } from '../core/http-limits.ts';
+import { loadSites, refuseDemoKeysInPublic } from '../core/sites.ts';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -18,7 +19,7 @@ export class ServingHttpService extends BaseService {
   private serving: ServingApp | undefined;
   private runtime: ServingRuntime | undefined;
 
-  constructor(private readonly config: ConfigValues, private readonly logger: Logger, private readonly port = config.SERVING_PORT, private readonly host = '0.0.0.0') {
+  constructor(private readonly config: ConfigValues, private readonly logger: Logger, private readonly port = config.SERVING_PORT, private readonly host = config.SERVING_HOST) {
     super();
   }
 
@@ -29,6 +30,7 @@ export class ServingHttpService extends BaseService {
   }
 
   protected async onStart(): Promise<void> {
+    refuseDemoKeysInPublic('the serving API', this.host, loadSites(this.config.SITES_FILE), this.config.ALLOW_DEMO_KEYS);
     this.runtime = createServingRuntime(this.config);
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
     this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), rateLimit: { limits: { client: this.config.SERVING_RATE_LIMIT_CLIENT, site: this.config.SERVING_RATE_LIMIT_SITE }, redis: this.runtime.redis, keyPrefix: 'tl:' }, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
-import { loadSites, parseSites } from './sites.ts';
+import { DEMO_SITES_FILE, loadSites, parseSites, refuseDemoKeysInPublic, sitesWithDemoKeys } from './sites.ts';
 
 const site = (over: Record<string, unknown> = {}) => ({ id: 'shop', writeKey: 'wk_shop_12345678', readKey: 'rk_shop_12345678', allowedOrigins: ['https://shop.example'], ...over });
 
@@ -77,5 +77,19 @@ describe('sites', () => {
     expect(() => loadSites(join(dir, 'missing.json'))).toThrowError(/SITES_FILE=".*missing\.json": cannot read it \(ENOENT\)/);
     writeFileSync(join(dir, 'bad.json'), '{"sites": [');
     expect(() => loadSites(join(dir, 'bad.json'))).toThrowError(/SITES_FILE=".*bad\.json": not valid JSON/);
+  });
+});
+
+describe('the published demo keys', () => {
+  const demo = loadSites(DEMO_SITES_FILE);
+  const own = parseSites({ sites: [{ id: 'shop', writeKey: 'wk_own_0123456789abcdef', readKey: 'rk_own_0123456789abcdef' }] });
+
+  it('are refused beyond loopback, named by site, unless allowed for a local trial', () => {
+    expect(sitesWithDemoKeys(demo).length).toBeGreaterThan(0);
+    expect(() => refuseDemoKeysInPublic('the collector', '0.0.0.0', demo, false)).toThrow(/the collector would listen on 0\.0\.0\.0 with the published demo keys .*sites shop/);
+    expect(() => refuseDemoKeysInPublic('the serving API', '10.1.2.3', demo, false)).toThrow(ConfigError);
+    for (const host of ['127.0.0.1', '127.0.1.1', '::1', 'localhost']) expect(() => refuseDemoKeysInPublic('the collector', host, demo, false), host).not.toThrow();
+    expect(() => refuseDemoKeysInPublic('the collector', '0.0.0.0', demo, true)).not.toThrow();
+    expect(() => refuseDemoKeysInPublic('the collector', '0.0.0.0', own, false)).not.toThrow();
   });
 });

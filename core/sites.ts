@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { isTimeZone } from './calendar.ts';
 import { ConfigError } from './errors.ts';
@@ -145,4 +146,37 @@ export function loadSites(file: string): Sites {
     throw new ConfigError([`SITES_FILE=${JSON.stringify(file)}: not valid JSON (${(err as Error).message})`]);
   }
   return parseSites(json, `SITES_FILE=${JSON.stringify(file)}`);
+}
+
+/** The sites file shipped with the code: its keys are published, for development and tests only. */
+export const DEMO_SITES_FILE = fileURLToPath(new URL('../config/sites.json', import.meta.url));
+
+/** Sites of `sites` whose write or read key is one of the published demo keys. */
+export function sitesWithDemoKeys(sites: Sites, demoFile = DEMO_SITES_FILE): string[] {
+  let demo: Sites;
+  try {
+    demo = loadSites(demoFile);
+  } catch {
+    return [];
+  }
+  const published = new Set(demo.list().flatMap((s) => [s.writeKey, s.readKey]));
+  return sites.list().filter((s) => published.has(s.writeKey) || published.has(s.readKey)).map((s) => s.id);
+}
+
+/** Whether `host` is a loopback listen address (only this machine can connect). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Refuses to serve the published demo keys beyond loopback: anyone could send and read with them.
+ * `allow` (ALLOW_DEMO_KEYS) is for a local trial that must bind every interface (a container).
+ */
+export function refuseDemoKeysInPublic(role: string, host: string, sites: Sites, allow: boolean, demoFile = DEMO_SITES_FILE): void {
+  if (allow || isLoopbackHost(host)) return;
+  const demo = sitesWithDemoKeys(sites, demoFile);
+  if (demo.length === 0) return;
+  throw new ConfigError([
+    `${role} would listen on ${host} with the published demo keys of ${demoFile} (sites ${demo.join(', ')}): anyone could send and read with them. Give SITES_FILE your own sites file with new keys, or listen on 127.0.0.1 (ALLOW_DEMO_KEYS=true only for a local trial)`,
+  ]);
 }

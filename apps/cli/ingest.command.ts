@@ -86,10 +86,10 @@ export function ingestCommand(): Command {
     .command('collector')
     .description('run the collector: POST /v1/collect, /t.js, /metrics (Ctrl-C stops it gracefully)')
     .option('--port <port>', 'listen port (default COLLECTOR_PORT)', whole('port', 0))
-    .option('--host <host>', 'listen address', '0.0.0.0')
+    .option('--host <host>', 'listen address (default: COLLECTOR_HOST, 127.0.0.1)')
     .addOption(new Option('--compression <codec>', 'Kafka compression').choices(['none', 'lz4']))
-    .action(async (o: { port?: number; host: string; compression?: Compression }) => {
-      await runCollector({ host: o.host, ...(o.port === undefined ? {} : { port: o.port }), ...(o.compression ? { compression: o.compression } : {}) });
+    .action(async (o: { port?: number; host?: string; compression?: Compression }) => {
+      await runCollector({ ...(o.host ? { host: o.host } : {}), ...(o.port === undefined ? {} : { port: o.port }), ...(o.compression ? { compression: o.compression } : {}) });
     });
 
   program
