@@ -16,13 +16,17 @@ export interface SeriesRow {
 
 /**
  * Speed uniques are HyperLogLog (Redis: 0.81% standard error); allow about 3 sigma, and at
- * least 1 for the small counts of a minute or an hour.
+ * least 2 for the small counts of a minute or an hour: there the error is a whole visitor or
+ * two, not a share. Measured on Redis 7 (PFADD of n random ids, 2,000 sets each): at n = 54 and
+ * 69, 0.25% and 0.85% of the sets missed by more than max(1, 2.5%) (up to 3 off); with a floor
+ * of 2, none at 54. At n = 1,000 the error stayed within 25 (2.5%).
  */
 export const HLL_TOLERANCE = 0.025;
+export const HLL_MIN_SLACK = 2;
 
 /** Whether an approximate unique count is within the sketch bound of the exact one. */
 export function withinSketchBound(got: number, want: number): boolean {
-  return Math.abs(got - want) <= Math.max(1, HLL_TOLERANCE * want);
+  return Math.abs(got - want) <= Math.max(HLL_MIN_SLACK, HLL_TOLERANCE * want);
 }
 
 /** Micros per currency unit, as the API presents revenue (spelled out, not taken from the code). */
