@@ -24,7 +24,7 @@ import {
   distributedDdl,
   PARTITION_BY,
   quoteDir,
-  shardsOfSitesSql,
+  sitesByShard,
   VIEW_COLUMNS,
   VIEW_DATA_TABLES,
   VIEW_DIRS_TABLE,
@@ -204,7 +204,7 @@ export class ViewsPublisher {
       let sites: string[] | undefined;
       if (shards > 1) {
         const all = await this.duck(db, `SELECT DISTINCT CAST(site_id AS VARCHAR) AS s FROM read_parquet(${sqlText(source.file(dir, 'events'))})`, {}, dir);
-        sites = await this.sitesOfShard(all.map((r) => String(r.s)), shard);
+        sites = (await sitesByShard(this.deps.entry, all.map((r) => String(r.s)), shards))[shard]!;
       }
       let events = 0;
       for (const t of VIEW_DATA_TABLES) {
@@ -264,17 +264,6 @@ export class ViewsPublisher {
       if (Date.now() > deadline) throw new WarehouseError('CLICKHOUSE_TIMEOUT', `a deletion in ${this.deps.database}.${table} did not finish within ${timeoutMs / 1000} s (system.mutations)`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-
-  /** Of `sites`, those whose rows belong to `shard` (the server computes the sharding key). */
-  private async sitesOfShard(sites: readonly string[], shard: number): Promise<string[]> {
-    const mine: string[] = [];
-    // In slices, so the statement stays far below ClickHouse's 256 KiB max_query_size.
-    for (let i = 0; i < sites.length; i += 500) {
-      const rows = await this.deps.entry.rows<{ site: string; shard: number | string }>(shardsOfSitesSql(sites.slice(i, i + 500), this.deps.shards.length), 'computing the shards of the sites');
-      for (const r of rows) if (Number(r.shard) === shard) mine.push(r.site);
-    }
-    return mine;
   }
 
   private async duck(db: DuckDB, sql: string, params: Parameters<DuckDB['conn']['runAndReadAll']>[1], dir: string, types?: Parameters<DuckDB['conn']['runAndReadAll']>[2]): Promise<Record<string, unknown>[]> {

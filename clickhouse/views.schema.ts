@@ -16,6 +16,7 @@
 import { BREAKDOWN_METRIC_COLUMNS, DIMENSION_COLUMNS, ROLLUP_METRIC_COLUMNS } from '../core/rollups.ts';
 import { UsageError } from '../core/errors.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
+import type { ClickHouseConnection } from './clickhouse.client.ts';
 
 export const VIEW_DATA_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
 export type ViewDataTable = (typeof VIEW_DATA_TABLES)[number];
@@ -154,6 +155,16 @@ export const SHARDING_KEY = 'cityHash64(site_id)';
 export function shardsOfSitesSql(sites: readonly string[], shards: number): string {
   if (!Number.isInteger(shards) || shards < 1) throw new UsageError('BAD_SHARDS', `${shards} is not a number of shards`);
   return `SELECT site, toUInt32(cityHash64(site) % ${shards}) AS shard FROM (SELECT arrayJoin([${sites.map(quoteString).join(', ')}]) AS site)`;
+}
+
+/** `sites` split by shard (0-based, remote_servers order), the server computing the sharding key; in slices far below its 256 KiB max_query_size. */
+export async function sitesByShard(entry: ClickHouseConnection, sites: readonly string[], shards: number): Promise<string[][]> {
+  const out: string[][] = Array.from({ length: shards }, () => []);
+  for (let i = 0; i < sites.length; i += 500) {
+    const rows = await entry.rows<{ site: string; shard: number | string }>(shardsOfSitesSql(sites.slice(i, i + 500), shards), 'computing the shards of the sites');
+    for (const r of rows) out[Number(r.shard)]!.push(r.site);
+  }
+  return out;
 }
 
 // ---- DuckDB side: a view file row → the CSV fields of one table row ---------------------

@@ -21,7 +21,7 @@ import { dayPartition, qualifiedName, quoteString, validDay } from './sql.quote.
 import { WarehouseError } from './warehouse.errors.ts';
 import { daySites, exportDay } from './warehouse.export.ts';
 import { distributedEventsDdl, EVENTS_ALL_TABLE } from './warehouse.schema.ts';
-import { shardsOfSitesSql } from './views.schema.ts';
+import { sitesByShard } from './views.schema.ts';
 import { LOAD_INSERT_SETTINGS } from './options.ts';
 import {
   EVENTS_TABLE,
@@ -255,7 +255,7 @@ export class WarehouseLoader {
     const t0 = performance.now();
     const staged: number[] = [];
     try {
-      const sites = this.shards.length > 1 ? await this.sitesPerShard(await daySites(db, day, src.files)) : [undefined];
+      const sites = this.shards.length > 1 ? await sitesByShard(this.deps.connection, await daySites(db, day, src.files), this.shards.length) : [undefined];
       let rows = 0;
       let duplicates = 0;
       let exportMs = 0;
@@ -336,16 +336,6 @@ export class WarehouseLoader {
     const [{ n } = { n: '0' }] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${staging}`, `counting the staging rows of ${day}`);
     if (Number(n) !== exported.rows) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `the staging table of ${day}${this.shards.length > 1 ? ` on shard ${shard + 1}` : ''} holds ${n} rows, ${exported.rows} were exported; the day was not swapped in`);
     return { rows: exported.rows, duplicates: exported.duplicates, exportMs };
-  }
-
-  /** Each shard's sites (0-based, remote_servers order): the server computes the sharding key. */
-  private async sitesPerShard(sites: readonly string[]): Promise<string[][]> {
-    const out: string[][] = this.shards.map(() => []);
-    for (let i = 0; i < sites.length; i += 500) {
-      const rows = await this.deps.connection.rows<{ site: string; shard: number | string }>(shardsOfSitesSql(sites.slice(i, i + 500), this.shards.length), 'computing the shards of the sites');
-      for (const r of rows) out[Number(r.shard)]!.push(r.site);
-    }
-    return out;
   }
 
   /** Removes a day from the warehouse (the batch version no longer covers it). */

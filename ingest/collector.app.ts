@@ -116,9 +116,11 @@ export function buildCollectorApp(deps: CollectorAppDeps): FastifyInstance {
     const started = process.hrtime.bigint();
     const siteId = siteOf(request);
     cors(request, reply, siteId);
-    // Refused before the route ran (body too large, a repeated parameter): authenticated only when its site and key are right.
-    const authenticated = deps.sites.authorizeWrite(siteId, param(request, 'key') ?? headerValue(request.headers['x-twinlane-key'])).ok;
-    if (err instanceof CollectError) return send(reply, await deps.handler.reject(err, { siteId, receivedAt: Date.now(), authenticated }), started);
+    if (err instanceof CollectError) {
+      // Refused before the route ran (body too large, a repeated parameter): authenticated only when its site and key are right.
+      const authenticated = deps.sites.authorizeWrite(siteId, param(request, 'key') ?? headerValue(request.headers['x-twinlane-key'])).ok;
+      return send(reply, await deps.handler.reject(err, { siteId, receivedAt: Date.now(), authenticated }), started);
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.logger.error({ event: 'collector_request_failed', err }, 'unexpected error');
     const code = status === 500 ? 'INTERNAL' : err instanceof RateLimitedError ? err.code : 'BAD_REQUEST';
