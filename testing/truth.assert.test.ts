@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { generateTraffic } from '../traffic/index.ts';
-import { expectBucketsEqualTruth, type SeriesRow } from './truth.assert.ts';
+import { expectBucketsEqualTruth, withinSketchBound, type SeriesRow } from './truth.assert.ts';
 import { truthSeries } from './truth.ts';
 
 const HOUR = 3_600_000;
@@ -54,6 +54,13 @@ describe('expectBucketsEqualTruth', () => {
     expect(() => expectBucketsEqualTruth(off, truth, 'shop', ['visitors'], ['visitors'])).not.toThrow();
     off[0]!.values.visitors = off[0]!.values.visitors! * 2;
     expect(() => expectBucketsEqualTruth(off, truth, 'shop', ['visitors'], ['visitors'])).toThrow();
+  });
+
+  it('bounds uniques by 3 visitors on small counts and 2.5% on large ones', () => {
+    expect(withinSketchBound(55, 58)).toBe(true); // two register collisions, seen on a real hour
+    expect(withinSketchBound(54, 58)).toBe(false);
+    expect(withinSketchBound(1_025, 1_000)).toBe(true);
+    expect(withinSketchBound(1_026, 1_000)).toBe(false);
   });
 
   it('fails on a truth without buckets (a range that matched nothing proves nothing)', () => {
