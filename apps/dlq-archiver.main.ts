@@ -7,6 +7,7 @@ import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
 import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
 import { stopSoonWithoutBroker } from '../core/kafka-probe.ts';
+import { DiskGuard } from '../core/disk-guard.ts';
 import { runServices } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
@@ -26,7 +27,9 @@ const kafka = createKafka(config, logger, 'dlq-archiver');
 const group = dlqArchiverGroup(config);
 const monitor = new SiteRateMonitor({ alertRate: config.DLQ_ALERT_RATE, stage: 'pipeline', metrics, logger });
 const watcher = new SiteRateWatcher({ kafka, eventsTopic: config.EVENTS_TOPIC, groupId: `${group}-site-rates`, monitor, logger });
+const diskGuard = new DiskGuard({ name: 'dlq', path: config.DATA_DIR, minFreeBytes: config.DISK_MIN_FREE, intervalMs: config.DISK_CHECK_INTERVAL, logger, metrics });
 const archiver = new DlqArchiver({
+  diskGuard,
   kafka,
   topic: config.DLQ_TOPIC,
   groupId: group,
@@ -38,13 +41,13 @@ const archiver = new DlqArchiver({
   // The metrics server stays up so the open circuit is visible; an operator restarts after the fix.
   onCircuitOpen: (err) => logger.error({ event: 'dlq_archiver_halted', err: err.message }),
 });
-const metricsServer = new MetricsServer(metrics, config.DLQ_METRICS_PORT);
+const metricsServer = new MetricsServer(metrics, config.DLQ_METRICS_PORT, undefined, () => (archiver.circuitOpen ? { ready: false, reason: 'circuit open: most of a batch had no sound metadata' } : diskGuard.readiness()));
 const metricsService = { name: 'metrics', start: () => metricsServer.start(), stop: () => metricsServer.stop() };
 const storeService = { name: 'dlq-store', start: () => store.open(), stop: async () => store.close() };
 
 // The watcher reads the events topic's keys, the archiver the dead-letter topic.
 const topics = pipelineTopics(config);
-await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), storeService, metricsService, watcher, archiver], logger, {
+await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), storeService, diskGuard, metricsService, watcher, archiver], logger, {
   stopDeadline: stopSoonWithoutBroker(config.KAFKA_BROKERS),
 });
 logger.info({ event: 'dlq_archiver_ready', topic: config.DLQ_TOPIC, metrics_port: metricsServer.address() });

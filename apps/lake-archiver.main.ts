@@ -3,6 +3,7 @@ import { loadConfig } from '../core/config.ts';
 import { createKafka } from '../core/clients.ts';
 import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
 import { stopSoonWithoutBroker } from '../core/kafka-probe.ts';
+import { DiskGuard } from '../core/disk-guard.ts';
 import { runServices, type Service } from '../core/lifecycle.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
@@ -21,12 +22,14 @@ export async function main(): Promise<void> {
   const codec = new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), config.EVENTS_TOPIC);
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'lake' });
   const breaker = new CircuitBreaker({ consumer: 'lake', ...DEFAULT_BREAKER, metrics, logger });
+  const diskGuard = new DiskGuard({ name: 'lake', path: config.DATA_DIR, minFreeBytes: config.DISK_MIN_FREE, intervalMs: config.DISK_CHECK_INTERVAL, logger, metrics });
   const archiver = new LakeArchiver(
     {
       kafka,
       codec,
       deadLetters,
       breaker,
+      diskGuard,
       logger,
       metrics,
       onFatal: (err) => {
@@ -37,11 +40,11 @@ export async function main(): Promise<void> {
     },
     archiverOptions(config),
   );
-  const server = new MetricsServer(metrics, config.LAKE_METRICS_PORT);
+  const server = new MetricsServer(metrics, config.LAKE_METRICS_PORT, undefined, () => diskGuard.readiness());
   const http: Service = { name: 'lake-metrics', start: () => server.start(), stop: () => server.stop() };
   const topics = pipelineTopics(config);
   // Without a broker the roll's offsets cannot be committed: its records are read again after a restart.
-  await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), archiver, http], logger, { stopDeadline: stopSoonWithoutBroker(config.KAFKA_BROKERS) });
+  await runServices([topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger), diskGuard, archiver, http], logger, { stopDeadline: stopSoonWithoutBroker(config.KAFKA_BROKERS) });
   logger.info({ event: 'lake_archiver_ready', topic: config.EVENTS_TOPIC, group: config.LAKE_GROUP, data_dir: config.DATA_DIR, metrics_port: server.address() });
 }
 

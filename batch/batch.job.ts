@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { DiskGuard, type FreeSpaceSource } from '../core/disk-guard.ts';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -28,6 +29,8 @@ export interface BatchDeps {
   /** Called before each day and once at the end (done === total). */
   onProgress?: (done: number, total: number, day: string | null) => void;
   now?: () => number;
+  /** Where free space is read from (default statfs); tests on machines that forbid mounting set it. */
+  freeBytes?: FreeSpaceSource;
 }
 
 const VIEW_PARQUET = 'FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880';
@@ -209,12 +212,18 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
       record.watermark = current?.watermark ?? null;
       return finish('noop');
     }
+    // A full disk would fail the run mid-write: below the threshold it waits before each day and before publishing.
+    const disk = options.diskMinFreeBytes
+      ? new DiskGuard({ name: 'batch', path: options.dataDir, minFreeBytes: options.diskMinFreeBytes, intervalMs: options.diskCheckMs ?? 5_000, ...(deps.logger ? { logger: deps.logger } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}), ...(deps.freeBytes ? { freeBytes: deps.freeBytes } : {}) })
+      : undefined;
+    await disk?.waitForSpace();
     const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp') });
     const entries: Record<string, DayEntry> = {};
     try {
       for (const [i, part] of days.entries()) {
         const { day } = part;
         deps.onProgress?.(i, days.length, day);
+        await disk?.waitForSpace();
         const { run, entry } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS);
         record.days.push(run);
         entries[day] = entry;
@@ -229,6 +238,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
       db.close();
     }
     deps.onProgress?.(days.length, days.length, null);
+    await disk?.waitForSpace();
     const allDays = { ...(current?.days ?? {}), ...entries };
     const manifest: VersionManifest = { version: store.nextVersion(), createdAt: Date.now(), runId, parent: current?.version ?? null, watermark: watermarkOf(allDays, now), days: allDays };
     store.publish(manifest);

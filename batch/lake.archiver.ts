@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { openDuckDB, type DuckDB } from '../core/duckdb.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
+import type { DiskGuard } from '../core/disk-guard.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
@@ -55,6 +56,11 @@ export interface ArchiverDeps {
   breaker?: CircuitBreaker;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * Free space under the lake: while it is low the archiver takes no batch (it pauses fetching and
+   * resolves nothing, so the records are fetched again) and holds its age rolls.
+   */
+  diskGuard?: DiskGuard;
   /** Called once when the archiver cannot go on safely (a roll failed, the breaker opened). */
   onFatal?: (err: unknown) => void;
 }
@@ -186,6 +192,9 @@ export class LakeArchiver extends BaseService {
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     this.consumer = consumer;
+    this.deps.diskGuard?.onChange((low) => {
+      if (!low && this.consumer === consumer) consumer.resume([{ topic: this.options.topic }]);
+    });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
     // A cheap check: often enough that an age roll starts within a tenth of a second of its due time.
     this.timer = setInterval(() => void this.onTick(), this.options.tickMs ?? 100);
@@ -199,7 +208,8 @@ export class LakeArchiver extends BaseService {
     try {
       await this.locked(async () => {
         await this.rolls!.settled();
-        if (!this.fatal) await this.roll('stop');
+        // On a low disk the spools are dropped instead: their offsets are not committed, so they come back.
+        if (!this.fatal && !this.deps.diskGuard?.low) await this.roll('stop');
         await this.rolls!.settled();
       });
     } finally {
@@ -237,8 +247,13 @@ export class LakeArchiver extends BaseService {
     return run;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
     if (this.fatal) throw this.fatal;
+    if (this.deps.diskGuard?.low) {
+      pause(); // resumed by the guard's change; nothing resolved, so this batch is fetched again
+      if (!this.deps.diskGuard.low) this.consumer?.resume([{ topic: this.options.topic }]); // space came back meanwhile
+      return;
+    }
     await this.locked(async () => {
       if (this.stopping || !isRunning() || isStale() || this.generationChanged) return;
       const partition = batch.partition;
@@ -320,7 +335,7 @@ export class LakeArchiver extends BaseService {
   }
 
   private async onTick(): Promise<void> {
-    if (this.stopping || this.spools.size === 0) return;
+    if (this.stopping || this.spools.size === 0 || this.deps.diskGuard?.low) return;
     const oldest = Math.min(...[...this.spools.values()].map((s) => s.openedAt));
     if (Date.now() - oldest < this.options.rollAgeMs) return;
     await this.locked(async () => {

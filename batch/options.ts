@@ -24,6 +24,9 @@ export interface BatchOptions {
   duckdb: Omit<DuckDBOptions, 'tempDir'>;
   /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
   sessionIdleMs?: number;
+  /** Below this many free bytes under dataDir the run waits before each day (and before publishing) until space returns. */
+  diskMinFreeBytes?: number;
+  diskCheckMs?: number;
 }
 
 export const ARCHIVER_MEMORY_LIMIT = '256MB';
@@ -49,5 +52,5 @@ export function archiverOptions(c: ConfigValues): ArchiverOptions {
 }
 
 export function batchOptions(c: ConfigValues): BatchOptions {
-  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS }, sessionIdleMs: c.SESSION_IDLE_TIMEOUT };
+  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS }, sessionIdleMs: c.SESSION_IDLE_TIMEOUT, diskMinFreeBytes: c.DISK_MIN_FREE, diskCheckMs: c.DISK_CHECK_INTERVAL };
 }

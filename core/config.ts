@@ -106,6 +106,8 @@ export const CONFIG_VARIABLES = {
   LAKE_ROLL_ROWS: ['500000', int(1, 100_000_000), 'Rows after which the archiver rolls a Parquet file'],
   LAKE_ROLL_AGE: ['30s', duration, 'Age after which the archiver rolls a Parquet file'],
   LAKE_METRICS_PORT: ['9102', port, 'Prometheus /metrics port of the lake archiver'],
+  DISK_MIN_FREE: ['512mb', size, 'Free space under DATA_DIR below which the lake archiver, the dead-letter archiver and the batch job pause (Kafka keeps the records) until it returns'],
+  DISK_CHECK_INTERVAL: ['5s', duration, 'How often those writers check free space under DATA_DIR'],
   LAKE_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of the lake archiver (how soon a dead one loses its partitions)'],
   BATCH_VERSIONS_KEEP: ['5', int(1, 1000), 'Batch view versions kept for rollback'],
   BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],

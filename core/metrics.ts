@@ -53,7 +53,13 @@ export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
  */
 export class MetricsServer {
   private server: Server | undefined;
-  constructor(private readonly metrics: Metrics, private readonly port: number, private readonly host = '127.0.0.1') {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly port: number,
+    private readonly host = '127.0.0.1',
+    /** What /readyz answers: 200 when ready, else 503 with the reason (a paused writer says why). */
+    private readonly readiness: () => { ready: boolean; reason?: string } = () => ({ ready: true }),
+  ) {}
 
   async start(): Promise<void> {
     if (this.server) return;
@@ -72,9 +78,13 @@ export class MetricsServer {
       } else if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('ok\n');
+      } else if (req.url === '/readyz') {
+        const r = this.readiness();
+        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(r) + '\n');
       } else {
         res.writeHead(404);
-        res.end('not found: try /metrics\n');
+        res.end('not found: try /metrics, /healthz or /readyz\n');
       }
     });
     await new Promise<void>((resolve, reject) => {

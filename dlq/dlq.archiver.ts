@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { DiskGuard } from '../core/disk-guard.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
@@ -31,6 +32,8 @@ export interface DlqArchiverDeps {
   statsRefreshMs?: number;
   /** Called with each batch once it is stored (the site-rate watcher counts failures per site). */
   onStored?: (letters: readonly ArchivedDeadLetter[]) => void;
+  /** Free space under the store: while low the archiver pauses fetching and stores nothing (Kafka keeps the letters). */
+  diskGuard?: DiskGuard;
   /** Called when the circuit breaker stopped the archiver. */
   onCircuitOpen?: (err: CircuitOpenError) => void;
 }
@@ -72,6 +75,9 @@ export class DlqArchiver extends BaseService {
     const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1024 * 1024, retry: KAFKA_RETRY.DLQ_CONSUMER });
     await consumer.connect();
     this.consumer = consumer;
+    this.deps.diskGuard?.onChange((low) => {
+      if (!low && this.consumer === consumer) consumer.resume([{ topic: this.deps.topic }]);
+    });
     try {
       await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.onBatch(consumer, p) });
@@ -96,6 +102,11 @@ export class DlqArchiver extends BaseService {
 
   private async onBatch(consumer: Consumer, { batch, resolveOffset, heartbeat, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    if (this.deps.diskGuard?.low) {
+      pause(); // resumed by the guard's change; nothing resolved, so this batch is fetched again
+      if (!this.deps.diskGuard.low) consumer.resume([{ topic: this.deps.topic }]);
+      return;
+    }
     const now = Date.now();
     let bad = 0;
     const letters: ArchivedDeadLetter[] = batch.messages.map((msg) => {

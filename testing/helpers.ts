@@ -2,6 +2,7 @@
  * Integration-test helpers: every test gets UUID-named topics, groups and Redis key prefixes,
  * and registers their clean-up, so tests can run again and again on the same broker.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,6 +91,22 @@ export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `twinlane-${prefix}-`));
   onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A directory on a filesystem of `bytes` the test makes itself (a size-limited tmpfs), unmounted
+ * by runCleanups; `mounted` is false where the machine forbids mounting (not root, no
+ * CAP_SYS_ADMIN), and the directory is then an ordinary one on the host's disk.
+ */
+export function smallFilesystem(prefix: string, bytes: number): { dir: string; mounted: boolean } {
+  const dir = tempDir(prefix);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch {
+    return { dir, mounted: false };
+  }
+  onCleanup(async () => execFileSync('umount', ['-l', dir], { stdio: 'pipe' }) as unknown as void);
+  return { dir, mounted: true };
 }
 
 export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, intervalMs = 100): Promise<void> {
