@@ -5,7 +5,8 @@ import type { ConfigValues } from '../core/config.ts';
 import { pipelineTopics, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { loadSites, refuseDemoKeysInPublic } from '../core/sites.ts';
+import { loadSites, refuseDemoKeysInPublic, type Sites } from '../core/sites.ts';
+import { SitesWatcher } from '../core/sites.watcher.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
 import { CollectorService, trustProxySetting } from '../ingest/index.ts';
 import { collectorOptions, type Compression } from '../ingest/index.ts';
@@ -24,13 +25,16 @@ export function createCollectorFromConfig(config: ConfigValues, overrides: Colle
   const options = collectorOptions(config);
   if (overrides.compression) options.producer.compression = overrides.compression;
   const topics = pipelineTopics(config);
+  const metrics = new Metrics('twinlane_', { defaultMetrics: true });
+  const check = (next: Sites) => refuseDemoKeysInPublic('the collector', host, next, config.ALLOW_DEMO_KEYS);
   return new CollectorService(
     {
       kafka: createKafka(config, logger, 'collector'),
       registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL),
       sites,
+      sitesWatcher: new SitesWatcher({ file: config.SITES_FILE, sites, intervalMs: config.SITES_RELOAD_INTERVAL, logger, metrics, check }),
       logger,
-      metrics: new Metrics('twinlane_', { defaultMetrics: true }),
+      metrics,
     },
     {
       ...options,

@@ -5,7 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { httpLimitsOf } from '../core/http-limits.ts';
-import { loadSites, refuseDemoKeysInPublic } from '../core/sites.ts';
+import { loadSites, refuseDemoKeysInPublic, type Sites } from '../core/sites.ts';
+import { SitesWatcher } from '../core/sites.watcher.ts';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { BaseService, runServices } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -18,6 +19,7 @@ export class ServingHttpService extends BaseService {
   readonly name = 'serving-http';
   private serving: ServingApp | undefined;
   private runtime: ServingRuntime | undefined;
+  private sitesWatcher: SitesWatcher | undefined;
 
   constructor(private readonly config: ConfigValues, private readonly logger: Logger, private readonly port = config.SERVING_PORT, private readonly host = config.SERVING_HOST) {
     super();
@@ -35,10 +37,14 @@ export class ServingHttpService extends BaseService {
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
     this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), rateLimit: { limits: { client: this.config.SERVING_RATE_LIMIT_CLIENT, site: this.config.SERVING_RATE_LIMIT_SITE }, redis: this.runtime.redis, keyPrefix: 'tl:' }, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
     await this.serving.app.listen({ port: this.port, host: this.host });
+    const check = (next: Sites) => refuseDemoKeysInPublic('the serving API', this.host, next, this.config.ALLOW_DEMO_KEYS);
+    this.sitesWatcher = new SitesWatcher({ file: this.config.SITES_FILE, sites: this.runtime.sites, intervalMs: this.config.SITES_RELOAD_INTERVAL, logger: this.logger, metrics, check });
+    await this.sitesWatcher.start();
     this.logger.info({ event: 'serving_listening', port: this.address }, `serving API and dashboard on http://127.0.0.1:${this.address}/dashboard/<site>`);
   }
 
   protected async onStop(): Promise<void> {
+    await this.sitesWatcher?.stop();
     await this.serving?.app.close();
     await this.runtime?.close();
     this.serving = undefined;

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { BatchReader } from '../batch/index.ts';
 import { createRedis } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
-import { loadSites } from '../core/sites.ts';
+import { loadSites, type Sites } from '../core/sites.ts';
 import { JobLedger, ledgerPath } from '../orchestration/index.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import type { ServingDeps } from '../serving/index.ts';
@@ -19,6 +19,8 @@ import { clickhouseViewsReader } from './views-ports.ts';
 export interface ServingRuntime {
   deps: Omit<ServingDeps, 'logger' | 'metrics'>;
   redis: Redis;
+  /** The sites `deps` reads through, for a watcher to reload in place. */
+  sites: Sites;
   close(): Promise<void>;
 }
 
@@ -36,9 +38,11 @@ export function createServingRuntime(config: ConfigValues, over: { redis?: Redis
   // BATCH_VIEWS_STORE=clickhouse: the views published there; serving then reads no files of DATA_DIR's views.
   const batch = clickhouseViewsReader(config) ?? new BatchReader({ dataDir, duckdb: { memoryLimit: '1GB', threads: 2 } });
   const speed = new SpeedReader({ redis, keys: new SpeedKeys(over.keyPrefix ?? config.SPEED_KEY_PREFIX), ttlMs: config.SPEED_TTL });
+  const sites = loadSites(config.SITES_FILE);
   return {
-    deps: { batch: batchSource(batch), speed, sites: loadSites(config.SITES_FILE), jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },
+    deps: { batch: batchSource(batch), speed, sites, jobs: jobsReader(new JobLedger(ledgerPath(dataDir))) },
     redis,
+    sites,
     async close() {
       await batch.close();
       if (!over.redis) await redis.quit().catch(() => redis.disconnect());

@@ -16,7 +16,7 @@ import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
 import { freePort } from '../core/processes.ts';
 import { createLogger } from '../core/logger.ts';
-import { loadSites } from '../core/sites.ts';
+import { loadSites, plainKeys } from '../core/sites.ts';
 import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
 import { clientContext, generateTraffic, toCollectorJson } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
@@ -45,7 +45,7 @@ function requestBodies(): { path: string; headers: Record<string, string>; body:
       byClient.delete(key);
       const site = sites.get(e.site_id)!;
       out.push({
-        path: `/v1/collect?site=${site.id}&key=${site.writeKey}`,
+        path: `/v1/collect?site=${site.id}&key=${plainKeys(site, 'the collector bench').writeKey}`,
         headers: { 'content-type': 'application/json', 'user-agent': userAgent, 'x-forwarded-for': ip },
         body: JSON.stringify(list.map(toCollectorJson)),
       });

@@ -78,6 +78,7 @@ export const CONFIG_VARIABLES = {
   REGISTRY_TOPIC: ['_schemas', topicName, 'Compacted topic where the bundled registry stores schemas'],
   REDIS_URL: ['redis://127.0.0.1:6379', url(['redis:', 'rediss:']), 'Redis of the speed layer (started on a free port when it does not answer)'],
   SITES_FILE: ['./config/sites.json', z.string().min(1), 'Sites with their write keys, read keys and allowed origins'],
+  SITES_RELOAD_INTERVAL: ['2s', duration, 'How often the collector and the serving API look for a changed SITES_FILE (`twinlane sites` edits apply without a restart)'],
   COLLECTOR_PORT: ['8080', port, 'Port of the collector (POST /v1/collect, /t.js)'],
   COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
   COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],

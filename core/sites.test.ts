@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
-import { DEMO_SITES_FILE, loadSites, parseSites, refuseDemoKeysInPublic, sitesWithDemoKeys } from './sites.ts';
+import { DEMO_SITES_FILE, hashKey, loadSites, parseSites, plainKeys, refuseDemoKeysInPublic, sitesWithDemoKeys } from './sites.ts';
 
 const site = (over: Record<string, unknown> = {}) => ({ id: 'shop', writeKey: 'wk_shop_12345678', readKey: 'rk_shop_12345678', allowedOrigins: ['https://shop.example'], ...over });
 
@@ -91,5 +91,32 @@ describe('the published demo keys', () => {
     for (const host of ['127.0.0.1', '127.0.1.1', '::1', 'localhost']) expect(() => refuseDemoKeysInPublic('the collector', host, demo, false), host).not.toThrow();
     expect(() => refuseDemoKeysInPublic('the collector', '0.0.0.0', demo, true)).not.toThrow();
     expect(() => refuseDemoKeysInPublic('the collector', '0.0.0.0', own, false)).not.toThrow();
+  });
+});
+
+describe('hashed keys', () => {
+  const hashed = (over: Record<string, unknown> = {}) => ({ id: 'shop', writeKeyHash: hashKey('wk_shop_12345678'), readKeyHash: hashKey('rk_shop_12345678'), ...over });
+
+  it('authorize the keys whose SHA-256 they hold, and nothing else', () => {
+    const sites = parseSites({ sites: [hashed()] });
+    expect(sites.authorizeWrite('shop', 'wk_shop_12345678').ok).toBe(true);
+    expect(sites.authorizeWrite('shop', 'rk_shop_12345678')).toMatchObject({ ok: false, reason: 'wrong-key' });
+    expect(sites.authorizeRead('shop', 'rk_shop_12345678')).toBe(true);
+    expect(sites.authorizeRead('shop', 'wk_shop_12345678')).toBe(false);
+    expect(sites.authorizeRead('shop', hashed().readKeyHash)).toBe(false); // the stored hash is no key
+  });
+
+  it('need exactly one of the plain key and its hash per role, and catch a key reused as a hash', () => {
+    expect(() => parseSites({ sites: [hashed({ writeKey: 'wk_shop_12345678' })] }, 'f.json')).toThrow(/site "shop": expected exactly one of writeKey .* and writeKeyHash/);
+    expect(() => parseSites({ sites: [{ id: 'shop', readKeyHash: hashKey('rk_x_12345678') }] }, 'f.json')).toThrow(/exactly one of writeKey/);
+    expect(() => parseSites({ sites: [hashed({ writeKeyHash: 'sha256:abc' })] }, 'f.json')).toThrow(/writeKeyHash: expected "sha256:" and 64/);
+    expect(() => parseSites({ sites: [hashed(), { id: 'blog', writeKey: 'wk_shop_12345678', readKey: 'rk_blog_12345678' }] }, 'f.json')).toThrow(/key already used/);
+  });
+
+  it('still recognise the demo keys, and tools that need a plain key say the file holds hashes', () => {
+    const demo = loadSites(DEMO_SITES_FILE).get('shop')!;
+    const asHashes = parseSites({ sites: [{ id: 'x', writeKeyHash: hashKey(demo.writeKey!), readKeyHash: hashKey('rk_x_0123456789') }] });
+    expect(sitesWithDemoKeys(asHashes)).toEqual(['x']);
+    expect(() => plainKeys(parseSites({ sites: [hashed()] }).get('shop')!, 'the load generator')).toThrow(/site "shop" stores its keys hashed .*the load generator needs them in plain text/);
   });
 });

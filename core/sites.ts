@@ -27,11 +27,19 @@ const originPattern = z
     message: 'expected "*", an origin such as https://shop.example, https://*.shop.example or http://localhost:*',
   });
 
+/** A stored key: the SHA-256 of the key (keys are random tokens of 192 bits, so no slow hash is needed). */
+export const KEY_HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
+const plainKey = z.string().min(8, 'expected at least 8 characters').max(200);
+const keyHash = z.string().regex(KEY_HASH_PATTERN, 'expected "sha256:" and 64 lower-case hex digits (twinlane sites writes it)');
+
 const siteSchema = z.strictObject({
   id: z.string().regex(SITE_ID_PATTERN, 'expected lower-case letters, digits, _ or - (at most 64)'),
   name: z.string().min(1).max(200).optional(),
-  writeKey: z.string().min(8, 'expected at least 8 characters').max(200),
-  readKey: z.string().min(8, 'expected at least 8 characters').max(200),
+  /** A key in plain text: development files only (the demo file, tests). Production files store the hash. */
+  writeKey: plainKey.optional(),
+  writeKeyHash: keyHash.optional(),
+  readKey: plainKey.optional(),
+  readKeyHash: keyHash.optional(),
   allowedOrigins: z.array(originPattern).default([]),
   /** Reporting currency: the `revenue` metric sums purchases in it only (contract 10). */
   currency: z.string().default(DEFAULT_CURRENCY),
@@ -44,17 +52,24 @@ const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expe
 export type SiteConfig = z.output<typeof siteSchema>;
 
 export interface Site extends SiteConfig {
+  /** The stored hashes, also of keys the file holds in plain text. */
+  writeKeyHash: string;
+  readKeyHash: string;
   /** True when `origin` (the browser's Origin header) may send events for this site. */
   allowsOrigin(origin: string): boolean;
 }
 
 export type WriteAuth = { ok: true; site: Site } | { ok: false; reason: 'unknown-site' | 'wrong-key'; message: string };
 
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
+/** The stored form of a key. */
+export function hashKey(key: string): string {
+  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** Whether `key` hashes to `stored`, compared in constant time. */
+function matchesHash(key: string, stored: string): boolean {
+  const given = createHash('sha256').update(key).digest();
+  return timingSafeEqual(given, Buffer.from(stored.slice('sha256:'.length), 'hex'));
 }
 
 function originMatcher(patterns: readonly string[]): (origin: string) => boolean {
@@ -72,13 +87,18 @@ function originMatcher(patterns: readonly string[]): (origin: string) => boolean
 }
 
 export class Sites {
-  private readonly byId = new Map<string, Site>();
+  private byId = new Map<string, Site>();
 
   constructor(configs: readonly SiteConfig[]) {
     for (const c of configs) {
       const matches = originMatcher(c.allowedOrigins);
-      this.byId.set(c.id, { ...c, allowsOrigin: matches });
+      this.byId.set(c.id, { ...c, writeKeyHash: c.writeKeyHash ?? hashKey(c.writeKey!), readKeyHash: c.readKeyHash ?? hashKey(c.readKey!), allowsOrigin: matches });
     }
+  }
+
+  /** Takes another file's sites in place, so every holder of this object sees them (a reload). */
+  replace(next: Sites): void {
+    this.byId = next.byId;
   }
 
   get(id: string): Site | undefined {
@@ -96,7 +116,7 @@ export class Sites {
   authorizeWrite(siteId: string | undefined, writeKey: string | undefined): WriteAuth {
     const site = siteId === undefined ? undefined : this.byId.get(siteId);
     if (!site) return { ok: false, reason: 'unknown-site', message: siteId ? `unknown site "${siteId}"` : 'no site given (query parameter site= or header x-twinlane-site)' };
-    if (!writeKey || !sameSecret(writeKey, site.writeKey)) {
+    if (!writeKey || !matchesHash(writeKey, site.writeKeyHash)) {
       return { ok: false, reason: 'wrong-key', message: writeKey ? `wrong write key for site "${site.id}"` : `no write key given for site "${site.id}" (query parameter key= or header x-twinlane-key)` };
     }
     return { ok: true, site };
@@ -105,7 +125,7 @@ export class Sites {
   /** The serving API's check: is `readKey` the read key of `siteId`? */
   authorizeRead(siteId: string, readKey: string | undefined): boolean {
     const site = this.byId.get(siteId);
-    return site !== undefined && readKey !== undefined && sameSecret(readKey, site.readKey);
+    return site !== undefined && readKey !== undefined && matchesHash(readKey, site.readKeyHash);
   }
 }
 
@@ -122,9 +142,16 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
     seen.id.add(s.id);
     if (!isTimeZone(s.timezone)) problems.push(`${source}: sites.${i}.timezone: site "${s.id}": unknown time zone ${JSON.stringify(s.timezone.slice(0, 64))}, expected an IANA name such as Europe/Berlin or America/New_York`);
     if (!CURRENCIES.has(s.currency)) problems.push(`${source}: sites.${i}.currency: site "${s.id}": unknown currency ${JSON.stringify(s.currency)}, expected an ISO 4217 code such as USD or EUR`);
-    for (const [field, key] of [['writeKey', s.writeKey], ['readKey', s.readKey]] as const) {
-      if (seen.key.has(key)) problems.push(`${source}: sites.${i}.${field}: key already used by another site or role`);
-      seen.key.add(key);
+    for (const role of ['write', 'read'] as const) {
+      const plain = s[`${role}Key`];
+      const hashed = s[`${role}KeyHash`];
+      if ((plain === undefined) === (hashed === undefined)) {
+        problems.push(`${source}: sites.${i}: site "${s.id}": expected exactly one of ${role}Key (plain, development only) and ${role}KeyHash`);
+        continue;
+      }
+      const h = hashed ?? hashKey(plain!);
+      if (seen.key.has(h)) problems.push(`${source}: sites.${i}.${role}Key: key already used by another site or role`);
+      seen.key.add(h);
     }
   });
   if (problems.length) throw new ConfigError(problems);
@@ -159,8 +186,8 @@ export function sitesWithDemoKeys(sites: Sites, demoFile = DEMO_SITES_FILE): str
   } catch {
     return [];
   }
-  const published = new Set(demo.list().flatMap((s) => [s.writeKey, s.readKey]));
-  return sites.list().filter((s) => published.has(s.writeKey) || published.has(s.readKey)).map((s) => s.id);
+  const published = new Set(demo.list().flatMap((s) => [s.writeKeyHash, s.readKeyHash]));
+  return sites.list().filter((s) => published.has(s.writeKeyHash) || published.has(s.readKeyHash)).map((s) => s.id);
 }
 
 /** Whether `host` is a loopback listen address (only this machine can connect). */
@@ -179,4 +206,15 @@ export function refuseDemoKeysInPublic(role: string, host: string, sites: Sites,
   throw new ConfigError([
     `${role} would listen on ${host} with the published demo keys of ${demoFile} (sites ${demo.join(', ')}): anyone could send and read with them. Give SITES_FILE your own sites file with new keys, or listen on 127.0.0.1 (ALLOW_DEMO_KEYS=true only for a local trial)`,
   ]);
+}
+
+/**
+ * A site's keys in plain text, for tools that send or read as the site (the load generator, `make
+ * pipeline`, tests); a production file holds only hashes, and then `purpose` is named in the error.
+ */
+export function plainKeys(site: SiteConfig, purpose: string): { writeKey: string; readKey: string } {
+  if (site.writeKey === undefined || site.readKey === undefined) {
+    throw new ConfigError([`site "${site.id}" stores its keys hashed (writeKeyHash/readKeyHash); ${purpose} needs them in plain text: use a development sites file or pass the key`]);
+  }
+  return { writeKey: site.writeKey, readKey: site.readKey };
 }

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { ensureTopicsWith, type TopicPolicy, type TopicSpec } from '../core/kafka-topics.ts';
-import { BaseService } from '../core/lifecycle.ts';
+import { BaseService, type Service } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { Sites } from '../core/sites.ts';
@@ -28,6 +28,8 @@ export interface CollectorDeps {
   kafka: Kafka;
   registry: RegistryClient;
   sites: Sites;
+  /** Reloads `sites` when the sites file changes; runs while the collector does. */
+  sitesWatcher?: Service;
   logger: Logger;
   metrics: Metrics;
 }
@@ -116,10 +118,12 @@ export class CollectorService extends BaseService {
       await this.app.listen({ port: this.options.port, host: this.options.host });
       this.listening = true;
     }
+    await this.deps.sitesWatcher?.start();
     this.deps.logger.info({ event: 'collector_listening', url: this.url, schema_id: schemaId, topic: this.options.producer.topic }, `collector on ${this.url}`);
   }
 
   protected async onStop(): Promise<void> {
+    await this.deps.sitesWatcher?.stop();
     if (this.listening) {
       // Requests in flight finish and get their answer; a keep-alive connection is closed as
       // soon as it falls idle (server.close() alone would wait for its keep-alive timeout).

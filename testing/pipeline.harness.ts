@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
-import { loadSites } from '../core/sites.ts';
+import { loadSites, plainKeys } from '../core/sites.ts';
 import type { Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { runLoad, type LoadOptions, type LoadSummary } from '../traffic/index.ts';
@@ -124,7 +124,7 @@ export class PipelineHarness {
   }
 
   sites(): { id: string; writeKey: string; readKey: string }[] {
-    return loadSites(this.config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: s.writeKey, readKey: s.readKey }));
+    return loadSites(this.config.SITES_FILE).list().map((s) => ({ id: s.id, ...plainKeys(s, 'the pipeline harness') }));
   }
 
   async send(o: Partial<LoadOptions> & Pick<LoadOptions, 'seed' | 'events' | 'from' | 'to'>): Promise<LoadSummary> {

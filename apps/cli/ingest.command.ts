@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { loadConfig } from '../../core/config.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { UsageError } from '../../core/errors.ts';
-import { loadSites } from '../../core/sites.ts';
+import { loadSites, plainKeys } from '../../core/sites.ts';
 import { runCollector } from '../collector.main.ts';
 import { runLoad, type LoadSummary } from '../../traffic/index.ts';
 import type { Compression } from '../../ingest/index.ts';
@@ -53,7 +53,7 @@ async function loadgen(flags: LoadgenFlags): Promise<void> {
   const sites = ids.map((id) => {
     const site = all.get(id);
     if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${config.SITES_FILE} (known: ${all.ids().join(', ')})`);
-    return { id, writeKey: site.writeKey };
+    return { id, writeKey: plainKeys(site, 'the load generator').writeKey };
   });
   const bar = new SingleBar({ format: 'loadgen [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left', hideCursor: true }, Presets.shades_classic);
   bar.start(flags.events, 0);

@@ -43,7 +43,7 @@ async function runQuery(site: string, o: QueryOpts): Promise<void> {
   const url = o.url ?? `http://127.0.0.1:${config.SERVING_PORT}`;
   // On the serving host the sites file has the key; elsewhere pass --key.
   const key = o.key ?? loadSites(config.SITES_FILE).get(site)?.readKey;
-  if (!key) throw new UsageError('NO_KEY', `no read key for site "${site}": pass --key or add the site to SITES_FILE`);
+  if (!key) throw new UsageError('NO_KEY', `no read key for site "${site}" in SITES_FILE (absent, or stored only as a hash): pass --key`);
   if ((o.from === undefined) !== (o.to === undefined)) throw new UsageError('BAD_RANGE', 'give both --from and --to, or --period');
   const dimension = o.dimension ?? (o.grain ? `time:${o.grain}` : undefined);
   const body = {

@@ -12,7 +12,7 @@ import { createKafka } from '../../core/clients.ts';
 import { UsageError, errorMessage } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
-import { loadSites } from '../../core/sites.ts';
+import { loadSites, plainKeys } from '../../core/sites.ts';
 import { runLoad, type LoadOptions } from '../../traffic/index.ts';
 import { stackUp } from '../../stack/index.ts';
 import { DATA_DIR_FORMAT, SPEED_STORE_FORMAT } from '../../core/data-format.ts';
@@ -153,7 +153,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     say('\n# services');
     for (const spec of pipelineServices(config)) say(describe(await supervisor.ensure(spec)));
 
-    const sites = loadSites(config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: s.writeKey }));
+    const sites = loadSites(config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: plainKeys(s, 'make pipeline (it sends demo traffic)').writeKey }));
     const collectorUrl = `http://127.0.0.1:${config.COLLECTOR_PORT}`;
     const now = Date.now();
     const today = Math.floor(now / DAY) * DAY;
@@ -183,7 +183,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     }
 
     const live = liveTraffic({ ...base, rate: o.liveRate });
-    printSummary(config, sites[0]!.id, loadSites(config.SITES_FILE).get(sites[0]!.id)!.readKey, t0, o.liveRate);
+    printSummary(config, sites[0]!.id, plainKeys(loadSites(config.SITES_FILE).get(sites[0]!.id)!, 'make pipeline').readKey, t0, o.liveRate);
     await live;
   } catch (err) {
     if (stoppingSince !== undefined) return; // a signal's stop is under way and ends the process

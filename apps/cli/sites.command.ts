@@ -1,0 +1,89 @@
+/**
+ * `twinlane sites add|list|rotate-key|remove`: manages the sites file (SITES_FILE, or --file).
+ * New keys are printed once and stored only as hashes; the collector and the serving API pick the
+ * change up within SITES_RELOAD_INTERVAL, without a restart.
+ */
+import { Command, Option } from 'commander';
+import { loadConfig } from '../../core/config.ts';
+import { UsageError } from '../../core/errors.ts';
+import { SitesFile, type IssuedKeys, type KeyRole } from '../../core/sites.file.ts';
+
+function fileOf(o: { file?: string }): SitesFile {
+  return new SitesFile(o.file ?? loadConfig().SITES_FILE);
+}
+
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v];
+}
+
+function printKeys(file: SitesFile, keys: IssuedKeys, json: boolean | undefined): void {
+  if (json) {
+    console.log(JSON.stringify({ file: file.path, ...keys }, null, 2));
+    return;
+  }
+  if (keys.writeKey) console.log(`write key of ${keys.site}: ${keys.writeKey}`);
+  if (keys.readKey) console.log(`read key of ${keys.site}:  ${keys.readKey}`);
+  console.error(`shown once: ${file.path} keeps only their SHA-256; running services take them within SITES_RELOAD_INTERVAL`);
+}
+
+export function sitesCommand(): Command {
+  const sites = new Command('sites').description('the sites file: add a site, list, rotate a key, remove a site (keys are stored hashed, shown once)');
+  const fileOption = () => new Option('--file <path>', 'the sites file (default: SITES_FILE)');
+
+  sites
+    .command('add')
+    .description('add a site with new write and read keys (creates the file when there is none)')
+    .argument('<id>', 'site id: lower-case letters, digits, _ or -')
+    .option('--name <name>', 'display name')
+    .option('--origin <origin>', 'a browser origin allowed to send events (repeatable), e.g. https://shop.example', collect, [])
+    .option('--currency <code>', 'reporting currency, ISO 4217 (default USD)')
+    .option('--timezone <zone>', 'IANA time zone of its days (default UTC)')
+    .addOption(fileOption())
+    .option('--json', 'print the keys as JSON')
+    .action((id: string, o: { name?: string; origin: string[]; currency?: string; timezone?: string; file?: string; json?: boolean }) => {
+      const file = fileOf(o);
+      const keys = file.add({ id, allowedOrigins: o.origin, ...(o.name !== undefined ? { name: o.name } : {}), ...(o.currency !== undefined ? { currency: o.currency } : {}), ...(o.timezone !== undefined ? { timezone: o.timezone } : {}) });
+      printKeys(file, keys, o.json);
+    });
+
+  sites
+    .command('list')
+    .description('the sites of the file (never a key: only whether it is stored hashed)')
+    .addOption(fileOption())
+    .option('--json', 'print as JSON')
+    .action((o: { file?: string; json?: boolean }) => {
+      const rows = fileOf(o).list();
+      if (o.json) {
+        console.log(JSON.stringify(rows, null, 2));
+        return;
+      }
+      console.table(rows.map((r) => ({ id: r.id, name: r.name ?? '', currency: r.currency, timezone: r.timezone, origins: r.allowedOrigins.join(' '), keys: r.keys })));
+    });
+
+  sites
+    .command('rotate-key')
+    .description('new keys for a site; the old ones stop working once the services reload')
+    .argument('<id>', 'site id')
+    .addOption(new Option('--role <role>', 'which key').choices(['write', 'read', 'both']).default('both'))
+    .addOption(fileOption())
+    .option('--json', 'print the keys as JSON')
+    .action((id: string, o: { role: KeyRole | 'both'; file?: string; json?: boolean }) => {
+      const file = fileOf(o);
+      printKeys(file, file.rotateKey(id, o.role === 'both' ? ['write', 'read'] : [o.role]), o.json);
+    });
+
+  sites
+    .command('remove')
+    .description('remove a site: its events are refused and its API closed once the services reload (its data stays)')
+    .argument('<id>', 'site id')
+    .option('--yes', 'confirm')
+    .addOption(fileOption())
+    .action((id: string, o: { yes?: boolean; file?: string }) => {
+      if (!o.yes) throw new UsageError('CONFIRM', `removing "${id}" stops its collection at once; run again with --yes`);
+      const file = fileOf(o);
+      file.remove(id);
+      console.log(`removed ${id} from ${file.path}`);
+    });
+
+  return sites;
+}

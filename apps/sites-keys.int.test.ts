@@ -1,0 +1,110 @@
+/**
+ * Keys managed with `twinlane sites` reach running services without a restart: the collector and
+ * the serving API run as processes on a sites file of hashed keys; a site added, a key rotated, a
+ * broken edit and a removal are picked up (or refused) within SITES_RELOAD_INTERVAL.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { onCleanup, runCleanups, tempDir, uniqueName, waitUntil } from '../testing/helpers.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Runs a `twinlane` command; its standard output, or a rejection with its output. */
+function cli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`twinlane ${args.join(' ')}: exit ${code}: ${err}`))));
+  });
+}
+
+/** Starts an entry point; resolves with the process and the first log line of `event` once it is printed. */
+function service(entry: string, env: Record<string, string>, event: string): Promise<{ child: ChildProcess; line: Record<string, unknown>; logs: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  onCleanup(async () => {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${entry} did not log ${event} within 60 s:\n${out.slice(-3000)}`)), 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      for (const l of out.split('\n')) {
+        if (!l.includes(`"${event}"`)) continue;
+        clearTimeout(timer);
+        resolve({ child, line: JSON.parse(l) as Record<string, unknown>, logs: () => out });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`${entry} exited with ${code}:\n${out.slice(-3000)}`)));
+  });
+}
+
+function keysOf(json: string): { writeKey?: string; readKey?: string } {
+  return JSON.parse(json) as { writeKey?: string; readKey?: string };
+}
+
+describe('twinlane sites with running services', () => {
+  afterAll(runCleanups, 30_000);
+
+  it('adds, rotates and removes keys that the collector and the serving API take without a restart; a broken edit is refused', async () => {
+    const dir = tempDir('sites');
+    const file = join(dir, 'sites.json');
+    const shop = keysOf(await cli(['sites', 'add', 'shop', '--file', file, '--json']));
+    expect(shop.writeKey).toMatch(/^wk_[A-Za-z0-9_-]{32}$/);
+    const stored = readFileSync(file, 'utf8');
+    expect(stored).not.toContain(shop.writeKey!);
+    expect(stored).not.toContain(shop.readKey!);
+    expect(stored).toMatch(/"writeKeyHash": "sha256:[0-9a-f]{64}"/);
+
+    const env = { SITES_FILE: file, SITES_RELOAD_INTERVAL: '100ms', DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: uniqueName('test.sites-events'), DLQ_TOPIC: uniqueName('test.sites-dlq'), COLLECTOR_PORT: '0', SERVING_PORT: '0' };
+    const [collector, serving] = await Promise.all([service('apps/collector.main.ts', env, 'collector_listening'), service('apps/serving.main.ts', env, 'serving_listening')]);
+    const collectUrl = String(collector.line.url);
+    const servingUrl = `http://127.0.0.1:${String(serving.line.port)}`;
+    const send = (site: string, key: string | undefined) =>
+      fetch(`${collectUrl}/v1/collect?site=${site}&key=${key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ type: 'pageview', url: `https://${site}.example/`, visitor: 'v1', session: 's1', ts: Date.now() }]) }).then((r) => r.status);
+    const read = (site: string, key: string | undefined) => fetch(`${servingUrl}/v1/sites/${site}/realtime`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+    const accepted = (s: number) => s === 200 || s === 202;
+
+    expect(accepted(await send('shop', shop.writeKey))).toBe(true);
+    expect(await send('shop', 'wk_not_the_key')).toBe(401);
+    expect(await read('shop', shop.readKey)).toBe(200);
+
+    // A site added while both run: taken within the reload interval.
+    const blog = keysOf(await cli(['sites', 'add', 'blog', '--file', file, '--json']));
+    await waitUntil('the collector to take the new site', async () => accepted(await send('blog', blog.writeKey)), 10_000, 100);
+    await waitUntil('the serving API to take the new site', async () => (await read('blog', blog.readKey)) === 200, 10_000, 100);
+
+    // A rotated write key: the old one stops working, the new one works; the read key is untouched.
+    const rotated = keysOf(await cli(['sites', 'rotate-key', 'shop', '--role', 'write', '--file', file, '--json']));
+    expect(rotated.readKey).toBeUndefined();
+    await waitUntil('the old write key to be refused', async () => (await send('shop', shop.writeKey)) === 401, 10_000, 100);
+    expect(accepted(await send('shop', rotated.writeKey))).toBe(true);
+    expect(await read('shop', shop.readKey)).toBe(200);
+
+    // A broken edit is refused; the sites loaded before stay in force.
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, '{ "sites": [ { "id": "shop", ');
+    await waitUntil('both services to refuse the broken file', () => collector.logs().includes('sites_reload_refused') && serving.logs().includes('sites_reload_refused'), 10_000, 100);
+    expect(accepted(await send('shop', rotated.writeKey))).toBe(true);
+    expect(await read('blog', blog.readKey)).toBe(200);
+    writeFileSync(file, good);
+
+    // A removed site: refused by both.
+    await cli(['sites', 'remove', 'blog', '--yes', '--file', file]);
+    await waitUntil('the collector to refuse the removed site', async () => (await send('blog', blog.writeKey)) === 401, 10_000, 100);
+    await waitUntil('the serving API to refuse the removed site', async () => (await read('blog', blog.readKey)) !== 200, 10_000, 100);
+    expect(await read('blog', blog.readKey)).toBeGreaterThanOrEqual(400);
+    expect(collector.child.exitCode).toBeNull();
+    expect(serving.child.exitCode).toBeNull();
+  }, 150_000);
+});
