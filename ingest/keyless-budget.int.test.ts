@@ -1,13 +1,21 @@
 /**
  * Input refused before authentication can not fill the disk (contract 8): posts without a valid
  * key, forty times the configured budget in bytes, sent together with real traffic to a collector
- * on the real broker. Every one is answered 401; the dead-letter topic (what the dead-letter store
- * archives) receives at most the budget, as samples that say so; every real event is on the events
- * topic; an authenticated site's refused request is still kept whole.
+ * on the real broker. Every one is answered 401; the dead-letter topic receives at most the budget,
+ * as samples that say so, and so does the dead-letter store its archiver fills; every real event
+ * is on the events topic and, through the lake archiver, in the lake once; an authenticated site's
+ * refused request is still kept whole.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCleanups, testConfig, kafkaClient } from '../testing/helpers.ts';
-import { DLQ_HEADERS } from '../dlq/index.ts';
+import { LakeArchiver } from '../batch/index.ts';
+import { num, openDuckDB } from '../core/duckdb.ts';
+import { silentLogger } from '../core/logger.ts';
+import { Metrics } from '../core/metrics.ts';
+import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
+import { runCleanups, testConfig, kafkaClient, tempDir, uniqueName, waitUntil } from '../testing/helpers.ts';
+import { DLQ_HEADERS, DeadLetterStore, DeadLetterWriter, DlqArchiver } from '../dlq/index.ts';
 import { readTopics, startTestCollector } from './testing/collector.fixture.ts';
 
 const config = testConfig();
@@ -15,6 +23,13 @@ const BUDGET = 256 * 1024;
 const SAMPLE = 64 * 1024;
 
 afterAll(runCleanups);
+
+/** Bytes of the files under `dir`. */
+function bytesUnder(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += statSync(join(e.parentPath, e.name)).size;
+  return n;
+}
 
 async function endOffsets(topic: string): Promise<number> {
   const admin = kafkaClient(config).admin();
@@ -54,7 +69,38 @@ describe('keyless input budget', () => {
       expect(m.headers[DLQ_HEADERS.message]?.toString()).toMatch(/first 65536 of 262144 bytes kept; refused before authentication: a sample/);
     }
     expect(await endOffsets(tc.eventsTopic)).toBe(100);
-  });
+
+    // Through the archivers: the dead-letter store holds the samples within the budget, the lake every real event once.
+    const logger = silentLogger();
+    const metrics = new Metrics();
+    const kafka = kafkaClient(config);
+    const dataDir = tempDir('keyless-lake');
+    const store = new DeadLetterStore(join(dataDir, 'dlq'));
+    const dlq = new DlqArchiver({ kafka, topic: tc.dlqTopic, groupId: uniqueName('keyless-dlq'), store, metrics, logger, breaker: { threshold: 0.99, minBatch: 1_000 }, statsRefreshMs: 60_000 });
+    const lake = new LakeArchiver(
+      { kafka, codec: new EventCodec(new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), tc.eventsTopic), deadLetters: new DeadLetterWriter({ kafka, topic: tc.dlqTopic, logger, metrics }), logger, metrics },
+      { topic: tc.eventsTopic, groupId: uniqueName('keyless-lake'), dataDir, rollRows: 1_000, rollAgeMs: 300, duckdb: { memoryLimit: '128MB', threads: 1 }, tickMs: 100 },
+    );
+    await Promise.all([dlq.start(), lake.start()]);
+    try {
+      await waitUntil('the samples in the dead-letter store', async () => (await store.count()) >= kept, 30_000, 200);
+      const events = metrics.registry.getSingleMetric('twinlane_lake_events_total')!;
+      await waitUntil('100 events in the lake', async () => (await events.get()).values[0]?.value === 100, 30_000, 200);
+    } finally {
+      await Promise.all([dlq.stop(), lake.stop()]);
+    }
+    const stored = await store.list({});
+    expect(stored).toHaveLength(kept);
+    expect(stored.reduce((n, l) => n + l.payload.length, 0)).toBeLessThanOrEqual(BUDGET);
+    expect(bytesUnder(join(dataDir, 'dlq')), 'bytes of the dead-letter store on disk').toBeLessThanOrEqual(BUDGET);
+    const db = await openDuckDB({ memoryLimit: '128MB', threads: 1, tempDir: join(dataDir, 'check-tmp') });
+    try {
+      const row = (await db.conn.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet($g)`, { g: join(dataDir, 'lake/events/*/*/*.parquet') })).getRowObjectsJS()[0]!;
+      expect({ rows: num(row.n), ids: num(row.d) }).toEqual({ rows: 100, ids: 100 });
+    } finally {
+      db.close();
+    }
+  }, 90_000);
 
   it("still keeps an authenticated site's refused request whole", async () => {
     const tc = await startTestCollector(config, { tweak: (o) => (o.keyless = { budgetBytes: 1, sampleBytes: 1, perSite: 0 }) });
