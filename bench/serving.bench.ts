@@ -62,10 +62,14 @@ const run = await fx.runBatchFor(days);
 log(`batch over ${days.length} days: ${run.status} in ${Date.now() - t0} ms, W = ${new Date(run.watermark ?? 0).toISOString()}`);
 
 type Request = { path: string; key: string };
-/** Rate limits on, as deployed (two Redis checks per request), at limits this load never reaches. */
+/**
+ * Rate limits on, as deployed (two Redis checks per request), at limits this load never reaches;
+ * BENCH_RATE_LIMIT=off leaves them out, for a comparison within one sitting.
+ */
 const limiterRedis = rateLimitRedis(config);
 const GENEROUS = { max: 1_000_000_000, windowMs: 60_000 };
-const rateLimit = { limits: { client: GENEROUS, site: GENEROUS }, redis: limiterRedis, keyPrefix: `bench-${Date.now().toString(36)}:` };
+const rateLimit = process.env.BENCH_RATE_LIMIT === 'off' ? undefined : { limits: { client: GENEROUS, site: GENEROUS }, redis: limiterRedis, keyPrefix: `bench-${Date.now().toString(36)}:` };
+log(`rate limits ${rateLimit ? 'on (generous)' : 'off'}`);
 const PATHS: Record<string, Request> = {
   series: { path: '/v1/sites/shop/series?metrics=pageviews,visitors&grain=hour&period=30d', key: KEY },
   breakdown: { path: '/v1/sites/shop/breakdown/page?metric=pageviews&limit=10&period=7d', key: KEY },
@@ -95,7 +99,7 @@ function uncachedBatch(batch: BatchSource): BatchSource {
  * each used once, leave at once instead of filling 5,000 entries with 70 KB answers for the GC.
  */
 async function serve(batch: BatchSource, cached: boolean): Promise<{ base: string; close: () => Promise<void> }> {
-  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, rateLimit, options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
+  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, ...(rateLimit ? { rateLimit } : {}), options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   for (const { path, key } of Object.values(PATHS)) {

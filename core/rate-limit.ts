@@ -1,6 +1,7 @@
 /**
  * Rate limits of our HTTP services, per client and per site (@fastify/rate-limit), counted in
- * Redis so every process of a service shares one limit (two collectors do not double it). The
+ * Redis so every process of a service shares one limit (two collectors do not double it), by
+ * leases of permits rather than a call per request (rate-limit.store.ts). The
  * client is the address Fastify resolved through the trusted proxies only (`trustProxy`): a
  * forwarded header from any other peer changes nothing. A site is counted only when it is one of
  * ours, so made-up site ids cannot mint counters; every counter expires with its window. Over a
@@ -13,6 +14,7 @@ import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import type { Metrics } from './metrics.ts';
 import { formatDuration, type RateRule } from './durations.ts';
+import { leasedRedisStore } from './rate-limit.store.ts';
 
 export { parseRateRule, NO_LIMIT, type RateRule } from './durations.ts';
 
@@ -55,7 +57,8 @@ async function registerRateLimits(app: FastifyInstance, s: RateLimitSetup): Prom
   const limited = s.metrics.counter('rate_limited_total', 'Requests answered 429 by scope', ['service', 'scope']);
   const errors = s.metrics.counter('rate_limit_errors_total', 'Rate-limit checks that failed (Redis unreachable; the request passed)', ['service']);
   // Store failures reach the hook below (skipOnError off), which counts them and lets the request pass.
-  await app.register(rateLimit, { global: false, redis: s.redis, nameSpace: `${s.keyPrefix}rl:${s.service}:`, skipOnError: false, hook: 'onRequest' });
+  // Counted through leases of permits (rate-limit.store.ts), not one Redis call per request.
+  await app.register(rateLimit, { global: false, store: leasedRedisStore(s.redis, `${s.keyPrefix}rl:${s.service}:`), skipOnError: false, hook: 'onRequest' });
   const exempt = new Set(s.exempt ?? ['/healthz', '/readyz', '/metrics']);
   const isExempt = (req: FastifyRequest) => exempt.has(req.url.split('?', 1)[0]!);
   const scopes: [scope: 'client' | 'site', rule: RateRule, key: (req: FastifyRequest) => string | undefined][] = [
