@@ -70,6 +70,8 @@ const limiterRedis = rateLimitRedis(config);
 const GENEROUS = { max: 1_000_000_000, windowMs: 60_000 };
 const rateLimit = process.env.BENCH_RATE_LIMIT === 'off' ? undefined : { limits: { client: GENEROUS, site: GENEROUS }, redis: limiterRedis, keyPrefix: `bench-${Date.now().toString(36)}:` };
 log(`rate limits ${rateLimit ? 'on (generous)' : 'off'}`);
+/** BENCH_RATE_LIMIT=compare: rounds alternate between an app with the limits and one without. */
+const COMPARE_LIMITS = process.env.BENCH_RATE_LIMIT === 'compare';
 const PATHS: Record<string, Request> = {
   series: { path: '/v1/sites/shop/series?metrics=pageviews,visitors&grain=hour&period=30d', key: KEY },
   breakdown: { path: '/v1/sites/shop/breakdown/page?metric=pageviews&limit=10&period=7d', key: KEY },
@@ -98,8 +100,9 @@ function uncachedBatch(batch: BatchSource): BatchSource {
  * a small result cache: the few speed entries, read by every request, stay; the batch entries,
  * each used once, leave at once instead of filling 5,000 entries with 70 KB answers for the GC.
  */
-async function serve(batch: BatchSource, cached: boolean): Promise<{ base: string; close: () => Promise<void> }> {
-  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, ...(rateLimit ? { rateLimit } : {}), options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
+async function serve(batch: BatchSource, cached: boolean, limited = rateLimit !== undefined): Promise<{ base: string; close: () => Promise<void> }> {
+  const limits = limited ? (rateLimit ?? { limits: { client: GENEROUS, site: GENEROUS }, redis: limiterRedis, keyPrefix: `bench-${Date.now().toString(36)}:` }) : undefined;
+  const { app } = await buildServingApp({ batch: cached ? batch : uncachedBatch(batch), speed: fx.speed, sites, ...(limits ? { rateLimit: limits } : {}), options: { speedCacheMs: config.SERVING_SPEED_CACHE, ...(cached ? {} : { cacheEntries: 64 }) } });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   for (const { path, key } of Object.values(PATHS)) {
@@ -148,8 +151,33 @@ async function measure(prefix: string, base: string, paths: Record<string, Reque
   console.log(`bench: ${prefix}rps = ${Math.round(median(figures.mixed!.rps))}`);
 }
 
+/**
+ * The cost of the rate limits within one sitting: each round loads every query on the app with
+ * limits and then on the one without; prints `serving_rate_limit_ratio_<query>` (medians, on/off).
+ */
+async function compareLimits(batch: BatchSource): Promise<void> {
+  const [on, off] = [await serve(batch, true, true), await serve(batch, true, false)];
+  const rps: Record<string, { on: number[]; off: number[] }> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, reqs] of [...Object.entries(PATHS).map(([n, p]) => [n, [p]] as const), ['mixed', MIXED] as const]) {
+      const f = (rps[name] ??= { on: [], off: [] });
+      for (const [side, app] of [['on', on], ['off', off]] as const) {
+        const res = await load(app.base, [...reqs]);
+        if (res.errors > 0) throw new Error(`${name} (limits ${side}): ${res.errors} failed requests`);
+        f[side].push(res.rps);
+        log(`round ${round + 1} ${name}, limits ${side}: p99 ${res.p99} ms, ${Math.round(res.rps)} req/s`);
+      }
+    }
+  }
+  for (const [name, f] of Object.entries(rps)) console.log(`bench: serving_rate_limit_ratio_${name} = ${(median(f.on) / median(f.off)).toFixed(3)}`);
+  await on.close();
+  await off.close();
+}
+
 const duckdb: BatchSource = { current: () => fx.batch.snapshot() };
-if (MODE === 'duckdb') {
+if (MODE === 'duckdb' && COMPARE_LIMITS) {
+  await compareLimits(duckdb);
+} else if (MODE === 'duckdb') {
   const app = await serve(duckdb, true);
   await measure('serving_', app.base, PATHS);
   await app.close();
