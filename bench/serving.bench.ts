@@ -202,6 +202,8 @@ if (MODE === 'duckdb' && COMPARE_LIMITS) {
       ['serving_ch_cached_', clickhouse, true],
       ['serving_ch_', clickhouse, false],
     ] as const) {
+      // BENCH_SERVING_ONLY=serving_ch_ (a comma list of prefixes) measures those alone, for profiling.
+      if (process.env.BENCH_SERVING_ONLY && !process.env.BENCH_SERVING_ONLY.split(',').includes(prefix)) continue;
       const app = await serve(source, cached);
       await measure(prefix, app.base, batchPaths, CONNECTIONS);
       await app.close();
