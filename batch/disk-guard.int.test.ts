@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiskGuard, statfsFreeBytes, type FreeSpaceSource } from '../core/disk-guard.ts';
-import { num, openDuckDB } from '../core/duckdb.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics, MetricsServer } from '../core/metrics.ts';
 import { DeadLetterStore, DeadLetterWriter, DlqArchiver } from '../dlq/index.ts';
@@ -20,7 +19,7 @@ import { createTopic, kafkaClient, runCleanups, smallFilesystem, testConfig, uni
 import { generateTraffic } from '../traffic/index.ts';
 import { runBatch } from './batch.job.ts';
 import { LakeArchiver } from './lake.archiver.ts';
-import { produceEvents } from './testing/fixtures.ts';
+import { lakeEventCounts, produceEvents } from './testing/fixtures.ts';
 
 const MB = 1024 * 1024;
 const DAY = Date.UTC(2026, 2, 14);
@@ -50,19 +49,7 @@ function filler(dir: string, mounted: boolean): { source: FreeSpaceSource; fill(
   };
 }
 
-async function lakeCount(dataDir: string): Promise<{ rows: number; ids: number }> {
-  const db = await openDuckDB({ memoryLimit: '128MB', threads: 1, tempDir: scratch });
-  try {
-    const r = await db.conn.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet($g)`, { g: join(dataDir, 'lake/events/*/*/*.parquet') });
-    const row = r.getRowObjectsJS()[0]!;
-    return { rows: num(row.n), ids: num(row.d) };
-  } catch (err) {
-    if (String(err).includes('No files found')) return { rows: 0, ids: 0 };
-    throw err;
-  } finally {
-    db.close();
-  }
-}
+const lakeCount = (dataDir: string) => lakeEventCounts(dataDir, scratch);
 
 describe(`disk guard (${fs.mounted ? 'a 64 MB tmpfs the test mounts' : 'mounting forbidden here: a free-space source the test sets'})`, () => {
   afterAll(async () => {

@@ -145,6 +145,10 @@ export class LakeArchiver extends BaseService {
       recoveredFiles: mt.counter('lake_recovered_files_total', 'Files of interrupted rolls deleted on reassignment'),
       committed: mt.gauge('lake_committed_offset', 'Last committed offset per partition', ['partition']),
     };
+    // Once, for every consumer this archiver will run: space back, fetching resumes.
+    deps.diskGuard?.onChange((low) => {
+      if (!low) this.consumer?.resume([{ topic: options.topic }]);
+    });
   }
 
   protected async onStart(): Promise<void> {
@@ -192,9 +196,6 @@ export class LakeArchiver extends BaseService {
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     this.consumer = consumer;
-    this.deps.diskGuard?.onChange((low) => {
-      if (!low && this.consumer === consumer) consumer.resume([{ topic: this.options.topic }]);
-    });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.onBatch(p) });
     // A cheap check: often enough that an age roll starts within a tenth of a second of its due time.
     this.timer = setInterval(() => void this.onTick(), this.options.tickMs ?? 100);

@@ -5,11 +5,11 @@
  * file or the new one, never half of one). Fields the tool does not manage are kept as they are.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from './durable-fs.ts';
 import { UsageError } from './errors.ts';
-import { DEMO_SITES_FILE, hashKey, loadSites, parseSites } from './sites.ts';
+import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Sites } from './sites.ts';
 
 export type KeyRole = 'write' | 'read';
 
@@ -55,10 +55,12 @@ export class SitesFile {
     if (target === demo) throw new UsageError('DEMO_SITES_FILE', `${this.path} is the published demo sites file; give SITES_FILE (or --file) a file of your own, for example /etc/twinlane/sites.json`);
   }
 
-  private read(): RawSite[] {
-    if (!existsSync(this.path)) return [];
-    loadSites(this.path); // a broken file is reported (ConfigError naming the problem), never rewritten blindly
-    return (JSON.parse(readFileSync(this.path, 'utf8')) as { sites: RawSite[] }).sites;
+  /** The file's sites as written and as validated; a broken file is reported (ConfigError naming the problem), never rewritten blindly. */
+  private read(): { raw: RawSite[]; sites: Sites | null } {
+    if (!existsSync(this.path)) return { raw: [], sites: null };
+    const json = readSitesJson(this.path);
+    const sites = parseSites(json, this.path);
+    return { raw: (json as { sites: RawSite[] }).sites, sites };
   }
 
   private write(sites: RawSite[]): void {
@@ -76,18 +78,16 @@ export class SitesFile {
   }
 
   list(): SiteSummary[] {
-    return parseSites({ sites: this.read() }, this.path)
-      .list()
-      .map((s) => {
-        const hashed = [s.writeKey === undefined, s.readKey === undefined];
-        return { id: s.id, name: s.name ?? null, currency: s.currency, timezone: s.timezone, allowedOrigins: s.allowedOrigins, keys: hashed.every(Boolean) ? 'hashed' : hashed.some(Boolean) ? 'mixed' : 'plain' };
-      });
+    return (this.read().sites?.list() ?? []).map((s) => {
+      const hashed = [s.writeKey === undefined, s.readKey === undefined];
+      return { id: s.id, name: s.name ?? null, currency: s.currency, timezone: s.timezone, allowedOrigins: s.allowedOrigins, keys: hashed.every(Boolean) ? 'hashed' : hashed.some(Boolean) ? 'mixed' : 'plain' };
+    });
   }
 
   /** Adds a site with new keys (creating the file when there is none). */
   add(site: NewSite): IssuedKeys {
     this.checkWritable();
-    const sites = this.read();
+    const sites = this.read().raw;
     if (sites.some((s) => s.id === site.id)) throw new UsageError('SITE_EXISTS', `site "${site.id}" is already in ${this.path}; rotate-key gives it new keys`);
     const writeKey = newKey('write');
     const readKey = newKey('read');
@@ -105,7 +105,7 @@ export class SitesFile {
   /** New keys for the roles given; the old ones stop working as soon as the services reload. */
   rotateKey(id: string, roles: readonly KeyRole[]): IssuedKeys {
     this.checkWritable();
-    const sites = this.read();
+    const sites = this.read().raw;
     const site = this.find(sites, id);
     const out: IssuedKeys = { site: id };
     for (const role of roles) {
@@ -120,7 +120,7 @@ export class SitesFile {
 
   remove(id: string): void {
     this.checkWritable();
-    const sites = this.read();
+    const sites = this.read().raw;
     this.find(sites, id);
     this.write(sites.filter((s) => s.id !== id));
   }

@@ -160,6 +160,11 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
 
 /** Reads and validates SITES_FILE; throws ConfigError naming the file and the problem. */
 export function loadSites(file: string): Sites {
+  return parseSites(readSitesJson(file), `SITES_FILE=${JSON.stringify(file)}`);
+}
+
+/** The parsed JSON of a sites file, not yet validated; throws ConfigError when it cannot be read or parsed. */
+export function readSitesJson(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -172,7 +177,7 @@ export function loadSites(file: string): Sites {
   } catch (err) {
     throw new ConfigError([`SITES_FILE=${JSON.stringify(file)}: not valid JSON (${(err as Error).message})`]);
   }
-  return parseSites(json, `SITES_FILE=${JSON.stringify(file)}`);
+  return json;
 }
 
 /** The sites file shipped with the code: its keys are published, for development and tests only. */

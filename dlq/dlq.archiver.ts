@@ -64,6 +64,10 @@ export class DlqArchiver extends BaseService {
     this.writeSeconds = m.histogram('dlq_archive_write_seconds', 'Time to write one batch durably to the store', [], LATENCY_BUCKETS);
     this.stored = m.gauge('dlq_stored_letters', 'Dead letters in the store, by stage, code and status (pending, replayed, failed-again)', ['stage', 'code', 'status']);
     this.committedOffset = m.gauge('dlq_archiver_committed_offset', 'Next DLQ offset to archive, by partition', ['partition']);
+    // Once, for every consumer this archiver will run: space back, fetching resumes.
+    deps.diskGuard?.onChange((low) => {
+      if (!low) this.consumer?.resume([{ topic: deps.topic }]);
+    });
   }
 
   get circuitOpen(): boolean {
@@ -75,9 +79,6 @@ export class DlqArchiver extends BaseService {
     const consumer = this.deps.kafka.consumer({ groupId: this.deps.groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 4 * 1024 * 1024, retry: KAFKA_RETRY.DLQ_CONSUMER });
     await consumer.connect();
     this.consumer = consumer;
-    this.deps.diskGuard?.onChange((low) => {
-      if (!low && this.consumer === consumer) consumer.resume([{ topic: this.deps.topic }]);
-    });
     try {
       await consumer.subscribe({ topic: this.deps.topic, fromBeginning: true });
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.onBatch(consumer, p) });

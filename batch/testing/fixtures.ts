@@ -1,7 +1,8 @@
 /** Test fixtures of the batch part: an event producer, and events read back from lake files. */
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
-import type { DuckDB } from '../../core/duckdb.ts';
+import { join } from 'node:path';
+import { num, openDuckDB, type DuckDB } from '../../core/duckdb.ts';
 import { SPOOL_COLUMNS } from '../lake.schema.ts';
 import type { TwinlaneEvent } from '../../schemas/index.ts';
 import { EventCodec } from '../../schemas/index.ts';
@@ -68,4 +69,19 @@ export async function readLakeEvents(db: DuckDB, glob: string): Promise<{ events
     }),
   );
   return { events: events.sort(byEventId), placed: rows.every((row) => row.placed === true) };
+}
+
+/** Events in the lake under `dataDir` and their distinct ids (0 and 0 before the first file); DuckDB spills to `scratch`. */
+export async function lakeEventCounts(dataDir: string, scratch: string): Promise<{ rows: number; ids: number }> {
+  const db = await openDuckDB({ memoryLimit: '128MB', threads: 1, tempDir: scratch });
+  try {
+    const r = await db.conn.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM read_parquet($g)`, { g: join(dataDir, 'lake/events/*/*/*.parquet') });
+    const row = r.getRowObjectsJS()[0]!;
+    return { rows: num(row.n), ids: num(row.d) };
+  } catch (err) {
+    if (String(err).includes('No files found')) return { rows: 0, ids: 0 };
+    throw err;
+  } finally {
+    db.close();
+  }
 }
