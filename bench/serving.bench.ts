@@ -56,6 +56,9 @@ const log = (line: string) => console.error(`# ${line}`);
 
 const events = [...generateTraffic({ seed: 99, sites: ['shop', 'blog', 'docs'], from: today - 30 * D, to: now - 60_000, events: N, visitorsPerSite: 20_000 })];
 const fx = await startPipeline(config, { events, speedTtlMs: config.SPEED_TTL, timeoutMs: 900_000, rollAgeMs: 60_000, rollRows: 250_000, sessionTimeoutMs: 60_000, log, logger: createLogger({ level: 'warn', pretty: false }, 'bench-serving') });
+// The events are in the stores now: released, so the server measured here collects garbage in a
+// heap of its own size rather than one holding every generated event.
+events.length = 0;
 const days = Array.from({ length: 30 }, (_, i) => new Date(today - (30 - i) * D).toISOString().slice(0, 10));
 const t0 = Date.now();
 const run = await fx.runBatchFor(days);
@@ -211,7 +214,9 @@ if (MODE === 'duckdb' && COMPARE_LIMITS) {
   } finally {
     await reader.close();
     const drop = new ClickHouseConnection(ports.options.clickhouse);
-    await drop.command(`DROP DATABASE IF EXISTS ${quoteIdentifier(chConfig.CLICKHOUSE_DATABASE)}`, 'dropping the bench database').catch(() => undefined);
+    // BENCH_SERVING_KEEP=1 leaves the published database for measuring ClickHouse alone.
+    if (process.env.BENCH_SERVING_KEEP === '1') log(`kept ClickHouse database ${chConfig.CLICKHOUSE_DATABASE}`);
+    else await drop.command(`DROP DATABASE IF EXISTS ${quoteIdentifier(chConfig.CLICKHOUSE_DATABASE)}`, 'dropping the bench database').catch(() => undefined);
     await drop.close();
     await ports.close();
   }

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { fromClickHouse } from './warehouse.errors.ts';
+import { fromClickHouse, WarehouseError } from './warehouse.errors.ts';
 import type { ClickHouseOptions } from './options.ts';
 
 export type Settings = Record<string, string | number>;
@@ -61,6 +61,18 @@ export class ClickHouseConnection {
     });
   }
 
+  /**
+   * A query whose every column is a number, as rows of numbers in SELECT order: TabSeparated text
+   * split by hand, a third of the CPU of parsing the same rows as JSON objects (a 720-row series).
+   */
+  async numbers(sql: string, what: string, o: CallOptions = {}): Promise<number[][]> {
+    const text = await this.call(what, o, async (signal) => {
+      const rs = await this.client.query({ query: sql, format: 'TabSeparated', clickhouse_settings: settingsOf(o), abort_signal: signal });
+      return rs.text();
+    });
+    return parseNumberRows(text, what);
+  }
+
   /** A query's result as one JSON document (JSON, JSONCompact: `meta` with names and types, then `data`). */
   async document<T>(sql: string, format: 'JSON' | 'JSONCompact', what: string, o: CallOptions = {}): Promise<T> {
     return this.call(what, o, async (signal) => {
@@ -104,6 +116,27 @@ export class ClickHouseConnection {
     const t = setTimeout(() => timer.abort(new DeadlineReached()), o.timeoutMs);
     return { signal: o.signal ? AbortSignal.any([o.signal, timer.signal]) : timer.signal, done: () => clearTimeout(t) };
   }
+}
+
+/** TabSeparated rows of numbers; anything else is a bad answer (a column that is not a number). */
+export function parseNumberRows(text: string, what: string): number[][] {
+  const rows: number[][] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const fields = text.slice(start, end).split('\t');
+    const row = new Array<number>(fields.length);
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = f === '\\N' ? NaN : Number(f);
+      if (f === '' || Number.isNaN(v)) throw new WarehouseError('CLICKHOUSE_QUERY_FAILED', `ClickHouse answered ${what} with "${f.slice(0, 40)}" where a number belongs (row ${rows.length + 1}, column ${i + 1})`);
+      row[i] = v;
+    }
+    rows.push(row);
+    start = end + 1;
+  }
+  return rows;
 }
 
 class DeadlineReached extends Error {

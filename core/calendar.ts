@@ -11,6 +11,7 @@
  * clock jumps), of a Monday (week), or of the 1st (month). Minutes are UTC minutes: every offset
  * in use since 1972 is a whole number of minutes.
  */
+import { isoTime } from './iso-time.ts';
 import { UsageError } from './errors.ts';
 
 export type CalendarGrain = 'minute' | 'hour' | 'day' | 'week' | 'month';
@@ -231,7 +232,7 @@ export class Calendar {
   /** `t` as a local ISO date-time with its offset, e.g. 2026-03-08T03:00:00-04:00. */
   localIso(t: number): string {
     const off = this.offsetAt(t);
-    const wall = new Date(t + off).toISOString().slice(0, 19);
+    const wall = isoTime(t + off).slice(0, 19);
     if (off === 0 && this.utc) return `${wall}Z`;
     const a = Math.abs(off) / MINUTE;
     return `${wall}${off < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;

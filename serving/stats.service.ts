@@ -7,6 +7,7 @@
  * across W stay exact); the rows built here are the one place revenue becomes currency units,
  * for JSON, CSV and Arrow alike.
  */
+import { isoTime } from '../core/iso-time.ts';
 import { Calendar } from '../core/calendar.ts';
 import { microsToUnits, reportingCurrency, type Metric } from '../core/views.ts';
 import { ApiError } from './api.errors.ts';
@@ -83,7 +84,7 @@ export interface StatsServiceDeps {
   observeCache?: CacheObserver;
 }
 
-const iso = (t: number) => new Date(t).toISOString();
+const iso = isoTime;
 /** How an answer names an instant: UTC ISO for a UTC site, the local time with its offset otherwise. */
 function stampIn(zone: string): (t: number) => string {
   const cal = Calendar.of(zone);
@@ -205,7 +206,12 @@ export class StatsService {
     const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
     if (q.kind === 'series') {
       const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
-      const sources = [...new Set(s.points.flatMap((p): SourceName[] => (p.source === 'batch+speed' ? ['batch', 'speed'] : p.source ? [p.source] : [])))];
+      const seen = new Set<SourceName>();
+      for (const p of s.points) {
+        if (p.source === 'batch+speed') seen.add('batch').add('speed');
+        else if (p.source) seen.add(p.source);
+      }
+      const sources = [...seen];
       const stamp = stampIn(q.zone);
       return {
         results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),
