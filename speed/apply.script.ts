@@ -30,7 +30,9 @@
  *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY),
  *       5 JSON [state key index, idle ms, [[visitor, [[event ms, session-sketch key index, expire-at ms,
  *         visit-hash key index, 1 if a page view], ...]], ...]]: each visit's first and last event and
- *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`).
+ *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
+ *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
+ *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute).
  * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
@@ -66,12 +68,38 @@ for i, o in ipairs(offsets) do
   if cur[i] ~= o[2] then stale = true end
 end
 if stale then return cur end
+-- Members per key are capped: a new member past the cap counts under '(other)' (a tuple with
+-- every part '(other)'); aggregate counter fields are always written, so totals stay exact.
+-- The exact check (HEXISTS/ZSCORE, then the real size) runs only once the key may be full.
+local cap = tonumber(ARGV[6])
+local function otherTuple(f)
+  local parts = select(2, string.gsub(f, '\\31', ''))
+  return string.sub(f, 1, 1) .. string.rep('\\31(other)', parts)
+end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'h' then
-    for j = 1, #items, 2 do redis.call('HINCRBY', key, items[j], items[j + 1]) end
+    local upper = redis.call('HLEN', key)
+    for j = 1, #items, 2 do
+      local f = items[j]
+      upper = upper + 1
+      if upper > cap and string.byte(f, 2) == 31 and redis.call('HEXISTS', key, f) == 0 then
+        upper = redis.call('HLEN', key) + 1
+        if upper > cap then f = otherTuple(f) end
+      end
+      redis.call('HINCRBY', key, f, items[j + 1])
+    end
   else
-    for j = 1, #items, 2 do redis.call('ZINCRBY', key, items[j + 1], items[j]) end
+    local upper = redis.call('ZCARD', key)
+    for j = 1, #items, 2 do
+      local m = items[j]
+      upper = upper + 1
+      if upper > cap and not redis.call('ZSCORE', key, m) then
+        upper = redis.call('ZCARD', key) + 1
+        if upper > cap then m = '(other)' end
+      end
+      redis.call('ZINCRBY', key, items[j + 1], m)
+    end
   end
   expire(key, op[3])
 end
@@ -169,9 +197,17 @@ if #sv[3] > 0 then
   end
 end
 for _, o in ipairs(offsets) do redis.call('HSET', KEYS[1], o[1], o[3]) end
-redis.call('PEXPIRE', KEYS[1], ttl)
+-- The record never expires (an eviction policy acting on expiring keys would take it, and the
+-- next replay would count its events again); PERSIST clears the TTL earlier versions gave it.
+redis.call('PERSIST', KEYS[1])
 return 1
 `;
+
+/** Members per counter hash, page and referrer set of one site and minute (SPEED_MAX_MEMBERS). */
+export const DEFAULT_MAX_MEMBERS = 1000;
+
+/** The member that counts what arrives past the cap (page, referrer, or every part of a tuple). */
+export const OTHER_MEMBER = '(other)';
 
 export interface ApplyCall {
   keys: string[];
@@ -199,7 +235,7 @@ export interface OffsetUpdate {
 }
 
 /** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS): ApplyCall {
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS): ApplyCall {
   const keyList = [keys.offsets];
   const once: Op[] = [];
   const cas: Op[] = [];
@@ -240,5 +276,5 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   }
   const state = visits.length > 0 ? keyList.push(keys.visitState) : 0;
   const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
-  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits])] };
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers)] };
 }

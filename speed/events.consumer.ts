@@ -76,12 +76,23 @@ export class SpeedConsumer extends BaseService {
   private readonly uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private fatal: unknown;
+  private stopping = false;
+  /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
+  private heartbeat: (() => Promise<void>) | undefined;
   private readonly m;
 
   constructor(private readonly deps: SpeedConsumerDeps) {
     super();
     const { options, metrics } = deps;
-    this.writer = new RollupWriter({ redis: deps.redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs, sessionIdleMs: options.sessionIdleMs });
+    this.writer = new RollupWriter({
+      redis: deps.redis,
+      keys: new SpeedKeys(options.keyPrefix),
+      ttlMs: options.ttlMs,
+      sessionIdleMs: options.sessionIdleMs,
+      ...(options.maxMembers ? { maxMembers: options.maxMembers } : {}),
+      onFull: (waited) => this.onRedisFull(waited),
+      stopping: () => this.stopping,
+    });
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;
     if (deps.registry) this.decoder = new ProjectedDecoder(deps.registry);
@@ -97,6 +108,8 @@ export class SpeedConsumer extends BaseService {
       conflicts: metrics.counter('speed_apply_conflicts_total', 'Compare-and-set conflicts on offset records (another instance or a replay got there first)'),
       watermark: metrics.gauge('speed_watermark_ms', 'Batch watermark W the consumer skips below (0: none)'),
       rounds: metrics.counter('speed_apply_rounds_total', 'Redis write rounds (each folds the partition batches handed over together)'),
+      full: metrics.gauge('speed_redis_full', '1 while Redis refuses writes at maxmemory (the consumer waits; Kafka keeps the events)'),
+      fullWaits: metrics.counter('speed_redis_full_waits_total', 'Pauses taken because Redis was full'),
     };
     this.coalescer = new ApplyCoalescer(this.writer, { maxPerRound: options.partitionsPerRound, onRound: () => this.m.rounds.inc() });
   }
@@ -109,6 +122,8 @@ export class SpeedConsumer extends BaseService {
   protected async onStart(): Promise<void> {
     const { kafka, options, logger } = this.deps;
     this.fatal = undefined;
+    this.stopping = false;
+    await this.checkEvictionPolicy();
     await this.wm.start();
     const consumer = kafka.consumer({
       groupId: options.groupId,
@@ -149,6 +164,7 @@ export class SpeedConsumer extends BaseService {
   }
 
   protected async onStop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.flushTimer);
     this.flushTimer = undefined;
     const consumer = this.consumer;
@@ -159,6 +175,32 @@ export class SpeedConsumer extends BaseService {
     await consumer?.stop();
     this.consumer = undefined;
     await consumer?.disconnect();
+  }
+
+  /**
+   * An evicting Redis would drop counters and offset records silently (a replay then counts twice):
+   * said loudly at start. CONFIG may be refused (managed Redis): then nothing is known, nothing said.
+   */
+  private async checkEvictionPolicy(): Promise<void> {
+    const policy = await this.deps.redis.config('GET', 'maxmemory-policy').then((r) => (r as string[])[1], () => undefined);
+    if (policy && policy !== 'noeviction') {
+      this.deps.logger.error({ event: 'speed_redis_evicts', policy, hint: 'set maxmemory-policy noeviction on the speed Redis: evicted keys are lost counts, a full noeviction Redis only pauses the consumer' });
+    }
+  }
+
+  /** Backpressure from a full Redis: the batch waits in place (heartbeating), logged once per episode. */
+  private async onRedisFull(waitedMs: number): Promise<void> {
+    if (waitedMs < 0) {
+      this.m.full.set(0);
+      this.deps.logger.info({ event: 'speed_redis_writable_again' });
+      return;
+    }
+    this.m.fullWaits.inc();
+    if (waitedMs === 0) {
+      this.m.full.set(1);
+      this.deps.logger.warn({ event: 'speed_redis_full', hint: 'Redis is at maxmemory: the speed consumer waits until keys expire or maxmemory is raised; events stay in Kafka' });
+    }
+    await this.heartbeat?.().catch(() => undefined);
   }
 
   /** Commits every pending position (applied to Redis, not yet committed to Kafka). */
@@ -191,6 +233,7 @@ export class SpeedConsumer extends BaseService {
 
   private async processBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary }: EachBatchPayload, seat: RoundSeat): Promise<void> {
     const t0 = performance.now();
+    this.heartbeat = heartbeat;
     const pos: BatchPosition = { topic: batch.topic, partition: batch.partition };
     const w = this.wm.current;
     this.m.watermark.set(w ?? 0);

@@ -21,6 +21,8 @@ export interface SpeedOptions {
   maxBytesPerPartition: number;
   /** Longest the broker holds a fetch when there is little data (bounds freshness). */
   maxWaitMs: number;
+  /** Members per counter hash and page/referrer set of one site and minute; past it, `(other)` (SPEED_MAX_MEMBERS). */
+  maxMembers?: number;
 }
 
 export const SPEED_DEFAULTS = {
@@ -40,6 +42,7 @@ export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptio
     sessionTimeoutMs: config.SPEED_SESSION_TIMEOUT,
     watermarkRefreshMs: config.SPEED_WATERMARK_REFRESH,
     commitIntervalMs: config.SPEED_COMMIT_INTERVAL,
+    maxMembers: config.SPEED_MAX_MEMBERS,
     ...SPEED_DEFAULTS,
     ...overrides,
   };

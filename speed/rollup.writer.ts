@@ -2,6 +2,11 @@
  * Writes rollups to Redis: one APPLY_LUA call per site (apply.script.ts), all sites in one
  * pipeline. A call whose expected offsets are stale (another instance, or a replay after a crash,
  * got there first) writes no counter and reports the offsets it found.
+ *
+ * A full Redis (maxmemory reached under `noeviction`: "OOM command not allowed") is backpressure,
+ * not a failure: Redis refuses a script before its first write, so the refused calls are sent
+ * again after a pause, growing to `fullRetryMaxMs`, for as long as it lasts (the consumer stops
+ * fetching meanwhile and Kafka keeps the events); `onFull` reports each wait (heartbeats, metrics).
  */
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
@@ -26,6 +31,19 @@ export interface RollupWriterDeps {
   ttlMs: number;
   /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
   sessionIdleMs?: number;
+  /** Members per counter hash and page/referrer set of a site's minute (SPEED_MAX_MEMBERS). */
+  maxMembers?: number;
+  /** Longest pause between tries while Redis is full (ms); default 5 s. */
+  fullRetryMaxMs?: number;
+  /** Called before each pause while Redis is full (`waitedMs` so far), and with -1 when it took the writes again. */
+  onFull?: (waitedMs: number) => void | Promise<void>;
+  /** Stops the waiting (the consumer is stopping): the call then fails with REDIS_FULL. */
+  stopping?: () => boolean;
+}
+
+/** Redis at maxmemory under noeviction refuses writes with this error (Redis 2.8 to 7). */
+export function isRedisFull(err: unknown): boolean {
+  return /^OOM\b/.test((err as Error | undefined)?.message ?? '');
 }
 
 export class RollupWriter {
@@ -56,19 +74,48 @@ export class RollupWriter {
    */
   async applyMany(items: readonly ApplyItem[]): Promise<MultiApplyResult[]> {
     if (items.length === 0) return [];
+    const results = new Array<MultiApplyResult | undefined>(items.length);
+    let todo = items.map((_, i) => i);
+    let waited = 0;
+    for (let pause = 100; ; pause = Math.min(pause * 2, this.deps.fullRetryMaxMs ?? 5_000)) {
+      const refused = await this.applyOnce(todo.map((i) => items[i]!), (j, r) => (results[todo[j]!] = r));
+      if (refused.length === 0) break;
+      if (this.deps.stopping?.()) throw new DependencyError('REDIS_FULL', `redis: full (maxmemory under noeviction) while ${refused.length} site rollups waited; stopping`);
+      todo = refused.map((j) => todo[j]!);
+      await this.deps.onFull?.(waited);
+      await new Promise((r) => setTimeout(r, pause));
+      waited += pause;
+    }
+    if (waited > 0) await this.deps.onFull?.(-1);
+    return results as MultiApplyResult[];
+  }
+
+  /** One pipeline of `items`; returns the positions Redis refused as full (nothing of theirs was written). */
+  private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<number[]> {
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
     for (const { rollup, offsets } of items) {
-      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs);
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers);
       void run(call.keys.length, call.keys.concat(call.args));
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);
-    const res = await this.exec(pipe, 'apply rollups');
-    return items.map((_, i) => (res[i] === 1 ? { applied: true } : { applied: false, current: (res[i] as string[]).map((c) => c || null) }));
+    const res = await this.execRaw(pipe, 'apply rollups');
+    const refused: number[] = [];
+    for (let j = 0; j < res.length; j++) {
+      const [err, value] = res[j]!;
+      if (err && isRedisFull(err)) {
+        if (j < items.length) refused.push(j);
+        // The sites set is sent again with the refused ones; when all went through, it waits for the next call.
+        continue;
+      }
+      if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not apply rollups: ${err.message}`, err);
+      if (j < items.length) done(j, value === 1 ? { applied: true } : { applied: false, current: (value as string[]).map((c) => c || null) });
+    }
+    return refused;
   }
 
-  private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
+  private async execRaw(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<[Error | null, unknown][]> {
     let res: [Error | null, unknown][] | null;
     try {
       res = await pipe.exec();
@@ -76,7 +123,11 @@ export class RollupWriter {
       throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
     }
     if (!res) throw new DependencyError('REDIS_WRITE_FAILED', `redis: ${what}: pipeline aborted`);
-    return res.map(([err, value]) => {
+    return res;
+  }
+
+  private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
+    return (await this.execRaw(pipe, what)).map(([err, value]) => {
       if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
       return value;
     });

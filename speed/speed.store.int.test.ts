@@ -122,26 +122,30 @@ describe('speed store on real Redis', () => {
     expect(Math.abs(withNew - (ids.length + 1_000)) / (ids.length + 1_000)).toBeLessThan(0.02);
   });
 
-  it('puts a TTL on every key, also on keys written before a compare-and-set that lost', async () => {
+  it('puts a TTL on every key but the offset records, also on keys written before a compare-and-set that lost', async () => {
+    /** TTLs of the data keys; the offset records (never expiring: no eviction policy may take them) checked on the way. */
     const ttlOf = async (pattern: string): Promise<number[]> => {
       const out: number[] = [];
       let cursor = '0';
       do {
         const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
         cursor = next;
-        for (const k of found) out.push(await redis.pttl(k));
+        for (const k of found) {
+          if (k.endsWith(':off')) expect(await redis.pttl(k), k).toBe(-1);
+          else out.push(await redis.pttl(k));
+        }
       } while (cursor !== '0');
       return out;
     };
     const all = await ttlOf(keys.pattern());
     expect(all.length).toBeGreaterThan(100);
     expect(all.filter((t) => t <= 0)).toEqual([]);
+    expect(await redis.pttl(keys.site('alpha').offsets)).toBe(-1);
     // A stale writer: its expected offset is wrong, so no counter moves, yet the sketch keys its
     // idempotent part created (a minute never seen before) carry a TTL.
     const lone = keys.site('delta');
     const late = events.filter((e) => e.site_id === 'alpha').slice(0, 50).map((e, i) => ({ offset: String(i), event: { ...e, site_id: 'delta' } }));
     await redis.hset(lone.offsets, 'events:0', '999');
-    await redis.pexpire(lone.offsets, TTL);
     const [res] = await writer.apply([{ rollup: rollupSite('delta', late)!, expected: null }], pos);
     expect(res).toEqual({ applied: false, currentOffset: '999' });
     expect(await redis.exists(lone.counters(Math.floor(late[0]!.event.event_time / 60_000)))).toBe(0);

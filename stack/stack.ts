@@ -74,7 +74,7 @@ export async function stackUp(config: ConfigValues, log: (line: string) => void 
   const created = await ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
   if (created.length > 0) log(`created topics: ${created.join(', ')}`);
   const previousOwnRedis = ownRedisRunning(paths) ? readOwnRedisUrl(paths) : undefined;
-  const redis = await ensureRedis(paths, config.REDIS_URL, previousOwnRedis, log);
+  const redis = await ensureRedis(paths, config.REDIS_URL, previousOwnRedis, log, config.REDIS_MAXMEMORY);
   if (redis.pid) writeFileSync(join(paths.state, 'redis.url'), redis.url);
   const registry = await ensureRegistry(paths, config, brokers, log);
   // A CLICKHOUSE_URL that stack.env supplied is ours from a previous start, not the user's.

@@ -2,9 +2,9 @@
  * Integration-test helpers: every test gets UUID-named topics, groups and Redis key prefixes,
  * and registers their clean-up, so tests can run again and again on the same broker.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
@@ -116,4 +116,22 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * A redis-server of the test's own, on a Unix socket (no port to race for), with `maxmemory`
+ * bytes and noeviction, for tests that fill or flush a Redis: the shared one stays untouched.
+ */
+export async function privateRedis(maxmemory: number): Promise<{ redis: Redis; path: string }> {
+  const dir = tempDir('redis');
+  const path = join(dir, 'redis.sock');
+  const child = spawn('redis-server', ['--port', '0', '--unixsocket', path, '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory', String(maxmemory), '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  onCleanup(async () => {
+    child.kill('SIGKILL');
+  });
+  await waitUntil('the private redis-server', () => existsSync(path), 10_000, 50);
+  const redis = new Redis({ path, maxRetriesPerRequest: 3 });
+  onCleanup(async () => redis.disconnect());
+  await waitUntil('the private redis-server answers', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000, 50);
+  return { redis, path };
 }
