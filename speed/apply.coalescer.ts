@@ -22,6 +22,8 @@ export interface PartitionRollups {
   builders: ReadonlyMap<string, SiteRollupBuilder>;
   /** Offset record per site this batch was folded against (null: none). */
   expected: ReadonlyMap<string, string | null>;
+  /** The epoch per site the batch was folded in (speed/epoch.store.ts); a site without one is not checked. */
+  epochs?: ReadonlyMap<string, string>;
 }
 
 /** Sites of the submission not applied, with the current record of its partition. */
@@ -101,7 +103,8 @@ export class ApplyCoalescer {
         const offset = { field, expected: p.work.expected.get(site) ?? null, next: b.maxOffset };
         const entry = bySite.get(site);
         if (!entry) {
-          bySite.set(site, { at: [p], item: { rollup: undefined as never, offsets: [offset] }, base: b });
+          const epoch = p.work.epochs?.get(site);
+          bySite.set(site, { at: [p], item: { rollup: undefined as never, offsets: [offset], ...(epoch ? { epoch } : {}) }, base: b });
           continue;
         }
         entry.base.absorb(b);

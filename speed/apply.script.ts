@@ -23,7 +23,7 @@
  * instead of building thousands of RESP arguments (that was the consumer's largest cost).
  * All keys are one site's (one `{site}` hash tag): valid on Redis Cluster.
  *
- * KEYS: 1 offset record, 2.. data keys.
+ * KEYS: 1 offset record, 2 the site's epoch, 3.. data keys.
  * ARGV: 1 JSON [[offset field, expected offset ('' = none), new offset], ...], 2 TTL ms,
  *       3 JSON [[key index, type, expire-at ms ('0' = PEXPIRE TTL), [ids...]], ...] (p = PFADD,
  *         s = SADD, i = ZADD score=member=minute),
@@ -32,7 +32,8 @@
  *         visit-hash key index, 1 if a page view], ...]], ...]]: each visit's first and last event and
  *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
  *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
- *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute).
+ *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute),
+ *       7 the epoch id the writer expects ('' = not checked: tests that write a store directly).
  * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
@@ -42,6 +43,14 @@ import type { SiteRollup } from './types.ts';
 
 export const APPLY_LUA = `
 local ttl = ARGV[2]
+-- A write lands only in the epoch its writer expects (speed/epoch.store.ts): after a flush the
+-- epoch is gone, and nothing is written until the writer has seen the new one begin. The answer
+-- is the one of a stale record: the caller reads the records and the epoch again.
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[2], 'id') ~= ARGV[7] then
+  local cur = {}
+  for i, o in ipairs(cjson.decode(ARGV[1])) do cur[i] = redis.call('HGET', KEYS[1], o[1]) or '' end
+  return cur
+end
 local function expire(key, at)
   if at == '0' then redis.call('PEXPIRE', key, ttl) else redis.call('PEXPIREAT', key, at) end
 end
@@ -235,8 +244,8 @@ export interface OffsetUpdate {
 }
 
 /** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS): ApplyCall {
-  const keyList = [keys.offsets];
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS, epoch = ''): ApplyCall {
+  const keyList = [keys.offsets, keys.epoch];
   const once: Op[] = [];
   const cas: Op[] = [];
   const op = (list: Op[], key: string, kind: string, expireAt: number, items: readonly string[]): void => {
@@ -276,5 +285,5 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   }
   const state = visits.length > 0 ? keyList.push(keys.visitState) : 0;
   const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
-  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers)] };
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers), epoch] };
 }

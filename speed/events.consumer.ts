@@ -16,7 +16,9 @@ import { CircuitOpenError, classifyDecodeFailure, decodeDeadLetter, type Circuit
 import type { EventCodec, RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
-import { SpeedKeys } from './redis.keys.ts';
+import { MINUTE_MS, SpeedKeys } from './redis.keys.ts';
+import { EpochStore, type SpeedEpoch } from './epoch.store.ts';
+import { EpochRebuild } from './epoch.rebuild.ts';
 import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
 import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
@@ -57,7 +59,9 @@ interface DecodedBatch {
   /** Sites whose offset record this instance has not seen since it joined: checked before applying. */
   unverified: string[];
   letters: NewDeadLetter[];
-  skipped: { before_watermark: number; beyond_retention: number };
+  skipped: { before_watermark: number; beyond_retention: number; before_epoch: number };
+  /** Earliest event time per site whose epoch was not known when it was folded. */
+  unknownEpochFrom: Map<string, number>;
 }
 
 export class SpeedConsumer extends BaseService {
@@ -77,6 +81,16 @@ export class SpeedConsumer extends BaseService {
   private flushTimer: NodeJS.Timeout | undefined;
   private fatal: unknown;
   private stopping = false;
+  private readonly epochStore: EpochStore;
+  /** The epoch this instance writes each site in (speed/epoch.store.ts). */
+  private readonly epochs = new Map<string, SpeedEpoch>();
+  /** The group had committed nothing when this instance started: it reads everything, nothing can be lost yet. */
+  private fresh = false;
+  /** Set by a rebuild that moved the group back to this time: epochs made meanwhile cover from it. */
+  private replayFrom: number | undefined;
+  private readonly rebuilds = new Map<string, EpochRebuild>();
+  private epochTimer: NodeJS.Timeout | undefined;
+  private readonly owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
   private heartbeat: (() => Promise<void>) | undefined;
   private readonly m;
@@ -110,8 +124,20 @@ export class SpeedConsumer extends BaseService {
       rounds: metrics.counter('speed_apply_rounds_total', 'Redis write rounds (each folds the partition batches handed over together)'),
       full: metrics.gauge('speed_redis_full', '1 while Redis refuses writes at maxmemory (the consumer waits; Kafka keeps the events)'),
       fullWaits: metrics.counter('speed_redis_full_waits_total', 'Pauses taken because Redis was full'),
+      epochsLost: metrics.counter('speed_epochs_lost_total', "Sites whose speed data was found lost (their epoch gone: a flushed or restarted Redis)"),
+      rebuilt: metrics.counter('speed_epoch_rebuilds_total', 'Epoch rebuilds this instance finished'),
+      rebuiltEvents: metrics.counter('speed_epoch_rebuild_events_total', 'Events epoch rebuilds applied'),
     };
     this.coalescer = new ApplyCoalescer(this.writer, { maxPerRound: options.partitionsPerRound, onRound: () => this.m.rounds.inc() });
+    this.epochStore = new EpochStore(deps.redis, new SpeedKeys(options.keyPrefix));
+  }
+
+  /**
+   * The group was moved back to `from` (speed/rebuild.job.ts, the consumer stopped): a site without
+   * an epoch gets one covering from `from`, its events all read again by this consumer.
+   */
+  replayingFrom(from: number): void {
+    this.replayFrom = from;
   }
 
   /** Highest offset resolved per `topic:partition` by this instance (for rebuild progress). */
@@ -124,6 +150,7 @@ export class SpeedConsumer extends BaseService {
     this.fatal = undefined;
     this.stopping = false;
     await this.checkEvictionPolicy();
+    this.fresh = await this.groupIsFresh();
     await this.wm.start();
     const consumer = kafka.consumer({
       groupId: options.groupId,
@@ -160,12 +187,18 @@ export class SpeedConsumer extends BaseService {
     // reach 0 and a restart would replay them (harmless for counts, wrong for lag).
     this.flushTimer = setInterval(() => void this.flushCommits(), Math.max(250, options.commitIntervalMs));
     this.flushTimer.unref();
+    this.epochTimer = setInterval(() => void this.checkEpochs(), options.epochCheckMs ?? 2_000);
+    this.epochTimer.unref();
     logger.info({ event: 'speed_consumer_started', topic: options.topic, group: options.groupId, prefix: options.keyPrefix });
   }
 
   protected async onStop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.flushTimer);
+    clearInterval(this.epochTimer);
+    this.epochTimer = undefined;
+    await Promise.all([...this.rebuilds.values()].map((r) => r.stop()));
+    this.rebuilds.clear();
     this.flushTimer = undefined;
     const consumer = this.consumer;
     this.wm.stop();
@@ -175,6 +208,86 @@ export class SpeedConsumer extends BaseService {
     await consumer?.stop();
     this.consumer = undefined;
     await consumer?.disconnect();
+  }
+
+  /** True when the group has committed no offset of the topic: its first reader reads everything. */
+  private async groupIsFresh(): Promise<boolean> {
+    const admin = this.deps.kafka.admin();
+    try {
+      await admin.connect();
+      const [t] = await admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [this.deps.options.topic] });
+      return (t?.partitions ?? []).every((p) => Number(p.offset) < 0);
+    } catch {
+      return false; // unknown: a rebuild too many is slower, never wrong
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Learns the epochs of `sites`: a site without one gets one, whose split is now (what came before
+   * is rebuilt from Kafka) unless nothing can have been lost (a fresh group, a site never known).
+   * A known epoch gone or replaced means the site's data was lost: counted, rebuilt.
+   */
+  private async learnEpochs(sites: readonly string[]): Promise<void> {
+    if (sites.length === 0) return;
+    const found = await this.epochStore.read(sites);
+    for (const site of sites) {
+      const known = this.epochs.get(site);
+      let epoch = found.get(site) ?? null;
+      const lost = known !== undefined && epoch?.id !== known.id;
+      if (lost) {
+        this.fresh = false;
+        this.m.epochsLost.inc();
+        this.deps.logger.warn({ event: 'speed_epoch_lost', site, previous: known.id, current: epoch?.id ?? null, hint: 'the speed data of the site was lost (Redis flushed or restarted); its buckets are missing until the rebuild from W is done' });
+      }
+      if (!epoch) {
+        // Nothing lost: a group replaying from a time (a rebuild) or from the beginning covers it all.
+        const whole = lost ? undefined : (this.replayFrom ?? (this.fresh ? 0 : undefined));
+        epoch = (await this.epochStore.ensure(site, whole ?? Math.ceil(this.now() / MINUTE_MS) * MINUTE_MS, whole !== undefined)).epoch;
+      }
+      this.epochs.set(site, epoch);
+      if (!epoch.done) this.startRebuild(site, epoch);
+    }
+  }
+
+  /** Every few seconds: the epochs of the sites this instance writes (a flush is seen without traffic), and lapsed rebuilds. */
+  private async checkEpochs(): Promise<void> {
+    try {
+      await this.learnEpochs([...this.epochs.keys()]);
+    } catch (err) {
+      this.deps.logger.warn({ event: 'speed_epoch_check_failed', err: errorMessage(err) });
+    }
+  }
+
+  private startRebuild(site: string, epoch: SpeedEpoch): void {
+    if (this.stopping || this.rebuilds.has(epoch.id)) return;
+    const { options } = this.deps;
+    const rebuild = new EpochRebuild(
+      {
+        kafka: this.deps.kafka,
+        topic: options.topic,
+        groupId: options.groupId,
+        decoder: this.decoder,
+        writer: this.writer,
+        epochs: this.epochStore,
+        watermark: () => this.wm.current,
+        ttlMs: options.ttlMs,
+        logger: this.deps.logger,
+        owner: this.owner,
+        leaseMs: options.rebuildLeaseMs ?? 30_000,
+        tailMs: options.rebuildTailMs ?? 10 * MINUTE_MS,
+        clock: this.now,
+        onDone: (_site, events) => {
+          this.m.rebuilt.inc();
+          this.m.rebuiltEvents.inc(events);
+        },
+      },
+      site,
+      epoch,
+    );
+    this.rebuilds.set(epoch.id, rebuild);
+    void rebuild.run().finally(() => this.rebuilds.delete(epoch.id));
   }
 
   /**
@@ -277,16 +390,17 @@ export class SpeedConsumer extends BaseService {
     await commit({ topics: [{ topic: pos.topic, partitions: [{ partition: pos.partition, offset }] }] });
   }
 
-  /** Why an event is not rolled up (null: it is). */
-  private static excluded(eventTime: number, scope: BatchScope): 'before_watermark' | 'beyond_retention' | null {
+  /** Why an event is not rolled up (null: it is). `split`: where the site's epoch starts (before it, the rebuild's). */
+  private static excluded(eventTime: number, scope: BatchScope, split = -Infinity): 'before_watermark' | 'beyond_retention' | 'before_epoch' | null {
     if (scope.watermark !== null && eventTime < scope.watermark) return 'before_watermark';
-    return eventTime < scope.oldest ? 'beyond_retention' : null;
+    if (eventTime < scope.oldest) return 'beyond_retention';
+    return eventTime < split ? 'before_epoch' : null;
   }
 
   /** Decodes and folds each event as it comes (no list of decoded events is kept). */
   private async decode(pos: BatchPosition, messages: KafkaMessage[], scope: BatchScope): Promise<DecodedBatch> {
     const known = this.knownOf(pos);
-    const out: DecodedBatch = { builders: new Map(), unverified: [], letters: [], skipped: { before_watermark: 0, beyond_retention: 0 } };
+    const out: DecodedBatch = { builders: new Map(), unverified: [], letters: [], skipped: { before_watermark: 0, beyond_retention: 0, before_epoch: 0 }, unknownEpochFrom: new Map() };
     const decoder = this.decoder;
     for (const msg of messages) {
       let event;
@@ -298,10 +412,15 @@ export class SpeedConsumer extends BaseService {
         out.letters.push(decodeDeadLetter(failure, msg.value, { topic: pos.topic, partition: pos.partition, offset: msg.offset }));
         continue;
       }
-      const reason = SpeedConsumer.excluded(event.event_time, scope);
+      const epoch = this.epochs.get(event.site_id);
+      const reason = SpeedConsumer.excluded(event.event_time, scope, epoch?.split);
       if (reason !== null) {
         out.skipped[reason]++;
         continue;
+      }
+      if (!epoch) {
+        const seen = out.unknownEpochFrom.get(event.site_id);
+        if (seen === undefined || event.event_time < seen) out.unknownEpochFrom.set(event.site_id, event.event_time);
       }
       let b = out.builders.get(event.site_id);
       if (!b) {
@@ -324,7 +443,7 @@ export class SpeedConsumer extends BaseService {
       } catch {
         continue; // dead-lettered by the first pass
       }
-      if (event.site_id === site && SpeedConsumer.excluded(event.event_time, scope) === null) b.add(msg.offset, event);
+      if (event.site_id === site && SpeedConsumer.excluded(event.event_time, scope, this.epochs.get(site)?.split) === null) b.add(msg.offset, event);
     }
     return b;
   }
@@ -341,6 +460,17 @@ export class SpeedConsumer extends BaseService {
    * their records are read now, and a site whose record reaches into the batch is folded again.
    */
   private async verify(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+    // Sites met for the first time: their epochs first; a site whose epoch starts after some of
+    // its events leaves those to the rebuild (counted as skipped when folded again).
+    if (decoded.unknownEpochFrom.size > 0) {
+      await this.learnEpochs([...decoded.unknownEpochFrom.keys()]);
+      for (const [site, first] of decoded.unknownEpochFrom) {
+        if (first >= this.epochs.get(site)!.split || !decoded.builders.has(site)) continue;
+        const b = await this.refold(site, decoded.builders.get(site)!.appliedOffset, messages, scope);
+        decoded.skipped.before_epoch += decoded.builders.get(site)!.events - b.events;
+        decoded.builders.set(site, b);
+      }
+    }
     if (decoded.unverified.length === 0) return;
     const known = this.knownOf(pos);
     for (const [site, record] of await this.writer.appliedOffsets(decoded.unverified, pos)) {
@@ -355,7 +485,14 @@ export class SpeedConsumer extends BaseService {
     const known = this.knownOf(pos);
     // Counts before the round folds other partitions into these builders.
     const own = [...builders].map(([site, b]) => ({ site, events: b.events, alreadyApplied: b.alreadyApplied, maxOffset: b.maxOffset }));
-    const conflicts = await seat.submit({ pos, builders, expected: known });
+    const epochs = new Map<string, string>();
+    for (const site of builders.keys()) {
+      const e = this.epochs.get(site);
+      if (e) epochs.set(site, e.id);
+    }
+    const conflicts = await seat.submit({ pos, builders, expected: known, epochs });
+    // A conflict may be a new epoch (the site's data lost): learnt before folding again.
+    if (conflicts.size > 0) await this.learnEpochs([...conflicts.keys()]);
     const alone = new Map<string, SiteRollupBuilder>();
     for (const o of own) {
       if (conflicts.has(o.site)) {
@@ -385,14 +522,17 @@ export class SpeedConsumer extends BaseService {
       if (attempt > MAX_CAS_ATTEMPTS) {
         throw new DependencyError('SPEED_APPLY_CONFLICT', `offset records of ${pending.length} sites kept moving during ${MAX_CAS_ATTEMPTS} attempts on ${pos.topic}:${pos.partition}`);
       }
-      const items: { rollup: SiteRollup; expected: string | null }[] = [];
+      const items: { rollup: SiteRollup; expected: string | null; epoch?: string }[] = [];
       for (const site of pending) {
         const b = builders.get(site)!;
         const rollup = b.result();
-        if (rollup) items.push({ rollup, expected: known.get(site) ?? null });
+        const epoch = this.epochs.get(site)?.id;
+        if (rollup) items.push({ rollup, expected: known.get(site) ?? null, ...(epoch ? { epoch } : {}) });
         else this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
       }
       const results = await this.writer.apply(items, pos);
+      const refused = items.filter((_, i) => !results[i]!.applied).map((i) => i.rollup.site);
+      if (refused.length > 0) await this.learnEpochs(refused);
       pending = [];
       for (let i = 0; i < results.length; i++) {
         const r = results[i]!;

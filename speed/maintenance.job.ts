@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
+import { EpochStore } from './epoch.store.ts';
 import { MINUTE_MS, toMinute, type SpeedKeys } from './redis.keys.ts';
 
 export interface MaintenanceDeps {
@@ -65,6 +66,14 @@ export class SpeedMaintenance {
     const key = this.deps.keys.site(site).meta;
     const cur = await this.deps.redis.hget(key, 'from');
     if (cur === null || Number(cur) < from) await this.setCoverageFrom(site, from);
+  }
+
+  /**
+   * A new epoch, done, starting at `from`: the site was cleared for a rebuild from `from` by the
+   * caller (speed/rebuild.job.ts), so its consumers apply everything from there on themselves.
+   */
+  async resetEpoch(site: string, from: number): Promise<void> {
+    await new EpochStore(this.deps.redis, this.deps.keys).reset(site, from);
   }
 
   /** Sets where coverage starts, also backwards (a rebuild re-reads from `from`). */

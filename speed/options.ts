@@ -23,6 +23,12 @@ export interface SpeedOptions {
   maxWaitMs: number;
   /** Members per counter hash and page/referrer set of one site and minute; past it, `(other)` (SPEED_MAX_MEMBERS). */
   maxMembers?: number;
+  /** How often the consumer checks its sites' epochs (a flushed Redis is seen that soon even without traffic). */
+  epochCheckMs?: number;
+  /** Lease of an epoch rebuild, renewed while it runs; another instance takes a lapsed one over. */
+  rebuildLeaseMs?: number;
+  /** How long after an epoch's split its rebuild still reads events of before it produced late. */
+  rebuildTailMs?: number;
 }
 
 export const SPEED_DEFAULTS = {
@@ -30,6 +36,9 @@ export const SPEED_DEFAULTS = {
   partitionsPerRound: 6,
   maxBytesPerPartition: 8 * 1024 * 1024,
   maxWaitMs: 100,
+  epochCheckMs: 2_000,
+  rebuildLeaseMs: 30_000,
+  rebuildTailMs: 10 * 60_000,
 } as const;
 
 export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptions> = {}): SpeedOptions {

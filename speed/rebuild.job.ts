@@ -22,7 +22,7 @@ export interface RebuildDeps {
   groupId: string;
   logger: Logger;
   /** A speed consumer of `groupId` (started and stopped by the job). */
-  consumer: Service & { readonly progress: ReadonlyMap<string, string> };
+  consumer: Service & { readonly progress: ReadonlyMap<string, string>; replayingFrom?(from: number): void };
 }
 
 export interface RebuildRequest {
@@ -60,7 +60,10 @@ export class RebuildJob {
       end = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
       const sites = req.site === undefined ? await maintenance.sites() : [req.site];
       keysDeleted = await maintenance.clear(req.site);
-      for (const s of sites) await maintenance.setCoverageFrom(s, from);
+      for (const s of sites) {
+        await maintenance.setCoverageFrom(s, from);
+        await maintenance.resetEpoch(s, from);
+      }
       // A partition with nothing at or after the timestamp answers -1: start at its end.
       start = start.map((p) => ({ partition: p.partition, offset: Number(p.offset) < 0 ? String(end.get(p.partition) ?? 0) : p.offset }));
       await admin.setOffsets({ groupId, topic, partitions: start });
@@ -83,6 +86,8 @@ export class RebuildJob {
         const upTo = resolved === undefined ? Number(p.offset) : Math.min(end.get(p.partition)!, Number(resolved) + 1);
         return s + Math.max(0, upTo - Number(p.offset));
       }, 0);
+    // Sites cleared before the job (whose epochs it could not reset) get theirs from the replay.
+    consumer.replayingFrom?.(Math.floor(req.from / MINUTE_MS) * MINUTE_MS);
     await consumer.start();
     try {
       for (;;) {

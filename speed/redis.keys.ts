@@ -16,6 +16,8 @@
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
  *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
  *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
+ *   P:{s}:ep                 hash   the site's epoch (speed/epoch.store.ts): a lost or flushed Redis loses
+ *                                   it with the buckets, which is how the loss is seen; never a TTL
  *   P:sites                  set    sites seen (no tag: read by admin commands only)
  *   P:format                 string data format of the store (core/data-format.ts); never a TTL;
  *                                   a clear of every site deletes it with the rest
@@ -127,6 +129,10 @@ export class SiteKeys {
   }
   get meta(): string {
     return `${this.base}:meta`;
+  }
+  /** The site's epoch (speed/epoch.store.ts). */
+  get epoch(): string {
+    return `${this.base}:ep`;
   }
   temp(id: string): string {
     return `${this.base}:tmp:${id}`;

@@ -20,6 +20,8 @@ type ApplyCommand = (numKeys: number, keysAndArgs: string[]) => Promise<unknown>
 export interface ApplyItem {
   rollup: SiteRollup;
   offsets: OffsetUpdate[];
+  /** The site's epoch the rollup belongs to (speed/epoch.store.ts); absent: not checked (tests writing a store directly). */
+  epoch?: string;
 }
 
 /** Applied, or the current offset record of each partition of the item (in its order). */
@@ -60,10 +62,16 @@ export class RollupWriter {
     return new Map(sites.map((s, i) => [s, (res[i] as string | null) ?? null]));
   }
 
-  /** Applies each rollup iff its site's offset record still holds `expected` for `pos`; results in order. */
-  async apply(items: readonly { rollup: SiteRollup; expected: string | null }[], pos: BatchPosition): Promise<ApplyResult[]> {
+  /** The offset a site's record holds in `field` (null: none). */
+  async recordedOffset(site: string, field: string): Promise<string | null> {
+    const [value] = await this.exec(this.deps.redis.pipeline().hget(this.deps.keys.site(site).offsets, field), 'read an offset');
+    return (value as string | null) ?? null;
+  }
+
+  /** Applies each rollup iff its site's offset record still holds `expected` for `pos` (and its epoch is `epoch`); results in order. */
+  async apply(items: readonly { rollup: SiteRollup; expected: string | null; epoch?: string }[], pos: BatchPosition): Promise<ApplyResult[]> {
     const field = offsetField(pos.topic, pos.partition);
-    const res = await this.applyMany(items.map(({ rollup, expected }) => ({ rollup, offsets: [{ field, expected, next: rollup.maxOffset }] })));
+    const res = await this.applyMany(items.map(({ rollup, expected, epoch }) => ({ rollup, offsets: [{ field, expected, next: rollup.maxOffset }], ...(epoch ? { epoch } : {}) })));
     return res.map((r) => (r.applied ? r : { applied: false, currentOffset: r.current[0] ?? null }));
   }
 
@@ -94,8 +102,8 @@ export class RollupWriter {
   private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<number[]> {
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
-    for (const { rollup, offsets } of items) {
-      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers);
+    for (const { rollup, offsets, epoch } of items) {
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers, epoch);
       void run(call.keys.length, call.keys.concat(call.args));
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));

@@ -53,12 +53,22 @@ export class SpeedReader implements ViewReader {
     this.now = deps.clock ?? Date.now;
   }
 
-  /** From the later of retention and the last rebuild/retirement, to the end of this minute. */
+  /**
+   * From the latest of retention, the last rebuild/retirement and the start of the site's epoch, to
+   * the end of this minute; none without an epoch (the site's data was lost, or never written):
+   * buckets are then missing, never zeros (speed/epoch.store.ts).
+   */
   async coverage(site: string): Promise<Coverage | null> {
-    const metaFrom = await this.deps.redis.hget(this.deps.keys.site(site).meta, 'from').catch((err: unknown) => this.fail(err));
+    const keys = this.deps.keys.site(site);
+    const res = await this.deps.redis.pipeline().hget(keys.meta, 'from').hmget(keys.epoch, 'id', 'from').exec().catch((err: unknown) => this.fail(err));
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) this.fail(failed?.[0] ?? new Error('pipeline aborted'));
+    const metaFrom = res[0]![1] as string | null;
+    const [epochId, epochFrom] = res[1]![1] as [string | null, string | null];
+    if (!epochId) return null;
     const now = this.now();
     const retention = Math.ceil((now - this.deps.ttlMs) / MINUTE_MS) * MINUTE_MS;
-    const from = Math.max(retention, metaFrom ? Number(metaFrom) : -Infinity);
+    const from = Math.max(retention, metaFrom ? Number(metaFrom) : -Infinity, Number(epochFrom ?? 0));
     const to = alignDown(now, 'minute') + MINUTE_MS;
     return from < to ? { from, to } : null;
   }

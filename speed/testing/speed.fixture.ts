@@ -5,6 +5,7 @@
 import { generateTraffic, type TrafficOptions } from '../../traffic/index.ts';
 import type { TwinlaneEvent } from '../../schemas/index.ts';
 import { rollupSite } from '../rollup.aggregator.ts';
+import { EpochStore } from '../epoch.store.ts';
 import { RollupWriter, type RollupWriterDeps } from '../rollup.writer.ts';
 import type { BatchPosition, OffsetEvent } from '../types.ts';
 
@@ -20,6 +21,10 @@ export function traffic(o: Partial<TrafficOptions> & { events: number }): Twinla
  */
 export async function applyEvents(deps: RollupWriterDeps, events: readonly TwinlaneEvent[], batchSize = 1_000, pos: BatchPosition = { topic: 'events', partition: 0 }): Promise<void> {
   const writer = new RollupWriter(deps);
+  // Nothing was lost before these writes: each site's epoch covers everything (as a consumer group
+  // reading its topic from the beginning makes it).
+  const epochs = new EpochStore(deps.redis, deps.keys);
+  for (const site of new Set(events.map((e) => e.site_id))) await epochs.ensure(site, 0, true);
   for (let i = 0; i < events.length; i += batchSize) {
     const bySite = new Map<string, OffsetEvent[]>();
     events.slice(i, i + batchSize).forEach((event, j) => {
