@@ -81,11 +81,10 @@ export class EpochRebuild {
     }, Math.max(500, Math.floor(leaseMs / 3)));
     lease.unref();
     try {
-      const applied = await this.read(start);
-      if (!this.stopped) {
+      await this.read(start, (applied) => {
         this.deps.onDone?.(site, applied, this.now() - t0);
-        logger.info({ event: 'speed_epoch_rebuild_done', site, epoch: epoch.id, events: applied, ms: this.now() - t0 });
-      }
+        logger.info({ event: 'speed_epoch_rebuild_done', site, epoch: epoch.id, events: applied, ms: this.now() - t0, hint: `coverage starts at ${new Date(start).toISOString()} again; late events are still read for ${Math.round(this.deps.tailMs / 1000)} s` });
+      });
     } catch (err) {
       logger.error({ event: 'speed_epoch_rebuild_failed', site, epoch: epoch.id, err: errorMessage(err), hint: 'the lease lapses and an instance takes the rebuild over' });
     } finally {
@@ -101,8 +100,8 @@ export class EpochRebuild {
     await c?.disconnect().catch(() => undefined);
   }
 
-  /** Reads [start, split) of the site from Kafka; returns the events applied. */
-  private async read(start: number): Promise<number> {
+  /** Reads [start, split) of the site from Kafka; `onCaughtUp` with the events applied when the epoch is done. */
+  private async read(start: number, onCaughtUp: (applied: number) => void): Promise<void> {
     const { kafka, topic, decoder, writer, epochs } = this.deps;
     const { site, epoch } = this;
     const group = `${this.deps.groupId}.rebuild.${epoch.id}`;
@@ -174,6 +173,7 @@ export class EpochRebuild {
       if (!done && caughtUp()) {
         done = true;
         if (!(await epochs.finish(site, epoch.id, start))) break;
+        onCaughtUp(applied);
       }
       if (done && this.now() >= epoch.split + this.deps.tailMs) break;
       await new Promise((r) => setTimeout(r, 200));
@@ -186,6 +186,5 @@ export class EpochRebuild {
       await a.deleteGroups([group]).catch(() => undefined);
       await a.disconnect();
     }
-    return applied;
   }
 }
