@@ -35,7 +35,7 @@ export class ServingHttpService extends BaseService {
     refuseDemoKeysInPublic('the serving API', this.host, loadSites(this.config.SITES_FILE), this.config.ALLOW_DEMO_KEYS);
     this.runtime = createServingRuntime(this.config);
     const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'serving' } });
-    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), rateLimit: { limits: { client: this.config.SERVING_RATE_LIMIT_CLIENT, site: this.config.SERVING_RATE_LIMIT_SITE }, redis: this.runtime.redis, keyPrefix: 'tl:' }, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
+    this.serving = await buildServingApp({ ...this.runtime.deps, logger: this.logger, metrics, httpLimits: httpLimitsOf(this.config), rateLimit: { limits: { client: this.config.SERVING_RATE_LIMIT_CLIENT, site: this.config.SERVING_RATE_LIMIT_SITE }, redis: this.runtime.redis, keyPrefix: 'tl:' }, options: { speedCacheMs: this.config.SERVING_SPEED_CACHE, cacheBytes: this.config.SERVING_CACHE_BYTES, adminKey: this.config.SERVING_ADMIN_KEY || undefined } });
     await this.serving.app.listen({ port: this.port, host: this.host });
     const check = (next: Sites) => refuseDemoKeysInPublic('the serving API', this.host, next, this.config.ALLOW_DEMO_KEYS);
     this.sitesWatcher = new SitesWatcher({ file: this.config.SITES_FILE, sites: this.runtime.sites, intervalMs: this.config.SITES_RELOAD_INTERVAL, logger: this.logger, metrics, check });

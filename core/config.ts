@@ -128,6 +128,7 @@ export const CONFIG_VARIABLES = {
   CLICKHOUSE_POINTER_CACHE: ['1s', duration, 'How long serving reuses its read of the ClickHouse batch views pointer (a new version is served at most this much later; 0: read per request)'],
   SERVING_PORT: ['8090', port, 'Port of the serving API and dashboard'],
   SERVING_SPEED_CACHE: ['1s', duration, 'How long the serving API may reuse a speed-store answer (0 turns it off)'],
+  SERVING_CACHE_BYTES: ['64mb', size, 'Memory the serving API may give its result cache (estimated; the least recently used answers leave first, an answer over a quarter of it is not kept)'],
   HTTP_REQUEST_TIMEOUT: ['30s', duration, 'Longest a request may take to arrive, first byte to last, on the collector and the serving API'],
   HTTP_HEADERS_TIMEOUT: ['10s', duration, 'Longest the headers of a request may take to arrive (slow clients are cut)'],
   HTTP_KEEPALIVE_TIMEOUT: ['5s', duration, 'An idle keep-alive connection is closed after this'],

@@ -61,7 +61,7 @@ export async function buildServingApp(deps: ServingDeps): Promise<ServingApp> {
   const clock = deps.clock ?? Date.now;
   const logger = deps.logger ?? silentLogger();
   const metrics = deps.metrics ?? new Metrics('twinlane_');
-  const cache = new ResultCache(options.cacheEntries);
+  const cache = new ResultCache(options.cacheEntries, Date.now, options.cacheBytes);
   const cacheLookups = metrics.counter('serving_cache_lookups_total', 'Result-cache look-ups by store and result', ['store', 'result']);
   const missing = metrics.counter('serving_missing_buckets_total', 'Buckets answered as missing (no store covers them)');
   const stats = new StatsService({

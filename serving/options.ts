@@ -14,6 +14,8 @@ export interface ServingOptions {
   maxFunnelSteps: number;
   /** Entries of the per-batch-version result cache. */
   cacheEntries: number;
+  /** Estimated bytes the result cache may hold (serving memory stays bounded whatever is asked). */
+  cacheBytes: number;
   /** How long a speed answer may be reused (0: never). Speed data changes every second. */
   speedCacheMs: number;
   /** "Active visitors" look-back of the realtime endpoint. */
@@ -31,6 +33,7 @@ export const DEFAULT_SERVING_OPTIONS: ServingOptions = {
   maxOffset: 10_000,
   maxFunnelSteps: 8,
   cacheEntries: 5_000,
+  cacheBytes: 64 * 2 ** 20,
   speedCacheMs: 0,
   activeWindowMs: 5 * 60_000,
   adminKey: undefined,
