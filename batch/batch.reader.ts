@@ -179,21 +179,31 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */
-  async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
+  async *visitorIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+    yield* this.distinctIds('visitor_id', site, from, to, filters);
+  }
+
+  /**
+   * Distinct non-bot ids of a column over [from, to) ∩ coverage, streamed in DuckDB's chunks, so a
+   * range of any length never holds its ids in this process all at once.
+   */
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
     const params: Params = {};
     const source = range && this.eventsSource(site, range.from, range.to, filters, params);
-    if (!source) return [];
-    return (await this.query(`SELECT DISTINCT visitor_id FROM ${source} WHERE NOT is_bot ORDER BY visitor_id`, params)).map((r) => String(r.visitor_id));
+    if (!source) return;
+    const conn = await this.connect();
+    try {
+      const result = await conn.stream(`SELECT DISTINCT ${column} FROM ${source} WHERE NOT is_bot`, params);
+      for await (const rows of result.yieldRowsJs()) yield rows.map((r) => String(r[0]));
+    } finally {
+      conn.closeSync();
+    }
   }
 
   /** Exact non-bot visit ids (the server's, `visitor@start-ms`) of [from, to) ∩ coverage, for unions with the speed session sketches across W. */
-  async sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
-    const range = this.clip(from, to);
-    const params: Params = {};
-    const source = range && this.eventsSource(site, range.from, range.to, filters, params);
-    if (!source) return [];
-    return (await this.query(`SELECT DISTINCT session_id FROM ${source} WHERE NOT is_bot ORDER BY session_id`, params)).map((r) => String(r.session_id));
+  async *sessionIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+    yield* this.distinctIds('session_id', site, from, to, filters);
   }
 
   /** Non-bot visits of [from, to) ∩ coverage whose last event there is at or after `lastFrom`: first, last event and page views there. */
@@ -310,12 +320,14 @@ export class BatchReader implements ViewReader, WatermarkSource {
     return (await this.snapshot())?.breakdown(q) ?? [];
   }
 
-  async visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
-    return (await this.snapshot())?.visitorIds(site, from, to, filters) ?? [];
+  async *visitorIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+    const s = await this.snapshot();
+    if (s) yield* s.visitorIds(site, from, to, filters);
   }
 
-  async sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]> {
-    return (await this.snapshot())?.sessionIds(site, from, to, filters) ?? [];
+  async *sessionIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+    const s = await this.snapshot();
+    if (s) yield* s.sessionIds(site, from, to, filters);
   }
 
   async visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {

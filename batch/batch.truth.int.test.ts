@@ -95,7 +95,10 @@ describe('batch views against the ground truth', () => {
       const filters = { device: 'mobile', country: 'DE' };
       expectMetrics(await reader.totals({ site, from, to, filters, metrics: [...METRICS] }), truthTotals(truth, { site, from, to, filters }), `${site} filtered`);
       const ids = new Set(all.filter((e) => !e.is_bot && e.event_time >= from && e.event_time < to).map((e) => e.visitor_id));
-      expect(new Set(await reader.visitorIds(site, from, to))).toEqual(ids);
+      const streamed: string[] = [];
+      for await (const chunk of reader.visitorIds(site, from, to)) streamed.push(...chunk);
+      expect(streamed).toHaveLength(ids.size);
+      expect(new Set(streamed)).toEqual(ids);
     }
   });
 

@@ -73,6 +73,23 @@ export class ClickHouseConnection {
     return parseNumberRows(text, what);
   }
 
+  /**
+   * A one-column query's values streamed in chunks (TabSeparatedRaw: the text as it is; a value
+   * holding a tab or newline would split, so only for ids, which hold neither).
+   */
+  async *lines(sql: string, what: string, o: CallOptions = {}): AsyncGenerator<string[]> {
+    const { signal, done } = this.deadline(o);
+    try {
+      const rs = await this.client.query({ query: sql, format: 'TabSeparatedRaw', clickhouse_settings: settingsOf(o), abort_signal: signal });
+      for await (const rows of rs.stream()) yield (rows as { text: string }[]).map((r) => r.text);
+    } catch (err) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      throw fromClickHouse(err, what, this.url, timedOut(signal, o.signal));
+    } finally {
+      done();
+    }
+  }
+
   /** A query's result as one JSON document (JSON, JSONCompact: `meta` with names and types, then `data`). */
   async document<T>(sql: string, format: 'JSON' | 'JSONCompact', what: string, o: CallOptions = {}): Promise<T> {
     return this.call(what, o, async (signal) => {

@@ -22,14 +22,9 @@ export function cachedBatch(snapshot: BatchViews, cache: ResultCache, observe?: 
     totals: (q: TotalsQuery) => cache.getOrLoad(key('totals', q), () => snapshot.totals(q), Infinity, onHit),
     breakdown: (q: BreakdownQuery) => cache.getOrLoad(key('breakdown', q), () => snapshot.breakdown(q), Infinity, onHit),
   };
-  if (snapshot.visitorIds) {
-    const f = snapshot.visitorIds.bind(snapshot);
-    wrapped.visitorIds = (site: string, from: number, to: number, filters?: Filters) => cache.getOrLoad(key('visitorIds', [site, from, to, filters]), () => f(site, from, to, filters), Infinity, onHit);
-  }
-  if (snapshot.sessionIds) {
-    const f = snapshot.sessionIds.bind(snapshot);
-    wrapped.sessionIds = (site: string, from: number, to: number, filters?: Filters) => cache.getOrLoad(key('sessionIds', [site, from, to, filters]), () => f(site, from, to, filters), Infinity, onHit);
-  }
+  // Visitor and visit ids stream through (the union keeps their sketch, speed/speed.reader.ts).
+  if (snapshot.visitorIds) wrapped.visitorIds = snapshot.visitorIds.bind(snapshot);
+  if (snapshot.sessionIds) wrapped.sessionIds = snapshot.sessionIds.bind(snapshot);
   if (snapshot.visitParts) {
     const f = snapshot.visitParts.bind(snapshot);
     wrapped.visitParts = (site: string, from: number, to: number, lastFrom: number) => cache.getOrLoad(key('visitParts', [site, from, to, lastFrom]), () => f(site, from, to, lastFrom), Infinity, onHit);

@@ -9,7 +9,7 @@
 import { calendarOf, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
-import type { FunnelQuery, FunnelStepResult } from './types.ts';
+import type { ExtraIds, FunnelQuery, FunnelStepResult } from './types.ts';
 
 export interface MemoryViewOptions {
   source: 'batch' | 'speed';
@@ -170,26 +170,28 @@ export class MemoryViewReader implements ViewReader {
       .slice(0, q.limit);
   }
 
-  async visitorIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): Promise<string[]> {
+  async *visitorIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): AsyncGenerator<string[]> {
     this.calls.push({ method: 'visitorIds', from, to });
-    return [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.visitor_id))];
+    yield [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.visitor_id))];
   }
 
-  async visitorsUnion(site: string, from: number, to: number, extra: string[], filters?: RangeQuery['filters']): Promise<number> {
+  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters']): Promise<number> {
     this.calls.push({ method: 'visitorsUnion', from, to });
-    const ids = new Set(extra);
+    const ids = new Set<string>();
+    for await (const chunk of extra.ids()) for (const id of chunk) ids.add(id);
     for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.visitor_id);
     return ids.size;
   }
 
-  async sessionIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): Promise<string[]> {
+  async *sessionIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): AsyncGenerator<string[]> {
     this.calls.push({ method: 'sessionIds', from, to });
-    return [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.session_id))];
+    yield [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.session_id))];
   }
 
-  async sessionsUnion(site: string, from: number, to: number, extra: string[], filters?: RangeQuery['filters']): Promise<number> {
+  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters']): Promise<number> {
     this.calls.push({ method: 'sessionsUnion', from, to });
-    const ids = new Set(extra);
+    const ids = new Set<string>();
+    for await (const chunk of extra.ids()) for (const id of chunk) ids.add(id);
     for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.session_id);
     return ids.size;
   }

@@ -9,14 +9,26 @@ import type { Coverage, Dimension, Filters, FunnelQuery, FunnelStepResult, Grain
 /** Funnels are part of the read contract (core/views.ts). */
 export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
 
+/** Ids streamed in chunks: a range of any length never holds all its ids in memory at once. */
+export type IdChunks = AsyncIterable<readonly string[]>;
+
+/**
+ * The batch side's ids for a union across W: `ids()` streams them; `key` names them (version,
+ * site, range, filters), so the union may keep their sketch and not read them again.
+ */
+export interface ExtraIds {
+  key?: string;
+  ids: () => IdChunks;
+}
+
 /** Exact visitor ids of a range (batch side), so uniques across W are never counted twice. */
 export interface VisitorIdsReader {
-  visitorIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]>;
+  visitorIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
 }
 
 /** Speed-side union of its sketches over [from, to) with extra ids (the batch side's visitors). */
 export interface VisitorsUnionReader {
-  visitorsUnion(site: string, from: number, to: number, extraVisitorIds: string[], filters?: Filters): Promise<number>;
+  visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number>;
 }
 
 /**
@@ -25,11 +37,11 @@ export interface VisitorsUnionReader {
  * `visitor@start-ms` (core/sessions.ts), which is what makes the ids meet.
  */
 export interface SessionIdsReader {
-  sessionIds(site: string, from: number, to: number, filters?: Filters): Promise<string[]>;
+  sessionIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
 }
 
 export interface SessionsUnionReader {
-  sessionsUnion(site: string, from: number, to: number, extraSessionIds: string[], filters?: Filters): Promise<number>;
+  sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number>;
 }
 
 /** One visit's part within a range: its first and last event there and its page views there. */

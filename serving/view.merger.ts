@@ -138,6 +138,11 @@ export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<Me
   return { values: nullable(values, q.metrics), sources: ['batch', 'speed'], exact: false, uniques, meta };
 }
 
+/** Names the batch side's ids of a union: they never change within a batch version. */
+function idsKey(version: string, what: string, q: TotalsQuery, b: RangePart): string {
+  return JSON.stringify([version, what, q.site, b.from, b.to, q.filters ?? {}]);
+}
+
 /**
  * Unique visitors over a range that spans W: the batch side's exact ids go into the speed
  * side's sketch union, so a visitor seen on both sides counts once (within the sketch's error).
@@ -148,8 +153,8 @@ async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
   const speed = ctx.speed;
   if (batch?.visitorIds && speed.visitorsUnion) {
     try {
-      const ids = await batch.visitorIds(q.site, b.from, b.to, q.filters);
-      return { value: await speed.visitorsUnion(q.site, s.from, s.to, ids, q.filters), how: 'union' };
+      const extra = { key: idsKey(batch.version, 'visitors', q, b), ids: () => batch.visitorIds!(q.site, b.from, b.to, q.filters) };
+      return { value: await speed.visitorsUnion(q.site, s.from, s.to, extra, q.filters), how: 'union' };
     } catch (err) {
       if (!(err instanceof UnsupportedQueryError)) throw err;
     }
@@ -168,8 +173,9 @@ async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
 async function sessionsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<number | undefined> {
   if (!ctx.batch?.sessionIds || !ctx.speed.sessionsUnion) return undefined;
   try {
-    const ids = await ctx.batch.sessionIds(q.site, b.from, b.to, q.filters);
-    return await ctx.speed.sessionsUnion(q.site, s.from, s.to, ids, q.filters);
+    const batch = ctx.batch;
+    const extra = { key: idsKey(batch.version, 'sessions', q, b), ids: () => batch.sessionIds!(q.site, b.from, b.to, q.filters) };
+    return await ctx.speed.sessionsUnion(q.site, s.from, s.to, extra, q.filters);
   } catch (err) {
     if (!(err instanceof UnsupportedQueryError)) throw err;
     return undefined;

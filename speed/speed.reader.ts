@@ -44,10 +44,20 @@ function minutesOf(span: Span): number[] {
   return out;
 }
 
+/** The batch side's ids of a union across W, streamed in chunks; `key` names them for reuse. */
+export interface ExtraIds {
+  key?: string;
+  ids: () => AsyncIterable<readonly string[]>;
+}
+
+/** Sketches of extra ids kept by key (each at most 12 KB, Redis' dense HyperLogLog). */
+const EXTRA_SKETCHES = 256;
+
 export class SpeedReader implements ViewReader {
   readonly source = 'speed' as const;
   readonly exact = false;
   private readonly now: () => number;
+  private readonly extraSketches = new Map<string, Buffer>();
 
   constructor(private readonly deps: SpeedReaderDeps) {
     this.now = deps.clock ?? Date.now;
@@ -153,43 +163,63 @@ export class SpeedReader implements ViewReader {
    * Unique visitors of [from, to) united with visitor ids from elsewhere (the batch side's,
    * before W), in one sketch: a visitor on both sides counts once, up to HLL error.
    */
-  async visitorsUnion(site: string, from: number, to: number, extraVisitorIds: Iterable<string>, filters?: Filters): Promise<number> {
+  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
     const sketch = sketchFor('visitors', filters);
     const keys = this.deps.keys.site(site);
-    return this.sketchUnion(site, from, to, (m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m)), extraVisitorIds);
+    return this.sketchUnion(site, from, to, (m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m)), extra);
   }
 
   /**
    * Sessions of [from, to) with extra visit ids (the batch side's, before W): both name a visit
    * `visitor@start-ms`, so a visit on both sides of W counts once (contract 9). Unfiltered only.
    */
-  async sessionsUnion(site: string, from: number, to: number, extraSessionIds: Iterable<string>, filters?: Filters): Promise<number> {
+  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
     sketchFor('sessions', filters);
     const keys = this.deps.keys.site(site);
-    return this.sketchUnion(site, from, to, (m) => keys.sessions(m), extraSessionIds);
+    return this.sketchUnion(site, from, to, (m) => keys.sessions(m), extra);
   }
 
-  private async sketchUnion(site: string, from: number, to: number, keyOf: (minute: number) => string, extraIds: Iterable<string>): Promise<number> {
+  /**
+   * The extra ids' sketch: kept by their key (12 KB at most each, EXTRA_SKETCHES of them), else
+   * made in Redis chunk by chunk as the ids stream in, so the process never holds them all.
+   */
+  private async extraSketch(site: string, extra: ExtraIds): Promise<Buffer> {
+    const kept = extra.key === undefined ? undefined : this.extraSketches.get(extra.key);
+    if (kept) {
+      this.extraSketches.delete(extra.key!);
+      this.extraSketches.set(extra.key!, kept);
+      return kept;
+    }
+    const tmp = this.deps.keys.site(site).temp(randomUUID());
+    try {
+      await this.exec(this.deps.redis.pipeline().pfadd(tmp).pexpire(tmp, 60_000));
+      for await (const chunk of extra.ids()) {
+        for (let i = 0; i < chunk.length; i += 10_000) await this.exec(this.deps.redis.pipeline().pfadd(tmp, ...chunk.slice(i, i + 10_000)));
+      }
+      const [blob] = await this.exec(this.deps.redis.pipeline().getBuffer(tmp));
+      const sketch = blob as Buffer;
+      if (extra.key !== undefined) {
+        this.extraSketches.set(extra.key, sketch);
+        if (this.extraSketches.size > EXTRA_SKETCHES) this.extraSketches.delete(this.extraSketches.keys().next().value!);
+      }
+      return sketch;
+    } finally {
+      await this.deps.redis.unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  private async sketchUnion(site: string, from: number, to: number, keyOf: (minute: number) => string, extra: ExtraIds): Promise<number> {
     this.checkRange(from, to);
     const cov = await this.coverage(site);
     const keys = this.deps.keys.site(site);
     const minutes = cov ? minutesOf(this.span(from, to, cov)) : [];
+    const sketch = await this.extraSketch(site, extra);
     const tmp = keys.temp(randomUUID());
     const pipe = this.deps.redis.pipeline();
-    pipe.pfadd(tmp);
-    pipe.pexpire(tmp, 60_000);
+    pipe.set(tmp, sketch, 'PX', 60_000);
     for (let i = 0; i < minutes.length; i += 2000) {
       pipe.pfmerge(tmp, ...minutes.slice(i, i + 2000).map(keyOf));
     }
-    let chunk: string[] = [];
-    for (const id of extraIds) {
-      chunk.push(id);
-      if (chunk.length === 10_000) {
-        pipe.pfadd(tmp, ...chunk);
-        chunk = [];
-      }
-    }
-    if (chunk.length) pipe.pfadd(tmp, ...chunk);
     pipe.pfcount(tmp);
     pipe.unlink(tmp);
     const res = await this.exec(pipe);

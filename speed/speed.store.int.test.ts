@@ -116,13 +116,28 @@ describe('speed store on real Redis', () => {
     expect(Math.abs(byCountry[0]!.count - exact) / exact).toBeLessThan(0.02);
   });
 
-  it('unites its visitor sketches with extra ids without counting anyone twice', async () => {
+  it('unites its visitor sketches with extra ids without counting anyone twice, streamed in chunks, their sketch kept by key', async () => {
     const ids = [...new Set(events.filter((e) => e.site_id === 'alpha' && !e.is_bot).map((e) => e.visitor_id))];
-    const alone = await reader.visitorsUnion('alpha', from, to, []);
-    const withSame = await reader.visitorsUnion('alpha', from, to, ids.slice(0, 500));
+    let reads = 0;
+    const extra = (list: string[], key?: string) => ({
+      ...(key ? { key } : {}),
+      ids: async function* () {
+        reads++;
+        for (let i = 0; i < list.length; i += 300) yield list.slice(i, i + 300);
+      },
+    });
+    const alone = await reader.visitorsUnion('alpha', from, to, extra([]));
+    const withSame = await reader.visitorsUnion('alpha', from, to, extra(ids.slice(0, 500)));
     expect(withSame).toBe(alone);
-    const withNew = await reader.visitorsUnion('alpha', from, to, Array.from({ length: 1_000 }, (_, i) => `batch-only-${i}`));
-    expect(Math.abs(withNew - (ids.length + 1_000)) / (ids.length + 1_000)).toBeLessThan(0.02);
+    const batchOnly = Array.from({ length: 25_000 }, (_, i) => `batch-only-${i}`);
+    const withNew = await reader.visitorsUnion('alpha', from, to, extra(batchOnly, 'v1|alpha|new'));
+    expect(Math.abs(withNew - (ids.length + 25_000)) / (ids.length + 25_000)).toBeLessThan(0.02);
+    // The same key again: its sketch is reused, the ids are not read a second time.
+    const before = reads;
+    expect(await reader.visitorsUnion('alpha', from, to, extra(batchOnly, 'v1|alpha|new'))).toBe(withNew);
+    expect(reads).toBe(before);
+    // No temporary key is left behind.
+    expect(await redis.keys(`${keys.site('alpha').temp('*')}`)).toEqual([]);
   });
 
   it('puts a TTL on every key but the offset records and epochs, also on keys written before a compare-and-set that lost', async () => {
