@@ -1,15 +1,17 @@
 /**
- * Rebuilds what a site lost with its epoch (speed/epoch.store.ts) by itself: the events of
- * [start, split) — start the later of W and retention — are read again from Kafka by a consumer
- * group of the epoch's own and applied through the same script, with offset records of their own
+ * Rebuilds what sites lost with their epochs (speed/epoch.store.ts) by itself: for each site the
+ * events of [start, split) — start the later of W and retention — are read again from Kafka and
+ * applied through the same script, with offset records of the epoch's own
  * (`rb.<epoch>:<topic>:<partition>`), so the speed consumers (applying from split on) and the
- * rebuild never count an event twice, and a rebuild taken over after a crash resumes where the
- * group committed. Once every partition has been read to where it ended when the rebuild started,
- * the epoch is done (coverage starts at `start`); the rebuild then keeps reading for `tailMs` for
- * events of before the split produced late, and leaves.
+ * rebuild never count an event twice, and a rebuild taken over after a crash resumes without
+ * double counts. The sites lost together (a FLUSHALL takes them all) are rebuilt by one consumer
+ * group reading the topic once. Once every partition has been read to where it ended when the
+ * rebuild started, each epoch is done (its coverage starts at its start again); the rebuild then
+ * keeps reading for `tailMs` after the split, for events of before it produced late, and leaves.
  *
- * One instance holds the epoch's lease (renewed while it runs); another takes over when it lapses.
+ * One instance holds each epoch's lease (renewed while it runs); another takes over a lapsed one.
  */
+import { createHash } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../core/logger.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -17,7 +19,7 @@ import type { RollupDecoder, RollupEvent } from './event.decoder.ts';
 import type { EpochStore, SpeedEpoch } from './epoch.store.ts';
 import { MINUTE_MS } from './redis.keys.ts';
 import { rollupSite } from './rollup.aggregator.ts';
-import type { RollupWriter } from './rollup.writer.ts';
+import type { ApplyItem, RollupWriter } from './rollup.writer.ts';
 import type { OffsetEvent } from './types.ts';
 
 /** Kafka timestamps are produce times: late events of `start` were produced a little earlier. */
@@ -26,7 +28,7 @@ const SEEK_GRACE_MS = 10 * MINUTE_MS;
 export interface EpochRebuildDeps {
   kafka: Kafka;
   topic: string;
-  /** The speed consumers' group; the rebuild's is `<group>.rebuild.<epoch id>`. */
+  /** The speed consumers' group; the rebuild's is `<group>.rebuild.<hash of the epochs>`. */
   groupId: string;
   decoder: RollupDecoder;
   writer: RollupWriter;
@@ -44,49 +46,53 @@ export interface EpochRebuildDeps {
   onDone?: (site: string, events: number, ms: number) => void;
 }
 
+/** One site's part of a rebuild. */
+interface Target {
+  site: string;
+  epoch: SpeedEpoch;
+  start: number;
+  /** Offset recorded per partition (the rebuild's own field). */
+  recorded: Map<number, string | null>;
+  applied: number;
+}
+
 export class EpochRebuild {
   private consumer: Consumer | undefined;
   private stopped = false;
   private readonly now: () => number;
+  private readonly targets = new Map<string, Target>();
 
   constructor(
     private readonly deps: EpochRebuildDeps,
-    readonly site: string,
-    readonly epoch: SpeedEpoch,
+    readonly epochs: readonly { site: string; epoch: SpeedEpoch }[],
   ) {
     this.now = deps.clock ?? Date.now;
   }
 
-  /** Runs the rebuild to its end (or until stop(), a lost lease or a newer epoch). */
+  /** Runs the rebuild to its end (or until stop(), lost leases or newer epochs). */
   async run(): Promise<void> {
-    const { epochs, logger, leaseMs } = this.deps;
-    const { site, epoch } = this;
-    if (!(await epochs.claim(site, epoch.id, this.deps.owner, leaseMs, this.now()))) return;
+    const { logger, leaseMs } = this.deps;
     const t0 = this.now();
     const w = this.deps.watermark();
     const retention = Math.ceil((this.now() - this.deps.ttlMs) / MINUTE_MS) * MINUTE_MS;
     const start = Math.max(w ?? -Infinity, retention);
-    if (start >= epoch.split) {
-      await epochs.finish(site, epoch.id, epoch.split);
-      return;
+    for (const { site, epoch } of this.epochs) {
+      if (!(await this.deps.epochs.claim(site, epoch.id, this.deps.owner, leaseMs, this.now()))) continue;
+      if (start >= epoch.split) await this.deps.epochs.finish(site, epoch.id, epoch.split);
+      else this.targets.set(site, { site, epoch, start, recorded: new Map(), applied: 0 });
     }
-    logger.warn({ event: 'speed_epoch_rebuild_started', site, epoch: epoch.id, from: new Date(start).toISOString(), split: new Date(epoch.split).toISOString() });
-    const lease = setInterval(() => {
-      void epochs.claim(site, epoch.id, this.deps.owner, leaseMs, this.now()).then(
-        (held) => {
-          if (!held) void this.stop();
-        },
-        () => undefined,
-      );
-    }, Math.max(500, Math.floor(leaseMs / 3)));
+    if (this.targets.size === 0) return;
+    const sites = [...this.targets.keys()];
+    logger.warn({ event: 'speed_epoch_rebuild_started', sites, from: new Date(start).toISOString() });
+    const lease = setInterval(() => void this.renew(), Math.max(500, Math.floor(leaseMs / 3)));
     lease.unref();
     try {
-      await this.read(start, (applied) => {
-        this.deps.onDone?.(site, applied, this.now() - t0);
-        logger.info({ event: 'speed_epoch_rebuild_done', site, epoch: epoch.id, events: applied, ms: this.now() - t0, hint: `coverage starts at ${new Date(start).toISOString()} again; late events are still read for ${Math.round(this.deps.tailMs / 1000)} s` });
+      await this.read(start, () => {
+        for (const t of this.targets.values()) this.deps.onDone?.(t.site, t.applied, this.now() - t0);
+        logger.info({ event: 'speed_epoch_rebuild_done', sites: [...this.targets.keys()], events: [...this.targets.values()].reduce((n, t) => n + t.applied, 0), ms: this.now() - t0, hint: `coverage starts at ${new Date(start).toISOString()} again; late events are still read for ${Math.round(this.deps.tailMs / 1000)} s after the split` });
       });
     } catch (err) {
-      logger.error({ event: 'speed_epoch_rebuild_failed', site, epoch: epoch.id, err: errorMessage(err), hint: 'the lease lapses and an instance takes the rebuild over' });
+      logger.error({ event: 'speed_epoch_rebuild_failed', sites, err: errorMessage(err), hint: 'the leases lapse and an instance takes the rebuild over' });
     } finally {
       clearInterval(lease);
       await this.stop();
@@ -100,11 +106,20 @@ export class EpochRebuild {
     await c?.disconnect().catch(() => undefined);
   }
 
-  /** Reads [start, split) of the site from Kafka; `onCaughtUp` with the events applied when the epoch is done. */
-  private async read(start: number, onCaughtUp: (applied: number) => void): Promise<void> {
-    const { kafka, topic, decoder, writer, epochs } = this.deps;
-    const { site, epoch } = this;
-    const group = `${this.deps.groupId}.rebuild.${epoch.id}`;
+  /** Keeps the leases; a site whose lease another instance took is left to it. */
+  private async renew(): Promise<void> {
+    for (const t of [...this.targets.values()]) {
+      const held = await this.deps.epochs.claim(t.site, t.epoch.id, this.deps.owner, this.deps.leaseMs, this.now()).catch(() => true);
+      if (!held) this.targets.delete(t.site);
+    }
+    if (this.targets.size === 0) void this.stop();
+  }
+
+  /** Reads [start, split) of the targets from Kafka; `onCaughtUp` once their epochs are done. */
+  private async read(start: number, onCaughtUp: () => void): Promise<void> {
+    const { kafka, topic } = this.deps;
+    const ids = [...this.targets.values()].map((t) => t.epoch.id).sort();
+    const group = `${this.deps.groupId}.rebuild.${createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16)}`;
     const admin = kafka.admin();
     await admin.connect();
     let end: Map<number, number>;
@@ -126,56 +141,27 @@ export class EpochRebuild {
     // Last offset read per partition; one starting at its end has nothing to read.
     const reached = new Map<number, number>([...from].map(([p, o]) => [p, o - 1]));
     const caughtUp = () => [...end].every(([p, high]) => (reached.get(p) ?? -1) >= high - 1);
-    const recorded = new Map<number, string | null>();
-    let applied = 0;
-    let done = false;
     const consumer = kafka.consumer({ groupId: group, sessionTimeout: 30_000, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-        const field = `rb.${epoch.id}:${batch.topic}:${batch.partition}`;
-        if (!recorded.has(batch.partition)) recorded.set(batch.partition, await writer.recordedOffset(site, field));
-        const list: OffsetEvent[] = [];
-        for (const msg of batch.messages) {
-          let e: RollupEvent;
-          try {
-            e = decoder.decodeCached(msg.value) ?? (await decoder.decode(msg.value));
-          } catch {
-            continue; // the speed consumers dead-letter what does not decode
-          }
-          if (e.site_id === site && e.event_time >= start && e.event_time < epoch.split) list.push({ offset: msg.offset, event: e });
-        }
-        for (let attempt = 0; list.length > 0 && attempt < 3; attempt++) {
-          const expected = recorded.get(batch.partition) ?? null;
-          const rollup = rollupSite(site, list, expected);
-          if (!rollup) break;
-          const [r] = await writer.applyMany([{ rollup, offsets: [{ field, expected, next: rollup.maxOffset }], epoch: epoch.id }]);
-          if (r!.applied) {
-            recorded.set(batch.partition, rollup.maxOffset);
-            applied += rollup.events;
-            break;
-          }
-          const current = await epochs.read([site]);
-          if (current.get(site)?.id !== epoch.id) {
-            void this.stop();
-            return;
-          }
-          recorded.set(batch.partition, r!.current[0] ?? null);
-        }
+        await this.apply(batch.topic, batch.partition, batch.messages);
         resolveOffset(batch.lastOffset());
         reached.set(batch.partition, Number(batch.lastOffset()));
         await heartbeat();
       },
     });
-    while (!this.stopped) {
+    let done = false;
+    const splitEnd = Math.max(...[...this.targets.values()].map((t) => t.epoch.split));
+    while (!this.stopped && this.targets.size > 0) {
       if (!done && caughtUp()) {
         done = true;
-        if (!(await epochs.finish(site, epoch.id, start))) break;
-        onCaughtUp(applied);
+        for (const t of [...this.targets.values()]) if (!(await this.deps.epochs.finish(t.site, t.epoch.id, t.start))) this.targets.delete(t.site);
+        onCaughtUp();
       }
-      if (done && this.now() >= epoch.split + this.deps.tailMs) break;
+      if (done && this.now() >= splitEnd + this.deps.tailMs) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     if (done) {
@@ -185,6 +171,57 @@ export class EpochRebuild {
       await a.connect();
       await a.deleteGroups([group]).catch(() => undefined);
       await a.disconnect();
+    }
+  }
+
+  /** The batch's events of the targets within their ranges, one apply per site; a site whose epoch moved on is dropped. */
+  private async apply(topic: string, partition: number, messages: { offset: string; value: Buffer | null }[]): Promise<void> {
+    const { decoder, writer } = this.deps;
+    const bySite = new Map<string, OffsetEvent[]>();
+    for (const msg of messages) {
+      let e: RollupEvent;
+      try {
+        e = decoder.decodeCached(msg.value) ?? (await decoder.decode(msg.value));
+      } catch {
+        continue; // the speed consumers dead-letter what does not decode
+      }
+      const t = this.targets.get(e.site_id);
+      if (!t || e.event_time < t.start || e.event_time >= t.epoch.split) continue;
+      let list = bySite.get(t.site);
+      if (!list) bySite.set(t.site, (list = []));
+      list.push({ offset: msg.offset, event: e });
+    }
+    const field = (t: Target) => `rb.${t.epoch.id}:${topic}:${partition}`;
+    let pending = [...bySite.keys()];
+    for (let attempt = 0; pending.length > 0 && attempt < 3; attempt++) {
+      const items: { t: Target; item: ApplyItem; events: number }[] = [];
+      for (const site of pending) {
+        const t = this.targets.get(site);
+        if (!t) continue;
+        if (!t.recorded.has(partition)) t.recorded.set(partition, await writer.recordedOffset(site, field(t)));
+        const expected = t.recorded.get(partition) ?? null;
+        const rollup = rollupSite(site, bySite.get(site)!, expected);
+        if (rollup) items.push({ t, events: rollup.events, item: { rollup, offsets: [{ field: field(t), expected, next: rollup.maxOffset }], epoch: t.epoch.id } });
+      }
+      const results = await writer.applyMany(items.map((i) => i.item));
+      pending = [];
+      const refused: Target[] = [];
+      results.forEach((r, i) => {
+        const { t, item, events } = items[i]!;
+        if (r.applied) {
+          t.recorded.set(partition, item.rollup.maxOffset);
+          t.applied += events;
+        } else {
+          t.recorded.set(partition, r.current[0] ?? null);
+          refused.push(t);
+        }
+      });
+      if (refused.length === 0) break;
+      const now = await this.deps.epochs.read(refused.map((t) => t.site));
+      for (const t of refused) {
+        if (now.get(t.site)?.id === t.epoch.id) pending.push(t.site);
+        else this.targets.delete(t.site);
+      }
     }
   }
 }

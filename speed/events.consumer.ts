@@ -88,7 +88,9 @@ export class SpeedConsumer extends BaseService {
   private fresh = false;
   /** Set by a rebuild that moved the group back to this time: epochs made meanwhile cover from it. */
   private replayFrom: number | undefined;
-  private readonly rebuilds = new Map<string, EpochRebuild>();
+  private readonly rebuilds = new Set<EpochRebuild>();
+  /** Epochs a rebuild of this instance is working on. */
+  private readonly rebuilding = new Set<string>();
   private epochTimer: NodeJS.Timeout | undefined;
   private readonly owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
@@ -197,8 +199,9 @@ export class SpeedConsumer extends BaseService {
     clearInterval(this.flushTimer);
     clearInterval(this.epochTimer);
     this.epochTimer = undefined;
-    await Promise.all([...this.rebuilds.values()].map((r) => r.stop()));
+    await Promise.all([...this.rebuilds].map((r) => r.stop()));
     this.rebuilds.clear();
+    this.rebuilding.clear();
     this.flushTimer = undefined;
     const consumer = this.consumer;
     this.wm.stop();
@@ -232,6 +235,7 @@ export class SpeedConsumer extends BaseService {
   private async learnEpochs(sites: readonly string[]): Promise<void> {
     if (sites.length === 0) return;
     const found = await this.epochStore.read(sites);
+    const unfinished: { site: string; epoch: SpeedEpoch }[] = [];
     for (const site of sites) {
       const known = this.epochs.get(site);
       let epoch = found.get(site) ?? null;
@@ -247,8 +251,9 @@ export class SpeedConsumer extends BaseService {
         epoch = (await this.epochStore.ensure(site, whole ?? Math.ceil(this.now() / MINUTE_MS) * MINUTE_MS, whole !== undefined)).epoch;
       }
       this.epochs.set(site, epoch);
-      if (!epoch.done) this.startRebuild(site, epoch);
+      if (!epoch.done) unfinished.push({ site, epoch });
     }
+    this.startRebuild(unfinished);
   }
 
   /** Every few seconds: the epochs of the sites this instance writes (a flush is seen without traffic), and lapsed rebuilds. */
@@ -260,8 +265,10 @@ export class SpeedConsumer extends BaseService {
     }
   }
 
-  private startRebuild(site: string, epoch: SpeedEpoch): void {
-    if (this.stopping || this.rebuilds.has(epoch.id)) return;
+  /** One rebuild for the unfinished epochs no rebuild of this instance has yet (sites lost together are read together). */
+  private startRebuild(unfinished: { site: string; epoch: SpeedEpoch }[]): void {
+    const todo = unfinished.filter(({ epoch }) => !this.rebuilding.has(epoch.id));
+    if (this.stopping || todo.length === 0) return;
     const { options } = this.deps;
     const rebuild = new EpochRebuild(
       {
@@ -283,11 +290,14 @@ export class SpeedConsumer extends BaseService {
           this.m.rebuiltEvents.inc(events);
         },
       },
-      site,
-      epoch,
+      todo,
     );
-    this.rebuilds.set(epoch.id, rebuild);
-    void rebuild.run().finally(() => this.rebuilds.delete(epoch.id));
+    this.rebuilds.add(rebuild);
+    for (const { epoch } of todo) this.rebuilding.add(epoch.id);
+    void rebuild.run().finally(() => {
+      this.rebuilds.delete(rebuild);
+      for (const { epoch } of todo) this.rebuilding.delete(epoch.id);
+    });
   }
 
   /**
