@@ -24,6 +24,8 @@ export default defineConfig({
           globalSetup: ['./testing/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // Memory-bound tests collect garbage before they measure.
+          execArgv: ['--expose-gc'],
           // Two cores: integration files share one broker; run them two at a time.
           fileParallelism: true,
           maxWorkers: 2,

@@ -195,7 +195,10 @@ export class BatchSnapshot implements ViewReader {
     const conn = await this.connect();
     try {
       const result = await conn.stream(`SELECT DISTINCT ${column} FROM ${source} WHERE NOT is_bot`, params);
-      for await (const rows of result.yieldRowsJs()) yield rows.map((r) => String(r[0]));
+      // A column's values per chunk (2,048 rows), not a row array each: less garbage per id.
+      for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        yield chunk.getColumnValues(0) as string[];
+      }
     } finally {
       conn.closeSync();
     }

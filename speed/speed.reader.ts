@@ -194,7 +194,7 @@ export class SpeedReader implements ViewReader {
     try {
       await this.exec(this.deps.redis.pipeline().pfadd(tmp).pexpire(tmp, 60_000));
       for await (const chunk of extra.ids()) {
-        for (let i = 0; i < chunk.length; i += 10_000) await this.exec(this.deps.redis.pipeline().pfadd(tmp, ...chunk.slice(i, i + 10_000)));
+        for (let i = 0; i < chunk.length; i += 10_000) await this.deps.redis.pfadd(tmp, ...(chunk.length <= 10_000 ? chunk : chunk.slice(i, i + 10_000))).catch((err: unknown) => this.fail(err));
       }
       const [blob] = await this.exec(this.deps.redis.pipeline().getBuffer(tmp));
       const sketch = blob as Buffer;
