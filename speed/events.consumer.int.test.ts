@@ -99,6 +99,10 @@ describe('speed consumer on the real broker and Redis', () => {
     expect(sum(/twinlane_speed_events_consumed_total (\d+)/)).toBe(events.length + garbage.length);
     expect(sum(/twinlane_speed_events_skipped_total\{reason="before_watermark"\} (\d+)/)).toBe(events.length - expected.length);
     expect(texts.every((t) => /twinlane_speed_events_consumed_total [1-9]/.test(t)), 'both instances consumed').toBe(true);
+    // Batches handled at once meet new sites together: no read of theirs passes for a lost epoch,
+    // no rebuild starts, nothing is skipped for an epoch.
+    expect(sum(/twinlane_speed_epochs_lost_total (\d+)/)).toBe(0);
+    expect(sum(/twinlane_speed_events_skipped_total\{reason="before_epoch"\} (\d+)/)).toBe(0);
 
     await Promise.all(consumers.map((c) => c.consumer.stop()));
     await Promise.all(consumers.map((c) => c.deadLetters.stop()));

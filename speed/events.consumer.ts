@@ -89,6 +89,7 @@ export class SpeedConsumer extends BaseService {
   /** Set by a rebuild that moved the group back to this time: epochs made meanwhile cover from it. */
   private replayFrom: number | undefined;
   private readonly rebuilds = new Set<EpochRebuild>();
+  private epochQueue: Promise<void> = Promise.resolve();
   /** Epochs a rebuild of this instance is working on. */
   private readonly rebuilding = new Set<string>();
   private epochTimer: NodeJS.Timeout | undefined;
@@ -232,8 +233,16 @@ export class SpeedConsumer extends BaseService {
    * is rebuilt from Kafka) unless nothing can have been lost (a fresh group, a site never known).
    * A known epoch gone or replaced means the site's data was lost: counted, rebuilt.
    */
-  private async learnEpochs(sites: readonly string[]): Promise<void> {
-    if (sites.length === 0) return;
+  private learnEpochs(sites: readonly string[]): Promise<void> {
+    if (sites.length === 0) return Promise.resolve();
+    // One at a time: batches handled concurrently meet a new site together, and a read taken
+    // before another handler made the epoch must not pass for its loss.
+    const next = this.epochQueue.then(() => this.learnEpochsNow(sites));
+    this.epochQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async learnEpochsNow(sites: readonly string[]): Promise<void> {
     const found = await this.epochStore.read(sites);
     const unfinished: { site: string; epoch: SpeedEpoch }[] = [];
     for (const site of sites) {
