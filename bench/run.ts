@@ -1,10 +1,11 @@
 /**
- * `make bench [ONLY=group]`: runs each group's benchmark in its own process (bench/<group>.bench.ts),
+ * `make bench [ONLY=group]`: runs each group's benchmark in its own process (bench/<group>.bench.ts,
+ * then any bench/<group>-<part>.bench.ts),
  * one after the other so they do not compete for the two cores. Each prints its figures as
  * `bench: <name> = <number>` lines.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { Command } from 'commander';
 
 const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas', 'clickhouse'] as const;
@@ -26,11 +27,14 @@ for (const group of only ? [only] : GROUPS) {
     failed = true;
     continue;
   }
+  const parts = readdirSync('bench').filter((f) => f.startsWith(`${group}-`) && f.endsWith('.bench.ts')).sort().map((f) => `bench/${f}`);
   console.log(`# ${group}`);
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', file], { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
-  if (r.status !== 0) {
-    console.error(`bench: ${group} failed (exit ${r.status})`);
-    failed = true;
+  for (const f of [file, ...parts]) {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', f], { stdio: 'inherit', env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' } });
+    if (r.status !== 0) {
+      console.error(`bench: ${f} failed (exit ${r.status})`);
+      failed = true;
+    }
   }
 }
 process.exit(failed ? 1 : 0);

@@ -228,7 +228,8 @@ async function freshness(dlq: string): Promise<{ p50: number; p99: number; sampl
   await new Promise((r) => setTimeout(r, 8_000)); // group join + warm-up
   const samples: number[] = [];
   const probeFrom = Date.now() - 60_000;
-  let seen = (await reader.totals({ site: 'probe', from: probeFrom, to: Date.now() + 120_000, metrics: ['pageviews'] })).pageviews!;
+  // Before its first event the probe site has no epoch: no coverage, no number (missing), so 0 seen.
+  let seen = (await reader.totals({ site: 'probe', from: probeFrom, to: Date.now() + 120_000, metrics: ['pageviews'] })).pageviews ?? 0;
   for (let i = 0; i < Number(process.env.BENCH_SPEED_PROBES ?? 150); i++) {
     const now = Date.now();
     const probe = [...generateTraffic({ seed: 10_000 + i, sites: ['probe'], from: now - 10, to: now, events: 1, botFraction: 0 })];
@@ -237,7 +238,7 @@ async function freshness(dlq: string): Promise<{ p50: number; p99: number; sampl
     await post('probe', probe);
     const acked = performance.now();
     for (;;) {
-      const pv = (await reader.totals({ site: 'probe', from: probeFrom, to: Date.now() + 120_000, metrics: ['pageviews'] })).pageviews!;
+      const pv = (await reader.totals({ site: 'probe', from: probeFrom, to: Date.now() + 120_000, metrics: ['pageviews'] })).pageviews ?? 0;
       if (pv > seen) {
         seen = pv;
         break;

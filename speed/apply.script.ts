@@ -79,7 +79,9 @@ end
 if stale then return cur end
 -- Members per key are capped: a new member past the cap counts under '(other)' (a tuple with
 -- every part '(other)'); aggregate counter fields are always written, so totals stay exact.
--- The exact check (HEXISTS/ZSCORE, then the real size) runs only once the key may be full.
+-- Increments are positive, so an increment that returns its own delta made a new member: the
+-- size is tracked without a call, and the member is looked up first only once the key is full.
+-- (Deltas go to Redis as the caller's text: a Lua number prints large values as 1e+15.)
 local cap = tonumber(ARGV[6])
 local function otherTuple(f)
   local parts = select(2, string.gsub(f, '\\31', ''))
@@ -88,26 +90,18 @@ end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'h' then
-    local upper = redis.call('HLEN', key)
+    local n = redis.call('HLEN', key)
     for j = 1, #items, 2 do
-      local f = items[j]
-      upper = upper + 1
-      if upper > cap and string.byte(f, 2) == 31 and redis.call('HEXISTS', key, f) == 0 then
-        upper = redis.call('HLEN', key) + 1
-        if upper > cap then f = otherTuple(f) end
-      end
-      redis.call('HINCRBY', key, f, items[j + 1])
+      local f, d = items[j], tonumber(items[j + 1])
+      if n >= cap and string.byte(f, 2) == 31 and redis.call('HEXISTS', key, f) == 0 then f = otherTuple(f) end
+      if redis.call('HINCRBY', key, f, items[j + 1]) == d then n = n + 1 end
     end
   else
-    local upper = redis.call('ZCARD', key)
+    local n = redis.call('ZCARD', key)
     for j = 1, #items, 2 do
-      local m = items[j]
-      upper = upper + 1
-      if upper > cap and not redis.call('ZSCORE', key, m) then
-        upper = redis.call('ZCARD', key) + 1
-        if upper > cap then m = '(other)' end
-      end
-      redis.call('ZINCRBY', key, items[j + 1], m)
+      local m, d = items[j], tonumber(items[j + 1])
+      if n >= cap and not redis.call('ZSCORE', key, m) then m = '(other)' end
+      if tonumber(redis.call('ZINCRBY', key, items[j + 1], m)) == d then n = n + 1 end
     end
   end
   expire(key, op[3])
