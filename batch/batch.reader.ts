@@ -184,23 +184,29 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /**
-   * Distinct non-bot ids of a column over [from, to) ∩ coverage, streamed in DuckDB's chunks, so a
-   * range of any length never holds its ids in this process all at once.
+   * Distinct non-bot ids of a column over [from, to) ∩ coverage, streamed in DuckDB's chunks one day
+   * at a time: DuckDB's hash table holds one day's ids, this process one chunk, whatever the range
+   * (an id on several days comes once per day; the sketch they go into counts it once).
    */
   private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
-    const params: Params = {};
-    const source = range && this.eventsSource(site, range.from, range.to, filters, params);
-    if (!source) return;
-    const conn = await this.connect();
-    try {
-      const result = await conn.stream(`SELECT DISTINCT ${column} FROM ${source} WHERE NOT is_bot`, params);
-      // A column's values per chunk (2,048 rows), not a row array each: less garbage per id.
-      for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-        yield chunk.getColumnValues(0) as string[];
+    if (!range) return;
+    for (const day of this.days) {
+      const start = parseDay(day);
+      if (start >= range.to || start + DAY_MS <= range.from) continue;
+      const params: Params = {};
+      const source = this.eventsSource(site, Math.max(range.from, start), Math.min(range.to, start + DAY_MS), filters, params);
+      if (!source) continue;
+      const conn = await this.connect();
+      try {
+        const result = await conn.stream(`SELECT DISTINCT ${column} FROM ${source} WHERE NOT is_bot`, params);
+        // A column's values per chunk (2,048 rows), not a row array each: less garbage per id.
+        for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+          yield chunk.getColumnValues(0) as string[];
+        }
+      } finally {
+        conn.closeSync();
       }
-    } finally {
-      conn.closeSync();
     }
   }
 

@@ -111,7 +111,8 @@ export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<Me
   if (q.metrics.some((m) => SESSION_WEIGHTED.has(m))) wanted.add('sessions');
   const metrics = [...wanted].filter((m) => m !== 'visitors');
   const [b, s] = plan.parts as [RangePart, RangePart];
-  const [bv, sv] = await Promise.all([b.reader.totals({ ...q, metrics, from: b.from, to: b.to }), s.reader.totals({ ...q, metrics, from: s.from, to: s.to })]);
+  // Visitors alone need no totals of either side (their union is below).
+  const [bv, sv]: MetricValues[] = metrics.length === 0 ? [{}, {}] : await Promise.all([b.reader.totals({ ...q, metrics, from: b.from, to: b.to }), s.reader.totals({ ...q, metrics, from: s.from, to: s.to })]);
   const values: MetricValues = {};
   for (const m of metrics) {
     if (bv[m] === undefined || sv[m] === undefined) continue;

@@ -19,6 +19,10 @@ const DUCKDB = { memoryLimit: '512MB', threads: 2 };
 
 export interface ManyVisitors {
   ctx: MergeContext;
+  /** Where the stores are, for a process of its own to open them (the bench measures one). */
+  dataDir: string;
+  speedPrefix: string;
+  ttlMs: number;
   site: string;
   /** 400 days before W to now. */
   from: number;
@@ -57,5 +61,5 @@ export async function manyVisitorsStores(name: string, visitors: number, days: n
   await applyEvents({ redis, keys, ttlMs }, speedEvents);
   const distinct = new Set([...batchEvents, ...speedEvents].map((e) => e.visitor_id)).size;
   const snapshot = (await batch.snapshot()) as BatchViews;
-  return { ctx: { batch: snapshot, speed: new SpeedReader({ redis, keys, ttlMs }), choice: 'merged', now: Date.now() }, site, from: W - 400 * DAY, to: Date.now(), W, distinct };
+  return { ctx: { batch: snapshot, speed: new SpeedReader({ redis, keys, ttlMs }), choice: 'merged', now: Date.now() }, dataDir, speedPrefix: prefix + 'speed', ttlMs, site, from: W - 400 * DAY, to: Date.now(), W, distinct };
 }
