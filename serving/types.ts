@@ -21,7 +21,10 @@ export interface ExtraIds {
   ids: () => IdChunks;
 }
 
-/** Exact visitor ids of a range (batch side), so uniques across W are never counted twice. */
+/**
+ * Exact visitor ids of a range (batch side), so uniques across W are never counted twice. An id
+ * may come more than once (once per day it was seen): they go into a sketch, which counts it once.
+ */
 export interface VisitorIdsReader {
   visitorIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
 }
