@@ -31,7 +31,9 @@ export const DATA_DIR_FORMAT = 3;
 // 2: members name a missing value with the read contract's labels ((unknown), (direct)) instead of (none).
 // 3: purchase and revenue tuples carry the currency, revenue aggregates are per currency (`rev<SEP><code>`);
 //    session sketches hold the server's visits (`visitor@start-ms`), with the visit state per visitor in `vs`.
-export const SPEED_STORE_FORMAT = 3;
+// 4: each site has an epoch (`ep`, no TTL) that every write names, offset records never expire, and
+//    top pages and referrers are kept per hour too (`pgh`, `rfh`) for long breakdowns.
+export const SPEED_STORE_FORMAT = 4;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

@@ -246,6 +246,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     if (items.length > 0) list.push([keyList.push(key), kind, String(expireAt), items]);
   };
   const minutes: string[] = [];
+  const hours = new Map<number, { pages: Map<string, number>; referrers: Map<string, number> }>();
   const sessionKeys = new Map<number, number>();
   const visitKeys = new Map<number, number>();
   for (const m of rollup.minutes.values()) {
@@ -264,6 +265,16 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(cas, keys.counters(min), 'h', exp, pairs(m.counters));
     op(cas, keys.pages(min), 'z', exp, pairs(m.pages));
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
+    let h = hours.get(Math.floor(min / 60));
+    if (!h) hours.set(Math.floor(min / 60), (h = { pages: new Map(), referrers: new Map() }));
+    for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);
+    for (const [k, v] of m.referrers) h.referrers.set(k, (h.referrers.get(k) ?? 0) + v);
+  }
+  // Per hour too: long breakdowns union hours (at most 48 in 2 days) instead of minutes.
+  for (const [hour, h] of hours) {
+    const exp = expireAtOf(hour * 60 + 59, ttlMs);
+    op(cas, keys.pagesHour(hour), 'z', exp, pairs(h.pages));
+    op(cas, keys.referrersHour(hour), 'z', exp, pairs(h.referrers));
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
   const visits: [string, [number, number, string, number, number][]][] = [];

@@ -41,6 +41,9 @@ export class SpeedMaintenance {
           del.unlink(...keys.minuteKeys(m), ...dims[j]!.map((dv) => keys.dimVisitors(m, dv)));
         });
         del.zrem(keys.index, ...chunk.map(String));
+        // Hours wholly before W go with their minutes; the hour holding W stays for its later minutes.
+        const hours = [...new Set(chunk.map((m) => Math.floor(m / 60)))].filter((h) => (h + 1) * 60 <= before);
+        if (hours.length) del.unlink(...hours.flatMap((h) => [keys.pagesHour(h), keys.referrersHour(h)]));
         await this.exec(del);
       }
       total += minutes.length;

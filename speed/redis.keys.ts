@@ -13,6 +13,8 @@
  *                                   for contract 9's idle rule; TTL as every key
  *   P:{s}:pg:<min>           zset   path → human page views
  *   P:{s}:rf:<min>           zset   referrer host (or `(direct)`) → human page views
+ *   P:{s}:pgh:<hour>         zset   the same per epoch hour (minute / 60), so a breakdown over many
+ *   P:{s}:rfh:<hour>         zset   hours unions hours, not thousands of minutes
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
  *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
  *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
@@ -112,6 +114,13 @@ export class SiteKeys {
   }
   referrers(min: number): string {
     return `${this.base}:rf:${min}`;
+  }
+  /** Top pages of an epoch hour (minute / 60). */
+  pagesHour(hour: number): string {
+    return `${this.base}:pgh:${hour}`;
+  }
+  referrersHour(hour: number): string {
+    return `${this.base}:rfh:${hour}`;
   }
   /** The visits of a minute: visit id → `first:last:pageviews` (apply.script.ts). */
   visits(min: number): string {

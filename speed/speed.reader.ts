@@ -38,6 +38,25 @@ type Pipe = ReturnType<Redis['pipeline']>;
 /** Minutes are epoch minutes; a span is [from, to) of them. */
 type Span = { from: number; to: number };
 
+/**
+ * The keys a union over `minutes` (ascending, contiguous) reads: an hour's key for each whole hour
+ * within them, a minute's key at the edges. 48 hours take 48 keys, not 2,880.
+ */
+export function unionSources(minutes: readonly number[], minuteKey: (m: number) => string, hourKey: (h: number) => string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < minutes.length; ) {
+    const m = minutes[i]!;
+    if (m % 60 === 0 && i + 59 < minutes.length && minutes[i + 59] === m + 59) {
+      out.push(hourKey(m / 60));
+      i += 60;
+    } else {
+      out.push(minuteKey(m));
+      i++;
+    }
+  }
+  return out;
+}
+
 function minutesOf(span: Span): number[] {
   const out: number[] = [];
   for (let m = span.from; m < span.to; m++) out.push(m);
@@ -118,7 +137,8 @@ export class SpeedReader implements ViewReader {
       if (q.metric !== 'pageviews' || Object.keys(filters).length > 0) {
         throw new UnsupportedQueryError(`speed ranks ${q.dimension}s by unfiltered page views only (asked: ${q.metric}, ${Object.keys(filters).length} filters)`);
       }
-      return this.topMembers(keys, minutes.map((m) => (q.dimension === 'page' ? keys.pages(m) : keys.referrers(m))), q.limit);
+      const page = q.dimension === 'page';
+      return this.topMembers(keys, unionSources(minutes, (m) => (page ? keys.pages(m) : keys.referrers(m)), (h) => (page ? keys.pagesHour(h) : keys.referrersHour(h))), q.limit);
     }
     // Page views carry no event name (their tuples file them under `pageview`): like batch, an
     // event-name breakdown of page views has no rows, rather than one `pageview` row on this side of W.

@@ -116,6 +116,23 @@ describe('speed store on real Redis', () => {
     expect(Math.abs(byCountry[0]!.count - exact) / exact).toBeLessThan(0.02);
   });
 
+  it('answers top pages and referrers over hours from the hour keys exactly as the truth', async () => {
+    // Three hours and more of one site: the whole hours come from `pgh`/`rfh`, the edges from minutes.
+    const now = Date.now();
+    const long = traffic({ events: 6_000, sites: ['zeta'], from: now - 200 * 60_000, to: now - 60_000 });
+    for (const site of ['zeta']) await new EpochStore(redis, keys).ensure(site, 0, true);
+    await applyBatches(long, 1_000, 1_000_000);
+    const a = Math.floor((now - 190 * 60_000) / 60_000) * 60_000 + 17 * 60_000;
+    const z = Math.floor(now / 60_000) * 60_000;
+    for (const dimension of ['page', 'referrer'] as const) {
+      const rows = await reader.breakdown({ site: 'zeta', from: a, to: z, dimension, metric: 'pageviews', limit: 1_000 });
+      const truth = truthBreakdown(long, { site: 'zeta', from: a, to: z, dimension, metric: 'pageviews' });
+      expect(truth.length).toBeGreaterThan(3);
+      expect(new Map(rows.map((r) => [r.value, r.count])), dimension).toEqual(new Map(truth.map((r) => [r.value, r.count])));
+    }
+    expect(await redis.exists(keys.site('zeta').pagesHour(Math.floor(a / 3_600_000) + 1))).toBe(1);
+  });
+
   it('unites its visitor sketches with extra ids without counting anyone twice, streamed in chunks, their sketch kept by key', async () => {
     const ids = [...new Set(events.filter((e) => e.site_id === 'alpha' && !e.is_bot).map((e) => e.visitor_id))];
     let reads = 0;
