@@ -134,6 +134,11 @@ describe('batch views against the ground truth', () => {
     ];
     const pages = await reader.funnel({ site, from: D1, to: D1 + 2 * DAY, steps: pagesOnly });
     expect(pages.map((r) => r.visitors)).toEqual(expectedFunnel(pagesOnly));
+    // A step repeated (one event matches two steps): each step is matched after the one before.
+    const repeated: Step[] = [{ kind: 'page', value: '/' }, { kind: 'page', value: pagePath(1) }, { kind: 'page', value: '/' }, { kind: 'page', value: '/' }];
+    const again = await reader.funnel({ site, from: D1, to: D1 + 2 * DAY, steps: repeated });
+    expect(again.map((r) => r.visitors)).toEqual(expectedFunnel(repeated));
+    expect(expectedFunnel(repeated)[2]).toBeGreaterThan(0);
   });
 
   it('re-running a day gives identical views; a late event makes its day dirty; rollback is used by the next query', async () => {

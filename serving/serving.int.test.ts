@@ -168,6 +168,10 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
     expect(f.steps.map((x: { visitors: number }) => x.visitors)).toEqual(reference);
     expect(f.meta.covered_range).toEqual([iso(START), iso(TODAY)]);
     expect(f.steps[1].visitors).toBeGreaterThan(0);
+    // A step repeated: the store folds each session's steps in order (one event may match two steps).
+    const repeated = ['/', '/docs/1', '/', '/'];
+    const fr2 = (await get(`/v1/sites/shop/funnel?steps=${repeated.join(',')}&from=${day(START)}&to=${day(TODAY)}`)).json();
+    expect(fr2.steps.map((x: { visitors: number }) => x.visitors)).toEqual(truthFunnel(events, { site: 'shop', from: START, to: TODAY, steps: repeated.map((value) => ({ kind: 'page' as const, value })) }));
   });
 
   it.each([
