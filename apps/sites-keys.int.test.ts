@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCleanups, tempDir, uniqueName, waitUntil } from '../testing/helpers.ts';
+import { runCleanups, speedKeyPrefix, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { startEntry as service, twinlane as cli } from '../testing/processes.ts';
 
 function keysOf(json: string): { writeKey?: string; readKey?: string } {
@@ -26,7 +26,7 @@ describe('twinlane sites with running services', () => {
     expect(stored).not.toContain(shop.readKey!);
     expect(stored).toMatch(/"writeKeyHash": "sha256:[0-9a-f]{64}"/);
 
-    const env = { SITES_FILE: file, SITES_RELOAD_INTERVAL: '100ms', DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: uniqueName('test.sites-events'), DLQ_TOPIC: uniqueName('test.sites-dlq'), COLLECTOR_PORT: '0', SERVING_PORT: '0' };
+    const env = { SPEED_KEY_PREFIX: speedKeyPrefix(testConfig(), 'test-sites'), SITES_FILE: file, SITES_RELOAD_INTERVAL: '100ms', DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: uniqueName('test.sites-events'), DLQ_TOPIC: uniqueName('test.sites-dlq'), COLLECTOR_PORT: '0', SERVING_PORT: '0' };
     const [collector, serving] = await Promise.all([service('apps/collector.main.ts', env, 'collector_listening'), service('apps/serving.main.ts', env, 'serving_listening')]);
     const collectUrl = String(collector.line.url);
     const servingUrl = `http://127.0.0.1:${String(serving.line.port)}`;
