@@ -17,8 +17,8 @@ import type { EventCodec, RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { MINUTE_MS, SpeedKeys } from './redis.keys.ts';
-import { EpochStore, type SpeedEpoch } from './epoch.store.ts';
-import { EpochRebuild } from './epoch.rebuild.ts';
+import { EpochStore } from './epoch.store.ts';
+import { EpochTracker } from './epoch.tracker.ts';
 import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
 import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
@@ -81,19 +81,7 @@ export class SpeedConsumer extends BaseService {
   private flushTimer: NodeJS.Timeout | undefined;
   private fatal: unknown;
   private stopping = false;
-  private readonly epochStore: EpochStore;
-  /** The epoch this instance writes each site in (speed/epoch.store.ts). */
-  private readonly epochs = new Map<string, SpeedEpoch>();
-  /** The group had committed nothing when this instance started: it reads everything, nothing can be lost yet. */
-  private fresh = false;
-  /** Set by a rebuild that moved the group back to this time: epochs made meanwhile cover from it. */
-  private replayFrom: number | undefined;
-  private readonly rebuilds = new Set<EpochRebuild>();
-  private epochQueue: Promise<void> = Promise.resolve();
-  /** Epochs a rebuild of this instance is working on. */
-  private readonly rebuilding = new Set<string>();
-  private epochTimer: NodeJS.Timeout | undefined;
-  private readonly owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  private readonly epochs: EpochTracker;
   /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
   private heartbeat: (() => Promise<void>) | undefined;
   private readonly m;
@@ -127,12 +115,29 @@ export class SpeedConsumer extends BaseService {
       rounds: metrics.counter('speed_apply_rounds_total', 'Redis write rounds (each folds the partition batches handed over together)'),
       full: metrics.gauge('speed_redis_full', '1 while Redis refuses writes at maxmemory (the consumer waits; Kafka keeps the events)'),
       fullWaits: metrics.counter('speed_redis_full_waits_total', 'Pauses taken because Redis was full'),
-      epochsLost: metrics.counter('speed_epochs_lost_total', "Sites whose speed data was found lost (their epoch gone: a flushed or restarted Redis)"),
-      rebuilt: metrics.counter('speed_epoch_rebuilds_total', 'Epoch rebuilds this instance finished'),
-      rebuiltEvents: metrics.counter('speed_epoch_rebuild_events_total', 'Events epoch rebuilds applied'),
     };
     this.coalescer = new ApplyCoalescer(this.writer, { maxPerRound: options.partitionsPerRound, onRound: () => this.m.rounds.inc() });
-    this.epochStore = new EpochStore(deps.redis, new SpeedKeys(options.keyPrefix));
+    this.epochs = new EpochTracker({
+      store: new EpochStore(deps.redis, new SpeedKeys(options.keyPrefix)),
+      rebuild: {
+        kafka: deps.kafka,
+        topic: options.topic,
+        groupId: options.groupId,
+        decoder: this.decoder,
+        writer: this.writer,
+        watermark: () => this.wm.current,
+        ttlMs: options.ttlMs,
+        logger: deps.logger,
+        owner: `${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+        leaseMs: options.rebuildLeaseMs ?? 30_000,
+        tailMs: options.rebuildTailMs ?? 10 * MINUTE_MS,
+        clock: this.now,
+      },
+      logger: deps.logger,
+      metrics,
+      checkMs: options.epochCheckMs ?? 2_000,
+      clock: this.now,
+    });
   }
 
   /**
@@ -140,7 +145,7 @@ export class SpeedConsumer extends BaseService {
    * an epoch gets one covering from `from`, its events all read again by this consumer.
    */
   replayingFrom(from: number): void {
-    this.replayFrom = from;
+    this.epochs.replayingFrom(from);
   }
 
   /** Highest offset resolved per `topic:partition` by this instance (for rebuild progress). */
@@ -153,7 +158,7 @@ export class SpeedConsumer extends BaseService {
     this.fatal = undefined;
     this.stopping = false;
     await this.checkEvictionPolicy();
-    this.fresh = await this.groupIsFresh();
+    const fresh = await this.groupIsFresh();
     await this.wm.start();
     const consumer = kafka.consumer({
       groupId: options.groupId,
@@ -190,19 +195,14 @@ export class SpeedConsumer extends BaseService {
     // reach 0 and a restart would replay them (harmless for counts, wrong for lag).
     this.flushTimer = setInterval(() => void this.flushCommits(), Math.max(250, options.commitIntervalMs));
     this.flushTimer.unref();
-    this.epochTimer = setInterval(() => void this.checkEpochs(), options.epochCheckMs ?? 2_000);
-    this.epochTimer.unref();
+    this.epochs.start(fresh);
     logger.info({ event: 'speed_consumer_started', topic: options.topic, group: options.groupId, prefix: options.keyPrefix });
   }
 
   protected async onStop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.flushTimer);
-    clearInterval(this.epochTimer);
-    this.epochTimer = undefined;
-    await Promise.all([...this.rebuilds].map((r) => r.stop()));
-    this.rebuilds.clear();
-    this.rebuilding.clear();
+    await this.epochs.stop();
     this.flushTimer = undefined;
     const consumer = this.consumer;
     this.wm.stop();
@@ -226,87 +226,6 @@ export class SpeedConsumer extends BaseService {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-  }
-
-  /**
-   * Learns the epochs of `sites`: a site without one gets one, whose split is now (what came before
-   * is rebuilt from Kafka) unless nothing can have been lost (a fresh group, a site never known).
-   * A known epoch gone or replaced means the site's data was lost: counted, rebuilt.
-   */
-  private learnEpochs(sites: readonly string[]): Promise<void> {
-    if (sites.length === 0) return Promise.resolve();
-    // One at a time: batches handled concurrently meet a new site together, and a read taken
-    // before another handler made the epoch must not pass for its loss.
-    const next = this.epochQueue.then(() => this.learnEpochsNow(sites));
-    this.epochQueue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async learnEpochsNow(sites: readonly string[]): Promise<void> {
-    const found = await this.epochStore.read(sites);
-    const unfinished: { site: string; epoch: SpeedEpoch }[] = [];
-    for (const site of sites) {
-      const known = this.epochs.get(site);
-      let epoch = found.get(site) ?? null;
-      const lost = known !== undefined && epoch?.id !== known.id;
-      if (lost) {
-        this.fresh = false;
-        this.m.epochsLost.inc();
-        this.deps.logger.warn({ event: 'speed_epoch_lost', site, previous: known.id, current: epoch?.id ?? null, hint: 'the speed data of the site was lost (Redis flushed or restarted); its buckets are missing until the rebuild from W is done' });
-      }
-      if (!epoch) {
-        // Nothing lost: a group replaying from a time (a rebuild) or from the beginning covers it all.
-        const whole = lost ? undefined : (this.replayFrom ?? (this.fresh ? 0 : undefined));
-        epoch = (await this.epochStore.ensure(site, whole ?? Math.ceil(this.now() / MINUTE_MS) * MINUTE_MS, whole !== undefined)).epoch;
-      }
-      this.epochs.set(site, epoch);
-      if (!epoch.done) unfinished.push({ site, epoch });
-    }
-    this.startRebuild(unfinished);
-  }
-
-  /** Every few seconds: the epochs of the sites this instance writes (a flush is seen without traffic), and lapsed rebuilds. */
-  private async checkEpochs(): Promise<void> {
-    try {
-      await this.learnEpochs([...this.epochs.keys()]);
-    } catch (err) {
-      this.deps.logger.warn({ event: 'speed_epoch_check_failed', err: errorMessage(err) });
-    }
-  }
-
-  /** One rebuild for the unfinished epochs no rebuild of this instance has yet (sites lost together are read together). */
-  private startRebuild(unfinished: { site: string; epoch: SpeedEpoch }[]): void {
-    const todo = unfinished.filter(({ epoch }) => !this.rebuilding.has(epoch.id));
-    if (this.stopping || todo.length === 0) return;
-    const { options } = this.deps;
-    const rebuild = new EpochRebuild(
-      {
-        kafka: this.deps.kafka,
-        topic: options.topic,
-        groupId: options.groupId,
-        decoder: this.decoder,
-        writer: this.writer,
-        epochs: this.epochStore,
-        watermark: () => this.wm.current,
-        ttlMs: options.ttlMs,
-        logger: this.deps.logger,
-        owner: this.owner,
-        leaseMs: options.rebuildLeaseMs ?? 30_000,
-        tailMs: options.rebuildTailMs ?? 10 * MINUTE_MS,
-        clock: this.now,
-        onDone: (_site, events) => {
-          this.m.rebuilt.inc();
-          this.m.rebuiltEvents.inc(events);
-        },
-      },
-      todo,
-    );
-    this.rebuilds.add(rebuild);
-    for (const { epoch } of todo) this.rebuilding.add(epoch.id);
-    void rebuild.run().finally(() => {
-      this.rebuilds.delete(rebuild);
-      for (const { epoch } of todo) this.rebuilding.delete(epoch.id);
-    });
   }
 
   /**
@@ -482,7 +401,7 @@ export class SpeedConsumer extends BaseService {
     // Sites met for the first time: their epochs first; a site whose epoch starts after some of
     // its events leaves those to the rebuild (counted as skipped when folded again).
     if (decoded.unknownEpochFrom.size > 0) {
-      await this.learnEpochs([...decoded.unknownEpochFrom.keys()]);
+      await this.epochs.learn([...decoded.unknownEpochFrom.keys()]);
       for (const [site, first] of decoded.unknownEpochFrom) {
         if (first >= this.epochs.get(site)!.split || !decoded.builders.has(site)) continue;
         const b = await this.refold(site, decoded.builders.get(site)!.appliedOffset, messages, scope);
@@ -511,7 +430,7 @@ export class SpeedConsumer extends BaseService {
     }
     const conflicts = await seat.submit({ pos, builders, expected: known, epochs });
     // A conflict may be a new epoch (the site's data lost): learnt before folding again.
-    if (conflicts.size > 0) await this.learnEpochs([...conflicts.keys()]);
+    if (conflicts.size > 0) await this.epochs.learn([...conflicts.keys()]);
     const alone = new Map<string, SiteRollupBuilder>();
     for (const o of own) {
       if (conflicts.has(o.site)) {
@@ -551,7 +470,7 @@ export class SpeedConsumer extends BaseService {
       }
       const results = await this.writer.apply(items, pos);
       const refused = items.filter((_, i) => !results[i]!.applied).map((i) => i.rollup.site);
-      if (refused.length > 0) await this.learnEpochs(refused);
+      if (refused.length > 0) await this.epochs.learn(refused);
       pending = [];
       for (let i = 0; i < results.length; i++) {
         const r = results[i]!;
