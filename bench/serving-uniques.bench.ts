@@ -15,7 +15,7 @@ import { BatchReader } from '../batch/index.ts';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/logger.ts';
 import { mergeTotals, type BatchViews } from '../serving/index.ts';
-import { manyVisitorsStores } from '../serving/testing/many-visitors.fixture.ts';
+import { manyVisitorsStores, type ManyVisitors } from '../serving/testing/many-visitors.fixture.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import { runCleanups } from '../testing/helpers.ts';
 import { Redis } from 'ioredis';
@@ -23,14 +23,8 @@ import { Redis } from 'ioredis';
 const VISITORS = Number(process.env.BENCH_UNIQUES_VISITORS ?? 2_000_000);
 const MB = 2 ** 20;
 
-interface Ask {
-  dataDir: string;
-  speedPrefix: string;
-  ttlMs: number;
-  site: string;
-  from: number;
-  to: number;
-}
+/** Where the stores are and the question: what the answering process needs of the fixture. */
+type Ask = Pick<ManyVisitors, 'dataDir' | 'speedPrefix' | 'ttlMs' | 'site' | 'from' | 'to'>;
 
 /** The serving side alone: opens the stores, answers twice, reports. */
 async function answer(ask: Ask): Promise<void> {

@@ -5,12 +5,10 @@
  * shared one is not flushed), the real consumer and reader, serving's merge.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../core/logger.ts';
-import { Metrics } from '../core/metrics.ts';
-import { DeadLetterWriter } from '../dlq/index.ts';
-import { EventCodec, MemoryRegistryClient, type TwinlaneEvent } from '../schemas/index.ts';
-import { SpeedConsumer, SpeedKeys, SpeedReader, speedOptions } from '../speed/index.ts';
-import { createTopic, kafkaClient, privateRedis, runCleanups, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { SpeedKeys, SpeedReader } from '../speed/index.ts';
+import { consumerOnTopic } from '../speed/testing/speed.fixture.ts';
+import { privateRedis, runCleanups, testConfig, waitUntil } from '../testing/helpers.ts';
 import { truthSeries } from '../testing/truth.ts';
 import { withinSketchBound } from '../testing/truth.assert.ts';
 import { generateTraffic } from '../traffic/index.ts';
@@ -24,32 +22,15 @@ describe('speed store flushed during traffic', () => {
   it('serves the lost minutes as missing until the speed layer rebuilt them from W, then the truth', async () => {
     const config = testConfig();
     const { redis } = await privateRedis(256 * 2 ** 20);
-    const topic = await createTopic(config, 'flush-events', 2);
-    const dlqTopic = await createTopic(config, 'flush-dlq', 1);
-    const kafka = kafkaClient(config);
-    const registry = new MemoryRegistryClient();
-    const codec = new EventCodec(registry, topic);
-    await codec.init();
     const now = Math.floor(Date.now() / MIN) * MIN;
     const W = now - 40 * MIN;
     const sites = ['alpha', 'beta'];
     const events = [...generateTraffic({ seed: 17, sites, from: W - 10 * MIN, to: now - MIN, events: 8_000, visitorsPerSite: 800 })];
     const older = events.filter((e) => e.event_time < now - 20 * MIN);
     const newer = events.filter((e) => e.event_time >= now - 20 * MIN);
-    const produce = async (list: TwinlaneEvent[]) => {
-      const producer = kafka.producer();
-      await producer.connect();
-      for (let i = 0; i < list.length; i += 2_000) {
-        await producer.send({ topic, messages: list.slice(i, i + 2_000).map((e) => ({ key: `${e.site_id}:${e.visitor_id}`, value: codec.encode(e) })) });
-      }
-      await producer.disconnect();
-    };
-    const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix: 'flush', sessionTimeoutMs: 6_000, epochCheckMs: 500, rebuildLeaseMs: 6_000, rebuildTailMs: 60_000 });
-    const metrics = new Metrics('twinlane_');
-    const logger = silentLogger();
-    const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
-    const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, watermark: { watermark: async () => W }, logger, metrics, options });
-    await consumer.start();
+    const fx = await consumerOnTopic(config, redis, { name: 'flush-events', partitions: 2, watermark: W, options: { keyPrefix: 'flush', epochCheckMs: 500, rebuildLeaseMs: 6_000, rebuildTailMs: 60_000 } });
+    const { options } = fx;
+    const produce = fx.produce;
     const reader = new SpeedReader({ redis, keys: new SpeedKeys(options.keyPrefix), ttlMs: options.ttlMs });
     const series = (site: string) => mergeSeries({ site, from: W, to: now, grain: 'minute', metrics: ['pageviews', 'visitors'] }, { batch: null, speed: reader, choice: 'merged', now: Date.now() });
     const truthOf = (list: TwinlaneEvent[], site: string) => truthSeries(list.filter((e) => e.event_time >= W), { site, grain: 'minute', from: W, to: now });
@@ -80,7 +61,7 @@ describe('speed store flushed during traffic', () => {
     // At once: nothing known, nothing served as a number.
     expect(await check(older, Infinity)).toEqual([]);
     // The consumers see the loss without any new event, and begin a new epoch at the next minute.
-    const gauge = async (name: string) => Number(new RegExp(`^twinlane_${name} (\\d+)`, 'm').exec(await metrics.text())?.[1] ?? 0);
+    const gauge = async (name: string) => (await fx.metric(name)) || 0;
     await waitUntil('the loss seen', async () => (await gauge('speed_epochs_lost_total')) >= sites.length, 20_000, 100);
 
     // Traffic goes on; the newer events (all before the split) are the rebuild's.
@@ -89,7 +70,6 @@ describe('speed store flushed during traffic', () => {
     expect(await gauge('speed_epoch_rebuilds_total')).toBeGreaterThanOrEqual(sites.length);
     const problems = await check(events);
     expect(problems).toEqual([]);
-    await consumer.stop();
-    await deadLetters.stop();
+    await fx.stop();
   }, 180_000);
 });

@@ -6,18 +6,13 @@
  * redis-server for the full one), the real broker, the real apply script.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../core/logger.ts';
-import { Metrics } from '../core/metrics.ts';
-import { DeadLetterWriter } from '../dlq/index.ts';
-import { EventCodec, MemoryRegistryClient, type TwinlaneEvent } from '../schemas/index.ts';
-import { createTopic, kafkaClient, privateRedis, runCleanups, testConfig, testRedis, uniqueName, waitUntil } from '../testing/helpers.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
+import { privateRedis, runCleanups, testConfig, testRedis, waitUntil } from '../testing/helpers.ts';
 import { truthBreakdown, truthTotals } from '../testing/truth.ts';
 import { OTHER_MEMBER } from './apply.script.ts';
-import { SpeedConsumer } from './events.consumer.ts';
-import { speedOptions } from './options.ts';
 import { SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
-import { applyEvents, traffic } from './testing/speed.fixture.ts';
+import { applyEvents, consumerOnTopic, traffic } from './testing/speed.fixture.ts';
 
 const CAP = 100;
 const TTL = 3_600_000;
@@ -89,32 +84,16 @@ describe('a bounded speed store', () => {
   it('a full Redis (maxmemory, noeviction) pauses the consumer, and every event counts once there is room', async () => {
     const config = testConfig();
     const { redis } = await privateRedis(2 * 2 ** 20);
-    const topic = await createTopic(config, 'speed-full', 2);
-    const dlqTopic = await createTopic(config, 'speed-full-dlq', 1);
-    const kafka = kafkaClient(config);
-    const registry = new MemoryRegistryClient();
-    const codec = new EventCodec(registry, topic);
-    await codec.init();
     const events = traffic({ events: 20_000 });
-    const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix: 'full', sessionTimeoutMs: 6_000 });
-    const metrics = new Metrics('twinlane_');
-    const logger = silentLogger();
-    const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
-    let fatal: unknown;
-    const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, watermark: { watermark: async () => null }, logger, metrics, options, onFatal: (err) => (fatal = err) });
-    await consumer.start();
-    const producer = kafka.producer();
-    await producer.connect();
-    for (let i = 0; i < events.length; i += 2_000) {
-      await producer.send({ topic, messages: events.slice(i, i + 2_000).map((e) => ({ key: `${e.site_id}:${e.visitor_id}`, value: codec.encode(e) })) });
-    }
-    await producer.disconnect();
+    const fx = await consumerOnTopic(config, redis, { name: 'speed-full', partitions: 2, watermark: null, options: { keyPrefix: 'full' } });
+    const { options } = fx;
+    await fx.produce(events);
 
-    const gauge = async (name: string) => Number(new RegExp(`^twinlane_${name} (\\d+)`, 'm').exec(await metrics.text())?.[1] ?? NaN);
+    const gauge = fx.metric;
     await waitUntil('the consumer to find Redis full', async () => (await gauge('speed_redis_full')) === 1, 60_000, 100);
     // It keeps waiting, neither crashing nor dropping the batch.
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(fatal).toBeUndefined();
+    expect(fx.fatal()).toBeUndefined();
     expect(await gauge('speed_redis_full')).toBe(1);
     expect(await gauge('speed_redis_full_waits_total')).toBeGreaterThan(1);
 
@@ -140,9 +119,8 @@ describe('a bounded speed store', () => {
       expect(await reader.totals({ site, from, to, metrics: [...metricsOf] }), site).toEqual(Object.fromEntries(metricsOf.map((m) => [m, want[m]])));
     }
     await waitUntil('the full gauge back to 0', async () => (await gauge('speed_redis_full')) === 0, 10_000, 100);
-    expect(fatal).toBeUndefined();
+    expect(fx.fatal()).toBeUndefined();
     expect(await gauge('speed_dead_letters_total')).toBeNaN();
-    await consumer.stop();
-    await deadLetters.stop();
+    await fx.stop();
   }, 120_000);
 });

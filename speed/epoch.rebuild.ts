@@ -18,12 +18,10 @@ import { errorMessage } from '../core/errors.ts';
 import type { RollupDecoder, RollupEvent } from './event.decoder.ts';
 import type { EpochStore, SpeedEpoch } from './epoch.store.ts';
 import { MINUTE_MS } from './redis.keys.ts';
+import { offsetsAt } from './rebuild.job.ts';
 import { rollupSite } from './rollup.aggregator.ts';
 import type { ApplyItem, RollupWriter } from './rollup.writer.ts';
 import type { OffsetEvent } from './types.ts';
-
-/** Kafka timestamps are produce times: late events of `start` were produced a little earlier. */
-const SEEK_GRACE_MS = 10 * MINUTE_MS;
 
 export interface EpochRebuildDeps {
   kafka: Kafka;
@@ -130,8 +128,7 @@ export class EpochRebuild {
       from = new Map(committed!.partitions.map((p) => [p.partition, Number(p.offset)]));
       // A fresh group starts at the start's produce time; one taken over resumes where it committed.
       if ([...from.values()].every((o) => o < 0)) {
-        const at = await admin.fetchTopicOffsetsByTimestamp(topic, start - SEEK_GRACE_MS);
-        const offsets = at.map((p) => ({ partition: p.partition, offset: Number(p.offset) < 0 ? String(end.get(p.partition) ?? 0) : p.offset }));
+        const offsets = await offsetsAt(admin, topic, start, end);
         await admin.setOffsets({ groupId: group, topic, partitions: offsets });
         from = new Map(offsets.map((p) => [p.partition, Number(p.offset)]));
       }
@@ -198,7 +195,7 @@ export class EpochRebuild {
       for (const site of pending) {
         const t = this.targets.get(site);
         if (!t) continue;
-        if (!t.recorded.has(partition)) t.recorded.set(partition, await writer.recordedOffset(site, field(t)));
+        if (!t.recorded.has(partition)) t.recorded.set(partition, (await writer.recordedOffsets([site], field(t))).get(site) ?? null);
         const expected = t.recorded.get(partition) ?? null;
         const rollup = rollupSite(site, bySite.get(site)!, expected);
         if (rollup) items.push({ t, events: rollup.events, item: { rollup, offsets: [{ field: field(t), expected, next: rollup.maxOffset }], epoch: t.epoch.id } });

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
+import { pipelineValues } from './redis.exec.ts';
 import type { SpeedKeys } from './redis.keys.ts';
 
 export interface SpeedEpoch {
@@ -64,7 +65,7 @@ export class EpochStore {
     if (sites.length === 0) return new Map();
     const pipe = this.redis.pipeline();
     for (const s of sites) pipe.hgetall(this.keys.site(s).epoch);
-    const res = await this.exec(pipe, 'read epochs');
+    const res = await pipelineValues(pipe, 'read epochs');
     return new Map(sites.map((s, i) => [s, parse(res[i] as Record<string, string>)]));
   }
 
@@ -78,7 +79,7 @@ export class EpochStore {
   async reset(site: string, from: number): Promise<SpeedEpoch> {
     const key = this.keys.site(site).epoch;
     const epoch = { id: randomUUID(), split: from, from, done: true };
-    await this.exec(this.redis.pipeline().del(key).hset(key, 'id', epoch.id, 'split', String(from), 'from', String(from), 'done', '1'), 'reset an epoch');
+    await pipelineValues(this.redis.pipeline().del(key).hset(key, 'id', epoch.id, 'split', String(from), 'from', String(from), 'done', '1'), 'reset an epoch');
     return epoch;
   }
 
@@ -98,15 +99,5 @@ export class EpochStore {
     } catch (err) {
       throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
     }
-  }
-
-  private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
-    const res = await pipe.exec().catch((err: unknown) => {
-      throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
-    });
-    return (res ?? []).map(([err, v]) => {
-      if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
-      return v;
-    });
   }
 }

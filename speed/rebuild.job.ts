@@ -5,7 +5,7 @@
  * nothing twice. The group must have no running members: offsets of an active group cannot be
  * moved, and a live consumer would race the clearing.
  */
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { UsageError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Service } from '../core/lifecycle.ts';
@@ -14,6 +14,16 @@ import { MINUTE_MS } from './redis.keys.ts';
 
 /** Kafka timestamps are produce times; late events of `from` were produced a little earlier. */
 export const REBUILD_SEEK_GRACE_MS = 10 * MINUTE_MS;
+
+/**
+ * Where a group reading events from `from` (event time) starts on each partition: the offsets of
+ * `from` minus the grace (Kafka timestamps); a partition with nothing since answers -1 and starts
+ * at its end (`end`: each partition's high watermark).
+ */
+export async function offsetsAt(admin: Admin, topic: string, from: number, end: ReadonlyMap<number, number>): Promise<{ partition: number; offset: string }[]> {
+  const at = await admin.fetchTopicOffsetsByTimestamp(topic, from - REBUILD_SEEK_GRACE_MS);
+  return at.map((p) => ({ partition: p.partition, offset: Number(p.offset) < 0 ? String(end.get(p.partition) ?? 0) : p.offset }));
+}
 
 export interface RebuildDeps {
   kafka: Kafka;
@@ -56,16 +66,14 @@ export class RebuildJob {
       const { groups } = await admin.describeGroups([groupId]);
       const members = groups[0]?.members.length ?? 0;
       if (members > 0) throw new UsageError('SPEED_GROUP_ACTIVE', `consumer group ${groupId} has ${members} running member(s); stop the speed consumers before a rebuild`);
-      start = await admin.fetchTopicOffsetsByTimestamp(topic, from - REBUILD_SEEK_GRACE_MS);
       end = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+      start = await offsetsAt(admin, topic, from, end);
       const sites = req.site === undefined ? await maintenance.sites() : [req.site];
       keysDeleted = await maintenance.clear(req.site);
       for (const s of sites) {
         await maintenance.setCoverageFrom(s, from);
         await maintenance.resetEpoch(s, from);
       }
-      // A partition with nothing at or after the timestamp answers -1: start at its end.
-      start = start.map((p) => ({ partition: p.partition, offset: Number(p.offset) < 0 ? String(end.get(p.partition) ?? 0) : p.offset }));
       await admin.setOffsets({ groupId, topic, partitions: start });
     } finally {
       await admin.disconnect();

@@ -10,6 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
+import { pipelineReplies, pipelineValues } from './redis.exec.ts';
 import { APPLY_LUA, encodeApply, type OffsetUpdate } from './apply.script.ts';
 import { offsetField, type SpeedKeys } from './redis.keys.ts';
 import type { ApplyResult, BatchPosition, SiteRollup } from './types.ts';
@@ -54,18 +55,16 @@ export class RollupWriter {
   }
 
   /** Highest applied offset of `pos` for each site (null: nothing applied yet). */
-  async appliedOffsets(sites: readonly string[], pos: BatchPosition): Promise<Map<string, string | null>> {
-    const field = offsetField(pos.topic, pos.partition);
-    const pipe = this.deps.redis.pipeline();
-    for (const s of sites) pipe.hget(this.deps.keys.site(s).offsets, field);
-    const res = await this.exec(pipe, 'read offsets');
-    return new Map(sites.map((s, i) => [s, (res[i] as string | null) ?? null]));
+  appliedOffsets(sites: readonly string[], pos: BatchPosition): Promise<Map<string, string | null>> {
+    return this.recordedOffsets(sites, offsetField(pos.topic, pos.partition));
   }
 
-  /** The offset a site's record holds in `field` (null: none). */
-  async recordedOffset(site: string, field: string): Promise<string | null> {
-    const [value] = await this.exec(this.deps.redis.pipeline().hget(this.deps.keys.site(site).offsets, field), 'read an offset');
-    return (value as string | null) ?? null;
+  /** The offset each site's record holds in `field` (null: none). */
+  async recordedOffsets(sites: readonly string[], field: string): Promise<Map<string, string | null>> {
+    const pipe = this.deps.redis.pipeline();
+    for (const s of sites) pipe.hget(this.deps.keys.site(s).offsets, field);
+    const res = await pipelineValues(pipe, 'read offsets');
+    return new Map(sites.map((s, i) => [s, (res[i] as string | null) ?? null]));
   }
 
   /** Applies each rollup iff its site's offset record still holds `expected` for `pos` (and its epoch is `epoch`); results in order. */
@@ -108,7 +107,7 @@ export class RollupWriter {
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);
-    const res = await this.execRaw(pipe, 'apply rollups');
+    const res = await pipelineReplies(pipe, 'apply rollups');
     const refused: number[] = [];
     for (let j = 0; j < res.length; j++) {
       const [err, value] = res[j]!;
@@ -121,23 +120,5 @@ export class RollupWriter {
       if (j < items.length) done(j, value === 1 ? { applied: true } : { applied: false, current: (value as string[]).map((c) => c || null) });
     }
     return refused;
-  }
-
-  private async execRaw(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<[Error | null, unknown][]> {
-    let res: [Error | null, unknown][] | null;
-    try {
-      res = await pipe.exec();
-    } catch (err) {
-      throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
-    }
-    if (!res) throw new DependencyError('REDIS_WRITE_FAILED', `redis: ${what}: pipeline aborted`);
-    return res;
-  }
-
-  private async exec(pipe: ReturnType<Redis['pipeline']>, what: string): Promise<unknown[]> {
-    return (await this.execRaw(pipe, what)).map(([err, value]) => {
-      if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
-      return value;
-    });
   }
 }

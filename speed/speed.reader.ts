@@ -89,11 +89,7 @@ export class SpeedReader implements ViewReader {
    */
   async coverage(site: string): Promise<Coverage | null> {
     const keys = this.deps.keys.site(site);
-    const res = await this.deps.redis.pipeline().hget(keys.meta, 'from').hmget(keys.epoch, 'id', 'from').exec().catch((err: unknown) => this.fail(err));
-    const failed = res?.find(([err]) => err);
-    if (!res || failed) this.fail(failed?.[0] ?? new Error('pipeline aborted'));
-    const metaFrom = res[0]![1] as string | null;
-    const [epochId, epochFrom] = res[1]![1] as [string | null, string | null];
+    const [metaFrom, [epochId, epochFrom]] = (await this.exec(this.deps.redis.pipeline().hget(keys.meta, 'from').hmget(keys.epoch, 'id', 'from'))) as [string | null, [string | null, string | null]];
     if (!epochId) return null;
     const now = this.now();
     const retention = Math.ceil((now - this.deps.ttlMs) / MINUTE_MS) * MINUTE_MS;

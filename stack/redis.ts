@@ -2,9 +2,15 @@
 import { Redis } from 'ioredis';
 import { freePort, runningPid, startDetached, waitFor, type StackPaths } from '../core/processes.ts';
 
-export async function redisAnswers(url: string): Promise<boolean> {
+/** A client for one look at a Redis that may not be there: no retries, errors left to the caller. */
+function probeClient(url: string): Redis {
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => undefined);
+  return client;
+}
+
+export async function redisAnswers(url: string): Promise<boolean> {
+  const client = probeClient(url);
   try {
     await client.connect();
     return (await client.ping()) === 'PONG';
@@ -28,8 +34,7 @@ export function ownRedisRunning(paths: StackPaths): number | undefined {
 export async function boundLocalRedis(url: string, maxmemory: number, log: (line: string) => void): Promise<void> {
   const host = new URL(url).hostname;
   if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return;
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
+  const client = probeClient(url);
   try {
     await client.connect();
     const [, current] = (await client.config('GET', 'maxmemory')) as [string, string];

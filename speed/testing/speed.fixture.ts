@@ -8,6 +8,15 @@ import { rollupSite } from '../rollup.aggregator.ts';
 import { EpochStore } from '../epoch.store.ts';
 import { RollupWriter, type RollupWriterDeps } from '../rollup.writer.ts';
 import type { BatchPosition, OffsetEvent } from '../types.ts';
+import type { Redis } from 'ioredis';
+import type { ConfigValues } from '../../core/config.ts';
+import { silentLogger } from '../../core/logger.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { DeadLetterWriter } from '../../dlq/index.ts';
+import { EventCodec, MemoryRegistryClient } from '../../schemas/index.ts';
+import { createTopic, kafkaClient, uniqueName } from '../../testing/helpers.ts';
+import { SpeedConsumer } from '../events.consumer.ts';
+import { speedOptions, type SpeedOptions } from '../options.ts';
 
 export function traffic(o: Partial<TrafficOptions> & { events: number }): TwinlaneEvent[] {
   const now = Date.now();
@@ -40,4 +49,53 @@ export async function applyEvents(deps: RollupWriterDeps, events: readonly Twinl
     const results = await writer.apply(items, pos);
     if (!results.every((r) => r.applied)) throw new Error(`a rollup was not applied: ${JSON.stringify(results)}`);
   }
+}
+
+/** A speed consumer on topics of its own (events, dead letters), framing with an in-test registry. */
+export interface ConsumerOnTopic {
+  consumer: SpeedConsumer;
+  metrics: Metrics;
+  options: SpeedOptions;
+  /** Sends events to the topic (keyed by site and visitor, as the collector does). */
+  produce(events: readonly TwinlaneEvent[]): Promise<void>;
+  /** A gauge or counter of the consumer by name (without the `twinlane_` prefix); NaN when absent. */
+  metric(name: string): Promise<number>;
+  /** What stopped the consumer for good, if anything. */
+  fatal(): unknown;
+  stop(): Promise<void>;
+}
+
+export async function consumerOnTopic(config: ConfigValues, redis: Redis, o: { name: string; partitions: number; watermark: number | null; options: Partial<SpeedOptions> }): Promise<ConsumerOnTopic> {
+  const topic = await createTopic(config, o.name, o.partitions);
+  const dlqTopic = await createTopic(config, `${o.name}-dlq`, 1);
+  const kafka = kafkaClient(config);
+  const registry = new MemoryRegistryClient();
+  const codec = new EventCodec(registry, topic);
+  await codec.init();
+  const options = speedOptions(config, { topic, groupId: uniqueName('speed'), sessionTimeoutMs: 6_000, ...o.options });
+  const metrics = new Metrics('twinlane_');
+  const logger = silentLogger();
+  const deadLetters = new DeadLetterWriter({ kafka, topic: dlqTopic, logger, metrics });
+  let fatal: unknown;
+  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, watermark: { watermark: async () => o.watermark }, logger, metrics, options, onFatal: (err) => (fatal = err) });
+  await consumer.start();
+  return {
+    consumer,
+    metrics,
+    options,
+    async produce(events) {
+      const producer = kafka.producer();
+      await producer.connect();
+      for (let i = 0; i < events.length; i += 2_000) {
+        await producer.send({ topic, messages: events.slice(i, i + 2_000).map((e) => ({ key: `${e.site_id}:${e.visitor_id}`, value: codec.encode(e) })) });
+      }
+      await producer.disconnect();
+    },
+    metric: async (name) => Number(new RegExp(`^twinlane_${name} (\\d+)`, 'm').exec(await metrics.text())?.[1] ?? NaN),
+    fatal: () => fatal,
+    async stop() {
+      await consumer.stop();
+      await deadLetters.stop();
+    },
+  };
 }

@@ -1,0 +1,25 @@
+/** Pipelines of the speed writers, with one way of turning Redis' failures into DependencyErrors. */
+import type { Redis } from 'ioredis';
+import { DependencyError } from '../core/errors.ts';
+
+type Pipe = ReturnType<Redis['pipeline']>;
+
+/** Each command's error or value; throws only when the pipeline as a whole fails. */
+export async function pipelineReplies(pipe: Pipe, what: string): Promise<[Error | null, unknown][]> {
+  let res: [Error | null, unknown][] | null;
+  try {
+    res = await pipe.exec();
+  } catch (err) {
+    throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${(err as Error).message}`, err);
+  }
+  if (!res) throw new DependencyError('REDIS_WRITE_FAILED', `redis: ${what}: pipeline aborted`);
+  return res;
+}
+
+/** Each command's value; the first command error throws. */
+export async function pipelineValues(pipe: Pipe, what: string): Promise<unknown[]> {
+  return (await pipelineReplies(pipe, what)).map(([err, value]) => {
+    if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
+    return value;
+  });
+}
