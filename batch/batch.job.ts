@@ -1,9 +1,9 @@
 /**
  * The batch job (contract 5): for each requested day, read the day's lake files with DuckDB,
  * keep one row per event id, and write the day's exact views (deduplicated events, minute/hour/
- * day rollups, per-dimension breakdowns) into a fresh folder; then publish one new version whose
- * manifest points each day at its folder, and move the pointer. Re-running a day reads the same
- * rows and writes the same views.
+ * day rollups, per-dimension breakdowns, visitor sketches of the larger sites) into a fresh
+ * folder; then publish one new version whose manifest points each day at its folder, and move the
+ * pointer. Re-running a day reads the same rows and writes the same views.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -21,6 +21,7 @@ import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
+import { DEFAULT_SKETCH_MIN_VISITORS, writeVisitorSketches } from './visitor.sketches.ts';
 
 export interface BatchDeps {
   options: BatchOptions;
@@ -125,7 +126,7 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   return dirtyParts(dataDir, current, now, req.until);
 }
 
-async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: DayPart, runId: string, sessionIdleMs: number): Promise<{ run: DayRun; entry: DayEntry }> {
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: DayPart, runId: string, sessionIdleMs: number, sketchMinVisitors: number): Promise<{ run: DayRun; entry: DayEntry }> {
   const t0 = performance.now();
   const { day } = part;
   const { files, stamp } = lakeDay(dataDir, day);
@@ -156,7 +157,8 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     let n = 0;
     for (const grain of ['minute', 'hour', 'day'] as const) n += await copy(conn, `${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
     await conn.run('DROP TABLE session_minutes');
-    return n;
+    // The sites to sketch are read from the day rollup just written.
+    return n + (await writeVisitorSketches(conn, ev, out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET));
   };
   const breakdowns = (conn: DuckDBConnection): Promise<number> => copy(conn, `${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
   // Rollups and breakdowns take about the same CPU: one connection and thread each.
@@ -166,7 +168,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const outsideDay = num(stats.outside_day);
   return {
     run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - events, outsideDay, rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
-    entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}) },
+    entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}), sketchMinVisitors },
   };
 }
 
@@ -224,7 +226,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
         const { day } = part;
         deps.onProgress?.(i, days.length, day);
         await disk?.waitForSpace();
-        const { run, entry } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS);
+        const { run, entry } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, options.sketchMinVisitors ?? DEFAULT_SKETCH_MIN_VISITORS);
         record.days.push(run);
         entries[day] = entry;
         deps.logger?.info({ event: 'batch_day_done', run: runId, day, ...(part.until !== undefined ? { until: new Date(part.until).toISOString() } : {}), rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });

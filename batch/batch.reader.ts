@@ -10,6 +10,7 @@ import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type D
 import { UsageError } from '../core/errors.ts';
 import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
+import { DaySketchMerger, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
 import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
@@ -184,16 +185,52 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /**
+   * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
+   * merged into one, the other days' ids streamed. Nothing is read until `sketch()` or `ids()` is
+   * called; the sketches are read once, streamed a day at a time.
+   */
+  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
+    const range = this.clip(from, to);
+    const candidates = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
+    let read: Promise<DaySketchMerger> | undefined;
+    const merged = () => (read ??= this.daySketches(site, candidates));
+    return {
+      sketch: async () => (await merged()).result(),
+      ids: () => this.distinctIds('visitor_id', site, from, to, filters, async () => (await merged()).days),
+    };
+  }
+
+  private async daySketches(site: string, days: string[]): Promise<DaySketchMerger> {
+    const merger = new DaySketchMerger();
+    if (days.length === 0) return merger;
+    const dayOf = new Map(days.map((d) => [this.store.tablePath(this.manifest.days[d]!.dir, 'sketches'), d]));
+    const conn = await this.connect();
+    try {
+      const result = await conn.stream(`SELECT filename, visitors FROM read_parquet($files, filename = true) WHERE site_id = $site`, { files: listValue([...dayOf.keys()]), site }, { files: LIST(VARCHAR) });
+      for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const files = chunk.getColumnValues(0) as string[];
+        const sketches = chunk.getColumnValues(1) as string[];
+        for (let i = 0; i < files.length; i++) merger.add(dayOf.get(files[i]!)!, sketches[i]!);
+      }
+    } finally {
+      conn.closeSync();
+    }
+    return merger;
+  }
+
+  /**
    * Distinct non-bot ids of a column over [from, to) ∩ coverage, streamed in DuckDB's chunks one day
    * at a time: DuckDB's hash table holds one day's ids, this process one chunk, whatever the range
-   * (an id on several days comes once per day; the sketch they go into counts it once).
+   * (an id on several days comes once per day; the sketch they go into counts it once). Days in
+   * `skip()` are left out (a sketch holds them).
    */
-  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<Set<string>>): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
     if (!range) return;
+    const skipped = skip ? await skip() : new Set<string>();
     for (const day of this.days) {
       const start = parseDay(day);
-      if (start >= range.to || start + DAY_MS <= range.from) continue;
+      if (skipped.has(day) || start >= range.to || start + DAY_MS <= range.from) continue;
       const params: Params = {};
       const source = this.eventsSource(site, Math.max(range.from, start), Math.min(range.to, start + DAY_MS), filters, params);
       if (!source) continue;

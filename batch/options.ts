@@ -27,6 +27,8 @@ export interface BatchOptions {
   /** Below this many free bytes under dataDir the run waits before each day (and before publishing) until space returns. */
   diskMinFreeBytes?: number;
   diskCheckMs?: number;
+  /** Sites with at least this many visitors on a day get a visitor sketch of it; default batch/visitor.sketches.ts DEFAULT_SKETCH_MIN_VISITORS. */
+  sketchMinVisitors?: number;
 }
 
 export const ARCHIVER_MEMORY_LIMIT = '256MB';

@@ -52,6 +52,11 @@ export interface DayEntry {
   events: number;
   /** A day computed up to this instant only (a site's local midnight); absent: the whole day. */
   until?: number;
+  /**
+   * The folder holds visitor sketches (sketches.parquet) of every site with at least this many
+   * visitors that day (batch/visitor.sketches.ts); absent in folders written before them.
+   */
+  sketchMinVisitors?: number;
 }
 
 /** An immutable version: which run's files answer each covered day. */

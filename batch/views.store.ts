@@ -1,6 +1,6 @@
 /**
  * The batch views on disk (contract 5):
- *   views/days/<day>/<runId>/{events,minute,hour,day,dims}.parquet  immutable, written once
+ *   views/days/<day>/<runId>/{events,minute,hour,day,dims,sketches}.parquet  immutable, written once
  *   views/versions/<version>.json                                    immutable manifests: day → folder
  *   views/CURRENT.json                                               the one atomic pointer (version, W)
  * A run writes only the days it computed and a manifest that reuses the other days' folders
@@ -14,7 +14,7 @@ import { acquireFileLock } from '../core/file-lock.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { DayEntry, Pointer, VersionManifest } from './types.ts';
 
-export const VIEW_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
+export const VIEW_TABLES = ['events', 'minute', 'hour', 'day', 'dims', 'sketches'] as const;
 export type ViewTable = (typeof VIEW_TABLES)[number];
 
 export class BatchLockedError extends TwinlaneError {

@@ -26,6 +26,7 @@ import {
   quoteDir,
   sitesByShard,
   VIEW_COLUMNS,
+  OPTIONAL_VIEW_TABLES,
   VIEW_DATA_TABLES,
   VIEW_DIRS_TABLE,
   VIEW_POINTER_TABLE,
@@ -191,7 +192,7 @@ export class ViewsPublisher {
     await this.deps.entry.insertRows(table, [{ version: v.version, manifest: JSON.stringify(manifest), created_ms: this.clock() }], `writing the manifest of ${v.version}`);
   }
 
-  /** Copies one folder's five tables into one shard (its sites' rows), checks the counts, records it. */
+  /** Copies one folder's tables into one shard (its sites' rows), checks the counts, records it. */
   private async loadDir(db: DuckDB, source: ViewsSource, dir: string, shard: number, signal?: AbortSignal): Promise<DirLoad> {
     const t0 = performance.now();
     const ch = this.deps.shards[shard]!;
@@ -210,6 +211,7 @@ export class ViewsPublisher {
       for (const t of VIEW_DATA_TABLES) {
         signal?.throwIfAborted();
         const file = source.file(dir, t);
+        if (!existsSync(file) && OPTIONAL_VIEW_TABLES.has(t)) continue;
         if (!existsSync(file)) throw new WarehouseError('WAREHOUSE_EXPORT_FAILED', `the view file ${file} of ${dir} is missing`);
         const csv = join(work, `${t}.csv`);
         const cols = VIEW_COLUMNS[t].map((c) => `${viewExportExpression(c)} AS ${c.name}`).join(', ');

@@ -6,6 +6,7 @@
  * aligned to their grain read the precomputed rollups; the rest are answered from the day's
  * events with the definitions of views.sql.ts.
  */
+import { DaySketchMerger, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { UsageError } from '../core/errors.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
 import { calendarOf, DIMENSIONS, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
@@ -22,7 +23,7 @@ const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 export interface ViewVersion {
   version: string;
   watermark: number | null;
-  days: Record<string, { dir: string; until?: number }>;
+  days: Record<string, { dir: string; until?: number; sketchMinVisitors?: number }>;
 }
 
 /** The pointer as ClickHouse holds it. */
@@ -101,18 +102,18 @@ export class ClickHouseSnapshot implements ViewReader {
     return qualifiedName(this.loc.database, this.loc.cluster ? distributedTable(t) : viewTable(t));
   }
 
-  /** The folders of the days overlapping [from, to). */
-  private dirs(from: number, to: number): string[] {
-    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from).map((d) => this.manifest.days[d]!.dir);
+  /** The folders of the days overlapping [from, to), but those of `skip`. */
+  private dirs(from: number, to: number, skip?: ReadonlySet<string>): string[] {
+    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from && !skip?.has(d)).map((d) => this.manifest.days[d]!.dir);
   }
 
   private query<T>(sql: string, what: string): Promise<T[]> {
     return this.loc.connection.rows<T>(sql, what, { timeoutMs: this.loc.readTimeoutMs });
   }
 
-  /** The query's events as a table expression, or null when no day overlaps. */
-  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined): string | null {
-    const dirs = this.dirs(from, to);
+  /** The query's events as a table expression (the days of `skip` left out), or null when no day overlaps. */
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>): string | null {
+    const dirs = this.dirs(from, to, skip);
     if (dirs.length === 0) return null;
     return `(SELECT * FROM ${this.table('events')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}${filterSql(filters)})`;
   }
@@ -212,10 +213,40 @@ export class ClickHouseSnapshot implements ViewReader {
     yield* this.distinctIds('session_id', site, from, to, filters);
   }
 
-  /** Streamed in the chunks the server sends: a range of any length never holds its ids here at once. */
-  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+  /**
+   * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
+   * merged into one, the other days' ids streamed; nothing is read until asked (batch/batch.reader.ts alike).
+   */
+  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
     const range = this.clip(from, to);
-    const source = range && this.eventsSource(site, range.from, range.to, filters);
+    const candidates = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
+    let read: Promise<DaySketchMerger> | undefined;
+    const merged = () => (read ??= this.daySketches(site, candidates));
+    return {
+      sketch: async () => (await merged()).result(),
+      ids: () => this.distinctIds('visitor_id', site, from, to, filters, async () => (await merged()).days),
+    };
+  }
+
+  /** The site's sketches of `days`, merged as the server streams them (one 24 KB hex line each). */
+  private async daySketches(site: string, days: string[]): Promise<DaySketchMerger> {
+    const merger = new DaySketchMerger();
+    if (days.length === 0) return merger;
+    const dayOf = new Map(days.map((d) => [this.manifest.days[d]!.dir, d]));
+    const sql = `SELECT dir, visitors FROM ${this.table('sketches')} WHERE ${dirsCondition([...dayOf.keys()])} AND site_id = ${quoteString(site)}`;
+    for await (const lines of this.loc.connection.lines(sql, `reading the visitor sketches of ${site}`, { timeoutMs: this.loc.readTimeoutMs })) {
+      for (const line of lines) {
+        const tab = line.indexOf('\t');
+        merger.add(dayOf.get(line.slice(0, tab))!, line.slice(tab + 1));
+      }
+    }
+    return merger;
+  }
+
+  /** Streamed in the chunks the server sends: a range of any length never holds its ids here at once. Days in `skip()` are left out (a sketch holds them). */
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>): AsyncGenerator<string[]> {
+    const range = this.clip(from, to);
+    const source = range && this.eventsSource(site, range.from, range.to, filters, skip ? await skip() : undefined);
     if (!source) return;
     yield* this.loc.connection.lines(`SELECT DISTINCT ${column} AS id FROM ${source} WHERE is_bot = 0`, `reading the ${column}s of ${site}`, { timeoutMs: this.loc.readTimeoutMs });
   }

@@ -1,6 +1,6 @@
 /**
- * The batch views in ClickHouse (contract 5, second store): the same five tables a batch day
- * folder holds (events, minute, hour, day, dims), each row tagged with its folder `dir`
+ * The batch views in ClickHouse (contract 5, second store): the same six tables a batch day
+ * folder holds (events, minute, hour, day, dims, sketches), each row tagged with its folder `dir`
  * (`days/<day>/<runId>`) (partitions: PARTITION_BY). A folder is immutable once loaded, so a
  * version is a manifest (day → folder) and the one pointer names the version: a reader pins the
  * pointer's version and reads only its folders, whatever is being loaded meanwhile; rollback and
@@ -18,7 +18,9 @@ import { UsageError } from '../core/errors.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
 import type { ClickHouseConnection } from './clickhouse.client.ts';
 
-export const VIEW_DATA_TABLES = ['events', 'minute', 'hour', 'day', 'dims'] as const;
+export const VIEW_DATA_TABLES = ['events', 'minute', 'hour', 'day', 'dims', 'sketches'] as const;
+/** Tables a folder written before them lacks: loaded when the folder has the file (its manifest entry says so too). */
+export const OPTIONAL_VIEW_TABLES: ReadonlySet<ViewDataTable> = new Set(['sketches']);
 export type ViewDataTable = (typeof VIEW_DATA_TABLES)[number];
 
 /** How a column of a view file becomes a CSV field: DuckDB expression over the Parquet row. */
@@ -53,6 +55,8 @@ export const VIEW_COLUMNS: Record<ViewDataTable, readonly ViewColumn[]> = {
   hour: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
   day: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
   dims: [c('site_id', 'text'), c('dimension', 'text'), c('value', 'text'), ...BREAKDOWN_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
+  // A site's visitor sketch of the day: hex of Redis' dense HyperLogLog (batch/visitor.sketches.ts).
+  sketches: [c('site_id', 'text'), c('visitors', 'text')],
 };
 
 const ORDER_BY: Record<ViewDataTable, string> = {
@@ -61,6 +65,7 @@ const ORDER_BY: Record<ViewDataTable, string> = {
   hour: '(site_id, dir, bucket)',
   day: '(site_id, dir, bucket)',
   dims: '(site_id, dir, dimension, value)',
+  sketches: '(site_id, dir)',
 };
 
 /**
@@ -76,6 +81,7 @@ export const PARTITION_BY: Record<ViewDataTable, string> = {
   hour: 'substring(dir, 6, 7)',
   day: 'substring(dir, 6, 7)',
   dims: 'substring(dir, 6, 7)',
+  sketches: 'substring(dir, 6, 7)',
 };
 
 /** Local table names (on every shard) and the Distributed ones over them (cluster only). */

@@ -13,33 +13,78 @@ const HEADER = 16;
 /** Header and registers of a dense HyperLogLog (Redis' HLL_DENSE_SIZE). */
 export const DENSE_BYTES = HEADER + Math.floor((REGISTERS * BITS + 7) / 8);
 
-const M = 0xc6a4a7935bd1e995n;
-const MASK = 0xffffffffffffffffn;
-const SEED = 0xadc83b19n;
+// M = 0xc6a4a7935bd1e995 in 32-bit halves, and its 16-bit quarters for exact 32×32 products.
+const M_HI = 0xc6a4a793;
+const M_LO = 0x5bd1e995;
+const M_LO0 = M_LO & 0xffff;
+const M_LO1 = M_LO >>> 16;
+const SEED_LO = 0xadc83b19;
 
-/** Redis' MurmurHash64A (little-endian reads, as on the machines Redis runs on). */
-export function murmurHash64A(key: Uint8Array, seed = SEED): bigint {
-  const len = key.length;
-  let h = (seed ^ ((BigInt(len) * M) & MASK)) & MASK;
+/**
+ * 64-bit values as two unsigned 32-bit halves (`out`: [low, high]): BigInt arithmetic costs about
+ * 1 µs per id, this about a tenth of that, and a batch day sketches up to millions of visitors.
+ */
+const out = new Uint32Array(2);
+
+/** (hi, lo) × M mod 2^64 into `out` (a Uint32Array store wraps modulo 2^32). */
+function mulM(hi: number, lo: number): void {
+  const a0 = lo & 0xffff;
+  const a1 = lo >>> 16;
+  const p00 = a0 * M_LO0;
+  const p01 = a0 * M_LO1;
+  const p10 = a1 * M_LO0;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  out[0] = Math.imul(lo, M_LO);
+  out[1] = a1 * M_LO1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16) + Math.imul(lo, M_HI) + Math.imul(hi, M_LO);
+}
+
+/** Redis' MurmurHash64A of `len` bytes of `key`, seed 0xadc83b19, little-endian reads, into `out`. */
+function murmur(key: Uint8Array, len: number): void {
+  // seed ^ (len × M): the seed has no high half.
+  mulM(0, len);
+  let h1 = out[1]!;
+  let h0 = out[0]! ^ SEED_LO;
   const whole = len - (len & 7);
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
   for (let i = 0; i < whole; i += 8) {
-    let k = view.getBigUint64(i, true);
-    k = (k * M) & MASK;
-    k ^= k >> 47n;
-    k = (k * M) & MASK;
-    h ^= k;
-    h = (h * M) & MASK;
+    const k0 = key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+    const k1 = key[i + 4]! | (key[i + 5]! << 8) | (key[i + 6]! << 16) | (key[i + 7]! << 24);
+    mulM(k1, k0);
+    // k ^= k >> 47; k *= M; h ^= k; h *= M
+    const x1 = out[1]!;
+    mulM(x1, out[0]! ^ (x1 >>> 15));
+    h1 ^= out[1]!;
+    h0 ^= out[0]!;
+    mulM(h1, h0);
+    h1 = out[1]!;
+    h0 = out[0]!;
   }
   const rest = len & 7;
   if (rest > 0) {
-    for (let i = rest - 1; i >= 0; i--) h ^= BigInt(key[whole + i]!) << BigInt(8 * i);
-    h = (h * M) & MASK;
+    for (let i = rest - 1; i >= 0; i--) {
+      if (i >= 4) h1 ^= key[whole + i]! << (8 * (i - 4));
+      else h0 ^= key[whole + i]! << (8 * i);
+    }
+    mulM(h1, h0);
+    h1 = out[1]!;
+    h0 = out[0]!;
   }
-  h ^= h >> 47n;
-  h = (h * M) & MASK;
-  h ^= h >> 47n;
-  return h;
+  mulM(h1, h0 ^ (h1 >>> 15));
+  out[0] = out[0]! ^ (out[1]! >>> 15);
+}
+
+/** Redis' MurmurHash64A of a byte string, as a BigInt (for tests and checks; RedisHll does not allocate one). */
+export function murmurHash64A(key: Uint8Array): bigint {
+  murmur(key, key.length);
+  return (BigInt(out[1]!) << 32n) | BigInt(out[0]!);
+}
+
+/** An id's UTF-8 bytes are written here (grown for a longer one) instead of a Buffer per id. */
+let scratch = new Uint8Array(256);
+const utf8 = new TextEncoder();
+
+/** Trailing zero bits of a non-zero 32-bit value. */
+function ctz(x: number): number {
+  return 31 - Math.clz32(x & -x);
 }
 
 export class RedisHll {
@@ -47,15 +92,15 @@ export class RedisHll {
 
   /** Adds an element as Redis would take it from a client (its UTF-8 bytes). */
   add(element: string): void {
-    const hash = murmurHash64A(Buffer.from(element, 'utf8'));
-    const index = Number(hash & BigInt(REGISTERS - 1));
-    // The run of zeros after the index bits, plus one (a bit set at 50 bounds it).
-    let rest = (hash >> BigInt(P)) | (1n << BigInt(64 - P));
-    let count = 1;
-    while ((rest & 1n) === 0n) {
-      count++;
-      rest >>= 1n;
-    }
+    // At most 3 bytes per UTF-16 unit; encodeInto is ~5x quicker than Buffer#write here.
+    if (element.length * 3 > scratch.length) scratch = new Uint8Array(element.length * 3);
+    murmur(scratch, utf8.encodeInto(element, scratch).written);
+    const lo = out[0]!;
+    const hi = out[1]!;
+    const index = lo & (REGISTERS - 1);
+    // The run of zeros after the index bits, plus one; a bit set at 64 - P bounds it at 51.
+    const low = lo >>> P;
+    const count = low !== 0 ? 1 + ctz(low) : hi !== 0 ? 33 - P + ctz(hi) : 65 - P;
     if (count > this.registers[index]!) this.registers[index] = count;
   }
 
@@ -83,16 +128,22 @@ export class RedisHll {
 
   /** Reads a dense HyperLogLog as Redis keeps it (GET after PFDEBUG TODENSE, or toBuffer()). */
   static fromBuffer(buf: Buffer): RedisHll {
-    if (buf.length !== DENSE_BYTES || buf.toString('latin1', 0, 4) !== 'HYLL' || buf[4] !== 0) throw new Error('not a dense HyperLogLog of Redis');
     const hll = new RedisHll();
+    hll.mergeBuffer(buf);
+    return hll;
+  }
+
+  /** Merges a dense HyperLogLog as Redis keeps it, without making a RedisHll of it. */
+  mergeBuffer(buf: Buffer): void {
+    if (buf.length !== DENSE_BYTES || buf.toString('latin1', 0, 4) !== 'HYLL' || buf[4] !== 0) throw new Error('not a dense HyperLogLog of Redis');
     for (let i = 0; i < REGISTERS; i++) {
       const bit = i * BITS;
       const byte = HEADER + (bit >> 3);
       const fb = bit & 7;
       const b0 = buf[byte]!;
       const b1 = byte + 1 < DENSE_BYTES ? buf[byte + 1]! : 0;
-      hll.registers[i] = ((b0 >> fb) | (b1 << (8 - fb))) & MAX;
+      const v = ((b0 >> fb) | (b1 << (8 - fb))) & MAX;
+      if (v > this.registers[i]!) this.registers[i] = v;
     }
-    return hll;
   }
 }

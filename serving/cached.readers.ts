@@ -24,6 +24,7 @@ export function cachedBatch(snapshot: BatchViews, cache: ResultCache, observe?: 
   };
   // Visitor and visit ids stream through (the union keeps their sketch, speed/speed.reader.ts).
   if (snapshot.visitorIds) wrapped.visitorIds = snapshot.visitorIds.bind(snapshot);
+  if (snapshot.visitorSets) wrapped.visitorSets = snapshot.visitorSets.bind(snapshot);
   if (snapshot.sessionIds) wrapped.sessionIds = snapshot.sessionIds.bind(snapshot);
   if (snapshot.visitParts) {
     const f = snapshot.visitParts.bind(snapshot);

@@ -4,21 +4,22 @@
  * here (pinned batch versions, visitor ids across W, funnels, jobs, read keys) are optional
  * so the API works with whatever a store offers and says so when it cannot answer.
  */
+import type { IdSets } from '../core/day-sketches.ts';
 import type { Coverage, Dimension, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
 
 /** Funnels are part of the read contract (core/views.ts). */
 export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
+export type { IdSets } from '../core/day-sketches.ts';
 
 /** Ids streamed in chunks: a range of any length never holds all its ids in memory at once. */
 export type IdChunks = AsyncIterable<readonly string[]>;
 
 /**
- * The batch side's ids for a union across W: `ids()` streams them; `key` names them (version,
+ * The batch side's ids for a union across W (`sketch()` ∪ `ids()`); `key` names them (version,
  * site, range, filters), so the union may keep their sketch and not read them again.
  */
-export interface ExtraIds {
+export interface ExtraIds extends IdSets {
   key?: string;
-  ids: () => IdChunks;
 }
 
 /**
@@ -27,6 +28,11 @@ export interface ExtraIds {
  */
 export interface VisitorIdsReader {
   visitorIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
+}
+
+/** The same visitors as `visitorIds`, whole sketched days as one sketch (lazy: nothing is read until asked). */
+export interface VisitorSetsReader {
+  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets;
 }
 
 /** Speed-side union of its sketches over [from, to) with extra ids (the batch side's visitors). */
@@ -71,7 +77,7 @@ export interface FunnelReader {
  * One batch version, pinned for the length of one request: every read of a response goes
  * to the same version, and `version` keys the cache (batch results never change per version).
  */
-export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<SessionIdsReader>, Partial<VisitPartsReader>, Partial<FunnelReader> {
+export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<VisitorSetsReader>, Partial<SessionIdsReader>, Partial<VisitPartsReader>, Partial<FunnelReader> {
   readonly version: string;
 }
 

@@ -145,16 +145,18 @@ function idsKey(version: string, what: string, q: TotalsQuery, b: RangePart): st
 }
 
 /**
- * Unique visitors over a range that spans W: the batch side's exact ids go into the speed
- * side's sketch union, so a visitor seen on both sides counts once (within the sketch's error).
- * When a store cannot do its half, the two counts are added and reported as an upper bound.
+ * Unique visitors over a range that spans W: the batch side's exact ids (whole days as the
+ * sketches the batch job wrote, where it offers them) go into the speed side's sketch union, so a
+ * visitor seen on both sides counts once (within the sketch's error). When a store cannot do its
+ * half, the two counts are added and reported as an upper bound.
  */
 async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<{ value: number | undefined; how: MergedTotals['uniques'] }> {
   const batch = ctx.batch;
   const speed = ctx.speed;
   if (batch?.visitorIds && speed.visitorsUnion) {
     try {
-      const extra = { key: idsKey(batch.version, 'visitors', q, b), ids: () => batch.visitorIds!(q.site, b.from, b.to, q.filters) };
+      const sets = batch.visitorSets ? batch.visitorSets(q.site, b.from, b.to, q.filters) : { ids: () => batch.visitorIds!(q.site, b.from, b.to, q.filters) };
+      const extra = { ...sets, key: idsKey(batch.version, 'visitors', q, b) };
       return { value: await speed.visitorsUnion(q.site, s.from, s.to, extra, q.filters), how: 'union' };
     } catch (err) {
       if (!(err instanceof UnsupportedQueryError)) throw err;

@@ -63,9 +63,13 @@ function minutesOf(span: Span): number[] {
   return out;
 }
 
-/** The batch side's ids of a union across W, streamed in chunks; `key` names them for reuse. */
+/**
+ * The batch side's ids of a union across W: a sketch in Redis' dense format standing for some of
+ * them (whole days), and the rest streamed in chunks; `key` names them for reuse.
+ */
 export interface ExtraIds {
   key?: string;
+  sketch?: () => Promise<Buffer | null>;
   ids: () => AsyncIterable<readonly string[]>;
 }
 
@@ -197,7 +201,8 @@ export class SpeedReader implements ViewReader {
 
   /**
    * The extra ids' sketch: kept by their key (12 KB at most each, EXTRA_SKETCHES of them), else
-   * made in Redis chunk by chunk as the ids stream in, so the process never holds them all.
+   * made in Redis from the given sketch and the ids chunk by chunk as they stream in, so the
+   * process never holds them all.
    */
   private async extraSketch(site: string, extra: ExtraIds): Promise<Buffer> {
     const kept = extra.key === undefined ? undefined : this.extraSketches.get(extra.key);
@@ -208,7 +213,8 @@ export class SpeedReader implements ViewReader {
     }
     const tmp = this.deps.keys.site(site).temp(randomUUID());
     try {
-      await this.exec(this.deps.redis.pipeline().pfadd(tmp).pexpire(tmp, 60_000));
+      const given = extra.sketch ? await extra.sketch() : null;
+      await this.exec(given ? this.deps.redis.pipeline().set(tmp, given, 'PX', 60_000) : this.deps.redis.pipeline().pfadd(tmp).pexpire(tmp, 60_000));
       for await (const chunk of extra.ids()) {
         for (let i = 0; i < chunk.length; i += 10_000) await this.deps.redis.pfadd(tmp, ...(chunk.length <= 10_000 ? chunk : chunk.slice(i, i + 10_000))).catch((err: unknown) => this.fail(err));
       }
