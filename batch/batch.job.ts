@@ -156,9 +156,11 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     await conn.run(sessionMinutesSql(ev));
     let n = 0;
     for (const grain of ['minute', 'hour', 'day'] as const) n += await copy(conn, `${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
+    // From the session minutes in memory (fewer rows than the events, no Parquet to decode); the
+    // sites to sketch are read from the day rollup just written.
+    n += await writeVisitorSketches(conn, 'session_minutes', out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET);
     await conn.run('DROP TABLE session_minutes');
-    // The sites to sketch are read from the day rollup just written.
-    return n + (await writeVisitorSketches(conn, ev, out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET));
+    return n;
   };
   const breakdowns = (conn: DuckDBConnection): Promise<number> => copy(conn, `${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
   // Rollups and breakdowns take about the same CPU: one connection and thread each.

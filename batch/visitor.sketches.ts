@@ -14,7 +14,8 @@ export const DEFAULT_SKETCH_MIN_VISITORS = 2_000;
 
 /**
  * Writes the sketches of the sites of `dayFile` (the day's rollup) with at least `minVisitors`
- * visitors, from the day's events `ev` (a table expression), to `out`. Holds one 16 KB register
+ * visitors, from `ev` (a table expression with site_id, visitor_id and is_bot: the day's events
+ * or the batch job's session minutes), to `out`. Holds one 16 KB register
  * array per such site (at most visitors / minVisitors of them) and one chunk of ids at a time.
  * Returns the number of sketches written.
  */
