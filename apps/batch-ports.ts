@@ -4,11 +4,22 @@ import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
-import { BatchReader, ViewsStore, batchOptions, compactDay, formatDay, lakeDays, lakePaths, parseDay, runBatch } from '../batch/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchReader, ViewsStore, batchOptions, compactDay, coveredThrough, dirtyDays, formatDay, lagging, lakeDays, lakePaths, parseDay, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
+import { createKafka } from '../core/clients.ts';
+import { TwinlaneError } from '../core/errors.ts';
 import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/index.ts';
 
 /** Hourly compaction looks this far back: late files can land in any hour of the last days. */
 const COMPACTION_LOOKBACK_DAYS = 3;
+
+/** The nightly batch held back days the lake archiver does not cover yet: a later run can pass. */
+export class LakeIncompleteError extends TwinlaneError {
+  constructor(readonly days: string[], detail: string, readonly version: string | null) {
+    // The wait was the retry: the next scheduled run tries again.
+    super('LAKE_INCOMPLETE', `not published: ${days.join(', ')}: the lake archiver does not cover their end yet (${detail})${version ? `; ${version} holds the complete days before them` : ''}`, { retriable: false });
+  }
+}
 
 export interface BatchPorts {
   batch: BatchPort;
@@ -22,11 +33,43 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
   const options = batchOptions(config);
   const views = new ViewsStore(config.DATA_DIR);
   const reader = new BatchReader({ dataDir: config.DATA_DIR, duckdb: { memoryLimit: '1GB', threads: 2 } });
+  const kafka = createKafka(config, logger, 'batch');
+  /** Every partition of the events topic: its high watermark and how far the lake archiver got. */
+  const coverage = async (): Promise<PartitionCoverage[]> => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const progress = readProgress(config.DATA_DIR, config.EVENTS_TOPIC);
+      return (await admin.fetchTopicOffsets(config.EVENTS_TOPIC)).map((o) => ({ partition: o.partition, high: BigInt(o.high), ...(progress.has(o.partition) ? { progress: progress.get(o.partition)! } : {}) }));
+    } finally {
+      await admin.disconnect();
+    }
+  };
   const batch: BatchPort = {
-    async run({ until }) {
+    async run({ until, signal }) {
       const previousWatermark = views.pointer()?.watermark ?? null;
-      const record = await runBatch({ options, logger }, { dirty: true, ...(until !== undefined ? { until } : {}) });
+      // Publish only complete days: wait (within BATCH_COMPLETE_WAIT) until the lake covers the end
+      // of every dirty day plus the allowed lateness on every partition; what is still short is held.
+      const dayEnd = (day: string) => {
+        const start = parseDay(day);
+        return until !== undefined && until > start && until < start + 86_400_000 ? until : start + 86_400_000;
+      };
+      const lastEnd = () => Math.max(-Infinity, ...dirtyDays(config.DATA_DIR, views.current(), Date.now(), until).map(dayEnd));
+      const deadline = Date.now() + config.BATCH_COMPLETE_WAIT;
+      let partitions = await coverage();
+      while (coveredThrough(partitions, Date.now()) - config.BATCH_ALLOWED_LATENESS < lastEnd() && Date.now() < deadline) {
+        await sleep(Math.min(5_000, Math.max(0, deadline - Date.now())), undefined, { signal });
+        partitions = await coverage();
+      }
+      const completeBefore = coveredThrough(partitions, Date.now()) - config.BATCH_ALLOWED_LATENESS;
+      const record = await runBatch({ options, logger }, { dirty: true, completeBefore, ...(until !== undefined ? { until } : {}) });
       if (record.status === 'failed') throw new Error(`batch run ${record.runId} failed: ${record.errors.join('; ')}`);
+      if (record.held?.length) {
+        const behind = lagging(partitions, completeBefore + config.BATCH_ALLOWED_LATENESS + 1, Date.now());
+        const detail = behind.map((p) => `partition ${p.partition} archived through ${Number.isFinite(p.archivedThrough) ? new Date(p.archivedThrough).toISOString() : 'nothing'}, ${p.behind} records behind`).join('; ');
+        logger.error({ event: 'batch_lake_incomplete', alert: true, days: record.held, partitions: behind, waited_ms: config.BATCH_COMPLETE_WAIT }, `not published: ${record.held.join(', ')}; the lake archiver does not cover their end plus ${config.BATCH_ALLOWED_LATENESS / 60_000} min yet (${detail}); serving keeps the speed layer's numbers for them`);
+        throw new LakeIncompleteError(record.held, detail, record.version);
+      }
       return {
         published: record.status === 'ok' && record.version !== null,
         days: record.days.map((d) => d.day),

@@ -73,7 +73,7 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
     retention,
     speed: { retireBefore: (w) => retirePerSite(maintenance, config.SITES_FILE, w) },
     // Both readers answer the read contract's units (revenue in micros), so drift compares like with like.
-    drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites() },
+    drift: { speed: speedReader, batch: batch.reader, sites: () => maintenance.sites(), threshold: config.DRIFT_THRESHOLD },
     ...(warehouse ? { warehouse: warehouse.warehouse } : {}),
     ...(views ? { views: views.views } : {}),
     async close() {

@@ -115,6 +115,7 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   const picked = [req.dates?.length ? 'dates' : null, req.from || req.to ? 'range' : null, req.dirty ? 'dirty' : null].filter(Boolean);
   if (picked.length !== 1) throw new UsageError('BAD_BATCH_REQUEST', 'give exactly one of --date D, --from D --to D, or --dirty');
   if (req.until !== undefined && !req.dirty) throw new UsageError('BAD_BATCH_REQUEST', 'until goes with --dirty only');
+  if (req.completeBefore !== undefined && !req.dirty) throw new UsageError('BAD_BATCH_REQUEST', 'completeBefore goes with --dirty only');
   if (req.dates?.length) {
     for (const d of req.dates) parseDay(d);
     return [...new Set(req.dates)].sort().map((day) => ({ day }));
@@ -205,7 +206,15 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
   try {
     resolveCompactions(options.dataDir);
     const current = store.current();
-    const days = resolveDays(req, options.dataDir, current, now);
+    const wanted = resolveDays(req, options.dataDir, current, now);
+    // A day the lake does not cover to its end yet is held back: computed from part of its records, it would be published short.
+    const complete = (p: DayPart) => req.completeBefore === undefined || (p.until ?? parseDay(p.day) + DAY_MS) <= req.completeBefore;
+    const days = wanted.filter(complete);
+    const held = wanted.filter((p) => !complete(p)).map((p) => p.day);
+    if (held.length > 0) {
+      record.held = held;
+      deps.logger?.warn({ event: 'batch_days_held', run: runId, days: held, complete_before: new Date(req.completeBefore!).toISOString() }, `held back ${held.join(', ')}: the lake does not cover their end yet`);
+    }
     if (!req.dirty) {
       const empty = days.filter((d) => lakeDay(options.dataDir, d.day).files.length === 0).map((d) => d.day);
       if (empty.length) throw new UsageError('NO_DATA', `no lake data for ${empty.join(', ')} (looked in ${join(lakePaths(options.dataDir).events, `dt=${empty[0]}`)})`);

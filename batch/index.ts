@@ -9,4 +9,6 @@ export { ViewsStore, watermarkOf, BatchLockedError } from './views.store.ts';
 export { archiverOptions, batchOptions, ARCHIVER_NODE_ARGS, ARCHIVER_MEMORY_LIMIT, type ArchiverOptions, type BatchOptions } from './options.ts';
 export { LAKE_COLUMNS } from './lake.schema.ts';
 export { lakePaths, lakeFileName, parseLakeFileName, parseDay, formatDay } from './lake.layout.ts';
+export { readProgress, writeProgress, progressDir, type PartitionProgress } from './lake.progress.ts';
+export { coveredThrough, lagging, type PartitionCoverage } from './lake.coverage.ts';
 export type * from './types.ts';

@@ -24,6 +24,7 @@ import { classifyDecodeFailure, decodeDeadLetter, type CircuitBreaker, type Dead
 import type { EventCodec } from '../schemas/index.ts';
 import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';
+import { writeProgress } from './lake.progress.ts';
 import { LakeRoll, type RollTrigger } from './lake.roll.ts';
 import { LakeWriter } from './lake.writer.ts';
 import type { ArchiverOptions } from './options.ts';
@@ -164,6 +165,8 @@ export class LakeArchiver extends BaseService {
       markers: this.markers,
       topic: this.options.topic,
       commit: (offsets) => this.consumer!.commitOffsets(offsets),
+      // How far each partition is archived, for the batch job's completeness check (lake.progress.ts).
+      committed: (done) => writeProgress(this.options.dataDir, this.options.topic, done.map((d) => ({ partition: d.partition, offset: (d.last + 1n).toString(), archivedThrough: d.maxTimestamp }))),
       confirmed: this.confirmed,
       logger: this.deps.logger,
       metrics: this.m,
@@ -301,6 +304,7 @@ export class LakeArchiver extends BaseService {
     const first = BigInt(messages[0]!.offset);
     const last = BigInt(messages[messages.length - 1]!.offset);
     spool.append(lines.bytes(), rows, first, last, lines.longestLine);
+    for (const msg of messages) spool.maxTimestamp = Math.max(spool.maxTimestamp, Number(msg.timestamp));
     this.nextOffset.set(partition, last + 1n);
     this.m.buffered.set(this.bufferedRows());
     // Ahead when DuckDB is idle; regardless (queued) once a segment is so big its conversion would take too much memory.

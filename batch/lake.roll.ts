@@ -49,6 +49,8 @@ export interface LakeRollDeps {
   topic: string;
   /** Commits offsets of the archiver's group (kafkajs' consumer.commitOffsets). */
   commit: (offsets: CommitOffset[]) => Promise<void>;
+  /** Told of the ranges whose commit the coordinator confirmed. */
+  committed?: (done: RolledPartition[]) => void;
   /**
    * Offsets the group coordinator confirmed per partition (kafkajs' COMMIT_OFFSETS event): a
    * commit that returned is trusted only once its offset shows up here.
@@ -135,6 +137,7 @@ export class LakeRoll {
     for (const o of offsets) if ((confirmed.get(o.partition) ?? -1n) < BigInt(o.offset)) throw new CommitNotConfirmedError(o.partition, o.offset);
     for (const d of done) markers.remove({ partition: d.partition, first: d.first.toString(), last: d.last.toString() });
     for (const o of offsets) metrics.committed.set({ partition: String(o.partition) }, Number(o.offset));
+    this.deps.committed?.(done);
   }
 
   /** A partition's files are placed as soon as its segments are converted, while DuckDB goes on with the next. */
@@ -143,7 +146,7 @@ export class LakeRoll {
     try {
       for (const { spool: s, segments } of sealed) {
         const converted = await Promise.all(segments.map((g) => g.converted!));
-        placing.push(this.deps.writer.place({ partition: s.partition, first: s.first!, last: s.last!, rows: s.rows }, converted));
+        placing.push(this.deps.writer.place({ partition: s.partition, first: s.first!, last: s.last!, rows: s.rows, maxTimestamp: s.maxTimestamp }, converted));
       }
     } finally {
       await Promise.allSettled(placing); // nothing of this roll is still touching files when it fails

@@ -26,10 +26,12 @@ export interface RolledPartition {
   rows: number;
   files: string[];
   bytes: number;
+  /** Newest Kafka record timestamp of the range (epoch ms). */
+  maxTimestamp: number;
 }
 
 /** What a roll knows of one partition: its offset range and row count. */
-export type PartitionRange = Pick<RolledPartition, 'partition' | 'first' | 'last' | 'rows'>;
+export type PartitionRange = Pick<RolledPartition, 'partition' | 'first' | 'last' | 'rows' | 'maxTimestamp'>;
 
 const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_csv($spool, ${SPOOL_READ_OPTIONS_SQL}))
   TO $dir (${ARCHIVER_PARQUET_OPTIONS}, PARTITION_BY (dt, hour))`;
@@ -93,7 +95,7 @@ export class LakeWriter {
     const segments = spool.seal();
     for (const s of segments) s.converted ??= this.convert(s, spool.partition);
     const converted = await Promise.all(segments.map((s) => s.converted!));
-    return this.place({ partition: spool.partition, first: spool.first!, last: spool.last!, rows: spool.rows }, converted);
+    return this.place({ partition: spool.partition, first: spool.first!, last: spool.last!, rows: spool.rows, maxTimestamp: spool.maxTimestamp }, converted);
   }
 
   /**

@@ -30,6 +30,8 @@ export class PartitionSpool {
   rows = 0;
   first: bigint | undefined;
   last: bigint | undefined;
+  /** Newest Kafka record timestamp of the spooled range (epoch ms): how far in time the roll archives. */
+  maxTimestamp = -Infinity;
   readonly openedAt = Date.now();
   private readonly segments: SpoolSegment[] = [];
   private open: SpoolSegment | undefined;

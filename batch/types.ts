@@ -11,6 +11,12 @@ export interface BatchRequest {
    * has passed: its local day is then wholly in batch, contract 9), unless already covered that far.
    */
   until?: number;
+  /**
+   * With `dirty`: a day (or part of one) is computed only when it ends at or before this instant:
+   * the time up to which the lake holds every partition's records, less the allowed lateness
+   * (lake.coverage.ts). Later ones are held back and listed in the run's `held`.
+   */
+  completeBefore?: number;
 }
 
 export interface DayRun {
@@ -41,6 +47,8 @@ export interface RunRecord {
   rowsRead: number;
   rowsWritten: number;
   errors: string[];
+  /** Dirty days held back because the lake does not cover their end yet (`completeBefore`). */
+  held?: string[];
 }
 
 export interface DayEntry {

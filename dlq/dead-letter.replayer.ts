@@ -99,6 +99,8 @@ export class DeadLetterReplayer {
       const twin = key === undefined ? undefined : sources.get(key);
       let prep: Preparation;
       if (letter.status === 'replayed') prep = { kind: 'skip', reason: 'already replayed' };
+      // Refused before a site was proven (401/403): the letter is a sample of nobody's data (contract 8), never sent on.
+      else if (letter.code === 'UNAUTHORIZED' && letter.stage === 'collect') prep = { kind: 'skip', reason: 'refused for authentication (401/403): a sample only, never replayed' };
       else if (twin !== undefined) prep = { kind: 'duplicate', of: twin };
       else {
         prep = await this.deps.preparer.prepare(letter, options.transform);

@@ -25,7 +25,7 @@ import type { ArchivedDeadLetter, AttemptRecord, LetterFilter, LetterStats, Stor
 
 const LETTER_COLUMNS = `id VARCHAR, stage VARCHAR, code VARCHAR, message VARCHAR, field VARCHAR, site_id VARCHAR,
   first_seen BIGINT, attempts INTEGER, source_topic VARCHAR, source_partition INTEGER, source_offset VARCHAR,
-  payload_format VARCHAR, payload BLOB, dlq_partition INTEGER, dlq_offset BIGINT, archived_at BIGINT, reporter VARCHAR`;
+  payload_format VARCHAR, payload BLOB, dlq_partition INTEGER, dlq_offset BIGINT, archived_at BIGINT, reporter VARCHAR, redacted VARCHAR`;
 const ATTEMPT_COLUMNS = `id VARCHAR, status VARCHAR, attempts INTEGER, code VARCHAR, message VARCHAR, field VARCHAR, attempted_at BIGINT, run_id VARCHAR`;
 
 /** A typed relation without rows, for a store that has no files yet. */
@@ -257,6 +257,7 @@ function appendLetter(ap: Appender, l: ArchivedDeadLetter): void {
   ap.appendBigInt(BigInt(l.dlqOffset));
   ap.appendBigInt(BigInt(l.archivedAt));
   nullable(ap, l.reporter);
+  nullable(ap, l.redacted);
 }
 
 function whereClause(f: LetterFilter): { where: string; params: Record<string, DuckDBValue> } {
@@ -290,6 +291,7 @@ function toStored(r: Record<string, unknown>): StoredDeadLetter {
   const lastCode = str(r.last_code);
   const lastMessage = str(r.last_message);
   const lastField = str(r.last_field);
+  const redacted = str(r.redacted);
   return {
     id: String(r.id),
     stage: r.stage as StoredDeadLetter['stage'],
@@ -306,6 +308,7 @@ function toStored(r: Record<string, unknown>): StoredDeadLetter {
     archivedAt: Number(r.archived_at),
     ...(field === undefined ? {} : { field }),
     ...(siteId === undefined ? {} : { siteId }),
+    ...(redacted === undefined ? {} : { redacted }),
     ...(r.source_topic === null || r.source_topic === undefined
       ? {}
       : { source: { topic: String(r.source_topic), partition: Number(r.source_partition), offset: String(r.source_offset) } }),

@@ -4,7 +4,9 @@
  * replicas. A failed send throws (retriable), so the caller never commits past a record that
  * neither landed nor was dead-lettered.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomUUID } from 'node:crypto';
+import { redactPiiCounting, type Redactions } from '../core/pii.redactor.ts';
 import type { Kafka, Producer, IHeaders } from 'kafkajs';
 import { DependencyError } from '../core/errors.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
@@ -12,7 +14,34 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter, type SourcePosition, type Stage } from './types.ts';
 
-export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts' | 'reporter'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
+export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts' | 'reporter' | 'redacted'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
+
+/**
+ * No raw PII at rest in dead letters (contract 8): a JSON payload, or a binary one that is UTF-8
+ * text, and the message are stored with e-mail addresses and card numbers redacted, and the letter
+ * says what was taken out. The text stays as it was otherwise, so it can still be repaired and
+ * replayed. Other bytes (Avro, gzip) are left: the collector redacted events before encoding them.
+ */
+export function redactLetter<T extends Pick<DeadLetter, 'payload' | 'payloadFormat' | 'message'>>(letter: T): T & { redacted?: string } {
+  const total: Redactions = { email: 0, card: 0 };
+  const add = (r: Redactions) => {
+    total.email += r.email;
+    total.card += r.card;
+  };
+  let payload = letter.payload;
+  if (letter.payloadFormat === 'json' || (letter.payloadFormat === 'binary' && isUtf8(payload))) {
+    const r = redactPiiCounting(payload.toString('utf8'));
+    if (r.redactions.email + r.redactions.card > 0) {
+      payload = Buffer.from(r.text, 'utf8');
+      add(r.redactions);
+    }
+  }
+  const m = redactPiiCounting(letter.message);
+  add(m.redactions);
+  if (total.email + total.card === 0) return letter;
+  const redacted = (Object.entries(total) as [keyof Redactions, number][]).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(',');
+  return { ...letter, payload, message: m.text, redacted };
+}
 
 /**
  * The id of the letter of one source record's failure at one stage: a UUID-shaped hash of
@@ -38,6 +67,7 @@ export function toHeaders(dl: DeadLetter): IHeaders {
   if (dl.field !== undefined) h[DLQ_HEADERS.field] = dl.field;
   if (dl.siteId !== undefined) h[DLQ_HEADERS.siteId] = dl.siteId;
   if (dl.reporter !== undefined) h[DLQ_HEADERS.reporter] = dl.reporter;
+  if (dl.redacted !== undefined) h[DLQ_HEADERS.redacted] = dl.redacted;
   if (dl.source) {
     h[DLQ_HEADERS.sourceTopic] = dl.source.topic;
     h[DLQ_HEADERS.sourcePartition] = String(dl.source.partition);
@@ -64,6 +94,7 @@ export function fromMessage(value: Buffer | null, headers: IHeaders | undefined,
   const field = header(headers, DLQ_HEADERS.field);
   const siteId = header(headers, DLQ_HEADERS.siteId);
   const reporter = header(headers, DLQ_HEADERS.reporter);
+  const redacted = header(headers, DLQ_HEADERS.redacted);
   const firstSeen = Number(header(headers, DLQ_HEADERS.firstSeen));
   const attempts = Number(header(headers, DLQ_HEADERS.attempts));
   return {
@@ -78,6 +109,7 @@ export function fromMessage(value: Buffer | null, headers: IHeaders | undefined,
     ...(field === undefined ? {} : { field }),
     ...(siteId === undefined ? {} : { siteId }),
     ...(reporter === undefined ? {} : { reporter }),
+    ...(redacted === undefined ? {} : { redacted }),
     ...(topic !== undefined && partition !== undefined && offset !== undefined ? { source: { topic, partition: Number(partition), offset } } : {}),
   };
 }
@@ -143,7 +175,7 @@ export class DeadLetterWriter {
     const now = Date.now();
     const reporter = this.deps.reporter === undefined ? {} : { reporter: this.deps.reporter };
     const full: DeadLetter[] = letters.map((l) => ({
-      ...l,
+      ...redactLetter(l),
       ...reporter,
       id: l.id ?? (l.source ? sourceLetterId(l.source, l.stage) : randomUUID()),
       firstSeen: l.firstSeen ?? now,

@@ -49,6 +49,7 @@ export function formatLetter(l: StoredDeadLetter): string {
     ['source', l.source ? `${l.source.topic} partition ${l.source.partition} offset ${l.source.offset}` : undefined],
     ['dlq position', `partition ${l.dlqPartition} offset ${l.dlqOffset}`],
     ['payload', `${l.payload.length} bytes, ${l.payloadFormat}`],
+    ['redacted', l.redacted],
   ];
   const meta = kv.filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padEnd(13)} ${v}`);
   return [...meta, '', '--- payload as text (UTF-8) ---', l.payload.toString('utf8'), '', '--- payload as hex ---', hexDump(l.payload)].join('\n');

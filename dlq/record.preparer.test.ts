@@ -2,15 +2,28 @@ import { randomUUID } from 'node:crypto';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { generateTraffic } from '../traffic/index.ts';
-import { EVENT_SCHEMA, type TwinlaneEvent } from '../schemas/index.ts';
+import { EVENT_SCHEMA, SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
 import { EventCodec } from '../schemas/index.ts';
 import { frame } from '../schemas/index.ts';
 import { RecordPreparer, TransformError, replayEventId, type ReplayPipeline } from './record.preparer.ts';
 import { deadLetter, ok, type StoredDeadLetter } from './types.ts';
 import { MemoryRegistryClient } from '../schemas/index.ts';
 
-/** Stands in for ingest's EventPipeline: requires a numeric `revenue`, echoes the id. */
+/** The codec of the current test (set by setup()), which the stand-in's records are encoded with. */
+let recordCodec: EventCodec;
+
+/** Stands in for ingest's EventPipeline: requires a numeric `revenue`, echoes the id; records of a site "nowhere" are refused, others encoded. */
 const pipeline: ReplayPipeline = {
+  processRecord(record) {
+    if (record.site_id === 'nowhere') return deadLetter('validate', 'UNAUTHORIZED', 'site_id: unknown site "nowhere"', 'site_id');
+    try {
+      const event = record as unknown as TwinlaneEvent;
+      return ok({ event, key: `${event.site_id}:${event.visitor_id}`, bytes: recordCodec.encode(event) });
+    } catch (err) {
+      if (err instanceof SchemaViolationError) return deadLetter('validate', 'SCHEMA_VIOLATION', `does not match the event schema at ${err.paths.join(', ')}`, err.paths[0]);
+      throw err;
+    }
+  },
   processValue(value, ctx) {
     const v = value as Record<string, unknown>;
     if (typeof v.revenue !== 'number') return deadLetter('validate', 'SCHEMA_VIOLATION', 'revenue: expected number', 'revenue');
@@ -25,6 +38,7 @@ async function setup() {
   const registry = new MemoryRegistryClient();
   const codec = new EventCodec(registry, 'events');
   await codec.init();
+  recordCodec = codec;
   const drift = structuredClone(EVENT_SCHEMA);
   drift.fields = drift.fields.map((f) => (f.name === 'revenue_micros' ? { ...f, type: ['null', 'string'] } : f));
   const driftId = await registry.register(drift);

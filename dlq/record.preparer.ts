@@ -16,9 +16,10 @@ import { driftError } from '../schemas/index.ts';
 import type { DeadLetterCode, Outcome, StoredDeadLetter } from './types.ts';
 import { deadLetter, ok } from './types.ts';
 
-/** What replay needs from ingest's EventPipeline. */
+/** What replay needs from ingest's EventPipeline: public event JSON, and complete records, both checked as live traffic is. */
 export interface ReplayPipeline {
   processValue(value: unknown, ctx: { siteId?: string; receivedAt: number }): Outcome<{ event: TwinlaneEvent; key: string; bytes: Buffer }>;
+  processRecord(record: Record<string, unknown>): Outcome<{ event: TwinlaneEvent; key: string; bytes: Buffer }>;
 }
 
 /** What replay needs from the schema codec (EventCodec after init()) and the registry. */
@@ -132,15 +133,11 @@ export class RecordPreparer {
     return ok({ key: out.value.key, bytes: out.value.bytes, eventId: out.value.event.event_id, siteId: out.value.event.site_id });
   }
 
+  /** A complete record: its site, clock skew and PII checked and its text redacted as live traffic's (ingest's processRecord), then the schema. */
   private validateRecord(record: Record<string, unknown>): Outcome<PreparedEvent> {
-    try {
-      const event = record as unknown as TwinlaneEvent;
-      const bytes = this.deps.codec.encode(event);
-      return ok({ key: `${event.site_id}:${event.visitor_id}`, bytes, eventId: event.event_id, siteId: event.site_id });
-    } catch (err) {
-      if (err instanceof SchemaViolationError) return deadLetter('validate', 'SCHEMA_VIOLATION', `does not match the event schema at ${err.paths.join(', ')}`, err.paths[0]);
-      throw err;
-    }
+    const out = this.deps.pipeline.processRecord(record);
+    if (out.kind !== 'ok') return out;
+    return ok({ key: out.value.key, bytes: out.value.bytes, eventId: out.value.event.event_id, siteId: out.value.event.site_id });
   }
 
   /** Decodes with the registry; on drift, decodes with the writer's schema alone so a transform can repair it. */

@@ -47,6 +47,11 @@ export interface DeadLetter {
   payloadFormat: 'json' | 'avro-confluent' | 'binary';
   /** The component that wrote it (collector, speed, lake), when it said so. */
   reporter?: string;
+  /**
+   * What was redacted from the payload and message before the letter was stored (JSON and text
+   * payloads: e-mail addresses and card numbers, contract 8), e.g. `email=1,card=2`; absent: nothing.
+   */
+  redacted?: string;
 }
 
 /** Kafka header names that carry the metadata; the message value is the original bytes. */
@@ -64,6 +69,7 @@ export const DLQ_HEADERS = {
   sourceOffset: 'tl-source-offset',
   payloadFormat: 'tl-payload-format',
   reporter: 'tl-reporter',
+  redacted: 'tl-redacted',
 } as const;
 
 /** The result of one step for one record: values, not exceptions (only the consumer loop dead-letters). */

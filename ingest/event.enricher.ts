@@ -10,7 +10,7 @@ import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { EventTime } from './clock-skew.policy.ts';
 import type { EventInput } from './event.validator.ts';
 import type { IpHasher } from './ip.hasher.ts';
-import { redactNullable, redactPii } from './pii.redactor.ts';
+import { redactNullable, redactPii } from '../core/pii.redactor.ts';
 import type { UserAgentParser } from './user-agent.parser.ts';
 
 /** Normalises an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) and drops what is not an IP. */

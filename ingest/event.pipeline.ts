@@ -10,6 +10,7 @@ import type { TwinlaneEvent } from '../schemas/index.ts';
 import { SchemaViolationError } from '../schemas/index.ts';
 import { deadLetter, ok, type Outcome } from '../dlq/index.ts';
 import { applyClockSkew, type ClockSkewOptions } from './clock-skew.policy.ts';
+import { redactRecord } from '../core/pii.redactor.ts';
 import type { EventEnricher } from './event.enricher.ts';
 import { validateEvent } from './event.validator.ts';
 import type { CollectContext, EncodedEvent } from './types.ts';
@@ -67,6 +68,29 @@ export class EventPipeline {
       return ok({ event, key: kafkaKey(event), bytes: this.deps.encoder.encode(event) });
     } catch (err) {
       if (err instanceof SchemaViolationError) return deadLetter('validate', 'SCHEMA_VIOLATION', `does not match the registered event schema at ${err.paths.join(', ')}`, err.paths[0]);
+      throw err;
+    }
+  }
+
+  /**
+   * A complete event record (a replay transform's result, or a letter's decoded Avro record): the
+   * checks live traffic gets that a record can still fail: its site exists, its event time lies
+   * within the clock-skew window of its received time (adjusted or refused by the same policy),
+   * and its text fields are PII-redacted; then the schema. A record never goes around them.
+   */
+  processRecord(record: Record<string, unknown>): Outcome<EncodedEvent> {
+    const siteId = typeof record.site_id === 'string' ? record.site_id : undefined;
+    if (siteId === undefined || !this.deps.sites.get(siteId)) return deadLetter('validate', 'UNAUTHORIZED', siteId === undefined ? 'site_id: no site given' : `site_id: unknown site "${siteId}"`, 'site_id');
+    let event = redactRecord(record) as unknown as TwinlaneEvent;
+    if (typeof event.event_time === 'number' && typeof event.received_time === 'number') {
+      const time = applyClockSkew(event.event_time, event.received_time, this.deps.clockSkew);
+      if (time.kind !== 'ok') return time;
+      if (time.value.adjusted) event = { ...event, event_time: time.value.eventTime, time_adjusted: true };
+    }
+    try {
+      return ok({ event, key: kafkaKey(event), bytes: this.deps.encoder.encode(event) });
+    } catch (err) {
+      if (err instanceof SchemaViolationError) return deadLetter('validate', 'SCHEMA_VIOLATION', `does not match the event schema at ${err.paths.join(', ')}`, err.paths[0]);
       throw err;
     }
   }

@@ -7,7 +7,7 @@ export { EventPipeline, kafkaKey, type EventEncoder, type EventPipelineDeps } fr
 export { EventEnricher, countryOf, normaliseIp } from './event.enricher.ts';
 export { UserAgentParser, type UserAgentInfo } from './user-agent.parser.ts';
 export { IpHasher } from './ip.hasher.ts';
-export { redactPii } from './pii.redactor.ts';
+export { redactPii } from '../core/pii.redactor.ts';
 export { EventsProducer, KafkaUnavailableError, ProducerBusyError, type Readiness } from './events.producer.ts';
 export { registerLz4Codec } from './lz4.codec.ts';
 export { CollectHandler, type EventSink, type DeadLetterSink } from './collect.handler.ts';

@@ -7,6 +7,7 @@
  * Relative error of a bucket: |speed − batch| / batch; when batch is 0 it is 0 if speed is 0
  * too and 1 otherwise. Only buckets both stores answer for are compared.
  */
+import { TwinlaneError } from '../core/errors.ts';
 import { alignDown, type Metric, type SeriesPoint, type ViewReader } from '../core/views.ts';
 import type { DriftReport, JobDefinition, JobOutput, MetricDrift } from './types.ts';
 import type { SchedulerMetrics } from './scheduler.metrics.ts';
@@ -23,6 +24,19 @@ export interface DriftDeps {
   /** The sites to compare, or a function that lists them at run time. */
   sites: readonly string[] | (() => Promise<readonly string[]>);
   metrics?: Metric[];
+  /**
+   * Largest mean relative error of a metric that passes (DRIFT_THRESHOLD): above it the check
+   * fails, so the speed keys of those days are not retired (speed stays the second copy until
+   * someone looks). Absent: the check reports and passes.
+   */
+  threshold?: number;
+}
+
+/** Speed and batch disagree beyond the threshold: the speed keys stay, the run says which metrics. */
+export class DriftTooHighError extends TwinlaneError {
+  constructor(readonly over: MetricDrift[], threshold: number) {
+    super('DRIFT_TOO_HIGH', `speed against batch beyond the threshold ${threshold}: ${over.map((m) => `${m.metric} mean relative error ${m.meanRelativeError.toFixed(4)} over ${m.buckets} buckets (speed ${m.speedTotal}, batch ${m.batchTotal})`).join('; ')}; the speed keys of these days are kept`, { retriable: false });
+  }
 }
 
 export function relativeError(speed: number, batch: number): number {
@@ -85,6 +99,8 @@ export function driftJob(deps: DriftDeps & { schedulerMetrics: SchedulerMetrics 
     async run(ctx): Promise<JobOutput> {
       const report = await compareSpeedWithBatch(deps, from, to, ctx.signal);
       deps.schedulerMetrics.recordDrift(report);
+      const over = deps.threshold === undefined ? [] : report.metrics.filter((m) => m.buckets > 0 && m.meanRelativeError > deps.threshold!);
+      if (over.length > 0) throw new DriftTooHighError(over, deps.threshold!);
       const buckets = Math.max(0, ...report.metrics.map((m) => m.buckets));
       return { rows: buckets, days: daysOf(from, to), details: { drift: report }, next };
     },

@@ -109,6 +109,33 @@ describe('batch job', () => {
     await ledger.close();
   });
 
+
+  it('keeps the speed keys when the drift is beyond the threshold: the drift run fails naming the metric, nothing is retired', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinlane-batchjob-'));
+    dirs.push(dir);
+    const ledger = JobLedger.inDataDir(dir);
+    const sm = new SchedulerMetrics(new Metrics());
+    const runner = new JobRunner({ ledger, lock: new MemoryJobLock(), metrics: sm, logger: silentLogger(), retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+    const retired: number[] = [];
+    const result: BatchRunResult = { published: true, days: ['2026-03-01'], rows: 1234, previousWatermark: null, watermark: D1 + DAY, version: 'v1' };
+    const job = (speedPageviews: number) =>
+      batchJob({
+        batch: { run: async () => result },
+        drift: { speed: fakeReader('speed', () => ({ pageviews: speedPageviews })), batch: fakeReader('batch', () => ({ pageviews: 100 })), sites: async () => ['a'], metrics: ['pageviews'], threshold: 0.05 },
+        speed: { retireBefore: async (t) => (retired.push(t), { minutesDeleted: 5 }) },
+        schedulerMetrics: sm,
+      });
+    const far = await runner.run(job(80), 'manual', new AbortController().signal);
+    expect(far.status === 'succeeded' && far.followUps.map((f) => [f.job, f.status])).toEqual([['drift', 'failed']]);
+    expect(retired).toEqual([]);
+    const [driftRun] = await ledger.list({ job: 'drift' });
+    expect(driftRun).toMatchObject({ status: 'failed', errorCode: 'DRIFT_TOO_HIGH', error: expect.stringContaining('pageviews mean relative error 0.2000') });
+    // Within the threshold: retired.
+    const near = await runner.run(job(97), 'manual', new AbortController().signal);
+    expect(near.status === 'succeeded' && near.followUps.map((f) => [f.job, f.status])).toEqual([['drift', 'succeeded']]);
+    expect(retired).toEqual([D1 + DAY]);
+    await ledger.close();
+  });
   it("run for a site zone, computes up to that zone's local midnight of its slot", async () => {
     const sm = new SchedulerMetrics(new Metrics());
     const asked: (number | undefined)[] = [];

@@ -33,19 +33,57 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/** What a redaction took out: e-mail addresses and card numbers, counted. */
+export interface Redactions {
+  email: number;
+  card: number;
+}
+
 /** Cheap pre-checks keep the common case (nothing to redact) at one scan per pattern. */
 export function redactPii(text: string): string {
+  return redactPiiCounting(text).text;
+}
+
+/** redactPii, saying how many of each it took out (a dead letter lists its redactions). */
+export function redactPiiCounting(text: string): { text: string; redactions: Redactions } {
   let out = text;
-  if (out.includes('@') || out.includes('%40')) out = out.replace(EMAIL, REDACTED_EMAIL);
+  const redactions = { email: 0, card: 0 };
+  if (out.includes('@') || out.includes('%40')) {
+    out = out.replace(EMAIL, () => {
+      redactions.email++;
+      return REDACTED_EMAIL;
+    });
+  }
   if (/\d{4}/.test(out)) {
     out = out.replace(CARD, (m) => {
       const digits = m.replace(/[ -]/g, '');
-      return digits.length >= 13 && luhnValid(digits) ? REDACTED_CARD : m;
+      if (digits.length < 13 || !luhnValid(digits)) return m;
+      redactions.card++;
+      return REDACTED_CARD;
     });
   }
-  return out;
+  return { text: out, redactions };
 }
 
 export function redactNullable(text: string | null): string | null {
   return text === null ? null : redactPii(text);
+}
+
+/** The text fields of an event record a client controls (what the enricher redacts on the way in). */
+const RECORD_TEXT_FIELDS = ['url', 'path', 'referrer', 'referrer_host', 'title', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'name'] as const;
+
+/**
+ * An event record with its client-controlled text redacted (fields of other types are left for
+ * the schema check to refuse); property values too.
+ */
+export function redactRecord(record: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...record };
+  for (const f of RECORD_TEXT_FIELDS) if (typeof out[f] === 'string') out[f] = redactPii(out[f] as string);
+  const props = out.properties;
+  if (props !== null && typeof props === 'object' && !Array.isArray(props)) {
+    const redacted: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(props)) redacted[k] = typeof v === 'string' ? redactPii(v) : v;
+    out.properties = redacted;
+  }
+  return out;
 }
