@@ -103,6 +103,7 @@ export const CONFIG_VARIABLES = {
   SPEED_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of a speed consumer (how soon a dead one loses its partitions)'],
   SPEED_WATERMARK_REFRESH: ['5s', duration, 'How often the speed consumer re-reads the batch watermark W'],
   SPEED_COMMIT_INTERVAL: ['1s', duration, 'How often the speed consumer commits Kafka offsets (Redis holds the exact ones)'],
+  SPEED_DEDUPE_WINDOW: ['10m', duration, 'How long the speed layer remembers the event ids it counted (per site and event minute), so a client retry of the same event counts once; 0: off'],
   SPEED_MAX_MEMBERS: ['1000', int(10, 1_000_000), 'Distinct pages, referrers and dimension tuples one site keeps per minute in Redis; beyond it they count under `(other)` (totals stay exact), so no client can grow Redis without bound'],
   REDIS_MAXMEMORY: ['2gb', size, "maxmemory of the Redis `make stack-up` manages (with `noeviction`: a full Redis pauses the speed consumers, it never drops keys)"],
   LAKE_GROUP: ['lake', z.string().min(1), 'Consumer group of the lake archiver'],

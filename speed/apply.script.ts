@@ -27,7 +27,8 @@
  * ARGV: 1 JSON [[offset field, expected offset ('' = none), new offset], ...], 2 TTL ms,
  *       3 JSON [[key index, type, expire-at ms ('0' = PEXPIRE TTL), [ids...]], ...] (p = PFADD,
  *         s = SADD, i = ZADD score=member=minute),
- *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY),
+ *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY,
+ *         e = HSET of event id → `partition:offset`: the ids counted, for the dedupe of client retries),
  *       5 JSON [state key index, idle ms, [[visitor, [[event ms, session-sketch key index, expire-at ms,
  *         visit-hash key index, 1 if a page view], ...]], ...]]: each visit's first and last event and
  *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
@@ -89,7 +90,14 @@ local function otherTuple(f)
 end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
-  if op[2] == 'h' then
+  if op[2] == 'e' then
+    local j, n = 1, #items
+    while j <= n do
+      local k = math.min(n, j + 3999)
+      redis.call('HSET', key, unpack(items, j, k))
+      j = k + 1
+    end
+  elseif op[2] == 'h' then
     local n = redis.call('HLEN', key)
     for j = 1, #items, 2 do
       local f, d = items[j], tonumber(items[j + 1])
@@ -238,7 +246,7 @@ export interface OffsetUpdate {
 }
 
 /** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS, epoch = ''): ApplyCall {
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS, epoch = '', dedupeMs = 0, now = Date.now()): ApplyCall {
   const keyList = [keys.offsets, keys.epoch];
   const once: Op[] = [];
   const cas: Op[] = [];
@@ -265,6 +273,8 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(cas, keys.counters(min), 'h', exp, pairs(m.counters));
     op(cas, keys.pages(min), 'z', exp, pairs(m.pages));
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
+    // Counted ids, kept the dedupe window from now (a retry comes within it) and never past the minute's own keys.
+    if (dedupeMs > 0 && m.ids) op(cas, keys.eventIds(min), 'e', Math.min(now + dedupeMs, exp), [...m.ids].flat());
     let h = hours.get(Math.floor(min / 60));
     if (!h) hours.set(Math.floor(min / 60), (h = { pages: new Map(), referrers: new Map() }));
     for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);

@@ -17,6 +17,7 @@ import type { EventCodec, RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { MINUTE_MS, SpeedKeys } from './redis.keys.ts';
+import { pipelineValues } from './redis.exec.ts';
 import { EpochStore } from './epoch.store.ts';
 import { EpochTracker } from './epoch.tracker.ts';
 import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
@@ -85,16 +86,19 @@ export class SpeedConsumer extends BaseService {
   /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
   private heartbeat: (() => Promise<void>) | undefined;
   private readonly m;
+  private readonly siteKeys: SpeedKeys;
 
   constructor(private readonly deps: SpeedConsumerDeps) {
     super();
+    this.siteKeys = new SpeedKeys(deps.options.keyPrefix);
     const { options, metrics } = deps;
     this.writer = new RollupWriter({
       redis: deps.redis,
-      keys: new SpeedKeys(options.keyPrefix),
+      keys: this.siteKeys,
       ttlMs: options.ttlMs,
       sessionIdleMs: options.sessionIdleMs,
       ...(options.maxMembers ? { maxMembers: options.maxMembers } : {}),
+      ...(options.dedupeMs ? { dedupeMs: options.dedupeMs } : {}),
       onFull: (waited) => this.onRedisFull(waited),
       stopping: () => this.stopping,
     });
@@ -302,6 +306,7 @@ export class SpeedConsumer extends BaseService {
     if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
     await heartbeat();
     await this.verify(decoded, batch.messages, pos, scope);
+    await this.dropDuplicates(decoded, batch.messages, pos, scope);
     await this.applyInRound(decoded.builders, batch.messages, pos, scope, seat);
     const last = batch.lastOffset();
     resolveOffset(last);
@@ -364,16 +369,59 @@ export class SpeedConsumer extends BaseService {
       if (!b) {
         const site = event.site_id;
         if (!known.has(site)) out.unverified.push(site);
-        out.builders.set(site, (b = new SiteRollupBuilder(site, known.get(site) ?? null)));
+        out.builders.set(site, (b = this.builder(site, known.get(site) ?? null, pos)));
       }
       b.add(msg.offset, event);
     }
     return out;
   }
 
-  /** Folds one site's events of the batch again, above `applied` (after a wrong guess of its record). */
-  private async refold(site: string, applied: string | null, messages: KafkaMessage[], scope: BatchScope): Promise<SiteRollupBuilder> {
-    const b = new SiteRollupBuilder(site, applied);
+  /** A site's builder for a partition batch; with dedupe on, ids are recorded with `<partition>:` and `exclude` offsets are not counted. */
+  private builder(site: string, applied: string | null, pos: BatchPosition, exclude?: ReadonlySet<string>): SiteRollupBuilder {
+    if (!this.deps.options.dedupeMs) return new SiteRollupBuilder(site, applied);
+    return new SiteRollupBuilder(site, applied, { tag: `${pos.partition}:`, ...(exclude ? { exclude } : {}) });
+  }
+
+  /**
+   * Client retries count once: the batch's event ids are looked up in the ids Redis keeps per site
+   * and event minute (SPEED_DEDUPE_WINDOW); one counted by another record is a duplicate, and its
+   * site is folded again without it. The ids counted now are recorded by the apply script, in the
+   * same atomic step as the counts (so a crash between cannot lose one or keep a phantom).
+   */
+  private async dropDuplicates(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+    if (!this.deps.options.dedupeMs) return;
+    const asked: { site: string; ids: Map<string, string> }[] = [];
+    const pipe = this.deps.redis.pipeline();
+    for (const [site, b] of decoded.builders) {
+      const keys = this.siteKeys.site(site);
+      for (const [minute, ids] of b.eventIds()) {
+        asked.push({ site, ids });
+        pipe.hmget(keys.eventIds(minute), ...ids.keys());
+      }
+    }
+    if (asked.length === 0) return;
+    const res = await pipelineValues(pipe, 'read event ids');
+    const exclude = new Map<string, Set<string>>();
+    asked.forEach(({ site, ids }, i) => {
+      const found = res[i] as (string | null)[];
+      let j = 0;
+      for (const at of ids.values()) {
+        const prior = found[j++];
+        if (prior === null || prior === undefined || prior === at) continue;
+        let set = exclude.get(site);
+        if (!set) exclude.set(site, (set = new Set()));
+        set.add(at.slice(at.indexOf(':') + 1));
+      }
+    });
+    for (const [site, offsets] of exclude) {
+      const before = decoded.builders.get(site)!;
+      decoded.builders.set(site, await this.refold(site, before.appliedOffset, messages, scope, pos, offsets));
+    }
+  }
+
+  /** Folds one site's events of the batch again, above `applied` (after a wrong guess of its record), leaving out `exclude` (duplicates). */
+  private async refold(site: string, applied: string | null, messages: KafkaMessage[], scope: BatchScope, pos: BatchPosition, exclude?: ReadonlySet<string>): Promise<SiteRollupBuilder> {
+    const b = this.builder(site, applied, pos, exclude);
     for (const msg of messages) {
       let event;
       try {
@@ -404,7 +452,7 @@ export class SpeedConsumer extends BaseService {
       await this.epochs.learn([...decoded.unknownEpochFrom.keys()]);
       for (const [site, first] of decoded.unknownEpochFrom) {
         if (first >= this.epochs.get(site)!.split || !decoded.builders.has(site)) continue;
-        const b = await this.refold(site, decoded.builders.get(site)!.appliedOffset, messages, scope);
+        const b = await this.refold(site, decoded.builders.get(site)!.appliedOffset, messages, scope, pos);
         decoded.skipped.before_epoch += decoded.builders.get(site)!.events - b.events;
         decoded.builders.set(site, b);
       }
@@ -414,7 +462,7 @@ export class SpeedConsumer extends BaseService {
     for (const [site, record] of await this.writer.appliedOffsets(decoded.unverified, pos)) {
       known.set(site, record);
       const b = decoded.builders.get(site)!;
-      if (record !== null && !offsetAbove(b.minOffset!, record)) decoded.builders.set(site, await this.refold(site, record, messages, scope));
+      if (record !== null && !offsetAbove(b.minOffset!, record)) decoded.builders.set(site, await this.refold(site, record, messages, scope, pos));
     }
   }
 
@@ -422,7 +470,7 @@ export class SpeedConsumer extends BaseService {
   private async applyInRound(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope, seat: RoundSeat): Promise<void> {
     const known = this.knownOf(pos);
     // Counts before the round folds other partitions into these builders.
-    const own = [...builders].map(([site, b]) => ({ site, events: b.events, alreadyApplied: b.alreadyApplied, maxOffset: b.maxOffset }));
+    const own = [...builders].map(([site, b]) => ({ site, events: b.events, alreadyApplied: b.alreadyApplied, duplicates: b.duplicates, maxOffset: b.maxOffset }));
     const epochs = new Map<string, string>();
     for (const site of builders.keys()) {
       const e = this.epochs.get(site);
@@ -436,12 +484,13 @@ export class SpeedConsumer extends BaseService {
       if (conflicts.has(o.site)) {
         const current = conflicts.get(o.site)!;
         known.set(o.site, current);
-        alone.set(o.site, await this.refold(o.site, current, messages, scope));
+        alone.set(o.site, await this.refold(o.site, current, messages, scope, pos, builders.get(o.site)?.excluded));
         continue;
       }
       if (o.maxOffset !== null) known.set(o.site, o.maxOffset);
       if (o.events > 0) this.m.applied.inc(o.events);
       if (o.alreadyApplied > 0) this.m.skipped.inc({ reason: 'already_applied' }, o.alreadyApplied);
+      if (o.duplicates > 0) this.m.skipped.inc({ reason: 'duplicate_event' }, o.duplicates);
     }
     if (alone.size > 0) {
       this.m.conflicts.inc(alone.size);
@@ -478,13 +527,14 @@ export class SpeedConsumer extends BaseService {
         const b = builders.get(rollup.site)!;
         if (!r.applied) {
           known.set(rollup.site, r.currentOffset);
-          builders.set(rollup.site, await this.refold(rollup.site, r.currentOffset, messages, scope));
+          builders.set(rollup.site, await this.refold(rollup.site, r.currentOffset, messages, scope, pos, b.excluded));
           pending.push(rollup.site);
           continue;
         }
         known.set(rollup.site, rollup.maxOffset);
         this.m.applied.inc(rollup.events);
         if (b.alreadyApplied > 0) this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
+        if (b.duplicates > 0) this.m.skipped.inc({ reason: 'duplicate_event' }, b.duplicates);
       }
       if (pending.length) this.m.conflicts.inc(pending.length);
     }

@@ -23,6 +23,8 @@ export interface SpeedOptions {
   maxWaitMs: number;
   /** Members per counter hash and page/referrer set of one site and minute; past it, `(other)` (SPEED_MAX_MEMBERS). */
   maxMembers?: number;
+  /** How long counted event ids are kept so a client retry (same id) counts once (SPEED_DEDUPE_WINDOW); 0 or absent: off. */
+  dedupeMs?: number;
   /** How often the consumer checks its sites' epochs (a flushed Redis is seen that soon even without traffic). */
   epochCheckMs?: number;
   /** Lease of an epoch rebuild, renewed while it runs; another instance takes a lapsed one over. */
@@ -52,6 +54,7 @@ export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptio
     watermarkRefreshMs: config.SPEED_WATERMARK_REFRESH,
     commitIntervalMs: config.SPEED_COMMIT_INTERVAL,
     maxMembers: config.SPEED_MAX_MEMBERS,
+    dedupeMs: config.SPEED_DEDUPE_WINDOW,
     ...SPEED_DEFAULTS,
     ...overrides,
   };

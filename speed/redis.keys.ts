@@ -122,6 +122,10 @@ export class SiteKeys {
   referrersHour(hour: number): string {
     return `${this.base}:rfh:${hour}`;
   }
+  /** Event ids counted in a minute (by event time) → `partition:offset` of their record, kept SPEED_DEDUPE_WINDOW. */
+  eventIds(min: number): string {
+    return `${this.base}:e:${min}`;
+  }
   /** The visits of a minute: visit id → `first:last:pageviews` (apply.script.ts). */
   visits(min: number): string {
     return `${this.base}:v:${min}`;

@@ -24,10 +24,22 @@ interface MinuteState {
   extra: string[];
   pages: Map<string, number>;
   referrers: Map<string, number>;
+  /** Event id → `partition:offset` (dedupe on). */
+  ids?: Map<string, string>;
 }
 
 function emptyMinute(minute: number): MinuteState {
   return { minute, counters: new Map(), tuples: new Map(), visitors: new Map(), extra: [], pages: new Map(), referrers: new Map() };
+}
+
+/**
+ * Dedupe of client retries (the SDK and the tracker resend an event with its id): `tag` names the
+ * partition (`<partition>:`), so each id is recorded with the record that counted it; `exclude`
+ * holds offsets whose ids Redis already has from another record (they are not counted).
+ */
+export interface DedupeScope {
+  tag: string;
+  exclude?: ReadonlySet<string>;
 }
 
 /** Ids of HLL dimension values (per dimension, bounded) and the sketch name of each. */
@@ -119,10 +131,13 @@ export class SiteRollupBuilder {
   maxOffset: string | null = null;
   /** Lowest offset seen, folded or not: a record below it means the rollup holds nothing applied. */
   minOffset: string | null = null;
+  /** Events not counted: their id was counted before (in this batch, or by another record: `exclude`). */
+  duplicates = 0;
 
   constructor(
     readonly site: string,
     readonly appliedOffset: string | null,
+    private readonly dedupe?: DedupeScope,
   ) {}
 
   add(offset: string, e: RollupEvent): void {
@@ -135,6 +150,15 @@ export class SiteRollupBuilder {
     let m = this.last !== undefined && this.last.minute === minute ? this.last : this.minutes.get(minute);
     if (!m) this.minutes.set(minute, (m = emptyMinute(minute)));
     this.last = m;
+    if (this.dedupe) {
+      const ids = (m.ids ??= new Map());
+      if (this.dedupe.exclude?.has(offset) || ids.has(e.event_id)) {
+        this.duplicates++;
+        if (offsetAbove(offset, this.maxOffset)) this.maxOffset = offset; // its offset is consumed all the same
+        return;
+      }
+      ids.set(e.event_id, this.dedupe.tag + offset);
+    }
     if (e.is_bot) foldBot(m, e);
     else {
       foldHuman(m, e);
@@ -164,6 +188,10 @@ export class SiteRollupBuilder {
       for (const [k, n] of o.referrers) add(m.referrers, k, n);
       for (const [v, code] of o.visitors) addVisitor(m, v, code);
       for (const x of o.extra) m.extra.push(x);
+      if (o.ids) {
+        m.ids ??= new Map();
+        for (const [id, at] of o.ids) if (!m.ids.has(id)) m.ids.set(id, at);
+      }
     }
     for (const [v, times] of other.visits) {
       const mine = this.visits.get(v);
@@ -172,6 +200,17 @@ export class SiteRollupBuilder {
     }
     this.last = undefined;
     this.events += other.events;
+    this.duplicates += other.duplicates;
+  }
+
+  /** Offsets left out as duplicates of records counted before (DedupeScope.exclude). */
+  get excluded(): ReadonlySet<string> | undefined {
+    return this.dedupe?.exclude;
+  }
+
+  /** The ids folded per minute, with the `partition:offset` each was counted by (dedupe on). */
+  *eventIds(): Generator<[minute: number, ids: Map<string, string>]> {
+    for (const [minute, m] of this.minutes) if (m.ids?.size) yield [minute, m.ids];
   }
 
   /** The rollup, or null when every event was already applied. */
@@ -190,8 +229,8 @@ export class SiteRollupBuilder {
           ids.push(list[i]!);
         }
       }
-      const { counters, pages, referrers } = m;
-      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], dimVisitors, pages, referrers });
+      const { counters, pages, referrers, ids } = m;
+      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], dimVisitors, pages, referrers, ...(ids?.size ? { ids } : {}) });
     }
     for (const times of this.visits.values()) times.sort((a, b) => a - b);
     return { site: this.site, minutes, visits: this.visits, events: this.events, maxOffset: this.maxOffset };

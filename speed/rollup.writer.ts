@@ -36,6 +36,8 @@ export interface RollupWriterDeps {
   sessionIdleMs?: number;
   /** Members per counter hash and page/referrer set of a site's minute (SPEED_MAX_MEMBERS). */
   maxMembers?: number;
+  /** How long (ms) counted event ids are kept for the dedupe of client retries; 0 or absent: no dedupe. */
+  dedupeMs?: number;
   /** Longest pause between tries while Redis is full (ms); default 5 s. */
   fullRetryMaxMs?: number;
   /** Called before each pause while Redis is full (`waitedMs` so far), and with -1 when it took the writes again. */
@@ -102,7 +104,7 @@ export class RollupWriter {
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
     for (const { rollup, offsets, epoch } of items) {
-      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers, epoch);
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers, epoch, this.deps.dedupeMs ?? 0);
       void run(call.keys.length, call.keys.concat(call.args));
     }
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));

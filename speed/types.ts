@@ -21,6 +21,8 @@ export interface MinuteRollup {
   pages: Map<string, number>;
   /** Referrer host → human page views. */
   referrers: Map<string, number>;
+  /** Event id → `partition:offset` of the record that counted it (dedupe of client retries; absent: off). */
+  ids?: Map<string, string>;
 }
 
 /** One site's share of one consumed partition batch. */
