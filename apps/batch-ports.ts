@@ -7,7 +7,7 @@ import type { ViewReader } from '../core/views.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchReader, ViewsStore, batchOptions, compactDay, coveredThrough, dirtyDays, formatDay, lagging, lakeDays, lakePaths, parseDay, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
 import { createKafka } from '../core/clients.ts';
-import { TwinlaneError } from '../core/errors.ts';
+import { DependencyError, TwinlaneError, errorMessage } from '../core/errors.ts';
 import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/index.ts';
 
 /** Hourly compaction looks this far back: late files can land in any hour of the last days. */
@@ -37,12 +37,14 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
   /** Every partition of the events topic: its high watermark and how far the lake archiver got. */
   const coverage = async (): Promise<PartitionCoverage[]> => {
     const admin = kafka.admin();
-    await admin.connect();
     try {
+      await admin.connect();
       const progress = readProgress(config.DATA_DIR, config.EVENTS_TOPIC);
       return (await admin.fetchTopicOffsets(config.EVENTS_TOPIC)).map((o) => ({ partition: o.partition, high: BigInt(o.high), ...(progress.has(o.partition) ? { progress: progress.get(o.partition)! } : {}) }));
+    } catch (err) {
+      throw new DependencyError('LAKE_COVERAGE_UNKNOWN', `cannot tell whether the lake covers the days to publish: reading the offsets of ${config.EVENTS_TOPIC} from Kafka failed: ${errorMessage(err)}`, err);
     } finally {
-      await admin.disconnect();
+      await admin.disconnect().catch(() => undefined);
     }
   };
   const batch: BatchPort = {

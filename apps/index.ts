@@ -7,7 +7,7 @@ export { createSpeedRuntime, type SpeedRuntime } from './speed.runtime.ts';
 export { createServingRuntime, batchSource, jobsReader, type ServingRuntime } from './serving.runtime.ts';
 export { ServingHttpService } from './serving.main.ts';
 export { buildJobPorts, dlqRetention, type JobPorts } from './job-ports.ts';
-export { batchPorts, type BatchPorts } from './batch-ports.ts';
+export { batchPorts, LakeIncompleteError, type BatchPorts } from './batch-ports.ts';
 export { warehousePorts, batchVersionDays, type WarehousePorts, type WarehouseOverrides } from './warehouse-ports.ts';
 export { viewsPublishPorts, viewsSource, clickhouseViewsReader, type ViewsPublishPorts, type ViewsPublishOverrides } from './views-ports.ts';
 export { createScheduler, type BuiltScheduler } from './scheduler.factory.ts';

@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Kafka } from 'kafkajs';
-import { batchPorts } from '../apps/batch-ports.ts';
+import { batchPorts } from '../apps/index.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';

@@ -17,6 +17,35 @@ import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter, type SourcePos
 export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts' | 'reporter' | 'redacted'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
 
 /**
+ * Text redacted as the collector redacts: JSON by its strings (keys and values), so a number such
+ * as a 13-digit millisecond time is never taken for a card and the letter stays valid JSON (it is
+ * written again only when something was redacted); other text as a whole.
+ */
+function redactText(text: string): { text: string; redactions: Redactions } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    return redactPiiCounting(text);
+  }
+  const redactions: Redactions = { email: 0, card: 0 };
+  const str = (s: string): string => {
+    const r = redactPiiCounting(s);
+    redactions.email += r.redactions.email;
+    redactions.card += r.redactions.card;
+    return r.text;
+  };
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return str(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [str(k), walk(x)]));
+    return v;
+  };
+  const out = walk(value);
+  return redactions.email + redactions.card === 0 ? { text, redactions } : { text: JSON.stringify(out), redactions };
+}
+
+/**
  * No raw PII at rest in dead letters (contract 8): a JSON payload, or a binary one that is UTF-8
  * text, and the message are stored with e-mail addresses and card numbers redacted, and the letter
  * says what was taken out. The text stays as it was otherwise, so it can still be repaired and
@@ -30,7 +59,7 @@ export function redactLetter<T extends Pick<DeadLetter, 'payload' | 'payloadForm
   };
   let payload = letter.payload;
   if (letter.payloadFormat === 'json' || (letter.payloadFormat === 'binary' && isUtf8(payload))) {
-    const r = redactPiiCounting(payload.toString('utf8'));
+    const r = redactText(payload.toString('utf8'));
     if (r.redactions.email + r.redactions.card > 0) {
       payload = Buffer.from(r.text, 'utf8');
       add(r.redactions);

@@ -1,6 +1,6 @@
 /** Public surface of dlq/: dead-letter types, the writer, the store, the archiver, the circuit breaker and the rate monitor. */
 export * from './types.ts';
-export { DeadLetterWriter, fromMessage, metadataProblems, sourceLetterId, toHeaders, type NewDeadLetter } from './dead-letter.writer.ts';
+export { DeadLetterWriter, fromMessage, redactLetter, metadataProblems, sourceLetterId, toHeaders, type NewDeadLetter } from './dead-letter.writer.ts';
 export { CircuitBreaker, CircuitOpenError, DEFAULT_BREAKER, type CircuitBreakerOptions } from './circuit-breaker.ts';
 export { classifyDecodeFailure, decodeDeadLetter, type DecodeFailure, type DecodeFailureCode } from './decode-failure.classifier.ts';
 export { SiteRateMonitor, type SiteRateMonitorOptions } from './site-rate.monitor.ts';

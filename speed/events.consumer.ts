@@ -17,7 +17,6 @@ import type { EventCodec, RegistryClient } from '../schemas/index.ts';
 import { codecDecoder, ProjectedDecoder, type RollupDecoder } from './event.decoder.ts';
 import type { SpeedOptions } from './options.ts';
 import { MINUTE_MS, SpeedKeys } from './redis.keys.ts';
-import { pipelineValues } from './redis.exec.ts';
 import { EpochStore } from './epoch.store.ts';
 import { EpochTracker } from './epoch.tracker.ts';
 import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
@@ -86,15 +85,13 @@ export class SpeedConsumer extends BaseService {
   /** The last batch's heartbeat: kept alive while a full Redis makes a batch wait. */
   private heartbeat: (() => Promise<void>) | undefined;
   private readonly m;
-  private readonly siteKeys: SpeedKeys;
 
   constructor(private readonly deps: SpeedConsumerDeps) {
     super();
-    this.siteKeys = new SpeedKeys(deps.options.keyPrefix);
     const { options, metrics } = deps;
     this.writer = new RollupWriter({
       redis: deps.redis,
-      keys: this.siteKeys,
+      keys: new SpeedKeys(options.keyPrefix),
       ttlMs: options.ttlMs,
       sessionIdleMs: options.sessionIdleMs,
       ...(options.maxMembers ? { maxMembers: options.maxMembers } : {}),
@@ -390,29 +387,31 @@ export class SpeedConsumer extends BaseService {
    */
   private async dropDuplicates(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     if (!this.deps.options.dedupeMs) return;
-    const asked: { site: string; ids: Map<string, string> }[] = [];
-    const pipe = this.deps.redis.pipeline();
+    const asked = new Map<string, [number, string[]][]>();
+    const mine = new Map<string, Map<number, Map<string, string>>>();
     for (const [site, b] of decoded.builders) {
-      const keys = this.siteKeys.site(site);
+      const minutes: [number, string[]][] = [];
+      const own = new Map<number, Map<string, string>>();
       for (const [minute, ids] of b.eventIds()) {
-        asked.push({ site, ids });
-        pipe.hmget(keys.eventIds(minute), ...ids.keys());
+        minutes.push([minute, [...ids.keys()]]);
+        own.set(minute, ids);
+      }
+      if (minutes.length > 0) {
+        asked.set(site, minutes);
+        mine.set(site, own);
       }
     }
-    if (asked.length === 0) return;
-    const res = await pipelineValues(pipe, 'read event ids');
+    if (asked.size === 0) return;
     const exclude = new Map<string, Set<string>>();
-    asked.forEach(({ site, ids }, i) => {
-      const found = res[i] as (string | null)[];
-      let j = 0;
-      for (const at of ids.values()) {
-        const prior = found[j++];
-        if (prior === null || prior === undefined || prior === at) continue;
+    for (const [site, found] of await this.writer.countedIds(asked)) {
+      for (const { minute, id, at } of found) {
+        const ours = mine.get(site)!.get(minute)!.get(id)!;
+        if (at === ours) continue; // this very record (a replay the offset fence will skip)
         let set = exclude.get(site);
         if (!set) exclude.set(site, (set = new Set()));
-        set.add(at.slice(at.indexOf(':') + 1));
+        set.add(ours.slice(ours.indexOf(':') + 1));
       }
-    });
+    }
     for (const [site, offsets] of exclude) {
       const before = decoded.builders.get(site)!;
       decoded.builders.set(site, await this.refold(site, before.appliedOffset, messages, scope, pos, offsets));

@@ -51,9 +51,62 @@ export function isRedisFull(err: unknown): boolean {
   return /^OOM\b/.test((err as Error | undefined)?.message ?? '');
 }
 
+/** KEYS: event-id hashes; ARGV[1]: JSON [[id, ...], ...] one list per key. Returns [key index, id index, value, ...] of the ids found. */
+const SEEN_IDS_LUA = `
+local out = {}
+for k, ids in ipairs(cjson.decode(ARGV[1])) do
+  local j, n = 1, #ids
+  while j <= n do
+    local e = math.min(n, j + 3999)
+    local r = redis.call('HMGET', KEYS[k], unpack(ids, j, e))
+    for i = 1, #r do
+      if r[i] then
+        out[#out + 1] = k
+        out[#out + 1] = j + i - 1
+        out[#out + 1] = r[i]
+      end
+    end
+    j = e + 1
+  end
+end
+return out
+`;
+
 export class RollupWriter {
   constructor(private readonly deps: RollupWriterDeps) {
     if (!('speedApply' in deps.redis)) deps.redis.defineCommand('speedApply', { lua: APPLY_LUA });
+    if (!('speedSeenIds' in deps.redis)) deps.redis.defineCommand('speedSeenIds', { lua: SEEN_IDS_LUA });
+  }
+
+  /**
+   * Of each site's event ids (per minute), the ones Redis holds as counted, with the record that
+   * counted them: one script call per site (its keys share the site's slot), the ids as one JSON
+   * argument (ioredis spends far longer encoding thousands of arguments), and only the found ones
+   * come back (a retry is rare).
+   */
+  async countedIds(sites: ReadonlyMap<string, readonly (readonly [minute: number, ids: readonly string[]])[]>): Promise<Map<string, { minute: number; id: string; at: string }[]>> {
+    const pipe = this.deps.redis.pipeline();
+    const run = (pipe as unknown as { speedSeenIds: ApplyCommand }).speedSeenIds.bind(pipe);
+    const order: string[] = [];
+    for (const [site, minutes] of sites) {
+      const keys = this.deps.keys.site(site);
+      order.push(site);
+      void run(minutes.length, [...minutes.map(([m]) => keys.eventIds(m)), JSON.stringify(minutes.map(([, ids]) => ids))]);
+    }
+    const res = await pipelineValues(pipe, 'read counted event ids');
+    const out = new Map<string, { minute: number; id: string; at: string }[]>();
+    order.forEach((site, i) => {
+      const found = res[i] as (number | string)[];
+      if (found.length === 0) return;
+      const minutes = sites.get(site)!;
+      const list: { minute: number; id: string; at: string }[] = [];
+      for (let j = 0; j < found.length; j += 3) {
+        const [minute, ids] = minutes[Number(found[j]) - 1]!;
+        list.push({ minute, id: ids[Number(found[j + 1]) - 1]!, at: String(found[j + 2]) });
+      }
+      out.set(site, list);
+    });
+    return out;
   }
 
   /** Highest applied offset of `pos` for each site (null: nothing applied yet). */

@@ -75,10 +75,14 @@ async function waitForGroups(config: ConfigValues, logger: Logger, supervisor: S
   }
 }
 
+/** How long the first batch of `make pipeline` waits for the lake archiver to cover the days. */
+const FIRST_BATCH_LAKE_WAIT_MS = 10_000;
+
 async function firstBatch(config: ConfigValues, logger: Logger): Promise<RunResult | undefined> {
   const { buildJobPorts } = await import('../job-ports.ts');
   const { createScheduler } = await import('../scheduler.factory.ts');
-  const ports = await buildJobPorts(config, logger);
+  // The consumers were given their catch-up time above: the first run waits for the lake seconds, not BATCH_COMPLETE_WAIT.
+  const ports = await buildJobPorts({ ...config, BATCH_COMPLETE_WAIT: Math.min(config.BATCH_COMPLETE_WAIT, FIRST_BATCH_LAKE_WAIT_MS) }, logger);
   try {
     const built = createScheduler(schedulerOptions(config, { retry: { attempts: 2, initialDelayMs: 2_000, maxDelayMs: 5_000 } }), ports, logger, new Metrics());
     if (!ports.batch) {
