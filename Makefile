@@ -3,12 +3,13 @@ SHELL := /bin/bash
 TSX := node --import tsx
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: setup system-deps stack-up stack-down stack-status pipeline test test-unit test-int typecheck bench clean-data help
+.PHONY: setup system-deps stack-up stack-down stack-status pipeline test test-unit test-int typecheck bench bench-compare clean-data help
 
 help:
 	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
 	@echo "make test          install, start the stack, run unit + integration tests"
-	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas]"
+	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas] [ROUNDS=3]   medians of ROUNDS rounds, appended to bench/history.jsonl"
+	@echo "make bench-compare   the latest bench run against the previous one (a drop over 15% is flagged)"
 	@echo "make bench ONLY=clickhouse   the warehouse load of a 10M-event day into ClickHouse"
 	@echo "make stack-up | stack-down | stack-status"
 
@@ -62,7 +63,11 @@ test-int: stack-up
 	npx vitest run --project integration --project faults
 
 bench: stack-up
-	@$(TSX) bench/run.ts $(if $(ONLY),--only $(ONLY),)
+	@$(TSX) bench/run.ts $(if $(ONLY),--only $(ONLY),) $(if $(ROUNDS),--rounds $(ROUNDS),)
+
+# Every figure of the latest `make bench` run against the previous run (bench/history.jsonl).
+bench-compare:
+	@$(TSX) bench/compare.ts
 
 # Ctrl-C, SIGTERM (timeout, a supervisor) or SIGHUP (a closed terminal) stops the services it
 # started; `node --import tsx bin/twinlane.ts pipeline stop` does when the run is gone.

@@ -67,7 +67,8 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
       const record = await runBatch({ options, logger }, { dirty: true, completeBefore, ...(until !== undefined ? { until } : {}) });
       if (record.status === 'failed') throw new Error(`batch run ${record.runId} failed: ${record.errors.join('; ')}`);
       if (record.held?.length) {
-        const behind = lagging(partitions, completeBefore + config.BATCH_ALLOWED_LATENESS + 1, Date.now());
+        // The partitions short of the first held day's end plus the lateness.
+        const behind = lagging(partitions, Math.min(...record.held.map(dayEnd)) + config.BATCH_ALLOWED_LATENESS, Date.now());
         const detail = behind.map((p) => `partition ${p.partition} archived through ${Number.isFinite(p.archivedThrough) ? new Date(p.archivedThrough).toISOString() : 'nothing'}, ${p.behind} records behind`).join('; ');
         logger.error({ event: 'batch_lake_incomplete', alert: true, days: record.held, partitions: behind, waited_ms: config.BATCH_COMPLETE_WAIT }, `not published: ${record.held.join(', ')}; the lake archiver does not cover their end plus ${config.BATCH_ALLOWED_LATENESS / 60_000} min yet (${detail}); serving keeps the speed layer's numbers for them`);
         throw new LakeIncompleteError(record.held, detail, record.version);
