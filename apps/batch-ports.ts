@@ -5,7 +5,7 @@ import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchReader, ViewsStore, batchOptions, compactDay, coveredThrough, dirtyDays, formatDay, lagging, lakeDays, lakePaths, parseDay, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
+import { BatchReader, ViewsStore, batchOptions, compactDay, coveredThrough, dirtyParts, formatDay, lagging, lakeDays, lakePaths, parseDay, partEnd, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
 import { createKafka } from '../core/clients.ts';
 import { DependencyError, TwinlaneError, errorMessage } from '../core/errors.ts';
 import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/index.ts';
@@ -52,11 +52,7 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
       const previousWatermark = views.pointer()?.watermark ?? null;
       // Publish only complete days: wait (within BATCH_COMPLETE_WAIT) until the lake covers the end
       // of every dirty day plus the allowed lateness on every partition; what is still short is held.
-      const dayEnd = (day: string) => {
-        const start = parseDay(day);
-        return until !== undefined && until > start && until < start + 86_400_000 ? until : start + 86_400_000;
-      };
-      const lastEnd = () => Math.max(-Infinity, ...dirtyDays(config.DATA_DIR, views.current(), Date.now(), until).map(dayEnd));
+      const lastEnd = () => Math.max(-Infinity, ...dirtyParts(config.DATA_DIR, views.current(), Date.now(), until).map(partEnd));
       const deadline = Date.now() + config.BATCH_COMPLETE_WAIT;
       let partitions = await coverage();
       while (coveredThrough(partitions, Date.now()) - config.BATCH_ALLOWED_LATENESS < lastEnd() && Date.now() < deadline) {
@@ -68,7 +64,7 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
       if (record.status === 'failed') throw new Error(`batch run ${record.runId} failed: ${record.errors.join('; ')}`);
       if (record.held?.length) {
         // The partitions short of the first held day's end plus the lateness.
-        const behind = lagging(partitions, Math.min(...record.held.map(dayEnd)) + config.BATCH_ALLOWED_LATENESS, Date.now());
+        const behind = lagging(partitions, record.heldUntil! + config.BATCH_ALLOWED_LATENESS, Date.now());
         const detail = behind.map((p) => `partition ${p.partition} archived through ${Number.isFinite(p.archivedThrough) ? new Date(p.archivedThrough).toISOString() : 'nothing'}, ${p.behind} records behind`).join('; ');
         logger.error({ event: 'batch_lake_incomplete', alert: true, days: record.held, partitions: behind, waited_ms: config.BATCH_COMPLETE_WAIT }, `not published: ${record.held.join(', ')}; the lake archiver does not cover their end plus ${config.BATCH_ALLOWED_LATENESS / 60_000} min yet (${detail}); serving keeps the speed layer's numbers for them`);
         throw new LakeIncompleteError(record.held, detail, record.version);

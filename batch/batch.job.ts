@@ -90,12 +90,18 @@ export function dirtyDays(dataDir: string, current: VersionManifest | null, now:
 }
 
 /** A day to compute, whole or up to `until`. */
-interface DayPart {
+export interface DayPart {
   day: string;
   until?: number;
 }
 
-function dirtyParts(dataDir: string, current: VersionManifest | null, now: number, until?: number): DayPart[] {
+/** Where a part's data ends: `until`, or the end of its day. */
+export function partEnd(p: DayPart): number {
+  return p.until ?? parseDay(p.day) + DAY_MS;
+}
+
+/** What `--dirty` (with `until`) would compute: the days of dirtyDays, each whole or up to `until`. */
+export function dirtyParts(dataDir: string, current: VersionManifest | null, now: number, until?: number): DayPart[] {
   const cut = until !== undefined && until <= now && until % DAY_MS !== 0 ? until : undefined;
   const parts: DayPart[] = [];
   for (const day of lakeDays(dataDir)) {
@@ -208,11 +214,13 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     const current = store.current();
     const wanted = resolveDays(req, options.dataDir, current, now);
     // A day the lake does not cover to its end yet is held back: computed from part of its records, it would be published short.
-    const complete = (p: DayPart) => req.completeBefore === undefined || (p.until ?? parseDay(p.day) + DAY_MS) <= req.completeBefore;
+    const complete = (p: DayPart) => req.completeBefore === undefined || partEnd(p) <= req.completeBefore;
     const days = wanted.filter(complete);
-    const held = wanted.filter((p) => !complete(p)).map((p) => p.day);
+    const heldParts = wanted.filter((p) => !complete(p));
+    const held = heldParts.map((p) => p.day);
     if (held.length > 0) {
       record.held = held;
+      record.heldUntil = Math.min(...heldParts.map(partEnd));
       deps.logger?.warn({ event: 'batch_days_held', run: runId, days: held, complete_before: new Date(req.completeBefore!).toISOString() }, `held back ${held.join(', ')}: the lake does not cover their end yet`);
     }
     if (!req.dirty) {

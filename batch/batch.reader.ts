@@ -10,7 +10,7 @@ import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type D
 import { UsageError } from '../core/errors.ts';
 import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
-import { DaySketchMerger, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
+import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
 import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
@@ -186,21 +186,15 @@ export class BatchSnapshot implements ViewReader {
 
   /**
    * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
-   * merged into one, the other days' ids streamed. Nothing is read until `sketch()` or `ids()` is
-   * called; the sketches are read once, streamed a day at a time.
+   * merged into one, the other days' ids streamed; nothing is read until asked (core/day-sketches.ts).
    */
   visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
     const range = this.clip(from, to);
-    const candidates = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
-    let read: Promise<DaySketchMerger> | undefined;
-    const merged = () => (read ??= this.daySketches(site, candidates));
-    return {
-      sketch: async () => (await merged()).result(),
-      ids: () => this.distinctIds('visitor_id', site, from, to, filters, async () => (await merged()).days),
-    };
+    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
+    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip));
   }
 
-  private async daySketches(site: string, days: string[]): Promise<DaySketchMerger> {
+  private async daySketches(site: string, days: readonly string[]): Promise<DaySketchMerger> {
     const merger = new DaySketchMerger();
     if (days.length === 0) return merger;
     const dayOf = new Map(days.map((d) => [this.store.tablePath(this.manifest.days[d]!.dir, 'sketches'), d]));
@@ -224,7 +218,7 @@ export class BatchSnapshot implements ViewReader {
    * (an id on several days comes once per day; the sketch they go into counts it once). Days in
    * `skip()` are left out (a sketch holds them).
    */
-  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<Set<string>>): AsyncGenerator<string[]> {
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
     if (!range) return;
     const skipped = skip ? await skip() : new Set<string>();

@@ -1,6 +1,6 @@
 /** Public surface of batch/: the lake archiver, the batch job, compaction and the batch-view reader. */
 export { LakeArchiver, type ArchiverDeps } from './lake.archiver.ts';
-export { runBatch, dirtyDays, lakeDays, type BatchDeps } from './batch.job.ts';
+export { runBatch, dirtyDays, dirtyParts, partEnd, lakeDays, type BatchDeps, type DayPart } from './batch.job.ts';
 /** A day's lake files (the warehouse step loads them, apps/warehouse-ports.ts). */
 export { lakeDay } from './batch.job.ts';
 export { compactHour, compactDay, resolveCompactions, type CompactOptions } from './compaction.job.ts';

@@ -28,11 +28,12 @@ export function progressDir(dataDir: string, topic: string): string {
 export function writeProgress(dataDir: string, topic: string, rows: readonly Omit<PartitionProgress, 'at'>[], now = Date.now()): void {
   const dir = progressDir(dataDir, topic);
   mkdirSync(dir, { recursive: true });
-  const known = readProgress(dataDir, topic);
   for (const r of rows) {
-    const before = known.get(r.partition);
+    // Only the rolled partitions' own files are read: a roll touches few of them.
+    const file = join(dir, `p${r.partition}.json`);
+    const before = readOne(file);
     const row: PartitionProgress = { ...r, archivedThrough: Math.max(r.archivedThrough, before?.archivedThrough ?? -Infinity), at: now };
-    writeFileAtomic(join(dir, `p${r.partition}.json`), JSON.stringify(row));
+    writeFileAtomic(file, JSON.stringify(row));
   }
 }
 
@@ -42,12 +43,17 @@ export function readProgress(dataDir: string, topic: string): Map<number, Partit
   if (!existsSync(dir)) return out;
   for (const f of readdirSync(dir)) {
     if (!/^p\d+\.json$/.test(f)) continue;
-    try {
-      const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as PartitionProgress;
-      out.set(p.partition, p);
-    } catch {
-      // A torn file cannot happen (atomic writes); anything else unreadable counts as no progress.
-    }
+    const p = readOne(join(dir, f));
+    if (p) out.set(p.partition, p);
   }
   return out;
+}
+
+/** One partition's progress; missing or unreadable counts as none (files are written atomically, so never torn). */
+function readOne(file: string): PartitionProgress | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as PartitionProgress;
+  } catch {
+    return undefined;
+  }
 }

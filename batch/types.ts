@@ -49,6 +49,8 @@ export interface RunRecord {
   errors: string[];
   /** Dirty days held back because the lake does not cover their end yet (`completeBefore`). */
   held?: string[];
+  /** Where the first held day's data ends (its end, or `until`). */
+  heldUntil?: number;
 }
 
 export interface DayEntry {

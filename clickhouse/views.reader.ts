@@ -6,7 +6,7 @@
  * aligned to their grain read the precomputed rollups; the rest are answered from the day's
  * events with the definitions of views.sql.ts.
  */
-import { DaySketchMerger, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
+import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { UsageError } from '../core/errors.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
 import { calendarOf, DIMENSIONS, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
@@ -215,21 +215,16 @@ export class ClickHouseSnapshot implements ViewReader {
 
   /**
    * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
-   * merged into one, the other days' ids streamed; nothing is read until asked (batch/batch.reader.ts alike).
+   * merged into one, the other days' ids streamed; nothing is read until asked (core/day-sketches.ts).
    */
   visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
     const range = this.clip(from, to);
-    const candidates = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
-    let read: Promise<DaySketchMerger> | undefined;
-    const merged = () => (read ??= this.daySketches(site, candidates));
-    return {
-      sketch: async () => (await merged()).result(),
-      ids: () => this.distinctIds('visitor_id', site, from, to, filters, async () => (await merged()).days),
-    };
+    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
+    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip));
   }
 
   /** The site's sketches of `days`, merged as the server streams them (one 24 KB hex line each). */
-  private async daySketches(site: string, days: string[]): Promise<DaySketchMerger> {
+  private async daySketches(site: string, days: readonly string[]): Promise<DaySketchMerger> {
     const merger = new DaySketchMerger();
     if (days.length === 0) return merger;
     const dayOf = new Map(days.map((d) => [this.manifest.days[d]!.dir, d]));

@@ -42,6 +42,17 @@ export function wholeSketchedDays(days: Record<string, SketchedDay>, from: numbe
     });
 }
 
+/**
+ * IdSets over sketched days: `read` merges the sketches of `days` once, when either half is first
+ * asked for; `stream` streams the ids of the rest, leaving out the days `skip()` names (those the
+ * sketches stood for). Both batch readers answer `visitorSets` with it.
+ */
+export function sketchedIdSets(days: readonly string[], read: (days: readonly string[]) => Promise<DaySketchMerger>, stream: (skip: () => Promise<ReadonlySet<string>>) => AsyncIterable<readonly string[]>): IdSets {
+  let merged: Promise<DaySketchMerger> | undefined;
+  const load = () => (merged ??= read(days));
+  return { sketch: async () => (await load()).result(), ids: () => stream(async () => (await load()).days) };
+}
+
 /** Merges day sketches (hex of Redis' dense format) as they stream in; `days` are the ones seen. */
 export class DaySketchMerger {
   private readonly hll = new RedisHll();

@@ -39,15 +39,18 @@ export interface Redactions {
   card: number;
 }
 
-/** Cheap pre-checks keep the common case (nothing to redact) at one scan per pattern. */
+/**
+ * Cheap pre-checks keep the common case (nothing to redact, every URL, title and property the
+ * collector takes) at one scan per pattern and no allocation.
+ */
 export function redactPii(text: string): string {
+  if (!text.includes('@') && !text.includes('%40') && !/\d{4}/.test(text)) return text;
   return redactPiiCounting(text).text;
 }
 
-/** redactPii, saying how many of each it took out (a dead letter lists its redactions). */
-export function redactPiiCounting(text: string): { text: string; redactions: Redactions } {
+/** redactPii, adding how many of each it took out to `redactions` (a dead letter lists them). */
+export function redactPiiCounting(text: string, redactions: Redactions = { email: 0, card: 0 }): { text: string; redactions: Redactions } {
   let out = text;
-  const redactions = { email: 0, card: 0 };
   if (out.includes('@') || out.includes('%40')) {
     out = out.replace(EMAIL, () => {
       redactions.email++;

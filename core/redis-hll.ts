@@ -72,12 +72,6 @@ function murmur(key: Uint8Array, len: number): void {
   out[0] = out[0]! ^ (out[1]! >>> 15);
 }
 
-/** Redis' MurmurHash64A of a byte string, as a BigInt (for tests and checks; RedisHll does not allocate one). */
-export function murmurHash64A(key: Uint8Array): bigint {
-  murmur(key, key.length);
-  return (BigInt(out[1]!) << 32n) | BigInt(out[0]!);
-}
-
 /** An id's UTF-8 bytes are written here (grown for a longer one) instead of a Buffer per id. */
 let scratch = new Uint8Array(256);
 const utf8 = new TextEncoder();

@@ -17,24 +17,19 @@ import { DEAD_LETTER_CODES, DLQ_HEADERS, STAGES, type DeadLetter, type SourcePos
 export type NewDeadLetter = Omit<DeadLetter, 'id' | 'firstSeen' | 'attempts' | 'reporter' | 'redacted'> & Partial<Pick<DeadLetter, 'id' | 'firstSeen' | 'attempts'>>;
 
 /**
- * Text redacted as the collector redacts: JSON by its strings (keys and values), so a number such
- * as a 13-digit millisecond time is never taken for a card and the letter stays valid JSON (it is
- * written again only when something was redacted); other text as a whole.
+ * Text redacted as the collector redacts, the counts added to `into`: JSON by its strings (keys and
+ * values), so a number such as a 13-digit millisecond time is never taken for a card and the letter
+ * stays valid JSON (written again only when something was redacted); other text as a whole.
  */
-function redactText(text: string): { text: string; redactions: Redactions } {
+function redactText(text: string, into: Redactions): string {
   let value: unknown;
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
-    return redactPiiCounting(text);
+    return redactPiiCounting(text, into).text;
   }
-  const redactions: Redactions = { email: 0, card: 0 };
-  const str = (s: string): string => {
-    const r = redactPiiCounting(s);
-    redactions.email += r.redactions.email;
-    redactions.card += r.redactions.card;
-    return r.text;
-  };
+  const before = into.email + into.card;
+  const str = (s: string): string => redactPiiCounting(s, into).text;
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return str(v);
     if (Array.isArray(v)) return v.map(walk);
@@ -42,7 +37,7 @@ function redactText(text: string): { text: string; redactions: Redactions } {
     return v;
   };
   const out = walk(value);
-  return redactions.email + redactions.card === 0 ? { text, redactions } : { text: JSON.stringify(out), redactions };
+  return into.email + into.card === before ? text : JSON.stringify(out);
 }
 
 /**
@@ -53,23 +48,13 @@ function redactText(text: string): { text: string; redactions: Redactions } {
  */
 export function redactLetter<T extends Pick<DeadLetter, 'payload' | 'payloadFormat' | 'message'>>(letter: T): T & { redacted?: string } {
   const total: Redactions = { email: 0, card: 0 };
-  const add = (r: Redactions) => {
-    total.email += r.email;
-    total.card += r.card;
-  };
-  let payload = letter.payload;
-  if (letter.payloadFormat === 'json' || (letter.payloadFormat === 'binary' && isUtf8(payload))) {
-    const r = redactText(payload.toString('utf8'));
-    if (r.redactions.email + r.redactions.card > 0) {
-      payload = Buffer.from(r.text, 'utf8');
-      add(r.redactions);
-    }
-  }
-  const m = redactPiiCounting(letter.message);
-  add(m.redactions);
+  const textual = letter.payloadFormat === 'json' || (letter.payloadFormat === 'binary' && isUtf8(letter.payload));
+  const payloadText = textual ? redactText(letter.payload.toString('utf8'), total) : undefined;
+  const inPayload = total.email + total.card;
+  const message = redactPiiCounting(letter.message, total).text;
   if (total.email + total.card === 0) return letter;
   const redacted = (Object.entries(total) as [keyof Redactions, number][]).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(',');
-  return { ...letter, payload, message: m.text, redacted };
+  return { ...letter, payload: inPayload > 0 ? Buffer.from(payloadText!, 'utf8') : letter.payload, message, redacted };
 }
 
 /**

@@ -36,6 +36,16 @@ function fakeReader(source: 'speed' | 'batch', values: (site: string, start: num
 }
 
 const dirs: string[] = [];
+
+/** A job runner over a ledger in a temporary folder, one attempt per run. */
+function ledgerRunner(): { ledger: JobLedger; sm: SchedulerMetrics; runner: JobRunner } {
+  const dir = mkdtempSync(join(tmpdir(), 'twinlane-batchjob-'));
+  dirs.push(dir);
+  const ledger = JobLedger.inDataDir(dir);
+  const sm = new SchedulerMetrics(new Metrics());
+  const runner = new JobRunner({ ledger, lock: new MemoryJobLock(), metrics: sm, logger: silentLogger(), retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+  return { ledger, sm, runner };
+}
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -74,11 +84,7 @@ describe('batch job', () => {
   });
 
   it('after a publish compares speed with batch, records the drift, then retires speed keys before W', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinlane-batchjob-'));
-    dirs.push(dir);
-    const ledger = JobLedger.inDataDir(dir);
-    const sm = new SchedulerMetrics(new Metrics());
-    const runner = new JobRunner({ ledger, lock: new MemoryJobLock(), metrics: sm, logger: silentLogger(), retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+    const { ledger, sm, runner } = ledgerRunner();
     const retired: number[] = [];
     let result: BatchRunResult = { published: true, days: ['2026-03-01'], rows: 1234, previousWatermark: null, watermark: D1 + DAY, version: 'v1' };
     const def = batchJob({
@@ -109,13 +115,8 @@ describe('batch job', () => {
     await ledger.close();
   });
 
-
   it('keeps the speed keys when the drift is beyond the threshold: the drift run fails naming the metric, nothing is retired', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinlane-batchjob-'));
-    dirs.push(dir);
-    const ledger = JobLedger.inDataDir(dir);
-    const sm = new SchedulerMetrics(new Metrics());
-    const runner = new JobRunner({ ledger, lock: new MemoryJobLock(), metrics: sm, logger: silentLogger(), retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 } });
+    const { ledger, sm, runner } = ledgerRunner();
     const retired: number[] = [];
     const result: BatchRunResult = { published: true, days: ['2026-03-01'], rows: 1234, previousWatermark: null, watermark: D1 + DAY, version: 'v1' };
     const job = (speedPageviews: number) =>
@@ -136,6 +137,7 @@ describe('batch job', () => {
     expect(retired).toEqual([D1 + DAY]);
     await ledger.close();
   });
+
   it("run for a site zone, computes up to that zone's local midnight of its slot", async () => {
     const sm = new SchedulerMetrics(new Metrics());
     const asked: (number | undefined)[] = [];

@@ -55,6 +55,16 @@ end
 local function expire(key, at)
   if at == '0' then redis.call('PEXPIRE', key, ttl) else redis.call('PEXPIREAT', key, at) end
 end
+-- Redis commands over long argument lists in slices (Lua's unpack has a stack limit).
+local function sliced(cmd, key, list, step, fn)
+  local n, j = #list, 1
+  while j <= n do
+    local k = math.min(n, j + step - 1)
+    local r = redis.call(cmd, key, unpack(list, j, k))
+    if fn then fn(j, r) end
+    j = k + 1
+  end
+end
 for _, op in ipairs(cjson.decode(ARGV[3])) do
   local key, kind, items = KEYS[op[1]], op[2], op[4]
   local n = #items
@@ -91,12 +101,7 @@ end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'e' then
-    local j, n = 1, #items
-    while j <= n do
-      local k = math.min(n, j + 3999)
-      redis.call('HSET', key, unpack(items, j, k))
-      j = k + 1
-    end
+    sliced('HSET', key, items, 4000)
   elseif op[2] == 'h' then
     local n = redis.call('HLEN', key)
     for j = 1, #items, 2 do
@@ -113,16 +118,6 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     end
   end
   expire(key, op[3])
-end
--- Redis commands over long argument lists in slices (Lua's unpack has a stack limit).
-local function sliced(cmd, key, list, step, fn)
-  local n, j = #list, 1
-  while j <= n do
-    local k = math.min(n, j + step - 1)
-    local r = redis.call(cmd, key, unpack(list, j, k))
-    if fn then fn(j, r) end
-    j = k + 1
-  end
 end
 -- The entry of key index k in tbl (its ids in first-seen order, at: its expiry), made on first use; order keeps the keys in that order.
 local function group(tbl, order, k, at)
@@ -274,7 +269,11 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(cas, keys.pages(min), 'z', exp, pairs(m.pages));
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
     // Counted ids, kept the dedupe window from now (a retry comes within it) and never past the minute's own keys.
-    if (dedupeMs > 0 && m.ids) op(cas, keys.eventIds(min), 'e', Math.min(now + dedupeMs, exp), [...m.ids].flat());
+    if (dedupeMs > 0 && m.ids) {
+      const counted: string[] = [];
+      for (const [id, at] of m.ids) counted.push(id, at);
+      op(cas, keys.eventIds(min), 'e', Math.min(now + dedupeMs, exp), counted);
+    }
     let h = hours.get(Math.floor(min / 60));
     if (!h) hours.set(Math.floor(min / 60), (h = { pages: new Map(), referrers: new Map() }));
     for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);

@@ -388,24 +388,16 @@ export class SpeedConsumer extends BaseService {
   private async dropDuplicates(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     if (!this.deps.options.dedupeMs) return;
     const asked = new Map<string, [number, string[]][]>();
-    const mine = new Map<string, Map<number, Map<string, string>>>();
     for (const [site, b] of decoded.builders) {
-      const minutes: [number, string[]][] = [];
-      const own = new Map<number, Map<string, string>>();
-      for (const [minute, ids] of b.eventIds()) {
-        minutes.push([minute, [...ids.keys()]]);
-        own.set(minute, ids);
-      }
-      if (minutes.length > 0) {
-        asked.set(site, minutes);
-        mine.set(site, own);
-      }
+      const minutes = [...b.eventIds()];
+      if (minutes.length > 0) asked.set(site, minutes);
     }
     if (asked.size === 0) return;
     const exclude = new Map<string, Set<string>>();
     for (const [site, found] of await this.writer.countedIds(asked)) {
+      const b = decoded.builders.get(site)!;
       for (const { minute, id, at } of found) {
-        const ours = mine.get(site)!.get(minute)!.get(id)!;
+        const ours = b.countedBy(minute, id)!;
         if (at === ours) continue; // this very record (a replay the offset fence will skip)
         let set = exclude.get(site);
         if (!set) exclude.set(site, (set = new Set()));

@@ -208,9 +208,14 @@ export class SiteRollupBuilder {
     return this.dedupe?.exclude;
   }
 
-  /** The ids folded per minute, with the `partition:offset` each was counted by (dedupe on). */
-  *eventIds(): Generator<[minute: number, ids: Map<string, string>]> {
-    for (const [minute, m] of this.minutes) if (m.ids?.size) yield [minute, m.ids];
+  /** The ids folded per minute (dedupe on). */
+  *eventIds(): Generator<[minute: number, ids: string[]]> {
+    for (const [minute, m] of this.minutes) if (m.ids?.size) yield [minute, [...m.ids.keys()]];
+  }
+
+  /** The `partition:offset` of the record that counted `id` in `minute` here. */
+  countedBy(minute: number, id: string): string | undefined {
+    return this.minutes.get(minute)?.ids?.get(id);
   }
 
   /** The rollup, or null when every event was already applied. */
