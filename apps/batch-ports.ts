@@ -5,7 +5,8 @@ import type { ConfigValues } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ViewReader } from '../core/views.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BatchReader, ViewsStore, batchOptions, compactDay, coveredThrough, dirtyParts, formatDay, lagging, lakeDays, lakePaths, parseDay, partEnd, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
+import { loadSites } from '../core/sites.ts';
+import { BatchReader, ViewsStore, batchOptions, retentionTiers, trimViews, compactDay, coveredThrough, dirtyParts, formatDay, lagging, lakeDays, lakePaths, parseDay, partEnd, readProgress, runBatch, type PartitionCoverage } from '../batch/index.ts';
 import { createKafka } from '../core/clients.ts';
 import { DependencyError, TwinlaneError, errorMessage } from '../core/errors.ts';
 import type { BatchPort, CompactionPort, RetentionTarget } from '../orchestration/index.ts';
@@ -60,7 +61,7 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
         partitions = await coverage();
       }
       const completeBefore = coveredThrough(partitions, Date.now()) - config.BATCH_ALLOWED_LATENESS;
-      const record = await runBatch({ options, logger }, { dirty: true, completeBefore, ...(until !== undefined ? { until } : {}) });
+      const record = await runBatch({ options, logger, sites: loadSites(config.SITES_FILE) }, { dirty: true, completeBefore, ...(until !== undefined ? { until } : {}) });
       if (record.status === 'failed') throw new Error(`batch run ${record.runId} failed: ${record.errors.join('; ')}`);
       if (record.held?.length) {
         // The partitions short of the first held day's end plus the lateness.
@@ -105,6 +106,14 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
       return { removed: old.length, items: old.map((d) => `lake dt=${d}`) };
     },
   };
+  // Before the lake: a day's month views are computed from its events before they go (batch/views.retention.ts).
+  const tiers: RetentionTarget = {
+    store: 'batch-views',
+    async purge(now) {
+      const r = await trimViews({ dataDir: config.DATA_DIR, tiers: retentionTiers(config), duckdb: options.duckdb, sites: loadSites(config.SITES_FILE), logger }, now);
+      return { removed: r.items.length, items: [...(r.version ? [`batch version ${r.version} (tiers recorded)`] : []), ...r.monthsComputed.map((m) => `month views ${m}`), ...r.items] };
+    },
+  };
   const versions: RetentionTarget = {
     store: 'batch-versions',
     async purge() {
@@ -112,5 +121,5 @@ export function batchPorts(config: ConfigValues, logger: Logger): BatchPorts {
       return { removed: r.versions.length, items: r.versions.map((v) => `batch version ${v}`) };
     },
   };
-  return { batch, compaction, reader, retention: [lake, versions], close: () => reader.close() };
+  return { batch, compaction, reader, retention: [tiers, lake, versions], close: () => reader.close() };
 }

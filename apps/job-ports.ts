@@ -66,6 +66,8 @@ export async function buildJobPorts(config: ConfigValues, logger: Logger): Promi
   const retention: RetentionTarget[] = [...batch.retention, dlqRetention(config.DATA_DIR, config.RETENTION_DLQ)];
   const warehouse = warehousePorts(config, logger);
   const views = viewsPublishPorts(config, logger);
+  // The batch views' trims mirrored in ClickHouse at once, not at the next batch run (BATCH_VIEWS_STORE=clickhouse).
+  if (views) retention.splice(1, 0, { store: 'clickhouse-views', purge: async () => ({ removed: (await views.views.publish({ signal: new AbortController().signal })).trimmed?.length ?? 0 }) });
   return {
     redis,
     batch: batch.batch,

@@ -1,4 +1,5 @@
 /** The speed consumer's clients and services built from configuration; shared by its entry point, the CLI's rebuild and tests. */
+import { ErasureList } from '../core/erasure.list.ts';
 import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { createKafka, createRedis } from '../core/clients.ts';
@@ -45,7 +46,7 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'speed' });
   const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
   const watermark = watermarkSource(config);
-  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, ...(onFatal ? { onFatal } : {}) });
+  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, erasures: new ErasureList(config.DATA_DIR, config.ERASURE_REFRESH), ...(onFatal ? { onFatal } : {}) });
   const topics = pipelineTopics(config);
   const services: Service[] = [
     topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger),

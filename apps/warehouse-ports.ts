@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.ts';
 import { lakeDay, ViewsStore } from '../batch/index.ts';
 import { ClickHouseConnection, WarehouseError, WarehouseLoader, ownerOf, warehouseEnabled, warehouseOptions, type DaySource, type LoaderDeps } from '../clickhouse/index.ts';
 import type { WarehousePort } from '../orchestration/index.ts';
+import { ErasureList } from '../core/erasure.list.ts';
 
 export interface WarehousePorts {
   warehouse: WarehousePort;
@@ -48,6 +49,7 @@ export function warehousePorts(config: ConfigValues, logger: Logger, overrides: 
     duckdb: { memoryLimit: config.BATCH_MEMORY_LIMIT, threads: config.BATCH_THREADS, tempDir: join(config.DATA_DIR, 'warehouse', '_duckdb_tmp') },
     workDir: join(config.DATA_DIR, 'warehouse', 'parts'),
     logger,
+    erasedMacroSql: () => new ErasureList(config.DATA_DIR).macroSql(),
     ...overrides,
   });
   const warehouse: WarehousePort = {

@@ -22,6 +22,9 @@ import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
 import { DEFAULT_SKETCH_MIN_VISITORS, writeVisitorSketches } from './visitor.sketches.ts';
+import { ErasureList } from '../core/erasure.list.ts';
+import { holdToTiers } from './views.retention.ts';
+import type { SiteCalendars } from './month.views.ts';
 
 export interface BatchDeps {
   options: BatchOptions;
@@ -32,6 +35,8 @@ export interface BatchDeps {
   now?: () => number;
   /** Where free space is read from (default statfs); tests on machines that forbid mounting set it. */
   freeBytes?: FreeSpaceSource;
+  /** Time zones and reporting currencies of the sites' month views (batch/month.views.ts); absent: UTC and USD. */
+  sites?: SiteCalendars;
 }
 
 const VIEW_PARQUET = 'FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880';
@@ -118,10 +123,14 @@ export function dirtyParts(dataDir: string, current: VersionManifest | null, now
 }
 
 function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifest | null, now: number): DayPart[] {
-  const picked = [req.dates?.length ? 'dates' : null, req.from || req.to ? 'range' : null, req.dirty ? 'dirty' : null].filter(Boolean);
+  const picked = [req.dates?.length ? 'dates' : null, req.from || req.to ? 'range' : null, req.dirty ? 'dirty' : null, req.parts?.length ? 'parts' : null].filter(Boolean);
   if (picked.length !== 1) throw new UsageError('BAD_BATCH_REQUEST', 'give exactly one of --date D, --from D --to D, or --dirty');
   if (req.until !== undefined && !req.dirty) throw new UsageError('BAD_BATCH_REQUEST', 'until goes with --dirty only');
   if (req.completeBefore !== undefined && !req.dirty) throw new UsageError('BAD_BATCH_REQUEST', 'completeBefore goes with --dirty only');
+  if (req.parts?.length) {
+    for (const p of req.parts) parseDay(p.day);
+    return [...new Map(req.parts.map((p) => [p.day, p])).values()].sort((a, b) => a.day.localeCompare(b.day)).map((p) => (p.until !== undefined ? { day: p.day, until: p.until } : { day: p.day }));
+  }
   if (req.dates?.length) {
     for (const d of req.dates) parseDay(d);
     return [...new Set(req.dates)].sort().map((day) => ({ day }));
@@ -175,8 +184,9 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   await db.conn.run('DROP TABLE dup');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
+  const erased = num(stats.erased);
   return {
-    run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - events, outsideDay, rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
+    run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - erased - events, outsideDay, ...(erased > 0 ? { erased } : {}), rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
     entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}), sketchMinVisitors },
   };
 }
@@ -215,7 +225,7 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     const wanted = resolveDays(req, options.dataDir, current, now);
     // A day the lake does not cover to its end yet is held back: computed from part of its records, it would be published short.
     const complete = (p: DayPart) => req.completeBefore === undefined || partEnd(p) <= req.completeBefore;
-    const days = wanted.filter(complete);
+    let days = wanted.filter(complete);
     const heldParts = wanted.filter((p) => !complete(p));
     const held = heldParts.map((p) => p.day);
     if (held.length > 0) {
@@ -223,11 +233,17 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
       record.heldUntil = Math.min(...heldParts.map(partEnd));
       deps.logger?.warn({ event: 'batch_days_held', run: runId, days: held, complete_before: new Date(req.completeBefore!).toISOString() }, `held back ${held.join(', ')}: the lake does not cover their end yet`);
     }
-    if (!req.dirty) {
+    // An erasure can leave a day without lake files: the day then leaves the version instead.
+    const emptied = req.parts ? days.filter((d) => lakeDay(options.dataDir, d.day).files.length === 0).map((d) => d.day) : [];
+    if (emptied.length) {
+      days = days.filter((d) => !emptied.includes(d.day));
+      record.removed = emptied;
+    }
+    if (!req.dirty && !req.parts) {
       const empty = days.filter((d) => lakeDay(options.dataDir, d.day).files.length === 0).map((d) => d.day);
       if (empty.length) throw new UsageError('NO_DATA', `no lake data for ${empty.join(', ')} (looked in ${join(lakePaths(options.dataDir).events, `dt=${empty[0]}`)})`);
     }
-    if (days.length === 0) {
+    if (days.length === 0 && emptied.length === 0) {
       deps.onProgress?.(0, 0, null);
       record.version = current?.version ?? null;
       record.watermark = current?.watermark ?? null;
@@ -241,6 +257,8 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp') });
     const entries: Record<string, DayEntry> = {};
     try {
+      // Erased visitors' rows still in the lake (a file written before the erasure reached it) are left out.
+      await db.conn.run(new ErasureList(options.dataDir).macroSql());
       for (const [i, part] of days.entries()) {
         const { day } = part;
         deps.onProgress?.(i, days.length, day);
@@ -261,7 +279,10 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
     deps.onProgress?.(days.length, days.length, null);
     await disk?.waitForSpace();
     const allDays = { ...(current?.days ?? {}), ...entries };
+    for (const d of emptied) delete allDays[d];
     const manifest: VersionManifest = { version: store.nextVersion(), createdAt: Date.now(), runId, parent: current?.version ?? null, watermark: watermarkOf(allDays, now), days: allDays };
+    // Month views of the months these days complete, and the retention tiers (batch/views.retention.ts).
+    Object.assign(manifest, await holdToTiers({ store, dataDir: options.dataDir, duckdb: options.duckdb, runId, now, previous: current, manifest, ...(options.retention ? { tiers: options.retention } : {}), ...(deps.sites ? { sites: deps.sites } : {}) }));
     store.publish(manifest);
     store.prune(options.versionsKeep);
     record.version = manifest.version;

@@ -5,13 +5,16 @@
  * grain read the precomputed rollups; filtered or unaligned ones are answered from the day's
  * deduplicated events with the same SQL definitions, so both paths agree.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
 import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
+import { Holdings, type TieredTable } from '../core/retention.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
+import { monthSeries } from './month.reader.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
 import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
 import { ViewsStore, type ViewTable } from './views.store.ts';
@@ -44,15 +47,27 @@ export class BatchSnapshot implements ViewReader {
   readonly version: string;
   readonly watermark: number | null;
   private readonly days: string[];
+  /** What the version still holds by its retention tiers (core/retention.ts); a deleted file reads as gone. */
+  private readonly holdings: Holdings;
 
   constructor(
     private readonly store: ViewsStore,
     private readonly manifest: VersionManifest,
     private readonly connect: () => Promise<DuckDBConnection>,
+    now: number = Date.now(),
   ) {
     this.version = manifest.version;
     this.watermark = manifest.watermark;
     this.days = Object.keys(manifest.days).sort();
+    this.holdings = new Holdings(manifest, now, (day, table) => table === 'month' || existsSync(store.tablePath(manifest.days[day]!.dir, table)));
+  }
+
+  /**
+   * Where the batch can answer from on, by retention tier: `events` for totals, breakdowns, ids
+   * and funnels (cut from the raw events), `views` for the days still in the version at all.
+   */
+  retained(need: 'events' | 'views'): { from: number; reason: string } | null {
+    return this.holdings.heldFrom(need === 'events' ? 'events' : 'day');
   }
 
   /** [first covered day, W): the batch answers for every site there (zero where a site had no events). */
@@ -68,8 +83,9 @@ export class BatchSnapshot implements ViewReader {
     return f < t ? { from: f, to: t } : null;
   }
 
+  /** The files of `table` of the days overlapping [from, to) that still hold it. */
   private files(table: ViewTable, from: number, to: number): string[] {
-    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from).map((d) => this.store.tablePath(this.manifest.days[d]!.dir, table));
+    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from && this.holdings.held(d, table as TieredTable)).map((d) => this.store.tablePath(this.manifest.days[d]!.dir, table));
   }
 
   /** `types` names the type of a parameter DuckDB cannot infer, such as an empty list. */
@@ -90,15 +106,21 @@ export class BatchSnapshot implements ViewReader {
     return `(SELECT * FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params)})`;
   }
 
-  private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
+  /** Whether a series reads the precomputed rollups (else the day's events). */
+  private rollupPath(q: SeriesQuery): boolean {
     const cal = calendarOf(q);
     const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
-    const params: Params = {};
-    let sql: string;
     // The precomputed rollups are UTC minutes, hours and days; their revenue holds every currency
     // (revenue is summed from the events). Local hours, days, weeks and months come from the events.
     const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
-    if (precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
+    return precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue');
+  }
+
+  private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
+    const cal = calendarOf(q);
+    const params: Params = {};
+    let sql: string;
+    if (this.rollupPath(q)) {
       const files = this.files(q.grain as 'minute' | 'hour' | 'day', from, to);
       if (files.length === 0) return new Map();
       Object.assign(params, { files: listValue(files), site: q.site, from: BigInt(from), to: BigInt(to) });
@@ -126,8 +148,25 @@ export class BatchSnapshot implements ViewReader {
     const cal = calendarOf(q);
     const zero = toRollup({});
     const out: SeriesPoint[] = [];
+    const path = this.rollupPath(q) ? 'rollup' : 'events';
+    // Buckets a retention tier no longer holds (core/retention.ts): missing with the reason; a local
+    // month past the raw events comes from the month views (batch/month.views.ts).
+    const gaps = new Map<number, string>();
+    for (const start of cal.buckets(q.from, q.to, q.grain)) {
+      const end = cal.next(start, q.grain);
+      if (end <= range.from || start >= range.to) continue;
+      const gap = this.holdings.seriesGap(q.grain, path, Math.max(start, range.from), Math.min(end, range.to));
+      if (gap !== null) gaps.set(start, gap);
+    }
+    const months = q.grain === 'month' && gaps.size > 0 ? await monthSeries(this.store, this.manifest, q, [...gaps.keys()], gaps, (sql, params) => this.query(sql, params)) : undefined;
     for (const start of cal.buckets(q.from, q.to, q.grain)) {
       if (cal.next(start, q.grain) <= range.from || start >= range.to) continue;
+      const gap = gaps.get(start);
+      if (gap !== undefined) {
+        const month = months?.get(start);
+        out.push(month ?? { start, values: {}, missing: gap });
+        continue;
+      }
       const row = rows.get(start) ?? zero;
       const values: MetricValues = {};
       for (const m of q.metrics) values[m] = metricValue(row, m);
@@ -299,6 +338,8 @@ export class BatchSnapshot implements ViewReader {
 export interface BatchReaderOptions {
   dataDir: string;
   duckdb?: Omit<DuckDBOptions, 'tempDir'>;
+  /** The clock the retention tiers are read against (tests inject one). */
+  now?: () => number;
 }
 
 /**
@@ -332,7 +373,7 @@ export class BatchReader implements ViewReader, WatermarkSource {
   async snapshot(): Promise<BatchSnapshot | null> {
     const manifest = this.store.current();
     if (!manifest) return null;
-    return new BatchSnapshot(this.store, manifest, async () => (await this.open()).instance.connect());
+    return new BatchSnapshot(this.store, manifest, async () => (await this.open()).instance.connect(), this.options.now?.() ?? Date.now());
   }
 
   /** Same as snapshot(): the serving layer's BatchSource. */

@@ -12,6 +12,7 @@ import { UsageError } from '../core/errors.ts';
 import { fsyncDir, renameDurable, writeFileAtomic } from '../core/durable-fs.ts';
 import { openDuckDB, num, type DuckDBOptions } from '../core/duckdb.ts';
 import { hourDir, lakePaths, parseDay } from './lake.layout.ts';
+import { lockLakeRewrites } from './lake.lock.ts';
 import { LAKE_COLUMNS, LAKE_PARQUET_OPTIONS } from './lake.schema.ts';
 import type { CompactionResult } from './types.ts';
 
@@ -72,6 +73,7 @@ export async function compactHour(o: CompactOptions, day: string, hour: number):
   const pending = inflightFiles(o.dataDir);
   if (files.some((f) => pending.has(f))) return none;
   const paths = lakePaths(o.dataDir);
+  const release = lockLakeRewrites(o.dataDir);
   const db = await openDuckDB({ ...o.duckdb, tempDir: join(paths.root, '_duckdb_tmp') });
   try {
     mkdirSync(paths.tmp, { recursive: true });
@@ -92,6 +94,7 @@ export async function compactHour(o: CompactOptions, day: string, hour: number):
     return { day, hour, filesBefore: files.length, filesAfter: 1, rows };
   } finally {
     db.close();
+    release();
   }
 }
 

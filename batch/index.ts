@@ -4,9 +4,13 @@ export { runBatch, dirtyDays, dirtyParts, partEnd, lakeDays, type BatchDeps, typ
 /** A day's lake files (the warehouse step loads them, apps/warehouse-ports.ts). */
 export { lakeDay } from './batch.job.ts';
 export { compactHour, compactDay, resolveCompactions, type CompactOptions } from './compaction.job.ts';
+export { eraseFromLake, lakeFiles, type LakeEraseOptions, type LakeEraseResult } from './lake.erase.ts';
+export { lockLakeRewrites, LakeRewriteBusyError } from './lake.lock.ts';
 export { BatchReader, BatchSnapshot, type BatchReaderOptions } from './batch.reader.ts';
 export { ViewsStore, watermarkOf, BatchLockedError } from './views.store.ts';
-export { archiverOptions, batchOptions, ARCHIVER_NODE_ARGS, ARCHIVER_MEMORY_LIMIT, type ArchiverOptions, type BatchOptions } from './options.ts';
+export { trimViews, holdToTiers, type TrimViewsOptions, type TrimResult } from './views.retention.ts';
+export { monthsTouching, type SiteCalendars } from './month.views.ts';
+export { archiverOptions, batchOptions, retentionTiers, ARCHIVER_NODE_ARGS, ARCHIVER_MEMORY_LIMIT, type ArchiverOptions, type BatchOptions } from './options.ts';
 export { LAKE_COLUMNS } from './lake.schema.ts';
 export { lakePaths, lakeFileName, parseLakeFileName, parseDay, formatDay } from './lake.layout.ts';
 export { readProgress, writeProgress, progressDir, type PartitionProgress } from './lake.progress.ts';

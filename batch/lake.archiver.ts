@@ -10,6 +10,7 @@
  * a spool segment ahead of its roll when it is idle (partition.spool.ts); nothing reaches the
  * lake, or moves an offset, before the roll.
  */
+import { ErasureList } from '../core/erasure.list.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -159,7 +160,7 @@ export class LakeArchiver extends BaseService {
     this.cleanScratch();
     this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
-    this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers);
+    this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers, new ErasureList(this.options.dataDir, this.options.erasureRefreshMs));
     this.rolls = new LakeRoll({
       writer: this.writer,
       markers: this.markers,

@@ -3,6 +3,7 @@
  * Parquet files exactly as the producer wrote it, including quotes, newlines, control characters,
  * non-ASCII text, empty strings next to NULLs, extreme numbers and map entries.
  */
+import { ErasureList } from '../core/erasure.list.ts';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
@@ -52,7 +53,7 @@ describe('lake writer reading the spool dialect', () => {
     const paths = lakePaths(dataDir);
     const db = await openDuckDB({ memoryLimit: '256MB', threads: 2, tempDir: join(dataDir, 'tmp') });
     const markers = new InflightMarkers(paths.inflight, 'g', 't');
-    const writer = new LakeWriter(db.conn, paths, 't', markers);
+    const writer = new LakeWriter(db.conn, paths, 't', markers, new ErasureList(dataDir));
     const odd = oddEvents();
     // Many rows with quoted newlines, so DuckDB's parallel CSV scan splits inside them too.
     const bulk = [...generateTraffic({ seed: 8, sites: ['b'], from: DAY, to: DAY + 7_200_000, events: 60_000 })].map((e, i) => ({ ...e, title: i % 5 === 0 ? `t\n"${i}",\n` : e.title }));
@@ -84,7 +85,7 @@ describe('lake writer reading the spool dialect', () => {
     const dataDir = tempDir('lake-writer-segments');
     const paths = lakePaths(dataDir);
     const db = await openDuckDB({ memoryLimit: '256MB', threads: 2, tempDir: join(dataDir, 'tmp') });
-    const writer = new LakeWriter(db.conn, paths, 't', new InflightMarkers(paths.inflight, 'g', 't'));
+    const writer = new LakeWriter(db.conn, paths, 't', new InflightMarkers(paths.inflight, 'g', 't'), new ErasureList(dataDir));
     // A first segment cut off and converted ahead, then a second one; both span the same two hours.
     const events = [...generateTraffic({ seed: 4, sites: ['c'], from: DAY, to: DAY + 7_200_000, events: 3_000 })].map((e, i) => ({ ...e, event_time: DAY + (i % 2) * 3_600_000 + i }));
     const spool = new PartitionSpool(2, join(dataDir, 'p2'));

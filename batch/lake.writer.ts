@@ -8,6 +8,7 @@
  * The file-system steps are async: they overlap the next conversion and the consumer's
  * decoding instead of blocking the event loop.
  */
+import { ERASED_MACRO, type ErasureList } from '../core/erasure.list.ts';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
@@ -33,7 +34,8 @@ export interface RolledPartition {
 /** What a roll knows of one partition: its offset range and row count. */
 export type PartitionRange = Pick<RolledPartition, 'partition' | 'first' | 'last' | 'rows' | 'maxTimestamp'>;
 
-const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_csv($spool, ${SPOOL_READ_OPTIONS_SQL}))
+/** Erased visitors' records, which Kafka still holds, never reach a lake file (core/erasure.list.ts). */
+const COPY_SQL = `COPY (SELECT ${SPOOL_TO_LAKE_SQL} FROM read_csv($spool, ${SPOOL_READ_OPTIONS_SQL}) WHERE NOT ${ERASED_MACRO}(site_id, visitor_id))
   TO $dir (${ARCHIVER_PARQUET_OPTIONS}, PARTITION_BY (dt, hour))`;
 
 /** Files DuckDB wrote under `dir` (dt=…/hour=…/data_N.parquet). */
@@ -58,7 +60,17 @@ export class LakeWriter {
     private readonly paths: LakePaths,
     private readonly topic: string,
     private readonly markers: InflightMarkers,
+    private readonly erasures: ErasureList,
   ) {}
+
+  /** The erasure macro of the list as it is now (re-read when its file changed). */
+  private macroVersion: string | undefined;
+  private async defineErased(): Promise<void> {
+    this.erasures.refresh();
+    if (this.macroVersion === this.erasures.version) return;
+    await this.conn.run(this.erasures.macroSql());
+    this.macroVersion = this.erasures.version;
+  }
 
   /** No conversion is running or waiting. */
   get idle(): boolean {
@@ -79,6 +91,7 @@ export class LakeWriter {
         rmSync(scratch, { recursive: true, force: true });
         mkdirSync(this.paths.tmp, { recursive: true });
         try {
+          await this.defineErased();
           await this.conn.run(COPY_SQL, { spool: segment.path, dir: scratch, ...spoolReadLimits(segment.longestLine) });
         } catch (err) {
           throw new DependencyError('LAKE_WRITE_FAILED', `could not write ${segment.rows} events of partition ${partition} to Parquet: ${(err as Error).message}`, err);

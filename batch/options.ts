@@ -1,11 +1,14 @@
 /** Options of the batch part, built by entry points from core/config.ts values. */
 import type { ConfigValues } from '../core/config.ts';
 import type { DuckDBOptions } from '../core/duckdb.ts';
+import type { RetentionTiers } from '../core/retention.ts';
 
 export interface ArchiverOptions {
   topic: string;
   groupId: string;
   dataDir: string;
+  /** How often the erasure list is looked at (ERASURE_REFRESH; default 5 s). */
+  erasureRefreshMs?: number;
   /** Roll when the buffered rows of all partitions reach this. */
   rollRows: number;
   /** Roll when the oldest buffered row is this old (ms). */
@@ -29,6 +32,11 @@ export interface BatchOptions {
   diskCheckMs?: number;
   /** Sites with at least this many visitors on a day get a visitor sketch of it; default batch/visitor.sketches.ts DEFAULT_SKETCH_MIN_VISITORS. */
   sketchMinVisitors?: number;
+  /**
+   * The retention tiers (core/retention.ts): a run deletes past-tier tables from the folders it
+   * writes before publishing them, and its version records the tiers so readers hold to them.
+   */
+  retention?: RetentionTiers;
 }
 
 export const ARCHIVER_MEMORY_LIMIT = '256MB';
@@ -48,11 +56,17 @@ export function archiverOptions(c: ConfigValues): ArchiverOptions {
     rollRows: c.LAKE_ROLL_ROWS,
     rollAgeMs: c.LAKE_ROLL_AGE,
     sessionTimeoutMs: c.LAKE_SESSION_TIMEOUT,
+    erasureRefreshMs: c.ERASURE_REFRESH,
     // One thread: conversions are small segments, and one thread spent about 45% less DuckDB CPU on them (measured).
     duckdb: { memoryLimit: ARCHIVER_MEMORY_LIMIT, threads: 1 },
   };
 }
 
 export function batchOptions(c: ConfigValues): BatchOptions {
-  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS }, sessionIdleMs: c.SESSION_IDLE_TIMEOUT, diskMinFreeBytes: c.DISK_MIN_FREE, diskCheckMs: c.DISK_CHECK_INTERVAL };
+  return { dataDir: c.DATA_DIR, versionsKeep: c.BATCH_VERSIONS_KEEP, duckdb: { memoryLimit: c.BATCH_MEMORY_LIMIT, threads: c.BATCH_THREADS }, sessionIdleMs: c.SESSION_IDLE_TIMEOUT, diskMinFreeBytes: c.DISK_MIN_FREE, diskCheckMs: c.DISK_CHECK_INTERVAL, retention: retentionTiers(c) };
+}
+
+/** The retention tiers of the configuration: the raw events follow the lake. */
+export function retentionTiers(c: ConfigValues): RetentionTiers {
+  return { events: c.RETENTION_LAKE, minute: c.RETENTION_VIEWS_MINUTE, hour: c.RETENTION_VIEWS_HOUR, day: c.RETENTION_VIEWS_DAY };
 }

@@ -1,4 +1,5 @@
 /** Types of the batch part's public surface. */
+import type { RetentionTiers } from '../core/retention.ts';
 /** What `runBatch` is asked to compute: explicit days, a range, or the dirty days. */
 export interface BatchRequest {
   dates?: string[];
@@ -17,6 +18,8 @@ export interface BatchRequest {
    * (lake.coverage.ts). Later ones are held back and listed in the run's `held`.
    */
   completeBefore?: number;
+  /** Exactly these days, each whole or up to its `until` (an erasure recomputes the days a version holds, as far as it held them). */
+  parts?: { day: string; until?: number }[];
 }
 
 export interface DayRun {
@@ -31,6 +34,8 @@ export interface DayRun {
   durationMs: number;
   /** Computed up to this instant only (a site's local midnight). */
   until?: number;
+  /** Rows of erased visitors still in the lake, left out. */
+  erased?: number;
 }
 
 /** The run record orchestration stores in its job ledger. */
@@ -47,6 +52,8 @@ export interface RunRecord {
   rowsRead: number;
   rowsWritten: number;
   errors: string[];
+  /** Days left without lake data by an erasure: dropped from the version. */
+  removed?: string[];
   /** Dirty days held back because the lake does not cover their end yet (`completeBefore`). */
   held?: string[];
   /** Where the first held day's data ends (its end, or `until`). */
@@ -67,6 +74,19 @@ export interface DayEntry {
    * visitors that day (batch/visitor.sketches.ts); absent in folders written before them.
    */
   sketchMinVisitors?: number;
+  /**
+   * Tables the retention step deleted from the folder, their tier being over (core/retention.ts,
+   * batch/views.retention.ts): `minute`, then `hour`, then `events`. Readers answer what needs
+   * them as missing, with the tier's reason.
+   */
+  trimmed?: string[];
+}
+
+/** A month's views (batch/month.views.ts): per site, the exact metrics of its local month. */
+export interface MonthEntry {
+  /** Folder of month.parquet, relative to the views root (`months/<YYYY-MM>/<runId>`). */
+  dir: string;
+  computedAt: number;
 }
 
 /** An immutable version: which run's files answer each covered day. */
@@ -77,6 +97,10 @@ export interface VersionManifest {
   parent: string | null;
   watermark: number | null;
   days: Record<string, DayEntry>;
+  /** Month views by local month (`YYYY-MM`); absent in versions written before them. */
+  months?: Record<string, MonthEntry>;
+  /** The retention tiers (ms) the version's days are held to (core/retention.ts); absent: none recorded. */
+  retention?: RetentionTiers;
 }
 
 /** The one atomic pointer (contract 5). */

@@ -16,6 +16,7 @@
  */
 import { MISSING_LABEL, MISSING_VALUES, type Dimension, type Grain } from '../core/views.ts';
 import { DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { ERASED_MACRO } from '../core/erasure.list.ts';
 
 export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow } from '../core/rollups.ts';
 
@@ -50,7 +51,9 @@ const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS 
   ${labelSql('currency', 'currency')} AS currency`;
 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
-const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end`;
+/** Rows of erased visitors never reach a view (core/erasure.list.ts defines the macro on the job's connection). */
+const NOT_ERASED = `NOT ${ERASED_MACRO}(CAST(site_id AS VARCHAR), CAST(visitor_id AS VARCHAR))`;
+const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end AND ${NOT_ERASED}`;
 
 /**
  * Exact dedupe without a hash table of 36-byte ids: 64-bit hashes that occur more than once
@@ -119,7 +122,8 @@ export function serverSessionsSql(dayEvents: string, withTail: boolean): string 
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
     count(*) FILTER (WHERE NOT (CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $day_end)) AS outside_day,
-    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $end AND CAST(event_time AS TIMESTAMP) < $day_end) AS after_until
+    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $end AND CAST(event_time AS TIMESTAMP) < $day_end) AS after_until,
+    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end AND NOT (${NOT_ERASED})) AS erased
   FROM ${LAKE_SCAN}`;
 
 /** DuckDB's date_trunc units: UTC buckets (a week is ISO, from Monday). */

@@ -82,6 +82,15 @@ export class ViewsStore {
     return join(this.root, dir, `${table}.parquet`);
   }
 
+  /** Folder of a month's views (batch/month.views.ts): `months/<YYYY-MM>/<runId>`. */
+  monthDir(month: string, runId: string): string {
+    return join(this.root, 'months', month, runId);
+  }
+
+  monthPath(dir: string): string {
+    return join(this.root, dir, 'month.parquet');
+  }
+
   /** Writes the manifest, then moves the pointer to it (each step atomic). */
   publish(m: VersionManifest): void {
     writeFileAtomic(join(this.versionsDir, `${m.version}.json`), JSON.stringify(m, null, 1));
@@ -117,19 +126,45 @@ export class ViewsStore {
       this.manifests.delete(v);
     }
     const used = new Set<string>();
-    for (const v of kept) for (const d of Object.values(this.manifest(v).days)) used.add(d.dir);
+    for (const v of kept) for (const d of [...Object.values(this.manifest(v).days), ...Object.values(this.manifest(v).months ?? {})]) used.add(d.dir);
     const dirs: string[] = [];
-    if (existsSync(this.daysDir))
-      for (const day of readdirSync(this.daysDir))
-        for (const run of readdirSync(join(this.daysDir, day))) {
-          const rel = join('days', day, run);
+    // Day folders, and month folders (batch/month.views.ts).
+    for (const top of ['days', 'months']) {
+      if (!existsSync(join(this.root, top))) continue;
+      for (const day of readdirSync(join(this.root, top)))
+        for (const run of readdirSync(join(this.root, top, day))) {
+          const rel = join(top, day, run);
           // A run still writing has no manifest yet: leave folders younger than an hour alone.
           if (!used.has(rel) && Date.now() - statSync(join(this.root, rel)).mtimeMs > 3_600_000) {
             rmSync(join(this.root, rel), { recursive: true, force: true });
             dirs.push(rel);
           }
         }
+    }
     return { versions: removed, dirs };
+  }
+
+  /**
+   * Deletes every version that uses one of `dirs` (older versions an erasure cannot rewrite: they
+   * cannot be rolled back to any more), then the folders themselves. The current version must not
+   * use them: recompute the days first.
+   */
+  forget(dirs: ReadonlySet<string>): { versions: string[]; dirs: string[] } {
+    const cur = this.pointer()?.version;
+    const uses = (v: string) => Object.values(this.manifest(v).days).some((d) => dirs.has(d.dir));
+    if (cur && uses(cur)) throw new UsageError('VERSION_IN_USE', `the current version ${cur} still uses a folder to forget; recompute its days first`);
+    const versions = this.versions().filter(uses);
+    for (const v of versions) {
+      rmSync(join(this.versionsDir, `${v}.json`), { force: true });
+      this.manifests.delete(v);
+    }
+    const removed: string[] = [];
+    for (const d of dirs) {
+      if (!existsSync(join(this.root, d))) continue;
+      rmSync(join(this.root, d), { recursive: true, force: true });
+      removed.push(d);
+    }
+    return { versions, dirs: removed };
   }
 
   /** One batch run at a time per views folder. */

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   serving: { describe: 'serving API and dashboard: start, query, openapi', load: async () => (await import('../apps/cli/serving.command.ts')).servingCommand },
   sql: { describe: 'one read-only SQL query against the ClickHouse warehouse (table, CSV or JSON)', load: async () => (await import('../apps/cli/sql.command.ts')).sqlCommand },
   sites: { describe: 'sites file: add, list, rotate-key, remove (keys stored hashed, shown once)', load: async () => (await import('../apps/cli/sites.command.ts')).sitesCommand },
+  erase: { describe: 'right to erasure: remove a visitor (or a site) from every store and keep it erased', load: async () => (await import('../apps/cli/erase.command.ts')).eraseCommand },
   data: { describe: 'data-format versions of DATA_DIR and the speed store: status, migrate', load: async () => (await import('../apps/cli/data.command.ts')).dataCommand },
 };
 

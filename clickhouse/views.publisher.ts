@@ -8,6 +8,8 @@
  * sync finishes the job (a folder half copied is removed and copied again). Folders no kept
  * version uses any more are removed after the move.
  */
+import { mutationsDone } from './mutations.ts';
+import { trimPastTiers } from './views.retention.ts';
 import { existsSync, mkdirSync, rmSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue } from '@duckdb/node-api';
@@ -85,6 +87,8 @@ export interface PublishResult {
   moved: boolean;
   loaded: DirLoad[];
   dropped: string[];
+  /** `<dir> <table>` per table whose rows left a shard, a retention tier being over (views.retention.ts). */
+  trimmed?: string[];
 }
 
 /** The CSV dialect of warehouse.export.ts: text fields always quoted, so only NULL would be bare `\N`. */
@@ -181,6 +185,7 @@ export class ViewsPublisher {
     result.version = current.version;
     result.watermark = current.watermark;
     result.dropped = await this.dropUnused(source, loaded);
+    result.trimmed = await trimPastTiers(this.deps, source, loaded, this.clock());
     return result;
   }
 
@@ -188,7 +193,7 @@ export class ViewsPublisher {
     const table = this.name(VIEW_VERSIONS_TABLE);
     const [have] = await this.deps.entry.rows<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE version = ${quoteString(v.version)}`, `looking for the manifest of ${v.version}`);
     if (Number(have?.n ?? 0) > 0) return;
-    const manifest: ViewVersion = { version: v.version, watermark: v.watermark, days: v.days };
+    const manifest: ViewVersion = { version: v.version, watermark: v.watermark, days: v.days, ...(v.retention ? { retention: v.retention } : {}) };
     await this.deps.entry.insertRows(table, [{ version: v.version, manifest: JSON.stringify(manifest), created_ms: this.clock() }], `writing the manifest of ${v.version}`);
   }
 
@@ -211,7 +216,8 @@ export class ViewsPublisher {
       for (const t of VIEW_DATA_TABLES) {
         signal?.throwIfAborted();
         const file = source.file(dir, t);
-        if (!existsSync(file) && OPTIONAL_VIEW_TABLES.has(t)) continue;
+        // A table the retention step deleted from the folder (its tier is over) is not copied.
+        if (!existsSync(file) && (OPTIONAL_VIEW_TABLES.has(t) || source.kept().some((v) => Object.values(v.days).some((d) => d.dir === dir && d.trimmed?.includes(t))))) continue;
         if (!existsSync(file)) throw new WarehouseError('WAREHOUSE_EXPORT_FAILED', `the view file ${file} of ${dir} is missing`);
         const csv = join(work, `${t}.csv`);
         const cols = VIEW_COLUMNS[t].map((c) => `${viewExportExpression(c)} AS ${c.name}`).join(', ');
@@ -251,21 +257,7 @@ export class ViewsPublisher {
     const [n] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE dir = ${quoteDir(dir)}`, `looking for ${dir} in ${viewTable(t)}`);
     if (Number(n?.n ?? 0) === 0) return;
     await ch.command(`ALTER TABLE ${table} DELETE WHERE dir = ${quoteDir(dir)}`, `deleting ${dir} from ${viewTable(t)}`);
-    await this.mutationsDone(ch, viewTable(t));
-  }
-
-  /** Waits until no mutation of `table` is pending (18.16 has no mutations_sync). */
-  private async mutationsDone(ch: ClickHouseConnection, table: string, timeoutMs = 120_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const [r] = await ch.rows<{ n: string }>(
-        `SELECT count() AS n FROM system.mutations WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(table)} AND is_done = 0`,
-        `waiting for the mutations of ${table}`,
-      );
-      if (Number(r?.n ?? 0) === 0) return;
-      if (Date.now() > deadline) throw new WarehouseError('CLICKHOUSE_TIMEOUT', `a deletion in ${this.deps.database}.${table} did not finish within ${timeoutMs / 1000} s (system.mutations)`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await mutationsDone(ch, this.deps.database, viewTable(t));
   }
 
   private async duck(db: DuckDB, sql: string, params: Parameters<DuckDB['conn']['runAndReadAll']>[1], dir: string, types?: Parameters<DuckDB['conn']['runAndReadAll']>[2]): Promise<Record<string, unknown>[]> {
@@ -287,7 +279,7 @@ export class ViewsPublisher {
         if (used.has(dir)) continue;
         // The record goes first: a stop half way leaves a folder that is "not loaded", never one recorded but gone.
         await ch.command(`ALTER TABLE ${this.name(VIEW_DIRS_TABLE)} DELETE WHERE dir = ${quoteDir(dir)}`, `forgetting ${dir}`);
-        await this.mutationsDone(ch, VIEW_DIRS_TABLE);
+        await mutationsDone(ch, this.deps.database, VIEW_DIRS_TABLE);
         for (const t of VIEW_DATA_TABLES) await this.removeDir(ch, t, dir);
         dropped.add(dir);
       }

@@ -8,6 +8,7 @@
  */
 import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { UsageError } from '../core/errors.ts';
+import { Holdings, type RetentionTiers, type TieredTable } from '../core/retention.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
 import { calendarOf, DIMENSIONS, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
@@ -23,7 +24,9 @@ const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 export interface ViewVersion {
   version: string;
   watermark: number | null;
-  days: Record<string, { dir: string; until?: number; sketchMinVisitors?: number }>;
+  days: Record<string, { dir: string; until?: number; sketchMinVisitors?: number; trimmed?: string[] }>;
+  /** The retention tiers the version is held to (core/retention.ts); absent in versions before them. */
+  retention?: RetentionTiers;
 }
 
 /** The pointer as ClickHouse holds it. */
@@ -76,14 +79,23 @@ export class ClickHouseSnapshot implements ViewReader {
   readonly version: string;
   readonly watermark: number | null;
   private readonly days: string[];
+  /** What the version still holds by its retention tiers; the publisher deletes the rest (core/retention.ts). */
+  private readonly holdings: Holdings;
 
   constructor(
     private readonly loc: ViewsLocation,
     private readonly manifest: ViewVersion,
+    now: number = Date.now(),
   ) {
     this.version = manifest.version;
     this.watermark = manifest.watermark;
     this.days = Object.keys(manifest.days).sort();
+    this.holdings = new Holdings(manifest, now);
+  }
+
+  /** Where the batch can answer from on, by retention tier (the DuckDB reader's rule). */
+  retained(need: 'events' | 'views'): { from: number; reason: string } | null {
+    return this.holdings.heldFrom(need === 'events' ? 'events' : 'day');
   }
 
   async coverage(_site: string): Promise<Coverage | null> {
@@ -102,9 +114,17 @@ export class ClickHouseSnapshot implements ViewReader {
     return qualifiedName(this.loc.database, this.loc.cluster ? distributedTable(t) : viewTable(t));
   }
 
-  /** The folders of the days overlapping [from, to), but those of `skip`. */
-  private dirs(from: number, to: number, skip?: ReadonlySet<string>): string[] {
-    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from && !skip?.has(d)).map((d) => this.manifest.days[d]!.dir);
+  /** The folders of the days overlapping [from, to) that still hold `table`, but those of `skip`. */
+  private dirs(from: number, to: number, skip?: ReadonlySet<string>, table: TieredTable = 'events'): string[] {
+    return this.days.filter((d) => parseDay(d) < to && parseDay(d) + DAY_MS > from && !skip?.has(d) && this.holdings.held(d, table)).map((d) => this.manifest.days[d]!.dir);
+  }
+
+  /** Whether a series reads the precomputed rollups (else the day's events). */
+  private rollupPath(q: SeriesQuery): boolean {
+    const cal = calendarOf(q);
+    const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
+    const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
+    return precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue');
   }
 
   private query<T>(sql: string, what: string): Promise<T[]> {
@@ -120,14 +140,12 @@ export class ClickHouseSnapshot implements ViewReader {
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
     const cal = calendarOf(q);
-    const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
-    const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
     const columns = rollupColumnsOf(q.metrics);
     let sql: string;
     let settings: Settings = {};
     // The precomputed rollups are UTC minutes, hours and days holding every currency's revenue.
-    if (precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue')) {
-      const dirs = this.dirs(from, to);
+    if (this.rollupPath(q)) {
+      const dirs = this.dirs(from, to, undefined, q.grain as 'minute' | 'hour' | 'day');
       if (dirs.length === 0) return new Map();
       sql = `SELECT bucket, ${columns.join(', ')} FROM ${this.table(q.grain as 'minute' | 'hour' | 'day')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(q.site)} AND bucket >= ${msLiteral(from)} AND bucket < ${msLiteral(to)}`;
       // A few merged parts read in key order: one thread does it with less CPU than several
@@ -156,8 +174,16 @@ export class ClickHouseSnapshot implements ViewReader {
     const cal = calendarOf(q);
     const zero = toRollupRow({}, num);
     const out: SeriesPoint[] = [];
+    const path = this.rollupPath(q) ? 'rollup' : 'events';
     for (const start of cal.buckets(q.from, q.to, q.grain)) {
-      if (cal.next(start, q.grain) <= range.from || start >= range.to) continue;
+      const end = cal.next(start, q.grain);
+      if (end <= range.from || start >= range.to) continue;
+      // A bucket a retention tier no longer holds: missing with the reason (core/retention.ts).
+      const gap = this.holdings.seriesGap(q.grain, path, Math.max(start, range.from), Math.min(end, range.to));
+      if (gap !== null) {
+        out.push({ start, values: {}, missing: q.grain === 'month' ? `${gap}; month views are answered by the DuckDB views store only (BATCH_VIEWS_STORE=duckdb)` : gap });
+        continue;
+      }
       const row = rows.get(start) ?? zero;
       const values: MetricValues = {};
       for (const m of q.metrics) values[m] = metricValue(row, m);
@@ -193,7 +219,7 @@ export class ClickHouseSnapshot implements ViewReader {
     if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (q.metric !== 'visitors' || single) && revenueOk) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       const column = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
-      sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
+      sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to, undefined, 'dims'))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
     } else {
       const source = this.eventsSource(q.site, range.from, range.to, q.filters);
       if (!source) return [];
@@ -348,7 +374,7 @@ export class ClickHouseViewsReader implements ViewReader, WatermarkSource {
 
   async snapshot(): Promise<ClickHouseSnapshot | null> {
     const p = await this.pointer();
-    return p ? new ClickHouseSnapshot(this.loc, await this.manifest(p.version)) : null;
+    return p ? new ClickHouseSnapshot(this.loc, await this.manifest(p.version), this.clock()) : null;
   }
 
   current(): Promise<ClickHouseSnapshot | null> {

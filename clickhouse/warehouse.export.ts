@@ -17,6 +17,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBValue } from '@duckdb/node-api';
 import { errorMessage } from '../core/errors.ts';
+import { ERASED_MACRO } from '../core/erasure.list.ts';
 import { num, type DuckDB } from '../core/duckdb.ts';
 import { REQUIRED_LAKE_COLUMNS, WAREHOUSE_COLUMNS, exportExpression, quotedExportColumns } from './warehouse.schema.ts';
 import { validDay } from './sql.quote.ts';
@@ -24,7 +25,8 @@ import { WarehouseError } from './warehouse.errors.ts';
 
 const DAY_MS = 86_400_000;
 const SCAN = 'read_parquet($files, union_by_name = true, hive_partitioning = false)';
-const IN_DAY = 'CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end';
+/** Rows of erased visitors are never exported (the loader defines the macro on its connection, core/erasure.list.ts). */
+const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end AND NOT ${ERASED_MACRO}(CAST(site_id AS VARCHAR), CAST(visitor_id AS VARCHAR))`;
 const ID_HASH = 'hash(CAST(event_id AS VARCHAR))';
 
 export interface DayExport {

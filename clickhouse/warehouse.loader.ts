@@ -19,6 +19,8 @@ import { openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import type { ClickHouseConnection } from './clickhouse.client.ts';
 import { dayPartition, qualifiedName, quoteString, validDay } from './sql.quote.ts';
 import { WarehouseError } from './warehouse.errors.ts';
+import { mutationsDone } from './mutations.ts';
+import { ERASED_MACRO } from '../core/erasure.list.ts';
 import { daySites, exportDay } from './warehouse.export.ts';
 import { distributedEventsDdl, EVENTS_ALL_TABLE } from './warehouse.schema.ts';
 import { sitesByShard } from './views.schema.ts';
@@ -101,6 +103,8 @@ export interface LoaderDeps {
   clock?: () => number;
   /** Test seam: runs after the staging table is full and checked, right before the swap. */
   beforeSwap?: (day: string) => Promise<void>;
+  /** The erasure list's `tl_erased` macro (ErasureList.macroSql); absent: nothing is erased. */
+  erasedMacroSql?: () => string;
 }
 
 /** The owner of the loads a pipeline writes: this host and its DATA_DIR. */
@@ -223,6 +227,7 @@ export class WarehouseLoader {
       mkdirSync(this.deps.workDir, { recursive: true });
       const db = await openDuckDB(this.deps.duckdb, { code: 'WAREHOUSE_DUCKDB_OPEN_FAILED', purpose: 'the warehouse export' });
       try {
+        await db.conn.run(this.deps.erasedMacroSql?.() ?? `CREATE OR REPLACE TEMP MACRO ${ERASED_MACRO}(s, v) AS false`);
         for (const t of toLoad) {
           signal?.throwIfAborted();
           result.loaded.push(await this.loadDay(db, t, signal));
@@ -336,6 +341,35 @@ export class WarehouseLoader {
     const [{ n } = { n: '0' }] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${staging}`, `counting the staging rows of ${day}`);
     if (Number(n) !== exported.rows) throw new WarehouseError('WAREHOUSE_LOAD_MISMATCH', `the staging table of ${day}${this.shards.length > 1 ? ` on shard ${shard + 1}` : ''} holds ${n} rows, ${exported.rows} were exported; the day was not swapped in`);
     return { rows: exported.rows, duplicates: exported.duplicates, exportMs };
+  }
+
+  /**
+   * Deletes one visitor's events of a site (or the whole site's) on every shard, days the lake no
+   * longer holds included, and waits for the deletion to finish; each changed day's load record
+   * takes its new count, so the next sync reloads only days whose batch computation changed.
+   */
+  async erase(site: string, visitor: string | undefined, dryRun = false): Promise<{ rows: number; days: string[] }> {
+    await this.ensureSchema();
+    const where = `site_id = ${quoteString(site)}${visitor === undefined ? '' : ` AND visitor_id = ${quoteString(visitor)}`}`;
+    const perDay = new Map<string, number>();
+    for (const ch of this.shards) {
+      const rows = await ch.rows<{ day: string; n: string }>(`SELECT toString(toDate(event_time)) AS day, count() AS n FROM ${this.events} WHERE ${where} GROUP BY day`, 'counting the events to erase');
+      for (const r of rows) perDay.set(r.day, (perDay.get(r.day) ?? 0) + Number(r.n));
+    }
+    const rows = [...perDay.values()].reduce((a, b) => a + b, 0);
+    const days = [...perDay.keys()].sort();
+    if (dryRun || rows === 0) return { rows, days };
+    for (const ch of this.shards) {
+      await ch.command(`ALTER TABLE ${this.events} DELETE WHERE ${where}`, 'erasing events');
+      await mutationsDone(ch, this.deps.database, EVENTS_TABLE);
+    }
+    const [loaded, counts] = await Promise.all([this.loadedDays(), this.rowsPerDay()]);
+    for (const day of days) {
+      const l = loaded.get(day);
+      if (l && l.source !== '') await this.record(day, l.source, counts.get(day) ?? 0);
+    }
+    this.deps.logger?.info({ event: 'warehouse_erased', site, whole_site: visitor === undefined, rows, days: days.length });
+    return { rows, days };
   }
 
   /** Removes a day from the warehouse (the batch version no longer covers it). */

@@ -156,8 +156,12 @@ export const CONFIG_VARIABLES = {
   SCHEDULER_LOCK_TTL: ['60s', duration, 'Expiry of a job lock; a scheduler that dies frees its jobs after this'],
   SCHEDULER_RETRY_ATTEMPTS: ['3', int(1, 100), 'Attempts of a failed job run, the first included'],
   SCHEDULER_RETRY_DELAY: ['30s', duration, 'First back-off between attempts (doubles, jittered, capped at 10x)'],
-  RETENTION_LAKE: ['400d', duration, 'How long lake partitions are kept'],
+  RETENTION_LAKE: ['400d', duration, "How long lake partitions are kept, and the batch views' raw events (each day's `events.parquet`: filtered, local-time and revenue answers, totals, breakdowns, funnels)"],
+  RETENTION_VIEWS_MINUTE: ['7d', duration, 'How long the batch minute views are kept (a minute series further back is `missing`, with the reason)'],
+  RETENTION_VIEWS_HOUR: ['365d', duration, 'How long the batch hour views are kept'],
+  RETENTION_VIEWS_DAY: ['1825d', duration, 'How long the batch day views, per-day breakdowns, visitor sketches and month views are kept; older days leave the views (at least RETENTION_LAKE)'],
   RETENTION_DLQ: ['30d', duration, 'How long dead letters are kept'],
+  ERASURE_REFRESH: ['5s', duration, 'How often the speed consumers, the lake archiver and the warehouse loader look for a new erasure (`twinlane erase` waits this long, plus a margin, before rewriting the lake)'],
 } as const satisfies Record<string, readonly [string, z.ZodType<unknown, string>, string]>;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -192,6 +196,8 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigValu
   if (problems.length === 0) {
     if (values.KAFKA_PORT === values.KAFKA_CONTROLLER_PORT) problems.push(`KAFKA_CONTROLLER_PORT=${values.KAFKA_CONTROLLER_PORT}: must differ from KAFKA_PORT`);
     if (values.SPEED_TTL < 2 * 3_600_000) problems.push(`SPEED_TTL=${env.SPEED_TTL}: must be at least 2h so speed data outlives a batch run's grace`);
+    // A lake day whose views were dropped would be computed again as never computed.
+    if (values.RETENTION_VIEWS_DAY < values.RETENTION_LAKE) problems.push(`RETENTION_VIEWS_DAY=${env.RETENTION_VIEWS_DAY ?? '1825d'}: must be at least RETENTION_LAKE (${env.RETENTION_LAKE ?? '400d'}), or the batch job would compute again the lake days whose views retention dropped`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return values;

@@ -94,6 +94,12 @@ export interface SeriesPoint {
   start: number;
   /** A metric the store cannot answer for this bucket is absent, never 0. */
   values: MetricValues;
+  /**
+   * Set when the store covers the bucket but a retention tier no longer holds what answers it
+   * (core/retention.ts: a minute series past RETENTION_VIEWS_MINUTE): `values` is empty and this
+   * says why; serving answers the bucket `missing` with it, never a zero.
+   */
+  missing?: string;
 }
 
 export interface BreakdownRow {

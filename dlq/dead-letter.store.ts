@@ -130,6 +130,49 @@ export class DeadLetterStore {
     });
   }
 
+  /**
+   * Removes the letters that `match` (an erasure): each letters file holding one is rewritten
+   * without it under a scratch name and renamed over (deleted when nothing is left), one file at
+   * a time. Returns the distinct letters removed (or that would be, with `dryRun`).
+   */
+  async erase(match: (l: Pick<StoredDeadLetter, 'siteId' | 'payload' | 'payloadFormat'>) => boolean, dryRun = false): Promise<{ letters: number; files: number }> {
+    const ids = new Set<string>();
+    let files = 0;
+    if (!existsSync(this.lettersDir)) return { letters: 0, files: 0 };
+    for (const day of readdirSync(this.lettersDir).filter((d) => d.startsWith('dt=')).sort()) {
+      const dir = join(this.lettersDir, day);
+      for (const name of readdirSync(dir).filter((f) => f.endsWith('.parquet') && !f.startsWith('.'))) {
+        const file = join(dir, name);
+        const hit = await this.exclusive(async (c) => {
+          const rows = (await c.runAndReadAll(`SELECT id, site_id, payload_format, payload FROM read_parquet(${sqlString(file)})`)).getRowObjectsJS();
+          const out: string[] = [];
+          for (const r of rows) {
+            const siteId = r.site_id === null ? undefined : String(r.site_id);
+            const payload = r.payload instanceof Uint8Array ? Buffer.from(r.payload) : Buffer.alloc(0);
+            if (match({ ...(siteId !== undefined ? { siteId } : {}), payload, payloadFormat: r.payload_format as StoredDeadLetter['payloadFormat'] })) out.push(String(r.id));
+          }
+          if (out.length === 0 || dryRun) return out;
+          const tmp = join(dir, `.${name}.${process.pid}.erase.tmp`);
+          const list = out.map(sqlString).join(', ');
+          try {
+            const kept = (await c.runAndReadAll(`COPY (SELECT * FROM read_parquet(${sqlString(file)}) WHERE id NOT IN (${list})) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd, RETURN_STATS)`)).getRowObjectsJS();
+            if (kept.reduce((n, k) => n + Number(k.count ?? 0), 0) === 0) {
+              rmSync(tmp, { force: true });
+              rmSync(file, { force: true });
+            } else renameDurable(tmp, file);
+          } catch (err) {
+            rmSync(tmp, { force: true });
+            throw new DependencyError('DLQ_STORE_WRITE_FAILED', `could not rewrite ${file} without the erased letters: ${(err as Error).message}`, err);
+          }
+          return out;
+        });
+        if (hit.length) files++;
+        for (const id of hit) ids.add(id);
+      }
+    }
+    return { letters: ids.size, files };
+  }
+
   private hasFiles(dir: string, depth: number): boolean {
     if (!existsSync(dir)) return false;
     for (const e of readdirSync(dir, { withFileTypes: true })) {

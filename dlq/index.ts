@@ -6,6 +6,7 @@ export { classifyDecodeFailure, decodeDeadLetter, type DecodeFailure, type Decod
 export { SiteRateMonitor, type SiteRateMonitorOptions } from './site-rate.monitor.ts';
 export { SiteRateWatcher, type SiteRateWatcherDeps } from './site-rate.watcher.ts';
 export { DeadLetterStore } from './dead-letter.store.ts';
+export { letterMatches, avroString, type ErasureTarget } from './letter.erasure.ts';
 export { DlqArchiver, type DlqArchiverDeps } from './dlq.archiver.ts';
 export { dlqArchiverGroup } from './options.ts';
 export { formatLetter, formatList, formatStats, formatSummary, hexDump } from './letter.format.ts';

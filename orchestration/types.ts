@@ -7,7 +7,7 @@
 import type { Metric } from '../core/views.ts';
 
 /** Jobs the scheduler knows. `views`, `drift`, `speed-retire` and `warehouse` run only as follow-ups of `batch`. */
-export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention', 'warehouse', 'views'] as const;
+export const JOB_NAMES = ['batch', 'drift', 'speed-retire', 'compaction', 'retention', 'warehouse', 'views', 'erase'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 /** Why a run started: its cron slot, a slot missed while the scheduler was down, an operator, or a previous job. */
@@ -95,9 +95,12 @@ export interface CompactionPort {
   compact(options: { signal: AbortSignal }): Promise<CompactionResult>;
 }
 
-/** One store with its own retention: lake partitions, batch view versions, dead letters. */
+/**
+ * One store with its own retention: the batch views' tiers (raw events, minute, hour, day and
+ * month views; `clickhouse-views` mirrors them there), lake partitions, batch view versions, dead letters.
+ */
 export interface RetentionTarget {
-  readonly store: 'lake' | 'batch-versions' | 'dlq';
+  readonly store: 'batch-views' | 'clickhouse-views' | 'lake' | 'batch-versions' | 'dlq';
   /** Removes what is older than the store's retention as seen at `now`; returns how many items went. */
   purge(now: number): Promise<{ removed: number; items?: string[] }>;
 }
@@ -159,6 +162,8 @@ export interface ViewsPublishResult {
   /** Day folders copied (per shard). */
   loaded: { dir: string; shard: number; rows: number }[];
   dropped: string[];
+  /** `<dir> <table>` per table whose rows left the store, a retention tier being over. */
+  trimmed?: string[];
 }
 
 /**

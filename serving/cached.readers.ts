@@ -30,6 +30,7 @@ export function cachedBatch(snapshot: BatchViews, cache: ResultCache, observe?: 
     const f = snapshot.visitParts.bind(snapshot);
     wrapped.visitParts = (site: string, from: number, to: number, lastFrom: number) => cache.getOrLoad(key('visitParts', [site, from, to, lastFrom]), () => f(site, from, to, lastFrom), Infinity, onHit);
   }
+  if (snapshot.retained) wrapped.retained = snapshot.retained.bind(snapshot);
   if (snapshot.funnel) {
     const f = snapshot.funnel.bind(snapshot);
     wrapped.funnel = (q: FunnelQuery) => cache.getOrLoad(key('funnel', q), () => f(q), Infinity, onHit);

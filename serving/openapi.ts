@@ -61,6 +61,11 @@ export function openApiDocument(): Record<string, unknown> {
             missing_buckets: { type: 'integer' },
             partial_buckets: { type: 'integer' },
             missing_ranges: { type: 'array', description: 'Up to 20 [from, to] ranges no store covers', items: { type: 'array', items: { type: 'string' } } },
+            missing_reasons: {
+              type: 'array',
+              description: 'Spans missing because a retention tier let them go (raw events RETENTION_LAKE, minute views RETENTION_VIEWS_MINUTE, hour views RETENTION_VIEWS_HOUR, day and month views RETENTION_VIEWS_DAY); absent when none',
+              items: { type: 'object', properties: { from: { type: 'string' }, to: { type: 'string' }, reason: { type: 'string', examples: ['minute views are kept 7 days (RETENTION_VIEWS_MINUTE)'] } } },
+            },
             uniques: str('How visitors were combined across W: union (ids into the sketch), sum-upper-bound, batch, speed'),
             revenue: {
               type: 'object',
@@ -82,6 +87,7 @@ export function openApiDocument(): Record<string, unknown> {
             source: { type: ['string', 'null'], enum: ['batch', 'speed', 'batch+speed', null], description: 'batch+speed: a week or month holding W, both sides merged' },
             exact: { type: 'boolean' },
             status: { type: 'string', enum: ['ok', 'partial', 'missing'] },
+            reason: str('Why a missing bucket is missing, when a retention tier let it go'),
           },
         },
         StatsResult: {

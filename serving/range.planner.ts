@@ -4,7 +4,7 @@
  * left over is reported as missing, never filled with zeros.
  */
 import { calendarOf, type Coverage } from '../core/views.ts';
-import type { SourceChoice, SourceName, SpeedViews, BatchViews } from './types.ts';
+import type { SourceChoice, SourceName, SpeedViews, BatchViews, MissingReason } from './types.ts';
 import type { ViewReader } from '../core/views.ts';
 
 export interface RangePart {
@@ -26,6 +26,8 @@ export interface RangePlan {
   parts: RangePart[];
   /** Sub-ranges of [from, min(to, now)) that no part covers. */
   missing: [number, number][];
+  /** Parts of batch's span a retention tier let go (core/retention.ts), with the reason. */
+  reasons: MissingReason[];
 }
 
 export interface PlanInput {
@@ -38,6 +40,11 @@ export interface PlanInput {
   speed: SpeedViews;
   /** The site's time zone: its W is its last local midnight within batch's coverage. */
   zone?: string | undefined;
+  /**
+   * What the answer is cut from (BatchViews.retained): `events` (totals, breakdowns) clips batch's
+   * part to the raw events' tier; default `views`, the days still in the version.
+   */
+  need?: 'events' | 'views';
 }
 
 function clip(span: [number, number] | null, cov: Coverage | null): [number, number] | null {
@@ -66,7 +73,14 @@ export async function planRange(input: PlanInput): Promise<RangePlan> {
   const watermark = batchCoverage ? batchCoverage.to : null;
   const owners = ownerSpans(from, to, watermark, choice);
   const parts: RangePart[] = [];
-  const b = batch ? clip(owners.batch, batchCoverage) : null;
+  let b = batch ? clip(owners.batch, batchCoverage) : null;
+  // A retention tier's cut: batch's span before it is missing with the tier's reason, not zero.
+  const held = batch?.retained?.(input.need ?? 'views') ?? null;
+  const reasons: MissingReason[] = [];
+  if (held && owners.batch && owners.batch[0] < held.from) {
+    reasons.push({ from: owners.batch[0], to: Math.min(owners.batch[1], held.from, now), reason: held.reason });
+    if (b && b[0] < held.from) b = held.from < b[1] ? [held.from, b[1]] : null;
+  }
   if (b && batch) parts.push({ source: 'batch', reader: batch, from: b[0], to: b[1] });
   const s = clip(owners.speed, speedCoverage);
   if (s) parts.push({ source: 'speed', reader: speed, from: s[0], to: s[1] });
@@ -79,6 +93,7 @@ export async function planRange(input: PlanInput): Promise<RangePlan> {
     speedSpan: owners.speed,
     parts,
     missing: uncovered(from, Math.min(to, now), parts),
+    reasons: reasons.filter((r) => r.from < r.to),
   };
 }
 

@@ -25,6 +25,8 @@ export interface ResultRow {
   source?: SourceName | 'batch+speed' | null;
   exact?: boolean;
   status?: 'ok' | 'partial' | 'missing';
+  /** Why a missing bucket is missing, when a retention tier let it go (e.g. "minute views are kept 7 days (RETENTION_VIEWS_MINUTE)"). */
+  reason?: string;
 }
 
 export interface ResponseMeta {
@@ -38,6 +40,8 @@ export interface ResponseMeta {
   partial_buckets: number;
   /** Up to 20 sub-ranges of the query no store covers. */
   missing_ranges: [string, string][];
+  /** Spans missing because a retention tier let them go, each with its reason (absent: none). */
+  missing_reasons?: { from: string; to: string; reason: string }[];
   coverage: { batch: { from: string; to: string } | null; speed: { from: string; to: string } | null };
   uniques?: string;
   /**
@@ -125,6 +129,7 @@ function meta(m: CoverageMeta, choice: SourceChoice, sources: SourceName[], exac
     missing_buckets: m.missingBuckets,
     partial_buckets: m.partialBuckets,
     missing_ranges: m.missingRanges.slice(0, 20).map(([a, z]) => [iso(a), iso(z)]),
+    ...(m.missingReasons?.length ? { missing_reasons: m.missingReasons.slice(0, 20).map((r) => ({ from: iso(r.from), to: iso(r.to), reason: r.reason })) } : {}),
     coverage: { batch: span(m.batch), speed: span(m.speed) },
     ...(uniques ? { uniques } : {}),
   };
@@ -214,7 +219,7 @@ export class StatsService {
       const sources = [...seen];
       const stamp = stampIn(q.zone);
       return {
-        results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status })),
+        results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status, ...(p.reason !== undefined ? { reason: p.reason } : {}) })),
         meta: meta(s.meta, ctx.choice, sources, s.points.every((p) => p.exact)),
       };
     }
@@ -264,7 +269,9 @@ export class StatsService {
     const batch = ctx.batch;
     if (!batch?.funnel) throw new ApiError('NOT_IMPLEMENTED', batch ? 'the batch store of this deployment offers no funnels' : 'no batch version exists yet: funnels are computed over batch-covered days');
     const cov = await siteCoverage(batch, site, zone);
-    const a = Math.max(from, cov?.from ?? Infinity);
+    // Funnels are cut from the raw events: within their retention tier only.
+    const held = batch.retained?.('events') ?? null;
+    const a = Math.max(from, cov?.from ?? Infinity, held?.from ?? -Infinity);
     const z = Math.min(to, cov?.to ?? -Infinity);
     const covered = a < z;
     const rows = covered ? await batch.funnel({ site, from: a, to: z, steps, filters }) : steps.map((step) => ({ step, visitors: null }));
@@ -282,6 +289,7 @@ export class StatsService {
         covered_range: covered ? [iso(a), iso(z)] : null,
         complete: covered && a === from && z === to,
         exact: true,
+        ...(held && from < held.from ? { missing_reason: held.reason } : {}),
       },
     };
   }

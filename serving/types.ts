@@ -77,8 +77,24 @@ export interface FunnelReader {
  * One batch version, pinned for the length of one request: every read of a response goes
  * to the same version, and `version` keys the cache (batch results never change per version).
  */
-export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<VisitorSetsReader>, Partial<SessionIdsReader>, Partial<VisitPartsReader>, Partial<FunnelReader> {
+export interface BatchViews extends ViewReader, Partial<VisitorIdsReader>, Partial<VisitorSetsReader>, Partial<SessionIdsReader>, Partial<VisitPartsReader>, Partial<FunnelReader>, Partial<RetainedReader> {
   readonly version: string;
+}
+
+/**
+ * Tiered retention (core/retention.ts): where a batch version answers from on, by what a query
+ * needs (`events`: totals, breakdowns, ids, funnels; `views`: the days still in the version), and
+ * why not before; null when nothing was let go. Series say it per bucket (SeriesPoint.missing).
+ */
+export interface RetainedReader {
+  retained(need: 'events' | 'views'): { from: number; reason: string } | null;
+}
+
+/** A span the stores cover but a retention tier no longer holds, with the reason. */
+export interface MissingReason {
+  from: number;
+  to: number;
+  reason: string;
 }
 
 /** Gives the current batch version; called once per request, so a new version is used at once. */
@@ -126,6 +142,8 @@ export interface MergedPoint {
   /** `missing`: neither side covers the bucket; `partial`: the source covers only its beginning. */
   status: 'ok' | 'partial' | 'missing';
   values: Partial<Record<Metric, number | null>>;
+  /** Why a `missing` bucket is missing, when a retention tier let it go. */
+  reason?: string;
 }
 
 export interface CoverageMeta {
@@ -140,6 +158,8 @@ export interface CoverageMeta {
   partialBuckets: number;
   /** Sub-ranges of the query no store covers (up to now), in time order. */
   missingRanges: [number, number][];
+  /** Spans missing because a retention tier let them go, with the reason (absent: none). */
+  missingReasons?: MissingReason[];
 }
 
 export interface MergedSeries {

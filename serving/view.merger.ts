@@ -5,7 +5,7 @@
  */
 import { calendarOf, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
 import { planRange, type RangePart, type RangePlan } from './range.planner.ts';
-import type { BatchViews, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, SourceChoice, SourceName, SpeedViews } from './types.ts';
+import type { BatchViews, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, MissingReason, SourceChoice, SourceName, SpeedViews } from './types.ts';
 
 export interface MergeContext {
   batch: BatchViews | null;
@@ -19,8 +19,18 @@ const ADDITIVE: ReadonlySet<Metric> = new Set(['pageviews', 'events', 'purchases
 /** Session averages, combined across W weighted by each side's sessions. */
 const SESSION_WEIGHTED: ReadonlySet<Metric> = new Set(['bounce_rate', 'visit_duration']);
 
-function coverageMeta(plan: RangePlan, missing: number, partial: number): CoverageMeta {
+/** Adds a bucket's reason to the spans, joining it to the last span when they meet with the same reason. */
+function addReason(spans: MissingReason[], r: MissingReason): void {
+  const last = spans.at(-1);
+  if (last && last.reason === r.reason && last.to >= r.from) last.to = Math.max(last.to, r.to);
+  else spans.push({ ...r });
+}
+
+function coverageMeta(plan: RangePlan, missing: number, partial: number, reasons: MissingReason[] = []): CoverageMeta {
+  const all: MissingReason[] = [];
+  for (const r of [...plan.reasons, ...reasons].sort((x, y) => x.from - y.from)) addReason(all, r);
   return {
+    ...(all.length ? { missingReasons: all } : {}),
     watermark: plan.watermark,
     batchVersion: plan.batchVersion,
     batch: plan.batchCoverage,
@@ -55,14 +65,15 @@ export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<Me
     plan.parts.map(async (part) => {
       const first = cal.ceil(part.from, q.grain);
       const last = cal.floor(part.to - 1, q.grain);
-      if (first > last) return { part, first, byStart: new Map<number, MetricValues>() };
+      if (first > last) return { part, first, byStart: new Map<number, MetricValues>(), missing: new Map<number, string>() };
       const points = await part.reader.series({ ...q, from: first, to: cal.next(last, q.grain) });
-      return { part, first, byStart: new Map(points.map((p) => [p.start, p.values])) };
+      return { part, first, byStart: new Map(points.map((p) => [p.start, p.values])), missing: new Map(points.filter((p) => p.missing !== undefined).map((p) => [p.start, p.missing!])) };
     }),
   );
   const points: MergedPoint[] = [];
   let missing = 0;
   let partial = 0;
+  const reasons: MissingReason[] = [];
   const [b, sp] = plan.parts.length === 2 ? (plan.parts as [RangePart, RangePart]) : [];
   for (const start of cal.buckets(from, to, q.grain)) {
     const end = cal.next(start, q.grain);
@@ -78,9 +89,12 @@ export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<Me
     }
     const hit = fetched.find(({ part, first }) => start >= first && start < part.to);
     const values = hit?.byStart.get(start);
-    if (!hit || !values) {
+    // A bucket before a retention tier's cut (the planner's reasons) or one the store says a tier let go.
+    const reason = hit && values ? hit.missing.get(start) : plan.reasons.find((r) => start < r.to && end > r.from)?.reason;
+    if (!hit || !values || reason !== undefined) {
       missing++;
-      points.push({ start, source: null, exact: false, status: 'missing', values: nullable({}, q.metrics) });
+      if (reason !== undefined) addReason(reasons, { from: start, to: end, reason });
+      points.push({ start, source: null, exact: false, status: 'missing', values: nullable({}, q.metrics), ...(reason !== undefined ? { reason } : {}) });
       continue;
     }
     const coveredTo = hit.part.to;
@@ -88,7 +102,7 @@ export async function mergeSeries(q: SeriesQuery, ctx: MergeContext): Promise<Me
     if (isPartial) partial++;
     points.push({ start, source: hit.part.source, exact: hit.part.reader.exact && !isPartial, status: isPartial ? 'partial' : 'ok', values: nullable(values, q.metrics) });
   }
-  return { grain: q.grain, metrics: q.metrics, points, meta: coverageMeta(plan, missing, partial) };
+  return { grain: q.grain, metrics: q.metrics, points, meta: coverageMeta(plan, missing, partial, reasons) };
 }
 
 /** Counts missing minutes as "buckets" for totals and breakdowns, whose ranges are not bucketed. */
@@ -97,7 +111,8 @@ function missingMinutes(plan: RangePlan): number {
 }
 
 export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<MergedTotals> {
-  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone });
+  // Totals are cut from the raw events: batch answers them within the events' tier only.
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone, need: 'events' });
   const meta = coverageMeta(plan, missingMinutes(plan), 0);
   if (plan.parts.length === 0) {
     return { values: nullable({}, q.metrics), sources: [], exact: false, uniques: 'none', meta };
@@ -228,7 +243,7 @@ export function fetchLimit(limit: number, sides: number, cap: number): number {
 
 export async function mergeBreakdown(q: BreakdownQuery, ctx: MergeContext, options: { offset?: number; fetchCap?: number } = {}): Promise<MergedBreakdown> {
   const offset = options.offset ?? 0;
-  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone });
+  const plan = await planRange({ site: q.site, from: q.from, to: q.to, choice: ctx.choice, now: ctx.now, batch: ctx.batch, speed: ctx.speed, zone: q.zone, need: 'events' });
   const meta = coverageMeta(plan, missingMinutes(plan), 0);
   const limit = fetchLimit(q.limit + offset, plan.parts.length, options.fetchCap ?? 1_000);
   const results = await Promise.all(plan.parts.map((p) => p.reader.breakdown({ ...q, limit, from: p.from, to: p.to })));

@@ -11,6 +11,7 @@
  *
  * One instance holds each epoch's lease (renewed while it runs); another takes over a lapsed one.
  */
+import type { ErasureList } from '../core/erasure.list.ts';
 import { createHash } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../core/logger.ts';
@@ -31,6 +32,8 @@ export interface EpochRebuildDeps {
   decoder: RollupDecoder;
   writer: RollupWriter;
   epochs: EpochStore;
+  /** Erased visitors are not rebuilt either. */
+  erasures?: ErasureList;
   /** W now (null: no batch yet). */
   watermark: () => number | null;
   ttlMs: number;
@@ -174,6 +177,8 @@ export class EpochRebuild {
   /** The batch's events of the targets within their ranges, one apply per site; a site whose epoch moved on is dropped. */
   private async apply(topic: string, partition: number, messages: { offset: string; value: Buffer | null }[]): Promise<void> {
     const { decoder, writer } = this.deps;
+    this.deps.erasures?.refresh();
+    const erasures = this.deps.erasures?.empty === false ? this.deps.erasures : undefined;
     const bySite = new Map<string, OffsetEvent[]>();
     for (const msg of messages) {
       let e: RollupEvent;
@@ -184,6 +189,7 @@ export class EpochRebuild {
       }
       const t = this.targets.get(e.site_id);
       if (!t || e.event_time < t.start || e.event_time >= t.epoch.split) continue;
+      if (erasures?.erased(e.site_id, e.visitor_id)) continue;
       let list = bySite.get(t.site);
       if (!list) bySite.set(t.site, (list = []));
       list.push({ offset: msg.offset, event: e });

@@ -4,6 +4,7 @@
  * per site and minute and applies it to Redis with its offset (compare-and-set), and only
  * then resolves and commits the Kafka offsets. A replayed batch is applied once.
  */
+import type { ErasureList } from '../core/erasure.list.ts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { BaseService } from '../core/lifecycle.ts';
@@ -41,6 +42,8 @@ export interface SpeedConsumerDeps {
   options: SpeedOptions;
   /** Called when the consumer stops for good (circuit open, unrecoverable crash). */
   onFatal?: (err: unknown) => void;
+  /** Erased visitors (Kafka still holds their records): never applied, by the consumer nor its rebuilds. */
+  erasures?: ErasureList;
   clock?: () => number;
 }
 
@@ -59,7 +62,7 @@ interface DecodedBatch {
   /** Sites whose offset record this instance has not seen since it joined: checked before applying. */
   unverified: string[];
   letters: NewDeadLetter[];
-  skipped: { before_watermark: number; beyond_retention: number; before_epoch: number };
+  skipped: { before_watermark: number; beyond_retention: number; before_epoch: number; erased: number };
   /** Earliest event time per site whose epoch was not known when it was folded. */
   unknownEpochFrom: Map<string, number>;
 }
@@ -131,6 +134,7 @@ export class SpeedConsumer extends BaseService {
         logger: deps.logger,
         owner: `${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
         leaseMs: options.rebuildLeaseMs ?? 30_000,
+        ...(deps.erasures ? { erasures: deps.erasures } : {}),
         tailMs: options.rebuildTailMs ?? 10 * MINUTE_MS,
         clock: this.now,
       },
@@ -340,8 +344,10 @@ export class SpeedConsumer extends BaseService {
   /** Decodes and folds each event as it comes (no list of decoded events is kept). */
   private async decode(pos: BatchPosition, messages: KafkaMessage[], scope: BatchScope): Promise<DecodedBatch> {
     const known = this.knownOf(pos);
-    const out: DecodedBatch = { builders: new Map(), unverified: [], letters: [], skipped: { before_watermark: 0, beyond_retention: 0, before_epoch: 0 }, unknownEpochFrom: new Map() };
+    const out: DecodedBatch = { builders: new Map(), unverified: [], letters: [], skipped: { before_watermark: 0, beyond_retention: 0, before_epoch: 0, erased: 0 }, unknownEpochFrom: new Map() };
     const decoder = this.decoder;
+    this.deps.erasures?.refresh();
+    const erasures = this.deps.erasures?.empty === false ? this.deps.erasures : undefined;
     for (const msg of messages) {
       let event;
       try {
@@ -350,6 +356,10 @@ export class SpeedConsumer extends BaseService {
         const failure = classifyDecodeFailure(err);
         if (!failure) throw err; // not the record's fault (the registry is down, say): retry the batch
         out.letters.push(decodeDeadLetter(failure, msg.value, { topic: pos.topic, partition: pos.partition, offset: msg.offset }));
+        continue;
+      }
+      if (erasures?.erased(event.site_id, event.visitor_id)) {
+        out.skipped.erased++;
         continue;
       }
       const epoch = this.epochs.get(event.site_id);

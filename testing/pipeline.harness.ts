@@ -43,7 +43,8 @@ export class PipelineHarness {
   env!: Record<string, string>;
   dir!: string;
 
-  static async create(): Promise<PipelineHarness> {
+  /** `overrides`: settings of this pipeline beyond the harness's own (they win). */
+  static async create(overrides: Record<string, string> = {}): Promise<PipelineHarness> {
     const h = new PipelineHarness();
     const base = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
     const topic = await createTopic(base, 'e2e-events', 3);
@@ -72,9 +73,14 @@ export class PipelineHarness {
       // Rate limits on, at limits the tests' traffic (one address, as fast as it goes) never reaches.
       COLLECTOR_RATE_LIMIT_CLIENT: '10000000/1m',
       SERVING_RATE_LIMIT_CLIENT: '10000000/1m',
+      ...overrides,
     };
     h.config = loadConfig({ ...process.env, ...h.env });
     return h;
+  }
+
+  get collectorUrl(): string {
+    return `http://127.0.0.1:${this.ports.collector}`;
   }
 
   async start(name: HarnessService): Promise<void> {

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../../core/config.ts';
+import { loadSites } from '../../core/sites.ts';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { runBatch } from '../../batch/index.ts';
@@ -66,6 +67,8 @@ function runCommand(): Command {
         {
           options: batchOptions(config),
           logger,
+          // The sites' zones and currencies cut their month views (batch/month.views.ts).
+          sites: loadSites(config.SITES_FILE),
           onProgress: (done, total, day) => {
             if (!started && total > 0) {
               bar.start(total, 0, { day: '' });
