@@ -129,6 +129,7 @@ describe('erase a visitor everywhere, and keep it erased', () => {
     expect(report.warehouse).not.toBe('off');
     expect((report.warehouse as { rows: number }).rows).toBe(victimEvents.filter((e) => e.event_time < today).length);
     expect(new ErasureList(h.dir).list()).toMatchObject([{ site, state: 'done' }]);
+    console.log(`erase: ${report.lake.rows} lake rows in ${report.lake.files} files, ${report.views.days.length} days recomputed, ${(report.warehouse as { rows: number }).rows} warehouse rows, ${report.deadLetters.letters} letters, in ${report.durationMs} ms`);
 
     const remaining = sent.filter((e) => !(e.site_id === site && e.visitor_id === visitor));
     const expectErased = async () => {

@@ -52,6 +52,7 @@ export interface EraseReport {
   clickhouseViews: 'published' | 'off';
   deadLetters: { letters: number; files: number };
   speed: string;
+  durationMs: number;
 }
 
 export interface EraseDeps {
@@ -95,6 +96,7 @@ async function viewFoldersHolding(store: ViewsStore, macroSql: string): Promise<
 export async function erase(deps: EraseDeps, req: EraseRequest): Promise<EraseReport> {
   validate(req);
   const { config, logger } = deps;
+  const t0 = Date.now();
   const list = new ErasureList(config.DATA_DIR, config.ERASURE_REFRESH);
   const dryRun = req.dryRun === true;
   const ledger = dryRun ? undefined : JobLedger.inDataDir(config.DATA_DIR);
@@ -116,6 +118,7 @@ export async function erase(deps: EraseDeps, req: EraseRequest): Promise<EraseRe
     warehouse: 'off',
     clickhouseViews: 'off',
     deadLetters: { letters: 0, files: 0 },
+    durationMs: 0,
     speed: `speed keys are not rewritten: they expire within SPEED_TTL (${Math.round(config.SPEED_TTL / 3_600_000)} h); serving reads speed only from W on, and no speed path applies the erased events again`,
   };
   logger.info({ event: 'erase_started', id: entry.id, site: req.site, whole_site: report.wholeSite, dry_run: dryRun });
@@ -194,6 +197,7 @@ export async function erase(deps: EraseDeps, req: EraseRequest): Promise<EraseRe
     deps.onPhase?.('dead letters', 1, 1);
 
     if (!dryRun) list.markDone(entry.id);
+    report.durationMs = Date.now() - t0;
     const details = { ...report, lake: { ...report.lake } } as Record<string, unknown>;
     await ledger?.finish(run!.id, { status: 'succeeded', attempts: 1, days: report.lake.days, rows: report.lake.rows, details });
     logger.info({ event: 'erase_done', id: entry.id, site: req.site, whole_site: report.wholeSite, dry_run: dryRun, lake_rows: report.lake.rows, lake_files: report.lake.files, days: report.views.days.length, letters: report.deadLetters.letters });

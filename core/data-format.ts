@@ -33,7 +33,9 @@ export const DATA_DIR_FORMAT = 3;
 //    session sketches hold the server's visits (`visitor@start-ms`), with the visit state per visitor in `vs`.
 // 4: each site has an epoch (`ep`, no TTL) that every write names, offset records never expire, and
 //    top pages and referrers are kept per hour too (`pgh`, `rfh`) for long breakdowns.
-export const SPEED_STORE_FORMAT = 4;
+// 5: aggregate counters, visitor and session sketches are kept per hour and per UTC day too
+//    (`ch`/`uh`/`sh`, `cd`/`ud`/`sd`): unfiltered totals and series over days read a few keys.
+export const SPEED_STORE_FORMAT = 5;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

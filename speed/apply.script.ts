@@ -30,7 +30,8 @@
  *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY,
  *         e = HSET of event id → `partition:offset`: the ids counted, for the dedupe of client retries),
  *       5 JSON [state key index, idle ms, [[visitor, [[event ms, session-sketch key index, expire-at ms,
- *         visit-hash key index, 1 if a page view], ...]], ...]]: each visit's first and last event and
+ *         visit-hash key index, 1 if a page view, hour session-sketch key index, its expire-at ms, day
+ *         session-sketch key index, its expire-at ms], ...]], ...]]: each visit's first and last event and
  *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
  *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
  *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute),
@@ -38,7 +39,7 @@
  * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
-import { MINUTE_MS, toMinute } from './redis.keys.ts';
+import { DAY_MINUTES, HOUR_MINUTES, MINUTE_MS, toMinute } from './redis.keys.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import type { SiteRollup } from './types.ts';
 
@@ -154,10 +155,15 @@ if #sv[3] > 0 then
         start, last = t, t
         id = visitor .. '@' .. string.format('%.0f', start)
       elseif t > last then last = t end
-      local sk = group(sketches, sketchOrder, ev[2], ev[3])
-      if not sk.byId[id] then
-        sk.byId[id] = true
-        sk.ids[#sk.ids + 1] = id
+      -- The minute's session sketch (ev[2], ev[3]), then the hour's (ev[6], ev[7]) and the day's (ev[8], ev[9]).
+      for s = 0, 2 do
+        local ki, at = ev[2], ev[3]
+        if s > 0 then ki, at = ev[4 + 2 * s], ev[5 + 2 * s] end
+        local sk = group(sketches, sketchOrder, ki, at)
+        if not sk.byId[id] then
+          sk.byId[id] = true
+          sk.ids[#sk.ids + 1] = id
+        end
       end
       local vk = group(parts, partKeys, ev[4], ev[3])
       local p = vk.byId[id]
@@ -227,6 +233,26 @@ export function expireAtOf(minute: number, ttlMs: number): number {
 
 type Op = [keyIndex: number, kind: string, expireAt: string, items: readonly string[]];
 
+/** What an hour or day key gets of its minutes: the aggregate counter fields and the visitor ids. */
+interface Coarse {
+  counters: Map<string, number>;
+  visitors: Set<string>;
+}
+
+function coarse(): Coarse {
+  return { counters: new Map(), visitors: new Set() };
+}
+
+/** Adds a minute's aggregate fields (not its dimension tuples) and visitor ids to an hour's or day's. */
+function fold(into: Coarse, counters: ReadonlyMap<string, number>, visitors: readonly string[]): void {
+  for (const [f, v] of counters) {
+    // Tuple fields have the separator second (redis.keys.ts tupleField); aggregates never do.
+    if (f.length > 1 && f.charCodeAt(1) === 31) continue;
+    into.counters.set(f, (into.counters.get(f) ?? 0) + v);
+  }
+  for (const id of visitors) into.visitors.add(id);
+}
+
 function pairs(map: Map<string, number>): string[] {
   const out: string[] = [];
   for (const [k, v] of map) if (v !== 0) out.push(k, String(v));
@@ -249,7 +275,8 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     if (items.length > 0) list.push([keyList.push(key), kind, String(expireAt), items]);
   };
   const minutes: string[] = [];
-  const hours = new Map<number, { pages: Map<string, number>; referrers: Map<string, number> }>();
+  const hours = new Map<number, Coarse & { pages: Map<string, number>; referrers: Map<string, number> }>();
+  const days = new Map<number, Coarse>();
   const sessionKeys = new Map<number, number>();
   const visitKeys = new Map<number, number>();
   for (const m of rollup.minutes.values()) {
@@ -274,26 +301,46 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
       for (const [id, at] of m.ids) counted.push(id, at);
       op(cas, keys.eventIds(min), 'e', Math.min(now + dedupeMs, exp), counted);
     }
-    let h = hours.get(Math.floor(min / 60));
-    if (!h) hours.set(Math.floor(min / 60), (h = { pages: new Map(), referrers: new Map() }));
+    const hour = Math.floor(min / HOUR_MINUTES);
+    let h = hours.get(hour);
+    if (!h) hours.set(hour, (h = { ...coarse(), pages: new Map(), referrers: new Map() }));
     for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);
     for (const [k, v] of m.referrers) h.referrers.set(k, (h.referrers.get(k) ?? 0) + v);
+    const day = Math.floor(min / DAY_MINUTES);
+    let d = days.get(day);
+    if (!d) days.set(day, (d = coarse()));
+    fold(h, m.counters, m.visitors);
+    fold(d, m.counters, m.visitors);
   }
-  // Per hour too: long breakdowns union hours (at most 48 in 2 days) instead of minutes.
+  // Per hour and day too: long breakdowns union hours (at most 48 in 2 days) instead of minutes,
+  // and unfiltered totals and series read a day's or an hour's key instead of its minutes.
+  const hourKeys = new Map<number, { sessions: number; exp: number }>();
   for (const [hour, h] of hours) {
-    const exp = expireAtOf(hour * 60 + 59, ttlMs);
+    const exp = expireAtOf(hour * HOUR_MINUTES + HOUR_MINUTES - 1, ttlMs);
     op(cas, keys.pagesHour(hour), 'z', exp, pairs(h.pages));
     op(cas, keys.referrersHour(hour), 'z', exp, pairs(h.referrers));
+    op(cas, keys.countersHour(hour), 'h', exp, pairs(h.counters));
+    op(once, keys.visitorsHour(hour), 'p', exp, [...h.visitors]);
+    if (h.visitors.size > 0) hourKeys.set(hour, { sessions: keyList.push(keys.sessionsHour(hour)), exp });
+  }
+  const dayKeys = new Map<number, { sessions: number; exp: number }>();
+  for (const [day, d] of days) {
+    const exp = expireAtOf(day * DAY_MINUTES + DAY_MINUTES - 1, ttlMs);
+    op(cas, keys.countersDay(day), 'h', exp, pairs(d.counters));
+    op(once, keys.visitorsDay(day), 'p', exp, [...d.visitors]);
+    if (d.visitors.size > 0) dayKeys.set(day, { sessions: keyList.push(keys.sessionsDay(day)), exp });
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
-  const visits: [string, [number, number, string, number, number][]][] = [];
+  const visits: [string, [number, number, string, number, number, number, string, number, string][]][] = [];
   for (const [visitor, marks] of rollup.visits) {
     visits.push([
       visitor,
       marks.map((mark) => {
         const t = Math.floor(mark / 2);
         const min = toMinute(t);
-        return [t, sessionKeys.get(min)!, String(expireAtOf(min, ttlMs)), visitKeys.get(min)!, mark % 2];
+        const h = hourKeys.get(Math.floor(min / HOUR_MINUTES))!;
+        const d = dayKeys.get(Math.floor(min / DAY_MINUTES))!;
+        return [t, sessionKeys.get(min)!, String(expireAtOf(min, ttlMs)), visitKeys.get(min)!, mark % 2, h.sessions, String(h.exp), d.sessions, String(d.exp)];
       }),
     ]);
   }

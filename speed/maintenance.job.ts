@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../core/errors.ts';
 import { EpochStore } from './epoch.store.ts';
-import { MINUTE_MS, toMinute, type SpeedKeys } from './redis.keys.ts';
+import { DAY_MINUTES, HOUR_MINUTES, MINUTE_MS, toMinute, type SpeedKeys } from './redis.keys.ts';
 
 export interface MaintenanceDeps {
   redis: Redis;
@@ -41,9 +41,11 @@ export class SpeedMaintenance {
           del.unlink(...keys.minuteKeys(m), ...dims[j]!.map((dv) => keys.dimVisitors(m, dv)));
         });
         del.zrem(keys.index, ...chunk.map(String));
-        // Hours wholly before W go with their minutes; the hour holding W stays for its later minutes.
-        const hours = [...new Set(chunk.map((m) => Math.floor(m / 60)))].filter((h) => (h + 1) * 60 <= before);
-        if (hours.length) del.unlink(...hours.flatMap((h) => [keys.pagesHour(h), keys.referrersHour(h)]));
+        // Hours and days wholly before W go with their minutes; the hour and day holding W stay for their later minutes.
+        const hours = [...new Set(chunk.map((m) => Math.floor(m / HOUR_MINUTES)))].filter((h) => (h + 1) * HOUR_MINUTES <= before);
+        if (hours.length) del.unlink(...hours.flatMap((h) => [keys.pagesHour(h), keys.referrersHour(h), keys.countersHour(h), keys.visitorsHour(h), keys.sessionsHour(h)]));
+        const days = [...new Set(chunk.map((m) => Math.floor(m / DAY_MINUTES)))].filter((d) => (d + 1) * DAY_MINUTES <= before);
+        if (days.length) del.unlink(...days.flatMap((d) => [keys.countersDay(d), keys.visitorsDay(d), keys.sessionsDay(d)]));
         await this.exec(del);
       }
       total += minutes.length;

@@ -15,6 +15,12 @@
  *   P:{s}:rf:<min>           zset   referrer host (or `(direct)`) → human page views
  *   P:{s}:pgh:<hour>         zset   the same per epoch hour (minute / 60), so a breakdown over many
  *   P:{s}:rfh:<hour>         zset   hours unions hours, not thousands of minutes
+ *   P:{s}:ch:<hour>          hash   the aggregate counter fields of an epoch hour (no tuples)
+ *   P:{s}:uh:<hour>          HLL    human visitors of the hour
+ *   P:{s}:sh:<hour>          HLL    human sessions of the hour
+ *   P:{s}:cd:<day>           hash   the same per UTC epoch day (minute / 1440), so a week's unfiltered
+ *   P:{s}:ud:<day>           HLL    totals and series read a few keys, not 10,080 minutes
+ *   P:{s}:sd:<day>           HLL
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
  *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
  *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
@@ -25,6 +31,9 @@
  *                                   a clear of every site deletes it with the rest
  */
 export const MINUTE_MS = 60_000;
+/** Minutes of an hour key and of a (UTC) day key. */
+export const HOUR_MINUTES = 60;
+export const DAY_MINUTES = 1440;
 
 /**
  * Counter-hash aggregate fields, for unfiltered reads without scanning tuples. Revenue is never
@@ -121,6 +130,26 @@ export class SiteKeys {
   }
   referrersHour(hour: number): string {
     return `${this.base}:rfh:${hour}`;
+  }
+  /** Aggregate counters, visitors and sessions of an epoch hour (minute / 60). */
+  countersHour(hour: number): string {
+    return `${this.base}:ch:${hour}`;
+  }
+  visitorsHour(hour: number): string {
+    return `${this.base}:uh:${hour}`;
+  }
+  sessionsHour(hour: number): string {
+    return `${this.base}:sh:${hour}`;
+  }
+  /** The same of a UTC epoch day (minute / 1440). */
+  countersDay(day: number): string {
+    return `${this.base}:cd:${day}`;
+  }
+  visitorsDay(day: number): string {
+    return `${this.base}:ud:${day}`;
+  }
+  sessionsDay(day: number): string {
+    return `${this.base}:sd:${day}`;
   }
   /** Event ids counted in a minute (by event time) → `partition:offset` of their record, kept SPEED_DEDUPE_WINDOW. */
   eventIds(min: number): string {

@@ -24,7 +24,7 @@ import {
   type ViewReader,
 } from '../core/views.ts';
 import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, checkVisitMetrics, type CounterMode, type TupleMatch } from './query.planner.ts';
-import { CURRENCY_INDEX, HLL_DIMS, MINUTE_MS, TUPLE_DIMS, parseTupleField, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
+import { CURRENCY_INDEX, DAY_MINUTES, HLL_DIMS, HOUR_MINUTES, MINUTE_MS, TUPLE_DIMS, parseTupleField, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
 import type { RealtimeSnapshot } from './types.ts';
 
 export interface SpeedReaderDeps {
@@ -36,7 +36,7 @@ export interface SpeedReaderDeps {
 
 type Pipe = ReturnType<Redis['pipeline']>;
 /** Minutes are epoch minutes; a span is [from, to) of them. */
-type Span = { from: number; to: number };
+type Span = { from: number; to: number; open?: boolean };
 
 /**
  * The keys a union over `minutes` (ascending, contiguous) reads: an hour's key for each whole hour
@@ -53,6 +53,29 @@ export function unionSources(minutes: readonly number[], minuteKey: (m: number) 
       out.push(minuteKey(m));
       i++;
     }
+  }
+  return out;
+}
+
+/**
+ * A span's minutes by the keys that hold them whole: a UTC day's key for each whole day, an
+ * hour's for each whole hour, a minute's at the edges. A week takes about 7 keys, not 10,080.
+ * Only for spans inside coverage (reader spans are clipped to it): a day or hour key is read only
+ * where every minute of it is covered, so a key that also holds events from before coverage
+ * began (the day holding W, a rebuild's start) is never read whole. `open`: the span ends where
+ * coverage does (now), so today's day key, or this hour's, stands for the rest of it: what it
+ * holds past the span is only events stamped ahead of now (CLOCK_SKEW_FUTURE, minutes).
+ */
+export function coarseSources(span: Span, open = false): { days: number[]; hours: number[]; minutes: number[] } {
+  const out = { days: [] as number[], hours: [] as number[], minutes: [] as number[] };
+  for (let m = span.from; m < span.to; ) {
+    if (m % DAY_MINUTES === 0 && (m + DAY_MINUTES <= span.to || open)) {
+      out.days.push(m / DAY_MINUTES);
+      m += DAY_MINUTES;
+    } else if (m % HOUR_MINUTES === 0 && (m + HOUR_MINUTES <= span.to || open)) {
+      out.hours.push(m / HOUR_MINUTES);
+      m += HOUR_MINUTES;
+    } else out.minutes.push(m++);
   }
   return out;
 }
@@ -186,7 +209,7 @@ export class SpeedReader implements ViewReader {
   async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
     const sketch = sketchFor('visitors', filters);
     const keys = this.deps.keys.site(site);
-    return this.sketchUnion(site, from, to, (m) => (sketch ? keys.dimVisitors(m, sketch) : keys.visitors(m)), extra);
+    return this.sketchUnion(site, from, to, (span) => (sketch ? minutesOf(span).map((m) => keys.dimVisitors(m, sketch)) : sketchSources(keys, 'visitors', span)), extra);
   }
 
   /**
@@ -196,7 +219,7 @@ export class SpeedReader implements ViewReader {
   async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
     sketchFor('sessions', filters);
     const keys = this.deps.keys.site(site);
-    return this.sketchUnion(site, from, to, (m) => keys.sessions(m), extra);
+    return this.sketchUnion(site, from, to, (span) => sketchSources(keys, 'sessions', span), extra);
   }
 
   /**
@@ -230,18 +253,16 @@ export class SpeedReader implements ViewReader {
     }
   }
 
-  private async sketchUnion(site: string, from: number, to: number, keyOf: (minute: number) => string, extra: ExtraIds): Promise<number> {
+  private async sketchUnion(site: string, from: number, to: number, sourcesOf: (span: Span) => string[], extra: ExtraIds): Promise<number> {
     this.checkRange(from, to);
     const cov = await this.coverage(site);
     const keys = this.deps.keys.site(site);
-    const minutes = cov ? minutesOf(this.span(from, to, cov)) : [];
+    const sources = cov ? sourcesOf(this.span(from, to, cov)) : [];
     const sketch = await this.extraSketch(site, extra);
     const tmp = keys.temp(randomUUID());
     const pipe = this.deps.redis.pipeline();
     pipe.set(tmp, sketch, 'PX', 60_000);
-    for (let i = 0; i < minutes.length; i += 2000) {
-      pipe.pfmerge(tmp, ...minutes.slice(i, i + 2000).map(keyOf));
-    }
+    for (let i = 0; i < sources.length; i += 2000) pipe.pfmerge(tmp, ...sources.slice(i, i + 2000));
     pipe.pfcount(tmp);
     pipe.unlink(tmp);
     const res = await this.exec(pipe);
@@ -252,11 +273,11 @@ export class SpeedReader implements ViewReader {
     if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw new UsageError('BAD_RANGE', `range [${from}, ${to}) is empty or not a pair of epoch milliseconds`);
   }
 
-  /** Minutes of [from, to) clipped to coverage. */
+  /** Minutes of [from, to) clipped to coverage; `open` when it reaches the end of coverage (now). */
   private span(from: number, to: number, cov: Coverage): Span {
     const f = toMinute(Math.max(from, cov.from));
     const t = Math.ceil(Math.min(to, cov.to) / MINUTE_MS);
-    return { from: f, to: Math.max(f, t) };
+    return { from: f, to: Math.max(f, t), ...(t * MINUTE_MS >= cov.to ? { open: true } : {}) };
   }
 
   /** Values of each span: counters summed over its minutes (revenue in `currency`), uniques by one HLL union per span. */
@@ -274,7 +295,10 @@ export class SpeedReader implements ViewReader {
         if (metrics.includes('visit_duration')) out[i]!.visit_duration = perSpan[i]!.visit_duration;
       });
     }
-    if (mode) {
+    if (mode?.kind === 'aggregate') {
+      const perSpan = await this.aggregateValues(keys, spans, counters, currency);
+      spans.forEach((_, i) => Object.assign(out[i]!, perSpan[i]));
+    } else if (mode) {
       const perMinute = await this.counterValues(keys, spans.flatMap(minutesOf), counters, mode, currency);
       spans.forEach((span, i) => {
         for (const m of counters) out[i]![m] = 0;
@@ -288,7 +312,7 @@ export class SpeedReader implements ViewReader {
       const pipe = this.deps.redis.pipeline();
       for (const span of spans) {
         for (const s of sketches) {
-          const list = minutesOf(span).map((m) => (s.metric === 'sessions' ? keys.sessions(m) : s.dv ? keys.dimVisitors(m, s.dv) : keys.visitors(m)));
+          const list = s.dv ? minutesOf(span).map((m) => keys.dimVisitors(m, s.dv!)) : sketchSources(keys, s.metric, span);
           if (list.length === 0) pipe.echo('0');
           else pipe.pfcount(...list);
         }
@@ -351,6 +375,27 @@ export class SpeedReader implements ViewReader {
     if (!cov) return new Map();
     const [parts] = await this.visitPartsOf(this.deps.keys.site(site), [this.span(from, to, cov)]);
     return parts!;
+  }
+
+  /** Unfiltered counters of each span from its day, hour and minute keys (coarseSources), one HMGET per key. */
+  private async aggregateValues(keys: SiteKeys, spans: Span[], metrics: Metric[], currency: string): Promise<MetricValues[]> {
+    const fields = metrics.map((m) => (m === 'revenue' ? revenueField(currency) : COUNTER_METRICS[m]!.agg));
+    const perSpan = spans.map((span) => {
+      const src = coarseSources(span, span.open);
+      return [...src.days.map((d) => keys.countersDay(d)), ...src.hours.map((h) => keys.countersHour(h)), ...src.minutes.map((m) => keys.counters(m))];
+    });
+    const pipe = this.deps.redis.pipeline();
+    for (const list of perSpan) for (const key of list) pipe.hmget(key, ...fields);
+    const res = await this.exec(pipe);
+    let at = 0;
+    return perSpan.map((list) => {
+      const v: MetricValues = Object.fromEntries(metrics.map((m) => [m, 0]));
+      for (let k = 0; k < list.length; k++) {
+        const row = res[at++] as (string | null)[];
+        metrics.forEach((m, j) => (v[m]! += Number(row[j] ?? 0)));
+      }
+      return v;
+    });
   }
 
   private async counterValues(keys: SiteKeys, minutes: number[], metrics: Metric[], mode: CounterMode, currency: string): Promise<Map<number, MetricValues>> {
@@ -445,6 +490,14 @@ export class SpeedReader implements ViewReader {
   private fail(err: unknown): never {
     throw new DependencyError('REDIS_READ_FAILED', `redis: speed read failed: ${(err as Error).message}`, err);
   }
+}
+
+/** The visitor or session sketches holding a span: day and hour keys where whole, minute keys at the edges. */
+function sketchSources(keys: SiteKeys, metric: 'visitors' | 'sessions', span: Span): string[] {
+  const src = coarseSources(span, span.open);
+  return metric === 'visitors'
+    ? [...src.days.map((d) => keys.visitorsDay(d)), ...src.hours.map((h) => keys.visitorsHour(h)), ...src.minutes.map((m) => keys.visitors(m))]
+    : [...src.days.map((d) => keys.sessionsDay(d)), ...src.hours.map((h) => keys.sessionsHour(h)), ...src.minutes.map((m) => keys.sessions(m))];
 }
 
 function rank(sums: Map<string, number>, limit: number): BreakdownRow[] {

@@ -9,7 +9,7 @@ import { erase, type EraseReport } from '../erase.ts';
 function print(r: EraseReport): void {
   const who = r.wholeSite ? `site ${r.site} (all visitors)` : `visitor ${r.visitorHash!.slice(0, 12)}… of site ${r.site}`;
   const verb = r.dryRun ? 'would remove' : 'removed';
-  console.log(`${r.dryRun ? 'dry run: ' : ''}erasure ${r.id} of ${who}`);
+  console.log(`${r.dryRun ? 'dry run: ' : ''}erasure ${r.id} of ${who} (${(r.durationMs / 1000).toFixed(1)} s)`);
   console.log(`  lake: ${verb} ${r.lake.rows} rows from ${r.lake.files} file(s)${r.lake.deletedFiles ? ` (${r.lake.deletedFiles} left empty, deleted)` : ''} on ${r.lake.days.length} day(s)${r.lake.passes > 1 ? `, ${r.lake.passes} passes` : ''}`);
   if (r.dryRun) console.log(`  batch views: would recompute ${r.views.days.length ? r.views.days.join(', ') : 'no day'}`);
   else
