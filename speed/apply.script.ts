@@ -35,7 +35,11 @@
  *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
  *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
  *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute),
- *       7 the epoch id the writer expects ('' = not checked: tests that write a store directly).
+ *       7 the epoch id the writer expects ('' = not checked: tests that write a store directly),
+ *       8 JSON [index key index, [day, ...]]: the UTC days this call writes; the unions of day sketches
+ *         holding one of them are deleted ('' = none).
+ *       Invalidation runs with the idempotent section: a union made before a losing call re-runs
+ *       is deleted again by the call that wins.
  * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
  */
 import type { SiteKeys } from './redis.keys.ts';
@@ -81,6 +85,23 @@ for _, op in ipairs(cjson.decode(ARGV[3])) do
     end
   end
   expire(key, op[3])
+end
+-- A union of day sketches (redis.keys.ts daysUnion) that holds a day written here is out of date:
+-- deleted, so the next reader makes it again. Its keys share this site's slot (the {site} tag).
+if ARGV[8] ~= nil and ARGV[8] ~= '' then
+  local inv = cjson.decode(ARGV[8])
+  local idx = KEYS[inv[1]]
+  for _, m in ipairs(redis.call('SMEMBERS', idx)) do
+    local a, b = string.match(m, ':(%d+):(%d+)$')
+    a, b = tonumber(a), tonumber(b)
+    for _, d in ipairs(inv[2]) do
+      if d >= a and d < b then
+        redis.call('UNLINK', m)
+        redis.call('SREM', idx, m)
+        break
+      end
+    end
+  end
 end
 local offsets = cjson.decode(ARGV[1])
 local cur, stale = {}, false
@@ -346,5 +367,6 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   }
   const state = visits.length > 0 ? keyList.push(keys.visitState) : 0;
   const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
-  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers), epoch] };
+  const unions = days.size > 0 ? JSON.stringify([keyList.push(keys.daysUnions), [...days.keys()]]) : '';
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers), epoch, unions] };
 }

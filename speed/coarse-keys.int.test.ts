@@ -3,8 +3,10 @@
  * sessions are also kept per hour and per UTC day, and the reader answers a range from a day's key
  * for each whole day, an hour's for each whole hour, and minutes at the edges. Against the real
  * Redis and the test kit's truth:
- * - totals and day/hour series over four days (partial first and last days) equal the truth
+ * - totals and day/hour series over six days (partial first and last days) equal the truth
  *   (counts exactly, uniques within the sketch bound), the union with extra ids too;
+ * - the union of three past days or more is made once and deleted by the first write that reaches
+ *   one of its days (a late event), so the next count includes it;
  * - the coarse keys are what is read: with every minute key of a whole day deleted, that day's
  *   answer is unchanged; with its day key deleted instead, it is not;
  * - retiring before W deletes the hour and day keys wholly before W, and the day holding W is
@@ -20,6 +22,7 @@ import { SpeedMaintenance } from './maintenance.job.ts';
 import { DAY_MINUTES, SpeedKeys } from './redis.keys.ts';
 import { SpeedReader, coarseSources } from './speed.reader.ts';
 import { applyEvents } from './testing/speed.fixture.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 
 const DAY = 86_400_000;
 const TTL = 6 * DAY;
@@ -31,8 +34,8 @@ describe('hour and day keys of the speed store', () => {
   const reader = new SpeedReader({ redis, keys, ttlMs: TTL });
   const now = Date.now();
   const today = Math.floor(now / DAY) * DAY;
-  // From 05:17 four days ago to a minute ago: two whole days, partial days at both ends.
-  const from = today - 3 * DAY + 5 * 3_600_000 + 17 * 60_000;
+  // From 05:17 six days ago to a minute ago: four whole days, partial days at both ends.
+  const from = today - 5 * DAY + 5 * 3_600_000 + 17 * 60_000;
   const to = Math.floor(now / 60_000) * 60_000;
   const events = [...generateTraffic({ seed: 19, sites: ['alpha', 'beta'], from, to: to - 60_000, events: 12_000, visitorsPerSite: 1_500 })];
 
@@ -76,6 +79,28 @@ describe('hour and day keys of the speed store', () => {
       const union = await reader.visitorsUnion(site, from, to, { ids: async function* () {} });
       expect(Math.abs(union - want.visitors) / want.visitors).toBeLessThan(HLL_TOLERANCE);
     }
+  });
+
+  it('counts past days through their union, made once and deleted when a late write reaches one of them', async () => {
+    const q = { site: 'alpha', from, to, metrics: ['visitors', 'sessions'] as Metric[] };
+    const site = keys.site('alpha');
+    const unionKey = site.daysUnion('visitors', Math.floor(from / DAY) + 1, today / DAY);
+    await redis.unlink(unionKey); // the previous test's totals made it already
+    const first = await reader.totals(q);
+    expect(await redis.exists(unionKey)).toBe(1);
+    expect(await redis.sismember(site.daysUnions, unionKey)).toBe(1);
+    expect(await reader.totals(q)).toEqual(first);
+    // 300 new visitors on a day inside the union, arriving late (offsets after the others).
+    const lateDay = today - 3 * DAY + 12 * 3_600_000;
+    const template = events.find((e) => e.site_id === 'alpha' && e.type === 'pageview' && !e.is_bot)!;
+    const late: TwinlaneEvent[] = Array.from({ length: 300 }, (_, i) => ({ ...template, event_id: `late-${i}`, visitor_id: `late-visitor-${i}`, session_id: `late-s-${i}`, event_time: lateDay + i * 1_000 }));
+    await applyEvents({ redis, keys, ttlMs: TTL }, late, 300, { topic: 'events', partition: 1 });
+    expect(await redis.exists(unionKey)).toBe(0);
+    const after = await reader.totals(q);
+    const want = truthTotals([...events, ...late], { site: 'alpha', from, to });
+    expect(withinSketchBound(after.visitors!, want.visitors), `visitors ${after.visitors} vs ${want.visitors}`).toBe(true);
+    expect(after.visitors! - first.visitors!).toBeGreaterThan(200);
+    events.push(...late);
   });
 
   it('reads the day key for a whole day (and not its minutes)', async () => {

@@ -21,6 +21,10 @@
  *   P:{s}:cd:<day>           hash   the same per UTC epoch day (minute / 1440), so a week's unfiltered
  *   P:{s}:ud:<day>           HLL    totals and series read a few keys, not 10,080 minutes
  *   P:{s}:sd:<day>           HLL
+ *   P:{s}:uc:<u|s>:<a>:<b>   HLL    the union of the visitor (u) or session (s) day keys of days [a, b),
+ *                                   made by a reader on first use (speed.reader.ts UNION_COUNT_LUA), deleted by
+ *                                   the apply script as soon as a write reaches one of its days; short TTL
+ *   P:{s}:ucx                set    the union keys that exist (the apply script's list to delete from)
  *   P:{s}:idx                zset   minutes that hold data (score = minute)
  *   P:{s}:off                hash   `<topic>:<partition>` → highest applied offset
  *   P:{s}:meta               hash   `from`: start of coverage after a rebuild or retirement
@@ -150,6 +154,13 @@ export class SiteKeys {
   }
   sessionsDay(day: number): string {
     return `${this.base}:sd:${day}`;
+  }
+  /** The union of the visitor or session keys of UTC days [from, to) (speed.reader.ts). */
+  daysUnion(metric: 'visitors' | 'sessions', from: number, to: number): string {
+    return `${this.base}:uc:${metric === 'visitors' ? 'u' : 's'}:${from}:${to}`;
+  }
+  get daysUnions(): string {
+    return `${this.base}:ucx`;
   }
   /** Event ids counted in a minute (by event time) → `partition:offset` of their record, kept SPEED_DEDUPE_WINDOW. */
   eventIds(min: number): string {
