@@ -83,6 +83,7 @@ export const CONFIG_VARIABLES = {
   COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
   COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],
   COLLECTOR_LINGER: ['5ms', duration, 'How long the collector gathers events before one Kafka send'],
+  COLLECTOR_PROCESSES: ['1', z.string().regex(/^(auto|[1-9]\d?)$/, 'expected auto or a whole number from 1 to 99').transform((v) => (v === 'auto' ? ('auto' as const) : Number(v))), 'Collector worker processes sharing its port (node:cluster; each has its own idempotent Kafka producer, salts and rate limits are shared in Redis); auto: one per available core'],
   COLLECTOR_HOST: ['127.0.0.1', z.string().min(1), 'Listen address of the collector (0.0.0.0: every interface; SITES_FILE must then hold keys of your own)'],
   COLLECTOR_RATE_LIMIT_CLIENT: ['6000/1m', rateRule, 'Collector requests per client address (resolved through COLLECTOR_TRUST_PROXY) and window, shared by every collector process (Redis); off: none'],
   COLLECTOR_RATE_LIMIT_SITE: ['60000/1m', rateRule, 'Collector requests per site and window, shared by every collector process; off: none'],

@@ -17,6 +17,7 @@ export const COLLECT_ERRORS = {
   KAFKA_UNAVAILABLE: { status: 503, deadLetter: undefined },
   TOPIC_MISSING: { status: 503, deadLetter: undefined },
   COLLECTOR_BUSY: { status: 503, deadLetter: undefined },
+  SALT_UNAVAILABLE: { status: 503, deadLetter: undefined },
 } as const satisfies Record<string, { status: number; deadLetter: DeadLetterCode | undefined }>;
 
 export type CollectErrorCode = keyof typeof COLLECT_ERRORS;

@@ -12,6 +12,7 @@ import type { NewDeadLetter } from '../dlq/index.ts';
 import { COLLECT_ERRORS, CollectError } from './collect.errors.ts';
 import type { EventPipeline } from './event.pipeline.ts';
 import { splitJsonArray } from './json-array.splitter.ts';
+import { SaltUnavailableError } from './salt.store.ts';
 import { DEFAULT_KEYLESS_LIMITS, KeylessSampler } from './keyless.sampler.ts';
 import type { CollectorOptions } from './options.ts';
 import { ACCEPTED_TYPES, decodeBody, mediaType, parseBody } from './request-body.reader.ts';
@@ -59,6 +60,7 @@ export interface CollectHandlerDeps {
 export class CollectHandler {
   private readonly m;
   private readonly keyless: KeylessSampler;
+  private quietUntil = 0;
 
   constructor(private readonly deps: CollectHandlerDeps) {
     this.m = {
@@ -122,17 +124,19 @@ export class CollectHandler {
 
   private async collect(value: unknown, body: Buffer, siteId: string, req: CollectRequest): Promise<CollectReply> {
     let elements: unknown[];
-    let raws: Buffer[];
+    /** Each event's own bytes, for its dead letter: found only when an event is refused. */
+    let raws: () => Buffer[];
     if (Array.isArray(value)) {
       if (value.length === 0) throw new CollectError('NO_EVENTS', 'the array holds no events', { bytes: body, format: 'json' });
       if (value.length > this.deps.options.maxEvents) {
         throw new CollectError('TOO_MANY_EVENTS', `${value.length} events in one request; at most ${this.deps.options.maxEvents} are accepted`, { bytes: body, format: 'json' });
       }
       elements = value;
-      raws = splitJsonArray(body);
+      let split: Buffer[] | undefined;
+      raws = () => (split ??= splitJsonArray(body));
     } else if (value !== null && typeof value === 'object') {
       elements = [value];
-      raws = [body];
+      raws = () => [body];
     } else {
       throw new CollectError('PAYLOAD_FORMAT', 'body must be an event object or an array of events', { bytes: body, format: 'json' });
     }
@@ -140,16 +144,20 @@ export class CollectHandler {
     const messages: Message[] = [];
     const rejected: Rejection[] = [];
     const letters: NewDeadLetter[] = [];
-    elements.forEach((element, index) => {
-      const outcome = this.deps.pipeline.processValue(element, ctx);
-      if (outcome.kind === 'ok') {
-        messages.push({ key: outcome.value.key, value: outcome.value.bytes, timestamp: String(outcome.value.event.event_time) });
-      } else if (outcome.kind === 'dead-letter') {
-        const field = outcome.field === undefined ? {} : { field: outcome.field };
-        rejected.push({ index, code: outcome.code, message: outcome.message, ...field });
-        letters.push({ stage: outcome.stage, code: outcome.code, message: outcome.message, ...field, siteId, firstSeen: req.receivedAt, payload: raws[index] ?? Buffer.from(JSON.stringify(element)), payloadFormat: 'json' });
+    try {
+      // The shared hashing salts, read from Redis once per period; without them nothing is hashed
+      // (a salt of this process's own would give a visitor a second id), so the client retries.
+      const loading = this.deps.pipeline.prepare(siteId);
+      if (loading) await loading;
+      this.processAll(elements, raws, ctx, { messages, rejected, letters });
+    } catch (err) {
+      if (!(err instanceof SaltUnavailableError)) throw err;
+      if (Date.now() >= this.quietUntil) {
+        this.quietUntil = Date.now() + 10_000; // once per 10 s, not once per request of an outage
+        this.deps.logger.error({ event: 'collector_salt_unavailable', err: err.message }, 'hashing salt unavailable; requests get 503');
       }
-    });
+      return this.reply(503, { error: { code: err.code, message: `${err.message}; nothing was accepted, retry later` } }, { 'retry-after': String(this.deps.options.retryAfterSeconds) });
+    }
     // Rejected events are dead-lettered before the valid ones are sent: if the dead-letter topic
     // cannot take them, nothing is accepted and the client retries the whole request, so no
     // input is lost and no valid event is counted twice.
@@ -167,6 +175,21 @@ export class CollectHandler {
     const response: CollectResponse = { accepted: messages.length, rejected };
     if (messages.length === 0) return this.reply(400, { ...response, error: { code: 'ALL_REJECTED', message: `all ${rejected.length} events were rejected` } });
     return this.reply(202, response);
+  }
+
+  /** Runs each event through the pipeline: accepted ones become messages, refused ones dead letters. */
+  private processAll(elements: unknown[], raws: () => Buffer[], ctx: CollectContext, out: { messages: Message[]; rejected: Rejection[]; letters: NewDeadLetter[] }): void {
+    const { messages, rejected, letters } = out;
+    elements.forEach((element, index) => {
+      const outcome = this.deps.pipeline.processValue(element, ctx);
+      if (outcome.kind === 'ok') {
+        messages.push({ key: outcome.value.key, value: outcome.value.bytes, timestamp: String(outcome.value.event.event_time) });
+      } else if (outcome.kind === 'dead-letter') {
+        const field = outcome.field === undefined ? {} : { field: outcome.field };
+        rejected.push({ index, code: outcome.code, message: outcome.message, ...field });
+        letters.push({ stage: outcome.stage, code: outcome.code, message: outcome.message, ...field, ...(ctx.siteId === undefined ? {} : { siteId: ctx.siteId }), firstSeen: ctx.receivedAt, payload: raws()[index] ?? Buffer.from(JSON.stringify(element)), payloadFormat: 'json' });
+      }
+    });
   }
 
   /** Dead letters are awaited before answering; false (logged and counted) when they did not land. */

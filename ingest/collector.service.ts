@@ -6,6 +6,8 @@
 import type { HttpLimits } from '../core/http-limits.ts';
 import type { CollectorRateLimit } from './collector.app.ts';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { errorMessage } from '../core/errors.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { ensureTopicsWith, type TopicPolicy, type TopicSpec } from '../core/kafka-topics.ts';
@@ -21,6 +23,7 @@ import { EventEnricher } from './event.enricher.ts';
 import { EventPipeline } from './event.pipeline.ts';
 import { EventsProducer } from './events.producer.ts';
 import { IpHasher } from './ip.hasher.ts';
+import type { SaltStore } from './salt.store.ts';
 import type { CollectorOptions } from './options.ts';
 import { UserAgentParser } from './user-agent.parser.ts';
 
@@ -32,6 +35,11 @@ export interface CollectorDeps {
   sitesWatcher?: Service;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * Where the salts of IP hashes and cookieless visitor ids live: Redis, shared by every collector
+   * process (RedisSaltStore); absent, this process's memory (then processes hash differently).
+   */
+  salts?: SaltStore;
 }
 
 export interface CollectorServiceOptions extends CollectorOptions {
@@ -59,10 +67,10 @@ export function trustProxySetting(value: string): boolean | string[] {
 }
 
 /** Builds the pipeline a collector (or the dead-letter replay) runs events through. */
-export function createEventPipeline(deps: { codec: EventCodec; sites: Sites; options: CollectorOptions; metrics?: Metrics }): EventPipeline {
+export function createEventPipeline(deps: { codec: EventCodec; sites: Sites; options: CollectorOptions; metrics?: Metrics; salts?: SaltStore }): EventPipeline {
   const lookups = deps.metrics?.counter('collector_user_agent_lookups_total', 'User-agent parses by cache result', ['result']);
   const userAgents = new UserAgentParser(10_000, lookups ? (hit) => lookups.inc({ result: hit ? 'hit' : 'miss' }) : undefined);
-  const enricher = new EventEnricher({ userAgents, ipHasher: new IpHasher(deps.options.ipSaltRotationMs) });
+  const enricher = new EventEnricher({ userAgents, ipHasher: new IpHasher(deps.options.ipSaltRotationMs, Date.now, deps.salts) });
   return new EventPipeline({ sites: deps.sites, encoder: deps.codec, enricher, clockSkew: deps.options.clockSkew });
 }
 
@@ -75,6 +83,7 @@ export class CollectorService extends BaseService {
   private readonly buildApp: () => FastifyInstance;
   private listening = false;
   private dlqConnecting: Promise<void> = Promise.resolve();
+  private readonly pipeline: EventPipeline;
 
   constructor(
     private readonly deps: CollectorDeps,
@@ -86,7 +95,8 @@ export class CollectorService extends BaseService {
     const checkTopics = topics ? () => ensureTopicsWith(deps.kafka, topics.specs, topics.policy).then((created) => created.length > 0 && deps.logger.info({ event: 'kafka_topics_created', topics: created })) : undefined;
     this.producer = new EventsProducer({ kafka: deps.kafka, logger: deps.logger, metrics: deps.metrics, ...(checkTopics ? { checkTopics } : {}) }, options.producer);
     this.deadLetters = new DeadLetterWriter({ kafka: deps.kafka, topic: options.dlqTopic, logger: deps.logger, metrics: deps.metrics, reporter: 'collector' });
-    const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics });
+    const pipeline = createEventPipeline({ codec: this.codec, sites: deps.sites, options, metrics: deps.metrics, ...(deps.salts ? { salts: deps.salts } : {}) });
+    this.pipeline = pipeline;
     const handler = new CollectHandler({ pipeline, events: this.producer, deadLetters: this.deadLetters, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics });
     this.buildApp = () => buildCollectorApp({ handler, sites: deps.sites, options, logger: deps.logger, metrics: deps.metrics, trustProxy: options.trustProxy, readiness: () => this.producer.readiness(), ...(options.httpLimits ? { httpLimits: options.httpLimits } : {}), ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) });
     this.appInstance = this.buildApp();
@@ -112,6 +122,7 @@ export class CollectorService extends BaseService {
     const limiter = this.options.rateLimit?.redis;
     if (limiter?.status === 'end') await limiter.connect().catch(() => undefined);
     await this.producer.start();
+    await this.loadSalts(limiter);
     // Not awaited: without Kafka the collector still starts (and answers 503); the writer connects on first use.
     this.dlqConnecting = this.deadLetters.start().catch((err: unknown) => this.deps.logger.warn({ event: 'dead_letter_writer_connect_failed', err: (err as Error).message }, 'dead-letter writer will connect on first use'));
     if (!this.listening) {
@@ -120,6 +131,20 @@ export class CollectorService extends BaseService {
     }
     await this.deps.sitesWatcher?.start();
     this.deps.logger.info({ event: 'collector_listening', url: this.url, schema_id: schemaId, topic: this.options.producer.topic }, `collector on ${this.url}`);
+  }
+
+  /**
+   * Loads the current hashing salts before the first request, so a start does not meet a burst of
+   * Redis reads. Not fatal: without Redis the collector starts and answers 503 until it can read them.
+   */
+  private async loadSalts(redis: CollectorRateLimit['redis'] | undefined): Promise<void> {
+    if (!this.deps.salts) return;
+    try {
+      if (redis && redis.status !== 'ready') await once(redis, 'ready', { signal: AbortSignal.timeout(3_000) });
+      await Promise.all(this.deps.sites.ids().map((id) => this.pipeline.prepare(id)));
+    } catch (err) {
+      this.deps.logger.warn({ event: 'collector_salt_unavailable', err: errorMessage(err) }, 'hashing salts not loaded at start; requests get 503 until Redis answers');
+    }
   }
 
   protected async onStop(): Promise<void> {

@@ -46,8 +46,21 @@ export interface EnrichContext {
 export class EventEnricher {
   constructor(private readonly deps: { userAgents: UserAgentParser; ipHasher: IpHasher }) {}
 
+  /** Loads what enriching an event of a site in `zone` needs first (the hashing salts); undefined when nothing is missing. */
+  prepare(zone?: string): Promise<void> | undefined {
+    return this.deps.ipHasher.prepare(zone);
+  }
+
+  /** The last client address seen, normalised, and its country: a request's events share it. */
+  private lastClient: { raw: string | undefined; ip: string | undefined; country: string | null } = { raw: undefined, ip: undefined, country: null };
+
   enrich(input: EventInput, time: EventTime, ctx: EnrichContext): TwinlaneEvent {
-    const ip = normaliseIp(ctx.ip);
+    let client = this.lastClient;
+    if (client.raw !== ctx.ip) {
+      const normalised = normaliseIp(ctx.ip);
+      client = this.lastClient = { raw: ctx.ip, ip: normalised, country: countryOf(normalised) };
+    }
+    const ip = client.ip;
     const ua = this.deps.userAgents.parse(ctx.userAgent);
     const urlText = redactPii(input.url);
     const url = new URL(urlText);
@@ -76,7 +89,7 @@ export class EventEnricher {
       utm_campaign: q.get('utm_campaign'),
       utm_term: q.get('utm_term'),
       utm_content: q.get('utm_content'),
-      country: countryOf(ip),
+      country: client.country,
       device_type: ua.device_type,
       browser: ua.browser,
       os: ua.os,

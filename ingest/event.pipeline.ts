@@ -13,6 +13,7 @@ import { applyClockSkew, type ClockSkewOptions } from './clock-skew.policy.ts';
 import { redactRecord } from '../core/pii.redactor.ts';
 import type { EventEnricher } from './event.enricher.ts';
 import { validateEvent } from './event.validator.ts';
+import { SaltUnavailableError } from './salt.store.ts';
 import type { CollectContext, EncodedEvent } from './types.ts';
 
 /** What the pipeline needs from the codec: EventCodec after init(). */
@@ -34,7 +35,19 @@ export function kafkaKey(event: Pick<TwinlaneEvent, 'site_id' | 'visitor_id'>): 
 export class EventPipeline {
   constructor(private readonly deps: EventPipelineDeps) {}
 
-  /** One event's JSON bytes (UTF-8, no compression). */
+  /**
+   * Loads what processing events of `siteId` needs first (the shared hashing salts, once per
+   * period); undefined when nothing is missing. Rejects with SaltUnavailableError.
+   */
+  prepare(siteId: string | undefined): Promise<void> | undefined {
+    const site = siteId === undefined ? undefined : this.deps.sites.get(siteId);
+    return site ? this.deps.enricher.prepare(site.timezone) : undefined;
+  }
+
+  /**
+   * One event's JSON bytes (UTF-8, no compression). Throws SaltUnavailableError (retriable: the
+   * whole request waits) when a hashing salt cannot be loaded; call `prepare()` first.
+   */
   process(raw: Buffer, ctx: CollectContext): Outcome<EncodedEvent> {
     if (!isUtf8(raw)) return deadLetter('collect', 'PAYLOAD_FORMAT', 'event is not valid UTF-8');
     let value: unknown;
@@ -62,6 +75,7 @@ export class EventPipeline {
     try {
       event = this.deps.enricher.enrich(input.value, time.value, { siteId: site.id, zone: site.timezone, ip: ctx.ip, userAgent: ctx.userAgent, receivedAt: ctx.receivedAt });
     } catch (err) {
+      if (err instanceof SaltUnavailableError) throw err; // not the event's fault: the request is refused with 503
       return deadLetter('enrich', 'ENRICHMENT_FAILED', `enrichment failed: ${(err as Error).message}`);
     }
     try {

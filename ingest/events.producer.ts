@@ -12,6 +12,7 @@ import { TopicMissingError } from '../core/kafka-topics.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, type Metrics } from '../core/metrics.ts';
+import { KeyPartitioner } from './key.partitioner.ts';
 import { registerLz4Codec } from './lz4.codec.ts';
 import type { ProducerOptions } from './options.ts';
 
@@ -89,6 +90,7 @@ export class EventsProducer extends BaseService {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       retry: KAFKA_RETRY.COLLECTOR_PRODUCER,
+      createPartitioner: KeyPartitioner,
     });
     this.accepting = true;
     // A collector starts without Kafka (or without its topic) and answers 503 until it has both.

@@ -6,7 +6,8 @@ export { validateEvent, toMicros, LIMITS, type EventInput } from './event.valida
 export { EventPipeline, kafkaKey, type EventEncoder, type EventPipelineDeps } from './event.pipeline.ts';
 export { EventEnricher, countryOf, normaliseIp } from './event.enricher.ts';
 export { UserAgentParser, type UserAgentInfo } from './user-agent.parser.ts';
-export { IpHasher } from './ip.hasher.ts';
+export { IpHasher, SALT_GRACE_MS } from './ip.hasher.ts';
+export { MemorySaltStore, RedisSaltStore, SaltUnavailableError, type SaltStore, type RedisSaltStoreOptions } from './salt.store.ts';
 export { redactPii } from '../core/pii.redactor.ts';
 export { EventsProducer, KafkaUnavailableError, ProducerBusyError, type Readiness } from './events.producer.ts';
 export { registerLz4Codec } from './lz4.codec.ts';

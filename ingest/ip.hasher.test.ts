@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IpHasher } from './ip.hasher.ts';
+import { SaltUnavailableError, type SaltStore } from './salt.store.ts';
 
 describe('IpHasher', () => {
   it("changes the cookieless visitor id at the site's local midnight, not at UTC midnight", () => {
@@ -30,5 +31,26 @@ describe('IpHasher', () => {
     ]);
     expect(ids.size).toBe(4);
     expect(hasher.visitorId('shop', '203.0.113.9', 'UA')).toMatch(/^h-[0-9a-f]{16}$/);
+  });
+
+  it('hashes nothing with a shared salt it has not loaded: prepare() loads it once, a failed load is retried', async () => {
+    const asked: string[] = [];
+    let fail = true;
+    const store: SaltStore = {
+      salt: async (name) => {
+        asked.push(name);
+        if (fail) throw new SaltUnavailableError('Redis is away');
+        return Buffer.alloc(32, 7);
+      },
+    };
+    const hasher = new IpHasher(3_600_000, () => Date.parse('2026-12-03T12:00:00Z'), store);
+    expect(() => hasher.visitorId('shop', '203.0.113.9', 'UA')).toThrow(SaltUnavailableError);
+    await expect(hasher.prepare()).rejects.toThrow(SaltUnavailableError);
+    fail = false;
+    await hasher.prepare();
+    expect(hasher.prepare()).toBeUndefined(); // loaded: no promise, no Redis read
+    expect(hasher.visitorId('shop', '203.0.113.9', 'UA')).toMatch(/^h-[0-9a-f]{16}$/);
+    expect(hasher.hashIp('shop', '203.0.113.9')).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Set(asked)).toEqual(new Set(['ip:3600000:498972', 'visitor:UTC:2026-12-03']));
   });
 });

@@ -9,7 +9,7 @@ import { silentLogger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { ConfluentRegistryClient } from '../../schemas/index.ts';
 import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../../testing/helpers.ts';
-import { CollectorService, type CollectorServiceOptions } from '../collector.service.ts';
+import { CollectorService, type CollectorDeps, type CollectorServiceOptions } from '../collector.service.ts';
 import { collectorOptions } from '../options.ts';
 import { testSites } from './pipeline.fixture.ts';
 
@@ -22,7 +22,7 @@ export interface TestCollector {
 
 export async function startTestCollector(
   config: ConfigValues,
-  over: { brokers?: string[]; sites?: Sites; tweak?: (o: ReturnType<typeof collectorOptions>) => void; service?: Partial<CollectorServiceOptions> } = {},
+  over: { brokers?: string[]; sites?: Sites; tweak?: (o: ReturnType<typeof collectorOptions>) => void; service?: Partial<CollectorServiceOptions>; deps?: Partial<CollectorDeps> } = {},
 ): Promise<TestCollector> {
   const eventsTopic = await createTopic(config, 'collect', 3);
   const dlqTopic = await createTopic(config, 'collect-dlq', 1);
@@ -31,7 +31,7 @@ export async function startTestCollector(
   over.tweak?.(options);
   const kafkaConfig = over.brokers ? { ...config, KAFKA_BROKERS: over.brokers } : config;
   const collector = new CollectorService(
-    { kafka: kafkaClient(kafkaConfig, uniqueName('collector')), registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), sites: over.sites ?? testSites(), logger: silentLogger(), metrics: new Metrics() },
+    { kafka: kafkaClient(kafkaConfig, uniqueName('collector')), registry: new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL), sites: over.sites ?? testSites(), logger: silentLogger(), metrics: new Metrics(), ...over.deps },
     { ...options, port: 0, host: '127.0.0.1', dlqTopic, trustProxy: ['loopback'], ...over.service },
   );
   await collector.start();
