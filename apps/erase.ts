@@ -101,12 +101,20 @@ export async function erase(deps: EraseDeps, req: EraseRequest): Promise<EraseRe
   const dryRun = req.dryRun === true;
   const ledger = dryRun ? undefined : JobLedger.inDataDir(config.DATA_DIR);
   const release = dryRun ? () => undefined : list.lock();
-  // A dry run lists nothing: its macro is built from an entry of its own.
-  const entry: ErasureEntry = dryRun
-    ? { id: 'dry-run', site: req.site, ...(req.visitor !== undefined ? { visitor: list.hash(req.site, req.visitor) } : {}), requestedAt: Date.now(), state: 'pending' }
-    : list.add(req.site, req.visitor);
+  let entry: ErasureEntry;
+  let run: Awaited<ReturnType<JobLedger['begin']>> | undefined;
+  try {
+    // A dry run lists nothing: its macro is built from an entry of its own.
+    entry = dryRun
+      ? { id: 'dry-run', site: req.site, ...(req.visitor !== undefined ? { visitor: list.hash(req.site, req.visitor) } : {}), requestedAt: Date.now(), state: 'pending' }
+      : list.add(req.site, req.visitor);
+    run = await ledger?.begin('erase', 'manual');
+  } catch (err) {
+    release();
+    await ledger?.close();
+    throw err;
+  }
   const macroSql = list.macroSql(entry);
-  const run = await ledger?.begin('erase', 'manual');
   const report: EraseReport = {
     id: entry.id,
     site: req.site,
