@@ -4,12 +4,11 @@
  * replaced; SIGTERM to the primary drains both and exits 0.
  */
 import { request } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, isAlive } from '../core/processes.ts';
-import { SitesFile } from '../core/sites.file.ts';
-import { runCleanups, tempDir, uniqueName, waitUntil } from '../testing/helpers.ts';
+import { runCleanups, waitUntil } from '../testing/helpers.ts';
 import { startEntry } from '../testing/processes.ts';
+import { collectorProcessEnv } from '../ingest/testing/collector.fixture.ts';
 
 /** One request on a connection of its own (the primary hands each new connection to the next worker). */
 function post(port: number, path: string, body: string): Promise<number> {
@@ -27,12 +26,8 @@ describe('collector cluster', () => {
   afterAll(runCleanups, 30_000);
 
   it('two workers share one port and one /metrics, a dead worker is replaced, SIGTERM drains both', async () => {
-    const dir = tempDir('collector-cluster');
-    const file = join(dir, 'sites.json');
-    const site = uniqueName('cluster').toLowerCase().replace(/[^a-z0-9_-]/g, '-');
-    const { writeKey } = new SitesFile(file).add({ id: site });
     const port = await freePort();
-    const env = { SITES_FILE: file, DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: uniqueName('test.cluster-events'), DLQ_TOPIC: uniqueName('test.cluster-dlq'), COLLECTOR_PORT: String(port), COLLECTOR_PROCESSES: '2', COLLECTOR_RATE_LIMIT_CLIENT: 'off' };
+    const { site, writeKey, env } = collectorProcessEnv('cluster', { COLLECTOR_PORT: String(port), COLLECTOR_PROCESSES: '2' });
     const primary = await startEntry('apps/collector.main.ts', env, 'collector_cluster_ready');
     const pids = primary.line.pids as number[];
     expect(pids).toHaveLength(2);

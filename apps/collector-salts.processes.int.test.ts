@@ -3,12 +3,10 @@
  * twice (configured from the environment), requests alternating between the two, and the events
  * read back from Kafka. The hashing salts come from Redis (ingest/shared-salts.int.test.ts).
  */
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SitesFile } from '../core/sites.file.ts';
-import { readTopic } from '../ingest/testing/collector.fixture.ts';
+import { collectorProcessEnv, readTopic } from '../ingest/testing/collector.fixture.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
-import { runCleanups, tempDir, testConfig, uniqueName } from '../testing/helpers.ts';
+import { runCleanups, testConfig } from '../testing/helpers.ts';
 import { startEntry } from '../testing/processes.ts';
 
 const config = testConfig();
@@ -17,12 +15,7 @@ describe('cookieless visitor ids across collector processes', () => {
   afterAll(runCleanups, 30_000);
 
   it('two collector processes, requests alternating between them, give each visitor one id and one IP hash', async () => {
-    const dir = tempDir('salt-processes');
-    const file = join(dir, 'sites.json');
-    const site = uniqueName('salts').toLowerCase().replace(/[^a-z0-9_-]/g, '-');
-    const { writeKey } = new SitesFile(file).add({ id: site });
-    const topic = uniqueName('test.salt-events');
-    const env = { SITES_FILE: file, DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: topic, DLQ_TOPIC: uniqueName('test.salt-dlq'), COLLECTOR_PORT: '0', COLLECTOR_PROCESSES: '1', COLLECTOR_RATE_LIMIT_CLIENT: 'off', COLLECTOR_RATE_LIMIT_SITE: 'off' };
+    const { site, writeKey, topic, env } = collectorProcessEnv('salts', { COLLECTOR_PORT: '0', COLLECTOR_PROCESSES: '1', COLLECTOR_RATE_LIMIT_SITE: 'off' });
     const [a, b] = await Promise.all([startEntry('apps/collector.main.ts', env, 'collector_listening'), startEntry('apps/collector.main.ts', env, 'collector_listening')]);
     expect(a.child.pid).not.toBe(b.child.pid);
     const visitors = [

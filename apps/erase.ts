@@ -206,8 +206,7 @@ export async function erase(deps: EraseDeps, req: EraseRequest): Promise<EraseRe
 
     if (!dryRun) list.markDone(entry.id);
     report.durationMs = Date.now() - t0;
-    const details = { ...report, lake: { ...report.lake } } as Record<string, unknown>;
-    await ledger?.finish(run!.id, { status: 'succeeded', attempts: 1, days: report.lake.days, rows: report.lake.rows, details });
+    await ledger?.finish(run!.id, { status: 'succeeded', attempts: 1, days: report.lake.days, rows: report.lake.rows, details: { ...report } });
     logger.info({ event: 'erase_done', id: entry.id, site: req.site, whole_site: report.wholeSite, dry_run: dryRun, lake_rows: report.lake.rows, lake_files: report.lake.files, days: report.views.days.length, letters: report.deadLetters.letters });
     return report;
   } catch (err) {

@@ -5,12 +5,13 @@
  * new one, and a crash leaves files that a second pass finds again: erasing is idempotent, and a
  * row is removed exactly once. The rewrite lock keeps compaction from merging an hour meanwhile.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { listValue } from '@duckdb/node-api';
 import { fsyncDir, renameDurable } from '../core/durable-fs.ts';
 import { num, openDuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { ERASED_MACRO } from '../core/erasure.list.ts';
+import { lakeDay, lakeDays } from './batch.job.ts';
 import { resolveCompactions } from './compaction.job.ts';
 import { lakePaths } from './lake.layout.ts';
 import { lockLakeRewrites } from './lake.lock.ts';
@@ -18,17 +19,7 @@ import { LAKE_PARQUET_OPTIONS } from './lake.schema.ts';
 
 /** Every Parquet file of the lake's events, sorted. */
 export function lakeFiles(dataDir: string): string[] {
-  const root = lakePaths(dataDir).events;
-  const out: string[] = [];
-  if (!existsSync(root)) return out;
-  for (const d of readdirSync(root).sort()) {
-    if (!d.startsWith('dt=')) continue;
-    for (const h of readdirSync(join(root, d)).sort()) {
-      if (!h.startsWith('hour=')) continue;
-      for (const f of readdirSync(join(root, d, h)).sort()) if (f.endsWith('.parquet')) out.push(join(root, d, h, f));
-    }
-  }
-  return out;
+  return lakeDays(dataDir).flatMap((day) => lakeDay(dataDir, day).files);
 }
 
 export interface LakeEraseOptions {

@@ -538,12 +538,10 @@ function sketchPlan(keys: SiteKeys, metric: 'visitors' | 'sessions', span: Span)
   return { keys: [...closed.map(dayKey), ...rest] };
 }
 
-/** The visitor or session sketches holding a span: day and hour keys where whole, minute keys at the edges. */
+/** The visitor or session sketches holding a span, as keys to merge: sketchPlan's, with a union's days in place of the union. */
 function sketchSources(keys: SiteKeys, metric: 'visitors' | 'sessions', span: Span): string[] {
-  const src = coarseSources(span, span.open);
-  return metric === 'visitors'
-    ? [...src.days.map((d) => keys.visitorsDay(d)), ...src.hours.map((h) => keys.visitorsHour(h)), ...src.minutes.map((m) => keys.visitors(m))]
-    : [...src.days.map((d) => keys.sessionsDay(d)), ...src.hours.map((h) => keys.sessionsHour(h)), ...src.minutes.map((m) => keys.sessions(m))];
+  const plan = sketchPlan(keys, metric, span);
+  return [...(plan.union?.days ?? []), ...plan.keys];
 }
 
 function rank(sums: Map<string, number>, limit: number): BreakdownRow[] {

@@ -8,7 +8,9 @@ import type { Sites } from '../../core/sites.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { ConfluentRegistryClient } from '../../schemas/index.ts';
-import { createTopic, kafkaClient, onCleanup, uniqueName, waitUntil } from '../../testing/helpers.ts';
+import { join } from 'node:path';
+import { SitesFile } from '../../core/sites.file.ts';
+import { createTopic, kafkaClient, onCleanup, tempDir, uniqueName, waitUntil } from '../../testing/helpers.ts';
 import { CollectorService, type CollectorDeps, type CollectorServiceOptions } from '../collector.service.ts';
 import { collectorOptions } from '../options.ts';
 import { testSites } from './pipeline.fixture.ts';
@@ -72,4 +74,14 @@ export async function readTopics(config: ConfigValues, counts: Record<string, nu
     await consumer.disconnect();
   }
   return out;
+}
+
+/** A collector process's setup: a sites file with one new site in a temporary folder, and the environment naming it with topics of its own. */
+export function collectorProcessEnv(prefix: string, env: Record<string, string>): { site: string; writeKey: string | undefined; topic: string; env: Record<string, string> } {
+  const dir = tempDir(prefix);
+  const file = join(dir, 'sites.json');
+  const site = uniqueName(prefix).toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+  const { writeKey } = new SitesFile(file).add({ id: site });
+  const topic = uniqueName(`test.${prefix}-events`);
+  return { site, writeKey, topic, env: { SITES_FILE: file, DATA_DIR: join(dir, 'data'), EVENTS_TOPIC: topic, DLQ_TOPIC: uniqueName(`test.${prefix}-dlq`), COLLECTOR_RATE_LIMIT_CLIENT: 'off', ...env } };
 }
