@@ -12,6 +12,8 @@ export default defineConfig({
           include: ['**/*.test.ts'],
           exclude: ['**/*.int.test.ts', ...ignored],
           environment: 'node',
+          // Unit files run side by side on two cores; a CPU-heavy check must not fail for lack of a core.
+          testTimeout: 30_000,
         },
       },
       {
