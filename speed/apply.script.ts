@@ -10,14 +10,10 @@
  *    still holds what the caller rolled up against, with the new offsets recorded in the same
  *    atomic step. Several partitions in one call is what lets the consumer fold the batches of
  *    one fetch together (half the counter and top-k updates).
- *    Sessions are part of it (contract 9, the server's visits): per human visitor, its event times
- *    (ascending) continue the visit kept in the `vs` hash (`start:last`) while the gap since the
- *    last event is at most the idle timeout, and otherwise start a new one; each event's visit id
- *    (`visitor@start-ms`, as core/sessions.ts and the batch job name it) goes into the session
- *    sketch of its minute. An event older than the visitor's last applied one (out of order across
- *    batches) is counted in the visit current at that point: exact for in-order traffic and for
- *    events reordered within one batch, approximate otherwise (a visit may be merged with an earlier
- *    one, never split); batch replaces it exactly at W.
+ *    Visits are part of it (contract 9, the server's visits), cut by the consumer
+ *    (visit.cutter.ts) against the visitor states it read: the script writes nothing when a state
+ *    moved since (another writer of the visitor: the epoch rebuild, say) and answers 2, and the
+ *    caller reads the states and cuts again.
  * Each section's items travel as one JSON argument (cjson.decode in Redis), not one argument
  * per id or field: the client then spends its time on one native JSON.stringify per site
  * instead of building thousands of RESP arguments (that was the consumer's largest cost).
@@ -29,10 +25,10 @@
  *         s = SADD, i = ZADD score=member=minute),
  *       4 JSON [[key index, type, expire-at ms, [field, delta, ...]], ...] (h = HINCRBY, z = ZINCRBY,
  *         e = HSET of event id → `partition:offset`: the ids counted, for the dedupe of client retries),
- *       5 JSON [state key index, idle ms, [[visitor, [[event ms, session-sketch key index, expire-at ms,
- *         visit-hash key index, 1 if a page view, hour session-sketch key index, its expire-at ms, day
- *         session-sketch key index, its expire-at ms], ...]], ...]]: each visit's first and last event and
- *         page views per minute are merged into the minute's visit hash (`first:last:pageviews`),
+ *       5 JSON [state key index (0 = no visits), [visitor, state cut against ('' = none), new state, ...],
+ *         [[session-sketch key index, expire-at ms, [visit id, ...]], ...],
+ *         [[visit-hash key index, expire-at ms, [visit id, first ms, last ms, page views, ...]], ...]]:
+ *         each visit's part is merged into the minute's visit hash (`first:last:pageviews`),
  *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
  *         ones count under `(other)`: what any client sends keeps Redis bounded per site and minute),
  *       7 the epoch id the writer expects ('' = not checked: tests that write a store directly),
@@ -40,10 +36,12 @@
  *         holding one of them are deleted ('' = none).
  *       Invalidation runs with the idempotent section: a union made before a losing call re-runs
  *       is deleted again by the call that wins.
- * Returns 1, or (nothing written but the idempotent section) the current offsets in ARGV[1] order.
+ * Returns 1; or (nothing written but the idempotent section) the current offsets in ARGV[1] order,
+ * or 2 when the offsets held but a visitor's state moved.
  */
 import type { SiteKeys } from './redis.keys.ts';
-import { DAY_MINUTES, HOUR_MINUTES, MINUTE_MS, toMinute } from './redis.keys.ts';
+import { DAY_MINUTES, expireAtOf, HOUR_MINUTES } from './redis.keys.ts';
+import { cutVisits } from './visit.cutter.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import type { SiteRollup } from './types.ts';
 
@@ -110,6 +108,19 @@ for i, o in ipairs(offsets) do
   if cur[i] ~= o[2] then stale = true end
 end
 if stale then return cur end
+local sv = cjson.decode(ARGV[5])
+local state = nil
+if sv[1] > 0 then
+  state = KEYS[sv[1]]
+  local list, names, moved = sv[2], {}, false
+  for j = 1, #list, 3 do names[#names + 1] = list[j] end
+  sliced('HMGET', state, names, 4000, function(j, r)
+    for i = 1, #r do
+      if (r[i] or '') ~= list[(j + i - 2) * 3 + 2] then moved = true end
+    end
+  end)
+  if moved then return 2 end
+end
 -- Members per key are capped: a new member past the cap counts under '(other)' (a tuple with
 -- every part '(other)'); aggregate counter fields are always written, so totals stay exact.
 -- Increments are positive, so an increment that returns its own delta made a new member: the
@@ -141,92 +152,39 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   end
   expire(key, op[3])
 end
--- The entry of key index k in tbl (its ids in first-seen order, at: its expiry), made on first use; order keeps the keys in that order.
-local function group(tbl, order, k, at)
-  local g = tbl[k]
-  if g == nil then
-    g = { byId = {}, ids = {}, at = at }
-    tbl[k] = g
-    order[#order + 1] = k
+if state then
+  local list, kv = sv[2], {}
+  for j = 1, #list, 3 do
+    kv[#kv + 1] = list[j]
+    kv[#kv + 1] = list[j + 2]
   end
-  return g
-end
-local sv = cjson.decode(ARGV[5])
-if #sv[3] > 0 then
-  local state, idle = KEYS[sv[1]], tonumber(sv[2])
-  -- Reads and writes go per key with every field at once (HMGET/HSET/PFADD), not per event.
-  local visitors, prior = {}, {}
-  for i, v in ipairs(sv[3]) do visitors[i] = v[1] end
-  sliced('HMGET', state, visitors, 4000, function(j, r) for i = 1, #r do prior[j + i - 1] = r[i] end end)
-  local parts, partKeys = {}, {}
-  local sketches, sketchOrder = {}, {}
-  local newState = {}
-  for vi, v in ipairs(sv[3]) do
-    local visitor = v[1]
-    local start, last, id = nil, nil, nil
-    local st = prior[vi]
-    if st then
-      local a, b = string.match(st, '^(%d+):(%d+)$')
-      start, last = tonumber(a), tonumber(b)
-      id = visitor .. '@' .. a
-    end
-    for _, ev in ipairs(v[2]) do
-      local t = ev[1]
-      if start == nil or t - last > idle then
-        start, last = t, t
-        id = visitor .. '@' .. string.format('%.0f', start)
-      elseif t > last then last = t end
-      -- The minute's session sketch (ev[2], ev[3]), then the hour's (ev[6], ev[7]) and the day's (ev[8], ev[9]).
-      for s = 0, 2 do
-        local ki, at = ev[2], ev[3]
-        if s > 0 then ki, at = ev[4 + 2 * s], ev[5 + 2 * s] end
-        local sk = group(sketches, sketchOrder, ki, at)
-        if not sk.byId[id] then
-          sk.byId[id] = true
-          sk.ids[#sk.ids + 1] = id
-        end
-      end
-      local vk = group(parts, partKeys, ev[4], ev[3])
-      local p = vk.byId[id]
-      if p == nil then
-        vk.byId[id] = { t, t, ev[5] }
-        vk.ids[#vk.ids + 1] = id
-      else
-        if t < p[1] then p[1] = t end
-        if t > p[2] then p[2] = t end
-        p[3] = p[3] + ev[5]
-      end
-    end
-    newState[#newState + 1] = visitor
-    newState[#newState + 1] = string.format('%.0f', start) .. ':' .. string.format('%.0f', last)
-  end
-  sliced('HSET', state, newState, 4000)
+  sliced('HSET', state, kv, 4000)
   redis.call('PEXPIRE', state, ttl)
-  for _, ki in ipairs(sketchOrder) do
-    local sk = sketches[ki]
-    sliced('PFADD', KEYS[ki], sk.ids, 4000)
-    expire(KEYS[ki], sk.at)
+  for _, op in ipairs(sv[3]) do
+    sliced('PFADD', KEYS[op[1]], op[3], 4000)
+    expire(KEYS[op[1]], op[2])
   end
-  for _, ki in ipairs(partKeys) do
-    local vk, key = parts[ki], KEYS[ki]
-    local out = {}
-    sliced('HMGET', key, vk.ids, 4000, function(j, r)
+  -- A visit's part of a minute is merged with what an earlier call wrote of it (first, last, sum).
+  for _, op in ipairs(sv[4]) do
+    local key, items, ids, out = KEYS[op[1]], op[3], {}, {}
+    for j = 1, #items, 4 do ids[#ids + 1] = items[j] end
+    sliced('HMGET', key, ids, 4000, function(j, r)
       for i = 1, #r do
-        local id = vk.ids[j + i - 1]
-        local p = vk.byId[id]
+        local b = (j + i - 2) * 4
+        local f, l, n = items[b + 2], items[b + 3], items[b + 4]
         if r[i] then
-          local f, l, n = string.match(r[i], '^(%d+):(%d+):(%d+)$')
-          f, l, n = tonumber(f), tonumber(l), tonumber(n)
-          if f < p[1] then p[1] = f end
-          if l > p[2] then p[2] = l end
-          p[3] = p[3] + n
+          local pf, pl, pn = string.match(r[i], '^(%d+):(%d+):(%d+)$')
+          pf, pl, pn = tonumber(pf), tonumber(pl), tonumber(pn)
+          if pf < f then f = pf end
+          if pl > l then l = pl end
+          n = n + pn
         end
-        out[#out + 1] = id
-        out[#out + 1] = string.format('%.0f', p[1]) .. ':' .. string.format('%.0f', p[2]) .. ':' .. string.format('%.0f', p[3])
+        out[#out + 1] = items[b + 1]
+        out[#out + 1] = string.format('%.0f', f) .. ':' .. string.format('%.0f', l) .. ':' .. string.format('%.0f', n)
       end
     end)
     sliced('HSET', key, out, 4000)
-    expire(key, vk.at)
+    expire(key, op[2])
   end
 end
 for _, o in ipairs(offsets) do redis.call('HSET', KEYS[1], o[1], o[3]) end
@@ -245,11 +203,6 @@ export const OTHER_MEMBER = '(other)';
 export interface ApplyCall {
   keys: string[];
   args: string[];
-}
-
-/** Minute keys expire TTL after the minute ends (event time), so coverage is exact. */
-export function expireAtOf(minute: number, ttlMs: number): number {
-  return (minute + 1) * MINUTE_MS + ttlMs;
 }
 
 type Op = [keyIndex: number, kind: string, expireAt: string, items: readonly string[]];
@@ -287,8 +240,27 @@ export interface OffsetUpdate {
   next: string;
 }
 
-/** Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`. */
-export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], ttlMs: number, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS, epoch = '', dedupeMs = 0, now = Date.now()): ApplyCall {
+/** How an apply call writes, besides its rollup. */
+export interface ApplySettings {
+  ttlMs: number;
+  /** Contract 9's idle timeout; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
+  sessionIdleMs?: number;
+  /** SPEED_MAX_MEMBERS; default DEFAULT_MAX_MEMBERS. */
+  maxMembers?: number;
+  /** The epoch id the writer expects ('' or absent: not checked). */
+  epoch?: string;
+  /** How long counted event ids are kept (ms); 0 or absent: no dedupe. */
+  dedupeMs?: number;
+  now?: number;
+}
+
+/**
+ * Builds KEYS and ARGV for APPLY_LUA from a rollup holding events of the partitions in `offsets`;
+ * its visits are cut against `priorStates` (visitor → state in Redis, null or absent: none), which
+ * the script checks again.
+ */
+export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonly OffsetUpdate[], settings: ApplySettings, priorStates: ReadonlyMap<string, string | null> = new Map()): ApplyCall {
+  const { ttlMs, sessionIdleMs = DEFAULT_SESSION_IDLE_MS, maxMembers = DEFAULT_MAX_MEMBERS, epoch = '', dedupeMs = 0, now = Date.now() } = settings;
   const keyList = [keys.offsets, keys.epoch];
   const once: Op[] = [];
   const cas: Op[] = [];
@@ -298,17 +270,11 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   const minutes: string[] = [];
   const hours = new Map<number, Coarse & { pages: Map<string, number>; referrers: Map<string, number> }>();
   const days = new Map<number, Coarse>();
-  const sessionKeys = new Map<number, number>();
-  const visitKeys = new Map<number, number>();
   for (const m of rollup.minutes.values()) {
     const min = m.minute;
     const exp = expireAtOf(min, ttlMs);
     minutes.push(String(min));
     op(once, keys.visitors(min), 'p', exp, m.visitors);
-    if (m.visitors.length > 0) {
-      sessionKeys.set(min, keyList.push(keys.sessions(min)));
-      visitKeys.set(min, keyList.push(keys.visits(min)));
-    }
     if (m.dimVisitors.size > 0) {
       op(once, keys.dimIndex(min), 's', exp, [...m.dimVisitors.keys()]);
       for (const [dv, ids] of m.dimVisitors) op(once, keys.dimVisitors(min, dv), 'p', exp, ids);
@@ -335,38 +301,30 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
   }
   // Per hour and day too: long breakdowns union hours (at most 48 in 2 days) instead of minutes,
   // and unfiltered totals and series read a day's or an hour's key instead of its minutes.
-  const hourKeys = new Map<number, { sessions: number; exp: number }>();
   for (const [hour, h] of hours) {
     const exp = expireAtOf(hour * HOUR_MINUTES + HOUR_MINUTES - 1, ttlMs);
     op(cas, keys.pagesHour(hour), 'z', exp, pairs(h.pages));
     op(cas, keys.referrersHour(hour), 'z', exp, pairs(h.referrers));
     op(cas, keys.countersHour(hour), 'h', exp, pairs(h.counters));
     op(once, keys.visitorsHour(hour), 'p', exp, [...h.visitors]);
-    if (h.visitors.size > 0) hourKeys.set(hour, { sessions: keyList.push(keys.sessionsHour(hour)), exp });
   }
-  const dayKeys = new Map<number, { sessions: number; exp: number }>();
   for (const [day, d] of days) {
     const exp = expireAtOf(day * DAY_MINUTES + DAY_MINUTES - 1, ttlMs);
     op(cas, keys.countersDay(day), 'h', exp, pairs(d.counters));
     op(once, keys.visitorsDay(day), 'p', exp, [...d.visitors]);
-    if (d.visitors.size > 0) dayKeys.set(day, { sessions: keyList.push(keys.sessionsDay(day)), exp });
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
-  const visits: [string, [number, number, string, number, number, number, string, number, string][]][] = [];
-  for (const [visitor, marks] of rollup.visits) {
-    visits.push([
-      visitor,
-      marks.map((mark) => {
-        const t = Math.floor(mark / 2);
-        const min = toMinute(t);
-        const h = hourKeys.get(Math.floor(min / HOUR_MINUTES))!;
-        const d = dayKeys.get(Math.floor(min / DAY_MINUTES))!;
-        return [t, sessionKeys.get(min)!, String(expireAtOf(min, ttlMs)), visitKeys.get(min)!, mark % 2, h.sessions, String(h.exp), d.sessions, String(d.exp)];
-      }),
-    ]);
+  let visits: [number, string[], [number, string, string[]][], [number, string, (string | number)[]][]] = [0, [], [], []];
+  if (rollup.visits.size > 0) {
+    const plan = cutVisits(keys, rollup.visits, priorStates, sessionIdleMs, ttlMs);
+    const parts = plan.parts.map((vp): [number, string, (string | number)[]] => {
+      const items: (string | number)[] = [];
+      for (const [id, [first, last, pageviews]] of vp.visits) items.push(id, first, last, pageviews);
+      return [keyList.push(vp.key), String(vp.expireAt), items];
+    });
+    visits = [keyList.push(keys.visitState), plan.states, plan.sketches.map((sk) => [keyList.push(sk.key), String(sk.expireAt), [...sk.ids]]), parts];
   }
-  const state = visits.length > 0 ? keyList.push(keys.visitState) : 0;
   const records = JSON.stringify(offsets.map((o) => [o.field, o.expected ?? '', o.next]));
   const unions = days.size > 0 ? JSON.stringify([keyList.push(keys.daysUnions), [...days.keys()]]) : '';
-  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify([state, sessionIdleMs, visits]), String(maxMembers), epoch, unions] };
+  return { keys: keyList, args: [records, String(ttlMs), JSON.stringify(once), JSON.stringify(cas), JSON.stringify(visits), String(maxMembers), epoch, unions] };
 }

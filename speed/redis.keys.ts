@@ -82,6 +82,11 @@ export function toMinute(t: number): number {
   return Math.floor(t / MINUTE_MS);
 }
 
+/** Minute keys expire TTL after the minute ends (event time), so coverage is exact. */
+export function expireAtOf(minute: number, ttlMs: number): number {
+  return (minute + 1) * MINUTE_MS + ttlMs;
+}
+
 export class SpeedKeys {
   constructor(readonly prefix: string) {}
 

@@ -72,10 +72,27 @@ end
 return out
 `;
 
+/** KEYS[1]: a site's visit-state hash; ARGV[1]: JSON [visitor, ...]. Returns their states in order (nil: none). */
+const VISIT_STATES_LUA = `
+local visitors, out = cjson.decode(ARGV[1]), {}
+local j, n = 1, #visitors
+while j <= n do
+  local e = math.min(n, j + 3999)
+  local r = redis.call('HMGET', KEYS[1], unpack(visitors, j, e))
+  for i = 1, #r do out[j + i - 1] = r[i] end
+  j = e + 1
+end
+return out
+`;
+
+/** Reads and cuts again at most this many times in a row when visitor states keep moving under a round. */
+const MAX_RECUTS = 20;
+
 export class RollupWriter {
   constructor(private readonly deps: RollupWriterDeps) {
     if (!('speedApply' in deps.redis)) deps.redis.defineCommand('speedApply', { lua: APPLY_LUA });
     if (!('speedSeenIds' in deps.redis)) deps.redis.defineCommand('speedSeenIds', { lua: SEEN_IDS_LUA });
+    if (!('speedVisitStates' in deps.redis)) deps.redis.defineCommand('speedVisitStates', { lua: VISIT_STATES_LUA });
   }
 
   /**
@@ -139,9 +156,19 @@ export class RollupWriter {
     const results = new Array<MultiApplyResult | undefined>(items.length);
     let todo = items.map((_, i) => i);
     let waited = 0;
+    let recuts = 0;
     for (let pause = 100; ; pause = Math.min(pause * 2, this.deps.fullRetryMaxMs ?? 5_000)) {
-      const refused = await this.applyOnce(todo.map((i) => items[i]!), (j, r) => (results[todo[j]!] = r));
+      const { refused, moved } = await this.applyOnce(todo.map((i) => items[i]!), (j, r) => (results[todo[j]!] = r));
+      if (moved.length > 0 && refused.length === 0) {
+        // A visitor state moved between the read and the write (the epoch rebuild writes the same
+        // visitors): read and cut again. Nothing of these items was written.
+        if (++recuts > MAX_RECUTS) throw new DependencyError('SPEED_STATE_CONTENDED', `redis: visitor states of ${moved.length} site rollups kept moving under ${MAX_RECUTS} tries`);
+        todo = moved.map((j) => todo[j]!);
+        pause = 50;
+        continue;
+      }
       if (refused.length === 0) break;
+      refused.push(...moved);
       if (this.deps.stopping?.()) throw new DependencyError('REDIS_FULL', `redis: full (maxmemory under noeviction) while ${refused.length} site rollups waited; stopping`);
       todo = refused.map((j) => todo[j]!);
       await this.deps.onFull?.(waited);
@@ -152,18 +179,44 @@ export class RollupWriter {
     return results as MultiApplyResult[];
   }
 
-  /** One pipeline of `items`; returns the positions Redis refused as full (nothing of theirs was written). */
-  private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<number[]> {
+  /**
+   * The visit states (visitor → `start:last`) of each item's visitors, one read-only script per
+   * site (the visitors as one JSON argument, like the ids of countedIds).
+   */
+  private async visitStates(items: readonly ApplyItem[]): Promise<Map<string, string | null>[]> {
+    const out = items.map(() => new Map<string, string | null>());
+    const asked = items.map((it, i) => ({ i, visitors: [...it.rollup.visits.keys()] })).filter((a) => a.visitors.length > 0);
+    if (asked.length === 0) return out;
+    const pipe = this.deps.redis.pipeline();
+    const run = (pipe as unknown as { speedVisitStates: ApplyCommand }).speedVisitStates.bind(pipe);
+    for (const a of asked) void run(1, [this.deps.keys.site(items[a.i]!.rollup.site).visitState, JSON.stringify(a.visitors)]);
+    const res = await pipelineValues(pipe, 'read visit states');
+    asked.forEach((a, k) => {
+      const states = res[k] as (string | null)[];
+      const map = out[a.i]!;
+      a.visitors.forEach((v, j) => map.set(v, states[j] ?? null));
+    });
+    return out;
+  }
+
+  /**
+   * One pipeline of `items`; returns the positions Redis refused as full and those whose visitor
+   * states moved since they were read (nothing of either was written).
+   */
+  private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<{ refused: number[]; moved: number[] }> {
+    const states = await this.visitStates(items);
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
-    for (const { rollup, offsets, epoch } of items) {
-      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, this.deps.ttlMs, this.deps.sessionIdleMs, this.deps.maxMembers, epoch, this.deps.dedupeMs ?? 0);
+    const settings = { ttlMs: this.deps.ttlMs, dedupeMs: this.deps.dedupeMs ?? 0, now: Date.now(), ...(this.deps.sessionIdleMs !== undefined ? { sessionIdleMs: this.deps.sessionIdleMs } : {}), ...(this.deps.maxMembers !== undefined ? { maxMembers: this.deps.maxMembers } : {}) };
+    items.forEach(({ rollup, offsets, epoch }, j) => {
+      const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, { ...settings, epoch: epoch ?? '' }, states[j]);
       void run(call.keys.length, call.keys.concat(call.args));
-    }
+    });
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);
     const res = await pipelineReplies(pipe, 'apply rollups');
     const refused: number[] = [];
+    const moved: number[] = [];
     for (let j = 0; j < res.length; j++) {
       const [err, value] = res[j]!;
       if (err && isRedisFull(err)) {
@@ -172,8 +225,10 @@ export class RollupWriter {
         continue;
       }
       if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not apply rollups: ${err.message}`, err);
-      if (j < items.length) done(j, value === 1 ? { applied: true } : { applied: false, current: (value as string[]).map((c) => c || null) });
+      if (j >= items.length) continue;
+      if (value === 2) moved.push(j);
+      else done(j, value === 1 ? { applied: true } : { applied: false, current: (value as string[]).map((c) => c || null) });
     }
-    return refused;
+    return { refused, moved };
   }
 }
