@@ -1,12 +1,12 @@
 /**
  * The layers of the Lambda picture, checked by `make test` (`npm run lint:deps`).
- * Bottom to top: core → schemas → dlq → ingest | speed | batch | clickhouse → serving | orchestration → apps.
+ * Bottom to top: core → schemas → dlq → ingest | speed | batch | clickhouse → serving | orchestration | transfer → apps.
  * stack/, traffic/, sdk/, bench/ and testing/ sit beside apps. A part is used through its
  * index.ts (core/ has no internals: every file of it is public, and a part's testing/ folder is
  * its public test kit). Tests and shared contract suites (`*.contract.ts`, e.g. core/views.contract.ts)
  * may import any layer (they compose like apps do), never another part's internals.
  */
-const PARTS = ['schemas', 'dlq', 'ingest', 'speed', 'batch', 'clickhouse', 'serving', 'orchestration', 'traffic', 'stack', 'sdk', 'apps'];
+const PARTS = ['schemas', 'dlq', 'ingest', 'speed', 'batch', 'clickhouse', 'serving', 'orchestration', 'transfer', 'traffic', 'stack', 'sdk', 'apps'];
 const TEST = '(\\.test\\.ts$|\\.contract\\.ts$|^testing/|^[a-z]+/testing/)';
 
 /** What each folder's production code may import, besides itself, core/ and npm packages. */
@@ -19,6 +19,7 @@ const ALLOWED = {
   clickhouse: ['schemas'],
   serving: ['schemas', 'dlq', 'ingest', 'speed', 'batch', 'clickhouse'],
   orchestration: ['schemas', 'dlq', 'ingest', 'speed', 'batch', 'clickhouse'],
+  transfer: ['schemas', 'dlq', 'ingest', 'batch'],
   traffic: ['schemas', 'dlq', 'ingest', 'sdk'],
   stack: [],
   sdk: [],

@@ -8,10 +8,10 @@ NPM_STAMP := node_modules/.install-stamp
 help:
 	@echo "make pipeline      install, start the stack and every service, send traffic, open the dashboard"
 	@echo "make test          install, start the stack, run unit + integration tests"
-	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas] [ROUNDS=3]   medians of ROUNDS rounds, appended to bench/history.jsonl"
+	@echo "make bench [ONLY=collector|speed|batch|serving|dlq|schemas|clickhouse|cluster|import] [ROUNDS=3]   medians of ROUNDS rounds, appended to bench/history.jsonl"
 	@echo "make bench-compare   the latest bench run against the previous one (a drop over 15% is flagged)"
 	@echo "make bench ONLY=clickhouse   the warehouse load of a 10M-event day into ClickHouse"
-	@echo "make stack-up | stack-down | stack-status"
+	@echo "make stack-up | stack-down | stack-status [STACK=cluster]"
 
 # npm ci installs exactly package-lock.json (committed as npm writes it) and never rewrites it.
 # Install scripts run only for the packages approved in package.json's allowScripts
@@ -25,6 +25,8 @@ $(NPM_STAMP): package.json package-lock.json
 SYSTEM_DEPS := /usr/bin/chromium:chromium /usr/bin/kcat:kcat
 # ClickHouse 18.16 (Debian 12's package): the warehouse; `make stack-up` runs it as our own process (stack/clickhouse.ts).
 SYSTEM_DEPS += /usr/sbin/clickhouse-server:clickhouse-server /usr/bin/clickhouse-client:clickhouse-client
+# promtool (Debian's prometheus package) checks ops/prometheus's alert rules in `make test`; no Prometheus server is started.
+SYSTEM_DEPS += /usr/bin/promtool:prometheus
 system-deps:
 	@for dep in $(SYSTEM_DEPS); do \
 	  bin=$${dep%%:*}; pkg=$${dep#*:}; \
@@ -38,14 +40,17 @@ system-deps:
 setup: $(NPM_STAMP) system-deps
 	@$(TSX) bin/twinlane.ts stack fetch
 
+# STACK=cluster: three KRaft brokers and a Redis Cluster (3 masters + 3 replicas) beside the single stack.
+STACK_FLAG = $(if $(filter cluster,$(STACK)),--cluster,)
+
 stack-up: setup
-	@$(TSX) bin/twinlane.ts stack up
+	@$(TSX) bin/twinlane.ts stack up $(STACK_FLAG)
 
 stack-down: $(NPM_STAMP)
-	@$(TSX) bin/twinlane.ts stack down
+	@$(TSX) bin/twinlane.ts stack down $(STACK_FLAG)
 
 stack-status: $(NPM_STAMP)
-	@$(TSX) bin/twinlane.ts stack status
+	@$(TSX) bin/twinlane.ts stack status $(STACK_FLAG)
 
 typecheck: setup
 	npx tsc --noEmit

@@ -21,7 +21,7 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           include: ['**/*.int.test.ts'],
-          exclude: ['**/*.faults.int.test.ts', ...ignored],
+          exclude: ['**/*.faults.int.test.ts', '**/*.faults-cluster.int.test.ts', ...ignored],
           environment: 'node',
           globalSetup: ['./testing/global-setup.ts'],
           testTimeout: 120_000,
@@ -44,6 +44,23 @@ export default defineConfig({
           globalSetup: ['./testing/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+          maxWorkers: 1,
+        },
+      },
+      {
+        // Failover on the cluster stack (three brokers, a Redis Cluster): last and alone. The test
+        // starts the cluster itself (vitest runs every project's globalSetup before any test, and
+        // nine more processes must not run beside the other tests); the set-up only stops it afterwards.
+        test: {
+          name: 'faults-cluster',
+          sequence: { groupOrder: 3 },
+          include: ['**/*.faults-cluster.int.test.ts'],
+          exclude: ignored,
+          environment: 'node',
+          globalSetup: ['./testing/cluster-teardown.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
           fileParallelism: false,
           maxWorkers: 1,
         },

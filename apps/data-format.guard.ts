@@ -4,7 +4,7 @@
  * makes before it builds anything else. Services refuse older data; `twinlane data migrate` and
  * `twinlane batch run` migrate DATA_DIR; `twinlane speed rebuild` rewrites the speed store whole.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { createRedis } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { DataDirMarker } from '../core/data-dir.marker.ts';
@@ -33,7 +33,7 @@ export interface DataDirMigrationContext {
 }
 
 export interface SpeedStoreMigrationContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: SpeedKeys;
   logger: Logger | undefined;
 }
@@ -90,13 +90,13 @@ export interface FormatGuard {
   mode?: FormatMode;
   logger?: Logger;
   /** A Redis client to use (else one is opened and closed for the check). */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Instead of DATA_DIR and SPEED_KEY_PREFIX (tests). */
   dataDir?: string;
   keyPrefix?: string;
 }
 
-async function withRedis<T>(config: ConfigValues, given: Redis | undefined, fn: (redis: Redis) => Promise<T>): Promise<T> {
+async function withRedis<T>(config: ConfigValues, given: RedisClient | undefined, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
   const redis = given ?? createRedis(config);
   try {
     return await fn(redis);
@@ -125,7 +125,7 @@ export async function guardDataFormats(config: ConfigValues, g: FormatGuard): Pr
 }
 
 /** What `twinlane data status` shows: both stores as they are, nothing written. */
-export async function inspectDataFormats(config: ConfigValues, o: { redis?: Redis; dataDir?: string; keyPrefix?: string } = {}): Promise<{ store: DataStoreName; inspection: FormatInspection }[]> {
+export async function inspectDataFormats(config: ConfigValues, o: { redis?: RedisClient; dataDir?: string; keyPrefix?: string } = {}): Promise<{ store: DataStoreName; inspection: FormatInspection }[]> {
   const dataDir = await inspectDataFormat(new DataDirMarker(o.dataDir ?? config.DATA_DIR), DATA_DIR_KIND);
   const speed = await inspectSpeedStore(config, o);
   return [
@@ -135,7 +135,7 @@ export async function inspectDataFormats(config: ConfigValues, o: { redis?: Redi
 }
 
 /** The speed store's format as it is, nothing written. */
-export function inspectSpeedStore(config: ConfigValues, o: { redis?: Redis; keyPrefix?: string } = {}): Promise<FormatInspection> {
+export function inspectSpeedStore(config: ConfigValues, o: { redis?: RedisClient; keyPrefix?: string } = {}): Promise<FormatInspection> {
   return withRedis(config, o.redis, (redis) => inspectDataFormat(new SpeedFormatMarker(redis, new SpeedKeys(o.keyPrefix ?? config.SPEED_KEY_PREFIX)), SPEED_STORE_KIND));
 }
 
@@ -144,7 +144,7 @@ export function inspectSpeedStore(config: ConfigValues, o: { redis?: Redis; keyP
  * only when one site is rebuilt (the others would stay old). Returns what to run once the rebuild
  * succeeded: a rebuild of every site rewrote the store, so it is marked current.
  */
-export async function prepareSpeedRebuild(redis: Redis, keyPrefix: string, site: string | undefined, logger?: Logger): Promise<() => Promise<void>> {
+export async function prepareSpeedRebuild(redis: RedisClient, keyPrefix: string, site: string | undefined, logger?: Logger): Promise<() => Promise<void>> {
   const keys = new SpeedKeys(keyPrefix);
   const store = new SpeedFormatMarker(redis, keys);
   const ins = await inspectDataFormat(store, SPEED_STORE_KIND);

@@ -14,3 +14,4 @@ export { createScheduler, type BuiltScheduler } from './scheduler.factory.ts';
 export { replayWith, runReplay, loadTransform, type ReplayWiring } from './replay.runtime.ts';
 export { runRegistry } from './registry.runtime.ts';
 export { answersHttp, pipelineServices, ServiceSupervisor, type ServiceSpec, type ServiceStatus } from './pipeline/services.supervisor.ts';
+export { importHistory, type ImportCommandDeps, type ImportOutcome } from './import.ts';

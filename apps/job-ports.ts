@@ -3,7 +3,7 @@
  * clients of other parts), so the scheduler itself only ever sees the small interfaces of types.ts.
  */
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { Calendar } from '../core/calendar.ts';
 import { createRedis } from '../core/clients.ts';
@@ -19,7 +19,7 @@ import { batchPorts } from './batch-ports.ts';
 import { warehousePorts } from './warehouse-ports.ts';
 
 export interface JobPorts {
-  redis: Redis;
+  redis: RedisClient;
   batch?: BatchPort;
   compaction?: CompactionPort;
   retention: RetentionTarget[];

@@ -1,13 +1,14 @@
 /** The speed consumer's clients and services built from configuration; shared by its entry point, the CLI's rebuild and tests. */
 import { ErasureList } from '../core/erasure.list.ts';
 import type { Kafka } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { createKafka, createRedis } from '../core/clients.ts';
 import type { ConfigValues } from '../core/config.ts';
 import { pipelineTopics, topicPolicy, topicsService } from '../core/kafka-topics.ts';
 import type { Service } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
+import { redisMemoryMetrics } from '../core/redis-memory.metrics.ts';
 import type { WatermarkSource } from '../core/views.ts';
 import { BatchReader } from '../batch/index.ts';
 import { CircuitBreaker, DEFAULT_BREAKER, DeadLetterWriter } from '../dlq/index.ts';
@@ -20,7 +21,7 @@ import { SpeedReader } from '../speed/index.ts';
 
 export interface SpeedRuntime {
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   metrics: Metrics;
   options: SpeedOptions;
   consumer: SpeedConsumer;
@@ -41,6 +42,7 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const metrics = new Metrics('twinlane_', { defaultMetrics: true, labels: { service: 'speed' } });
   const kafka = createKafka(config, logger, 'speed');
   const redis = createRedis(config);
+  redisMemoryMetrics(metrics, redis);
   const keys = new SpeedKeys(options.keyPrefix);
   const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'speed' });

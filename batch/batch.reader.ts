@@ -9,14 +9,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { calendarOf, DIMENSIONS, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionValues, DIMENSIONS, isFiltered, reportingCurrency, type FilterCondition, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { Holdings, type TieredTable } from '../core/retention.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import { monthSeries } from './month.reader.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
-import { breakdownSql, bucketExpr, DIMENSION_COLUMNS, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
+import { breakdownSql, bucketExpr, conditionSql, DIMENSION_COLUMNS, multiBreakdownSql, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
 import { ViewsStore, type ViewTable } from './views.store.ts';
 
 type Params = Record<string, DuckDBValue>;
@@ -28,8 +28,11 @@ function toRollup(r: Record<string, unknown>): RollupRow {
   return row;
 }
 
-/** `AND col = $f_dim` for each filter; only the fixed dimension columns can appear. */
-function filterSql(filters: Filters | undefined, params: Params): string {
+/**
+ * `AND col = $f_dim` for each filter and one bound condition each (conditionSql); only the fixed
+ * dimension columns can appear.
+ */
+function filterSql(filters: Filters | undefined, params: Params, conditions?: readonly FilterCondition[]): string {
   let sql = '';
   for (const [dim, value] of Object.entries(filters ?? {})) {
     if (value === undefined) continue;
@@ -37,6 +40,11 @@ function filterSql(filters: Filters | undefined, params: Params): string {
     sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = $f_${dim}`;
     params[`f_${dim}`] = value;
   }
+  (conditions ?? []).forEach((c, i) => {
+    if (!DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    sql += ` AND ${conditionSql(c, DIMENSION_COLUMNS[c.dimension], (j) => `$c${i}_${j}`)}`;
+    conditionValues(c).forEach((v, j) => (params[`c${i}_${j}`] = v));
+  });
   return sql;
 }
 
@@ -99,11 +107,11 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /** The day's events of the query as a table expression, with its parameters. */
-  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, params: Params): string | null {
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, params: Params, conditions?: readonly FilterCondition[]): string | null {
     const files = this.files('events', from, to);
     if (files.length === 0) return null;
     Object.assign(params, { files: listValue(files), site, from_ts: ts(from), to_ts: ts(to) });
-    return `(SELECT * FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params)})`;
+    return `(SELECT * FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params, conditions)})`;
   }
 
   /** Whether a series reads the precomputed rollups (else the day's events). */
@@ -113,7 +121,7 @@ export class BatchSnapshot implements ViewReader {
     // The precomputed rollups are UTC minutes, hours and days; their revenue holds every currency
     // (revenue is summed from the events). Local hours, days, weeks and months come from the events.
     const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
-    return precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue');
+    return precomputed && aligned && !q.eventName && !isFiltered(q.filters, q.conditions) && !q.metrics.includes('revenue');
   }
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
@@ -126,7 +134,7 @@ export class BatchSnapshot implements ViewReader {
       Object.assign(params, { files: listValue(files), site: q.site, from: BigInt(from), to: BigInt(to) });
       sql = `SELECT * FROM read_parquet($files) WHERE site_id = $site AND bucket >= $from AND bucket < $to`;
     } else {
-      const source = this.eventsSource(q.site, from, to, q.filters, params);
+      const source = this.eventsSource(q.site, from, to, q.filters, params, q.conditions);
       if (!source) return new Map();
       if (q.eventName) params.event_name = q.eventName;
       params.currency = reportingCurrency(q);
@@ -178,7 +186,7 @@ export class BatchSnapshot implements ViewReader {
   async totals(q: TotalsQuery): Promise<MetricValues> {
     const range = this.clip(q.from, q.to);
     const params: Params = {};
-    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
     let row = toRollup({});
     if (source) {
       if (q.eventName) params.event_name = q.eventName;
@@ -195,6 +203,8 @@ export class BatchSnapshot implements ViewReader {
     if (!DIMENSIONS.includes(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
     const range = this.clip(q.from, q.to);
     if (!range) return [];
+    if (breakdownDimensions(q).length > 1) return this.multiBreakdown(q, range);
+    if (q.visitPage) return this.visitPageBreakdown(q, range);
     const limit = Math.max(0, Math.floor(q.limit));
     const params: Params = { limit: BigInt(limit) };
     const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
@@ -204,12 +214,12 @@ export class BatchSnapshot implements ViewReader {
     let sql: string;
     // The precomputed per-day revenue holds every currency: one currency per row by currency only.
     const revenueOk = metric !== 'revenue_micros' || q.dimension === 'currency';
-    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (metric !== 'visitors' || single) && revenueOk) {
+    if (dayAligned && !isFiltered(q.filters, q.conditions) && (metric !== 'visitors' || single) && revenueOk) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       Object.assign(params, { files: listValue(this.files('dims', range.from, range.to)), site: q.site, dim: q.dimension });
       sql = `SELECT value, sum(${metric})::BIGINT AS c FROM read_parquet($files) WHERE site_id = $site AND dimension = $dim GROUP BY value`;
     } else {
-      const source = this.eventsSource(q.site, range.from, range.to, q.filters, params);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
       if (!source) return [];
       if (q.dimension !== 'currency') params.currency = reportingCurrency(q);
       sql = `SELECT value, ${metric} AS c FROM (${breakdownSql(source, q.dimension, false)})`;
@@ -218,19 +228,54 @@ export class BatchSnapshot implements ViewReader {
     return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));
   }
 
+  /**
+   * Events by their visit's entry (exit) page: each human visit's first (last) page view of the range,
+   * before the filters (ties in time: the smaller, the larger path), joined to the filtered events.
+   */
+  private async visitPageBreakdown(q: BreakdownQuery, range: { from: number; to: number }): Promise<BreakdownRow[]> {
+    const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
+    if (!['pageviews', 'visitors', 'events', 'revenue_micros'].includes(metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
+    const params: Params = { limit: BigInt(Math.max(0, Math.floor(q.limit))), currency: reportingCurrency(q) };
+    const all = this.eventsSource(q.site, range.from, range.to, undefined, params);
+    const filtered = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
+    if (!all || !filtered) return [];
+    const pick = q.visitPage === 'entry' ? 'first(page ORDER BY event_time, page)' : 'last(page ORDER BY event_time, page)';
+    const source = `(SELECT e.* REPLACE (v.vpage AS page) FROM ${filtered} AS e JOIN (SELECT session_id, ${pick} AS vpage FROM ${all} WHERE type = 'pageview' AND NOT is_bot GROUP BY session_id) AS v USING (session_id))`;
+    const rows = await this.query(`SELECT value, ${metric} AS c FROM (${breakdownSql(source, 'page', false)}) WHERE ${metric} > 0 ORDER BY c DESC, value ASC LIMIT $limit`, params);
+    return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));
+  }
+
+  /** A breakdown by several dimensions, from the day's events. */
+  private async multiBreakdown(q: BreakdownQuery, range: { from: number; to: number }): Promise<BreakdownRow[]> {
+    const dims = breakdownDimensions(q);
+    if (!dims.every((d) => DIMENSIONS.includes(d))) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
+    const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
+    if (!['pageviews', 'visitors', 'events', 'revenue_micros'].includes(metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
+    const params: Params = { limit: BigInt(Math.max(0, Math.floor(q.limit))) };
+    const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
+    if (!source) return [];
+    if (!dims.includes('currency')) params.currency = reportingCurrency(q);
+    const vs = dims.map((_, i) => `v${i}`).join(', ');
+    const rows = await this.query(`SELECT ${vs}, ${metric} AS c FROM (${multiBreakdownSql(source, dims)}) WHERE ${metric} > 0 ORDER BY c DESC, ${vs} LIMIT $limit`, params);
+    return rows.map((r) => {
+      const values = dims.map((_, i) => String(r[`v${i}`]));
+      return { value: breakdownKey(values), values, count: num(r.c) };
+    });
+  }
+
   /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */
-  async *visitorIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
-    yield* this.distinctIds('visitor_id', site, from, to, filters);
+  async *visitorIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
+    yield* this.distinctIds('visitor_id', site, from, to, filters, undefined, conditions);
   }
 
   /**
    * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
    * merged into one, the other days' ids streamed; nothing is read until asked (core/day-sketches.ts).
    */
-  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
+  visitorSets(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): IdSets {
     const range = this.clip(from, to);
-    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
-    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip));
+    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters, conditions) : [];
+    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip, conditions));
   }
 
   private async daySketches(site: string, days: readonly string[]): Promise<DaySketchMerger> {
@@ -257,7 +302,7 @@ export class BatchSnapshot implements ViewReader {
    * (an id on several days comes once per day; the sketch they go into counts it once). Days in
    * `skip()` are left out (a sketch holds them).
    */
-  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>): AsyncGenerator<string[]> {
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
     if (!range) return;
     const skipped = skip ? await skip() : new Set<string>();
@@ -265,7 +310,7 @@ export class BatchSnapshot implements ViewReader {
       const start = parseDay(day);
       if (skipped.has(day) || start >= range.to || start + DAY_MS <= range.from) continue;
       const params: Params = {};
-      const source = this.eventsSource(site, Math.max(range.from, start), Math.min(range.to, start + DAY_MS), filters, params);
+      const source = this.eventsSource(site, Math.max(range.from, start), Math.min(range.to, start + DAY_MS), filters, params, conditions);
       if (!source) continue;
       const conn = await this.connect();
       try {
@@ -281,8 +326,8 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /** Exact non-bot visit ids (the server's, `visitor@start-ms`) of [from, to) ∩ coverage, for unions with the speed session sketches across W. */
-  async *sessionIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
-    yield* this.distinctIds('session_id', site, from, to, filters);
+  async *sessionIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
+    yield* this.distinctIds('session_id', site, from, to, filters, undefined, conditions);
   }
 
   /** Non-bot visits of [from, to) ∩ coverage whose last event there is at or after `lastFrom`: first, last event and page views there. */
@@ -312,7 +357,7 @@ export class BatchSnapshot implements ViewReader {
     if (q.steps.length > 30) throw new UsageError('BAD_FUNNEL', 'a funnel has at most 30 steps');
     const range = this.clip(q.from, q.to);
     const params: Params = {};
-    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
     if (!source) return q.steps.map((step) => ({ step, visitors: 0 }));
     const n = q.steps.length;
     const mask = q.steps
@@ -402,14 +447,14 @@ export class BatchReader implements ViewReader, WatermarkSource {
     return (await this.snapshot())?.breakdown(q) ?? [];
   }
 
-  async *visitorIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+  async *visitorIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
     const s = await this.snapshot();
-    if (s) yield* s.visitorIds(site, from, to, filters);
+    if (s) yield* s.visitorIds(site, from, to, filters, conditions);
   }
 
-  async *sessionIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
+  async *sessionIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
     const s = await this.snapshot();
-    if (s) yield* s.sessionIds(site, from, to, filters);
+    if (s) yield* s.sessionIds(site, from, to, filters, conditions);
   }
 
   async visitParts(site: string, from: number, to: number, lastFrom: number): Promise<Map<string, { first: number; last: number; pageviews: number }>> {

@@ -11,7 +11,7 @@ import { listValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
 import { fsyncDir, renameDurable, writeFileAtomic } from '../core/durable-fs.ts';
 import { openDuckDB, num, type DuckDBOptions } from '../core/duckdb.ts';
-import { hourDir, lakePaths, parseDay } from './lake.layout.ts';
+import { hourDir, isImportFile, lakePaths, parseDay } from './lake.layout.ts';
 import { lockLakeRewrites } from './lake.lock.ts';
 import { LAKE_COLUMNS, LAKE_PARQUET_OPTIONS } from './lake.schema.ts';
 import type { CompactionResult } from './types.ts';
@@ -67,7 +67,8 @@ export async function compactHour(o: CompactOptions, day: string, hour: number):
   if ((o.now ?? Date.now()) < hourEnd + (o.graceMs ?? 3_600_000)) throw new UsageError('HOUR_NOT_CLOSED', `${day} hour ${hour} is not closed yet; compact it after its grace period`);
   resolveCompactions(o.dataDir);
   const dir = hourDir(lakePaths(o.dataDir).events, day, hour);
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(dir, f)) : [];
+  // Imported files stay apart: they tell imported history from live tracking (transfer/live-start.ts).
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet') && !isImportFile(f)).sort().map((f) => join(dir, f)) : [];
   const none: CompactionResult = { day, hour, filesBefore: files.length, filesAfter: files.length, rows: 0 };
   if (files.length < 2) return none;
   const pending = inflightFiles(o.dataDir);

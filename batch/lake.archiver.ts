@@ -25,6 +25,7 @@ import { classifyDecodeFailure, decodeDeadLetter, type CircuitBreaker, type Dead
 import type { EventCodec } from '../schemas/index.ts';
 import { lakePaths, type LakePaths } from './lake.layout.ts';
 import { InflightMarkers } from './lake-recovery.ts';
+import { PartitionLeases } from './lake.lease.ts';
 import { writeProgress } from './lake.progress.ts';
 import { LakeRoll, type RollTrigger } from './lake.roll.ts';
 import { LakeWriter } from './lake.writer.ts';
@@ -111,6 +112,7 @@ export class LakeArchiver extends BaseService {
   private db: DuckDB | undefined;
   private writer: LakeWriter | undefined;
   private markers: InflightMarkers | undefined;
+  private leases: PartitionLeases | undefined;
   private lines: SpoolLineEncoder | undefined;
   private spools = new Map<number, PartitionSpool>();
   private spoolSeq = 0;
@@ -146,6 +148,8 @@ export class LakeArchiver extends BaseService {
       blocked: mt.counter('lake_backpressure_seconds_total', 'Time consumption waited for the previous roll'),
       recoveredFiles: mt.counter('lake_recovered_files_total', 'Files of interrupted rolls deleted on reassignment'),
       committed: mt.gauge('lake_committed_offset', 'Last committed offset per partition', ['partition']),
+      fenced: mt.counter('lake_fenced_ranges_total', 'Partition ranges of a roll dropped because another archiver took the partition over'),
+      lag: mt.gauge('lake_consumer_lag', 'Records of a partition behind its high watermark at the last fetch (not yet spooled)', ['partition']),
     };
     // Once, for every consumer this archiver will run: space back, fetching resumes.
     deps.diskGuard?.onChange((low) => {
@@ -160,10 +164,13 @@ export class LakeArchiver extends BaseService {
     this.cleanScratch();
     this.db = await openDuckDB({ ...this.options.duckdb, tempDir: join(this.paths.root, '_duckdb_tmp') });
     this.markers = new InflightMarkers(this.paths.inflight, this.options.groupId, this.options.topic);
+    // One owner id per start: a restarted archiver is a new owner, its earlier self a zombie.
+    this.leases = new PartitionLeases(this.paths.root, this.options.groupId, this.options.topic, `${process.pid}-${randomUUID().slice(0, 8)}`);
     this.writer = new LakeWriter(this.db.conn, this.paths, this.options.topic, this.markers, new ErasureList(this.options.dataDir, this.options.erasureRefreshMs));
     this.rolls = new LakeRoll({
       writer: this.writer,
       markers: this.markers,
+      leases: this.leases,
       topic: this.options.topic,
       commit: (offsets) => this.consumer!.commitOffsets(offsets),
       // How far each partition is archived, for the batch job's completeness check (lake.progress.ts).
@@ -270,6 +277,7 @@ export class LakeArchiver extends BaseService {
       if (messages.length === 0) return;
       await this.spoolMessages(partition, messages);
       resolveOffset(messages[messages.length - 1]!.offset);
+      this.m.lag.set({ partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(messages[messages.length - 1]!.offset) - 1));
       if (this.bufferedRows() >= this.options.rollRows) await this.roll('size');
     });
     await heartbeat();
@@ -322,6 +330,9 @@ export class LakeArchiver extends BaseService {
 
   private async recover(partition: number): Promise<void> {
     await this.rolls!.settled(); // a roll of ours still renaming files must finish before its marker is judged
+    // Before the committed offset is read: an earlier owner's roll of this partition either ended
+    // (placed and committed) before this, or is dropped (lake.lease.ts); it never lands later.
+    await this.leases!.take(partition);
     const offsets = await this.admin!.fetchOffsets({ groupId: this.options.groupId, topics: [this.options.topic] });
     const entry = offsets[0]?.partitions.find((p) => p.partition === partition);
     const committed = BigInt(entry?.offset ?? '-1');

@@ -44,6 +44,17 @@ export function parseLakeFileName(name: string): LakeFileName | undefined {
   return { topic: m[1]!, partition: Number(m[2]), first: BigInt(m[3]!), last: BigInt(m[4]!) };
 }
 
+/**
+ * Files an import of history wrote (transfer/) start with this: their "topic" is `import~<id>`
+ * (`~` is not allowed in a Kafka topic name, so no topic's files can look like them). Compaction
+ * leaves them alone, so the lake can always tell imported history from live tracking.
+ */
+export const IMPORT_FILE_PREFIX = 'import~';
+
+export function isImportFile(name: string): boolean {
+  return name.slice(name.lastIndexOf('/') + 1).startsWith(IMPORT_FILE_PREFIX);
+}
+
 export function hourDir(events: string, day: string, hour: number): string {
   return join(events, `dt=${day}`, `hour=${String(hour).padStart(2, '0')}`);
 }

@@ -9,14 +9,20 @@
  * is reported through `onFailed` and the archiver stops: a later commit must never skip a range
  * that is not in the lake. A commit that fails after the files are in place only logs; the
  * markers stay, so the next owner of those partitions judges the files.
+ *
+ * Placing and committing each happen under the partitions' leases (lake.lease.ts): a partition
+ * another archiver took over meanwhile is dropped from the roll (its scratch files deleted, nothing
+ * renamed or committed), since its new owner reads the range again from the committed offset.
  */
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { errorMessage, TwinlaneError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { InflightMarkers } from './lake-recovery.ts';
-import type { LakeWriter, RolledPartition } from './lake.writer.ts';
-import type { PartitionSpool, SpoolSegment } from './partition.spool.ts';
+import type { PartitionLeases } from './lake.lease.ts';
+import type { LakeWriter, PartitionRange, RolledPartition } from './lake.writer.ts';
+import type { ConvertedSegment, PartitionSpool, SpoolSegment } from './partition.spool.ts';
 
 export type RollTrigger = 'size' | 'age' | 'stop';
 
@@ -35,6 +41,7 @@ export interface RollMetrics {
   rollSeconds: Histogram<string>;
   blocked: Counter<string>;
   committed: Gauge<'partition'>;
+  fenced: Counter<string>;
 }
 
 export interface CommitOffset {
@@ -46,6 +53,8 @@ export interface CommitOffset {
 export interface LakeRollDeps {
   writer: LakeWriter;
   markers: InflightMarkers;
+  /** This archiver's partition leases: only partitions it still holds are placed and committed. */
+  leases: PartitionLeases;
   topic: string;
   /** Commits offsets of the archiver's group (kafkajs' consumer.commitOffsets). */
   commit: (offsets: CommitOffset[]) => Promise<void>;
@@ -129,28 +138,57 @@ export class LakeRoll {
     this.deps.logger.info({ event: 'lake_rolled', roll: rollId, trigger, partitions: done.map((d) => ({ p: d.partition, first: d.first.toString(), last: d.last.toString(), rows: d.rows, files: d.files.length })) });
   }
 
-  /** Commits the placed ranges, then drops their markers once the coordinator confirmed them. */
-  private async commit(done: RolledPartition[]): Promise<void> {
-    const { topic, confirmed, markers, metrics } = this.deps;
+  /**
+   * Commits the placed ranges whose leases are still this archiver's, then drops their markers once
+   * the coordinator confirmed them. A range whose lease moved after placing is left to its new
+   * owner, who found its marker uncommitted and deleted its files.
+   */
+  private async commit(placed: RolledPartition[]): Promise<void> {
+    const { topic, confirmed, markers, metrics, leases } = this.deps;
+    const done = await leases.whileHeld(
+      placed.map((d) => d.partition),
+      async (held) => {
+        const mine = placed.filter((d) => held.includes(d.partition));
+        this.fenced(placed.filter((d) => !held.includes(d.partition)), 'commit');
+        if (mine.length > 0) await this.deps.commit(mine.map((d) => ({ topic, partition: d.partition, offset: (d.last + 1n).toString() })));
+        return mine;
+      },
+    );
     const offsets = done.map((d) => ({ topic, partition: d.partition, offset: (d.last + 1n).toString() }));
-    await this.deps.commit(offsets);
     for (const o of offsets) if ((confirmed.get(o.partition) ?? -1n) < BigInt(o.offset)) throw new CommitNotConfirmedError(o.partition, o.offset);
     for (const d of done) markers.remove({ partition: d.partition, first: d.first.toString(), last: d.last.toString() });
     for (const o of offsets) metrics.committed.set({ partition: String(o.partition) }, Number(o.offset));
-    this.deps.committed?.(done);
+    if (done.length > 0) this.deps.committed?.(done);
+  }
+
+  private fenced(ranges: PartitionRange[], step: 'place' | 'commit'): void {
+    if (ranges.length === 0) return;
+    this.deps.metrics.fenced.inc(ranges.length);
+    const lost = ranges.map((r) => ({ p: r.partition, first: r.first.toString(), last: r.last.toString() }));
+    this.deps.logger.warn({ event: 'lake_roll_fenced', step, ranges: lost }, 'another archiver took these partitions over: their ranges are left to it');
   }
 
   /** A partition's files are placed as soon as its segments are converted, while DuckDB goes on with the next. */
   private async placeAll(sealed: Sealed[]): Promise<RolledPartition[]> {
-    const placing: Promise<RolledPartition>[] = [];
+    const placing: Promise<RolledPartition | undefined>[] = [];
     try {
       for (const { spool: s, segments } of sealed) {
         const converted = await Promise.all(segments.map((g) => g.converted!));
-        placing.push(this.deps.writer.place({ partition: s.partition, first: s.first!, last: s.last!, rows: s.rows, maxTimestamp: s.maxTimestamp }, converted));
+        placing.push(this.place({ partition: s.partition, first: s.first!, last: s.last!, rows: s.rows, maxTimestamp: s.maxTimestamp }, converted));
       }
     } finally {
       await Promise.allSettled(placing); // nothing of this roll is still touching files when it fails
     }
-    return Promise.all(placing);
+    return (await Promise.all(placing)).filter((d) => d !== undefined);
+  }
+
+  /** Places one partition's files while its lease is held; undefined (scratch deleted) when it moved. */
+  private place(range: PartitionRange, converted: ConvertedSegment[]): Promise<RolledPartition | undefined> {
+    return this.deps.leases.whileHeld([range.partition], async (held) => {
+      if (held.length > 0) return this.deps.writer.place(range, converted);
+      this.fenced([range], 'place');
+      await Promise.all(converted.map((c) => rm(c.scratch, { recursive: true, force: true })));
+      return undefined;
+    });
   }
 }

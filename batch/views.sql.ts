@@ -14,8 +14,8 @@
  * views, filters and breakdowns hold the same labels as the speed store.
  * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
  */
-import { MISSING_LABEL, MISSING_VALUES, type Dimension, type Grain } from '../core/views.ts';
-import { DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { MISSING_LABEL, MISSING_VALUES, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
+import { conditionSqlOf, DIMENSION_COLUMNS } from '../core/rollups.ts';
 import { ERASED_MACRO } from '../core/erasure.list.ts';
 
 export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow } from '../core/rollups.ts';
@@ -23,6 +23,11 @@ export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow }
 /** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
 export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
   page, referrer, country, device, browser, os, utm_source, event_name, currency`;
+
+/** A filter condition over `column` in DuckDB, its values bound as the parameters `param(j)` names. */
+export function conditionSql(c: FilterCondition, column: string, param: (j: number) => string): string {
+  return conditionSqlOf(c, column, param, (col, v) => `contains(${col}, ${v})`, (col, v) => `regexp_full_match(${col}, ${v})`);
+}
 
 /** A constant as a SQL string literal (quotes doubled); only labels of core/views.ts pass here. */
 function sqlLiteral(s: string): string {
@@ -186,6 +191,22 @@ export function breakdownSql(source: string, dimension: Dimension, groupSite: bo
       count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
       coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot${inCurrency}), 0)::BIGINT AS revenue_micros
     FROM ${source} ${where} GROUP BY ${site}${col}`;
+}
+
+/**
+ * Per-combination metrics of several dimensions over `source` (breakdownSql's definitions), the
+ * values as columns v0, v1…; revenue in `$currency` unless a dimension is the currency.
+ */
+export function multiBreakdownSql(source: string, dimensions: readonly Dimension[]): string {
+  const cols = dimensions.map((d) => DIMENSION_COLUMNS[d]);
+  const where = dimensions.includes('event_name') ? `WHERE type <> 'pageview'` : '';
+  const inCurrency = dimensions.includes('currency') ? '' : ' AND currency = $currency';
+  return `SELECT ${cols.map((c, i) => `${c} AS v${i}`).join(', ')},
+      count(*) FILTER (WHERE type = 'pageview' AND NOT is_bot) AS pageviews,
+      count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
+      count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
+      coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot${inCurrency}), 0)::BIGINT AS revenue_micros
+    FROM ${source} ${where} GROUP BY ${cols.join(', ')}`;
 }
 
 /*

@@ -24,6 +24,7 @@ import type { Admin } from 'kafkajs';
 import autocannon from 'autocannon';
 import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
+import { waitForLeaders } from '../core/kafka-topics.ts';
 import { freePort } from '../core/processes.ts';
 import { createLogger } from '../core/logger.ts';
 import { loadSites, plainKeys } from '../core/sites.ts';
@@ -93,9 +94,9 @@ function processTree(root: number): number[] {
   return [root, ...children.map(Number)];
 }
 
-/** The local stack's Kafka broker(s), from their PID files. */
+/** The local stack's Kafka broker(s), from their PID files (the cluster stack's with STACK=cluster). */
 function brokerPids(): number[] {
-  const dir = '.local/stack';
+  const dir = config.STACK === 'cluster' ? '.local/cluster/stack' : '.local/stack';
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => /^kafka.*\.pid$/.test(f)).map((f) => Number(readFileSync(`${dir}/${f}`, 'utf8').trim())).filter((p) => Number.isInteger(p) && p > 0);
 }
@@ -124,7 +125,9 @@ interface Setup {
 async function startCollector(label: string, processes: number, compression: 'none' | 'lz4', admin: Admin): Promise<Setup> {
   const topic = `${run}.${label}`;
   const dlq = `${run}.${label}.dlq`;
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }, { topic: dlq, numPartitions: 1, replicationFactor: 1 }] });
+  // The broker's default replication factor (3 on the cluster stack, STACK=cluster: acks=all then waits for a second replica).
+  await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions: 6 }, { topic: dlq, numPartitions: 1 }] });
+  await waitForLeaders(admin, [topic, dlq]);
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'ingest', 'collector', '--port', String(port), '--host', '127.0.0.1', '--compression', compression], {
     // Rate limits on (each request is counted in Redis), at limits this load never reaches.

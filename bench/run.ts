@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { appendHistory, parseFigure, summarize, type Summary } from './figures.ts';
 
-const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas', 'clickhouse'] as const;
+const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas', 'clickhouse', 'cluster', 'import'] as const;
 const HISTORY = 'bench/history.jsonl';
 
 const program = new Command('bench')

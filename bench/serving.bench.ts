@@ -10,6 +10,8 @@
  * - serving_realtime_p99_ms: active visitors and 30 minutes of page views (speed);
  * - serving_zone_series_p99_ms: the series query for a site in Asia/Kolkata, whose local hours
  *   batch cuts from the day's events instead of its precomputed UTC hours;
+ * - serving_multidim_p99_ms: top-10 country × device combinations by page views over 7 days
+ *   (batch + speed merged; issue 22's goal: p99 < 50 ms at >= 1,000 requests/s);
  * - serving_rps: the first three queries round-robin, requests per second.
  * With BENCH_SERVING_MODE=clickhouse (`make bench ONLY=clickhouse` runs it so) the same version is
  * also published into ClickHouse and the batch-side queries run against both stores, cached and
@@ -80,6 +82,8 @@ const PATHS: Record<string, Request> = {
   breakdown: { path: '/v1/sites/shop/breakdown/page?metric=pageviews&limit=10&period=7d', key: KEY },
   realtime: { path: '/v1/sites/shop/realtime', key: KEY },
   zone_series: { path: '/v1/sites/blog/series?metrics=pageviews,visitors&grain=hour&period=30d', key: ZONE_KEY },
+  // Issue 22: a two-dimension breakdown over 7 days (batch + speed merged), the goal p99 < 50 ms at >= 1,000 req/s.
+  multidim: { path: '/v1/sites/shop/breakdown/country,device?metric=pageviews&limit=10&period=7d', key: KEY },
 };
 const MIXED = [PATHS.series!, PATHS.breakdown!, PATHS.realtime!];
 

@@ -14,9 +14,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.ts';
-import { createKafka } from '../core/clients.ts';
+import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createKafka, redisClientOf } from '../core/clients.ts';
+import { isCluster } from '../core/redis-client.ts';
 import { createLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { parseSites } from '../core/sites.ts';
@@ -33,7 +34,7 @@ const run = process.env.BENCH_SPEED_RUN ?? `bench-${Date.now().toString(36)}`;
 /** Consumer instances of the deployment run (child processes of one group). */
 const INSTANCES = Number(process.env.BENCH_SPEED_INSTANCES ?? config.SPEED_INSTANCES);
 const kafka = createKafka(config, logger, run);
-const redis = new Redis(config.REDIS_URL);
+const redis = redisClientOf(config);
 const registry = new ConfluentRegistryClient(config.SCHEMA_REGISTRY_URL);
 const admin = kafka.admin();
 await admin.connect();
@@ -41,7 +42,9 @@ const topics: string[] = [];
 
 async function topic(name: string, partitions: number): Promise<string> {
   const t = `${run}.${name}`;
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: t, numPartitions: partitions, replicationFactor: 1 }] });
+  // The broker's default replication factor (3 on the cluster stack, STACK=cluster).
+  await admin.createTopics({ waitForLeaders: false, topics: [{ topic: t, numPartitions: partitions }] });
+  await waitForLeaders(admin, [t]);
   topics.push(t);
   return t;
 }
@@ -108,11 +111,15 @@ async function throughput(dlq: string): Promise<void> {
   }
 }
 
-/** CPU time Redis has used (INFO cpu), in µs. */
+/** CPU time Redis has used (INFO cpu; every node of a cluster, replicas included), in µs. */
 async function redisCpuUs(): Promise<number> {
-  const info = await redis.info('cpu');
-  const v = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
-  return (v('used_cpu_user') + v('used_cpu_sys')) * 1e6;
+  let us = 0;
+  for (const node of isCluster(redis) ? redis.nodes('all') : [redis]) {
+    const info = await node.info('cpu');
+    const v = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+    us += (v('used_cpu_user') + v('used_cpu_sys')) * 1e6;
+  }
+  return us;
 }
 
 async function consumeInProcess(t: string, dlq: string, prefix: string): Promise<number> {

@@ -29,6 +29,8 @@ const COMMANDS: Record<string, { describe: string; load: () => Promise<CommandFa
   sites: { describe: 'sites file: add, list, rotate-key, remove (keys stored hashed, shown once)', load: async () => (await import('../apps/cli/sites.command.ts')).sitesCommand },
   erase: { describe: 'right to erasure: remove a visitor (or a site) from every store and keep it erased', load: async () => (await import('../apps/cli/erase.command.ts')).eraseCommand },
   data: { describe: 'data-format versions of DATA_DIR and the speed store: status, migrate', load: async () => (await import('../apps/cli/data.command.ts')).dataCommand },
+  import: { describe: 'history in: from Umami (PostgreSQL or pg_dump) or files of our event shape (NDJSON, CSV, Parquet)', load: async () => (await import('../apps/cli/import.command.ts')).importCommand },
+  export: { describe: 'raw events of a site and range (Parquet, CSV, NDJSON) or its views as a zip of CSV files', load: async () => (await import('../apps/cli/export.command.ts')).exportCommand },
 };
 
 const program = new Command('twinlane').description('Twinlane event-analytics pipeline').showHelpAfterError();

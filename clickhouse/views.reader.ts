@@ -10,10 +10,10 @@ import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from 
 import { UsageError } from '../core/errors.ts';
 import { Holdings, type RetentionTiers, type TieredTable } from '../core/retention.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
-import { calendarOf, DIMENSIONS, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
-import { bucketSql, breakdownSql, filterSql, msLiteral, rollupSql } from './views.sql.ts';
+import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql } from './views.sql.ts';
 import { dirsCondition, distributedTable, viewTable, VIEW_POINTER_TABLE, VIEW_VERSIONS_TABLE, type ViewDataTable } from './views.schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -124,7 +124,7 @@ export class ClickHouseSnapshot implements ViewReader {
     const cal = calendarOf(q);
     const aligned = cal.floor(q.from, q.grain) === q.from && cal.floor(q.to, q.grain) === q.to;
     const precomputed = q.grain === 'minute' || (cal.utc && (q.grain === 'hour' || q.grain === 'day'));
-    return precomputed && aligned && !q.eventName && Object.keys(q.filters ?? {}).length === 0 && !q.metrics.includes('revenue');
+    return precomputed && aligned && !q.eventName && !isFiltered(q.filters, q.conditions) && !q.metrics.includes('revenue');
   }
 
   private query<T>(sql: string, what: string): Promise<T[]> {
@@ -132,10 +132,10 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 
   /** The query's events as a table expression (the days of `skip` left out), or null when no day overlaps. */
-  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>): string | null {
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>, conditions?: readonly FilterCondition[]): string | null {
     const dirs = this.dirs(from, to, skip);
     if (dirs.length === 0) return null;
-    return `(SELECT * FROM ${this.table('events')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}${filterSql(filters)})`;
+    return `(SELECT * FROM ${this.table('events')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}${filterSql(filters, conditions)})`;
   }
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
@@ -152,7 +152,7 @@ export class ClickHouseSnapshot implements ViewReader {
       // (ClickHouse alone: 1,380 against 990 such queries/s on two cores).
       settings = { max_threads: 1 };
     } else {
-      const source = this.eventsSource(q.site, from, to, q.filters);
+      const source = this.eventsSource(q.site, from, to, q.filters, undefined, q.conditions);
       if (!source) return new Map();
       sql = `SELECT bucket, ${columns.join(', ')} FROM (${rollupSql(source, bucketSql(q.grain, cal.utc, cal.buckets(from, to, q.grain)), reportingCurrency(q), q.eventName)})`;
     }
@@ -194,7 +194,7 @@ export class ClickHouseSnapshot implements ViewReader {
 
   async totals(q: TotalsQuery): Promise<MetricValues> {
     const range = this.clip(q.from, q.to);
-    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
     let row = toRollupRow({}, num);
     if (source) {
       const [r] = await this.query<Record<string, unknown>>(rollupSql(source, { prelude: '', expr: 'toInt64(0)' }, reportingCurrency(q), q.eventName), `reading the totals of ${q.site}`);
@@ -211,17 +211,39 @@ export class ClickHouseSnapshot implements ViewReader {
     const range = this.clip(q.from, q.to);
     if (!range) return [];
     const limit = Math.max(0, Math.floor(q.limit));
+    const dims = breakdownDimensions(q);
+    if (dims.length > 1) {
+      if (!dims.every((d) => DIMENSIONS.includes(d))) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
+      if (!source) return [];
+      const vs = dims.map((_, i) => `v${i}`).join(', ');
+      const rows = await this.query<Record<string, unknown>>(`SELECT ${vs}, ${q.metric} AS c FROM (${multiBreakdownSql(source, dims, reportingCurrency(q))}) WHERE c > 0 ORDER BY c DESC, ${vs} LIMIT ${limit}`, `reading the ${dims.join(' × ')} breakdown of ${q.site}`);
+      return rows.map((r) => {
+        const values = dims.map((_, i) => String(r[`v${i}`]));
+        return { value: breakdownKey(values), values, count: num(r.c) };
+      });
+    }
+    if (q.visitPage) {
+      // Each event under its visit's entry (exit) page, taken before the filters (ties: the smaller, the larger path).
+      const all = this.eventsSource(q.site, range.from, range.to, undefined);
+      const filtered = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
+      if (!all || !filtered) return [];
+      const pick = q.visitPage === 'entry' ? 'argMin(page, tuple(event_ms, page))' : 'argMax(page, tuple(event_ms, page))';
+      const source = `(SELECT type, visitor_id, session_id, is_bot, revenue_micros, currency, vpage AS page FROM (SELECT type, visitor_id, session_id, is_bot, revenue_micros, currency FROM ${filtered}) ALL INNER JOIN (SELECT session_id, ${pick} AS vpage FROM ${all} WHERE type = 'pageview' AND is_bot = 0 GROUP BY session_id) USING session_id)`;
+      const rows = await this.query<{ value: string; c: string }>(`SELECT value, ${q.metric} AS c FROM (${breakdownSql(source, 'page', reportingCurrency(q))}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT ${limit}`, `reading the ${q.visitPage} pages of ${q.site}`);
+      return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));
+    }
     const dayAligned = range.from % DAY_MS === 0 && range.to % DAY_MS === 0;
     const single = range.to - range.from === DAY_MS;
     // The precomputed per-day revenue holds every currency: one currency per row by currency only.
     const revenueOk = q.metric !== 'revenue' || q.dimension === 'currency';
     let sql: string;
-    if (dayAligned && Object.keys(q.filters ?? {}).length === 0 && (q.metric !== 'visitors' || single) && revenueOk) {
+    if (dayAligned && !isFiltered(q.filters, q.conditions) && (q.metric !== 'visitors' || single) && revenueOk) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       const column = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
       sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to, undefined, 'dims'))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
     } else {
-      const source = this.eventsSource(q.site, range.from, range.to, q.filters);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
       if (!source) return [];
       sql = `SELECT value, ${q.metric} AS c FROM (${breakdownSql(source, q.dimension, reportingCurrency(q))})`;
     }
@@ -230,23 +252,23 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 
   /** Exact non-bot visitor ids of [from, to) ∩ coverage, for unions with the speed sketches across W. */
-  async *visitorIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
-    yield* this.distinctIds('visitor_id', site, from, to, filters);
+  async *visitorIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
+    yield* this.distinctIds('visitor_id', site, from, to, filters, undefined, conditions);
   }
 
   /** Exact non-bot visit ids of [from, to) ∩ coverage, for unions with the speed session sketches across W. */
-  async *sessionIds(site: string, from: number, to: number, filters?: Filters): AsyncGenerator<string[]> {
-    yield* this.distinctIds('session_id', site, from, to, filters);
+  async *sessionIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
+    yield* this.distinctIds('session_id', site, from, to, filters, undefined, conditions);
   }
 
   /**
    * The visitors of `visitorIds`, the whole days with this site's sketch (batch/visitor.sketches.ts)
    * merged into one, the other days' ids streamed; nothing is read until asked (core/day-sketches.ts).
    */
-  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets {
+  visitorSets(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): IdSets {
     const range = this.clip(from, to);
-    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters) : [];
-    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip));
+    const days = range ? wholeSketchedDays(this.manifest.days, range.from, range.to, filters, conditions) : [];
+    return sketchedIdSets(days, (d) => this.daySketches(site, d), (skip) => this.distinctIds('visitor_id', site, from, to, filters, skip, conditions));
   }
 
   /** The site's sketches of `days`, merged as the server streams them (one 24 KB hex line each). */
@@ -265,9 +287,9 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 
   /** Streamed in the chunks the server sends: a range of any length never holds its ids here at once. Days in `skip()` are left out (a sketch holds them). */
-  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>): AsyncGenerator<string[]> {
+  private async *distinctIds(column: 'visitor_id' | 'session_id', site: string, from: number, to: number, filters?: Filters, skip?: () => Promise<ReadonlySet<string>>, conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
     const range = this.clip(from, to);
-    const source = range && this.eventsSource(site, range.from, range.to, filters, skip ? await skip() : undefined);
+    const source = range && this.eventsSource(site, range.from, range.to, filters, skip ? await skip() : undefined, conditions);
     if (!source) return;
     yield* this.loc.connection.lines(`SELECT DISTINCT ${column} AS id FROM ${source} WHERE is_bot = 0`, `reading the ${column}s of ${site}`, { timeoutMs: this.loc.readTimeoutMs });
   }
@@ -296,7 +318,7 @@ export class ClickHouseSnapshot implements ViewReader {
     if (q.steps.length === 0) throw new UsageError('BAD_FUNNEL', 'a funnel needs at least one step');
     if (q.steps.length > 30) throw new UsageError('BAD_FUNNEL', 'a funnel has at most 30 steps');
     const range = this.clip(q.from, q.to);
-    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters);
+    const source = range && this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
     if (!source) return q.steps.map((step) => ({ step, visitors: 0 }));
     const mask = q.steps
       .map((step, j) => {

@@ -7,8 +7,8 @@
  * currency. Every value reaches this text through quoteString after validation, or is a number
  * checked here.
  */
-import { DIMENSION_COLUMNS } from '../core/rollups.ts';
-import { DIMENSIONS, UnsupportedQueryError, type Dimension, type Filters, type Grain } from '../core/views.ts';
+import { conditionSqlOf, DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { conditionValues, DIMENSIONS, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Grain } from '../core/views.ts';
 import { UsageError } from '../core/errors.ts';
 import { quoteString } from './sql.quote.ts';
 
@@ -18,13 +18,21 @@ export function msLiteral(t: number): string {
   return String(t);
 }
 
-/** `AND col = '…'` for each filter; only the fixed dimension columns can appear. */
-export function filterSql(filters: Filters | undefined): string {
+/**
+ * `AND col = '…'` for each filter and each condition (`position` is the substring test of 18.16 and
+ * today's releases alike); only the fixed dimension columns can appear.
+ */
+export function filterSql(filters: Filters | undefined, conditions?: readonly FilterCondition[]): string {
   let sql = '';
   for (const [dim, value] of Object.entries(filters ?? {})) {
     if (value === undefined) continue;
     if (!DIMENSIONS.includes(dim as Dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${dim}"`);
     sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = ${quoteString(value)}`;
+  }
+  for (const c of conditions ?? []) {
+    if (!DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    const values = conditionValues(c);
+    sql += ` AND ${conditionSqlOf(c, DIMENSION_COLUMNS[c.dimension], (j) => quoteString(values[j]!), (col, v) => `position(${col}, ${v}) > 0`, (col, v) => `match(${col}, ${v})`)}`;
   }
   return sql;
 }
@@ -111,4 +119,17 @@ export function breakdownSql(source: string, dimension: Dimension, currency: str
       countIf(type = 'custom' AND is_bot = 0) AS events,
       sumIf(revenue_micros, type = 'purchase' AND is_bot = 0${inCurrency}) AS revenue
     FROM ${source} ${where} GROUP BY ${col}`;
+}
+
+/** Per-combination metrics of several dimensions over `source` (breakdownSql's definitions), the values as columns v0, v1…. */
+export function multiBreakdownSql(source: string, dimensions: readonly Dimension[], currency: string): string {
+  const cols = dimensions.map((d) => DIMENSION_COLUMNS[d]);
+  const where = dimensions.includes('event_name') ? `WHERE type != 'pageview'` : '';
+  const inCurrency = dimensions.includes('currency') ? '' : ` AND currency = ${quoteString(currency)}`;
+  return `SELECT ${cols.map((c, i) => `${c} AS v${i}`).join(', ')},
+      countIf(type = 'pageview' AND is_bot = 0) AS pageviews,
+      uniqExactIf(visitor_id, is_bot = 0) AS visitors,
+      countIf(type = 'custom' AND is_bot = 0) AS events,
+      sumIf(revenue_micros, type = 'purchase' AND is_bot = 0${inCurrency}) AS revenue
+    FROM ${source} ${where} GROUP BY ${cols.join(', ')}`;
 }

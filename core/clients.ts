@@ -1,7 +1,7 @@
 /** Client factories for entry points and test fixtures (nothing else builds clients). */
 import { Kafka, logLevel as kafkaLogLevel, type logCreator } from 'kafkajs';
-import { Redis } from 'ioredis';
 import type { ConfigValues } from './config.ts';
+import { newRedisClient, type RedisClient, type RedisClientOptions, type RedisTarget } from './redis-client.ts';
 import { KAFKA_RETRY, type KafkaRetryPolicy } from './kafka-retry.ts';
 import type { Logger } from './logger.ts';
 
@@ -26,8 +26,18 @@ export function createKafka(config: ConfigValues, logger: Logger, clientSuffix: 
   });
 }
 
-export function createRedis(config: ConfigValues): Redis {
-  return new Redis(config.REDIS_URL, { maxRetriesPerRequest: 5, enableAutoPipelining: false, lazyConnect: false });
+/** The configured Redis: a Redis Cluster client when REDIS_CLUSTER_NODES is set (core/redis-client.ts). */
+export function redisTarget(config: ConfigValues): RedisTarget {
+  return { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
+}
+
+/** Any other client (tests, benches, commands) with options of its own, of the configured Redis. */
+export function redisClientOf(config: ConfigValues, options: RedisClientOptions = { maxRetriesPerRequest: 3 }): RedisClient {
+  return newRedisClient(redisTarget(config), options);
+}
+
+export function createRedis(config: ConfigValues): RedisClient {
+  return redisClientOf(config, { maxRetriesPerRequest: 5, enableAutoPipelining: false, lazyConnect: false });
 }
 
 /**
@@ -35,6 +45,6 @@ export function createRedis(config: ConfigValues): Redis {
  * fails at once (and the request passes) instead of waiting for a reconnect; pipelined, since
  * every request makes a check or two.
  */
-export function rateLimitRedis(config: ConfigValues): Redis {
-  return new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true, lazyConnect: false });
+export function rateLimitRedis(config: ConfigValues): RedisClient {
+  return redisClientOf(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true, lazyConnect: false });
 }

@@ -55,6 +55,10 @@ const brokers = z
   .string()
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1, 'expected at least one host:port'));
+const hostPorts = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')));
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'expected a Kafka topic name (letters, digits, . _ -)');
 
 /** name → [default, schema, description]. The order is the README's. */
@@ -68,6 +72,12 @@ export const CONFIG_VARIABLES = {
   KAFKA_CONTROLLER_PORT: ['9093', port, 'KRaft controller port of the local broker'],
   KAFKA_HEAP: ['1G', z.string().regex(/^\d+[mMgG]$/, 'expected a JVM heap size such as 512m or 1G'), 'Heap of the local broker'],
   KAFKA_CREATE_TOPICS: ['true', bool, 'Services create the topics they need when missing; with false a missing topic is reported by name (log, readiness) and nothing is created'],
+  STACK: ['single', z.enum(['single', 'cluster']), 'Which local stack `make stack-up` manages and whose addresses fill unset variables: single (one broker, one Redis) or cluster (three KRaft brokers, a Redis Cluster of three masters and three replicas)'],
+  CLUSTER_KAFKA_PORT: ['19092', port, 'First broker port of the cluster stack (brokers on it and the next two, their controllers 100 higher)'],
+  CLUSTER_KAFKA_HEAP: ['512m', z.string().regex(/^\d+[mMgG]$/, 'expected a JVM heap size such as 512m or 1G'), 'Heap of each broker of the cluster stack'],
+  CLUSTER_REDIS_PORT: ['17001', port, 'First Redis port of the cluster stack (six nodes on it and the next five)'],
+  CLUSTER_REDIS_NODE_TIMEOUT: ['3s', duration, "cluster-node-timeout of the cluster stack's Redis nodes (how soon a dead master's replica takes over)"],
+  CLUSTER_REGISTRY_PORT: ['18081', port, 'Port of the schema registry of the cluster stack'],
   KAFKA_REPLICATION_FACTOR: ['broker', z.string().regex(/^(broker|[1-9]\d?)$/, 'expected broker or a whole number from 1 to 99').transform((v) => (v === 'broker' ? -1 : Number(v))), "Replication factor of the topics a service or `make stack-up` creates (broker: the broker's default.replication.factor)"],
   EVENTS_TOPIC: ['twinlane.events', topicName, 'Topic of accepted events'],
   EVENTS_PARTITIONS: ['6', int(1, 1000), 'Partitions of the events topic when it is created'],
@@ -77,6 +87,8 @@ export const CONFIG_VARIABLES = {
   REGISTRY_PORT: ['8081', port, 'Port of the bundled schema registry'],
   REGISTRY_TOPIC: ['_schemas', topicName, 'Compacted topic where the bundled registry stores schemas'],
   REDIS_URL: ['redis://127.0.0.1:6379', url(['redis:', 'rediss:']), 'Redis of the speed layer (started on a free port when it does not answer)'],
+  REDIS_CLUSTER_NODES: ['', hostPorts, 'Comma-separated host:port of some Redis Cluster nodes; set: every service uses a Redis Cluster client (discovering the rest) instead of REDIS_URL'],
+  REDIS_WAIT_TIMEOUT: ['2s', duration, "Redis Cluster: how long a speed write waits for its master's replica to acknowledge it (WAIT) before the batch is retried, so a failover never undoes a counted write"],
   SITES_FILE: ['./config/sites.json', z.string().min(1), 'Sites with their write keys, read keys and allowed origins'],
   SITES_RELOAD_INTERVAL: ['2s', duration, 'How often the collector and the serving API look for a changed SITES_FILE (`twinlane sites` edits apply without a restart)'],
   COLLECTOR_PORT: ['8080', port, 'Port of the collector (POST /v1/collect, /t.js)'],
@@ -101,7 +113,7 @@ export const CONFIG_VARIABLES = {
   SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],
   SPEED_INSTANCES: ['2', int(1, 16), 'Speed consumer processes `make pipeline` starts (one group; instance i serves /metrics on SPEED_METRICS_PORT + 100 × i)'],
   SPEED_KEY_PREFIX: ['tl:speed', z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'expected 1-64 letters, digits, : . _ -'), 'Prefix of every speed-layer key in Redis'],
-  SPEED_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of a speed consumer (how soon a dead one loses its partitions)'],
+  SPEED_SESSION_TIMEOUT: ['10s', duration, 'Kafka session timeout of a speed consumer (how soon a dead one loses its partitions; heartbeats every third of it, at most 3s)'],
   SPEED_WATERMARK_REFRESH: ['5s', duration, 'How often the speed consumer re-reads the batch watermark W'],
   SPEED_COMMIT_INTERVAL: ['1s', duration, 'How often the speed consumer commits Kafka offsets (Redis holds the exact ones)'],
   SPEED_DEDUPE_WINDOW: ['10m', duration, 'How long the speed layer remembers the event ids it counted (per site and event minute), so a client retry of the same event counts once; 0: off'],
@@ -110,10 +122,11 @@ export const CONFIG_VARIABLES = {
   LAKE_GROUP: ['lake', z.string().min(1), 'Consumer group of the lake archiver'],
   LAKE_ROLL_ROWS: ['500000', int(1, 100_000_000), 'Rows after which the archiver rolls a Parquet file'],
   LAKE_ROLL_AGE: ['30s', duration, 'Age after which the archiver rolls a Parquet file'],
+  IMPORT_CHUNK_ROWS: ['200000', int(1_000, 10_000_000), 'Rows per chunk of `twinlane import`: each chunk lands as its own lake files and moves the resumable checkpoint'],
   LAKE_METRICS_PORT: ['9102', port, 'Prometheus /metrics port of the lake archiver'],
   DISK_MIN_FREE: ['512mb', size, 'Free space under DATA_DIR below which the lake archiver, the dead-letter archiver and the batch job pause (Kafka keeps the records) until it returns'],
   DISK_CHECK_INTERVAL: ['5s', duration, 'How often those writers check free space under DATA_DIR'],
-  LAKE_SESSION_TIMEOUT: ['30s', duration, 'Kafka session timeout of the lake archiver (how soon a dead one loses its partitions)'],
+  LAKE_SESSION_TIMEOUT: ['10s', duration, 'Kafka session timeout of the lake archiver (how soon a dead one loses its partitions; heartbeats every third of it, at most 3s)'],
   BATCH_VERSIONS_KEEP: ['5', int(1, 1000), 'Batch view versions kept for rollback'],
   BATCH_MEMORY_LIMIT: ['2GB', z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB)$/i, 'expected a DuckDB memory size such as 2GB'), 'DuckDB memory_limit of the batch job'],
   BATCH_THREADS: ['2', int(1, 256), 'DuckDB threads of the batch job'],
@@ -170,10 +183,10 @@ export type ConfigValues = { [K in keyof Vars]: z.output<Vars[K][1]> };
 
 /**
  * Addresses written by `make stack-up` (for example the port of a Redis it had to start)
- * fill in variables the environment leaves unset.
+ * fill in variables the environment leaves unset: the cluster stack's with STACK=cluster.
  */
-export function readStackEnv(root = process.cwd()): Record<string, string> {
-  const file = resolve(root, '.local/stack/stack.env');
+export function readStackEnv(root = process.cwd(), stack: string | undefined = 'single'): Record<string, string> {
+  const file = resolve(root, stack === 'cluster' ? '.local/cluster/stack.env' : '.local/stack/stack.env');
   if (!existsSync(file)) return {};
   const out: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -206,7 +219,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigValu
 
 /** Environment first, then the stack's addresses, then defaults. */
 export function loadConfig(env: Record<string, string | undefined> = process.env, root = process.cwd()): ConfigValues {
-  return parseConfig({ ...readStackEnv(root), ...env });
+  return parseConfig({ ...readStackEnv(root, env.STACK), ...env });
 }
 
 /** Markdown table of every variable, for the README. */

@@ -35,7 +35,9 @@ export const DATA_DIR_FORMAT = 3;
 //    top pages and referrers are kept per hour too (`pgh`, `rfh`) for long breakdowns.
 // 5: aggregate counters, visitor and session sketches are kept per hour and per UTC day too
 //    (`ch`/`uh`/`sh`, `cd`/`ud`/`sd`): unfiltered totals and series over days read a few keys.
-export const SPEED_STORE_FORMAT = 5;
+// 6: custom events and purchases add their visitor to a per-minute sketch of their event name
+//    (`event_name:<name>` in the minute's index of value sketches): goals' conversion rates across W.
+export const SPEED_STORE_FORMAT = 6;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

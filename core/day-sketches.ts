@@ -3,7 +3,7 @@
  * for the larger sites): which days of a range a sketch can stand for, and their merge. Both batch
  * readers (DuckDB files, ClickHouse) use these, so they pick the same days.
  */
-import type { Filters } from './views.ts';
+import { isFiltered, type FilterCondition, type Filters } from './views.ts';
 import { RedisHll } from './redis-hll.ts';
 
 const DAY_MS = 86_400_000;
@@ -31,8 +31,8 @@ export interface SketchedDay {
  * the range (a day computed up to `until` ends there). Filtered questions never use them: a
  * sketch holds every visitor of its site and day.
  */
-export function wholeSketchedDays(days: Record<string, SketchedDay>, from: number, to: number, filters?: Filters): string[] {
-  if (Object.values(filters ?? {}).some((v) => v !== undefined)) return [];
+export function wholeSketchedDays(days: Record<string, SketchedDay>, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): string[] {
+  if (isFiltered(filters, conditions)) return [];
   return Object.keys(days)
     .sort()
     .filter((day) => {

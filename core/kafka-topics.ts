@@ -57,8 +57,28 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], po
   const missing = [...new Map(specs.map((s) => [s.topic, s])).values()].filter((s) => !existing.has(s.topic));
   if (missing.length === 0) return [];
   if (!policy.create) throw new TopicMissingError(missing.map((s) => s.topic));
-  await admin.createTopics({ waitForLeaders: true, topics: missing.map((s) => ({ ...s, replicationFactor: policy.replicationFactor })) });
+  await admin.createTopics({ waitForLeaders: false, topics: missing.map((s) => ({ ...s, replicationFactor: policy.replicationFactor })) });
+  await waitForLeaders(admin, missing.map((s) => s.topic));
   return missing.map((s) => s.topic);
+}
+
+/**
+ * Resolves once every partition of `topics` has a leader. kafkajs' own `waitForLeaders` gives up
+ * when the broker it asks has not heard of a topic yet ("does not host this topic-partition"),
+ * which on a cluster happens between the controller creating it and every broker knowing it.
+ */
+export async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const md = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (md.topics.length === topics.length && md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new TwinlaneError('TOPIC_NO_LEADER', `topics ${topics.join(', ')} have partitions without a leader after ${timeoutMs} ms`, { retriable: true });
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /**

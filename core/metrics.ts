@@ -24,6 +24,22 @@ export class Metrics {
     return this.existing(name) ?? new Gauge({ name: this.prefix + name, help, labelNames, registers: [this.registry] });
   }
 
+  /** A gauge whose values `collect` sets at each scrape (a value read from another system, say). */
+  collectedGauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: (gauge: Gauge<L>) => Promise<void>): Gauge<L> {
+    return (
+      this.existing(name) ??
+      new Gauge({
+        name: this.prefix + name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        async collect() {
+          await collect(this);
+        },
+      })
+    );
+  }
+
   histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
     return (
       this.existing(name) ??

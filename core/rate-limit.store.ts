@@ -11,7 +11,7 @@
  * request) cost 20–34% of requests per second; see serving/README.md for this store's figures.
  */
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 
 /** The most permits one lease takes. */
 const MAX_CHUNK = 100;
@@ -33,7 +33,7 @@ else
 end
 return {c, ttl}`;
 
-type LeaseRedis = Redis & { rateLimitLease(key: string, chunk: number, windowMs: number): Promise<[number, number]> };
+type LeaseRedis = RedisClient & { rateLimitLease(key: string, chunk: number, windowMs: number): Promise<[number, number]> };
 
 interface KeyState {
   /** Permits leased and not yet spent. */
@@ -52,7 +52,7 @@ interface KeyState {
 type Result = { current: number; ttl: number };
 type Callback = (err: Error | null, res?: Result) => void;
 
-export function leasedRedisStore(redis: Redis, prefix: string): new () => LeasedRedisStore {
+export function leasedRedisStore(redis: RedisClient, prefix: string): new () => LeasedRedisStore {
   if (!(redis as unknown as Partial<LeaseRedis>).rateLimitLease) redis.defineCommand('rateLimitLease', { numberOfKeys: 1, lua: LEASE_LUA });
   return class extends LeasedRedisStore {
     constructor() {

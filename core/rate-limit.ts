@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 import type { Metrics } from './metrics.ts';
 import { formatDuration, type RateRule } from './durations.ts';
 import { leasedRedisStore } from './rate-limit.store.ts';
@@ -25,7 +25,7 @@ export interface RateLimits {
 
 export interface RateLimitSetup {
   limits: RateLimits;
-  redis: Redis;
+  redis: RedisClient;
   /** Redis key prefix of this service's counters (`<prefix>rl:<service>:`). */
   keyPrefix: string;
   service: 'collector' | 'serving';

@@ -3,7 +3,7 @@
  * clickhouse/ on ClickHouse tables) so both answer from the same rows the same way: the columns
  * of a rollup row, the dimension columns of the day's events, and a rollup row's metric values.
  */
-import type { Dimension, Metric } from './views.ts';
+import type { Dimension, FilterCondition, Metric } from './views.ts';
 
 /** Columns of a rollup row (minute, hour and day tables, and the readers' on-the-fly answers). */
 export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
@@ -45,4 +45,17 @@ export function toRollupRow(r: Record<string, unknown>, toNumber: (v: unknown) =
   const row = { bucket: toNumber(r.bucket) } as RollupRow;
   for (const c of ROLLUP_METRIC_COLUMNS) row[c] = toNumber(r[c]);
   return row;
+}
+
+/**
+ * A filter condition (core/views.ts) as a SQL predicate over `column`, in either store's dialect:
+ * `value(j)` gives the j-th value as a bound parameter or a quoted literal, `contains` the
+ * dialect's substring test. Several values are ORed; `is_not` / `contains_not` negate the OR.
+ */
+export function conditionSqlOf(c: FilterCondition, column: string, value: (j: number) => string, contains: (column: string, value: string) => string, regex: (column: string, value: string) => string): string {
+  if (c.values.length === 0) throw new RangeError(`a filter condition on ${c.dimension} needs at least one value`);
+  // `matches`: the values are bound as regular expressions (core/views.ts conditionValues).
+  if (c.op === 'matches') return `(${c.values.map((_, j) => regex(column, value(j))).join(' OR ')})`;
+  const any = c.op === 'is' || c.op === 'is_not' ? `${column} IN (${c.values.map((_, j) => value(j)).join(', ')})` : `(${c.values.map((_, j) => contains(column, value(j))).join(' OR ')})`;
+  return c.op === 'is' || c.op === 'contains' ? any : `NOT (${any})`;
 }

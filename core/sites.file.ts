@@ -9,7 +9,7 @@ import { chmodSync, existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from './durable-fs.ts';
 import { UsageError } from './errors.ts';
-import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Sites } from './sites.ts';
+import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Goal, type Sites } from './sites.ts';
 
 export type KeyRole = 'write' | 'read';
 
@@ -116,6 +116,34 @@ export class SitesFile {
     }
     this.write(sites);
     return out;
+  }
+
+  /** A site's goals as the file holds them. */
+  goals(id: string): Goal[] {
+    const site = this.read().sites?.get(id);
+    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
+    return site.goals;
+  }
+
+  /** Adds a goal (a page path, `*` for any run of characters, or an event name); the file's checks apply (a wildcard matching every page is refused). */
+  addGoal(id: string, goal: Goal): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const goals = (site.goals as Goal[] | undefined) ?? [];
+    if (goals.some((g) => g.name === goal.name)) throw new UsageError('GOAL_EXISTS', `site "${id}" already has a goal "${goal.name}"`);
+    site.goals = [...goals, goal];
+    this.write(sites);
+  }
+
+  removeGoal(id: string, name: string): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const goals = (site.goals as Goal[] | undefined) ?? [];
+    if (!goals.some((g) => g.name === name)) throw new UsageError('UNKNOWN_GOAL', `site "${id}" has no goal "${name}" (its goals: ${goals.map((g) => g.name).join(', ') || 'none'})`);
+    site.goals = goals.filter((g) => g.name !== name);
+    this.write(sites);
   }
 
   remove(id: string): void {

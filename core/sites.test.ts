@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.ts';
+import { SitesFile } from './sites.file.ts';
 import { DEMO_SITES_FILE, hashKey, loadSites, parseSites, plainKeys, refuseDemoKeysInPublic, sitesWithDemoKeys } from './sites.ts';
 
 const site = (over: Record<string, unknown> = {}) => ({ id: 'shop', writeKey: 'wk_shop_12345678', readKey: 'rk_shop_12345678', allowedOrigins: ['https://shop.example'], ...over });
@@ -118,5 +119,22 @@ describe('hashed keys', () => {
     const asHashes = parseSites({ sites: [{ id: 'x', writeKeyHash: hashKey(demo.writeKey!), readKeyHash: hashKey('rk_x_0123456789') }] });
     expect(sitesWithDemoKeys(asHashes)).toEqual(['x']);
     expect(() => plainKeys(parseSites({ sites: [hashed()] }).get('shop')!, 'the load generator')).toThrow(/site "shop" stores its keys hashed .*the load generator needs them in plain text/);
+  });
+});
+
+describe('goals in the sites file (twinlane sites goal)', () => {
+  it('adds, lists and removes a goal; refuses a wildcard matching every page, naming it, and leaves the file as it was', () => {
+    const file = new SitesFile(join(mkdtempSync(join(tmpdir(), 'goals-')), 'sites.json'));
+    file.add({ id: 'shop' });
+    file.addGoal('shop', { name: 'Docs', page: '/docs/*' });
+    file.addGoal('shop', { name: 'Signup', event: 'signup' });
+    expect(file.goals('shop')).toEqual([{ name: 'Docs', page: '/docs/*' }, { name: 'Signup', event: 'signup' }]);
+    const before = readFileSync(file.path, 'utf8');
+    expect(() => file.addGoal('shop', { name: 'All', page: '/*' })).toThrow(/matches every page/);
+    expect(() => file.addGoal('shop', { name: 'Docs', event: 'x' })).toThrow(/already has a goal/);
+    expect(readFileSync(file.path, 'utf8')).toBe(before);
+    file.removeGoal('shop', 'Docs');
+    expect(file.goals('shop').map((g) => g.name)).toEqual(['Signup']);
+    expect(() => file.removeGoal('shop', 'Nope')).toThrow(/no goal "Nope"/);
   });
 });

@@ -32,6 +32,30 @@ export const KEY_HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
 const plainKey = z.string().min(8, 'expected at least 8 characters').max(200);
 const keyHash = z.string().regex(KEY_HASH_PATTERN, 'expected "sha256:" and 64 lower-case hex digits (twinlane sites writes it)');
 
+/** A segment's name: shown in the dashboard and given as `segment=`. */
+export const SEGMENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/;
+const segmentSchema = z.strictObject({
+  name: z.string().regex(SEGMENT_NAME_PATTERN, 'expected letters, digits, spaces, _ . - (at most 64, starting with a letter or digit)'),
+  filters: z.array(z.tuple([z.string().max(40), z.string().max(80), z.union([z.string().max(1_024), z.array(z.string().max(1_024)).min(1).max(50)])])).min(1).max(20),
+});
+
+/**
+ * A goal: a page path (exact, or with `*` for any run of characters) or a custom event's name.
+ * A pattern of wildcards and slashes alone would match every page, so it is refused.
+ */
+export const GOAL_NAME_PATTERN = SEGMENT_NAME_PATTERN;
+export const GOAL_PAGE_PATTERN = /^\/[^\s'"`;<>\\{}]{0,1023}$/;
+export const GOAL_EVENT_PATTERN = /^[A-Za-z0-9 _.:-]{1,64}$/;
+const goalSchema = z
+  .strictObject({
+    name: z.string().regex(GOAL_NAME_PATTERN, 'expected letters, digits, spaces, _ . - (at most 64, starting with a letter or digit)'),
+    page: z.string().regex(GOAL_PAGE_PATTERN, 'expected a URL path starting with / (no spaces or quotes), * for any run of characters').refine((p) => /[^/*]/.test(p) || !p.includes('*'), 'a wildcard that matches every page').optional(),
+    event: z.string().regex(GOAL_EVENT_PATTERN, 'expected a custom event name (letters, digits, spaces, _ . : -)').optional(),
+  })
+  .refine((g) => (g.page === undefined) !== (g.event === undefined), 'expected exactly one of page and event');
+
+export type Goal = z.output<typeof goalSchema>;
+
 const siteSchema = z.strictObject({
   id: z.string().regex(SITE_ID_PATTERN, 'expected lower-case letters, digits, _ or - (at most 64)'),
   name: z.string().min(1).max(200).optional(),
@@ -45,6 +69,13 @@ const siteSchema = z.strictObject({
   currency: z.string().default(DEFAULT_CURRENCY),
   /** IANA time zone: hours, days, weeks, months, date ranges and W are the site's (contract 9). */
   timezone: z.string().default('UTC'),
+  /**
+   * Saved segments: named filter sets the API applies for `segment=<name>`. Their clauses are the
+   * query endpoint's (`[operator, dimension, values]`); serving checks their values as a query's.
+   */
+  segments: z.array(segmentSchema).max(100).default([]),
+  /** Goals: conversions and conversion rates are asked for by goal name (`event:goal`). */
+  goals: z.array(goalSchema).max(50).default([]),
 });
 
 const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expected at least one site') });
@@ -141,6 +172,16 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
     if (seen.id.has(s.id)) problems.push(`${source}: sites.${i}.id: duplicate site id "${s.id}"`);
     seen.id.add(s.id);
     if (!isTimeZone(s.timezone)) problems.push(`${source}: sites.${i}.timezone: site "${s.id}": unknown time zone ${JSON.stringify(s.timezone.slice(0, 64))}, expected an IANA name such as Europe/Berlin or America/New_York`);
+    const goals = new Set<string>();
+    for (const g of s.goals) {
+      if (goals.has(g.name)) problems.push(`${source}: sites.${i}.goals: site "${s.id}": duplicate goal name "${g.name}"`);
+      goals.add(g.name);
+    }
+    const names = new Set<string>();
+    for (const g of s.segments) {
+      if (names.has(g.name)) problems.push(`${source}: sites.${i}.segments: site "${s.id}": duplicate segment name "${g.name}"`);
+      names.add(g.name);
+    }
     if (!CURRENCIES.has(s.currency)) problems.push(`${source}: sites.${i}.currency: site "${s.id}": unknown currency ${JSON.stringify(s.currency)}, expected an ISO 4217 code such as USD or EUR`);
     for (const role of ['write', 'read'] as const) {
       const plain = s[`${role}Key`];

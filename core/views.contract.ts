@@ -14,9 +14,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { withinSketchBound } from '../testing/truth.assert.ts';
-import { truthBreakdown, truthSeries, truthTotals, type TruthValues } from '../testing/truth.ts';
+import { truthBreakdown, truthMultiBreakdown, truthSeries, truthTotals, truthVisitPages, type TruthValues } from '../testing/truth.ts';
 import { generateTraffic } from '../traffic/index.ts';
-import { DIMENSIONS, METRICS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric, type MetricValues, type ViewReader } from './views.ts';
+import { DIMENSIONS, METRICS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric, type MetricValues, type ViewReader } from './views.ts';
 
 const DAY = 86_400_000;
 const BREAKDOWN_METRICS: BreakdownQuery['metric'][] = ['pageviews', 'visitors', 'events', 'revenue'];
@@ -34,8 +34,8 @@ export interface ContractData {
 
 /** A query as the suite asks it, for a store's declaration of what it refuses. */
 export type ContractQuery =
-  | { kind: 'series' | 'totals'; metrics: readonly Metric[]; filters: Filters; eventName?: string }
-  | { kind: 'breakdown'; dimension: Dimension; metric: BreakdownQuery['metric']; filters: Filters };
+  | { kind: 'series' | 'totals'; metrics: readonly Metric[]; filters: Filters; eventName?: string; conditions?: readonly FilterCondition[] }
+  | { kind: 'breakdown'; dimension: Dimension; metric: BreakdownQuery['metric']; filters: Filters; conditions?: readonly FilterCondition[]; dimensions?: readonly Dimension[]; visitPage?: 'entry' | 'exit' };
 
 export interface ViewReaderContractOptions {
   /** Metrics the store never computes: absent from its values, never 0. */
@@ -167,12 +167,34 @@ const FILTERS: Filters[] = [
   { currency: 'EUR' },
 ];
 /**
+ * Filter conditions (several values ORed, the four operators, labels of missing values, ANDed with
+ * each other and with equality filters), each with the equality filters it comes with.
+ */
+const CONDITIONS: { filters: Filters; conditions: FilterCondition[] }[] = [
+  { filters: {}, conditions: [{ op: 'is', dimension: 'country', values: ['DE', 'US', '(unknown)'] }] },
+  { filters: {}, conditions: [{ op: 'is_not', dimension: 'country', values: ['DE', '(unknown)'] }] },
+  { filters: {}, conditions: [{ op: 'contains', dimension: 'device', values: ['obi', 'unk'] }] },
+  { filters: {}, conditions: [{ op: 'contains_not', dimension: 'browser', values: ['Chrome', 'Safari'] }] },
+  { filters: { device: 'desktop' }, conditions: [{ op: 'is_not', dimension: 'os', values: ['Windows'] }, { op: 'contains', dimension: 'utm_source', values: ['news', 'none'] }] },
+  { filters: {}, conditions: [{ op: 'is', dimension: 'event_name', values: ['signup', 'share'] }] },
+  { filters: {}, conditions: [{ op: 'is_not', dimension: 'currency', values: ['USD'] }] },
+  { filters: {}, conditions: [{ op: 'contains', dimension: 'page', values: ['/blog/', '/docs/'] }] },
+  { filters: {}, conditions: [{ op: 'is', dimension: 'page', values: ['/', '/pricing/3'] }] },
+  { filters: {}, conditions: [{ op: 'is_not', dimension: 'referrer', values: ['(direct)', 'www.google.com'] }] },
+  { filters: {}, conditions: [{ op: 'contains_not', dimension: 'page', values: ['/products/'] }] },
+  // Goals' page patterns: `*` any run of characters, the whole path matching.
+  { filters: {}, conditions: [{ op: 'matches', dimension: 'page', values: ['/docs/*', '/blog/1*0'] }] },
+  { filters: { device: 'mobile' }, conditions: [{ op: 'matches', dimension: 'event_name', values: ['sign*', '*_cart'] }] },
+];
+
+/**
  * Asked one group at a time, so a store's refusal of one does not hide the others; page views
  * alone too under a page or referrer filter (a store may keep only those per page or referrer).
  */
-function metricGroups(filters: Filters): Metric[][] {
+function metricGroups(filters: Filters, conditions: readonly FilterCondition[] = []): Metric[][] {
   const groups: Metric[][] = [['pageviews', 'events', 'purchases', 'revenue', 'bot_pageviews'], ['visitors'], ['sessions'], ['bounce_rate', 'visit_duration']];
-  return filters.page !== undefined || filters.referrer !== undefined ? [['pageviews'], ...groups] : groups;
+  const perPage = filters.page !== undefined || filters.referrer !== undefined || conditions.some((c) => c.dimension === 'page' || c.dimension === 'referrer');
+  return perPage ? [['pageviews'], ...groups] : groups;
 }
 
 export function viewReaderContract(name: string, makeReader: MakeReader, options: ViewReaderContractOptions = {}): void {
@@ -298,6 +320,92 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
             for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
           });
         }
+    });
+
+    it('answers filter conditions (is, is_not, contains, contains_not, several values, ANDed) in series, totals and breakdowns like the truth', async () => {
+      const site = data.sites[0]!;
+      const [a, z] = [from + 5 * 3_600_000 + 17 * 60_000, from + DAY + 3 * 3_600_000];
+      let answered = 0;
+      for (const [ci, { filters, conditions }] of CONDITIONS.entries()) {
+        const label = `${JSON.stringify(filters)} ${conditions.map((c) => `${c.dimension} ${c.op} ${c.values.join('|')}`).join(' & ')}`;
+        // The condition must select some events and leave some out, or it proves nothing.
+        const selected = truthTotals(events, { site, from, to, filters, conditions }).pageviews + truthTotals(events, { site, from, to, filters, conditions }).events;
+        expect(selected, `${label}: the data has events it selects`).toBeGreaterThan(0);
+        // Series of the first group (counters, or page views alone), totals of every group: enough
+        // to hold each store to each condition, and few queries (this suite runs against four stores).
+        for (const [g, metrics] of metricGroups(filters, conditions).entries()) {
+          const where = `series ${label} [${metrics}]`;
+          const truth = g > 0 ? undefined : truthSeries(events, { site, grain: 'hour', from, to, filters, conditions });
+          const r = !truth
+            ? 'skipped'
+            : await ask({ kind: 'series', metrics, filters, conditions }, where, () => reader.series({ site, grain: 'hour', from, to, metrics, filters, conditions }), (points) => {
+                  expect(points.map((p) => p.start), `${where} buckets`).toEqual([...truth.keys()]);
+                  for (const p of points) expectValues(p.values, truth.get(p.start)!, metrics, `${where} ${new Date(p.start).toISOString()}`);
+                });
+          const t = await ask({ kind: 'totals', metrics, filters, conditions }, `totals ${label} [${metrics}]`, () => reader.totals({ site, from: a, to: z, metrics, filters, conditions }), (v) =>
+            expectValues(v, truthTotals(events, { site, from: a, to: z, filters, conditions }), metrics, `totals ${label} [${metrics}]`),
+          );
+          answered += (r === 'answered' ? 1 : 0) + (t === 'answered' ? 1 : 0);
+        }
+        for (const dimension of [ci % 2 ? 'page' : 'country'] as Dimension[]) {
+          const where = `breakdown ${dimension} by pageviews ${label}`;
+          const want = truthBreakdown(events, { site, from, to, dimension, metric: 'pageviews', filters, conditions });
+          await ask({ kind: 'breakdown', dimension, metric: 'pageviews', filters, conditions }, where, () => reader.breakdown({ site, from, to, dimension, metric: 'pageviews', limit: 1_000, filters, conditions }), (rows) => expectRanked(rows, want, 1_000, false, where));
+        }
+      }
+      expect(answered, 'conditions answered at all').toBeGreaterThan(0);
+    });
+
+    it('breaks down by two and three dimensions at once, one row per combination, like the truth', async () => {
+      const site = data.sites[0]!;
+      const cases: { dimensions: Dimension[]; metric: BreakdownQuery['metric']; filters?: Filters; conditions?: FilterCondition[] }[] = [
+        { dimensions: ['country', 'device'], metric: 'pageviews' },
+        { dimensions: ['country', 'device'], metric: 'visitors' },
+        { dimensions: ['device', 'browser', 'os'], metric: 'pageviews', conditions: [{ op: 'is_not', dimension: 'country', values: ['US'] }] },
+        { dimensions: ['event_name', 'device'], metric: 'events' },
+        { dimensions: ['country', 'currency'], metric: 'revenue' },
+        { dimensions: ['page', 'country'], metric: 'pageviews' },
+      ];
+      let answered = 0;
+      for (const c of cases) {
+        const where = `breakdown ${c.dimensions.join(' × ')} by ${c.metric}`;
+        const want = truthMultiBreakdown(events, { site, from, to, dimensions: c.dimensions, metric: c.metric, filters: c.filters ?? {}, conditions: c.conditions ?? [] });
+        expect(want.length, `${where}: the truth has rows`).toBeGreaterThan(1);
+        const limit = 1_000;
+        const r = await ask({ kind: 'breakdown', dimension: c.dimensions[0]!, dimensions: c.dimensions, metric: c.metric, filters: c.filters ?? {}, conditions: c.conditions ?? [] }, where, () =>
+          reader.breakdown({ site, from, to, dimension: c.dimensions[0]!, dimensions: c.dimensions, metric: c.metric, limit, filters: c.filters ?? {}, conditions: c.conditions ?? [] }),
+        (rows) => {
+          expect(rows.length, `${where}: rows`).toBe(want.length);
+          const truth = new Map(want.map((w) => [w.values.join('\u0000'), w.count]));
+          for (const row of rows) {
+            expect(row.values, `${where}: each row names its values`).toHaveLength(c.dimensions.length);
+            const t = truth.get(row.values!.join('\u0000'));
+            if (t === undefined) expect.unreachable(`${where}: row ${JSON.stringify(row.values)} is not in the truth`);
+            if (approximate.has(c.metric)) expect(withinSketchBound(row.count, t), `${where} ${JSON.stringify(row.values)}`).toBe(true);
+            else expect(row.count, `${where} ${JSON.stringify(row.values)}`).toBe(t);
+          }
+          for (let i = 1; i < rows.length; i++) expect(rows[i]!.count, `${where}: ranked`).toBeLessThanOrEqual(rows[i - 1]!.count);
+        });
+        if (r === 'answered') answered++;
+      }
+      expect(answered, 'several-dimension breakdowns answered at all').toBeGreaterThan(0);
+    });
+
+    it("ranks visits' entry and exit pages, before and under filters, like the truth", async () => {
+      const site = data.sites[0]!;
+      let answered = 0;
+      for (const [which, filters] of [['entry', {}], ['exit', { device: 'mobile' }]] as ['entry' | 'exit', Filters][])
+        for (const metric of ['pageviews', 'visitors', 'revenue'] as BreakdownQuery['metric'][]) {
+          const where = `${which} pages by ${metric} ${JSON.stringify(filters)}`;
+          const want = truthVisitPages(events, { site, from, to: from + DAY + 5 * 3_600_000, which, metric, filters });
+          if (metric !== 'revenue') expect(want.length, `${where}: the truth has rows`).toBeGreaterThan(3);
+          const r = await ask({ kind: 'breakdown', dimension: 'page', metric, filters, visitPage: which }, where, () => reader.breakdown({ site, from, to: from + DAY + 5 * 3_600_000, dimension: 'page', visitPage: which, metric, limit: 1_000, filters }), (rows) =>
+            expectRanked(rows, want, 1_000, approximate.has(metric), where),
+          );
+          if (r === 'answered') answered++;
+        }
+      // A store declaring it refuses them all (speed keeps no pages per visit) answers none.
+      if (!options.refuses?.({ kind: 'breakdown', dimension: 'page', metric: 'pageviews', filters: {}, visitPage: 'entry' })) expect(answered, 'entry and exit pages answered at all').toBeGreaterThan(0);
     });
 
     it('answers totals over whole days and over ranges not aligned to hours, uniques over the whole range', async () => {

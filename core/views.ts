@@ -34,11 +34,64 @@ export type Dimension = (typeof DIMENSIONS)[number];
 /** Equality filters, combinable: `{ country: 'DE', device: 'mobile' }`. */
 export type Filters = Partial<Record<Dimension, string>>;
 
+/**
+ * Filter operators beyond one equal value (Plausible v2's names). Values are the contract's labels
+ * (labelOf), so `(unknown)` is a value like any other; `contains` is a case-sensitive substring of
+ * the label. Several values of one condition are ORed; conditions and `filters` are ANDed.
+ */
+export const FILTER_OPERATORS = ['is', 'is_not', 'contains', 'contains_not'] as const;
+/**
+ * `matches` (goals' page paths, not an API operator): a value is a wildcard pattern, `*` standing
+ * for any run of characters, and the whole label must match one of them.
+ */
+export type FilterOperator = (typeof FILTER_OPERATORS)[number] | 'matches';
+
+export interface FilterCondition {
+  op: FilterOperator;
+  dimension: Dimension;
+  /** At least one; ORed (for `is_not` / `contains_not`: none of them). */
+  values: readonly string[];
+}
+
+/** Whether a query has any filter at all (equality filters or conditions). */
+export function isFiltered(filters: Filters | undefined, conditions?: readonly FilterCondition[]): boolean {
+  return Object.values(filters ?? {}).some((v) => v !== undefined) || (conditions?.length ?? 0) > 0;
+}
+
+/** A wildcard pattern (`*`: any run of characters) as an anchored regular expression, in the syntax JS, DuckDB and RE2 share. */
+export function wildcardRegex(pattern: string): string {
+  return `^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`;
+}
+
+const compiled = new Map<string, RegExp>();
+function wildcard(pattern: string): RegExp {
+  let re = compiled.get(pattern);
+  if (!re) {
+    if (compiled.size > 1_000) compiled.clear();
+    compiled.set(pattern, (re = new RegExp(wildcardRegex(pattern))));
+  }
+  return re;
+}
+
+/** The values of a condition as a store binds them: `matches` patterns as regular expressions (wildcardRegex). */
+export function conditionValues(c: FilterCondition): string[] {
+  return c.op === 'matches' ? c.values.map(wildcardRegex) : [...c.values];
+}
+
+/** Whether a labelled value passes a condition (the stores that filter in this process use it). */
+export function conditionMatches(c: FilterCondition, value: string): boolean {
+  if (c.op === 'matches') return c.values.some((p) => wildcard(p).test(value));
+  const hit = c.op === 'is' || c.op === 'is_not' ? c.values.includes(value) : c.values.some((v) => value.includes(v));
+  return c.op === 'is' || c.op === 'contains' ? hit : !hit;
+}
+
 export interface RangeQuery {
   site: string;
   from: number;
   to: number;
   filters?: Filters;
+  /** Filter conditions beyond equality, ANDed with `filters` (absent or empty: none). */
+  conditions?: readonly FilterCondition[];
   /** Restricts `events` to one custom-event name. */
   eventName?: string;
   /**
@@ -82,6 +135,17 @@ export interface TotalsQuery extends RangeQuery {
  */
 export interface BreakdownQuery extends RangeQuery {
   dimension: Dimension;
+  /**
+   * A breakdown by several dimensions (2 to MAX_BREAKDOWN_DIMENSIONS, `dimension` first): one row
+   * per combination of values, `values` holding them and `value` their breakdownKey.
+   */
+  dimensions?: readonly Dimension[];
+  /**
+   * With `dimension: 'page'` alone: rank visits' entry (exit) pages, each event counting under its
+   * visit's first (last) page view's page within the range (ties in time: the smaller, the larger
+   * path), human visits with a page view only. Entry pages are computed before the query's filters.
+   */
+  visitPage?: 'entry' | 'exit';
   /** Ranking metric. */
   metric: 'pageviews' | 'visitors' | 'events' | 'revenue';
   limit: number;
@@ -103,10 +167,25 @@ export interface SeriesPoint {
 }
 
 export interface BreakdownRow {
-  /** The dimension value, or its MISSING_LABEL. */
+  /** The dimension value, or its MISSING_LABEL; by several dimensions, breakdownKey(values). */
   value: string;
+  /** By several dimensions: each dimension's value, in the query's order. */
+  values?: readonly string[];
   /** In the ranking metric's unit (revenue: micros). */
   count: number;
+}
+
+/** Most dimensions of one breakdown. */
+export const MAX_BREAKDOWN_DIMENSIONS = 3;
+
+/** The dimensions a breakdown groups by: `dimensions` when given, else `dimension` alone. */
+export function breakdownDimensions(q: Pick<BreakdownQuery, 'dimension' | 'dimensions'>): readonly Dimension[] {
+  return q.dimensions && q.dimensions.length > 1 ? q.dimensions : [q.dimension];
+}
+
+/** The one key of a combination of values, the same in every store, so rows of both sides of W add up. */
+export function breakdownKey(values: readonly string[]): string {
+  return JSON.stringify(values);
 }
 
 /** What a store holds for a site: [from, to) in event time, at minute precision. */
@@ -149,6 +228,7 @@ export interface FunnelQuery {
   to: number;
   steps: FunnelStep[];
   filters?: Filters;
+  conditions?: readonly FilterCondition[];
 }
 
 /** Visitors that reached step i (having passed steps 0..i-1 in order, within one session). */

@@ -1,4 +1,4 @@
-import type { Kafka, Message, ProducerBatch } from 'kafkajs';
+import type { Kafka, Message, ProducerBatch, ProducerConfig } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -8,21 +8,29 @@ import { PRODUCER_DEFAULTS, type ProducerOptions } from './options.ts';
 /** A stand-in for kafkajs (unit test only): records batches, acknowledges when told to. */
 class FakeKafka {
   batches: Message[][] = [];
+  /** Which producer (by creation order) sent each batch, and which were disconnected. */
+  sentBy: number[] = [];
+  producers = 0;
+  disconnected = new Set<number>();
   concurrent = 0;
   maxConcurrent = 0;
   connectError: Error | undefined;
   sendError: Error | undefined;
   private waiters: (() => void)[] = [];
   hold = false;
+  /** Answer for every partition the partitioner chose except this one (kafkajs#1303's skipped retry). */
+  skipPartition: number | undefined;
   release(): void {
     for (const w of this.waiters.splice(0)) w();
   }
-  producer() {
+  producer(config: ProducerConfig) {
+    const id = ++this.producers;
+    const partition = config.createPartitioner!();
     return {
       connect: async () => {
         if (this.connectError) throw this.connectError;
       },
-      disconnect: async () => undefined,
+      disconnect: async () => void this.disconnected.add(id),
       sendBatch: async (b: ProducerBatch) => {
         this.concurrent++;
         this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
@@ -30,11 +38,14 @@ class FakeKafka {
           if (this.hold) await new Promise<void>((r) => this.waiters.push(r));
           if (this.sendError) throw this.sendError;
           this.batches.push(b.topicMessages![0]!.messages);
+          this.sentBy.push(id);
           expect(b.acks).toBe(-1);
+          const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+          const chosen = new Set(b.topicMessages![0]!.messages.map((message) => partition({ topic: 't', partitionMetadata, message })));
+          return [...chosen].filter((p) => p !== this.skipPartition).map((p) => ({ topicName: 't', partition: p, errorCode: 0 }));
         } finally {
           this.concurrent--;
         }
-        return [];
       },
     };
   }
@@ -86,6 +97,37 @@ describe('EventsProducer (micro-batcher)', () => {
     expect((err as KafkaUnavailableError).retriable).toBe(true);
     expect(p.healthy).toBe(false);
     await expect(p.send(msgs(1))).rejects.toThrow(/last send failed moments ago/);
+    await p.stop();
+  });
+
+  it('sends on a new producer (new producer id) after a failed send, whose idempotence sequence kafkajs rolled back', async () => {
+    // Reproduced in the cluster failover test: a send to a killed leader failed after the broker
+    // wrote it; the next send of as many events reused its sequence numbers, and the broker
+    // acknowledged it as a duplicate without writing it (accepted events missing from Kafka).
+    const fake = new FakeKafka();
+    fake.sendError = new Error('Connection error: read ECONNRESET');
+    const p = producer(fake, { cooldownMs: 0 });
+    await p.start();
+    await expect(p.send(msgs(2, 'a'))).rejects.toBeInstanceOf(KafkaUnavailableError);
+    fake.sendError = undefined;
+    await p.send(msgs(2, 'b'));
+    expect(fake.sentBy).toEqual([2]);
+    expect(fake.disconnected.has(1)).toBe(true);
+    await p.stop();
+  });
+
+  it('fails a send that kafkajs resolved without writing one of its partitions, and sends the retry on a new producer', async () => {
+    // kafkajs#1303: a leader died mid-send, its partitions moved to a broker that had answered for
+    // others, and the retry skipped them; the send resolved and its events were answered 202.
+    const fake = new FakeKafka();
+    const p = producer(fake, { cooldownMs: 0 });
+    await p.start();
+    const events = msgs(30, 'a');
+    fake.skipPartition = 1;
+    await expect(p.send(events)).rejects.toThrow(/without partitions 1/);
+    fake.skipPartition = undefined;
+    await p.send(events);
+    expect(fake.sentBy).toEqual([1, 2]);
     await p.stop();
   });
 

@@ -5,7 +5,7 @@
  * requests travel in one `sendBatch`. One send is in flight at a time: kafkajs assigns
  * idempotence sequence numbers per send, and a single in-flight send keeps partitions in order.
  */
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Message, type Producer, type RecordMetadata } from 'kafkajs';
 import { DependencyError, errorMessage } from '../core/errors.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
 import { TopicMissingError } from '../core/kafka-topics.ts';
@@ -57,6 +57,8 @@ export class EventsProducer extends BaseService {
   private nextReadinessCheck = 0;
   /** Why the last connect, topic check or send failed (cleared by the next success). */
   private problem: string | undefined;
+  /** Partitions the send in flight (one at a time) puts events in, as the partitioner chose them. */
+  private readonly targeted = new Set<number>();
   private readonly m;
 
   constructor(
@@ -84,14 +86,7 @@ export class EventsProducer extends BaseService {
   }
 
   protected async onStart(): Promise<void> {
-    // Retries are bounded so a dead broker turns into 503s within seconds, not a hung request (kafka-retry.ts).
-    this.producer = this.deps.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: KAFKA_RETRY.COLLECTOR_PRODUCER,
-      createPartitioner: KeyPartitioner,
-    });
+    this.producer = this.createProducer();
     this.accepting = true;
     // A collector starts without Kafka (or without its topic) and answers 503 until it has both.
     await this.connectWithin(this.options.connectTimeoutMs).catch((err: unknown) => {
@@ -99,6 +94,53 @@ export class EventsProducer extends BaseService {
       this.problem = 'kafka unreachable';
       this.deps.logger.warn({ event: 'kafka_connect_failed', err: errorMessage(err) }, 'Kafka unreachable at start; will retry on the first request');
     });
+  }
+
+  private createProducer(): Producer {
+    // Retries are bounded so a dead broker turns into 503s within seconds, not a hung request (kafka-retry.ts).
+    return this.deps.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: KAFKA_RETRY.COLLECTOR_PRODUCER,
+      createPartitioner: () => {
+        const partition = KeyPartitioner();
+        return (args) => {
+          const p = partition(args);
+          this.targeted.add(p);
+          return p;
+        };
+      },
+    });
+  }
+
+  /**
+   * kafkajs (2.2.4, tulios/kafkajs#1303) can resolve a send without writing some partitions: when
+   * a leader dies mid-send and its partitions move to a broker that already answered for others,
+   * its retry skips that broker. So a send counts only when every partition its events went to
+   * answered without error; otherwise it failed (503, the client retries).
+   */
+  private checkWritten(written: RecordMetadata[]): void {
+    const answered = new Set(written.filter((r) => r.errorCode === 0).map((r) => r.partition));
+    const skipped = [...this.targeted].filter((p) => !answered.has(p));
+    if (skipped.length > 0) throw new KafkaUnavailableError(`Kafka acknowledged the send without partitions ${skipped.join(', ')} (a leader moved during it)`);
+  }
+
+  /**
+   * A failed send may have been written all the same (the broker wrote it, its answer was lost
+   * with the broker). kafkajs then rolls its idempotence sequence numbers back, so the next send
+   * reuses them, and the broker takes a batch of the same size for a duplicate of the written one:
+   * it acknowledges it without writing it, and accepted events are lost (seen when the cluster
+   * failover test killed a partition leader). A new producer has a new producer id: retried events
+   * are written again (at worst twice; consumers and the batch job deduplicate by event id).
+   */
+  private renewProducer(): void {
+    const old = this.producer;
+    if (!old || !this.accepting) return;
+    this.producer = this.createProducer();
+    this.connecting = undefined;
+    this.connected = false;
+    void old.disconnect().catch(() => undefined);
   }
 
   protected async onStop(): Promise<void> {
@@ -191,11 +233,13 @@ export class EventsProducer extends BaseService {
     const started = process.hrtime.bigint();
     try {
       await this.connectWithin(this.options.connectTimeoutMs);
-      await this.producer!.sendBatch({
+      this.targeted.clear();
+      const written = await this.producer!.sendBatch({
         acks: -1,
         compression: this.options.compression === 'lz4' ? CompressionTypes.LZ4 : CompressionTypes.None,
         topicMessages: [{ topic: this.options.topic, messages: live.flatMap((e) => e.messages) }],
       });
+      this.checkWritten(written);
       this.problem = undefined;
       this.m.batches.inc({ result: 'ok' });
       this.m.batchEvents.observe(count);
@@ -210,6 +254,7 @@ export class EventsProducer extends BaseService {
         return;
       }
       this.problem = 'kafka unreachable';
+      this.renewProducer();
       this.deps.logger.error({ event: 'kafka_send_failed', events: count, err: errorMessage(err) }, 'Kafka send failed; requests get 503');
       this.settle(live, new KafkaUnavailableError(`Kafka did not acknowledge the events: ${errorMessage(err)}`, err));
     }

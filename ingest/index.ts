@@ -2,7 +2,7 @@
 export type { CollectContext, EncodedEvent, Rejection, CollectResponse, CollectErrorResponse } from './types.ts';
 export { collectorOptions, PRODUCER_DEFAULTS, type CollectorOptions, type ProducerOptions, type Compression } from './options.ts';
 export { applyClockSkew, type ClockSkewOptions, type EventTime } from './clock-skew.policy.ts';
-export { validateEvent, toMicros, LIMITS, type EventInput } from './event.validator.ts';
+export { validateEvent, toMicros, parseTs, LIMITS, type EventInput } from './event.validator.ts';
 export { EventPipeline, kafkaKey, type EventEncoder, type EventPipelineDeps } from './event.pipeline.ts';
 export { EventEnricher, countryOf, normaliseIp } from './event.enricher.ts';
 export { UserAgentParser, type UserAgentInfo } from './user-agent.parser.ts';

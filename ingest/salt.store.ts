@@ -9,7 +9,7 @@
  * that case is per-process by construction.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError, errorMessage } from '../core/errors.ts';
 
 /** A salt could not be read or created: the request gets 503 (never a salt of our own). */
@@ -70,7 +70,7 @@ export class RedisSaltStore implements SaltStore {
   private readonly newSalt: () => Buffer;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: RedisSaltStoreOptions = {},
   ) {
     this.prefix = options.prefix ?? 'tl:salt:';

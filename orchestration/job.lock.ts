@@ -8,7 +8,7 @@
  * `claimSlot` is a SET NX on `slot:<job>:<time>` that outlives the slot.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
@@ -38,7 +38,7 @@ export interface RedisJobLockOptions {
 }
 
 export class RedisJobLock implements JobLock {
-  constructor(private readonly redis: Redis, private readonly options: RedisJobLockOptions) {}
+  constructor(private readonly redis: RedisClient, private readonly options: RedisJobLockOptions) {}
 
   async acquire(job: string): Promise<HeldLock | undefined> {
     const key = `${this.options.prefix}lock:${job}`;

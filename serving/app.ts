@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../core/logger.ts';
 import { LATENCY_BUCKETS, Metrics } from '../core/metrics.ts';
 import { toHttpError } from './api.errors.ts';
 import { registerDashboardRoutes } from './dashboard.routes.ts';
+import { registerExportRoutes, type ExportPort } from './export.routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { servingOptions, type ServingOptions } from './options.ts';
 import { ResultCache } from './result.cache.ts';
@@ -34,6 +35,8 @@ export interface ServingDeps {
   httpLimits?: HttpLimits;
   /** Requests per client address and per site, shared by every serving process (absent: none). */
   rateLimit?: Pick<RateLimitSetup, 'limits' | 'redis' | 'keyPrefix'>;
+  /** Raw-event and view exports (transfer/); `/v1/export/:site` exists only when given. */
+  exports?: ExportPort;
 }
 
 export interface ServingApp {
@@ -103,5 +106,6 @@ export async function buildServingApp(deps: ServingDeps): Promise<ServingApp> {
 
   registerStatsRoutes(app, { stats, sites: deps.sites, jobs: deps.jobs, options, clock, onMissing: (n) => n > 0 && missing.inc(n) });
   registerDashboardRoutes(app, { sites: deps.sites, options });
+  if (deps.exports) registerExportRoutes(app, { exports: deps.exports, sites: deps.sites });
   return { app, metrics, cache };
 }

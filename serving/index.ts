@@ -18,3 +18,4 @@ export type {
   VisitorsUnionReader,
 } from './types.ts';
 export { openApiDocument } from './openapi.ts';
+export { registerExportRoutes, type ExportPort, type ExportFileFormat } from './export.routes.ts';

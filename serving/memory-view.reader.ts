@@ -6,7 +6,7 @@
  * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
  * never from this reader.
  */
-import { calendarOf, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { ExtraIds, FunnelQuery, FunnelStepResult } from './types.ts';
@@ -123,7 +123,10 @@ export class MemoryViewReader implements ViewReader {
     const from = Math.max(q.from, cov.from);
     const to = Math.min(q.to, cov.to);
     const filters = Object.entries(q.filters ?? {}) as [Dimension, string][];
-    return this.events.filter((e) => e.site_id === q.site && e.event_time >= from && e.event_time < to && filters.every(([d, v]) => dimensionValue(e, d) === v));
+    const conditions = q.conditions ?? [];
+    return this.events.filter(
+      (e) => e.site_id === q.site && e.event_time >= from && e.event_time < to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => conditionMatches(c, dimensionValue(e, c.dimension))),
+    );
   }
 
   async series(q: SeriesQuery): Promise<SeriesPoint[]> {
@@ -157,42 +160,70 @@ export class MemoryViewReader implements ViewReader {
 
   async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
     this.calls.push({ method: 'breakdown', from: q.from, to: q.to });
+    const dims = breakdownDimensions(q);
+    if (q.visitPage) return this.visitPageBreakdown(q);
     const groups = new Map<string, TwinlaneEvent[]>();
+    const valuesOf = new Map<string, string[]>();
     for (const e of this.select(q)) {
-      if (q.dimension === 'event_name' && e.type === 'pageview') continue;
-      const v = dimensionValue(e, q.dimension);
+      if (dims.includes('event_name') && e.type === 'pageview') continue;
+      const values = dims.map((d) => dimensionValue(e, d));
+      const v = dims.length > 1 ? breakdownKey(values) : values[0]!;
+      valuesOf.set(v, values);
       groups.set(v, [...(groups.get(v) ?? []), e]);
     }
+    const currencyAt = dims.indexOf('currency');
     return [...groups]
-      .map(([value, evs]) => ({ value, count: computeMetrics(evs, undefined, q.dimension === 'currency' ? value : reportingCurrency(q))[q.metric] }))
+      .map(([value, evs]) => ({ value, ...(dims.length > 1 ? { values: valuesOf.get(value)! } : {}), count: computeMetrics(evs, undefined, currencyAt >= 0 ? valuesOf.get(value)![currencyAt]! : reportingCurrency(q))[q.metric] }))
       .filter((r) => r.count > 0)
       .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
       .slice(0, q.limit);
   }
 
-  async *visitorIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): AsyncGenerator<string[]> {
-    this.calls.push({ method: 'visitorIds', from, to });
-    yield [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.visitor_id))];
+  /** Events grouped by their visit's entry (exit) page, taken over the range before the filters. */
+  private visitPageBreakdown(q: BreakdownQuery): BreakdownRow[] {
+    const pageOf = new Map<string, { t: number; page: string }>();
+    for (const e of this.select({ ...q, filters: {}, conditions: [] })) {
+      if (e.is_bot || e.type !== 'pageview') continue;
+      const page = dimensionValue(e, 'page');
+      const best = pageOf.get(e.session_id);
+      const better = !best || (q.visitPage === 'entry' ? e.event_time < best.t || (e.event_time === best.t && page < best.page) : e.event_time > best.t || (e.event_time === best.t && page > best.page));
+      if (better) pageOf.set(e.session_id, { t: e.event_time, page });
+    }
+    const groups = new Map<string, TwinlaneEvent[]>();
+    for (const e of this.select(q)) {
+      const v = pageOf.get(e.session_id)?.page;
+      if (v !== undefined) groups.set(v, [...(groups.get(v) ?? []), e]);
+    }
+    return [...groups]
+      .map(([value, evs]) => ({ value, count: computeMetrics(evs, undefined, reportingCurrency(q))[q.metric] }))
+      .filter((r) => r.count > 0)
+      .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
+      .slice(0, q.limit);
   }
 
-  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters']): Promise<number> {
+  async *visitorIds(site: string, from: number, to: number, filters?: RangeQuery['filters'], conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
+    this.calls.push({ method: 'visitorIds', from, to });
+    yield [...new Set(this.select({ site, from, to, filters, ...(conditions ? { conditions } : {}) }).filter((e) => !e.is_bot).map((e) => e.visitor_id))];
+  }
+
+  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters'], conditions?: readonly FilterCondition[]): Promise<number> {
     this.calls.push({ method: 'visitorsUnion', from, to });
     const ids = new Set<string>();
     for await (const chunk of extra.ids()) for (const id of chunk) ids.add(id);
-    for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.visitor_id);
+    for (const e of this.select({ site, from, to, filters, ...(conditions ? { conditions } : {}) })) if (!e.is_bot) ids.add(e.visitor_id);
     return ids.size;
   }
 
-  async *sessionIds(site: string, from: number, to: number, filters?: RangeQuery['filters']): AsyncGenerator<string[]> {
+  async *sessionIds(site: string, from: number, to: number, filters?: RangeQuery['filters'], conditions?: readonly FilterCondition[]): AsyncGenerator<string[]> {
     this.calls.push({ method: 'sessionIds', from, to });
-    yield [...new Set(this.select({ site, from, to, filters }).filter((e) => !e.is_bot).map((e) => e.session_id))];
+    yield [...new Set(this.select({ site, from, to, filters, ...(conditions ? { conditions } : {}) }).filter((e) => !e.is_bot).map((e) => e.session_id))];
   }
 
-  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters']): Promise<number> {
+  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: RangeQuery['filters'], conditions?: readonly FilterCondition[]): Promise<number> {
     this.calls.push({ method: 'sessionsUnion', from, to });
     const ids = new Set<string>();
     for await (const chunk of extra.ids()) for (const id of chunk) ids.add(id);
-    for (const e of this.select({ site, from, to, filters })) if (!e.is_bot) ids.add(e.session_id);
+    for (const e of this.select({ site, from, to, filters, ...(conditions ? { conditions } : {}) })) if (!e.is_bot) ids.add(e.session_id);
     return ids.size;
   }
 

@@ -5,6 +5,7 @@
  */
 import { DIMENSIONS, METRICS } from '../core/views.ts';
 import { BREAKDOWN_METRICS, GRAINS } from './query.parser.ts';
+import { GOAL_METRICS } from './goals.ts';
 
 const str = (description: string, extra: Record<string, unknown> = {}) => ({ type: 'string', description, ...extra });
 const q = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, required = false) => ({ name, in: 'query', required, description, schema });
@@ -15,7 +16,12 @@ const rangeParams = [
   q('from', "Start: a local date of the site (YYYY-MM-DD), a local date-time without offset (2026-03-08T09:30; one the clocks skip is a 400), an ISO date-time with zone, or epoch ms"),
   q('to', 'End (exclusive; a date is inclusive): as from'),
   q('source', 'merged (default), or batch / speed to compare the two stores', { type: 'string', enum: ['merged', 'batch', 'speed'] }),
-  q('compare', 'previous_period adds the same query over the previous period of equal length', { type: 'string', enum: ['previous_period'] }),
+  q('compare', 'Adds the same query over another range: previous_period (as many buckets back), year_over_year (the same local dates a year before), custom (compare_from, compare_to)', { type: 'string', enum: ['previous_period', 'year_over_year', 'custom'] }),
+  q('compare_from', 'Start of a custom comparison (as from)'),
+  q('compare_to', 'End of a custom comparison (as to)'),
+  q('filters', 'Filter clauses as JSON, as the query endpoint takes them: [["is_not","country",["DE","FR"]],["contains","page",["/blog/"]]] (operators is, is_not, contains, contains_not; several values ORed, clauses ANDed)'),
+  q('segment', "A saved segment of the site by name (GET /v1/sites/{site}/segments): its filters are ANDed with the query's"),
+  q('goal', 'A goal of the site by name: every metric under it (visitors = converting visitors); metrics conversions and conversion_rate'),
   q('format', 'json (default), csv, or arrow (Apache Arrow IPC stream); Accept works too', { type: 'string', enum: ['json', 'csv', 'arrow'] }),
   ...DIMENSIONS.map((d) => q(d, `Filter: ${d} equals this value (combinable)`)),
 ];
@@ -100,13 +106,20 @@ export function openApiDocument(): Record<string, unknown> {
           additionalProperties: false,
           properties: {
             site_id: { type: 'string' },
-            metrics: { type: 'array', items: { type: 'string', enum: [...METRICS] } },
+            metrics: { type: 'array', items: { type: 'string', enum: [...METRICS, ...GOAL_METRICS] } },
             date_range: { oneOf: [{ type: 'string', examples: ['7d', '24h', 'today'] }, { type: 'array', items: { type: 'string' }, minItems: 2, maxItems: 2 }] },
-            dimensions: { type: 'array', maxItems: 1, items: { type: 'string', examples: ['time:hour', 'event:page', 'visit:country', ...DIMENSIONS] } },
-            filters: { type: 'array', items: { type: 'array', examples: [['is', 'visit:country', ['DE']]] } },
+            dimensions: { type: 'array', maxItems: 3, description: 'One time dimension (a series), event:goal (a row per goal), or 1 to 3 other dimensions (a row per combination)', items: { type: 'string', examples: ['time:hour', 'event:page', 'visit:country', 'event:goal', ...DIMENSIONS] } },
+            filters: { type: 'array', items: { type: 'array', examples: [['is', 'visit:country', ['DE', 'FR']], ['contains_not', 'page', ['/admin']], ['is', 'event:goal', ['Signup']]] } },
+            segment: { type: 'string', description: 'A saved segment of the site (GET /v1/sites/{site}/segments)' },
             order_by: { type: 'array', items: { type: 'array' } },
             pagination: { type: 'object', properties: { limit: { type: 'integer' }, offset: { type: 'integer' } } },
-            include: { type: 'object', properties: { comparisons: { type: 'object', properties: { mode: { const: 'previous_period' } } } } },
+            include: {
+              type: 'object',
+              properties: {
+                comparisons: { type: 'object', properties: { mode: { type: 'string', enum: ['previous_period', 'year_over_year', 'custom'] }, date_range: { type: 'array', items: { type: 'string' }, description: 'custom only' } } },
+                totals: { type: 'boolean', description: "A breakdown's metric over the whole range and filters, in meta.totals" },
+              },
+            },
             source: { type: 'string', enum: ['merged', 'batch', 'speed'] },
           },
         },
@@ -138,7 +151,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Top-k of a dimension',
           parameters: [
             siteParam,
-            { name: 'dimension', in: 'path', required: true, schema: { type: 'string', enum: [...DIMENSIONS] } },
+            { name: 'dimension', in: 'path', required: true, description: 'A dimension, or up to 3 comma-separated (country,device)', schema: { type: 'string', examples: [...DIMENSIONS, 'country,device'] } },
             q('metric', 'Ranking metric', { type: 'string', enum: [...BREAKDOWN_METRICS] }),
             q('limit', 'Rows (1-1000, default 10)', { type: 'integer' }),
             q('offset', 'Rows to skip', { type: 'integer' }),
@@ -155,6 +168,7 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': { description: 'Visitors per step with conversion rates' }, '501': errorResponse, ...errors },
         },
       },
+      '/v1/sites/{site}/segments': { get: { summary: "The site's saved segments: names and filter clauses", parameters: [siteParam], responses: { '200': { description: 'Segments' }, ...errors } } },
       '/v1/sites/{site}/coverage': { get: { summary: 'Watermark W, batch version and what each store covers', parameters: [siteParam], responses: { '200': { description: 'Coverage' }, ...errors } } },
       '/v1/jobs': { get: { summary: 'Job ledger of the orchestration (with SERVING_ADMIN_KEY set; Bearer <admin key>)', parameters: [q('limit', 'Most recent jobs (1-500, default 50)', { type: 'integer' })], responses: { '200': { description: 'Jobs' } } } },
       '/v1/jobs/{id}': { get: { summary: 'One job of the ledger (admin key)', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Job' }, '404': errorResponse } } },

@@ -12,6 +12,9 @@ export interface ServingOptions {
   maxOffset: number;
   /** Most steps of a funnel. */
   maxFunnelSteps: number;
+  /** Most filter clauses of one query (its segment's included), and values of one clause. */
+  maxFilters: number;
+  maxFilterValues: number;
   /** Entries of the per-batch-version result cache. */
   cacheEntries: number;
   /** Estimated bytes the result cache may hold (serving memory stays bounded whatever is asked). */
@@ -32,6 +35,8 @@ export const DEFAULT_SERVING_OPTIONS: ServingOptions = {
   maxLimit: 1_000,
   maxOffset: 10_000,
   maxFunnelSteps: 8,
+  maxFilters: 20,
+  maxFilterValues: 50,
   cacheEntries: 5_000,
   cacheBytes: 64 * 2 ** 20,
   speedCacheMs: 0,

@@ -5,11 +5,16 @@
  * against the shape their dimension can have, on top of the stores binding them as parameters.
  */
 import { z } from 'zod';
-import { DIMENSIONS, GRAIN_MS, GRAINS, METRICS, MISSING_LABEL, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { DIMENSIONS, GRAIN_MS, GRAINS, MAX_BREAKDOWN_DIMENSIONS, METRICS, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
 import { Calendar, LocalTimeError } from '../core/calendar.ts';
 import { badRequest } from './api.errors.ts';
+import { COMPARISON_MODES, parseComparisonMode, type Comparison } from './comparison.ts';
+import { parseDimension, parseFilterClauses, validateFilter, type FilterClause, type ParsedFilters } from './filter.parser.ts';
 import type { ServingOptions } from './options.ts';
 import type { FunnelStep, SourceChoice } from './types.ts';
+import { findGoal, GOAL_METRICS, isGoalMetric, type ApiMetric, type GoalDefinition } from './goals.ts';
+
+export { parseDimension, validateFilter } from './filter.parser.ts';
 
 export const BREAKDOWN_METRICS = ['pageviews', 'visitors', 'events', 'revenue'] as const;
 export type BreakdownMetric = (typeof BREAKDOWN_METRICS)[number];
@@ -17,70 +22,46 @@ export { GRAINS } from '../core/views.ts';
 
 export interface StatsQuery {
   site: string;
-  kind: 'series' | 'totals' | 'breakdown';
-  metrics: Metric[];
+  /** `goals`: a breakdown by goal (`event:goal`), one row per goal of the site. */
+  kind: 'series' | 'totals' | 'breakdown' | 'goals';
+  /** Store metrics, and the goal metrics (goals.ts) with a goal filter or by goal. */
+  metrics: ApiMetric[];
   from: number;
   to: number;
   grain?: Grain;
   dimension?: Dimension;
+  /** A breakdown by several dimensions (2 to 3, `dimension` first). */
+  dimensions?: Dimension[];
+  /** A breakdown's answer carries the metric's total over the range and filters (meta.totals). */
+  totals?: boolean;
+  /** A breakdown by visits' entry or exit pages (`dimension` is then `page`). */
+  visitPage?: 'entry' | 'exit';
   filters: Filters;
+  /** Filter conditions beyond one equal value (filter.parser.ts), ANDed with `filters`. */
+  conditions: FilterCondition[];
+  /** The saved segment whose filters are part of `filters` and `conditions`. */
+  segment?: string;
+  /** The goal filter (`["is", "event:goal", [name]]`): its condition applies to every metric. */
+  goal?: GoalDefinition;
+  /** A breakdown by goal: the site's goals. */
+  goals?: readonly GoalDefinition[];
   eventName?: string;
   limit: number;
   offset: number;
   source: SourceChoice;
-  compare: boolean;
+  comparison?: Comparison;
   /** The site's reporting currency (core/sites.ts), filled in by the routes: `revenue` sums it only. */
   currency?: string;
   /** The site's IANA time zone (core/sites.ts): date ranges and buckets are local to it. */
   zone: string;
 }
 
-/** Plausible's prefixed names map onto ours; bare names work too. */
-const DIMENSION_ALIASES: Record<string, Dimension> = {
-  'event:page': 'page',
-  'event:name': 'event_name',
-  'visit:source': 'referrer',
-  'visit:referrer': 'referrer',
-  'visit:country': 'country',
-  'visit:device': 'device',
-  'visit:browser': 'browser',
-  'visit:os': 'os',
-  'visit:utm_source': 'utm_source',
-};
-
-const FILTER_SHAPES: Record<Dimension, { re: RegExp; expected: string }> = {
-  page: { re: /^\/[^\s'"`;<>\\{}]{0,1023}$/, expected: 'a URL path starting with / (no spaces, quotes or semicolons)' },
-  referrer: { re: /^(\(direct\)|[a-z0-9.-]{1,253})$/i, expected: 'a host name such as www.google.com, or (direct)' },
-  country: { re: /^([A-Z]{2}|\(unknown\))$/, expected: 'a two-letter country code such as DE' },
-  device: { re: /^(desktop|mobile|tablet|bot)$/, expected: 'one of desktop, mobile, tablet, bot' },
-  browser: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'a browser name such as Chrome (letters, digits, spaces, . _ - ( ))' },
-  os: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'an OS name such as Android (letters, digits, spaces, . _ - ( ))' },
-  utm_source: { re: /^[A-Za-z0-9._~+-]{1,128}$|^\(none\)$/, expected: 'a UTM source such as newsletter (letters, digits, . _ ~ + -)' },
-  event_name: { re: /^[A-Za-z0-9 _.:-]{1,64}$/, expected: 'an event name such as signup (letters, digits, spaces, _ . : -)' },
-  currency: { re: /^([A-Z]{3}|\(none\))$/, expected: 'an ISO 4217 code such as EUR, or (none)' },
-};
-
-export function parseDimension(name: string, what = 'dimension'): Dimension {
-  const d = DIMENSION_ALIASES[name] ?? name;
-  if (!(DIMENSIONS as readonly string[]).includes(d)) throw badRequest(`${what} "${name}" is unknown; expected one of ${DIMENSIONS.join(', ')}`);
-  return d as Dimension;
-}
-
-export function validateFilter(dimension: Dimension, raw: string): string {
-  // Every store names a missing value (no country, no UTM source...) by the contract's label.
-  if (raw === MISSING_LABEL[dimension]) return raw;
-  const value = dimension === 'country' ? raw.toUpperCase() : raw;
-  const shape = FILTER_SHAPES[dimension];
-  if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
-  return value;
-}
-
-export function parseMetrics(list: readonly string[]): Metric[] {
+export function parseMetrics(list: readonly string[]): ApiMetric[] {
   if (list.length === 0) throw badRequest('metrics: at least one metric is needed');
-  const out: Metric[] = [];
+  const out: ApiMetric[] = [];
   for (const m of list) {
-    if (!(METRICS as readonly string[]).includes(m)) throw badRequest(`metric "${m}" is unknown; expected one of ${METRICS.join(', ')}`);
-    if (!out.includes(m as Metric)) out.push(m as Metric);
+    if (!(METRICS as readonly string[]).includes(m) && !isGoalMetric(m)) throw badRequest(`metric "${m.slice(0, 40)}" is unknown; expected one of ${[...METRICS, ...GOAL_METRICS].join(', ')}`);
+    if (!out.includes(m as ApiMetric)) out.push(m as ApiMetric);
   }
   return out;
 }
@@ -185,49 +166,82 @@ export function parseFunnelSteps(text: string | undefined, options: ServingOptio
   return parts.map((p) => (p.startsWith('event:') ? { kind: 'event', value: validateFilter('event_name', p.slice(6)) } : { kind: 'page', value: validateFilter('page', p) }));
 }
 
-const filterClause = z.tuple([z.string(), z.string(), z.union([z.string(), z.array(z.string())])]);
+const filterClause = z.tuple([z.string(), z.string(), z.union([z.string(), z.array(z.string()).max(1_000)])]);
 const bodySchema = z.strictObject({
   site_id: z.string().min(1),
-  metrics: z.array(z.string()).min(1).max(METRICS.length),
+  metrics: z.array(z.string()).min(1).max(METRICS.length + GOAL_METRICS.length),
   date_range: z.union([z.string(), z.tuple([z.string(), z.string()])]),
-  dimensions: z.array(z.string()).max(1, 'at most one dimension per query').optional(),
-  filters: z.array(filterClause).max(DIMENSIONS.length).optional(),
+  dimensions: z.array(z.string()).max(10).optional(),
+  filters: z.array(filterClause).max(100).optional(),
+  segment: z.string().max(64).optional(),
   order_by: z.array(z.tuple([z.string(), z.enum(['asc', 'desc'])])).max(1).optional(),
   pagination: z.strictObject({ limit: z.number().optional(), offset: z.number().optional() }).optional(),
-  include: z.strictObject({ comparisons: z.strictObject({ mode: z.literal('previous_period') }).optional() }).optional(),
+  include: z
+    .strictObject({ comparisons: z.strictObject({ mode: z.string(), date_range: z.tuple([z.string(), z.string()]).optional() }).optional(), totals: z.boolean().optional() })
+    .optional(),
   source: z.string().optional(),
 });
 
+/** A site's saved segments by name (core/sites.ts): their filter clauses. */
+export type SegmentLookup = (name: string) => readonly FilterClause[] | undefined;
+
+/** What a query may name of its site: saved segments and goals. */
+export interface SiteQueryContext {
+  segments?: SegmentLookup;
+  goals?: readonly GoalDefinition[];
+}
+
+/** Visits' entry and exit pages: breakdown dimensions (a visit's first and last page view's page). */
+const VISIT_PAGES: Record<string, 'entry' | 'exit' | undefined> = { 'visit:entry_page': 'entry', entry_page: 'entry', 'visit:exit_page': 'exit', exit_page: 'exit' };
+
+/** The dimension of goals, as a filter and as a breakdown. */
+export const GOAL_DIMENSION = 'event:goal';
+
+/** Takes the `event:goal` clause out of a query's clauses: one goal by name, with `is`. */
+export function splitGoalClause(clauses: readonly FilterClause[]): { goal?: string; rest: FilterClause[] } {
+  const goal = clauses.filter((c) => c[1] === GOAL_DIMENSION);
+  if (goal.length > 1) throw badRequest('filters: one event:goal clause per query (a breakdown by event:goal gives every goal)');
+  const [clause] = goal;
+  if (!clause) return { rest: [...clauses] };
+  const values = typeof clause[2] === 'string' ? [clause[2]] : clause[2];
+  if (clause[0] !== 'is' || values.length !== 1) throw badRequest('filter event:goal: expected ["is", "event:goal", [one goal name]] (a breakdown by event:goal gives every goal)');
+  return { goal: values[0]!, rest: clauses.filter((c) => c !== clause) };
+}
+
+/** The comparison a query asks for: a mode, and the range of a custom one. */
+export interface ComparisonPart {
+  mode: string;
+  range?: readonly [string, string];
+}
+
 /** POST /api/v2/query. */
-export function parseQueryBody(body: unknown, now: number, options: ServingOptions, zone = 'UTC'): StatsQuery {
+export function parseQueryBody(body: unknown, now: number, options: ServingOptions, zone = 'UTC', site: SiteQueryContext = {}): StatsQuery {
   const parsed = bodySchema.safeParse(body);
   if (!parsed.success) {
     throw badRequest(`query body: ${parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ')}`);
   }
   const b = parsed.data;
-  const filters: Filters = {};
-  for (const [op, dim, clauses] of b.filters ?? []) {
-    if (op !== 'is') throw badRequest(`filter operator "${op}" is not supported; only "is" (equality)`);
-    const values = Array.isArray(clauses) ? clauses : [clauses];
-    if (values.length !== 1) throw badRequest(`filter on ${dim}: exactly one value is supported`);
-    const d = parseDimension(dim, 'filter dimension');
-    filters[d] = validateFilter(d, values[0]!);
-  }
-  const dim = b.dimensions?.[0];
+  const [dim, ...more] = b.dimensions ?? [];
   const order = b.order_by?.[0];
   if (order && order[1] === 'asc') throw badRequest('order_by: only descending order is supported (results are top-k)');
+  const cmp = b.include?.comparisons;
+  const { goal, rest } = splitGoalClause(b.filters ?? []);
   return buildQuery({
     site: b.site_id,
     metrics: b.metrics,
     range: b.date_range,
     dimension: dim,
-    filters,
+    ...(more.length ? { moreDimensions: more } : {}),
+    ...(b.include?.totals ? { totals: true } : {}),
+    filters: parseFilterClauses(rest, options),
+    goal,
+    segment: b.segment,
     limit: b.pagination?.limit,
     offset: b.pagination?.offset,
     source: b.source,
-    compare: b.include?.comparisons?.mode === 'previous_period',
+    ...(cmp ? { comparison: { mode: cmp.mode, ...(cmp.date_range ? { range: cmp.date_range } : {}) } } : {}),
     orderMetric: order?.[0],
-  }, now, options, zone);
+  }, now, options, zone, site);
 }
 
 export interface QueryParts {
@@ -236,42 +250,106 @@ export interface QueryParts {
   range: string | readonly [string, string];
   /** `time`, `time:<grain>` or a dimension. */
   dimension?: string;
-  filters: Filters;
+  /** The second and third dimension of a breakdown by several. */
+  moreDimensions?: readonly string[];
+  /** Whether a breakdown's answer carries the metric's total over the range (meta.totals). */
+  totals?: boolean;
+  filters: ParsedFilters;
+  /** A saved segment of the site, whose clauses are added to `filters`. */
+  segment?: string | undefined;
+  /** A goal of the site by name. */
+  goal?: string | undefined;
   limit?: number | string;
   offset?: number | string;
   source?: string;
-  compare: boolean;
+  comparison?: ComparisonPart;
   orderMetric?: string;
 }
 
-export function buildQuery(p: QueryParts, now: number, options: ServingOptions, zone = 'UTC'): StatsQuery {
+/** The comparison of a query: previous_period, year_over_year, or custom with its own range. */
+export function parseComparison(c: ComparisonPart | undefined, now: number, options: ServingOptions, zone: string): Comparison | undefined {
+  if (c === undefined) return undefined;
+  const mode = parseComparisonMode(c.mode);
+  if (mode !== 'custom') {
+    if (c.range) throw badRequest(`comparison ${mode} takes no date_range (only custom does)`);
+    return { mode };
+  }
+  if (!c.range) throw badRequest(`comparison custom needs a date_range [from, to] (modes: ${COMPARISON_MODES.join(', ')})`);
+  return { mode, ...parseDateRange(c.range, now, options, zone) };
+}
+
+/** Adds a saved segment's clauses to the query's own; a goal clause of the segment comes back apart. */
+function withSegment(filters: ParsedFilters, name: string | undefined, segments: SegmentLookup | undefined, options: ServingOptions): { parsed: ParsedFilters; goal?: string } {
+  if (name === undefined) return { parsed: filters };
+  const clauses = segments?.(name);
+  if (!clauses) throw badRequest(`segment "${name.slice(0, 64)}" is unknown for this site (GET /v1/sites/:site/segments lists them)`);
+  const { goal, rest } = splitGoalClause(clauses);
+  const merged = { filters: { ...filters.filters }, conditions: [...filters.conditions] };
+  return { parsed: parseFilterClauses(rest, options, merged, `segment "${name}" filter`), ...(goal !== undefined ? { goal } : {}) };
+}
+
+export function buildQuery(p: QueryParts, now: number, options: ServingOptions, zone = 'UTC', site: SiteQueryContext = {}): StatsQuery {
   const metrics = parseMetrics(p.metrics);
   const { from, to } = parseDateRange(p.range, now, options, zone);
+  // A segment may hold a goal clause too.
+  const { parsed: f, goal: segmentGoal } = withSegment(p.filters, p.segment, site.segments, options);
+  if (segmentGoal !== undefined && p.goal !== undefined && segmentGoal !== p.goal) throw badRequest('filters: one event:goal per query (the segment names another)');
+  const goalName = p.goal ?? segmentGoal;
+  const goal = goalName === undefined ? undefined : findGoal(site.goals, goalName);
+  const comparison = parseComparison(p.comparison, now, options, zone);
   const base = {
     site: p.site,
     zone,
     metrics,
     from,
     to,
-    filters: p.filters,
-    eventName: p.filters.event_name,
+    filters: f.filters,
+    conditions: f.conditions,
+    ...(p.segment !== undefined ? { segment: p.segment } : {}),
+    eventName: f.filters.event_name,
     limit: parseInt10(p.limit, 'limit', 1, options.maxLimit, 10),
     offset: parseInt10(p.offset, 'offset', 0, options.maxOffset, 0),
     source: parseSource(p.source),
-    compare: p.compare,
+    ...(comparison ? { comparison } : {}),
+    ...(goal ? { goal } : {}),
   };
+  const goalMetrics = metrics.filter(isGoalMetric);
+  if (p.moreDimensions?.length && (p.dimension === undefined || p.dimension === GOAL_DIMENSION || p.dimension === 'time' || p.dimension.startsWith('time:'))) {
+    throw badRequest(`dimensions: "${p.dimension}" cannot be combined with other dimensions (a series or a breakdown by goal stands alone)`);
+  }
+  if (p.dimension === GOAL_DIMENSION) {
+    if (goal) throw badRequest('a breakdown by event:goal gives every goal: leave out the event:goal filter');
+    const allowed = ['conversions', 'conversion_rate', 'visitors', 'revenue'];
+    const bad = metrics.find((m) => !allowed.includes(m));
+    if (bad) throw badRequest(`a breakdown by event:goal answers ${allowed.join(', ')}; not "${bad}"`);
+    return { ...base, kind: 'goals', goals: site.goals ?? [] };
+  }
+  if (goalMetrics.length > 0 && !goal) throw badRequest(`${goalMetrics.join(', ')} need a goal: filter ["is", "event:goal", [name]] or break down by event:goal`);
   if (p.dimension === undefined) return { ...base, kind: 'totals' };
   if (p.dimension === 'time' || p.dimension.startsWith('time:')) {
     const grain = p.dimension === 'time' ? autoGrain(from, to) : parseGrain(p.dimension.slice(5));
     checkBuckets(from, to, grain, options);
     return { ...base, kind: 'series', grain };
   }
-  const dimension = parseDimension(p.dimension);
-  if (metrics.length !== 1 || !(BREAKDOWN_METRICS as readonly string[]).includes(metrics[0]!)) {
-    throw badRequest(`a breakdown ranks by one metric: expected exactly one of ${BREAKDOWN_METRICS.join(', ')}`);
+  const visitPage = VISIT_PAGES[p.dimension];
+  if (visitPage) {
+    if (p.moreDimensions?.length) throw badRequest(`dimensions: ${p.dimension} stands alone (entry and exit pages are not combined with other dimensions yet)`);
+    if (goal) throw badRequest(`${p.dimension} with a goal is not answered yet: leave out the goal`);
+    if (f.filters.page !== undefined || f.conditions.some((c) => c.dimension === 'page')) throw badRequest(`${p.dimension} under a page filter is ambiguous (the event's page or the visit's): leave out the page filter`);
+  }
+  const dimension = visitPage ? 'page' : parseDimension(p.dimension);
+  const dimensions = [dimension, ...(p.moreDimensions ?? []).map((d) => {
+    if (d === 'time' || d.startsWith('time:') || d === GOAL_DIMENSION || VISIT_PAGES[d]) throw badRequest(`dimensions: "${d.slice(0, 40)}" cannot be combined with other dimensions (a series, a breakdown by goal and entry or exit pages stand alone)`);
+    return parseDimension(d);
+  })];
+  if (dimensions.length > MAX_BREAKDOWN_DIMENSIONS) throw badRequest(`dimensions: at most ${MAX_BREAKDOWN_DIMENSIONS} in one breakdown (got ${dimensions.length})`);
+  if (new Set(dimensions).size !== dimensions.length) throw badRequest(`dimensions: ${dimensions.join(', ')} names one twice`);
+  const ranking = goal ? [...BREAKDOWN_METRICS, 'conversions'] : BREAKDOWN_METRICS;
+  if (metrics.length !== 1 || !(ranking as readonly string[]).includes(metrics[0]!)) {
+    throw badRequest(`a breakdown ranks by one metric: expected exactly one of ${ranking.join(', ')}`);
   }
   if (p.orderMetric !== undefined && p.orderMetric !== metrics[0]) throw badRequest(`order_by: a breakdown is ordered by its metric (${metrics[0]})`);
-  return { ...base, kind: 'breakdown', dimension };
+  return { ...base, kind: 'breakdown', dimension, ...(dimensions.length > 1 ? { dimensions } : {}), ...(p.totals ? { totals: true } : {}), ...(visitPage ? { visitPage } : {}) };
 }
 
 /** The filters of a GET alias: any dimension given as a query parameter (`country=DE&device=mobile`). */

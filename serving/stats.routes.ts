@@ -7,7 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, badRequest } from './api.errors.ts';
 import { chooseFormat, CONTENT_TYPES, toArrow, toCsv } from './output.formatter.ts';
-import { buildQuery, filtersFromParams, parseDateRange, parseFunnelSteps, parseInt10, parseQueryBody, type QueryParts } from './query.parser.ts';
+import { buildQuery, filtersFromParams, parseDateRange, parseFunnelSteps, parseInt10, parseQueryBody, type ComparisonPart, type QueryParts, type SiteQueryContext } from './query.parser.ts';
+import { parseFiltersParam } from './filter.parser.ts';
 import type { ServingOptions } from './options.ts';
 import type { StatsQuery } from './query.parser.ts';
 import type { StatsResult, StatsService } from './stats.service.ts';
@@ -26,7 +27,7 @@ export interface RouteDeps {
 
 type Params = Record<string, string | string[] | undefined>;
 
-const RANGE_PARAMS = ['period', 'from', 'to', 'source', 'compare', 'format', 'key', ...DIMENSIONS];
+const RANGE_PARAMS = ['period', 'from', 'to', 'source', 'compare', 'compare_from', 'compare_to', 'filters', 'segment', 'goal', 'format', 'key', ...DIMENSIONS];
 const ALLOWED: Record<string, readonly string[]> = {
   series: ['metrics', 'metric', 'grain', ...RANGE_PARAMS],
   totals: ['metrics', 'metric', ...RANGE_PARAMS],
@@ -79,25 +80,34 @@ function rangeOf(params: Params): string | [string, string] {
   return from !== undefined && to !== undefined ? [from, to] : one(params, 'period') ?? '7d';
 }
 
-function compareOf(params: Params): boolean {
+/** `compare=previous_period|year_over_year|custom` (custom with compare_from and compare_to); `true` is previous_period. */
+function compareOf(params: Params): ComparisonPart | undefined {
   const c = one(params, 'compare');
-  if (c === undefined || c === '' || c === 'false') return false;
-  if (c === 'previous_period' || c === 'true') return true;
-  throw badRequest(`compare=${JSON.stringify(c.slice(0, 30))} is not valid: expected previous_period`);
+  const from = one(params, 'compare_from');
+  const to = one(params, 'compare_to');
+  if ((from === undefined) !== (to === undefined)) throw badRequest('give both compare_from and compare_to, or neither');
+  if (c === undefined || c === '' || c === 'false') {
+    if (from !== undefined) throw badRequest('compare_from and compare_to need compare=custom');
+    return undefined;
+  }
+  return { mode: c === 'true' ? 'previous_period' : c, ...(from !== undefined && to !== undefined ? { range: [from, to] as const } : {}) };
 }
 
-function aliasParts(site: string, params: Params, dimension: string | undefined, defaultMetric: string): QueryParts {
+function aliasParts(site: string, params: Params, dimension: string | undefined, defaultMetric: string, options: ServingOptions): QueryParts {
   const metrics = one(params, 'metrics') ?? one(params, 'metric') ?? defaultMetric;
+  const comparison = compareOf(params);
   return {
     site,
     metrics: metrics.split(',').map((m) => m.trim()).filter(Boolean),
     range: rangeOf(params),
     dimension,
-    filters: filtersFromParams(params),
+    filters: parseFiltersParam(one(params, 'filters'), options, { filters: filtersFromParams(params), conditions: [] }),
+    segment: one(params, 'segment'),
+    goal: one(params, 'goal'),
     limit: one(params, 'limit'),
     offset: one(params, 'offset'),
     source: one(params, 'source'),
-    compare: compareOf(params),
+    ...(comparison ? { comparison } : {}),
   };
 }
 
@@ -122,6 +132,8 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
   const run = (q: StatsQuery) => deps.stats.run({ ...q, currency: sites.get(q.site)?.currency ?? DEFAULT_CURRENCY });
   /** Date ranges and buckets are the site's local ones (contract 9). */
   const zoneOf = (site: string) => sites.get(site)?.timezone ?? 'UTC';
+  /** A site's saved segments and goals (sites file `segments`, `goals`). */
+  const segmentsOf = (site: string): SiteQueryContext => ({ segments: (name) => sites.get(site)?.segments?.find((g) => g.name === name)?.filters, goals: sites.get(site)?.goals ?? [] });
   const stats = { run, realtime: deps.stats.realtime.bind(deps.stats), funnel: deps.stats.funnel.bind(deps.stats), coverage: deps.stats.coverage.bind(deps.stats) };
 
   app.post('/api/v2/query', async (req, reply) => {
@@ -129,7 +141,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const site = (req.body as { site_id?: unknown } | null)?.site_id;
     if (typeof site !== 'string') throw badRequest('query body: site_id: expected the site id as a string');
     authorizeSite(sites, site, readKeyOf(req));
-    return send(reply, req, await stats.run(parseQueryBody(req.body, clock(), options, zoneOf(site))), deps);
+    return send(reply, req, await stats.run(parseQueryBody(req.body, clock(), options, zoneOf(site), segmentsOf(site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/series', async (req, reply) => {
@@ -137,14 +149,14 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'series');
     const grain = one(params, 'grain');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews'), clock(), options, zoneOf(req.params.site))), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews', options), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/totals', async (req, reply) => {
     authorizeSite(sites, req.params.site, readKeyOf(req));
     const params = req.query as Params;
     checkParams(params, 'totals');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors'), clock(), options, zoneOf(req.params.site))), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors', options), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string; dimension: string } }>('/v1/sites/:site/breakdown/:dimension', async (req, reply) => {
@@ -152,7 +164,9 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'breakdown');
     if (req.params.dimension.startsWith('time')) throw badRequest('breakdown by time is a series: use /v1/sites/:site/series');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, req.params.dimension, 'pageviews'), clock(), options, zoneOf(req.params.site))), deps);
+    // `country,device`: a breakdown by several dimensions.
+    const [first, ...more] = req.params.dimension.split(',');
+    return send(reply, req, await stats.run(buildQuery({ ...aliasParts(req.params.site, params, first, 'pageviews', options), ...(more.length ? { moreDimensions: more } : {}) }, clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/realtime', async (req) => {
@@ -168,6 +182,12 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const steps = parseFunnelSteps(one(params, 'steps'), options);
     const { from, to } = parseDateRange(rangeOf(params), clock(), options, zoneOf(req.params.site));
     return stats.funnel(req.params.site, from, to, steps, filtersFromParams(params), zoneOf(req.params.site));
+  });
+
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/segments', async (req) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    checkParams(req.query as Params, 'plain');
+    return { segments: (sites.get(req.params.site)?.segments ?? []).map((g) => ({ name: g.name, filters: g.filters })) };
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/coverage', async (req) => {

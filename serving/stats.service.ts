@@ -17,7 +17,10 @@ import type { StatsQuery } from './query.parser.ts';
 import type { ResultCache } from './result.cache.ts';
 import type { BatchSource, CoverageMeta, FunnelStep, RealtimeReader, SourceChoice, SourceName, SpeedViews } from './types.ts';
 import { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
-import type { Filters } from '../core/views.ts';
+import type { Dimension, FilterCondition, FilterOperator, Filters } from '../core/views.ts';
+import { yearBack, type Comparison } from './comparison.ts';
+import { clausesOf } from './filter.parser.ts';
+import { asNullable, conversionMetrics, goalCondition, goalPlan, goalValues, type ApiMetric, type GoalDefinition } from './goals.ts';
 
 export interface ResultRow {
   dimensions: string[];
@@ -44,6 +47,8 @@ export interface ResponseMeta {
   missing_reasons?: { from: string; to: string; reason: string }[];
   coverage: { batch: { from: string; to: string } | null; speed: { from: string; to: string } | null };
   uniques?: string;
+  /** A breakdown's metric over the whole range and filters (`include.totals`): what its rows are shares of. */
+  totals?: Record<string, number | null>;
   /**
    * On answers with the revenue metric (contract 10): the currency revenue is in (the site's
    * reporting currency; null for a breakdown by currency, whose rows are each in the currency they
@@ -54,10 +59,24 @@ export interface ResponseMeta {
 }
 
 export interface StatsResult {
-  query: { site_id: string; kind: StatsQuery['kind']; metrics: Metric[]; date_range: [string, string]; dimensions: string[]; filters: Filters; grain?: string; limit?: number; offset?: number; timezone: string };
+  query: {
+    site_id: string;
+    kind: StatsQuery['kind'];
+    metrics: ApiMetric[];
+    date_range: [string, string];
+    dimensions: string[];
+    /** Every filter the answer applies (the segment's included), as clauses. */
+    filters: [FilterOperator, Dimension, string[]][];
+    segment?: string;
+    goal?: string;
+    grain?: string;
+    limit?: number;
+    offset?: number;
+    timezone: string;
+  };
   results: ResultRow[];
   meta: ResponseMeta;
-  comparison?: { date_range: [string, string]; results: ResultRow[]; meta: ResponseMeta };
+  comparison?: { mode: Comparison['mode']; date_range: [string, string]; results: ResultRow[]; meta: ResponseMeta };
 }
 
 export interface RealtimeResult {
@@ -108,6 +127,13 @@ export function previousPeriod(q: Pick<StatsQuery, 'kind' | 'from' | 'to' | 'gra
   return { from, to: cal.floor(q.from, q.grain) };
 }
 
+/** The range an answer is compared with (comparison.ts). */
+export function comparisonRange(q: Pick<StatsQuery, 'kind' | 'from' | 'to' | 'grain' | 'zone'>, c: Comparison): { from: number; to: number } {
+  if (c.mode === 'custom') return { from: c.from, to: c.to };
+  if (c.mode === 'year_over_year') return { from: yearBack(q.from, q.zone), to: yearBack(q.to, q.zone) };
+  return previousPeriod(q);
+}
+
 /** Batch's coverage of a site in whole local days of its zone (the planner's W). */
 async function siteCoverage(batch: { coverage(site: string): Promise<{ from: number; to: number } | null> }, site: string, zone: string): Promise<{ from: number; to: number } | null> {
   const cov = await batch.coverage(site);
@@ -115,7 +141,7 @@ async function siteCoverage(batch: { coverage(site: string): Promise<{ from: num
 }
 
 /** A metric value as the API presents it: revenue in currency units, everything else as is. */
-const present = (m: Metric, v: number | null | undefined): number | null => (v === null || v === undefined ? null : m === 'revenue' ? microsToUnits(v) : v);
+const present = (m: ApiMetric, v: number | null | undefined): number | null => (v === null || v === undefined ? null : m === 'revenue' ? microsToUnits(v) : v);
 const span = (c: { from: number; to: number } | null) => (c ? { from: iso(c.from), to: iso(c.to) } : null);
 
 function meta(m: CoverageMeta, choice: SourceChoice, sources: SourceName[], exact: boolean, uniques?: string): ResponseMeta {
@@ -174,23 +200,25 @@ export class StatsService {
         metrics: q.metrics,
         date_range: [stamp(q.from), stamp(q.to)],
         timezone: q.zone,
-        dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.dimension ? [q.dimension] : [],
-        filters: q.filters,
+        dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.kind === 'goals' ? ['event:goal'] : q.visitPage ? [`visit:${q.visitPage}_page`] : q.dimensions ?? (q.dimension ? [q.dimension] : []),
+        filters: clausesOf(q),
+        ...(q.segment !== undefined ? { segment: q.segment } : {}),
+        ...(q.goal ? { goal: q.goal.name } : {}),
         ...(q.grain ? { grain: q.grain } : {}),
-        ...(q.kind === 'breakdown' ? { limit: q.limit, offset: q.offset } : {}),
+        ...(q.kind === 'breakdown' || q.kind === 'goals' ? { limit: q.limit, offset: q.offset } : {}),
       },
       ...main,
     };
-    if (q.compare) {
-      const prev = { ...q, ...previousPeriod(q) };
+    if (q.comparison) {
+      const prev = { ...q, ...comparisonRange(q, q.comparison) };
       const other = await this.answer(prev, ctx);
-      result.comparison = { date_range: [stamp(prev.from), stamp(prev.to)], ...other };
+      result.comparison = { mode: q.comparison.mode, date_range: [stamp(prev.from), stamp(prev.to)], ...other };
     }
     return result;
   }
 
   private async answer(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
-    const out = await this.answerRows(q, ctx);
+    const out = q.goal || q.kind === 'goals' ? await this.goalRows(q, ctx) : await this.answerRows(q, ctx);
     if (q.metrics.includes('revenue')) out.meta.revenue = await this.revenueMeta(q, ctx);
     return out;
   }
@@ -200,17 +228,77 @@ export class StatsService {
     const currency = reportingCurrency(q);
     if (q.kind === 'breakdown' && q.dimension === 'currency') return { currency: null, other_currency_purchases: 0 };
     const range = { site: q.site, from: q.from, to: q.to, metrics: ['purchases'] as Metric[], currency };
-    const all = await mergeTotals({ ...range, filters: q.filters }, ctx);
+    const conditions = q.goal ? [...q.conditions, goalCondition(q.goal)] : q.conditions;
+    const all = await mergeTotals({ ...range, filters: q.filters, conditions }, ctx);
     const a = all.values.purchases;
     // Under a currency filter the answer's purchases are all in that currency (or none were left out).
-    const c = q.filters.currency !== undefined ? (q.filters.currency === currency ? a : 0) : (await mergeTotals({ ...range, filters: { ...q.filters, currency } }, ctx)).values.purchases;
+    const c = q.filters.currency !== undefined ? (q.filters.currency === currency ? a : 0) : (await mergeTotals({ ...range, filters: { ...q.filters, currency }, conditions }, ctx)).values.purchases;
     return { currency, other_currency_purchases: a === undefined || a === null || c === undefined || c === null ? null : a - c };
   }
 
-  private async answerRows(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
-    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
+  /** The query's range and filters as the merge functions take them; `extra` conditions ANDed (a goal's). */
+  private rangeOf(q: StatsQuery, extra: FilterCondition[] = []) {
+    const conditions = [...q.conditions, ...extra];
+    return { site: q.site, from: q.from, to: q.to, filters: q.filters, ...(conditions.length ? { conditions } : {}), currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
+  }
+
+  /**
+   * Goal answers (goals.ts): the store metrics under the goal's condition, and the visitors without
+   * it that a conversion rate divides by; a breakdown by goal is one such total per goal.
+   */
+  private async goalRows(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
+    if (q.kind === 'goals') {
+      const answers = await Promise.all((q.goals ?? []).map(async (g) => ({ g, a: await this.goalTotals(q, g, ctx) })));
+      const first = q.metrics[0]!;
+      answers.sort((x, y) => (y.a.values[first] ?? -1) - (x.a.values[first] ?? -1) || (x.g.name < y.g.name ? -1 : 1));
+      const page = answers.slice(q.offset, q.offset + q.limit);
+      const sources = [...new Set(answers.flatMap((x) => x.a.sources))];
+      const base = answers[0]?.a.meta ?? (await mergeTotals({ ...this.rangeOf(q), metrics: ['pageviews'] }, ctx)).meta;
+      return { results: page.map((x) => ({ dimensions: [x.g.name], metrics: q.metrics.map((m) => present(m, x.a.values[m])) })), meta: meta(base, ctx.choice, sources, answers.every((x) => x.a.exact && x.a.meta.complete)) };
+    }
+    const goal = q.goal!;
+    const plan = goalPlan(q.metrics, goal);
+    const withGoal = this.rangeOf(q, [goalCondition(goal)]);
     if (q.kind === 'series') {
-      const s = await mergeSeries({ ...range, grain: q.grain!, metrics: q.metrics }, ctx);
+      const [g, w] = await Promise.all([mergeSeries({ ...withGoal, grain: q.grain!, metrics: plan.withGoal }, ctx), plan.without.length ? mergeSeries({ ...this.rangeOf(q), grain: q.grain!, metrics: plan.without }, ctx) : null]);
+      const stamp = stampIn(q.zone);
+      const seen = new Set<SourceName>(g.points.flatMap((p) => (p.source === 'batch+speed' ? ['batch', 'speed'] : p.source ? [p.source] : [])) as SourceName[]);
+      return {
+        results: g.points.map((p, i) => {
+          const v = goalValues(q.metrics, goal, p.values, w?.points[i]?.values ?? {});
+          return { dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, v[m])), source: p.source, exact: p.exact, status: p.status, ...(p.reason !== undefined ? { reason: p.reason } : {}) };
+        }),
+        meta: meta(g.meta, ctx.choice, [...seen], g.points.every((p) => p.exact)),
+      };
+    }
+    if (q.kind === 'totals') {
+      const t = await this.goalTotals(q, goal, ctx);
+      return { results: [{ dimensions: [], metrics: q.metrics.map((m) => present(m, t.values[m])) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
+    }
+    // A breakdown of a goal's conversions (its page views, or its custom events and purchases added) or converting visitors.
+    const metric = q.metrics[0]!;
+    const ranked = metric === 'conversions' ? conversionMetrics(goal) : [metric as 'pageviews' | 'visitors' | 'events' | 'revenue'];
+    const fetchCap = this.deps.options.maxLimit + this.deps.options.maxOffset;
+    const parts = await Promise.all(ranked.map((m) => mergeBreakdown({ ...withGoal, dimension: q.dimension!, ...(q.dimensions ? { dimensions: q.dimensions } : {}), metric: m as 'pageviews' | 'visitors' | 'events' | 'revenue', limit: Math.min(fetchCap, q.limit + q.offset) }, ctx, { fetchCap })));
+    const sums = new Map<string, number>();
+    for (const b of parts) for (const r of b.rows) sums.set(r.value, (sums.get(r.value) ?? 0) + r.count);
+    const rows = [...sums].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(q.offset, q.offset + q.limit);
+    const b = parts[0]!;
+    return { results: rows.map(([value, count]) => ({ dimensions: q.dimensions ? (JSON.parse(value) as string[]) : [value], metrics: [present(metric, count)] })), meta: meta(b.meta, ctx.choice, b.sources, parts.every((x) => x.exact && x.meta.complete), metric === 'visitors' && b.sources.length > 1 ? 'sum-upper-bound' : undefined) };
+  }
+
+  /** One goal's metrics over the query's range. */
+  private async goalTotals(q: StatsQuery, goal: GoalDefinition, ctx: MergeContext) {
+    const plan = goalPlan(q.metrics, goal);
+    const [g, w] = await Promise.all([mergeTotals({ ...this.rangeOf(q, [goalCondition(goal)]), metrics: plan.withGoal }, ctx), plan.without.length ? mergeTotals({ ...this.rangeOf(q), metrics: plan.without }, ctx) : null]);
+    return { ...g, exact: g.exact && (w?.exact ?? true), values: goalValues(q.metrics, goal, g.values, asNullable(w?.values ?? {})) };
+  }
+
+  private async answerRows(q: StatsQuery, ctx: MergeContext): Promise<{ results: ResultRow[]; meta: ResponseMeta }> {
+    const metrics = q.metrics as Metric[];
+    const range = { site: q.site, from: q.from, to: q.to, filters: q.filters, ...(q.conditions.length ? { conditions: q.conditions } : {}), currency: reportingCurrency(q), zone: q.zone, ...(q.eventName ? { eventName: q.eventName } : {}) };
+    if (q.kind === 'series') {
+      const s = await mergeSeries({ ...range, grain: q.grain!, metrics }, ctx);
       const seen = new Set<SourceName>();
       for (const p of s.points) {
         if (p.source === 'batch+speed') seen.add('batch').add('speed');
@@ -219,18 +307,25 @@ export class StatsService {
       const sources = [...seen];
       const stamp = stampIn(q.zone);
       return {
-        results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: q.metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status, ...(p.reason !== undefined ? { reason: p.reason } : {}) })),
+        results: s.points.map((p) => ({ dimensions: [stamp(p.start)], metrics: metrics.map((m) => present(m, p.values[m])), source: p.source, exact: p.exact, status: p.status, ...(p.reason !== undefined ? { reason: p.reason } : {}) })),
         meta: meta(s.meta, ctx.choice, sources, s.points.every((p) => p.exact)),
       };
     }
     if (q.kind === 'totals') {
-      const t = await mergeTotals({ ...range, metrics: q.metrics }, ctx);
-      return { results: [{ dimensions: [], metrics: q.metrics.map((m) => present(m, t.values[m])) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
+      const t = await mergeTotals({ ...range, metrics }, ctx);
+      return { results: [{ dimensions: [], metrics: metrics.map((m) => present(m, t.values[m])) }], meta: meta(t.meta, ctx.choice, t.sources, t.exact && t.meta.complete, t.uniques) };
     }
     const metric = q.metrics[0] as 'pageviews' | 'visitors' | 'events' | 'revenue';
-    const b = await mergeBreakdown({ ...range, dimension: q.dimension!, metric, limit: q.limit }, ctx, { offset: q.offset, fetchCap: this.deps.options.maxLimit + this.deps.options.maxOffset });
+    const [b, total] = await Promise.all([
+      mergeBreakdown({ ...range, dimension: q.dimension!, ...(q.dimensions ? { dimensions: q.dimensions } : {}), ...(q.visitPage ? { visitPage: q.visitPage } : {}), metric, limit: q.limit }, ctx, { offset: q.offset, fetchCap: this.deps.options.maxLimit + this.deps.options.maxOffset }),
+      q.totals ? mergeTotals({ ...range, metrics: [metric] }, ctx) : undefined,
+    ]);
     const uniques = metric === 'visitors' && b.sources.length > 1 ? 'sum-upper-bound' : undefined;
-    return { results: b.rows.map((r) => ({ dimensions: [r.value], metrics: [present(metric, r.count)] })), meta: meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques) };
+    // By several dimensions a row's value is the stores' breakdownKey: the values as a JSON array.
+    const dims = (r: { value: string }): string[] => (q.dimensions ? (JSON.parse(r.value) as string[]) : [r.value]);
+    const m = meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques);
+    if (total) m.totals = { [metric]: present(metric, total.values[metric]) };
+    return { results: b.rows.map((r) => ({ dimensions: dims(r), metrics: [present(metric, r.count)] })), meta: m };
   }
 
 

@@ -5,7 +5,7 @@
  * so the API works with whatever a store offers and says so when it cannot answer.
  */
 import type { IdSets } from '../core/day-sketches.ts';
-import type { Coverage, Dimension, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
+import type { Coverage, Dimension, FilterCondition, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
 
 /** Funnels are part of the read contract (core/views.ts). */
 export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
@@ -27,17 +27,17 @@ export interface ExtraIds extends IdSets {
  * may come more than once (once per day it was seen): they go into a sketch, which counts it once.
  */
 export interface VisitorIdsReader {
-  visitorIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
+  visitorIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): IdChunks;
 }
 
 /** The same visitors as `visitorIds`, whole sketched days as one sketch (lazy: nothing is read until asked). */
 export interface VisitorSetsReader {
-  visitorSets(site: string, from: number, to: number, filters?: Filters): IdSets;
+  visitorSets(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): IdSets;
 }
 
 /** Speed-side union of its sketches over [from, to) with extra ids (the batch side's visitors). */
 export interface VisitorsUnionReader {
-  visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number>;
+  visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters, conditions?: readonly FilterCondition[]): Promise<number>;
 }
 
 /**
@@ -46,11 +46,11 @@ export interface VisitorsUnionReader {
  * `visitor@start-ms` (core/sessions.ts), which is what makes the ids meet.
  */
 export interface SessionIdsReader {
-  sessionIds(site: string, from: number, to: number, filters?: Filters): IdChunks;
+  sessionIds(site: string, from: number, to: number, filters?: Filters, conditions?: readonly FilterCondition[]): IdChunks;
 }
 
 export interface SessionsUnionReader {
-  sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number>;
+  sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters, conditions?: readonly FilterCondition[]): Promise<number>;
 }
 
 /** One visit's part within a range: its first and last event there and its page views there. */
@@ -124,9 +124,15 @@ export interface JobsReader {
   get(id: string): Promise<JobRecord | null | undefined>;
 }
 
+/** A named filter set of a site (sites file `segments`): the query endpoint's filter clauses. */
+export interface SavedSegment {
+  name: string;
+  filters: readonly (readonly [string, string, string | readonly string[]])[];
+}
+
 /** The sites, their read keys and reporting currencies (core/sites.ts `Sites` fits this shape). */
 export interface SiteDirectory {
-  get(id: string): { currency: string; timezone?: string } | undefined;
+  get(id: string): { currency: string; timezone?: string; segments?: readonly SavedSegment[]; goals?: readonly { name: string; page?: string | undefined; event?: string | undefined }[] } | undefined;
   authorizeRead(siteId: string, readKey: string | undefined): boolean;
 }
 
@@ -193,4 +199,4 @@ export interface MergedBreakdown {
   meta: CoverageMeta;
 }
 
-export type { Coverage, Dimension, Filters, Grain, Metric, MetricValues, RangeQuery, ViewReader };
+export type { Coverage, Dimension, FilterCondition, Filters, Grain, Metric, MetricValues, RangeQuery, ViewReader };

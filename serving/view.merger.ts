@@ -3,7 +3,7 @@
  * buckets at or after W from speed; a bucket neither covers is `missing`, never a zero.
  * Totals combine both sides without counting a visitor twice across W.
  */
-import { calendarOf, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
+import { calendarOf, isFiltered, UnsupportedQueryError, type BreakdownQuery, type Metric, type MetricValues, type SeriesQuery, type TotalsQuery } from '../core/views.ts';
 import { planRange, type RangePart, type RangePlan } from './range.planner.ts';
 import type { BatchViews, CoverageMeta, MergedBreakdown, MergedPoint, MergedSeries, MergedTotals, MissingReason, SourceChoice, SourceName, SpeedViews } from './types.ts';
 
@@ -156,7 +156,7 @@ export async function mergeTotals(q: TotalsQuery, ctx: MergeContext): Promise<Me
 
 /** Names the batch side's ids of a union: they never change within a batch version. */
 function idsKey(version: string, what: string, q: TotalsQuery, b: RangePart): string {
-  return JSON.stringify([version, what, q.site, b.from, b.to, q.filters ?? {}]);
+  return JSON.stringify([version, what, q.site, b.from, b.to, q.filters ?? {}, q.conditions ?? []]);
 }
 
 /**
@@ -170,9 +170,9 @@ async function visitorsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
   const speed = ctx.speed;
   if (batch?.visitorIds && speed.visitorsUnion) {
     try {
-      const sets = batch.visitorSets ? batch.visitorSets(q.site, b.from, b.to, q.filters) : { ids: () => batch.visitorIds!(q.site, b.from, b.to, q.filters) };
+      const sets = batch.visitorSets ? batch.visitorSets(q.site, b.from, b.to, q.filters, q.conditions) : { ids: () => batch.visitorIds!(q.site, b.from, b.to, q.filters, q.conditions) };
       const extra = { ...sets, key: idsKey(batch.version, 'visitors', q, b) };
-      return { value: await speed.visitorsUnion(q.site, s.from, s.to, extra, q.filters), how: 'union' };
+      return { value: await speed.visitorsUnion(q.site, s.from, s.to, extra, q.filters, q.conditions), how: 'union' };
     } catch (err) {
       if (!(err instanceof UnsupportedQueryError)) throw err;
     }
@@ -192,8 +192,8 @@ async function sessionsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
   if (!ctx.batch?.sessionIds || !ctx.speed.sessionsUnion) return undefined;
   try {
     const batch = ctx.batch;
-    const extra = { key: idsKey(batch.version, 'sessions', q, b), ids: () => batch.sessionIds!(q.site, b.from, b.to, q.filters) };
-    return await ctx.speed.sessionsUnion(q.site, s.from, s.to, extra, q.filters);
+    const extra = { key: idsKey(batch.version, 'sessions', q, b), ids: () => batch.sessionIds!(q.site, b.from, b.to, q.filters, q.conditions) };
+    return await ctx.speed.sessionsUnion(q.site, s.from, s.to, extra, q.filters, q.conditions);
   } catch (err) {
     if (!(err instanceof UnsupportedQueryError)) throw err;
     return undefined;
@@ -211,7 +211,7 @@ async function sessionsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: M
 const W_JOIN_MS = 24 * 3_600_000;
 
 async function visitsAcross(q: TotalsQuery, b: RangePart, s: RangePart, ctx: MergeContext): Promise<{ bounce_rate: number; visit_duration: number } | undefined> {
-  if (!ctx.batch?.visitParts || !ctx.speed.visitParts || Object.values(q.filters ?? {}).some((v) => v !== undefined)) return undefined;
+  if (!ctx.batch?.visitParts || !ctx.speed.visitParts || isFiltered(q.filters, q.conditions)) return undefined;
   const [bt, near, speed] = await Promise.all([
     b.reader.totals({ ...q, metrics: ['sessions', 'bounce_rate', 'visit_duration'], from: b.from, to: b.to }),
     ctx.batch.visitParts(q.site, b.from, b.to, b.to - W_JOIN_MS),

@@ -12,7 +12,7 @@
  * in an epoch its writer has not seen begin.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 import { pipelineValues } from './redis.exec.ts';
 import type { SpeedKeys } from './redis.keys.ts';
@@ -56,7 +56,7 @@ function parse(flat: string[] | Record<string, string>): SpeedEpoch | null {
 
 export class EpochStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: SpeedKeys,
   ) {}
 

@@ -6,7 +6,7 @@
  */
 import type { ErasureList } from '../core/erasure.list.ts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import { DependencyError, errorMessage } from '../core/errors.ts';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
@@ -28,7 +28,7 @@ import { WatermarkCache } from './watermark.cache.ts';
 
 export interface SpeedConsumerDeps {
   kafka: Kafka;
-  redis: Redis;
+  redis: RedisClient;
   /** Writer schemas by id: records are decoded into the rollup's fields only (event.decoder.ts). */
   registry?: RegistryClient;
   /** Full decode through a codec; used when no `registry` is given. */
@@ -101,6 +101,7 @@ export class SpeedConsumer extends BaseService {
       ...(options.dedupeMs ? { dedupeMs: options.dedupeMs } : {}),
       onFull: (waited) => this.onRedisFull(waited),
       stopping: () => this.stopping,
+      ...(options.replicaWaitMs ? { replicaWaitMs: options.replicaWaitMs } : {}),
     });
     this.wm = new WatermarkCache(deps.watermark, options.watermarkRefreshMs, deps.logger);
     this.now = deps.clock ?? Date.now;

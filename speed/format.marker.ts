@@ -5,7 +5,7 @@
  * refreshes its TTL, so it lives as long as the newest bucket.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DataFormatError, parseFormatMarker, type FormatMarker, type FormatMarkerStore } from '../core/data-format.ts';
 import type { SpeedKeys } from './redis.keys.ts';
 
@@ -16,7 +16,7 @@ const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 export class SpeedFormatMarker implements FormatMarkerStore {
   readonly where: string;
 
-  constructor(private readonly redis: Redis, private readonly keys: SpeedKeys) {
+  constructor(private readonly redis: RedisClient, private readonly keys: SpeedKeys) {
     this.where = `speed store ${keys.prefix} in Redis`;
   }
 

@@ -3,13 +3,13 @@
  * (`retireBefore`), or everything of a site or of all sites before a rebuild (`clear`).
  * Coverage moves first, so a reader never takes a half-deleted range for real numbers.
  */
-import type { Redis } from 'ioredis';
+import { scanKeys, unlinkKeys, type RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 import { EpochStore } from './epoch.store.ts';
 import { DAY_MINUTES, HOUR_MINUTES, MINUTE_MS, toMinute, type SpeedKeys } from './redis.keys.ts';
 
 export interface MaintenanceDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: SpeedKeys;
   /** The meta record expires like every other key; by then retention starts later than it anyway. */
   ttlMs: number;
@@ -56,11 +56,8 @@ export class SpeedMaintenance {
   /** Deletes every key of a site (offset records included), or of every site; returns keys deleted. */
   async clear(site?: string): Promise<number> {
     let deleted = 0;
-    const stream = this.deps.redis.scanStream({ match: this.deps.keys.pattern(site), count: 1000 });
-    for await (const batch of stream) {
-      const keys = batch as string[];
-      if (keys.length) deleted += await this.deps.redis.unlink(...keys);
-    }
+    // scanKeys/unlinkKeys: every master of a Redis Cluster, one UNLINK per site slot.
+    for await (const keys of scanKeys(this.deps.redis, this.deps.keys.pattern(site))) deleted += await unlinkKeys(this.deps.redis, keys);
     if (site === undefined) await this.deps.redis.unlink(this.deps.keys.sites);
     else await this.deps.redis.srem(this.deps.keys.sites, site);
     return deleted;
@@ -87,7 +84,7 @@ export class SpeedMaintenance {
     await this.exec(this.deps.redis.pipeline().hset(key, 'from', String(from)).pexpire(key, this.deps.ttlMs));
   }
 
-  private async exec(pipe: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  private async exec(pipe: ReturnType<RedisClient['pipeline']>): Promise<unknown[]> {
     const res = await pipe.exec();
     return (res ?? []).map(([err, v]) => {
       if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: speed maintenance failed: ${err.message}`, err);

@@ -31,6 +31,8 @@ export interface SpeedOptions {
   rebuildLeaseMs?: number;
   /** How long after an epoch's split its rebuild still reads events of before it produced late. */
   rebuildTailMs?: number;
+  /** Redis Cluster: how long a write round waits for the replicas of its masters (REDIS_WAIT_TIMEOUT); absent: 2 s. */
+  replicaWaitMs?: number;
 }
 
 export const SPEED_DEFAULTS = {
@@ -55,6 +57,7 @@ export function speedOptions(config: ConfigValues, overrides: Partial<SpeedOptio
     commitIntervalMs: config.SPEED_COMMIT_INTERVAL,
     maxMembers: config.SPEED_MAX_MEMBERS,
     dedupeMs: config.SPEED_DEDUPE_WINDOW,
+    replicaWaitMs: config.REDIS_WAIT_TIMEOUT,
     ...SPEED_DEFAULTS,
     ...overrides,
   };

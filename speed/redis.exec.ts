@@ -1,8 +1,8 @@
 /** Pipelines of the speed writers, with one way of turning Redis' failures into DependencyErrors. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 
-type Pipe = ReturnType<Redis['pipeline']>;
+type Pipe = ReturnType<RedisClient['pipeline']>;
 
 /** Each command's error or value; throws only when the pipeline as a whole fails. */
 export async function pipelineReplies(pipe: Pipe, what: string): Promise<[Error | null, unknown][]> {

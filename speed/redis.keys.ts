@@ -59,6 +59,15 @@ export type TupleDim = (typeof TUPLE_DIMS)[number];
 export const HLL_DIMS: readonly TupleDim[] = ['country', 'device'];
 export const HLL_DIM_INDEX: readonly number[] = HLL_DIMS.map((d) => TUPLE_DIMS.indexOf(d));
 
+/**
+ * Custom events and purchases also add their visitor to a sketch per event name (format 6), listed
+ * in the minute's index like the HLL_DIMS values: goals' converting visitors and conversion rates
+ * across W. Names are clients' own, so at most NAME_SKETCHES_PER_MINUTE per site and minute get one
+ * (per consumer process); the visitors of the others go to `event_name:(other)`.
+ */
+export const NAME_SKETCH_DIM = 'event_name';
+export const NAME_SKETCHES_PER_MINUTE = 64;
+
 /** Separates the parts of a tuple field. A missing value is stored as its core/views.ts labelOf() label. */
 export const SEP = '\x1f';
 

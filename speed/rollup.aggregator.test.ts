@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { labelOf, MISSING_LABEL } from '../core/views.ts';
-import { AGG, KIND, revenueField, tupleField } from './redis.keys.ts';
+import { AGG, KIND, NAME_SKETCHES_PER_MINUTE, revenueField, tupleField } from './redis.keys.ts';
 import { offsetAbove, rollupSite } from './rollup.aggregator.ts';
 import { traffic } from './testing/speed.fixture.ts';
 
@@ -74,22 +74,29 @@ describe('rollupSite with more event names than tuple codes hold', () => {
       expect(m.counters.get(field)).toBe(1);
     }
     expect(m.counters.get(AGG.events)).toBe(2_500);
+    // Visitor sketches per event name stay bounded whatever names clients send: the rest go to (other).
+    const named = [...m.dimVisitors.keys()].filter((k) => k.startsWith('event_name:'));
+    expect(named.length).toBeLessThanOrEqual(NAME_SKETCHES_PER_MINUTE + 1);
+    expect(named).toContain('event_name:(other)');
   });
 });
 
 describe('rollupSite visitor sketches', () => {
-  it('puts each human visitor of a minute in its sketch and in one sketch per country and device value it had', () => {
-    const base = traffic({ events: 3_000, sites: ['alpha'] });
+  it('puts each human visitor of a minute in its sketch and in one sketch per country and device value and custom event name it had', () => {
+    // A site of its own: the names of the test above filled alpha's name sketches for its minute.
+    const base = traffic({ events: 3_000, sites: ['sketched'] });
     // Some visitors change country or device within a minute.
     const events = base.map((event, i) => ({ offset: String(i), event: i % 7 === 0 ? { ...event, country: 'ZZ', device_type: i % 2 ? 'tv' : event.device_type } : event }));
-    const r = rollupSite('alpha', events)!;
+    const r = rollupSite('sketched', events)!;
     for (const m of r.minutes.values()) {
       const humans = events.map((e) => e.event).filter((e) => !e.is_bot && Math.floor(e.event_time / 60_000) === m.minute);
       expect(new Set(m.visitors)).toEqual(new Set(humans.map((e) => e.visitor_id)));
       expect(m.visitors.length).toBe(new Set(m.visitors).size);
       const want = new Map<string, Set<string>>();
       for (const e of humans) {
-        for (const dv of [`country:${labelOf('country', e.country)}`, `device:${labelOf('device', e.device_type)}`]) {
+        // Custom events and purchases (format 6): their name's sketch too, goals' converting visitors.
+        const named = e.type !== 'pageview' || labelOf('event_name', e.name) !== 'pageview' ? [`event_name:${labelOf('event_name', e.name)}`] : [];
+        for (const dv of [`country:${labelOf('country', e.country)}`, `device:${labelOf('device', e.device_type)}`, ...named]) {
           if (!want.has(dv)) want.set(dv, new Set());
           want.get(dv)!.add(e.visitor_id);
         }

@@ -5,7 +5,7 @@
  */
 import { labelOf } from '../core/views.ts';
 import type { RollupEvent } from './event.decoder.ts';
-import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, SEP, revenueField, toMinute } from './redis.keys.ts';
+import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NAME_SKETCH_DIM, NAME_SKETCHES_PER_MINUTE, SEP, revenueField, toMinute } from './redis.keys.ts';
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
@@ -75,6 +75,25 @@ function pushSketches(out: string[], visitor: string, code: number): void {
 /** A visitor's dimension values when they have no code: sketch names spelled out. */
 function pushSketchesOf(out: string[], e: RollupEvent): void {
   for (let j = 0; j < HLL_DIMS.length; j++) out.push(e.visitor_id, HLL_DIMS[j] + ':' + tupleValue(e, HLL_DIM_INDEX[j]!));
+}
+
+/** Event names given a sketch per site and minute (`site\u0000minute` → names), oldest site-minutes forgotten first. */
+const nameSketches = new Map<string, Set<string>>();
+const NAME_SKETCH_MINUTES = 20_000;
+
+/** The sketch a custom event's or purchase's visitor goes to: its name's, or `(other)` past the cap. */
+function nameSketch(site: string, minute: number, name: string): string {
+  const key = site + '\u0000' + minute;
+  let names = nameSketches.get(key);
+  if (!names) {
+    if (nameSketches.size >= NAME_SKETCH_MINUTES) for (const k of [...nameSketches.keys()].slice(0, 1_000)) nameSketches.delete(k);
+    nameSketches.set(key, (names = new Set()));
+  }
+  if (!names.has(name)) {
+    if (names.size >= NAME_SKETCHES_PER_MINUTE) return `${NAME_SKETCH_DIM}:(other)`;
+    names.add(name);
+  }
+  return `${NAME_SKETCH_DIM}:${name}`;
 }
 
 /** Records visitor `v` with dimension code `code` (from dimsCode, or another builder's map). */
@@ -162,6 +181,9 @@ export class SiteRollupBuilder {
     if (e.is_bot) foldBot(m, e);
     else {
       foldHuman(m, e);
+      // Page views are named `pageview` unless the client named them (whose visitors, rare, are kept like a custom event's).
+      const name = labelOf('event_name', e.name);
+      if (e.type !== 'pageview' || name !== 'pageview') m.extra.push(e.visitor_id, nameSketch(this.site, minute, name));
       const mark = e.event_time * 2 + (e.type === 'pageview' ? 1 : 0);
       const times = this.visits.get(e.visitor_id);
       if (times) times.push(mark);

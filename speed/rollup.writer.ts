@@ -8,7 +8,7 @@
  * again after a pause, growing to `fullRetryMaxMs`, for as long as it lasts (the consumer stops
  * fetching meanwhile and Kafka keeps the events); `onFull` reports each wait (heartbeats, metrics).
  */
-import type { Redis } from 'ioredis';
+import { waitForReplicas, type RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 import { pipelineReplies, pipelineValues } from './redis.exec.ts';
 import { APPLY_LUA, encodeApply, type OffsetUpdate } from './apply.script.ts';
@@ -29,7 +29,7 @@ export interface ApplyItem {
 export type MultiApplyResult = { applied: true } | { applied: false; current: (string | null)[] };
 
 export interface RollupWriterDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: SpeedKeys;
   ttlMs: number;
   /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
@@ -44,6 +44,8 @@ export interface RollupWriterDeps {
   onFull?: (waitedMs: number) => void | Promise<void>;
   /** Stops the waiting (the consumer is stopping): the call then fails with REDIS_FULL. */
   stopping?: () => boolean;
+  /** Redis Cluster: how long a round waits for its writes to reach a replica (waitForReplicas); default 2 s. */
+  replicaWaitMs?: number;
 }
 
 /** Redis at maxmemory under noeviction refuses writes with this error (Redis 2.8 to 7). */
@@ -176,6 +178,9 @@ export class RollupWriter {
       waited += pause;
     }
     if (waited > 0) await this.deps.onFull?.(-1);
+    // On a Redis Cluster a write only its master holds would be undone by a failover, while the
+    // consumer moves on believing it applied: the round is done once a replica has it too.
+    await waitForReplicas(this.deps.redis, this.deps.replicaWaitMs ?? 2_000);
     return results as MultiApplyResult[];
   }
 

@@ -17,16 +17,28 @@ const TTL = 7 * 86_400_000;
 
 /** What the store answers, as speed/README.md states it; anything else it may refuse. */
 function speedRefuses(q: ContractQuery): boolean {
+  const conditions = q.conditions ?? [];
   const keys = Object.keys(q.filters);
-  const oneSketchFilter = keys.length === 1 && (HLL_DIMS as readonly string[]).includes(keys[0]!);
+  // Every dimension the query constrains, by equality or by a condition.
+  const dims = new Set([...keys, ...conditions.map((c) => c.dimension as string)]);
+  const constraints = keys.length + conditions.length;
+  const perPage = dims.has('page') || dims.has('referrer');
+  // Per-value visitor sketches: country, device, and event names other than page views' `pageview`.
+  const names = [...(q.filters.event_name !== undefined ? [q.filters.event_name] : []), ...conditions.filter((c) => c.dimension === 'event_name' && c.op === 'is').flatMap((c) => c.values)];
+  const byName = dims.size === 1 && dims.has('event_name') && names.length > 0 && !names.includes('pageview') && conditions.every((c) => c.op === 'is' || c.op === 'matches');
+  const oneSketchDim = (dims.size === 1 && (HLL_DIMS as readonly string[]).includes([...dims][0]!)) || byName;
   if (q.kind === 'breakdown') {
-    if (q.dimension === 'page' || q.dimension === 'referrer') return q.metric !== 'pageviews' || keys.length > 0;
-    return q.metric === 'visitors' && (!(HLL_DIMS as readonly string[]).includes(q.dimension) || keys.length > 0);
+    if (q.visitPage) return true;
+    const several = q.dimensions && q.dimensions.length > 1 ? q.dimensions : undefined;
+    if (several) return several.includes('page') || several.includes('referrer') || q.metric === 'visitors' || perPage;
+    if (q.dimension === 'page' || q.dimension === 'referrer') return q.metric !== 'pageviews' || constraints > 0;
+    if (perPage) return true;
+    return q.metric === 'visitors' && (!(HLL_DIMS as readonly string[]).includes(q.dimension) || constraints > 0);
   }
-  if (keys.length === 0) return false;
+  if (constraints === 0) return false;
   if (q.metrics.some((m) => m === 'sessions' || m === 'bounce_rate' || m === 'visit_duration')) return true;
-  if (q.metrics.includes('visitors') && !oneSketchFilter) return true;
-  if (keys.includes('page') || keys.includes('referrer')) return keys.length > 1 || q.metrics.some((m) => m !== 'pageviews' && m !== 'bounce_rate' && m !== 'visit_duration');
+  if (q.metrics.includes('visitors') && !oneSketchDim) return true;
+  if (perPage) return constraints > 1 || q.metrics.some((m) => m !== 'pageviews' && m !== 'bounce_rate' && m !== 'visit_duration');
   return false;
 }
 

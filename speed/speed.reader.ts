@@ -4,9 +4,11 @@
  * Uniques over any range are HyperLogLog unions (PFCOUNT over many keys), never sums.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError, UsageError } from '../core/errors.ts';
 import {
+  breakdownDimensions,
+  breakdownKey,
   calendarOf,
   MISSING_LABEL,
   reportingCurrency,
@@ -15,7 +17,9 @@ import {
   type BreakdownQuery,
   type BreakdownRow,
   type Coverage,
+  type FilterCondition,
   type Filters,
+  isFiltered,
   type Metric,
   type MetricValues,
   type SeriesPoint,
@@ -23,18 +27,18 @@ import {
   type TotalsQuery,
   type ViewReader,
 } from '../core/views.ts';
-import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, checkVisitMetrics, type CounterMode, type TupleMatch } from './query.planner.ts';
+import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, checkVisitMetrics, MAX_SCANNED_SETS, MAX_VALUE_SKETCHES, type CounterMode, type SketchChoice, type TupleMatch } from './query.planner.ts';
 import { CURRENCY_INDEX, DAY_MINUTES, HLL_DIMS, HOUR_MINUTES, MINUTE_MS, TUPLE_DIMS, parseTupleField, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
 import type { RealtimeSnapshot } from './types.ts';
 
 export interface SpeedReaderDeps {
-  redis: Redis;
+  redis: RedisClient;
   keys: SpeedKeys;
   ttlMs: number;
   clock?: () => number;
 }
 
-type Pipe = ReturnType<Redis['pipeline']>;
+type Pipe = ReturnType<RedisClient['pipeline']>;
 /** Minutes are epoch minutes; a span is [from, to) of them. */
 type Span = { from: number; to: number; open?: boolean };
 
@@ -118,6 +122,54 @@ const MIN_UNION_DAYS = 3;
 const UNION_TTL_MS = 10 * 60_000;
 type UnionPipe = { speedUnionCount(numKeys: number, ...args: string[]): unknown };
 
+/**
+ * Page views of the members of sorted sets (KEYS) passing a condition: ARGV[1] the operator, then
+ * its values. `is` looks its values up; the others scan every member (at most SPEED_MAX_MEMBERS
+ * per key), so the caller bounds the keys. Contains is a plain substring test (string.find plain).
+ */
+const ZSET_MATCH_SUM_LUA = `
+local op = ARGV[1]
+local total = 0
+-- A wildcard pattern (* any run of characters) against the whole member, by plain finds.
+local function glob(m, p)
+  local parts = {}
+  for piece in string.gmatch(p .. '*', '([^*]*)%*') do parts[#parts + 1] = piece end
+  if #parts == 1 then return m == parts[1] end
+  if string.sub(m, 1, #parts[1]) ~= parts[1] then return false end
+  local pos = #parts[1] + 1
+  for i = 2, #parts - 1 do
+    if parts[i] ~= '' then
+      local _, e = string.find(m, parts[i], pos, true)
+      if not e then return false end
+      pos = e + 1
+    end
+  end
+  local last = parts[#parts]
+  return #m - #last + 1 >= pos and string.sub(m, #m - #last + 1) == last
+end
+for _, key in ipairs(KEYS) do
+  if op == 'is' then
+    for i = 2, #ARGV do
+      local s = redis.call('ZSCORE', key, ARGV[i])
+      if s then total = total + tonumber(s) end
+    end
+  else
+    local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for j = 1, #all, 2 do
+      local m = all[j]
+      local hit = false
+      for i = 2, #ARGV do
+        if op == 'is_not' then hit = (m == ARGV[i]) elseif op == 'matches' then hit = glob(m, ARGV[i]) else hit = (string.find(m, ARGV[i], 1, true) ~= nil) end
+        if hit then break end
+      end
+      if hit == (op == 'contains' or op == 'matches') then total = total + tonumber(all[j + 1]) end
+    end
+  end
+end
+return total
+`;
+type MatchPipe = { speedZsetMatchSum(numKeys: number, ...args: string[]): unknown };
+
 /** Sketches of extra ids kept by key (each at most 12 KB, Redis' dense HyperLogLog). */
 const EXTRA_SKETCHES = 256;
 
@@ -130,6 +182,7 @@ export class SpeedReader implements ViewReader {
   constructor(private readonly deps: SpeedReaderDeps) {
     this.now = deps.clock ?? Date.now;
     if (!('speedUnionCount' in deps.redis)) deps.redis.defineCommand('speedUnionCount', { lua: UNION_COUNT_LUA });
+    if (!('speedZsetMatchSum' in deps.redis)) deps.redis.defineCommand('speedZsetMatchSum', { lua: ZSET_MATCH_SUM_LUA });
   }
 
   /**
@@ -159,7 +212,7 @@ export class SpeedReader implements ViewReader {
       if (start < cov.from || start >= cov.to) continue;
       buckets.push({ start, span: this.span(Math.max(start, q.from), Math.min(cal.next(start, q.grain), q.to), cov) });
     }
-    const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName, reportingCurrency(q));
+    const values = await this.compute(q.site, buckets.map((b) => b.span), q.metrics, q.filters, q.eventName, reportingCurrency(q), q.conditions);
     return buckets.map((b, i) => ({ start: b.start, values: values[i]! }));
   }
 
@@ -167,7 +220,7 @@ export class SpeedReader implements ViewReader {
     this.checkRange(q.from, q.to);
     const cov = await this.coverage(q.site);
     if (!cov) return {};
-    const [values] = await this.compute(q.site, [this.span(q.from, q.to, cov)], q.metrics, q.filters, q.eventName, reportingCurrency(q));
+    const [values] = await this.compute(q.site, [this.span(q.from, q.to, cov)], q.metrics, q.filters, q.eventName, reportingCurrency(q), q.conditions);
     return values!;
   }
 
@@ -179,32 +232,44 @@ export class SpeedReader implements ViewReader {
     const minutes = minutesOf(this.span(q.from, q.to, cov));
     const keys = this.deps.keys.site(q.site);
     const filters = activeFilters(q.filters);
+    const dims = breakdownDimensions(q);
+    if (q.visitPage) throw new UnsupportedQueryError(`speed keeps no pages per visit, so no ${q.visitPage} pages`);
+    if (dims.length > 1 && dims.some((d) => d === 'page' || d === 'referrer')) {
+      throw new UnsupportedQueryError(`speed keeps page views per page and per referrer apart from the other dimensions, so it breaks them down alone (asked: ${dims.join(' × ')})`);
+    }
+    if (dims.length > 1 && q.metric === 'visitors') throw new UnsupportedQueryError(`speed keeps visitor sketches per single ${HLL_DIMS.join('/')} value, so it ranks no combination of dimensions by visitors (asked: ${dims.join(' × ')})`);
     if (q.dimension === 'page' || q.dimension === 'referrer') {
-      if (q.metric !== 'pageviews' || Object.keys(filters).length > 0) {
-        throw new UnsupportedQueryError(`speed ranks ${q.dimension}s by unfiltered page views only (asked: ${q.metric}, ${Object.keys(filters).length} filters)`);
+      if (q.metric !== 'pageviews' || isFiltered(filters, q.conditions)) {
+        throw new UnsupportedQueryError(`speed ranks ${q.dimension}s by unfiltered page views only (asked: ${q.metric}, ${Object.keys(filters).length + (q.conditions?.length ?? 0)} filters)`);
       }
       const page = q.dimension === 'page';
       return this.topMembers(keys, unionSources(minutes, (m) => (page ? keys.pages(m) : keys.referrers(m)), (h) => (page ? keys.pagesHour(h) : keys.referrersHour(h))), q.limit);
     }
     // Page views carry no event name (their tuples file them under `pageview`): like batch, an
     // event-name breakdown of page views has no rows, rather than one `pageview` row on this side of W.
-    if (q.dimension === 'event_name' && q.metric === 'pageviews') return [];
+    if (dims.includes('event_name') && q.metric === 'pageviews') return [];
     if (q.metric === 'visitors') return this.visitorBreakdown(q, keys, minutes, filters);
     const metric = COUNTER_METRICS[q.metric]!;
-    const mode = counterMode([q.metric], filters, q.eventName);
+    const mode = counterMode([q.metric], filters, q.eventName, undefined, q.conditions);
+    // Tuples hold no page or referrer: a breakdown under such a filter has nothing to rank by.
+    if (mode.kind === 'zset' || mode.kind === 'zsetMatch') throw new UnsupportedQueryError(`speed cannot break ${q.dimension} down under a page or referrer filter (it keeps page views per page apart from the other dimensions)`);
     // Revenue in the reporting currency, except by currency: each row is its own currency's sum.
-    const match: TupleMatch = { ...(mode.kind === 'tuples' ? mode.match : { dims: [] }), ...(q.dimension === 'currency' ? {} : { revenueCurrency: reportingCurrency(q) }) };
-    const dimIndex = q.dimension === 'event_name' ? -1 : q.dimension === 'currency' ? CURRENCY_INDEX : TUPLE_DIMS.indexOf(q.dimension as TupleDim);
+    const match: TupleMatch = { ...(mode.kind === 'tuples' ? mode.match : { dims: [] }), ...(dims.includes('currency') ? {} : { revenueCurrency: reportingCurrency(q) }) };
+    const dimIndexes = dims.map((d) => (d === 'event_name' ? -1 : d === 'currency' ? CURRENCY_INDEX : TUPLE_DIMS.indexOf(d as TupleDim)));
     const sums = new Map<string, number>();
+    const valuesOf = new Map<string, string[]>();
     for (const hash of await this.hashes(keys, minutes)) {
       for (const [field, raw] of Object.entries(hash)) {
         const t = parseTupleField(field);
         if (!t || t.kind !== metric.kind || !matchesTuple(match, t.kind, t.name, t.dims)) continue;
-        const value = dimIndex < 0 ? t.name : (t.dims[dimIndex] ?? MISSING_LABEL.currency);
+        const values = dimIndexes.map((i) => (i < 0 ? t.name : (t.dims[i] ?? MISSING_LABEL.currency)));
+        const value = values.length > 1 ? breakdownKey(values) : values[0]!;
+        if (values.length > 1 && !valuesOf.has(value)) valuesOf.set(value, values);
         sums.set(value, (sums.get(value) ?? 0) + Number(raw));
       }
     }
-    return rank(sums, q.limit);
+    const rows = rank(sums, q.limit);
+    return dims.length > 1 ? rows.map((r) => ({ ...r, values: valuesOf.get(r.value)! })) : rows;
   }
 
   /** Visitors active in the last 5 minutes and page views per minute over the last 30. */
@@ -229,18 +294,18 @@ export class SpeedReader implements ViewReader {
    * Unique visitors of [from, to) united with visitor ids from elsewhere (the batch side's,
    * before W), in one sketch: a visitor on both sides counts once, up to HLL error.
    */
-  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
-    const sketch = sketchFor('visitors', filters);
+  async visitorsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters, conditions?: readonly FilterCondition[]): Promise<number> {
+    const sketch = sketchFor('visitors', filters, conditions);
     const keys = this.deps.keys.site(site);
-    return this.sketchUnion(site, from, to, (span) => (sketch ? minutesOf(span).map((m) => keys.dimVisitors(m, sketch)) : sketchSources(keys, 'visitors', span)), extra);
+    return this.sketchUnion(site, from, to, async (span) => (sketch ? (await this.valueSketches(keys, [span], sketch))[0]! : sketchSources(keys, 'visitors', span)), extra);
   }
 
   /**
    * Sessions of [from, to) with extra visit ids (the batch side's, before W): both name a visit
    * `visitor@start-ms`, so a visit on both sides of W counts once (contract 9). Unfiltered only.
    */
-  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters): Promise<number> {
-    sketchFor('sessions', filters);
+  async sessionsUnion(site: string, from: number, to: number, extra: ExtraIds, filters?: Filters, conditions?: readonly FilterCondition[]): Promise<number> {
+    sketchFor('sessions', filters, conditions);
     const keys = this.deps.keys.site(site);
     return this.sketchUnion(site, from, to, (span) => sketchSources(keys, 'sessions', span), extra);
   }
@@ -276,11 +341,11 @@ export class SpeedReader implements ViewReader {
     }
   }
 
-  private async sketchUnion(site: string, from: number, to: number, sourcesOf: (span: Span) => string[], extra: ExtraIds): Promise<number> {
+  private async sketchUnion(site: string, from: number, to: number, sourcesOf: (span: Span) => string[] | Promise<string[]>, extra: ExtraIds): Promise<number> {
     this.checkRange(from, to);
     const cov = await this.coverage(site);
     const keys = this.deps.keys.site(site);
-    const sources = cov ? sourcesOf(this.span(from, to, cov)) : [];
+    const sources = cov ? await sourcesOf(this.span(from, to, cov)) : [];
     const sketch = await this.extraSketch(site, extra);
     const tmp = keys.temp(randomUUID());
     const pipe = this.deps.redis.pipeline();
@@ -304,11 +369,11 @@ export class SpeedReader implements ViewReader {
   }
 
   /** Values of each span: counters summed over its minutes (revenue in `currency`), uniques by one HLL union per span. */
-  private async compute(site: string, spans: Span[], metrics: readonly Metric[], filters: Filters | undefined, eventName: string | undefined, currency: string): Promise<MetricValues[]> {
+  private async compute(site: string, spans: Span[], metrics: readonly Metric[], filters: Filters | undefined, eventName: string | undefined, currency: string, conditions: readonly FilterCondition[] = []): Promise<MetricValues[]> {
     const counters = metrics.filter((m) => COUNTER_METRICS[m]);
-    const mode = counters.length > 0 ? counterMode(counters, filters, eventName, currency) : undefined;
-    const sketches = (['visitors', 'sessions'] as const).filter((m) => metrics.includes(m)).map((m) => ({ metric: m, dv: sketchFor(m, filters) }));
-    const visitMetrics = checkVisitMetrics(metrics, filters);
+    const mode = counters.length > 0 ? counterMode(counters, filters, eventName, currency, conditions) : undefined;
+    const sketches = (['visitors', 'sessions'] as const).filter((m) => metrics.includes(m)).map((m) => ({ metric: m, dv: sketchFor(m, filters, conditions) }));
+    const visitMetrics = checkVisitMetrics(metrics, filters, conditions);
     const keys = this.deps.keys.site(site);
     const out: MetricValues[] = spans.map(() => ({}));
     if (visitMetrics) {
@@ -321,6 +386,9 @@ export class SpeedReader implements ViewReader {
     if (mode?.kind === 'aggregate') {
       const perSpan = await this.aggregateValues(keys, spans, counters, currency);
       spans.forEach((_, i) => Object.assign(out[i]!, perSpan[i]));
+    } else if (mode?.kind === 'zsetMatch') {
+      const perSpan = await this.matchedPageviews(keys, spans, mode);
+      spans.forEach((_, i) => (out[i]!.pageviews = perSpan[i]!));
     } else if (mode) {
       const perMinute = await this.counterValues(keys, spans.flatMap(minutesOf), counters, mode, currency);
       spans.forEach((span, i) => {
@@ -332,10 +400,11 @@ export class SpeedReader implements ViewReader {
       });
     }
     if (sketches.length > 0) {
+      const chosen = new Map(await Promise.all(sketches.filter((s) => s.dv).map(async (s) => [s.metric, await this.valueSketches(keys, spans, s.dv!)] as const)));
       const pipe = this.deps.redis.pipeline();
-      for (const span of spans) {
+      for (const [i, span] of spans.entries()) {
         for (const s of sketches) {
-          const plan = s.dv ? { keys: minutesOf(span).map((m) => keys.dimVisitors(m, s.dv!)) } : sketchPlan(keys, s.metric, span);
+          const plan: ReturnType<typeof sketchPlan> = s.dv ? { keys: chosen.get(s.metric)![i]! } : sketchPlan(keys, s.metric, span);
           if (plan.union) {
             const all = [plan.union.key, keys.daysUnions, ...plan.union.days, ...plan.keys];
             (pipe as unknown as UnionPipe).speedUnionCount(all.length, ...all, String(plan.union.days.length), String(UNION_TTL_MS));
@@ -347,6 +416,48 @@ export class SpeedReader implements ViewReader {
       spans.forEach((_, i) => sketches.forEach((s, j) => (out[i]![s.metric] = Number(res[i * sketches.length + j]))));
     }
     return out;
+  }
+
+  /**
+   * The per-value visitor sketches of each span's minutes whose value `choice` lets pass: the
+   * values themselves when known, else those each minute's index lists (one SMEMBERS a minute).
+   */
+  private async valueSketches(keys: SiteKeys, spans: Span[], choice: SketchChoice): Promise<string[][]> {
+    const prefix = `${choice.dimension}:`;
+    const bounded = (lists: string[][]): string[][] => {
+      const n = lists.reduce((sum, l) => sum + l.length, 0);
+      if (n > MAX_VALUE_SKETCHES) throw new UnsupportedQueryError(`speed unites at most ${MAX_VALUE_SKETCHES} per-value visitor sketches in one query (this one needs ${n}: choose a shorter range or fewer values)`);
+      return lists;
+    };
+    if (choice.values) return bounded(spans.map((span) => minutesOf(span).flatMap((m) => choice.values!.map((v) => keys.dimVisitors(m, prefix + v)))));
+    const minutes = [...new Set(spans.flatMap(minutesOf))];
+    const pipe = this.deps.redis.pipeline();
+    for (const m of minutes) pipe.smembers(keys.dimIndex(m));
+    const res = (await this.exec(pipe)) as string[][];
+    const byMinute = new Map(minutes.map((m, i) => [m, res[i]!.filter((dv) => dv.startsWith(prefix) && choice.passes(dv.slice(prefix.length)))]));
+    return bounded(spans.map((span) => minutesOf(span).flatMap((m) => byMinute.get(m)!.map((dv) => keys.dimVisitors(m, dv)))));
+  }
+
+  /**
+   * Page views of the pages (referrers) passing a condition, per span, over an hour's set for each
+   * whole hour and a minute's at the edges. A scan reads every member of each set, so at most
+   * MAX_SCANNED_SETS sets are scanned per query (a week of hours, a day and a half of minutes).
+   */
+  private async matchedPageviews(keys: SiteKeys, spans: Span[], mode: Extract<CounterMode, { kind: 'zsetMatch' }>): Promise<number[]> {
+    const page = mode.set === 'pages';
+    const sources = spans.map((span) => unionSources(minutesOf(span), (m) => (page ? keys.pages(m) : keys.referrers(m)), (h) => (page ? keys.pagesHour(h) : keys.referrersHour(h))));
+    const sets = sources.reduce((n, list) => n + list.length, 0);
+    // A scan compares every member (up to SPEED_MAX_MEMBERS a set) with every value: sets × values is the bound.
+    const work = sets * mode.condition.values.length;
+    if (mode.condition.op !== 'is' && work > MAX_SCANNED_SETS) {
+      throw new UnsupportedQueryError(`speed scans at most ${MAX_SCANNED_SETS} ${page ? 'page' : 'referrer'} sets × values for "${mode.condition.op}" (this query needs ${sets} sets × ${mode.condition.values.length}: choose a coarser grain, a shorter range or fewer values)`);
+    }
+    const pipe = this.deps.redis.pipeline();
+    for (const list of sources) {
+      if (list.length === 0) pipe.echo('0');
+      else (pipe as unknown as MatchPipe).speedZsetMatchSum(list.length, ...list, mode.condition.op, ...mode.condition.values);
+    }
+    return (await this.exec(pipe)).map(Number);
   }
 
   /**
@@ -445,6 +556,7 @@ export class SpeedReader implements ViewReader {
       });
       return result;
     }
+    if (mode.kind === 'zsetMatch') throw new UnsupportedQueryError('page views under a page or referrer condition are summed per span, not per minute');
     const byKind = new Map(metrics.map((m) => [COUNTER_METRICS[m]!.kind, m]));
     const hashes = await this.hashes(keys, minutes);
     minutes.forEach((m, i) => {

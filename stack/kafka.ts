@@ -66,7 +66,7 @@ export function kafkaRunning(paths: StackPaths): number | undefined {
   return runningPid(paths, 'kafka', KAFKA_MAIN);
 }
 
-function javaArgs(paths: StackPaths, heap: string, main: string, rest: string[]): string[] {
+export function javaArgs(paths: StackPaths, heap: string, main: string, rest: string[]): string[] {
   return [
     `-Xmx${heap}`,
     '-Xms256m',

@@ -41,7 +41,7 @@ async function registryAnswers(url: string): Promise<boolean> {
   return res.ok;
 }
 
-async function ensureRegistry(paths: StackPaths, config: ConfigValues, brokers: string, log: (l: string) => void): Promise<StackInfo['registry']> {
+export async function ensureRegistry(paths: StackPaths, config: ConfigValues, brokers: string, log: (l: string) => void): Promise<StackInfo['registry']> {
   if (!existsSync(join(paths.root, REGISTRY_ENTRY))) {
     log('schema registry not built yet; skipped');
     return undefined;

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
+import { redisClientOf } from '../core/clients.ts';
+import { scanKeys, unlinkKeys, type RedisClient } from '../core/redis-client.ts';
+import { waitForLeaders } from '../core/kafka-topics.ts';
 
 export function testConfig(overrides: Record<string, string> = {}): ConfigValues {
   return loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...overrides });
@@ -39,7 +42,9 @@ export async function createTopic(config: ConfigValues, prefix: string, numParti
   const admin = kafkaClient(config).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions, replicationFactor: 1 }] });
+    // The broker's default replication factor: 1 on the single stack, 3 on the cluster stack (where min.insync.replicas is 2).
+    await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions }] });
+    await waitForLeaders(admin, [topic]);
   } finally {
     await admin.disconnect();
   }
@@ -58,13 +63,13 @@ async function deleteTopic(config: ConfigValues, topic: string): Promise<void> {
 }
 
 /** A Redis client whose test keys all start with a unique prefix, deleted afterwards. */
-export function testRedis(config: ConfigValues): { redis: Redis; prefix: string } {
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+export function testRedis(config: ConfigValues): { redis: RedisClient; prefix: string } {
+  const redis = redisClientOf(config);
   const prefix = uniqueName('test') + ':';
   onCleanup(async () => {
     const keys: string[] = [];
-    for await (const batch of redis.scanStream({ match: `*${prefix}*`, count: 1000 })) keys.push(...(batch as string[]));
-    if (keys.length) await redis.del(...keys);
+    for await (const batch of scanKeys(redis, `*${prefix}*`)) keys.push(...batch);
+    await unlinkKeys(redis, keys);
     redis.disconnect();
   });
   return { redis, prefix };
@@ -77,9 +82,9 @@ export function testRedis(config: ConfigValues): { redis: Redis; prefix: string 
 export function speedKeyPrefix(config: ConfigValues, prefix: string): string {
   const keyPrefix = uniqueName(prefix);
   onCleanup(async () => {
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+    const redis = redisClientOf(config);
     try {
-      for await (const batch of redis.scanStream({ match: `${keyPrefix}:*`, count: 1000 })) if ((batch as string[]).length) await redis.del(...(batch as string[]));
+      for await (const batch of scanKeys(redis, `${keyPrefix}:*`)) await unlinkKeys(redis, batch);
     } finally {
       redis.disconnect();
     }

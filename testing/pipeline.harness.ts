@@ -79,11 +79,17 @@ export class PipelineHarness {
     return h;
   }
 
+  /** Each service's Prometheus endpoint (the collector and serving answer /metrics on their own port). */
+  get metricsUrls(): Record<HarnessService, string> {
+    return Object.fromEntries(Object.entries(this.ports).map(([name, port]) => [name, `http://127.0.0.1:${port}/metrics`])) as Record<HarnessService, string>;
+  }
+
   get collectorUrl(): string {
     return `http://127.0.0.1:${this.ports.collector}`;
   }
 
-  async start(name: HarnessService): Promise<void> {
+  /** `timeoutMs`: how long it may take to answer (a restart beside a busy pipeline on two cores takes longer). */
+  async start(name: HarnessService, timeoutMs = 60_000): Promise<void> {
     const logs = join(this.dir, 'logs');
     mkdirSync(logs, { recursive: true });
     const out = openSync(join(logs, `${name}.log`), 'a');
@@ -92,7 +98,7 @@ export class PipelineHarness {
     await waitUntil(`${name} to answer on port ${this.ports[name]}`, async () => {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${this.log(name).slice(-2000)}`);
       return answersHttp(this.ports[name]);
-    }, 60_000, 200);
+    }, timeoutMs, 200);
   }
 
   async startAll(): Promise<void> {

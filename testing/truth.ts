@@ -20,7 +20,7 @@
  *   by currency sums each currency's own purchases; non-purchases have no currency ('(none)');
  * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out.
  */
-import { labelOf, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { labelOf, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 
 /** The reporting currency of a site without one (core/sites.ts), spelled out here. */
@@ -162,10 +162,44 @@ function sessionKey(e: TwinlaneEvent, visits: Visits): string {
   return key;
 }
 
-/** Events of one site in [from, to) matching every filter. */
+/**
+ * Whether an event passes one filter condition, spelled out from the operators' definitions:
+ * is — the labelled value is one of the values; is_not — none of them; contains — the labelled
+ * value has one of them as a (case-sensitive) substring; contains_not — none of them; matches
+ * (goals' page paths) — the whole value fits one of the wildcard patterns (`*` any run).
+ */
+function passes(e: TwinlaneEvent, c: FilterCondition): boolean {
+  const value = dimensionValue(e, c.dimension);
+  switch (c.op) {
+    case 'is':
+      return c.values.some((v) => v === value);
+    case 'is_not':
+      return c.values.every((v) => v !== value);
+    case 'contains':
+      return c.values.some((v) => value.indexOf(v) >= 0);
+    case 'contains_not':
+      return c.values.every((v) => value.indexOf(v) < 0);
+    case 'matches':
+      return c.values.some((p) => wildcardMatch(value, p));
+  }
+}
+
+/** Whether all of `s` matches `pattern`, `*` standing for any run of characters: by dynamic programming, no regular expressions. */
+function wildcardMatch(s: string, pattern: string): boolean {
+  let row = [true, ...Array.from({ length: s.length }, () => false)];
+  for (const ch of pattern) {
+    const next = [ch === '*' && row[0]!];
+    for (let i = 1; i <= s.length; i++) next.push(ch === '*' ? row[i]! || next[i - 1]! : row[i - 1]! && s[i - 1] === ch);
+    row = next;
+  }
+  return row[s.length]!;
+}
+
+/** Events of one site in [from, to) matching every filter and every condition. */
 export function selectEvents(events: readonly TwinlaneEvent[], r: TruthRange): TwinlaneEvent[] {
   const filters = Object.entries(r.filters ?? {}).filter(([, v]) => v !== undefined) as [Dimension, string][];
-  return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v));
+  const conditions = r.conditions ?? [];
+  return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => passes(e, c)));
 }
 
 /**
@@ -257,6 +291,61 @@ export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange &
   }
   return [...groups]
     .map(([value, list]) => ({ value, count: truthMetrics(list, r.eventName, visitsOf(events), r.dimension === 'currency' ? value : r.currency)[r.metric] }))
+    .filter((row) => row.count > 0)
+    .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+}
+
+/**
+ * A breakdown by several dimensions: one row per combination of labelled values (`values`, in the
+ * order asked), highest count first; page views are left out when one dimension is the event name.
+ */
+export function truthMultiBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimensions: readonly Dimension[]; metric: BreakdownQuery['metric'] }): { values: string[]; count: number }[] {
+  const groups = new Map<string, { values: string[]; list: TwinlaneEvent[] }>();
+  for (const e of selectEvents(events, r)) {
+    if (r.dimensions.includes('event_name') && e.type === 'pageview') continue;
+    const values = r.dimensions.map((d) => dimensionValue(e, d));
+    const key = values.join('\u0000');
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { values, list: [] }));
+    g.list.push(e);
+  }
+  const currencyAt = r.dimensions.indexOf('currency');
+  return [...groups.values()]
+    .map((g) => ({ values: g.values, count: truthMetrics(g.list, r.eventName, visitsOf(events), currencyAt >= 0 ? g.values[currencyAt] : r.currency)[r.metric] }))
+    .filter((row) => row.count > 0)
+    .sort((a, b) => b.count - a.count);
+}
+
+/**
+ * Entry (exit) pages: a human visit's entry page is the path of its first page view within the range
+ * (its exit page, of its last; equal times: the smaller, the larger path), taken before the filters;
+ * each selected event of the visit counts under it. Visits without a page view in the range have none.
+ */
+export function truthVisitPages(events: readonly TwinlaneEvent[], r: TruthRange & { which: 'entry' | 'exit'; metric: BreakdownQuery['metric'] }): BreakdownRow[] {
+  const visits = visitsOf(events);
+  const pages = new Map<string, TwinlaneEvent[]>();
+  for (const e of selectEvents(events, { site: r.site, from: r.from, to: r.to })) {
+    if (e.is_bot || e.type !== 'pageview') continue;
+    const key = sessionKey(e, visits);
+    let list = pages.get(key);
+    if (!list) pages.set(key, (list = []));
+    list.push(e);
+  }
+  const pageOf = new Map<string, string>();
+  for (const [key, list] of pages) {
+    const sorted = list.map((e) => ({ t: e.event_time, page: dimensionValue(e, 'page') })).sort((a, b) => a.t - b.t || (a.page < b.page ? -1 : a.page > b.page ? 1 : 0));
+    pageOf.set(key, (r.which === 'entry' ? sorted[0] : sorted[sorted.length - 1])!.page);
+  }
+  const groups = new Map<string, TwinlaneEvent[]>();
+  for (const e of selectEvents(events, r)) {
+    const page = pageOf.get(sessionKey(e, visits));
+    if (page === undefined) continue;
+    let list = groups.get(page);
+    if (!list) groups.set(page, (list = []));
+    list.push(e);
+  }
+  return [...groups]
+    .map(([value, list]) => ({ value, count: truthMetrics(list, r.eventName, visits, r.currency)[r.metric] }))
     .filter((row) => row.count > 0)
     .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
 }

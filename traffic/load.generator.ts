@@ -39,6 +39,8 @@ export interface LoadOptions {
   /** Attempts per request on 429, 5xx or a network error (the SDK's transport). */
   attempts?: number;
   onProgress?: (sentEvents: number) => void;
+  /** Each attempt that is retried (429, 5xx; 0: a network failure), when it failed: fault tests time outages by it. */
+  onRetry?: (status: number, at: number) => void;
 }
 
 export interface LoadSummary {
@@ -107,7 +109,10 @@ export class LoadGenerator {
     this.transport = new CollectTransport({
       endpoint: o.collectorUrl,
       retry: { maxAttempts: o.attempts ?? 5, initialDelayMs: 200, maxDelayMs: 5_000 },
-      onRetry: () => void this.summary.retries++,
+      onRetry: (info) => {
+        this.summary.retries++;
+        o.onRetry?.(info.status, Date.now());
+      },
     });
     this.truth = o.truthFile ? createWriteStream(o.truthFile) : undefined;
   }

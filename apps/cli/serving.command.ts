@@ -16,10 +16,13 @@ function port(v: string): number {
   return n;
 }
 
+/** `country=DE`, `country!=DE`, `page~/blog` (contains), `page!~/admin` (does not contain). */
+const FILTER_OPS: Record<string, string> = { '=': 'is', '!=': 'is_not', '~': 'contains', '!~': 'contains_not' };
+
 function filter(v: string, acc: string[][]): string[][] {
-  const m = /^([a-z_:]+)=(.+)$/.exec(v);
-  if (!m) throw new InvalidArgumentError('expected dimension=value, e.g. country=DE');
-  return [...acc, ['is', m[1]!, m[2]!]];
+  const m = /^([a-z_:]+)(!=|!~|=|~)(.+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected dimension=value (or != is not, ~ contains, !~ does not contain), e.g. country=DE');
+  return [...acc, [FILTER_OPS[m[2]!]!, m[1]!, m[3]!]];
 }
 
 interface QueryOpts {
@@ -34,7 +37,9 @@ interface QueryOpts {
   limit?: string;
   source?: string;
   filter: string[][];
-  compare?: boolean;
+  compare?: boolean | string;
+  segment?: string;
+  goal?: string;
   format: 'json' | 'csv' | 'table';
 }
 
@@ -46,14 +51,17 @@ async function runQuery(site: string, o: QueryOpts): Promise<void> {
   if (!key) throw new UsageError('NO_KEY', `no read key for site "${site}" in SITES_FILE (absent, or stored only as a hash): pass --key`);
   if ((o.from === undefined) !== (o.to === undefined)) throw new UsageError('BAD_RANGE', 'give both --from and --to, or --period');
   const dimension = o.dimension ?? (o.grain ? `time:${o.grain}` : undefined);
+  const filters = [...o.filter.map(([op, d, v]) => [op, d, [v]]), ...(o.goal ? [['is', 'event:goal', [o.goal]]] : [])];
   const body = {
     site_id: site,
     metrics: o.metrics.split(','),
     date_range: o.from && o.to ? [o.from, o.to] : o.period,
-    ...(dimension ? { dimensions: [dimension] } : {}),
-    ...(o.filter.length ? { filters: o.filter.map(([op, d, v]) => [op, d, [v]]) } : {}),
+    // `country,device`: a breakdown by several dimensions.
+    ...(dimension ? { dimensions: dimension.split(',') } : {}),
+    ...(filters.length ? { filters } : {}),
+    ...(o.segment ? { segment: o.segment } : {}),
     ...(o.limit ? { pagination: { limit: Number(o.limit) } } : {}),
-    ...(o.compare ? { include: { comparisons: { mode: 'previous_period' } } } : {}),
+    ...(o.compare ? { include: { comparisons: { mode: o.compare === true ? 'previous_period' : o.compare } } } : {}),
     ...(o.source ? { source: o.source } : {}),
   };
   const format = o.format === 'csv' ? 'csv' : 'json';
@@ -92,11 +100,13 @@ export function servingCommand(): Command {
     .option('--from <date>', "start: a local date of the site (YYYY-MM-DD), a local date-time (2026-03-08T09:00) or an ISO date-time with zone")
     .option('--to <date>', 'end (an inclusive date, or an exclusive date-time)')
     .addOption(new Option('-g, --grain <grain>', "series at this grain; hours, days, ISO weeks and months are the site's local ones").choices([...GRAINS]))
-    .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, event_name)')
+    .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, event_name, currency, visit:entry_page, visit:exit_page, event:goal), or up to 3 comma-separated (country,device)')
     .option('--limit <n>', 'breakdown rows')
     .addOption(new Option('--source <source>', 'one store only, to compare them').choices(['merged', 'batch', 'speed']))
-    .option('-f, --filter <dim=value>', 'filter, repeatable (country=DE)', filter, [])
-    .option('--compare', 'add the previous period')
+    .option('-f, --filter <dim=value>', 'filter, repeatable: country=DE, country!=DE, page~/blog (contains), page!~/admin', filter, [])
+    .addOption(new Option('--compare [mode]', 'add a comparison: previous_period (without a mode) or year_over_year').choices(['previous_period', 'year_over_year']))
+    .option('--segment <name>', "a saved segment of the site")
+    .option('--goal <name>', 'a goal of the site: metrics conversions, conversion_rate')
     .addOption(new Option('--format <format>', 'output').choices(['json', 'csv', 'table']).default('table'))
     .action(runQuery);
   cmd

@@ -1,5 +1,5 @@
 /**
- * `twinlane sites add|list|rotate-key|remove`: manages the sites file (SITES_FILE, or --file).
+ * `twinlane sites add|list|rotate-key|remove|goal add|list|remove`: manages the sites file (SITES_FILE, or --file).
  * New keys are printed once and stored only as hashes; the collector and the serving API pick the
  * change up within SITES_RELOAD_INTERVAL, without a restart.
  */
@@ -70,6 +70,40 @@ export function sitesCommand(): Command {
     .action((id: string, o: { role: KeyRole | 'both'; file?: string; json?: boolean }) => {
       const file = fileOf(o);
       printKeys(file, file.rotateKey(id, o.role === 'both' ? ['write', 'read'] : [o.role]), o.json);
+    });
+
+  // Goals (serving/README.md): conversions and conversion rates are asked for by goal name.
+  const goal = sites.command('goal').description("a site's goals: a page path (exact, or * for any run of characters) or a custom event's name");
+  goal
+    .command('add')
+    .argument('<site>', 'site id')
+    .argument('<name>', 'goal name, as the API and the dashboard show it')
+    .option('--page <path>', 'a page path, e.g. /pricing or /docs/*')
+    .option('--event <name>', 'a custom event name, e.g. signup (purchase: purchases, with their revenue)')
+    .addOption(fileOption())
+    .action((site: string, name: string, o: { page?: string; event?: string; file?: string }) => {
+      if ((o.page === undefined) === (o.event === undefined)) throw new UsageError('BAD_GOAL', 'give exactly one of --page and --event');
+      fileOf(o).addGoal(site, { name, ...(o.page !== undefined ? { page: o.page } : { event: o.event! }) });
+      console.error(`goal "${name}" added to ${site}; the serving API takes it within SITES_RELOAD_INTERVAL`);
+    });
+  goal
+    .command('list')
+    .argument('<site>', 'site id')
+    .addOption(fileOption())
+    .option('--json', 'print as JSON')
+    .action((site: string, o: { file?: string; json?: boolean }) => {
+      const goals = fileOf(o).goals(site);
+      if (o.json) console.log(JSON.stringify(goals, null, 2));
+      else console.table(goals.map((g) => ({ name: g.name, page: g.page ?? '', event: g.event ?? '' })));
+    });
+  goal
+    .command('remove')
+    .argument('<site>', 'site id')
+    .argument('<name>', 'goal name')
+    .addOption(fileOption())
+    .action((site: string, name: string, o: { file?: string }) => {
+      fileOf(o).removeGoal(site, name);
+      console.error(`goal "${name}" removed from ${site}`);
     });
 
   sites

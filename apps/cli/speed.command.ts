@@ -4,9 +4,10 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { Redis } from 'ioredis';
 import { isTimeZone } from '../../core/calendar.ts';
 import { loadConfig } from '../../core/config.ts';
+import { redisClientOf } from '../../core/clients.ts';
+import type { RedisClient } from '../../core/redis-client.ts';
 import { parseDuration } from '../../core/durations.ts';
 import { createLogger } from '../../core/logger.ts';
 import { DIMENSIONS, GRAINS, METRICS, type Dimension, type Filters, type Grain, type Metric } from '../../core/views.ts';
@@ -40,9 +41,9 @@ function parseMetrics(value: string): Metric[] {
   return list as Metric[];
 }
 
-function readerFromConfig(): { reader: SpeedReader; redis: Redis; maintenance: SpeedMaintenance } {
+function readerFromConfig(): { reader: SpeedReader; redis: RedisClient; maintenance: SpeedMaintenance } {
   const config = loadConfig();
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+  const redis = redisClientOf(config, { maxRetriesPerRequest: 2 });
   const keys = new SpeedKeys(config.SPEED_KEY_PREFIX);
   return { redis, reader: new SpeedReader({ redis, keys, ttlMs: config.SPEED_TTL }), maintenance: new SpeedMaintenance({ redis, keys, ttlMs: config.SPEED_TTL }) };
 }

@@ -18,7 +18,7 @@
 
   const $ = (id) => document.getElementById(id);
   const COLORS = { batch: '#2563eb', speed: '#f97316', both: '#9333ea', previous: '#98a2b3', bar: '#6366f1' };
-  const LABELS = { pageviews: 'Page views', visitors: 'Visitors', sessions: 'Sessions', bounce_rate: 'Bounce rate', visit_duration: 'Visit duration', revenue: 'Revenue', events: 'Events', purchases: 'Purchases' };
+  const LABELS = { conversions: 'Conversions', conversion_rate: 'Conversion rate', pageviews: 'Page views', visitors: 'Visitors', sessions: 'Sessions', bounce_rate: 'Bounce rate', visit_duration: 'Visit duration', revenue: 'Revenue', events: 'Events', purchases: 'Purchases' };
 
   async function api(path, body) {
     const res = await fetch(path, {
@@ -41,11 +41,41 @@
     if (country) filters.push(['is', 'country', [country.toUpperCase()]]);
     if (device) filters.push(['is', 'device', [device]]);
     if (page) filters.push(['is', 'page', [page]]);
-    return { date_range, filters, grain: $('grain').value, metric: $('metric').value };
+    // The filter builder: an operator, a dimension and several values (ORed).
+    const values = $('f-values').value.split(',').map((v) => v.trim()).filter(Boolean);
+    if (values.length) filters.push([$('f-op').value, $('f-dim').value, values]);
+    const mode = $('compare').value;
+    const comparisons = mode === 'custom' ? { mode, date_range: [$('compare-from').value, $('compare-to').value] } : mode ? { mode } : null;
+    return { date_range, filters, segment: $('segment').value, comparisons, grain: $('grain').value, metric: $('metric').value };
   }
 
   function query(sel, extra) {
-    return api('/api/v2/query', { site_id: site, date_range: sel.date_range, filters: sel.filters, ...extra });
+    const { include, ...rest } = extra || {};
+    const withCompare = include && include.comparisons ? (sel.comparisons ? { include: { ...include, comparisons: sel.comparisons } } : {}) : include ? { include } : {};
+    return api('/api/v2/query', { site_id: site, date_range: sel.date_range, filters: sel.filters, ...(sel.segment ? { segment: sel.segment } : {}), ...rest, ...withCompare });
+  }
+
+  // Rows of a table body from arrays of cells (text only: values come from the API).
+  function fillTable(id, rows) {
+    const body = $(id).querySelector('tbody');
+    body.textContent = '';
+    for (const cells of rows) {
+      const tr = document.createElement('tr');
+      cells.forEach((c, i) => {
+        const td = document.createElement('td');
+        td.textContent = c;
+        if (i > 0 && i === cells.length - 1) td.className = 'num';
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    }
+  }
+
+  // Goals: conversions over the range (both sides of W), rates over batch days only.
+  function renderGoals(conv, rates) {
+    state.responses.goalRates = rates;
+    const rateOf = new Map(rates ? rates.results.map((r) => [r.dimensions[0], r.metrics[0]]) : []);
+    fillTable('goals', conv.results.map((r) => [r.dimensions[0], fmtValue('pageviews', r.metrics[0]), rateOf.has(r.dimensions[0]) ? fmtValue('bounce_rate', rateOf.get(r.dimensions[0])) : '–']));
   }
 
   // The API names each bucket by its start in the site's local time (2026-03-08T00:00:00-05:00,
@@ -121,7 +151,7 @@
     // A week or month holding W: both sides merged.
     if (rows.some((r) => r.source === 'batch+speed')) datasets.push({ label: `${LABELS[metric]} · batch + speed`, data: pick('batch+speed'), borderColor: COLORS.both, backgroundColor: COLORS.both, pointRadius: 4, spanGaps: false });
     if (res.comparison) {
-      datasets.push({ label: 'previous period', data: res.comparison.results.map((r) => r.metrics[0]), borderColor: COLORS.previous, borderDash: [4, 4], pointRadius: 0, spanGaps: false });
+      datasets.push({ label: res.comparison.mode === 'year_over_year' ? 'a year before' : res.comparison.mode === 'custom' ? 'compared range' : 'previous period', data: res.comparison.results.map((r) => r.metrics[0]), borderColor: COLORS.previous, borderDash: [4, 4], pointRadius: 0, spanGaps: false });
     }
     const missing = rows.map((r, i) => (r.status === 'missing' ? i : -1)).filter((i) => i >= 0);
     chart('series', {
@@ -183,7 +213,7 @@
       card.querySelector('.value').textContent = fmtValue(metric, v) + (rev && rev.currency ? ` ${rev.currency}` : '');
       if (rev && rev.other_currency_purchases) card.title = `${rev.other_currency_purchases.toLocaleString('en')} purchases in other currencies are not included`;
       const ch = card.querySelector('.change');
-      ch.textContent = change === null ? '' : `${change >= 0 ? '▲' : '▼'} ${Math.abs(change).toFixed(1)}% vs previous`;
+      ch.textContent = change === null ? '' : `${change >= 0 ? '▲' : '▼'} ${Math.abs(change).toFixed(1)}% vs ${res.comparison.mode === 'year_over_year' ? 'a year before' : res.comparison.mode === 'custom' ? 'compared range' : 'previous'}`;
       ch.classList.add(change >= 0 ? 'up' : 'down');
       box.appendChild(card);
     });
@@ -204,6 +234,9 @@
       country: top('country', 'visitors'),
       device: top('device', 'visitors'),
       funnel: api(`/v1/sites/${encodeURIComponent(site)}/funnel?steps=${steps}&${range}`),
+      goals: query(sel, { metrics: ['conversions'], dimensions: ['event:goal'], pagination: { limit: 20 } }),
+      goalRates: query(sel, { metrics: ['conversion_rate'], dimensions: ['event:goal'], pagination: { limit: 20 }, source: 'batch' }),
+      twoDim: query(sel, { metrics: ['pageviews'], dimensions: ['country', 'device'], pagination: { limit: 10 } }),
     };
     const names = Object.keys(jobs);
     const settled = await Promise.allSettled(Object.values(jobs));
@@ -212,12 +245,21 @@
       const name = names[i];
       if (r.status === 'rejected') {
         errors.push(`${name}: ${r.reason.message}`);
+        // An unanswered panel is emptied, never left showing the previous selection's numbers.
+        if (state.charts[name]) { state.charts[name].destroy(); delete state.charts[name]; }
+        if (name === 'totals') $('totals').textContent = '';
+        if (name === 'goals') fillTable('goals', []);
+        if (name === 'twoDim') fillTable('two-dim', []);
+        delete state.responses[name];
         return;
       }
       state.responses[name] = r.value;
       if (name === 'totals') renderTotals(r.value);
       else if (name === 'series') renderSeries(r.value, sel.metric);
       else if (name === 'funnel') renderFunnel(r.value);
+      else if (name === 'goals') renderGoals(r.value, settled[names.indexOf('goalRates')].status === 'fulfilled' ? settled[names.indexOf('goalRates')].value : null);
+      else if (name === 'goalRates') return;
+      else if (name === 'twoDim') fillTable('two-dim', r.value.results.map((x) => [...x.dimensions, fmtValue('pageviews', x.metrics[0])]));
       else renderBars(name, r.value, name === 'page' || name === 'referrer' ? 'Page views' : 'Visitors');
     });
     state.errors = errors;
@@ -241,6 +283,17 @@
   function start() {
     $('site-name').textContent = site;
     $('period').addEventListener('change', () => $('controls').classList.toggle('custom-range', $('period').value === 'custom'));
+    $('compare').addEventListener('change', () => $('controls').classList.toggle('compare-range', $('compare').value === 'custom'));
+    // Saved segments of the site, for the segment picker.
+    api(`/v1/sites/${encodeURIComponent(site)}/segments`).then((res) => {
+      state.responses.segments = res;
+      for (const g of res.segments) {
+        const o = document.createElement('option');
+        o.value = g.name;
+        o.textContent = g.name;
+        $('segment').appendChild(o);
+      }
+    }).catch((err) => state.errors.push(`segments: ${err.message}`));
     $('controls').addEventListener('submit', (e) => {
       e.preventDefault();
       loadAll();

@@ -5,7 +5,7 @@
  * reads Redis and the Parquet views exactly as in production. Everything it creates is
  * registered with testing/helpers.ts for clean-up.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../core/redis-client.ts';
 import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
 import type { ConfigValues } from '../../core/config.ts';
 import { silentLogger, type Logger } from '../../core/logger.ts';
@@ -19,7 +19,7 @@ import { MemoryRegistryClient } from '../../schemas/index.ts';
 
 export interface PipelineFixture {
   dataDir: string;
-  redis: Redis;
+  redis: RedisClient;
   /** The speed reader as the serving layer wires it. */
   speed: SpeedViews;
   batch: BatchReader;

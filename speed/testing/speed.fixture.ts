@@ -8,7 +8,7 @@ import { rollupSite } from '../rollup.aggregator.ts';
 import { EpochStore } from '../epoch.store.ts';
 import { RollupWriter, type RollupWriterDeps } from '../rollup.writer.ts';
 import type { BatchPosition, OffsetEvent } from '../types.ts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../core/redis-client.ts';
 import type { ConfigValues } from '../../core/config.ts';
 import { silentLogger } from '../../core/logger.ts';
 import { Metrics } from '../../core/metrics.ts';
@@ -65,7 +65,7 @@ export interface ConsumerOnTopic {
   stop(): Promise<void>;
 }
 
-export async function consumerOnTopic(config: ConfigValues, redis: Redis, o: { name: string; partitions: number; watermark: number | null; options: Partial<SpeedOptions> }): Promise<ConsumerOnTopic> {
+export async function consumerOnTopic(config: ConfigValues, redis: RedisClient, o: { name: string; partitions: number; watermark: number | null; options: Partial<SpeedOptions> }): Promise<ConsumerOnTopic> {
   const topic = await createTopic(config, o.name, o.partitions);
   const dlqTopic = await createTopic(config, `${o.name}-dlq`, 1);
   const kafka = kafkaClient(config);

@@ -1,0 +1,130 @@
+/**
+ * Filters of the API: `[operator, dimension, values]` clauses (Plausible Stats API v2 style) with
+ * the operators is, is_not, contains and contains_not and several values each (ORed), clauses
+ * ANDed. Every value is checked against the shape its dimension can have (a whole value for is /
+ * is_not, a fragment of one for contains), so a typo is a 400 naming it, never a silent empty row;
+ * the stores bind or quote what passes. A single-valued `is` becomes an equality filter, the form
+ * every store has a fast path for; everything else travels as a FilterCondition.
+ */
+import { DIMENSIONS, FILTER_OPERATORS, MISSING_LABEL, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
+import { badRequest } from './api.errors.ts';
+
+/** Plausible's prefixed names map onto ours; bare names work too. */
+const DIMENSION_ALIASES: Record<string, Dimension> = {
+  'event:page': 'page',
+  'event:name': 'event_name',
+  'visit:source': 'referrer',
+  'visit:referrer': 'referrer',
+  'visit:country': 'country',
+  'visit:device': 'device',
+  'visit:browser': 'browser',
+  'visit:os': 'os',
+  'visit:utm_source': 'utm_source',
+};
+
+const FILTER_SHAPES: Record<Dimension, { re: RegExp; expected: string }> = {
+  page: { re: /^\/[^\s'"`;<>\\{}]{0,1023}$/, expected: 'a URL path starting with / (no spaces, quotes or semicolons)' },
+  referrer: { re: /^(\(direct\)|[a-z0-9.-]{1,253})$/i, expected: 'a host name such as www.google.com, or (direct)' },
+  country: { re: /^([A-Z]{2}|\(unknown\))$/, expected: 'a two-letter country code such as DE' },
+  device: { re: /^(desktop|mobile|tablet|bot)$/, expected: 'one of desktop, mobile, tablet, bot' },
+  browser: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'a browser name such as Chrome (letters, digits, spaces, . _ - ( ))' },
+  os: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'an OS name such as Android (letters, digits, spaces, . _ - ( ))' },
+  utm_source: { re: /^[A-Za-z0-9._~+-]{1,128}$|^\(none\)$/, expected: 'a UTM source such as newsletter (letters, digits, . _ ~ + -)' },
+  event_name: { re: /^[A-Za-z0-9 _.:-]{1,64}$/, expected: 'an event name such as signup (letters, digits, spaces, _ . : -)' },
+  currency: { re: /^([A-Z]{3}|\(none\))$/, expected: 'an ISO 4217 code such as EUR, or (none)' },
+};
+
+/** What a `contains` value may hold per dimension: a non-empty piece of a value or of its missing label. */
+const FRAGMENT_SHAPES: Record<Dimension, RegExp> = {
+  page: /^[^\s'"`;<>\\{}]{1,1024}$/,
+  referrer: /^[A-Za-z0-9.()-]{1,253}$/,
+  country: /^[A-Za-z()]{1,9}$/,
+  device: /^[a-z()]{1,9}$/,
+  browser: /^[A-Za-z0-9 ._()-]{1,64}$/,
+  os: /^[A-Za-z0-9 ._()-]{1,64}$/,
+  utm_source: /^[A-Za-z0-9._~+()-]{1,128}$/,
+  event_name: /^[A-Za-z0-9 _.:()-]{1,64}$/,
+  currency: /^[A-Za-z()]{1,6}$/,
+};
+
+export function parseDimension(name: string, what = 'dimension'): Dimension {
+  const d = DIMENSION_ALIASES[name] ?? name;
+  if (/^(visit:)?(entry|exit)_page$/.test(name)) throw badRequest(`${what} "${name}": entry and exit pages are breakdown dimensions only, not filters yet`);
+  if (!(DIMENSIONS as readonly string[]).includes(d)) throw badRequest(`${what} "${name.slice(0, 64)}" is unknown; expected one of ${DIMENSIONS.join(', ')}`);
+  return d as Dimension;
+}
+
+export function validateFilter(dimension: Dimension, raw: string): string {
+  // Every store names a missing value (no country, no UTM source...) by the contract's label.
+  if (raw === MISSING_LABEL[dimension]) return raw;
+  const value = dimension === 'country' ? raw.toUpperCase() : raw;
+  const shape = FILTER_SHAPES[dimension];
+  if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
+  return value;
+}
+
+/** A `contains` value: a fragment of what the dimension holds; an empty one would match everything. */
+export function validateFragment(dimension: Dimension, raw: string): string {
+  const value = raw;
+  if (raw === '') throw badRequest(`filter ${dimension} contains "": an empty value would match everything`);
+  if (!FRAGMENT_SHAPES[dimension].test(value)) throw badRequest(`filter ${dimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of ${FILTER_SHAPES[dimension].expected}`);
+  return value;
+}
+
+export interface FilterLimits {
+  /** Most clauses of one query (segment included). */
+  maxFilters: number;
+  /** Most values of one clause. */
+  maxFilterValues: number;
+}
+
+/** One clause as the API takes it: `[operator, dimension, value or values]`. */
+export type FilterClause = readonly [string, string, string | readonly string[]];
+
+export interface ParsedFilters {
+  filters: Filters;
+  conditions: FilterCondition[];
+}
+
+/** Validates clauses and splits them into equality filters and conditions; `what` names their origin in errors. */
+export function parseFilterClauses(clauses: readonly FilterClause[], limits: FilterLimits, into: ParsedFilters = { filters: {}, conditions: [] }, what = 'filter'): ParsedFilters {
+  if (clauses.length + Object.keys(into.filters).length + into.conditions.length > limits.maxFilters) throw badRequest(`${what}s: at most ${limits.maxFilters} filter clauses in one query`);
+  for (const [op, dim, raw] of clauses) {
+    if (!(FILTER_OPERATORS as readonly string[]).includes(op)) throw badRequest(`${what} operator "${String(op).slice(0, 40)}" is unknown; expected one of ${FILTER_OPERATORS.join(', ')}`);
+    const dimension = parseDimension(dim, `${what} dimension`);
+    const list = typeof raw === 'string' ? [raw] : raw;
+    if (list.length === 0) throw badRequest(`${what} ${op} on ${dimension}: give at least one value`);
+    if (list.length > limits.maxFilterValues) throw badRequest(`${what} ${op} on ${dimension}: at most ${limits.maxFilterValues} values (got ${list.length})`);
+    const contains = op === 'contains' || op === 'contains_not';
+    const values = [...new Set(list.map((v) => (contains ? validateFragment(dimension, v) : validateFilter(dimension, v))))];
+    if (op === 'is' && values.length === 1 && into.filters[dimension] === undefined) into.filters[dimension] = values[0]!;
+    else into.conditions.push({ op: op as FilterOperator, dimension, values });
+  }
+  return into;
+}
+
+/** The clauses of a filter set, equality filters first: how an answer echoes what it was filtered by. */
+export function clausesOf(p: ParsedFilters): [FilterOperator, Dimension, string[]][] {
+  return [...Object.entries(p.filters).map(([d, v]) => ['is', d as Dimension, [v!]] as [FilterOperator, Dimension, string[]]), ...p.conditions.map((c) => [c.op, c.dimension, [...c.values]] as [FilterOperator, Dimension, string[]])];
+}
+
+/**
+ * The `filters` parameter of a GET alias: the body's JSON array of clauses
+ * (`filters=[["contains","page",["/blog"]]]`), checked like the body's.
+ */
+export function parseFiltersParam(text: string | undefined, limits: FilterLimits, into?: ParsedFilters): ParsedFilters {
+  const out = into ?? { filters: {}, conditions: [] };
+  if (text === undefined || text === '') return out;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw badRequest(`filters=${JSON.stringify(text.slice(0, 60))} is not JSON: expected an array of [operator, dimension, [values]] clauses`);
+  }
+  if (!Array.isArray(json) || !json.every(isClause)) throw badRequest('filters: expected an array of [operator, dimension, value or [values]] clauses, each a string');
+  return parseFilterClauses(json, limits, out);
+}
+
+function isClause(c: unknown): c is FilterClause {
+  return Array.isArray(c) && c.length === 3 && typeof c[0] === 'string' && typeof c[1] === 'string' && (typeof c[2] === 'string' || (Array.isArray(c[2]) && c[2].every((v: unknown) => typeof v === 'string')));
+}
