@@ -21,14 +21,8 @@ import type { ImportSource, ResumePoint, SourceRow } from './types.ts';
 const COPY_LINE = /^COPY\s+(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s*\(([^)]*)\)\s+FROM\s+stdin;\s*$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-interface SessionInfo {
-  hostname: string | null;
-  browser: string | null;
-  os: string | null;
-  device: string | null;
-  screen: string | null;
-  country: string | null;
-}
+/** What an event takes from its Umami session. */
+type SessionInfo = Pick<UmamiEvent, 'hostname' | 'browser' | 'os' | 'device' | 'screen' | 'country'>;
 
 /** A COPY block's column positions by name. */
 type Columns = Map<string, number>;

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { rng } from '../../traffic/index.ts';
 
 /** The machine's PostgreSQL (trust auth on 127.0.0.1), overridable for other set-ups. */
 export const ADMIN_PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -92,18 +93,6 @@ export interface UmamiSessionRow { session_id: string; website_id: string; hostn
 export interface UmamiEventRow { event_id: string; website_id: string; session_id: string; visit_id: string; created_at: number; url_path: string; url_query: string | null; referrer_path: string | null; referrer_query: string | null; referrer_domain: string | null; page_title: string | null; event_type: number; event_name: string | null }
 export interface UmamiEventDataRow { event_data_id: string; website_id: string; website_event_id: string; data_key: string; string_value: string | null; number_value: string | null; data_type: number }
 export interface UmamiHistory { website: string; otherWebsite: string; sessions: UmamiSessionRow[]; events: UmamiEventRow[]; eventData: UmamiEventDataRow[] }
-
-/** A small seeded generator (mulberry32): the same seed, the same history. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uuidFrom(r: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(r() * 16).toString(16)).join('');
