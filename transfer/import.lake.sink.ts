@@ -108,9 +108,13 @@ export class ImportLakeSink {
     this.writer = new LakeWriter(this.db.conn, this.paths, this.topic, this.markers, this.o.erasures);
   }
 
-  /** Deletes files of chunks placed after the checkpoint (`committed` = rows the checkpoint covers). */
+  /**
+   * Deletes files of chunks placed after the checkpoint (`committed` = rows the checkpoint covers)
+   * and keeps those it covers. The markers take the next ordinal to read, as a Kafka commit does:
+   * a chunk ending at `committed` was checkpointed (killed before its marker went) and stays.
+   */
   recover(committed: number): { kept: number; deleted: number } {
-    return this.markers!.recover(0, BigInt(committed));
+    return this.markers!.recover(0, BigInt(committed) + 1n);
   }
 
   append(event: TwinlaneEvent, first: number): void {
