@@ -17,7 +17,7 @@
  * long until the consumers had applied everything accepted up to a second after the kill ("fresh").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { cpSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,9 +65,11 @@ describe('the pipeline on the cluster stack survives the loss of any one node (i
     process.env.STACK = 'cluster';
     await clusterUp(loadConfig({ ...process.env, LOG_LEVEL: 'warn' }), () => undefined);
     console.log(`cluster stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    h = await PipelineHarness.create({ SPEED_SESSION_TIMEOUT: '10s', LAKE_SESSION_TIMEOUT: '10s' });
+    // The consumers' default session timeouts (the harness shortens the speed one for other tests).
+    h = await PipelineHarness.create({ SPEED_SESSION_TIMEOUT: '10s' });
     expect(h.config.REDIS_CLUSTER_NODES.length).toBe(6);
     expect(h.config.KAFKA_BROKERS.length).toBe(3);
+    await preferredLeaders();
     const s0 = Date.now();
     // Two at a time: one loads its modules (a few CPU seconds each) while the other waits on the
     // brokers and its group; six at once on two cores starve each other past the harness's minute.
@@ -80,6 +82,7 @@ describe('the pipeline on the cluster stack survives the loss of any one node (i
   afterAll(async () => {
     for (const c of extras.values()) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
     await h?.stop();
+    if (process.env.TWINLANE_TEST_KEEP_LOGS && h) cpSync(join(h.dir, 'logs'), process.env.TWINLANE_TEST_KEEP_LOGS, { recursive: true });
     await runCleanups();
   }, 60_000);
 
@@ -93,6 +96,22 @@ describe('the pipeline on the cluster stack survives the loss of any one node (i
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...h.env, [portVar]: String(port) }, stdio: ['ignore', out, out] });
     extras.set(name, child);
     await waitUntil(`${name} (second instance) to answer`, () => answersHttp(port), 60_000, 200);
+  }
+
+  /**
+   * Waits until every partition of the events topic and of the group coordinators' topic is led by
+   * its preferred broker. A broker restarted by an earlier run takes its leaders back up to
+   * `leader.imbalance.check.interval.seconds` later; a coordinator moving then restarts every
+   * member's session timer, and a kill measured across it took a session timeout longer.
+   */
+  async function preferredLeaders(): Promise<void> {
+    const t0 = Date.now();
+    await waitUntil('partition leaders back on their preferred brokers', () =>
+      withAdmin(async (admin) => {
+        const md = await admin.fetchTopicMetadata({ topics: [h.config.EVENTS_TOPIC, '__consumer_offsets'] });
+        return md.topics.every((t) => t.partitions.every((p) => p.leader === p.replicas[0]));
+      }), 90_000, 500);
+    if (Date.now() - t0 > 1_000) console.log(`leaders back on their preferred brokers after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 
   /** The broker that leads the most partitions of the events topic, and its PID. */
@@ -175,7 +194,7 @@ describe('the pipeline on the cluster stack survives the loss of any one node (i
         const freshAfterMs = await freshAfter(at, ends, groups);
         const during = retried.filter((r) => r.at >= at && r.at <= at + freshAfterMs + 5_000);
         const unavailableMs = during.length ? during[during.length - 1]!.at - during[0]!.at : 0;
-        console.log(`${what}: ${during.length} collector answers retried (503 or network) over ${(unavailableMs / 1000).toFixed(1)} s; fresh again after ${(freshAfterMs / 1000).toFixed(1)} s`);
+        console.log(`${what}: ${during.length} collector answers retried (503 or network) over ${(unavailableMs / 1000).toFixed(1)} s; fresh again after ${(freshAfterMs / 1000).toFixed(1)} s (killed at ${new Date(at).toISOString()})`);
         return { what, at, unavailable: during.length, unavailableMs, freshAfterMs };
       }),
     );

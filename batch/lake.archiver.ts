@@ -11,6 +11,7 @@
  * lake, or moves an offset, before the roll.
  */
 import { ErasureList } from '../core/erasure.list.ts';
+import { heartbeatIntervalOf, withHeartbeats } from '../core/kafka-heartbeat.ts';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -113,6 +114,9 @@ export class LakeArchiver extends BaseService {
   private writer: LakeWriter | undefined;
   private markers: InflightMarkers | undefined;
   private leases: PartitionLeases | undefined;
+  private get heartbeatMs(): number {
+    return heartbeatIntervalOf(this.options.sessionTimeoutMs ?? 30_000);
+  }
   private lines: SpoolLineEncoder | undefined;
   private spools = new Map<number, PartitionSpool>();
   private spoolSeq = 0;
@@ -192,7 +196,7 @@ export class LakeArchiver extends BaseService {
       maxWaitTimeInMs: 200,
       sessionTimeout: this.options.sessionTimeoutMs ?? 30_000,
       rebalanceTimeout: this.options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3)),
+      heartbeatInterval: this.heartbeatMs,
       retry: KAFKA_RETRY.LAKE_CONSUMER,
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -266,7 +270,8 @@ export class LakeArchiver extends BaseService {
       if (!this.deps.diskGuard.low) this.consumer?.resume([{ topic: this.options.topic }]); // space came back meanwhile
       return;
     }
-    await this.locked(async () => {
+    // A batch may wait behind a roll for seconds: it heartbeats meanwhile (core/kafka-heartbeat.ts).
+    await withHeartbeats(heartbeat, this.heartbeatMs, () => this.locked(async () => {
       if (this.stopping || !isRunning() || isStale() || this.generationChanged) return;
       const partition = batch.partition;
       if (!this.recovered.has(partition)) await this.recover(partition);
@@ -279,7 +284,7 @@ export class LakeArchiver extends BaseService {
       resolveOffset(messages[messages.length - 1]!.offset);
       this.m.lag.set({ partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(messages[messages.length - 1]!.offset) - 1));
       if (this.bufferedRows() >= this.options.rollRows) await this.roll('size');
-    });
+    }));
     await heartbeat();
   }
 

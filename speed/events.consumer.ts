@@ -5,6 +5,7 @@
  * then resolves and commits the Kafka offsets. A replayed batch is applied once.
  */
 import type { ErasureList } from '../core/erasure.list.ts';
+import { heartbeatIntervalOf } from '../core/kafka-heartbeat.ts';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { RedisClient } from '../core/redis-client.ts';
 import { BaseService } from '../core/lifecycle.ts';
@@ -169,7 +170,7 @@ export class SpeedConsumer extends BaseService {
     const consumer = kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.min(3_000, Math.floor(options.sessionTimeoutMs / 3))),
+      heartbeatInterval: heartbeatIntervalOf(options.sessionTimeoutMs),
       maxBytesPerPartition: options.maxBytesPerPartition,
       maxBytes: options.maxBytesPerPartition * 4,
       maxWaitTimeInMs: options.maxWaitMs,
