@@ -59,6 +59,21 @@ describe('twinlane sites with running services', () => {
     expect(await read('blog', blog.readKey)).toBe(200);
     writeFileSync(file, good);
 
+    // A saved segment added with the CLI: checked as a query takes it, then listed by the running API.
+    await cli(['sites', 'segment', 'add', 'shop', 'Mobile search', '--filters', '[["is", "visit:device", ["mobile"]], ["contains", "referrer", ["google"]]]', '--file', file]);
+    const segments = async () => (await (await fetch(`${servingUrl}/v1/sites/shop/segments`, { headers: { authorization: `Bearer ${shop.readKey}` } })).json()) as { segments?: { name: string; filters: unknown[] }[] };
+    await waitUntil('the serving API to list the new segment', async () => (await segments()).segments?.some((g) => g.name === 'Mobile search') === true, 10_000, 100);
+    expect((await segments()).segments?.find((g) => g.name === 'Mobile search')?.filters).toEqual([['is', 'visit:device', ['mobile']], ['contains', 'referrer', ['google']]]);
+    for (const [filters, problem] of [
+      ['[["is", "visit:planet", ["mars"]]]', /segment "Bad": .*planet/],
+      ['[["like", "visit:device", ["mobile"]]]', /segment "Bad": .*operator "like" is unknown/],
+      ['[["is", "event:goal", ["Nope"]]]', /segment "Bad": goal "Nope" is unknown/],
+      ['not json', /--filters is not JSON/],
+    ] as const)
+      await expect(cli(['sites', 'segment', 'add', 'shop', 'Bad', '--filters', filters, '--file', file])).rejects.toThrow(problem);
+    await cli(['sites', 'segment', 'remove', 'shop', 'Mobile search', '--file', file]);
+    await waitUntil('the serving API to drop the removed segment', async () => (await segments()).segments?.length === 0, 10_000, 100);
+
     // A removed site: refused by both.
     await cli(['sites', 'remove', 'blog', '--yes', '--file', file]);
     await waitUntil('the collector to refuse the removed site', async () => (await send('blog', blog.writeKey)) === 401, 10_000, 100);

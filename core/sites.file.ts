@@ -9,7 +9,7 @@ import { chmodSync, existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from './durable-fs.ts';
 import { UsageError } from './errors.ts';
-import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Goal, type Sites } from './sites.ts';
+import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Goal, type Segment, type Sites } from './sites.ts';
 
 export type KeyRole = 'write' | 'read';
 
@@ -143,6 +143,34 @@ export class SitesFile {
     const goals = (site.goals as Goal[] | undefined) ?? [];
     if (!goals.some((g) => g.name === name)) throw new UsageError('UNKNOWN_GOAL', `site "${id}" has no goal "${name}" (its goals: ${goals.map((g) => g.name).join(', ') || 'none'})`);
     site.goals = goals.filter((g) => g.name !== name);
+    this.write(sites);
+  }
+
+  /** A site's saved segments as the file holds them. */
+  segments(id: string): Segment[] {
+    const site = this.read().sites?.get(id);
+    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
+    return site.segments;
+  }
+
+  /** Adds a saved segment (its clauses checked by the caller as a query takes them); the file's checks apply. */
+  addSegment(id: string, segment: Segment): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const segments = (site.segments as Segment[] | undefined) ?? [];
+    if (segments.some((g) => g.name === segment.name)) throw new UsageError('SEGMENT_EXISTS', `site "${id}" already has a segment "${segment.name}"`);
+    site.segments = [...segments, segment];
+    this.write(sites);
+  }
+
+  removeSegment(id: string, name: string): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const segments = (site.segments as Segment[] | undefined) ?? [];
+    if (!segments.some((g) => g.name === name)) throw new UsageError('UNKNOWN_SEGMENT', `site "${id}" has no segment "${name}" (its segments: ${segments.map((g) => g.name).join(', ') || 'none'})`);
+    site.segments = segments.filter((g) => g.name !== name);
     this.write(sites);
   }
 

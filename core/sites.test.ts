@@ -138,3 +138,21 @@ describe('goals in the sites file (twinlane sites goal)', () => {
     expect(() => file.removeGoal('shop', 'Nope')).toThrow(/no goal "Nope"/);
   });
 });
+
+describe('saved segments in the sites file (twinlane sites segment)', () => {
+  it('adds, lists and removes a segment; refuses a duplicate name and a clause the file cannot hold, leaving the file as it was', () => {
+    const file = new SitesFile(join(mkdtempSync(join(tmpdir(), 'segments-')), 'sites.json'));
+    file.add({ id: 'shop' });
+    file.addSegment('shop', { name: 'Mobile', filters: [['is', 'visit:device', ['mobile']]] });
+    file.addSegment('shop', { name: 'DE search', filters: [['is', 'country', 'DE'], ['contains', 'referrer', ['google', 'bing']]] });
+    expect(file.segments('shop').map((g) => g.name)).toEqual(['Mobile', 'DE search']);
+    const before = readFileSync(file.path, 'utf8');
+    expect(() => file.addSegment('shop', { name: 'Mobile', filters: [['is', 'country', 'FR']] })).toThrow(/already has a segment "Mobile"/);
+    expect(() => file.addSegment('shop', { name: 'Empty', filters: [] })).toThrow(/segments/);
+    expect(readFileSync(file.path, 'utf8')).toBe(before);
+    file.removeSegment('shop', 'Mobile');
+    expect(file.segments('shop')).toEqual([{ name: 'DE search', filters: [['is', 'country', 'DE'], ['contains', 'referrer', ['google', 'bing']]] }]);
+    expect(() => file.removeSegment('shop', 'Nope')).toThrow(/no segment "Nope" \(its segments: DE search\)/);
+    expect(() => file.segments('nope')).toThrow(/site "nope" is not in/);
+  });
+});

@@ -55,6 +55,8 @@ const goalSchema = z
   .refine((g) => (g.page === undefined) !== (g.event === undefined), 'expected exactly one of page and event');
 
 export type Goal = z.output<typeof goalSchema>;
+/** A saved segment: a name and the filter clauses it stands for. */
+export type Segment = z.output<typeof segmentSchema>;
 
 const siteSchema = z.strictObject({
   id: z.string().regex(SITE_ID_PATTERN, 'expected lower-case letters, digits, _ or - (at most 64)'),

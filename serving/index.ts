@@ -18,4 +18,5 @@ export type {
   VisitorsUnionReader,
 } from './types.ts';
 export { openApiDocument } from './openapi.ts';
+export { checkSegment } from './segment.check.ts';
 export { registerExportRoutes, type ExportPort, type ExportFileFormat } from './export.routes.ts';

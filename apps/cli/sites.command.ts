@@ -1,12 +1,14 @@
 /**
- * `twinlane sites add|list|rotate-key|remove|goal add|list|remove`: manages the sites file (SITES_FILE, or --file).
+ * `twinlane sites add|list|rotate-key|remove|goal add|list|remove|segment add|list|remove`: manages the sites file (SITES_FILE, or --file).
  * New keys are printed once and stored only as hashes; the collector and the serving API pick the
  * change up within SITES_RELOAD_INTERVAL, without a restart.
  */
 import { Command, Option } from 'commander';
 import { loadConfig } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
+import type { Segment } from '../../core/sites.ts';
 import { SitesFile, type IssuedKeys, type KeyRole } from '../../core/sites.file.ts';
+import { checkSegment, DEFAULT_SERVING_OPTIONS } from '../../serving/index.ts';
 
 function fileOf(o: { file?: string }): SitesFile {
   return new SitesFile(o.file ?? loadConfig().SITES_FILE);
@@ -24,6 +26,20 @@ function printKeys(file: SitesFile, keys: IssuedKeys, json: boolean | undefined)
   if (keys.writeKey) console.log(`write key of ${keys.site}: ${keys.writeKey}`);
   if (keys.readKey) console.log(`read key of ${keys.site}:  ${keys.readKey}`);
   console.error(`shown once: ${file.path} keeps only their SHA-256; running services take them within SITES_RELOAD_INTERVAL`);
+}
+
+/** `--filters`: a JSON array of `[operator, dimension, value or values]` clauses. */
+function segmentClauses(text: string): Segment['filters'] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError('BAD_SEGMENT', `--filters is not JSON: ${(err as Error).message}`);
+  }
+  const ok = (v: unknown): v is string => typeof v === 'string';
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((c) => Array.isArray(c) && c.length === 3 && ok(c[0]) && ok(c[1]) && (ok(c[2]) || (Array.isArray(c[2]) && c[2].every(ok)))))
+    throw new UsageError('BAD_SEGMENT', '--filters: expected a non-empty JSON array of [operator, dimension, value or [values]] clauses, e.g. [["is", "visit:country", ["DE"]]]');
+  return parsed as Segment['filters'];
 }
 
 export function sitesCommand(): Command {
@@ -104,6 +120,46 @@ export function sitesCommand(): Command {
     .action((site: string, name: string, o: { file?: string }) => {
       fileOf(o).removeGoal(site, name);
       console.error(`goal "${name}" removed from ${site}`);
+    });
+
+  // Saved segments (serving/README.md): `segment=<name>` ANDs their clauses with a query's.
+  const segment = sites.command('segment').description("a site's saved segments: named filter sets a query applies with segment=<name>");
+  segment
+    .command('add')
+    .argument('<site>', 'site id')
+    .argument('<name>', 'segment name, as the API and the dashboard show it')
+    .requiredOption('--filters <json>', 'the clauses as the query API takes them, e.g. \'[["is", "visit:device", ["mobile"]], ["contains", "visit:referrer", ["google"]]]\'')
+    .addOption(fileOption())
+    .action((site: string, name: string, o: { filters: string; file?: string }) => {
+      const file = fileOf(o);
+      const filters = segmentClauses(o.filters);
+      const goals = file.goals(site);
+      try {
+        checkSegment(filters, goals, DEFAULT_SERVING_OPTIONS);
+      } catch (err) {
+        throw new UsageError('BAD_SEGMENT', `segment "${name}": ${(err as Error).message}`);
+      }
+      file.addSegment(site, { name, filters });
+      console.error(`segment "${name}" added to ${site}; the serving API takes it within SITES_RELOAD_INTERVAL`);
+    });
+  segment
+    .command('list')
+    .argument('<site>', 'site id')
+    .addOption(fileOption())
+    .option('--json', 'print as JSON')
+    .action((site: string, o: { file?: string; json?: boolean }) => {
+      const segments = fileOf(o).segments(site);
+      if (o.json) console.log(JSON.stringify(segments, null, 2));
+      else console.table(segments.map((g) => ({ name: g.name, filters: JSON.stringify(g.filters) })));
+    });
+  segment
+    .command('remove')
+    .argument('<site>', 'site id')
+    .argument('<name>', 'segment name')
+    .addOption(fileOption())
+    .action((site: string, name: string, o: { file?: string }) => {
+      fileOf(o).removeSegment(site, name);
+      console.error(`segment "${name}" removed from ${site}`);
     });
 
   sites
