@@ -13,7 +13,7 @@ describe('checkSegment', () => {
     [[['is', 'event:goal', ['Nope']]], /goal "Nope" is unknown for this site; its goals: Signup/],
     [[['is', 'event:goal', ['Signup']], ['is', 'event:goal', ['Signup']]], /one event:goal clause/],
     [[['contains', 'page', ['']]], /empty value would match everything/],
-    [Array.from({ length: 21 }, () => ['is', 'country', ['DE']]), /at most 20 filter clauses/],
+    [Array.from({ length: 21 }, () => ['is', 'country', ['DE']] as const), /at most 20 filter clauses/],
   ] as const)('refuses %j, naming the problem', (clauses, problem) => {
     expect(() => checkSegment(clauses, goals, DEFAULT_SERVING_OPTIONS)).toThrow(problem);
   });
