@@ -1,7 +1,8 @@
 /**
  * `twinlane import`: builds an import's dependencies from the configuration (the collector's
  * enrichment parts, the erasure list, the dead-letter store, the sites) and runs it; with
- * `thenBatch` the batch job then computes the days that received files.
+ * `thenBatch` the batch job then computes the days that received files, and the new version is
+ * published where the nightly batch publishes it (ClickHouse views, warehouse: batch-publish.ts).
  */
 import { join } from 'node:path';
 import type { ConfigValues } from '../core/config.ts';
@@ -13,6 +14,7 @@ import { DeadLetterStore } from '../dlq/index.ts';
 import { EventEnricher, IpHasher, UserAgentParser } from '../ingest/index.ts';
 import { EventCodec, MemoryRegistryClient } from '../schemas/index.ts';
 import { runImport, transferOptions, type ImportProgress, type ImportReport, type ImportRequest } from '../transfer/index.ts';
+import { publishBatch, type BatchPublishOutcome } from './batch-publish.ts';
 
 export interface ImportCommandDeps {
   config: ConfigValues;
@@ -25,6 +27,8 @@ export interface ImportOutcome {
   report: ImportReport;
   /** The batch run of `--then-batch` (days that are over only). */
   batch?: RunRecord;
+  /** After a batch run that did not fail: the ClickHouse views and warehouse, as the nightly batch's steps leave them. */
+  published?: BatchPublishOutcome;
 }
 
 export async function importHistory(deps: ImportCommandDeps, req: ImportRequest & { thenBatch?: boolean }): Promise<ImportOutcome> {
@@ -62,5 +66,7 @@ export async function importHistory(deps: ImportCommandDeps, req: ImportRequest 
   const dates = report.days.filter((d) => d < today && parseDay(d) + 86_400_000 <= Date.now());
   if (dates.length === 0) return { report };
   const batch = await runBatch({ options: batchOptions(config), logger, sites: loadSites(config.SITES_FILE), ...(deps.onBatchProgress ? { onProgress: deps.onBatchProgress } : {}) }, { dates });
-  return { report, batch };
+  if (batch.status === 'failed') return { report, batch };
+  // Drift and the speed retirement are left to the nightly run: imported days end before live tracking began, so speed holds nothing of them.
+  return { report, batch, published: await publishBatch(config, logger) };
 }

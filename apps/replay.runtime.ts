@@ -1,7 +1,8 @@
 /**
  * Builds the replay's real dependencies from configuration: the store, the schema registry
  * and codec, the collector's EventPipeline (the same validation as at collection) and an
- * idempotent producer to the events topic that waits for all in-sync replicas.
+ * idempotent producer to the events topic that waits for all in-sync replicas; and the route of
+ * imports' letters (transfer/): checked as imported rows, landed in the lake as imported history.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,7 +16,9 @@ import { ensureTopicsWith, topicPolicy } from '../core/kafka-topics.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { loadSites, type Sites } from '../core/sites.ts';
-import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
+import { ErasureList } from '../core/erasure.list.ts';
+import { collectorOptions, createEventPipeline, EventEnricher, IpHasher, UserAgentParser } from '../ingest/index.ts';
+import { ImportLetterRoute, transferOptions } from '../transfer/index.ts';
 import { ConfluentRegistryClient, EVENT_SCHEMA, EventCodec, type RegistryClient } from '../schemas/index.ts';
 import { DeadLetterReplayer, type ReplayOptions, type ReplaySink, type ReplaySummary } from '../dlq/index.ts';
 import { DeadLetterStore } from '../dlq/index.ts';
@@ -51,11 +54,22 @@ export async function replayWith(w: ReplayWiring, config: ConfigValues, options:
       }
     },
   };
+  // Imports' letters are history: the import's mapping (no clock-skew window), into the lake where imported events land.
+  const imports = new ImportLetterRoute({
+    dataDir: config.DATA_DIR,
+    sites: w.sites,
+    erasures: new ErasureList(config.DATA_DIR, config.ERASURE_REFRESH),
+    enricher: new EventEnricher({ userAgents: new UserAgentParser(10_000), ipHasher: new IpHasher(config.IP_SALT_ROTATION) }),
+    codec,
+    duckdb: transferOptions(config).importDuckdb,
+    logger: w.logger,
+  });
   if (!options.dryRun) await producer.connect();
   try {
     await w.store.open();
-    return await new DeadLetterReplayer({ store: w.store, preparer, sink, logger: w.logger, metrics: w.metrics }).replay(options);
+    return await new DeadLetterReplayer({ store: w.store, preparer, sink, routes: [imports], logger: w.logger, metrics: w.metrics }).replay(options);
   } finally {
+    await imports.close();
     if (!options.dryRun) await producer.disconnect();
   }
 }

@@ -7,6 +7,10 @@
  * next to the store), and every replayed event keeps a stable event id (its own, or one
  * derived from the letter) so the batch layer dedupes even the one case left, a crash between
  * Kafka's ack and the attempt-log write.
+ *
+ * A route (`ReplayRoute`) may claim letters that must not go back the live way: letters an import
+ * of history wrote are checked as imported rows are and land where imported events land
+ * (transfer/, wired in apps/replay.runtime.ts), recorded like the others once they are in place.
  */
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -16,21 +20,48 @@ import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { sourceKey, type DeadLetterStore } from './dead-letter.store.ts';
 import { REPLAY_CHUNK } from './options.ts';
-import type { Preparation as RecordPreparation, PreparedEvent, RecordPreparer, Transform } from './record.preparer.ts';
-
-/** A record's preparation, or: its source record is replayed through another letter. */
-type Preparation = RecordPreparation | { kind: 'duplicate'; of: string };
+import type { Preparation as RecordPreparation, PreparedEvent, PreparedRecord, RecordPreparer, Transform } from './record.preparer.ts';
 import type { AttemptRecord, DeadLetterCode, LetterFilter, StoredDeadLetter } from './types.ts';
+
+/** Its source record is replayed through another letter. */
+type Duplicate = { kind: 'duplicate'; of: string };
+/** A letter and its preparation: for the events topic, or for the route that claimed it. */
+type Checked =
+  | { letter: StoredDeadLetter; route?: undefined; prep: RecordPreparation | Duplicate }
+  | { letter: StoredDeadLetter; route: ReplayRoute; prep: RecordPreparation<PreparedRecord> | Duplicate };
+type Preparation = Checked['prep'];
 
 /** Where replayed events go: resolves once Kafka acknowledged all of them (acks=all). */
 export interface ReplaySink {
   send(messages: { key: string; value: Buffer }[]): Promise<void>;
 }
 
+/** What a route landed: lake-relative files and the days they make dirty. */
+export interface RouteLanding {
+  files: string[];
+  days: string[];
+  /** Called once the landed letters are recorded as replayed. */
+  settle(): void;
+}
+
+/**
+ * Letters that go back another way than the live one. A route checks the letters it claims with
+ * its own validation (a route replaces the live checks, it never skips checking) and lands their
+ * events itself, durably before `land` resolves.
+ */
+export interface ReplayRoute {
+  claims(letter: StoredDeadLetter): boolean;
+  /** Checks one letter (after the transform, which may throw TransformError); lands nothing. */
+  prepare(letter: StoredDeadLetter, transform?: Transform): Promise<RecordPreparation<PreparedRecord>>;
+  land(passed: { letter: StoredDeadLetter; events: PreparedRecord[] }[]): Promise<RouteLanding>;
+}
+
 export interface ReplayDeps {
   store: DeadLetterStore;
   preparer: RecordPreparer;
   sink: ReplaySink;
+  /** Routes tried in order before the events topic (e.g. imports' letters into the lake). */
+  routes?: ReplayRoute[];
   logger: Logger;
   metrics: Metrics;
 }
@@ -62,6 +93,8 @@ export interface ReplaySummary {
   /** Already replayed, or the transform returned null. */
   skipped: number;
   events: number;
+  /** Events a route landed itself (imports' letters: into the lake), the files and the days they made dirty. */
+  landed?: { events: number; files: number; days: string[] };
   verdicts: ReplayVerdict[];
 }
 
@@ -82,43 +115,56 @@ export class DeadLetterReplayer {
       if (missing.length > 0) throw new UsageError('UNKNOWN_ID', `no dead letter with id ${missing.join(', ')}; nothing replayed`);
       const prepared = await this.prepareAll(letters, options);
       if (dryRun) return summarize(true, letters.length, prepared);
-      await this.sendAll(prepared, options.chunk ?? REPLAY_CHUNK, options.onProgress);
-      return summarize(false, letters.length, prepared);
+      const landed = await this.sendAll(prepared, options.chunk ?? REPLAY_CHUNK, options.onProgress);
+      return { ...summarize(false, letters.length, prepared), ...(landed.events > 0 ? { landed: { ...landed, days: [...landed.days].sort() } } : {}) };
     } finally {
       release();
     }
   }
 
   /** Phase 1: every selected letter through validation (and the transform), nothing sent yet. */
-  private async prepareAll(letters: StoredDeadLetter[], options: ReplayOptions): Promise<{ letter: StoredDeadLetter; prep: Preparation }[]> {
-    const out: { letter: StoredDeadLetter; prep: Preparation }[] = [];
+  private async prepareAll(letters: StoredDeadLetter[], options: ReplayOptions): Promise<Checked[]> {
+    const out: Checked[] = [];
     // One source record dead-lettered by several consumers (speed and lake) is replayed once.
     const sources = await this.deps.store.replayedSources();
     for (const [i, letter] of letters.entries()) {
       const key = letter.source ? sourceKey(letter.source) : undefined;
       const twin = key === undefined ? undefined : sources.get(key);
-      let prep: Preparation;
-      if (letter.status === 'replayed') prep = { kind: 'skip', reason: 'already replayed' };
+      const route = this.deps.routes?.find((r) => r.claims(letter));
+      let settled: Duplicate | { kind: 'skip'; reason: string } | undefined;
+      if (letter.status === 'replayed') settled = { kind: 'skip', reason: 'already replayed' };
       // Refused before a site was proven (401/403): the letter is a sample of nobody's data (contract 8), never sent on.
-      else if (letter.code === 'UNAUTHORIZED' && letter.stage === 'collect') prep = { kind: 'skip', reason: 'refused for authentication (401/403): a sample only, never replayed' };
-      else if (twin !== undefined) prep = { kind: 'duplicate', of: twin };
-      else {
-        prep = await this.deps.preparer.prepare(letter, options.transform);
-        if (prep.kind === 'pass' && key !== undefined) sources.set(key, letter.id);
-      }
-      out.push({ letter, prep });
+      else if (letter.code === 'UNAUTHORIZED' && letter.stage === 'collect') settled = { kind: 'skip', reason: 'refused for authentication (401/403): a sample only, never replayed' };
+      else if (twin !== undefined) settled = { kind: 'duplicate', of: twin };
+      const checked: Checked = route
+        ? { letter, route, prep: settled ?? (await route.prepare(letter, options.transform)) }
+        : { letter, prep: settled ?? (await this.deps.preparer.prepare(letter, options.transform)) };
+      out.push(checked);
+      if (checked.prep.kind === 'pass' && key !== undefined) sources.set(key, letter.id);
       options.onProgress?.('check', i + 1, letters.length);
     }
     return out;
   }
 
   /** Phase 2: send the passing letters chunk by chunk; record results only after Kafka's ack. */
-  private async sendAll(prepared: { letter: StoredDeadLetter; prep: Preparation }[], chunk: number, onProgress: ReplayOptions['onProgress']): Promise<void> {
+  private async sendAll(prepared: Checked[], chunk: number, onProgress: ReplayOptions['onProgress']): Promise<{ events: number; files: number; days: Set<string> }> {
     const runId = randomUUID().slice(0, 8);
+    const landed = { events: 0, files: 0, days: new Set<string>() };
     for (let start = 0; start < prepared.length; start += chunk) {
       const slice = prepared.slice(start, start + chunk);
-      const messages = slice.flatMap(({ prep }) => (prep.kind === 'pass' ? prep.events.map((e: PreparedEvent) => ({ key: e.key, value: e.bytes })) : []));
+      const messages = slice.flatMap((c) => (c.route === undefined && c.prep.kind === 'pass' ? c.prep.events.map((e: PreparedEvent) => ({ key: e.key, value: e.bytes })) : []));
       if (messages.length > 0) await this.deps.sink.send(messages);
+      // Each route lands its letters of the chunk durably before any of them is recorded.
+      const landings: RouteLanding[] = [];
+      for (const route of this.deps.routes ?? []) {
+        const passed = slice.flatMap((c) => (c.route === route && c.prep.kind === 'pass' ? [{ letter: c.letter, events: c.prep.events }] : []));
+        if (passed.length === 0) continue;
+        const landing = await route.land(passed);
+        landings.push(landing);
+        landed.events += passed.reduce((n, p) => n + p.events.length, 0);
+        landed.files += landing.files.length;
+        for (const d of landing.days) landed.days.add(d);
+      }
       const now = Date.now();
       const attempts: AttemptRecord[] = [];
       for (const { letter, prep } of slice) {
@@ -128,13 +174,15 @@ export class DeadLetterReplayer {
         this.replays.inc({ result: prep.kind === 'pass' ? 'replayed' : prep.kind === 'fail' ? 'failed-again' : 'skipped' });
       }
       await this.deps.store.recordAttempts(attempts, runId);
-      this.deps.logger.info({ event: 'dlq_replay_chunk', run: runId, letters: slice.length, events: messages.length });
+      for (const l of landings) l.settle();
+      this.deps.logger.info({ event: 'dlq_replay_chunk', run: runId, letters: slice.length, events: messages.length, landed: landings.reduce((n, l) => n + l.files.length, 0) });
       onProgress?.('send', Math.min(start + chunk, prepared.length), prepared.length);
     }
+    return landed;
   }
 }
 
-function summarize(dryRun: boolean, selected: number, prepared: { letter: StoredDeadLetter; prep: Preparation }[]): ReplaySummary {
+function summarize(dryRun: boolean, selected: number, prepared: Checked[]): ReplaySummary {
   const verdicts: ReplayVerdict[] = prepared.map(({ letter, prep }) =>
     prep.kind === 'pass'
       ? { id: letter.id, verdict: 'pass', events: prep.events.length }

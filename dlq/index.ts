@@ -11,5 +11,5 @@ export { DlqArchiver, type DlqArchiverDeps } from './dlq.archiver.ts';
 export { dlqArchiverGroup } from './options.ts';
 export { formatLetter, formatList, formatStats, formatSummary, hexDump } from './letter.format.ts';
 export { LIST_LIMIT } from './options.ts';
-export { DeadLetterReplayer, describeFilter, type ReplayDeps, type ReplayOptions, type ReplaySink, type ReplaySummary, type ReplayVerdict } from './dead-letter.replayer.ts';
-export { RecordPreparer, TransformError, replayEventId, type Transform, type TransformInput, type PreparedEvent, type Preparation, type PreparerDeps } from './record.preparer.ts';
+export { DeadLetterReplayer, describeFilter, type ReplayDeps, type ReplayOptions, type ReplayRoute, type RouteLanding, type ReplaySink, type ReplaySummary, type ReplayVerdict } from './dead-letter.replayer.ts';
+export { RecordPreparer, TransformError, replayEventId, type Transform, type TransformInput, type PreparedEvent, type PreparedRecord, type Preparation, type PreparerDeps } from './record.preparer.ts';

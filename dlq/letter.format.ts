@@ -85,5 +85,6 @@ export function formatSummary(s: ReplaySummary): string {
   for (const v of skips) lines.push(`  skipped     ${v.id}  ${v.message}`);
   const verb = s.dryRun ? 'would be replayed' : 'replayed';
   lines.push(`${s.selected} selected: ${s.replayed} ${verb} (${s.events} events), ${s.failedAgain} ${s.dryRun ? 'would fail again' : 'failed again'}, ${s.skipped} skipped`);
+  if (s.landed) lines.push(`  ${s.landed.events} event(s) of imports landed in the lake as imported history (${s.landed.files} file(s)); days dirty: ${s.landed.days.join(', ')} (twinlane batch run --dirty)`);
   return lines.join('\n');
 }

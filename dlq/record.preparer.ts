@@ -49,14 +49,21 @@ export interface TransformInput {
  */
 export type Transform = (input: TransformInput) => unknown;
 
+/** An event for the events topic: its Kafka key and Confluent-framed bytes. */
 export interface PreparedEvent {
   key: string;
   bytes: Buffer;
   eventId: string;
   siteId: string;
 }
-export type Preparation =
-  | { kind: 'pass'; events: PreparedEvent[] }
+/** A checked event a replay route lands itself, not through the events topic (dead-letter.replayer.ts). */
+export interface PreparedRecord {
+  event: TwinlaneEvent;
+  eventId: string;
+  siteId: string;
+}
+export type Preparation<E extends PreparedEvent | PreparedRecord = PreparedEvent> =
+  | { kind: 'pass'; events: E[] }
   | { kind: 'fail'; code: DeadLetterCode; message: string; field?: string }
   | { kind: 'skip'; reason: string };
 

@@ -13,6 +13,8 @@ import { authorizeSite, readKeyOf } from './stats.routes.ts';
 import type { SiteDirectory } from './types.ts';
 
 export type ExportFileFormat = 'parquet' | 'csv' | 'ndjson';
+/** What `format=` takes (the OpenAPI document lists the same). */
+export const EXPORT_FORMATS = ['parquet', 'csv', 'ndjson', 'views'] as const;
 
 export interface ExportPort {
   /** Writes the events to a temporary file; `cleanup()` removes it once it was sent. */
@@ -21,8 +23,8 @@ export interface ExportPort {
   views(q: { site: string; from: number; to: number }, out: Writable): Promise<void>;
 }
 
-const CONTENT_TYPES: Record<ExportFileFormat | 'views', string> = { parquet: 'application/vnd.apache.parquet', csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', views: 'application/zip' };
-const EXTENSIONS: Record<ExportFileFormat | 'views', string> = { parquet: 'parquet', csv: 'csv', ndjson: 'ndjson', views: 'zip' };
+const CONTENT_TYPES: Record<(typeof EXPORT_FORMATS)[number], string> = { parquet: 'application/vnd.apache.parquet', csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson', views: 'application/zip' };
+const EXTENSIONS: Record<(typeof EXPORT_FORMATS)[number], string> = { parquet: 'parquet', csv: 'csv', ndjson: 'ndjson', views: 'zip' };
 /** One export is a scan of the range's lake days: a year at most per request. */
 const MAX_RANGE_MS = 366 * 86_400_000;
 
@@ -42,8 +44,8 @@ export function registerExportRoutes(app: FastifyInstance, deps: { exports: Expo
   app.get<{ Params: { site: string }; Querystring: Record<string, string> }>('/v1/export/:site', async (req, reply) => {
     const { site } = req.params;
     authorizeSite(deps.sites, site, readKeyOf(req));
-    const format = (req.query.format ?? 'parquet') as ExportFileFormat | 'views';
-    if (!Object.hasOwn(CONTENT_TYPES, format)) throw new ApiError('BAD_REQUEST', 'format must be parquet, csv, ndjson or views');
+    const format = (req.query.format ?? 'parquet') as (typeof EXPORT_FORMATS)[number];
+    if (!EXPORT_FORMATS.includes(format)) throw new ApiError('BAD_REQUEST', `format must be one of ${EXPORT_FORMATS.join(', ')}`);
     const from = instant(req.query.from, 'from', false);
     const to = instant(req.query.to, 'to', true);
     if (!(to > from) || to - from > MAX_RANGE_MS) throw new ApiError('BAD_REQUEST', 'to must be after from, at most 366 days later');

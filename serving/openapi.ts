@@ -6,6 +6,7 @@
 import { DIMENSIONS, METRICS } from '../core/views.ts';
 import { BREAKDOWN_METRICS, GRAINS } from './query.parser.ts';
 import { GOAL_METRICS } from './goals.ts';
+import { EXPORT_FORMATS } from './export.routes.ts';
 
 const str = (description: string, extra: Record<string, unknown> = {}) => ({ type: 'string', description, ...extra });
 const q = (name: string, description: string, schema: Record<string, unknown> = { type: 'string' }, required = false) => ({ name, in: 'query', required, description, schema });
@@ -172,6 +173,40 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/sites/{site}/coverage': { get: { summary: 'Watermark W, batch version and what each store covers', parameters: [siteParam], responses: { '200': { description: 'Coverage' }, ...errors } } },
       '/v1/jobs': { get: { summary: 'Job ledger of the orchestration (with SERVING_ADMIN_KEY set; Bearer <admin key>)', parameters: [q('limit', 'Most recent jobs (1-500, default 50)', { type: 'integer' })], responses: { '200': { description: 'Jobs' } } } },
       '/v1/jobs/{id}': { get: { summary: 'One job of the ledger (admin key)', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Job' }, '404': errorResponse } } },
+      '/v1/export/{site}': {
+        get: {
+          summary: "A site's raw events of a range (Parquet, CSV or NDJSON) or its batch views as a zip of CSV files (read key)",
+          description:
+            'Exists when the server is wired with exports (twinlane serving start). Raw events: one row per event id (earliest received time), erased visitors left out, ordered by event time, ' +
+            'in the importable event shape (`twinlane import events` takes the file back); times ISO-8601 UTC in CSV and NDJSON. ' +
+            'Views: visitors.csv (day series of every metric) and one CSV per breakdown (pages, sources, utm_sources, countries, devices, browsers, operating_systems, custom_events), exact batch numbers, 10,000 rows each at most. ' +
+            'The body is streamed as an attachment. Two exports run at once per server; a third is refused with 429.',
+          parameters: [
+            siteParam,
+            q('from', 'Start: a day (YYYY-MM-DD, from its UTC midnight) or an ISO-8601 time with a zone', { type: 'string', examples: ['2026-01-01', '2026-01-01T00:00:00Z'] }, true),
+            q('to', 'End: a day (inclusive: up to the next UTC midnight) or an ISO-8601 time with a zone (exclusive); after from, at most 366 days later', { type: 'string', examples: ['2026-01-31'] }, true),
+            q('format', 'parquet (default), csv or ndjson for raw events; views for the zip of view CSVs', { type: 'string', enum: [...EXPORT_FORMATS], default: 'parquet' }),
+          ],
+          responses: {
+            '200': {
+              description: 'The export, as an attachment (Content-Disposition names <site>-<from day>.<parquet|csv|ndjson|zip>)',
+              headers: { 'Content-Disposition': { description: 'attachment; filename="<site>-<YYYY-MM-DD>.<extension>"', schema: { type: 'string' } } },
+              content: {
+                'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
+                'text/csv': { schema: { type: 'string' } },
+                'application/x-ndjson': { schema: { type: 'string' } },
+                'application/zip': { schema: { type: 'string', format: 'binary' } },
+              },
+            },
+            '400': { ...errorResponse, description: 'Missing or malformed from/to, to not after from or more than 366 days later, unknown format' },
+            '401': { ...errorResponse, description: 'No read key given' },
+            '403': { ...errorResponse, description: 'The key cannot read this site' },
+            '404': { ...errorResponse, description: 'Unknown site' },
+            '429': { ...errorResponse, description: 'Two exports are already running on this server (or the rate limit was reached)' },
+            '503': { ...errorResponse, description: 'The lake or a store did not answer; retry' },
+          },
+        },
+      },
       '/dashboard/{site}': { get: { summary: 'The dashboard page of a site (key in the URL fragment: #key=...)', security: [], parameters: [siteParam], responses: { '200': { description: 'HTML' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text exposition format' } } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'ok' } } } },

@@ -108,14 +108,15 @@ export class CsvSource implements ImportSource {
     let offset = o!;
     let line = l!;
     let rows = from.rows;
-    let pending: { text: string; first: number; quotes: number } | undefined;
+    let pending: { text: string; first: number; quotes: number; crlf: boolean } | undefined;
     this.at = offset;
     for await (const ln of readLines(this.path, offset)) {
       line++;
       offset = ln.next;
       this.at = offset;
       const text = ln.bytes.toString('utf8');
-      pending = pending ? { text: `${pending.text}\n${text}`, first: pending.first, quotes: pending.quotes + quotesIn(text) } : { text, first: line, quotes: quotesIn(text) };
+      // A line break inside quotes is part of the field, as it was written (CRLF or LF).
+      pending = pending ? { text: `${pending.text}${pending.crlf ? '\r\n' : '\n'}${text}`, first: pending.first, quotes: pending.quotes + quotesIn(text), crlf: ln.crlf } : { text, first: line, quotes: quotesIn(text), crlf: ln.crlf };
       if (pending.quotes % 2 === 1) continue; // a quoted field goes on to the next line
       const rec = pending;
       pending = undefined;

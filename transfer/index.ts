@@ -14,3 +14,4 @@ export { transferOptions, type TransferOptions } from './options.ts';
 export type * from './types.ts';
 export { exportEvents, type EventsExportRequest, type EventsExportDeps } from './events.exporter.ts';
 export { exportViews, type ViewsExportRequest } from './views.exporter.ts';
+export { ImportLetterRoute, REPLAY_SUFFIX, type ImportLetterRouteDeps } from './import-letter.route.ts';

@@ -9,6 +9,8 @@ export interface Line {
   bytes: Buffer;
   /** Byte offset just after the line's newline: where the next line starts. */
   next: number;
+  /** The line ended with `\r\n` (a quoted CSV field spanning lines keeps it). */
+  crlf: boolean;
 }
 
 export async function* readLines(path: string, start = 0): AsyncGenerator<Line> {
@@ -20,13 +22,13 @@ export async function* readLines(path: string, start = 0): AsyncGenerator<Line> 
     for (let nl = buf.indexOf(10, at); nl >= 0; nl = buf.indexOf(10, at)) {
       const end = nl > at && buf[nl - 1] === 13 ? nl - 1 : nl;
       offset += nl + 1 - at;
-      yield { bytes: buf.subarray(at, end), next: offset };
+      yield { bytes: buf.subarray(at, end), next: offset, crlf: end !== nl };
       at = nl + 1;
     }
     rest = buf.subarray(at);
   }
   if (rest.length > 0) {
     offset += rest.length;
-    yield { bytes: rest[rest.length - 1] === 13 ? rest.subarray(0, rest.length - 1) : rest, next: offset };
+    yield { bytes: rest[rest.length - 1] === 13 ? rest.subarray(0, rest.length - 1) : rest, next: offset, crlf: false };
   }
 }

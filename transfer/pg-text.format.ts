@@ -6,13 +6,29 @@
  */
 
 const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
+const ESCAPE = /\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g;
+const BYTE_ESCAPE = /\\(?:x[0-9a-fA-F]|[0-7])/;
 
+/**
+ * `\digits` (octal) and `\xdigits` (hex) name bytes, not characters: a field's bytes are
+ * gathered and read as UTF-8 (the dump's encoding), so `\303\251` is `é`. Any other escaped
+ * character stands for itself.
+ */
 function unescapeField(f: string): string {
-  return f.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
-    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
-    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
-    return ESCAPES[e] ?? e;
-  });
+  // A quick test: it also matches after an escaped backslash (`\\101`), which the full pass reads right.
+  if (!BYTE_ESCAPE.test(f)) return f.replace(ESCAPE, (_m, e: string) => ESCAPES[e] ?? e);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const m of f.matchAll(ESCAPE)) {
+    parts.push(Buffer.from(f.slice(at, m.index), 'utf8'));
+    const e = m[1]!;
+    if (e[0] === 'x' && e.length > 1) parts.push(Buffer.of(parseInt(e.slice(1), 16)));
+    else if (/^[0-7]/.test(e)) parts.push(Buffer.of(parseInt(e, 8) & 0xff));
+    else parts.push(Buffer.from(ESCAPES[e] ?? e, 'utf8'));
+    at = m.index + m[0].length;
+  }
+  parts.push(Buffer.from(f.slice(at), 'utf8'));
+  return Buffer.concat(parts).toString('utf8');
 }
 
 /** The fields of one line (without its newline); null for `\N`. */

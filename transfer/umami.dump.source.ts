@@ -4,25 +4,42 @@
  * PostgreSQL's text format (pg-text.format.ts), columns named, so any Umami v2 version reads.
  *
  * Two passes, because the events need their sessions and event data and a dump may hold the
- * tables in any order: the first keeps the website's sessions (browser, OS, device, screen,
- * country, hostname), event data (properties) and domain in memory, which grows with the
- * website's sessions, not with its events; the second streams the website's `website_event` rows
- * in the dump's order, their rank among them being their row number (a resume skips that many).
+ * tables in any order: the first puts the website's sessions (browser, OS, device, screen,
+ * country, hostname) and event data (properties) into DuckDB tables on disk
+ * (umami-dump.lookups.ts) and keeps its domain; the second streams the website's `website_event`
+ * rows in the dump's order, their rank among them being their row number (a resume skips that
+ * many), and joins them to their sessions and properties a batch at a time. Memory holds one batch
+ * and DuckDB's limit, whatever the number of sessions, events and event data rows.
  */
 import { statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { ImportSourceError } from './import.errors.ts';
 import { readLines } from './line.reader.ts';
 import { parsePgTextLine, parsePgTimestamp } from './pg-text.format.ts';
+import { DumpLookups } from './umami-dump.lookups.ts';
 import { umamiRecord, type UmamiEvent } from './umami.mapper.ts';
 import type { ImportSource, ResumePoint, SourceRow } from './types.ts';
 
 const COPY_LINE = /^COPY\s+(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s*\(([^)]*)\)\s+FROM\s+stdin;\s*$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Events joined to their sessions and properties at once: one look-up per table per batch. */
+const JOIN_BATCH = 10_000;
 
-/** What an event takes from its Umami session. */
-type SessionInfo = Pick<UmamiEvent, 'hostname' | 'browser' | 'os' | 'device' | 'screen' | 'country'>;
+export interface UmamiDumpOptions {
+  /** Where the sessions and event data wait on disk during the import (default: the OS temp folder). */
+  workDir?: string;
+  /** Events joined at once (default 10,000). */
+  batchRows?: number;
+}
+
+/** One of the website's `website_event` lines, waiting for its batch's look-ups. */
+interface PendingEvent {
+  ordinal: number;
+  line: string;
+  fields: (string | null)[];
+}
 
 /** A COPY block's column positions by name. */
 type Columns = Map<string, number>;
@@ -36,10 +53,13 @@ export class UmamiDumpSource implements ImportSource {
   private readonly bytes: number;
   private at = 0;
 
+  private lookupsOpen: DumpLookups | undefined;
+
   constructor(
     private readonly path: string,
     private readonly website: string,
     private readonly site: string,
+    private readonly options: UmamiDumpOptions = {},
   ) {
     if (!UUID.test(website)) throw new UsageError('BAD_UMAMI_WEBSITE', `--umami-website ${JSON.stringify(website)} is not a UUID (Umami's website id)`);
     const st = statSync(path);
@@ -78,10 +98,10 @@ export class UmamiDumpSource implements ImportSource {
     }
   }
 
-  /** Pass 1: the website's sessions, event data and domain. */
-  private async lookups(): Promise<{ sessions: Map<string, SessionInfo>; props: Map<string, Record<string, string>>; domain: string | null; sawEvents: boolean }> {
-    const sessions = new Map<string, SessionInfo>();
-    const props = new Map<string, Record<string, string>>();
+  /** Pass 1: the website's sessions and event data into the look-up tables, and its domain. */
+  private async lookups(): Promise<{ lookups: DumpLookups; domain: string | null; sawEvents: boolean }> {
+    const lookups = await DumpLookups.open(this.options.workDir ?? tmpdir());
+    this.lookupsOpen = lookups;
     let domain: string | null = null;
     let sawEvents = false;
     const site = this.website.toLowerCase();
@@ -99,7 +119,8 @@ export class UmamiDumpSource implements ImportSource {
       if (get(f, 'website_id')?.toLowerCase() !== site) continue;
       if (table === 'website') domain = get(f, 'domain');
       else if (table === 'session') {
-        sessions.set(get(f, 'session_id')!, { hostname: get(f, 'hostname'), browser: get(f, 'browser'), os: get(f, 'os'), device: get(f, 'device'), screen: get(f, 'screen'), country: get(f, 'country') });
+        const id = get(f, 'session_id');
+        if (id !== null) lookups.addSession(id, { hostname: get(f, 'hostname'), browser: get(f, 'browser'), os: get(f, 'os'), device: get(f, 'device'), screen: get(f, 'screen'), country: get(f, 'country') });
       } else {
         const event = get(f, 'website_event_id');
         const key = get(f, 'data_key') ?? get(f, 'event_key');
@@ -110,30 +131,65 @@ export class UmamiDumpSource implements ImportSource {
           const t = date ? parsePgTimestamp(date) : undefined;
           value = t === undefined ? null : new Date(t).toISOString().replace('.000Z', 'Z');
         }
-        if (value === null) continue;
-        let p = props.get(event);
-        if (!p) props.set(event, (p = {}));
-        p[key] = value;
+        if (value !== null) lookups.addProperty(event, key, value);
       }
     }
-    return { sessions, props, domain, sawEvents };
+    await lookups.seal();
+    return { lookups, domain, sawEvents };
   }
 
   async *rows(from: ResumePoint): AsyncIterable<SourceRow> {
-    const { sessions, props, domain, sawEvents } = await this.lookups();
-    if (!sawEvents) throw new ImportSourceError(`${this.path} holds no COPY block of website_event: is it a plain-SQL pg_dump (not -Fc) of Umami's database?`, false);
-    const site = this.website.toLowerCase();
-    let ordinal = 0;
-    for await (const { table, columns, line } of this.blocks(1)) {
-      if (table !== 'website_event') continue;
-      const f = parsePgTextLine(line);
-      const get = (name: string): string | null => {
-        const i = columns.get(name);
-        return i === undefined ? null : (f[i] ?? null);
-      };
-      if (get('website_id')?.toLowerCase() !== site) continue;
-      ordinal++;
-      if (ordinal <= from.rows) continue;
+    try {
+      const { lookups, domain, sawEvents } = await this.lookups();
+      if (!sawEvents) throw new ImportSourceError(`${this.path} holds no COPY block of website_event: is it a plain-SQL pg_dump (not -Fc) of Umami's database?`, false);
+      const site = this.website.toLowerCase();
+      const batchRows = this.options.batchRows ?? JOIN_BATCH;
+      let ordinal = 0;
+      let batch: PendingEvent[] = [];
+      let columns: Map<string, number> = new Map();
+      for await (const block of this.blocks(1)) {
+        if (block.table !== 'website_event') continue;
+        // A new block's columns: the batch read under the old ones goes first.
+        if (block.columns !== columns) {
+          if (batch.length) yield* this.joined(batch, columns, lookups, domain);
+          batch = [];
+          columns = block.columns;
+        }
+        const fields = parsePgTextLine(block.line);
+        const i = columns.get('website_id');
+        if (i === undefined || fields[i]?.toLowerCase() !== site) continue;
+        ordinal++;
+        if (ordinal <= from.rows) continue;
+        batch.push({ ordinal, line: block.line, fields });
+        if (batch.length >= batchRows) {
+          yield* this.joined(batch, columns, lookups, domain);
+          batch = [];
+        }
+      }
+      if (batch.length) yield* this.joined(batch, columns, lookups, domain);
+    } finally {
+      this.closeLookups();
+    }
+  }
+
+  /** A batch of events, with their sessions and properties looked up at once, in the dump's order. */
+  private async *joined(batch: PendingEvent[], columns: Map<string, number>, lookups: DumpLookups, domain: string | null): AsyncGenerator<SourceRow> {
+    const at = (f: (string | null)[], name: string): string | null => {
+      const i = columns.get(name);
+      return i === undefined ? null : (f[i] ?? null);
+    };
+    const sessionIds = new Set<string>();
+    const eventIds = new Set<string>();
+    for (const e of batch) {
+      const s = at(e.fields, 'session_id');
+      const id = at(e.fields, 'event_id');
+      if (s) sessionIds.add(s);
+      if (id) eventIds.add(id);
+    }
+    const sessions = await lookups.sessions([...sessionIds]);
+    const props = await lookups.properties([...eventIds]);
+    for (const { ordinal, line, fields } of batch) {
+      const get = (name: string) => at(fields, name);
       const raw = () => Buffer.from(line, 'utf8');
       const createdAt = get('created_at');
       const t = createdAt ? parsePgTimestamp(createdAt) : undefined;
@@ -154,5 +210,12 @@ export class UmamiDumpSource implements ImportSource {
     }
   }
 
-  async close(): Promise<void> {}
+  private closeLookups(): void {
+    this.lookupsOpen?.close();
+    this.lookupsOpen = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closeLookups();
+  }
 }

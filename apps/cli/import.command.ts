@@ -1,11 +1,11 @@
 /** `twinlane import umami|events|list`: history into the lake (apps/import.ts, transfer/). */
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig, type ConfigValues } from '../../core/config.ts';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
-import { CsvSource, listImports, NdjsonSource, ParquetSource, UmamiDumpSource, UmamiPostgresSource, type EventsFileFormat, type ImportProgress, type ImportSource } from '../../transfer/index.ts';
+import { CsvSource, importsDir, listImports, NdjsonSource, ParquetSource, UmamiDumpSource, UmamiPostgresSource, type EventsFileFormat, type ImportProgress, type ImportSource } from '../../transfer/index.ts';
 import { guardDataFormats } from '../data-format.guard.ts';
 import { importHistory, type ImportOutcome } from '../import.ts';
 
@@ -35,6 +35,12 @@ function print(o: ImportOutcome): void {
   console.log(`  cutoff: the import's start ${iso(r.cutoff.importStart)}${r.cutoff.overlap ? ' (--overlap: live tracking ignored)' : live.length ? `; live tracking began ${live.map(([s, t]) => `${s} ${iso(t)}`).join(', ')}` : '; no live tracking in the lake yet'}`);
   if (!r.dryRun && r.days.length) console.log(`  days marked dirty: ${r.days[0]} … ${r.days[r.days.length - 1]}${o.batch ? '' : ' (twinlane batch run --dirty, or --then-batch)'}`);
   if (o.batch) console.log(`  batch: ${o.batch.status}, ${o.batch.days.length} day(s), version ${o.batch.version ?? '(none)'}${o.batch.errors.length ? `; ${o.batch.errors.join('; ')}` : ''}`);
+  const v = o.published?.views;
+  if (v?.status === 'ok') console.log(`  ClickHouse views (${v.url}): serving ${v.version ?? '(none)'}${v.moved ? ' (pointer moved)' : ''}, ${v.dayFolders} day folder(s) copied`);
+  if (v?.status === 'failed') console.log(`  ClickHouse views: publishing failed, serving keeps the version it had: ${v.error}`);
+  const w = o.published?.warehouse;
+  if (w?.status === 'ok') console.log(`  warehouse: ${w.loaded.length} day(s) loaded, ${w.dropped.length} dropped, ${w.unchanged} unchanged`);
+  if (w?.status === 'failed') console.log(`  warehouse: loading failed, it keeps the days it had: ${w.error}`);
 }
 
 function progressBar(): { onProgress: (p: ImportProgress) => void; stop: () => void } {
@@ -58,8 +64,9 @@ function progressBar(): { onProgress: (p: ImportProgress) => void; stop: () => v
   };
 }
 
-async function run(source: ImportSource, kind: 'umami' | 'events', site: string | undefined, o: CommonOptions): Promise<void> {
+async function run(sourceOf: (config: ConfigValues) => ImportSource, kind: 'umami' | 'events', site: string | undefined, o: CommonOptions): Promise<void> {
   const config = loadConfig();
+  const source = sourceOf(config);
   const logger = createLogger({ level: config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL, pretty: config.LOG_PRETTY }, 'import');
   await guardDataFormats(config, { role: 'twinlane import', stores: ['data-dir'], logger });
   const bar = progressBar();
@@ -69,14 +76,14 @@ async function run(source: ImportSource, kind: 'umami' | 'events', site: string 
   ).finally(() => bar.stop());
   if (o.json) console.log(JSON.stringify(outcome, null, 2));
   else print(outcome);
-  if (outcome.batch?.status === 'failed') process.exitCode = 1;
+  if (outcome.batch?.status === 'failed' || outcome.published?.views.status === 'failed' || outcome.published?.warehouse.status === 'failed') process.exitCode = 1;
 }
 
 function common(c: Command): Command {
   return c
     .option('--dry-run', 'read and check every row; report what would be imported and dead-lettered; write nothing')
     .option('--overlap', "also import events at or after the site's live-tracking start (they would be counted twice if both saw them)")
-    .option('--then-batch', 'run the batch job for the days that received files (days that are over)')
+    .option('--then-batch', 'run the batch job for the days that received files (days that are over), then publish the version like the nightly batch (ClickHouse views, warehouse)')
     .option('--again', 'run an import that finished before again from its first row (replacing its files)')
     .option('--json', 'print the report as JSON');
 }
@@ -99,7 +106,8 @@ function umamiCommand(): Command {
     .addHelpText('after', HELP_AFTER)
     .action(async (o: CommonOptions & { site: string; umamiWebsite: string; from?: string; dump?: string }) => {
       if ((o.from === undefined) === (o.dump === undefined)) throw new UsageError('BAD_IMPORT_SOURCE', 'give exactly one of --from <postgres url> or --dump <file>');
-      const source = o.from !== undefined ? new UmamiPostgresSource(o.from, o.umamiWebsite, o.site) : new UmamiDumpSource(o.dump!, o.umamiWebsite, o.site);
+      // A dump's sessions and event data wait on disk in DATA_DIR while its events stream (umami-dump.lookups.ts).
+      const source = (c: ConfigValues) => (o.from !== undefined ? new UmamiPostgresSource(o.from, o.umamiWebsite, o.site) : new UmamiDumpSource(o.dump!, o.umamiWebsite, o.site, { workDir: join(importsDir(c.DATA_DIR), 'tmp') }));
       await run(source, 'umami', o.site, o);
     });
 }
@@ -125,7 +133,7 @@ function eventsCommand(): Command {
     .action(async (file: string, o: CommonOptions & { format?: string; site?: string }) => {
       const format = formatOf(file, o.format);
       const source = format === 'ndjson' ? new NdjsonSource(file) : format === 'csv' ? new CsvSource(file) : new ParquetSource(file);
-      await run(source, 'events', o.site, o);
+      await run(() => source, 'events', o.site, o);
     });
 }
 
