@@ -79,6 +79,19 @@ describe('twinlane import events', () => {
     expect(c.report.badRows.map((b) => [b.row, b.code])).toEqual([[4, 'SCHEMA_VIOLATION'], [5, 'UNAUTHORIZED']]);
   });
 
+  it('names a missing file, or a folder given as one, as a CLI error', async () => {
+    const dir = tempDir('events-missing');
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; err: string }>((res) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'import', ...args], { env: { ...process.env, DATA_DIR: join(dir, 'data') }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+        child.on('exit', (code) => res({ code, err }));
+      });
+    expect(await run(['events', join(dir, 'nope.ndjson')])).toEqual({ code: 2, err: `twinlane: the events file ${join(dir, 'nope.ndjson')}: no such file\n` });
+    expect(await run(['umami', '--site', 'shop', '--umami-website', '00000000-0000-0000-0000-000000000000', '--dump', dir])).toEqual({ code: 2, err: `twinlane: --dump ${dir}: not a file\n` });
+  });
+
   it('resumes an import SIGKILLed halfway: every event exactly once', async () => {
     const dir = tempDir('events-kill');
     const file = join(dir, 'events.ndjson');

@@ -1,4 +1,5 @@
 /** `twinlane import umami|events|list`: history into the lake (apps/import.ts, transfer/). */
+import { statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -106,10 +107,23 @@ function umamiCommand(): Command {
     .addHelpText('after', HELP_AFTER)
     .action(async (o: CommonOptions & { site: string; umamiWebsite: string; from?: string; dump?: string }) => {
       if ((o.from === undefined) === (o.dump === undefined)) throw new UsageError('BAD_IMPORT_SOURCE', 'give exactly one of --from <postgres url> or --dump <file>');
+      if (o.dump !== undefined) readableFile(o.dump, '--dump');
       // A dump's sessions and event data wait on disk in DATA_DIR while its events stream (umami-dump.lookups.ts).
       const source = (c: ConfigValues) => (o.from !== undefined ? new UmamiPostgresSource(o.from, o.umamiWebsite, o.site) : new UmamiDumpSource(o.dump!, o.umamiWebsite, o.site, { workDir: join(importsDir(c.DATA_DIR), 'tmp') }));
       await run(source, 'umami', o.site, o);
     });
+}
+
+/** A file to read: a CLI error naming it when it is missing or not a file. */
+function readableFile(file: string, what: string): string {
+  let isFile = false;
+  try {
+    isFile = statSync(file).isFile();
+  } catch (err) {
+    throw new UsageError('NO_SUCH_FILE', `${what} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  if (!isFile) throw new UsageError('NO_SUCH_FILE', `${what} ${file}: not a file`);
+  return file;
 }
 
 function formatOf(file: string, given?: string): EventsFileFormat {
@@ -131,6 +145,7 @@ function eventsCommand(): Command {
   )
     .addHelpText('after', HELP_AFTER)
     .action(async (file: string, o: CommonOptions & { format?: string; site?: string }) => {
+      readableFile(file, 'the events file');
       const format = formatOf(file, o.format);
       const source = format === 'ndjson' ? new NdjsonSource(file) : format === 'csv' ? new CsvSource(file) : new ParquetSource(file);
       await run(() => source, 'events', o.site, o);
