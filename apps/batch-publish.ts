@@ -49,3 +49,20 @@ export async function publishBatch(config: ConfigValues, logger: Logger, signal:
   }
   return outcome;
 }
+
+/** What the steps did, one line each (off steps say nothing): the CLI's report. */
+export function publishLines(o: BatchPublishOutcome): string[] {
+  const lines: string[] = [];
+  const v = o.views;
+  if (v.status === 'ok') lines.push(`ClickHouse views (${v.url}): serving ${v.version ?? '(none)'}${v.moved ? ' (pointer moved)' : ''}, ${v.dayFolders} day folder(s) copied`);
+  if (v.status === 'failed') lines.push(`ClickHouse views: publishing failed, serving keeps the version it had: ${v.error}`);
+  const w = o.warehouse;
+  if (w.status === 'ok') lines.push(`warehouse: ${w.loaded.length} day(s) loaded, ${w.dropped.length} dropped, ${w.unchanged} unchanged`);
+  if (w.status === 'failed') lines.push(`warehouse: loading failed, it keeps the days it had: ${w.error}`);
+  return lines;
+}
+
+/** Whether a step failed (the CLI exits 1). */
+export function publishFailed(o: BatchPublishOutcome): boolean {
+  return o.views.status === 'failed' || o.warehouse.status === 'failed';
+}

@@ -3,8 +3,10 @@
  * and the warehouse on, against the stack's ClickHouse (a database of the test's own): the import's
  * days are computed and, as after the nightly batch, published there. Reproduced first with the
  * import leaving ClickHouse without any version: serving (which reads ClickHouse) showed nothing
- * of the imported history until the next nightly run.
+ * of the imported history until the next nightly run. `twinlane batch run` (a child process) does
+ * the same after its run; it used to publish the views only, leaving the warehouse behind.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -91,6 +93,39 @@ describe('import --then-batch publishes like the nightly batch', () => {
         expect(Number(row!.ids)).toBe(w.pageviews + w.events);
       }
       expect(perDay.length).toBe(want.size);
+    } finally {
+      await ch.close();
+      await fx.close();
+    }
+  }, 120_000);
+
+  it('`twinlane batch run` publishes the same way: ClickHouse views and the warehouse', async () => {
+    const dir = tempDir('batch-run-publish');
+    const rows = history();
+    const file = join(dir, 'history.ndjson');
+    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
+    const fx = viewsFixture(join(dir, 'data'), { WAREHOUSE_ENABLED: 'true' });
+    const ch = new ClickHouseConnection(clickhouseOptions(fx.config)!);
+    try {
+      const out = await importHistory({ config: fx.config, logger: silentLogger() }, { kind: 'events', source: new NdjsonSource(file) });
+      expect(out.batch).toBeUndefined();
+      const env = { DATA_DIR: fx.config.DATA_DIR, CLICKHOUSE_DATABASE: fx.config.CLICKHOUSE_DATABASE, BATCH_VIEWS_STORE: 'clickhouse', CLICKHOUSE_POINTER_CACHE: '0', WAREHOUSE_ENABLED: 'true', LOG_LEVEL: 'warn' };
+      const printed = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'batch', 'run', '--dirty'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        child.stdout.on('data', (b: Buffer) => (text += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (text += b.toString()));
+        child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`batch run exited with ${code}: ${text}`))));
+      });
+      const version = new ViewsStore(fx.config.DATA_DIR).current()!.version;
+      expect(printed).toContain(`serving ${version} (pointer moved)`);
+      expect(printed).toContain(`warehouse: ${DAYS} day(s) loaded`);
+      const want = truth(rows);
+      const got = await fx.reader.series({ site: 'shop', from: FROM, to: FROM + DAYS * DAY, grain: 'day', metrics: ['pageviews', 'visitors', 'events'] });
+      for (const [day, w] of want) expect(got.find((p) => p.start === day)?.values, new Date(day).toISOString()).toMatchObject(w);
+      const events = qualifiedName(fx.config.CLICKHOUSE_DATABASE, 'events');
+      const [n] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${events} WHERE site_id = 'shop'`, 'count');
+      expect(Number(n!.n)).toBe(ROWS);
     } finally {
       await ch.close();
       await fx.close();

@@ -12,27 +12,19 @@ import { batchOptions } from '../../batch/index.ts';
 import type { RunRecord } from '../../batch/index.ts';
 import { ViewsStore } from '../../batch/index.ts';
 import { guardDataFormats } from '../data-format.guard.ts';
-import { viewsPublishPorts } from '../views-ports.ts';
+import { publishBatch, publishFailed, publishLines } from '../batch-publish.ts';
 import type { ConfigValues } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 
 /**
- * With BATCH_VIEWS_STORE=clickhouse serving reads the views from ClickHouse: a version made or
- * chosen here is published there at once (the scheduler's `views` step does the same after its runs).
+ * A version made or chosen here goes where the scheduler's follow-up steps take it (batch-publish.ts):
+ * into ClickHouse when serving reads the views there (BATCH_VIEWS_STORE=clickhouse), and into the
+ * ClickHouse warehouse when it is on (WAREHOUSE_ENABLED).
  */
-async function publishToClickHouse(config: ConfigValues, logger: Logger): Promise<void> {
-  const ports = viewsPublishPorts(config, logger);
-  if (!ports) return;
-  try {
-    const r = await ports.views.publish({ signal: new AbortController().signal });
-    const copied = r.loaded.length ? `, ${r.loaded.length} day folder(s) copied` : '';
-    console.log(`ClickHouse (${ports.options.clickhouse.url}) serves ${r.version ?? '(none)'}${r.moved ? ' (pointer moved)' : ''}${copied}`);
-  } catch (err) {
-    process.exitCode = 1;
-    console.error(`publishing into ClickHouse failed; serving keeps the version it had: ${(err as Error).message}`);
-  } finally {
-    await ports.close();
-  }
+async function publish(config: ConfigValues, logger: Logger): Promise<void> {
+  const outcome = await publishBatch(config, logger);
+  for (const line of publishLines(outcome)) console.log(line);
+  if (publishFailed(outcome)) process.exitCode = 1;
 }
 
 function iso(w: number | null): string {
@@ -83,7 +75,7 @@ function runCommand(): Command {
       else if (record.status === 'noop') console.log('nothing to do: no dirty day');
       else printRecord(record);
       if (record.status === 'failed') process.exitCode = 1;
-      else await publishToClickHouse(config, logger);
+      else await publish(config, logger);
     });
 }
 
@@ -95,7 +87,7 @@ function rollbackCommand(): Command {
     const from = store.pointer()?.version;
     const p = store.rollback();
     console.log(`rolled back from ${from} to ${p.version}; watermark W = ${iso(p.watermark)}`);
-    await publishToClickHouse(config, createLogger({ level: 'warn', pretty: config.LOG_PRETTY }, 'batch'));
+    await publish(config, createLogger({ level: 'warn', pretty: config.LOG_PRETTY }, 'batch'));
   });
 }
 

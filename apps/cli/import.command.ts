@@ -9,6 +9,7 @@ import { createLogger } from '../../core/logger.ts';
 import { CsvSource, importsDir, listImports, NdjsonSource, ParquetSource, UmamiDumpSource, UmamiPostgresSource, type EventsFileFormat, type ImportProgress, type ImportSource } from '../../transfer/index.ts';
 import { guardDataFormats } from '../data-format.guard.ts';
 import { importHistory, type ImportOutcome } from '../import.ts';
+import { publishFailed, publishLines } from '../batch-publish.ts';
 
 interface CommonOptions {
   dryRun?: boolean;
@@ -36,12 +37,7 @@ function print(o: ImportOutcome): void {
   console.log(`  cutoff: the import's start ${iso(r.cutoff.importStart)}${r.cutoff.overlap ? ' (--overlap: live tracking ignored)' : live.length ? `; live tracking began ${live.map(([s, t]) => `${s} ${iso(t)}`).join(', ')}` : '; no live tracking in the lake yet'}`);
   if (!r.dryRun && r.days.length) console.log(`  days marked dirty: ${r.days[0]} … ${r.days[r.days.length - 1]}${o.batch ? '' : ' (twinlane batch run --dirty, or --then-batch)'}`);
   if (o.batch) console.log(`  batch: ${o.batch.status}, ${o.batch.days.length} day(s), version ${o.batch.version ?? '(none)'}${o.batch.errors.length ? `; ${o.batch.errors.join('; ')}` : ''}`);
-  const v = o.published?.views;
-  if (v?.status === 'ok') console.log(`  ClickHouse views (${v.url}): serving ${v.version ?? '(none)'}${v.moved ? ' (pointer moved)' : ''}, ${v.dayFolders} day folder(s) copied`);
-  if (v?.status === 'failed') console.log(`  ClickHouse views: publishing failed, serving keeps the version it had: ${v.error}`);
-  const w = o.published?.warehouse;
-  if (w?.status === 'ok') console.log(`  warehouse: ${w.loaded.length} day(s) loaded, ${w.dropped.length} dropped, ${w.unchanged} unchanged`);
-  if (w?.status === 'failed') console.log(`  warehouse: loading failed, it keeps the days it had: ${w.error}`);
+  if (o.published) for (const line of publishLines(o.published)) console.log(`  ${line}`);
 }
 
 function progressBar(): { onProgress: (p: ImportProgress) => void; stop: () => void } {
@@ -77,7 +73,7 @@ async function run(sourceOf: (config: ConfigValues) => ImportSource, kind: 'umam
   ).finally(() => bar.stop());
   if (o.json) console.log(JSON.stringify(outcome, null, 2));
   else print(outcome);
-  if (outcome.batch?.status === 'failed' || outcome.published?.views.status === 'failed' || outcome.published?.warehouse.status === 'failed') process.exitCode = 1;
+  if (outcome.batch?.status === 'failed' || (outcome.published && publishFailed(outcome.published))) process.exitCode = 1;
 }
 
 function common(c: Command): Command {
