@@ -4,7 +4,9 @@
  * gets DuckDB's defaults (openSmallDuckDB). Both are in-memory instances over Parquet files, so
  * several processes can use the same data at once (a DuckDB file admits one writing process).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DependencyError } from './errors.ts';
 
@@ -40,12 +42,24 @@ export async function openDuckDB(o: DuckDBOptions, failure: OpenFailure = OPEN_F
   return db;
 }
 
+let smallInstances = 0;
+
 /**
- * An instance for a store of small files (the dead-letter store): DuckDB's own memory default
- * and no spill folder, since it only ever holds one small file's rows or one page of a listing.
+ * An instance for a store of small files (the dead-letter store): DuckDB's own memory default,
+ * since it only ever holds one small file's rows or one page of a listing. Should it spill all the
+ * same, it does so in a folder of its own under the OS temp folder, removed on close: DuckDB's
+ * default is `.tmp` in the working directory, shared by every instance there.
  */
-export function openSmallDuckDB(threads: number, failure: OpenFailure = OPEN_FAILED): Promise<DuckDB> {
-  return connect({ threads: String(threads) }, threads, failure);
+export async function openSmallDuckDB(threads: number, failure: OpenFailure = OPEN_FAILED): Promise<DuckDB> {
+  const spill = join(tmpdir(), `twinlane-duckdb-${process.pid}-${++smallInstances}`);
+  const db = await connect({ threads: String(threads), temp_directory: spill }, threads, failure);
+  return {
+    ...db,
+    close: () => {
+      db.close();
+      rmSync(spill, { recursive: true, force: true });
+    },
+  };
 }
 
 async function connect(settings: Record<string, string>, threads: number, failure: OpenFailure): Promise<DuckDB> {
