@@ -54,13 +54,16 @@ async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void>
 }
 
 /** DATA_DIR: from-format → the step to the next. */
-// 2 → 3: the views of format 2 have no currency column (revenue summed across currencies): recomputed the same way.
-// 3 → 4: the views of format 3 count the client's session ids, not the server's visits: recomputed the same way.
+// 2 → 3: the views of format 2 have no currency column (revenue summed across currencies) and count
+//        the client's session ids, not the server's visits.
+// 3 → 4: the views of format 3 have no UTM medium, campaign, term, content or channel columns.
+// Each is the same recomputation by the current job, so only the last step runs it.
 export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = {
-  // Nothing to do of its own: the 2 → 3 step recomputes every view, and a migration stopped in
-  // between resumes at 2 and still runs it.
+  // Nothing to do of their own: the 3 → 4 step recomputes every view with the current job, and a
+  // migration stopped in between resumes at its marker and still runs it.
   1: async () => undefined,
-  2: recomputeViewsFromLake,
+  2: async () => undefined,
+  3: recomputeViewsFromLake,
 };
 
 /** Speed store: from-format → the step to the next. Without one, `twinlane speed rebuild` rewrites the store. */

@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
@@ -157,6 +157,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const dir = relative(store.root, dirAbs);
   const out = (t: ViewTable) => store.tablePath(dir, t);
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
+  await db.conn.run(DAY_CHANNELS_SQL, params);
   const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
   // The day's events are written once, sessions cut by the server's rule over them and the
   // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
@@ -182,6 +183,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // Rollups and breakdowns take about the same CPU: one connection and thread each.
   for (const n of await runConcurrently(db, [rollups, breakdowns])) written += n;
   await db.conn.run('DROP TABLE dup');
+  await db.conn.run('DROP TABLE day_channels');
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
   const erased = num(stats.erased);

@@ -17,12 +17,13 @@
 import { MISSING_LABEL, MISSING_VALUES, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
 import { conditionSqlOf, DIMENSION_COLUMNS } from '../core/rollups.ts';
 import { ERASED_MACRO } from '../core/erasure.list.ts';
+import { CHANNEL_CATEGORY_SQL, CHANNEL_INPUTS, CHANNEL_INPUTS_SQL, CHANNEL_SQL } from './channel.sql.ts';
 
 export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow } from '../core/rollups.ts';
 
 /** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
 export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
-  page, referrer, country, device, browser, os, utm_source, event_name, currency`;
+  page, referrer, country, device, browser, os, utm_source, utm_medium, utm_campaign, utm_term, utm_content, channel, event_name, currency`;
 
 /** A filter condition over `column` in DuckDB, its values bound as the parameters `param(j)` names. */
 export function conditionSql(c: FilterCondition, column: string, param: (j: number) => string): string {
@@ -52,7 +53,9 @@ const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS 
   ${labelSql('page', 'path')} AS page, ${labelSql('referrer', 'referrer_host')} AS referrer,
   ${labelSql('country', 'country')} AS country, ${labelSql('device', 'device_type')} AS device,
   ${labelSql('browser', 'browser')} AS browser, ${labelSql('os', 'os')} AS os,
-  ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('event_name', 'name')} AS event_name,
+  ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('utm_medium', 'utm_medium')} AS utm_medium,
+  ${labelSql('utm_campaign', 'utm_campaign')} AS utm_campaign, ${labelSql('utm_term', 'utm_term')} AS utm_term,
+  ${labelSql('utm_content', 'utm_content')} AS utm_content, ${labelSql('event_name', 'name')} AS event_name,
   ${labelSql('currency', 'currency')} AS currency`;
 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
@@ -70,19 +73,37 @@ export const DUPLICATE_HASHES_SQL = `CREATE OR REPLACE TEMP TABLE dup AS
   SELECT DISTINCT h FROM (SELECT h, lag(h) OVER (ORDER BY h) AS prev FROM (SELECT hash(CAST(event_id AS VARCHAR)) AS h FROM ${LAKE_SCAN} WHERE ${IN_DAY}))
   WHERE h = prev`;
 
+/**
+ * `day_channels`: the channel (channel.sql.ts) of each distinct combination of the rules' inputs among
+ * the day's lake rows, for viewRowsSql to join; the job makes it before the day's events and drops it after.
+ */
+export const DAY_CHANNELS_SQL = `CREATE OR REPLACE TEMP TABLE day_channels AS
+  SELECT ${CHANNEL_INPUTS.join(', ')}, ${CHANNEL_SQL} AS channel FROM (
+    SELECT *, ${CHANNEL_CATEGORY_SQL} AS ch_cat FROM (SELECT DISTINCT ${CHANNEL_INPUTS_SQL} FROM ${LAKE_SCAN} WHERE ${IN_DAY}))`;
+
+/**
+ * The day's lake rows of `scan` in view form, `extra` select items riding along: the projection and
+ * the rules' inputs, joined to `day_channels` on them (NULL inputs equal too) for the channel.
+ */
+function viewRowsSql(scan: string, extra = ''): string {
+  const on = CHANNEL_INPUTS.map((c) => `r.${c} IS NOT DISTINCT FROM c.${c}`).join(' AND ');
+  return `SELECT r.* EXCLUDE (${CHANNEL_INPUTS.join(', ')}), c.channel FROM (
+      SELECT ${LAKE_PROJECTION}${extra}, ${CHANNEL_INPUTS_SQL} FROM ${scan} WHERE ${IN_DAY}) AS r
+    LEFT JOIN day_channels AS c ON ${on}`;
+}
+
 /** The day's events in view form when `dup` is empty: every event id occurs once. */
-export const DAY_EVENTS_UNIQUE_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJECTION} FROM ${LAKE_SCAN} WHERE ${IN_DAY})`;
+export const DAY_EVENTS_UNIQUE_SQL = `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN)})`;
 
 /**
  * The day's deduplicated events in view form (one row per event id, the earliest received kept;
  * the file and row break the last ties so a re-run keeps the same row).
  */
-export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (SELECT ${LAKE_PROJECTION} FROM ${LAKE_SCAN} WHERE ${IN_DAY}) AS e
+export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN)}) AS e
     WHERE hash(event_id) NOT IN (SELECT h FROM dup)
   UNION ALL
   SELECT ${EVENTS_COLUMNS} FROM (
-    SELECT DISTINCT ON (event_id) * FROM (SELECT ${LAKE_PROJECTION}, filename AS file, file_row_number AS file_row
-      FROM read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true) WHERE ${IN_DAY}) AS d
+    SELECT DISTINCT ON (event_id) * FROM (${viewRowsSql('read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)', ', filename AS file, file_row_number AS file_row')}) AS d
     WHERE hash(event_id) IN (SELECT h FROM dup)
     ORDER BY event_id, received_time, event_time, site_id, session_id, file, file_row
   )`;

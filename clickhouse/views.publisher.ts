@@ -23,7 +23,9 @@ import { WarehouseError } from './warehouse.errors.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
 import { readPointer, type ViewVersion } from './views.reader.ts';
 import {
+  addedColumnsDdl,
   distributedDdl,
+  distributedTable,
   PARTITION_BY,
   quoteDir,
   sitesByShard,
@@ -120,15 +122,25 @@ export class ViewsPublisher {
       for (const t of VIEW_DATA_TABLES) {
         await entry.command(viewDataDdl(database, t), `creating the ${viewTable(t)} table`);
         await entry.command(distributedDdl(database, cluster, t), `creating the Distributed ${viewTable(t)} table`);
+        await this.addColumns(entry, distributedTable(t), t);
       }
     }
+  }
+
+  /** Adds the columns of `t` that `table` on `ch`, made by an earlier Twinlane, lacks. */
+  private async addColumns(ch: ClickHouseConnection, table: string, t: ViewDataTable): Promise<void> {
+    const rows = await ch.rows<{ name: string }>(`SELECT name FROM system.columns WHERE database = ${quoteString(this.deps.database)} AND table = ${quoteString(table)}`, `reading the columns of ${table}`);
+    for (const ddl of addedColumnsDdl(this.name(table), t, new Set(rows.map((r) => r.name)))) await ch.command(ddl, `adding a column to ${table}`);
   }
 
   /** Creates what is missing on a shard: the data tables and `view_dirs`. */
   async ensureShardSchema(shard: number): Promise<void> {
     const ch = this.deps.shards[shard]!;
     await ch.command(createDatabaseSql(this.deps.database), 'creating the views database');
-    for (const t of VIEW_DATA_TABLES) await ch.command(viewDataDdl(this.deps.database, t), `creating the ${viewTable(t)} table`);
+    for (const t of VIEW_DATA_TABLES) {
+      await ch.command(viewDataDdl(this.deps.database, t), `creating the ${viewTable(t)} table`);
+      await this.addColumns(ch, viewTable(t), t);
+    }
     await ch.command(viewDirsDdl(this.deps.database), 'creating the view_dirs table');
   }
 

@@ -14,6 +14,7 @@
  * Types are ones ClickHouse 18.16 and current releases both accept (String, UInt8, Int64).
  */
 import { BREAKDOWN_METRIC_COLUMNS, DIMENSION_COLUMNS, ROLLUP_METRIC_COLUMNS } from '../core/rollups.ts';
+import { MISSING_LABEL, type Dimension } from '../core/views.ts';
 import { UsageError } from '../core/errors.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
 import type { ClickHouseConnection } from './clickhouse.client.ts';
@@ -97,6 +98,22 @@ export const VIEW_POINTER_TABLE = 'view_pointer';
 export function viewDataDdl(database: string, t: ViewDataTable): string {
   const cols = [`  dir String`, ...VIEW_COLUMNS[t].map((col) => `  ${col.name} ${col.type}`)].join(',\n');
   return `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, viewTable(t))} (\n${cols}\n) ENGINE = MergeTree\nPARTITION BY ${PARTITION_BY[t]}\nORDER BY ${ORDER_BY[t]}\nSETTINGS index_granularity = 8192`;
+}
+
+/**
+ * The columns of `t` a table made by an earlier Twinlane lacks (`existing`: the names it has), as
+ * `ALTER TABLE … ADD COLUMN` statements (18.16 knows no `IF NOT EXISTS` there). A dimension column
+ * defaults to its missing label, so rows of folders loaded before it read as missing, never as an
+ * empty value; those folders are loaded again once the batch views are recomputed (DATA_DIR format 4).
+ */
+export function addedColumnsDdl(qualifiedTable: string, t: ViewDataTable, existing: ReadonlySet<string>): string[] {
+  const labels = MISSING_LABEL as Readonly<Record<string, string>>;
+  return VIEW_COLUMNS[t]
+    .filter((col) => !existing.has(col.name))
+    .map((col) => {
+      const def = col.kind === 'text' ? quoteString(col.name in DIMENSION_COLUMNS ? labels[col.name as Dimension]! : '') : '0';
+      return `ALTER TABLE ${qualifiedTable} ADD COLUMN ${quoteIdentifier(col.name)} ${col.type} DEFAULT ${def}`;
+    });
 }
 
 /** Reads of a cluster: every shard's local table of `t`. */

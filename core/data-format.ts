@@ -25,7 +25,9 @@ import { readFileSync } from 'node:fs';
 // 2: breakdown views label a missing value with the read contract's labels (core/views.ts MISSING_LABEL).
 // 3: the views' events carry `currency` and the breakdowns a currency dimension (revenue per currency,
 //    contract 10); sessions are the server's visits (contract 9's idle rule), kept as `session_id`.
-export const DATA_DIR_FORMAT = 3;
+// 4: the views' events carry utm_medium, utm_campaign, utm_term, utm_content and channel (core/channels.ts),
+//    and the breakdowns those dimensions.
+export const DATA_DIR_FORMAT = 4;
 
 /** The format of the speed store in Redis. Bump it with a migration, or let `twinlane speed rebuild` rewrite it. */
 // 2: members name a missing value with the read contract's labels ((unknown), (direct)) instead of (none).
@@ -37,7 +39,9 @@ export const DATA_DIR_FORMAT = 3;
 //    (`ch`/`uh`/`sh`, `cd`/`ud`/`sd`): unfiltered totals and series over days read a few keys.
 // 6: custom events and purchases add their visitor to a per-minute sketch of their event name
 //    (`event_name:<name>` in the minute's index of value sketches): goals' conversion rates across W.
-export const SPEED_STORE_FORMAT = 6;
+// 7: dimension tuples carry utm_medium, utm_campaign, utm_term, utm_content and channel after utm_source
+//    (the currency of purchase and revenue tuples moves from the 6th to the 11th value).
+export const SPEED_STORE_FORMAT = 7;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

@@ -19,6 +19,11 @@ export const DIMENSION_COLUMNS: Record<Dimension, string> = {
   browser: 'browser',
   os: 'os',
   utm_source: 'utm_source',
+  utm_medium: 'utm_medium',
+  utm_campaign: 'utm_campaign',
+  utm_term: 'utm_term',
+  utm_content: 'utm_content',
+  channel: 'channel',
   event_name: 'event_name',
   currency: 'currency',
 };

@@ -15,6 +15,7 @@
  */
 import { Calendar, type CalendarGrain } from './calendar.ts';
 import { TwinlaneError } from './errors.ts';
+import { FALLBACK_CHANNEL } from './channels.ts';
 
 export type Grain = CalendarGrain;
 export const GRAINS: readonly Grain[] = ['minute', 'hour', 'day', 'week', 'month'];
@@ -27,8 +28,11 @@ export const GRAIN_MS: Record<Grain, number> = { minute: 60_000, hour: 3_600_000
 export const METRICS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue', 'bounce_rate', 'visit_duration', 'bot_pageviews'] as const;
 export type Metric = (typeof METRICS)[number];
 
-/** `events` counts custom events; with `eventName` set it counts only that name. */
-export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'event_name', 'currency'] as const;
+/**
+ * `events` counts custom events; with `eventName` set it counts only that name. The UTM tags and the
+ * channel (core/channels.ts: from the referrer and the tags) are the event's own, like its referrer.
+ */
+export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'channel', 'event_name', 'currency'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** Equality filters, combinable: `{ country: 'DE', device: 'mobile' }`. */
@@ -258,8 +262,9 @@ export function microsToUnits(micros: number): number {
 
 /**
  * The label of a missing value per dimension. A referrer that is missing means the visit came
- * directly and a missing UTM source means an untagged link, so those read as what they mean;
- * anything else that is missing is simply not known.
+ * directly and a missing UTM tag means an untagged link, so those read as what they mean; every
+ * event has a channel (a missing one could only come from data computed without it, and reads as
+ * the rule table's fallback); anything else that is missing is simply not known.
  */
 export const MISSING_LABEL: Readonly<Record<Dimension, string>> = {
   page: '(unknown)',
@@ -269,6 +274,11 @@ export const MISSING_LABEL: Readonly<Record<Dimension, string>> = {
   browser: '(unknown)',
   os: '(unknown)',
   utm_source: '(none)',
+  utm_medium: '(none)',
+  utm_campaign: '(none)',
+  utm_term: '(none)',
+  utm_content: '(none)',
+  channel: FALLBACK_CHANNEL,
   event_name: '(unknown)',
   currency: '(none)',
 };
@@ -287,6 +297,11 @@ export const MISSING_VALUES: Readonly<Record<Dimension, readonly string[]>> = {
   browser: [''],
   os: [''],
   utm_source: [''],
+  utm_medium: [''],
+  utm_campaign: [''],
+  utm_term: [''],
+  utm_content: [''],
+  channel: [''],
   event_name: [''],
   currency: [''],
 };

@@ -7,6 +7,7 @@
  * every store has a fast path for; everything else travels as a FilterCondition.
  */
 import { DIMENSIONS, FILTER_OPERATORS, MISSING_LABEL, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
+import { CHANNELS } from '../core/channels.ts';
 import { badRequest } from './api.errors.ts';
 
 /** Plausible's prefixed names map onto ours; bare names work too. */
@@ -20,7 +21,23 @@ const DIMENSION_ALIASES: Record<string, Dimension> = {
   'visit:browser': 'browser',
   'visit:os': 'os',
   'visit:utm_source': 'utm_source',
+  'visit:utm_medium': 'utm_medium',
+  'visit:utm_campaign': 'utm_campaign',
+  'visit:utm_term': 'utm_term',
+  'visit:utm_content': 'utm_content',
+  'visit:channel': 'channel',
 };
+
+/**
+ * A UTM medium, campaign, term or content: whatever a link's author wrote (a search term has
+ * spaces, `+` arrives as a space), so any printable text up to 256 characters but quotes, backticks,
+ * semicolons, angle brackets, backslashes and braces.
+ */
+const UTM_TEXT = { re: /^[^\p{Cc}'"`;<>\\{}]{1,256}$/u, expected: 'UTM text such as spring-sale (no quotes, semicolons, < > \\ { } or control characters)' };
+const UTM_FRAGMENT = /^[^\p{Cc}'"`;<>\\{}]{1,256}$/u;
+
+/** Channel names as the rule table spells them, by their lower-case form: a filter may write `organic search`. */
+const CHANNEL_NAMES = new Map<string, string>(CHANNELS.map((c) => [c.toLowerCase(), c]));
 
 const FILTER_SHAPES: Record<Dimension, { re: RegExp; expected: string }> = {
   page: { re: /^\/[^\s'"`;<>\\{}]{0,1023}$/, expected: 'a URL path starting with / (no spaces, quotes or semicolons)' },
@@ -30,6 +47,11 @@ const FILTER_SHAPES: Record<Dimension, { re: RegExp; expected: string }> = {
   browser: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'a browser name such as Chrome (letters, digits, spaces, . _ - ( ))' },
   os: { re: /^[A-Za-z0-9 ._()-]{1,64}$/, expected: 'an OS name such as Android (letters, digits, spaces, . _ - ( ))' },
   utm_source: { re: /^[A-Za-z0-9._~+-]{1,128}$|^\(none\)$/, expected: 'a UTM source such as newsletter (letters, digits, . _ ~ + -)' },
+  utm_medium: UTM_TEXT,
+  utm_campaign: UTM_TEXT,
+  utm_term: UTM_TEXT,
+  utm_content: UTM_TEXT,
+  channel: { re: new RegExp(`^(${CHANNELS.join('|')})$`), expected: `a channel: one of ${CHANNELS.join(', ')}` },
   event_name: { re: /^[A-Za-z0-9 _.:-]{1,64}$/, expected: 'an event name such as signup (letters, digits, spaces, _ . : -)' },
   currency: { re: /^([A-Z]{3}|\(none\))$/, expected: 'an ISO 4217 code such as EUR, or (none)' },
 };
@@ -43,6 +65,11 @@ const FRAGMENT_SHAPES: Record<Dimension, RegExp> = {
   browser: /^[A-Za-z0-9 ._()-]{1,64}$/,
   os: /^[A-Za-z0-9 ._()-]{1,64}$/,
   utm_source: /^[A-Za-z0-9._~+()-]{1,128}$/,
+  utm_medium: UTM_FRAGMENT,
+  utm_campaign: UTM_FRAGMENT,
+  utm_term: UTM_FRAGMENT,
+  utm_content: UTM_FRAGMENT,
+  channel: /^[A-Za-z -]{1,32}$/,
   event_name: /^[A-Za-z0-9 _.:()-]{1,64}$/,
   currency: /^[A-Za-z()]{1,6}$/,
 };
@@ -57,7 +84,7 @@ export function parseDimension(name: string, what = 'dimension'): Dimension {
 export function validateFilter(dimension: Dimension, raw: string): string {
   // Every store names a missing value (no country, no UTM source...) by the contract's label.
   if (raw === MISSING_LABEL[dimension]) return raw;
-  const value = dimension === 'country' ? raw.toUpperCase() : raw;
+  const value = dimension === 'country' ? raw.toUpperCase() : dimension === 'channel' ? (CHANNEL_NAMES.get(raw.toLowerCase()) ?? raw) : raw;
   const shape = FILTER_SHAPES[dimension];
   if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
   return value;

@@ -8,6 +8,7 @@
  */
 import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
+import { channelOf } from '../core/channels.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import type { ExtraIds, FunnelQuery, FunnelStepResult } from './types.ts';
 
@@ -37,6 +38,16 @@ export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
       return labelOf(d, e.os);
     case 'utm_source':
       return labelOf(d, e.utm_source);
+    case 'utm_medium':
+      return labelOf(d, e.utm_medium);
+    case 'utm_campaign':
+      return labelOf(d, e.utm_campaign);
+    case 'utm_term':
+      return labelOf(d, e.utm_term);
+    case 'utm_content':
+      return labelOf(d, e.utm_content);
+    case 'channel':
+      return channelOf(e);
     case 'event_name':
       return labelOf(d, e.name);
     case 'currency':

@@ -34,6 +34,10 @@ describe('a breakdown across W with missing values on both sides', () => {
     ['browser', '(unknown)', ['pageviews', 'events', 'revenue']],
     ['os', '(unknown)', ['pageviews', 'events', 'revenue']],
     ['utm_source', '(none)', ['pageviews', 'events', 'revenue']],
+    ['utm_medium', '(none)', ['pageviews', 'events', 'revenue']],
+    ['utm_campaign', '(none)', ['pageviews', 'events', 'revenue']],
+    ['utm_term', '(none)', ['pageviews', 'events', 'revenue']],
+    ['utm_content', '(none)', ['pageviews', 'events', 'revenue']],
     ['referrer', '(direct)', ['pageviews']],
   ];
 

@@ -365,6 +365,21 @@ describe('dashboard in headless Chromium', () => {
       expect(shown.page.data[0]).toEqual(pages.results.map((r: Row) => r.metrics[0]));
       const countries = (await ask('/v1/sites/shop/breakdown/country?metric=visitors&limit=10&period=7d')).json();
       expect(shown.country.labels).toEqual(countries.results.map((r: Row) => r.dimensions[0]));
+      // Acquisition: page views by channel as the API answers them; choosing a UTM dimension reloads it.
+      const acquisition = async () => page.evaluate(() => {
+        const c = (window as unknown as { twinlane: { charts: Record<string, { data: { labels: string[]; datasets: { data: (number | null)[] }[] } }> } }).twinlane.charts.acquisition!;
+        return { labels: c.data.labels, data: c.data.datasets[0]!.data };
+      });
+      for (const [choice, dimension] of [['visit:channel', 'channel'], ['visit:utm_medium', 'utm_medium']]) {
+        if (choice !== 'visit:channel') {
+          const n = await page.evaluate(() => (window as unknown as { twinlane: { loads: number } }).twinlane.loads);
+          await page.selectOption('#acquisition-dim', choice!);
+          await page.waitForFunction((k) => (window as unknown as { twinlane: { loads: number } }).twinlane.loads > k, n, { timeout: 30_000 });
+        }
+        const want = (await ask(`/v1/sites/shop/breakdown/${dimension}?metric=pageviews&limit=10&period=7d`)).json();
+        expect(want.results.length, dimension).toBeGreaterThan(1);
+        expect(await acquisition(), dimension).toEqual({ labels: want.results.map((r: Row) => r.dimensions[0]), data: want.results.map((r: Row) => r.metrics[0]) });
+      }
       const funnel = shown.responses.funnel as { steps: { step: string; visitors: number }[] };
       expect(shown.funnel.data[0]).toEqual(funnel.steps.map((x) => x.visitors));
       expect(funnel.steps[0]!.visitors).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 /**
  * Decodes only what the rollup reads. Avro schema resolution into a reader schema of those
- * fields makes avsc skip the others (URL, title, UTM medium/campaign, properties...)
+ * fields makes avsc skip the others (URL, referrer, title, properties...)
  * without building their strings and maps: less decode time and far less garbage per event.
  * Writer schemas come from the registry by id through the codec's cache (WriterSchemaCache);
  * the errors are the codec's, so they dead-letter the same way (PAYLOAD_FORMAT,
@@ -11,8 +11,8 @@ import avro from 'avsc';
 import { AvroDecodeError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, WriterSchemaCache, type AvroSchemaJson, type EventCodec, type RegistryClient, type SchemaViolationError, type TwinlaneEvent } from '../schemas/index.ts';
 
 export const ROLLUP_FIELDS = [
-  'event_id', 'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'referrer_host',
-  'utm_source', 'country', 'device_type', 'browser', 'os', 'is_bot', 'revenue_micros',
+  'event_id', 'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'hostname', 'referrer_host',
+  'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'country', 'device_type', 'browser', 'os', 'is_bot', 'revenue_micros',
   'currency',
 ] as const;
 

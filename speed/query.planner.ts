@@ -3,11 +3,11 @@
  * serving marks those buckets missing with the reason). Pure functions: no Redis here.
  *
  * What the store keeps decides what it answers:
- * - counts, purchases and revenue under any combination of country, device, browser, os,
- *   utm_source, event_name and currency filters (per-minute tuple counters, Druid-style); revenue
+ * - counts, purchases and revenue under any combination of country, device, browser, os, the UTM
+ *   tags, channel, event_name and currency filters (per-minute tuple counters, Druid-style); revenue
  *   in the query's reporting currency only (purchase and revenue tuples carry their currency);
  * - page views of one page or one referrer host (per-minute sorted sets), without other filters;
- * - visitors unfiltered or with exactly one of country/device/browser/os/utm_source
+ * - visitors unfiltered or with exactly one of country/device or a custom event name
  *   (per-value HyperLogLogs); sessions unfiltered only;
  * - bounce_rate and visit_duration unfiltered only, from the per-minute visit hashes (each
  *   visit's first and last event and page views per minute, merged per bucket).

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { labelOf, MISSING_LABEL } from '../core/views.ts';
-import { AGG, KIND, NAME_SKETCHES_PER_MINUTE, revenueField, tupleField } from './redis.keys.ts';
+import { AGG, CURRENCY_INDEX, KIND, NAME_SKETCHES_PER_MINUTE, parseTupleField, revenueField, TUPLE_DIMS, tupleField } from './redis.keys.ts';
 import { offsetAbove, rollupSite } from './rollup.aggregator.ts';
 import { traffic } from './testing/speed.fixture.ts';
+import { truthChannel } from '../testing/truth.ts';
+
+/** The five missing UTM tags of an untagged event as stored (empty; parseTupleField labels them), then its channel. */
+const untagged = (channel: string) => ['', '', '', '', '', channel];
 
 describe('rollupSite', () => {
   const events = traffic({ events: 2_000, sites: ['alpha'] }).map((event, i) => ({ offset: String(i), event }));
@@ -36,17 +40,38 @@ describe('rollupSite', () => {
       for (const [f, n] of m.counters) if (f.startsWith(KIND.pageview + '\x1f')) tuplePv += n;
       expect(tuplePv).toBe(m.counters.get(AGG.pageviews) ?? 0);
     }
-    const noUtm = events.find((e) => !e.event.is_bot && e.event.type === 'pageview' && e.event.utm_source === null)!.event;
+    const noUtm = events.find((e) => !e.event.is_bot && e.event.type === 'pageview' && e.event.utm_source === null && e.event.referrer_host === null)!.event;
     const one = rollupSite('alpha', [{ offset: '5', event: noUtm }])!;
-    const field = tupleField(KIND.pageview, 'pageview', [noUtm.country!, noUtm.device_type, noUtm.browser!, noUtm.os!, MISSING_LABEL.utm_source]);
+    const field = tupleField(KIND.pageview, 'pageview', [noUtm.country!, noUtm.device_type, noUtm.browser!, noUtm.os!, ...untagged('Direct')]);
     expect([...one.minutes.values()][0]!.counters.get(field)).toBe(1);
     // What the user-agent parser reports for an agent it cannot read, no country, no referrer:
     // stored as batch labels them, the direct visit as a referrer member of its own.
     const unknown = { ...noUtm, country: null, device_type: 'unknown', browser: null, os: null, referrer_host: null };
     const minute = [...rollupSite('alpha', [{ offset: '6', event: unknown }])!.minutes.values()][0]!;
-    expect(minute.counters.get(tupleField(KIND.pageview, 'pageview', ['(unknown)', '(unknown)', '(unknown)', '(unknown)', '(none)']))).toBe(1);
+    expect(minute.counters.get(tupleField(KIND.pageview, 'pageview', ['(unknown)', '(unknown)', '(unknown)', '(unknown)', ...untagged('Direct')]))).toBe(1);
     expect(minute.referrers.get('(direct)')).toBe(1);
     expect([...minute.dimVisitors.keys()].sort()).toEqual(['country:(unknown)', 'device:(unknown)']);
+  });
+
+  it('keeps every UTM tag and the channel in the tuple, the currency after them', () => {
+    const base = events.find((e) => !e.event.is_bot && e.event.type === 'pageview')!.event;
+    const tags = { referrer_host: 'www.bing.com', utm_source: 'bing', utm_medium: 'cpc', utm_campaign: 'brand', utm_term: 'running shoes', utm_content: 'ad 2' };
+    const page = { ...base, ...tags };
+    const purchase = { ...page, type: 'purchase' as const, name: 'purchase', revenue_micros: 5_000_000, currency: 'EUR' };
+    // A term without a source or medium: the event stays untagged for its channel, its term is kept.
+    const termOnly = { ...base, referrer_host: 'github.com', utm_source: null, utm_medium: null, utm_campaign: null, utm_term: 'shoes', utm_content: null };
+    const m = [...rollupSite('alpha', [{ offset: '1', event: page }, { offset: '2', event: purchase }, { offset: '3', event: termOnly }])!.minutes.values()][0]!;
+    const dims = (e: typeof page) => [labelOf('country', e.country), labelOf('device', e.device_type), labelOf('browser', e.browser), labelOf('os', e.os)];
+    expect(m.counters.get(tupleField(KIND.pageview, 'pageview', [...dims(page), 'bing', 'cpc', 'brand', 'running shoes', 'ad 2', 'Paid Search']))).toBe(1);
+    expect(m.counters.get(tupleField(KIND.revenue, 'purchase', [...dims(page), 'bing', 'cpc', 'brand', 'running shoes', 'ad 2', 'Paid Search', 'EUR']))).toBe(5_000_000);
+    const termField = tupleField(KIND.pageview, 'pageview', [...dims(page), '', '', '', 'shoes', '', 'Referral']);
+    expect(m.counters.get(termField)).toBe(1);
+    // Read back, a missing tag is its contract label.
+    expect(parseTupleField(termField)!.dims.slice(4)).toEqual([MISSING_LABEL.utm_source, MISSING_LABEL.utm_medium, MISSING_LABEL.utm_campaign, 'shoes', MISSING_LABEL.utm_content, 'Referral']);
+    const revenue = [...m.counters.keys()].map(parseTupleField).find((t) => t?.kind === KIND.revenue)!;
+    expect(revenue.dims).toHaveLength(TUPLE_DIMS.length + 1);
+    expect(revenue.dims[CURRENCY_INDEX]).toBe('EUR');
+    expect(revenue.dims[TUPLE_DIMS.indexOf('channel')]).toBe(truthChannel(purchase));
   });
 
   it('rolls up only events above the applied offset, and nothing when all were applied', () => {
@@ -70,7 +95,8 @@ describe('rollupSite with more event names than tuple codes hold', () => {
     const r = rollupSite('alpha', events)!;
     const m = [...r.minutes.values()][0]!;
     for (let i = 0; i < 2_500; i++) {
-      const field = tupleField(KIND.custom, `custom-${i}`, [labelOf('country', base.country), labelOf('device', base.device_type), labelOf('browser', base.browser), labelOf('os', base.os), labelOf('utm_source', base.utm_source)]);
+      const acquisition = [base.utm_source ?? '', base.utm_medium ?? '', base.utm_campaign ?? '', base.utm_term ?? '', base.utm_content ?? '', truthChannel(base)];
+      const field = tupleField(KIND.custom, `custom-${i}`, [labelOf('country', base.country), labelOf('device', base.device_type), labelOf('browser', base.browser), labelOf('os', base.os), ...acquisition]);
       expect(m.counters.get(field)).toBe(1);
     }
     expect(m.counters.get(AGG.events)).toBe(2_500);

@@ -4,6 +4,7 @@
  * the speed layer outrun per-event commands by an order of magnitude, see MEASURED.md).
  */
 import { labelOf } from '../core/views.ts';
+import { CHANNELS, channelOf, type Channel } from '../core/channels.ts';
 import type { RollupEvent } from './event.decoder.ts';
 import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NAME_SKETCH_DIM, NAME_SKETCHES_PER_MINUTE, SEP, revenueField, toMinute } from './redis.keys.ts';
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
@@ -103,24 +104,38 @@ function addVisitor(m: MinuteState, v: string, code: number): void {
   else if (prev !== code && code >= 0) pushSketches(m.extra, v, code);
 }
 
+/** An untagged event's acquisition part per channel: five empty tags, then the channel (the common case, no concatenation). */
+const UNTAGGED = new Map<Channel, string>(CHANNELS.map((c) => [c, SEP.repeat(5) + c]));
+
+/**
+ * The tuple's acquisition part (tuple.codes.ts): the UTM source, medium, campaign, term and content
+ * (empty when missing: redis.keys.ts parseTupleField labels them), then the channel
+ * (core/channels.ts, from the referrer and the tags), joined by SEP.
+ */
+export function acquisitionOf(e: RollupEvent): string {
+  const channel = channelOf(e);
+  if (e.utm_source === null && e.utm_medium === null && e.utm_campaign === null && e.utm_term === null && e.utm_content === null) return UNTAGGED.get(channel)!;
+  return (e.utm_source ?? '') + SEP + (e.utm_medium ?? '') + SEP + (e.utm_campaign ?? '') + SEP + (e.utm_term ?? '') + SEP + (e.utm_content ?? '') + SEP + channel;
+}
+
 /**
  * Adds `n` to the tuple counter of the event with `kind`. Values are stored as the read contract
- * labels them (core/views.ts labelOf), so filters and breakdowns need no translation and a missing
- * value is the same row on both sides of W.
+ * labels them (core/views.ts labelOf), missing UTM tags empty (parseTupleField labels those), so
+ * filters and breakdowns read labels and a missing value is the same row on both sides of W.
  */
 function addTuple(m: MinuteState, kind: string, e: RollupEvent, n: number): void {
   const name = labelOf('event_name', e.name), country = labelOf('country', e.country), device = labelOf('device', e.device_type);
-  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os), utm = labelOf('utm_source', e.utm_source);
-  const code = tupleCode(kind, name, country, device, browser, os, utm);
+  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os), acquisition = acquisitionOf(e);
+  const code = tupleCode(kind, name, country, device, browser, os, acquisition);
   if (code >= 0) add(m.tuples, code, n);
-  else add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm, n);
+  else add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + acquisition, n);
 }
 
 /** Adds `n` to the tuple counter of a purchase or its revenue: the tuple, then its currency (CURRENCY_INDEX). */
-function addCurrencyTuple(m: MinuteState, kind: string, e: RollupEvent, currency: string, n: number): void {
+function addCurrencyTuple(m: MinuteState, kind: string, e: RollupEvent, acquisition: string, currency: string, n: number): void {
   const name = labelOf('event_name', e.name), country = labelOf('country', e.country), device = labelOf('device', e.device_type);
-  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os), utm = labelOf('utm_source', e.utm_source);
-  add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + utm + SEP + currency, n);
+  const browser = labelOf('browser', e.browser), os = labelOf('os', e.os);
+  add(m.counters, kind + SEP + name + SEP + country + SEP + device + SEP + browser + SEP + os + SEP + acquisition + SEP + currency, n);
 }
 
 function add<K>(map: Map<K, number>, key: K, n: number): void {
@@ -285,8 +300,9 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
     const currency = labelOf('currency', e.currency);
     add(m.counters, AGG.purchases, 1);
     add(m.counters, revenueField(currency), revenue);
-    addCurrencyTuple(m, KIND.purchase, e, currency, 1);
-    addCurrencyTuple(m, KIND.revenue, e, currency, revenue);
+    const acquisition = acquisitionOf(e);
+    addCurrencyTuple(m, KIND.purchase, e, acquisition, currency, 1);
+    addCurrencyTuple(m, KIND.revenue, e, acquisition, currency, revenue);
   }
 }
 
@@ -300,7 +316,7 @@ function foldBot(m: MinuteState, e: RollupEvent): void {
   }
 }
 
-/** Value of tuple dimension `i` (TUPLE_DIMS order), a missing one by its contract label. */
+/** Value of tuple dimension `i` (TUPLE_DIMS order) of the HLL dimensions (HLL_DIM_INDEX), a missing one by its contract label. */
 function tupleValue(e: RollupEvent, i: number): string {
   switch (i) {
     case 0:
@@ -311,8 +327,10 @@ function tupleValue(e: RollupEvent, i: number): string {
       return labelOf('browser', e.browser);
     case 3:
       return labelOf('os', e.os);
-    default:
+    case 4:
       return labelOf('utm_source', e.utm_source);
+    default:
+      throw new RangeError(`tuple dimension ${i} has no per-value visitor sketches`);
   }
 }
 

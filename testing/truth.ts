@@ -18,10 +18,13 @@
  *   `revenue` = their revenue_micros summed: integer micro-units, the contract's unit, of the
  *   purchases in the reporting currency only (never across currencies, contract 10); a breakdown
  *   by currency sums each currency's own purchases; non-purchases have no currency ('(none)');
- * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out.
+ * - a breakdown groups by the labelled value (labelOf); by event name it leaves page views out;
+ * - an event's channel is the first rule of core/channels.ts's table that holds, read here as
+ *   the table is written (truthChannel), not through that module's channelOf() or its patterns.
  */
 import { labelOf, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
+import { ANY_TLD, CHANNEL_RULES, FALLBACK_CHANNEL, SOURCE_CATEGORIES, SOURCE_SITES, type ChannelTest, type SourceCategory } from '../core/channels.ts';
 
 /** The reporting currency of a site without one (core/sites.ts), spelled out here. */
 const REPORTING_DEFAULT = 'USD';
@@ -93,6 +96,49 @@ export function dedupe(events: Iterable<TwinlaneEvent>): TwinlaneEvent[] {
   return [...seen.values()];
 }
 
+/** Whether `host` is `domain` or a subdomain of it, label by label; ANY_TLD stands for a top-level domain of 2–3 letters, optionally followed by one of 2. */
+function underDomain(host: string, domain: string): boolean {
+  const labels = host.split('.');
+  const want = domain.split('.');
+  const endsWith = (ls: string[], suffix: string[]) => ls.length >= suffix.length && suffix.every((l, i) => ls[ls.length - suffix.length + i] === l);
+  if (want[want.length - 1] !== ANY_TLD) return endsWith(labels, want);
+  const base = want.slice(0, -1);
+  const oneLabel = labels.length > 0 && /^[a-z]{2,3}$/.test(labels[labels.length - 1]!) && endsWith(labels.slice(0, -1), base);
+  const twoLabels = labels.length > 1 && /^[a-z]{2,3}$/.test(labels[labels.length - 2]!) && /^[a-z]{2}$/.test(labels[labels.length - 1]!) && endsWith(labels.slice(0, -2), base);
+  return oneLabel || twoLabels;
+}
+
+/**
+ * The channel of an event, from core/channels.ts's table read as its comment defines it: tagged =
+ * a utm_source, utm_medium or utm_campaign; the external referrer is the referrer host unless it is
+ * the page's own (`www.` aside); the source is utm_source, else that referrer; every text lower-cased.
+ */
+export function truthChannel(e: TwinlaneEvent): string {
+  const lower = (v: string | null) => (v === null || v === '' ? null : v.toLowerCase());
+  const bare = (h: string) => (h.startsWith('www.') ? h.slice(4) : h);
+  const refHost = lower(e.referrer_host);
+  const ref = refHost !== null && bare(refHost) !== bare(e.hostname.toLowerCase()) ? refHost : null;
+  const s = lower(e.utm_source), medium = lower(e.utm_medium) ?? '', campaign = lower(e.utm_campaign) ?? '';
+  const tagged = s !== null || medium !== '' || campaign !== '';
+  const src = s ?? ref;
+  const category: SourceCategory | undefined = src === null ? undefined : SOURCE_CATEGORIES.find((c) => SOURCE_SITES[c].names.includes(src) || SOURCE_SITES[c].domains.some((d) => underDomain(src, d)));
+  const holds = (t: ChannelTest): boolean => {
+    switch (t.kind) {
+      case 'untagged':
+        return !tagged && (ref !== null) === t.referrer;
+      case 'source':
+        return category !== undefined && t.categories.includes(category);
+      case 'medium':
+        return new RegExp(t.pattern).test(medium);
+      case 'campaign':
+        return new RegExp(t.pattern).test(campaign);
+      case 'any':
+        return t.of.some(holds);
+    }
+  };
+  return CHANNEL_RULES.find((r) => r.all.every(holds))?.channel ?? FALLBACK_CHANNEL;
+}
+
 /** The raw field behind a dimension. */
 function rawValue(e: TwinlaneEvent, d: Dimension): string | null {
   switch (d) {
@@ -110,6 +156,16 @@ function rawValue(e: TwinlaneEvent, d: Dimension): string | null {
       return e.os;
     case 'utm_source':
       return e.utm_source;
+    case 'utm_medium':
+      return e.utm_medium;
+    case 'utm_campaign':
+      return e.utm_campaign;
+    case 'utm_term':
+      return e.utm_term;
+    case 'utm_content':
+      return e.utm_content;
+    case 'channel':
+      return truthChannel(e);
     case 'event_name':
       return e.name;
     case 'currency':

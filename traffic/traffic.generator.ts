@@ -65,7 +65,19 @@ export const DEVICES: [string, string, string][] = [
   ['mobile', 'Samsung Internet for Android', 'Android'],
 ];
 const REFERRERS: (string | null)[] = [null, null, null, 'https://www.google.com/', 'https://news.ycombinator.com/', 'https://twitter.com/', 'https://www.reddit.com/r/analytics/', 'https://duckduckgo.com/', 'https://github.com/'];
-const UTM: ([string, string, string] | null)[] = [null, null, null, null, ['newsletter', 'email', 'autumn'], ['google', 'cpc', 'brand'], ['twitter', 'social', 'launch']];
+/** Source, medium, campaign, term and content of a landing page's link; null for untagged visits. */
+const UTM: ([string, string, string, string | null, string | null] | null)[] = [
+  null, null, null, null,
+  ['newsletter', 'email', 'autumn', null, 'header link'],
+  ['google', 'cpc', 'brand', 'web analytics', 'ad-1'],
+  ['twitter', 'social', 'launch', null, null],
+];
+
+/** A landing page's query string of its UTM tags (`+` for spaces, as links are written). */
+function utmQuery(utm: readonly (string | null)[]): string {
+  const names = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'];
+  return '?' + new URLSearchParams(utm.flatMap((v, i) => (v === null ? [] : [[names[i]!, v]]))).toString();
+}
 const CUSTOM_EVENTS = ['signup', 'download', 'play_video', 'add_to_cart', 'share'];
 const SECTIONS = ['blog', 'docs', 'products', 'pricing', 'about', 'careers'];
 
@@ -118,7 +130,7 @@ export function* generateTraffic(o: TrafficOptions): Generator<TwinlaneEvent> {
         received_time: t + delay,
         visitor_id: visitor,
         session_id: session,
-        url: `https://${site}.example${path}${utm && p === 0 ? `?utm_source=${utm[0]}&utm_medium=${utm[1]}&utm_campaign=${utm[2]}` : ''}`,
+        url: `https://${site}.example${path}${utm && p === 0 ? utmQuery(utm) : ''}`,
         path,
         hostname: `${site}.example`,
         referrer: p === 0 ? referrer : null,
@@ -127,8 +139,8 @@ export function* generateTraffic(o: TrafficOptions): Generator<TwinlaneEvent> {
         utm_source: p === 0 && utm ? utm[0] : null,
         utm_medium: p === 0 && utm ? utm[1] : null,
         utm_campaign: p === 0 && utm ? utm[2] : null,
-        utm_term: null,
-        utm_content: null,
+        utm_term: p === 0 && utm ? utm[3] : null,
+        utm_content: p === 0 && utm ? utm[4] : null,
         country,
         device_type: device,
         browser,

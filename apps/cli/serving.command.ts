@@ -100,7 +100,7 @@ export function servingCommand(): Command {
     .option('--from <date>', "start: a local date of the site (YYYY-MM-DD), a local date-time (2026-03-08T09:00) or an ISO date-time with zone")
     .option('--to <date>', 'end (an inclusive date, or an exclusive date-time)')
     .addOption(new Option('-g, --grain <grain>', "series at this grain; hours, days, ISO weeks and months are the site's local ones").choices([...GRAINS]))
-    .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, event_name, currency, visit:entry_page, visit:exit_page, event:goal), or up to 3 comma-separated (country,device)')
+    .option('-d, --dimension <dim>', 'breakdown dimension (page, referrer, country, device, browser, os, utm_source, utm_medium, utm_campaign, utm_term, utm_content, channel, event_name, currency, visit:entry_page, visit:exit_page, event:goal), or up to 3 comma-separated (country,device)')
     .option('--limit <n>', 'breakdown rows')
     .addOption(new Option('--source <source>', 'one store only, to compare them').choices(['merged', 'batch', 'speed']))
     .option('-f, --filter <dim=value>', 'filter, repeatable: country=DE, country!=DE, page~/blog (contains), page!~/admin', filter, [])

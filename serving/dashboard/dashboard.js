@@ -233,6 +233,8 @@
       referrer: top('referrer', 'pageviews'),
       country: top('country', 'visitors'),
       device: top('device', 'visitors'),
+      // Channels and UTM tags by page views: the speed store keeps no visitors per channel or tag.
+      acquisition: top($('acquisition-dim').value, 'pageviews'),
       funnel: api(`/v1/sites/${encodeURIComponent(site)}/funnel?steps=${steps}&${range}`),
       goals: query(sel, { metrics: ['conversions'], dimensions: ['event:goal'], pagination: { limit: 20 } }),
       goalRates: query(sel, { metrics: ['conversion_rate'], dimensions: ['event:goal'], pagination: { limit: 20 }, source: 'batch' }),
@@ -260,7 +262,7 @@
       else if (name === 'goals') renderGoals(r.value, settled[names.indexOf('goalRates')].status === 'fulfilled' ? settled[names.indexOf('goalRates')].value : null);
       else if (name === 'goalRates') return;
       else if (name === 'twoDim') fillTable('two-dim', r.value.results.map((x) => [...x.dimensions, fmtValue('pageviews', x.metrics[0])]));
-      else renderBars(name, r.value, name === 'page' || name === 'referrer' ? 'Page views' : 'Visitors');
+      else renderBars(name, r.value, name === 'page' || name === 'referrer' || name === 'acquisition' ? 'Page views' : 'Visitors');
     });
     state.errors = errors;
     $('status').textContent = errors.join(' · ');
@@ -294,6 +296,7 @@
         $('segment').appendChild(o);
       }
     }).catch((err) => state.errors.push(`segments: ${err.message}`));
+    $('acquisition-dim').addEventListener('change', () => loadAll());
     $('controls').addEventListener('submit', (e) => {
       e.preventDefault();
       loadAll();
