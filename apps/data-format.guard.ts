@@ -49,7 +49,7 @@ async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void>
   if (days.length === 0) return;
   c.logger?.info({ event: 'data_migration_recompute', from: days[0], to: days.at(-1), days: days.length });
   const record = await runBatch({ options: batchOptions({ ...c.config, DATA_DIR: c.dataDir }), ...(c.logger ? { logger: c.logger } : {}) }, { dates: days });
-  if (record.status === 'failed') throw new DataFormatError('DATA_FORMAT_MIGRATION_FAILED', `recomputing the batch views from the lake failed: ${record.errors.join('; ')}`, c.dataDir, 1, 2, { retriable: true });
+  if (record.status === 'failed') throw new DataFormatError('DATA_FORMAT_MIGRATION_FAILED', `recomputing the batch views from the lake failed: ${record.errors.join('; ')}`, c.dataDir, DATA_DIR_FORMAT - 1, DATA_DIR_FORMAT, { retriable: true });
   new ViewsStore(c.dataDir).prune(1);
 }
 
