@@ -6,8 +6,9 @@
  * letters are written and the checkpoint moves past it (import.state.ts); a run of the same
  * import resumes there, so an import killed at any moment ends with every event exactly once.
  *
- * One chunk converts (DuckDB) while the next is read; a third waits for the first to finish,
- * so memory holds at most two chunks' spool bytes, whatever the source's size.
+ * The sink converts a chunk's hours (DuckDB) while the next rows are read; reading waits when the
+ * chunk before the last one has not been checkpointed yet, so at most one chunk is behind the
+ * one being read, whatever the source's size.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -182,7 +183,8 @@ export class ImportRun {
     let inflight: Promise<void> = Promise.resolve();
     this.deps.erasures.refresh(true);
     for await (const r of this.req.source.rows(this.state.next, until)) {
-      await this.take(chunk, r);
+      const lettering = this.take(chunk, r);
+      if (lettering) await lettering;
       chunk.last = r.resume.rows;
       chunk.resume = r.resume;
       if (chunk.counts.read % PROGRESS_EVERY === 0) this.progress(chunk);
@@ -200,15 +202,14 @@ export class ImportRun {
     this.deps.onProgress?.({ done: this.req.source.progress(), total: this.size.total, unit: this.size.unit, rows: this.state.counts.read + chunk.counts.read });
   }
 
-  /** One row's verdict, counted in its chunk. */
-  private async take(chunk: Chunk, r: SourceRow): Promise<void> {
+  /** One row's verdict, counted in its chunk; a promise only when the row became a dead letter (most rows never wait). */
+  private take(chunk: Chunk, r: SourceRow): Promise<void> | undefined {
     const c = chunk.counts;
     c.read++;
     const mapped: Mapped = 'unreadable' in r.record ? { kind: 'dead-letter', stage: 'collect', code: 'PAYLOAD_FORMAT', message: String(r.record.unreadable) } : this.mapper.map(r.record, r.row);
     if (mapped.kind === 'dead-letter') {
       c.deadLettered++;
-      await this.letter(chunk, r, mapped);
-      return;
+      return this.letter(chunk, r, mapped);
     }
     const e = mapped.event;
     if (e.event_time >= this.cutoffOf(e.site_id)) c.afterCutoff++;
@@ -217,6 +218,7 @@ export class ImportRun {
       c.imported++;
       this.sink?.append(e, chunk.first);
     }
+    return undefined;
   }
 
   private async letter(chunk: Chunk, r: SourceRow, m: Extract<Mapped, { kind: 'dead-letter' }>): Promise<void> {

@@ -7,8 +7,9 @@ export interface TransferOptions {
   /** Rows per lake chunk of an import (IMPORT_CHUNK_ROWS). */
   chunkRows: number;
   /**
-   * DuckDB of an import: it converts one chunk at a time while the next is read. 2 threads, and
-   * a cap that keeps the whole process within about 300 MB (the bench's `import_peak_rss_mb`).
+   * DuckDB of an import: the live-start scan of the lake (2 threads), and the lake sink's hour
+   * conversions while rows are read (on one thread: import.lake.sink.ts). The cap keeps the whole
+   * process within about 300 MB (the bench's `import_peak_rss_mb`).
    */
   importDuckdb: Omit<DuckDBOptions, 'tempDir'>;
   /** DuckDB of an export: scans the lake or views and streams out. */
