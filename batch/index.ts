@@ -19,7 +19,7 @@ export type * from './types.ts';
 /** Lake writing for imports of history (transfer/): spool lines → Parquet, placed behind in-flight markers like the archiver's rolls. */
 export { LakeWriter, type RolledPartition } from './lake.writer.ts';
 export { InflightMarkers } from './lake-recovery.ts';
-export { SpoolLineEncoder } from './spool-line.encoder.ts';
+export { SpoolLineEncoder, writeDecimal } from './spool-line.encoder.ts';
 export type { SpoolSegment, ConvertedSegment } from './partition.spool.ts';
 export { IMPORT_FILE_PREFIX, isImportFile } from './lake.layout.ts';
 export { SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL, spoolReadLimits, ARCHIVER_PARQUET_OPTIONS } from './lake.schema.ts';

@@ -293,15 +293,7 @@ export class SpoolLineEncoder {
       this.out[this.at++] = 0x2d;
       n = -n;
     }
-    let len = 1;
-    for (let p = 10; p <= n; p *= 10) len++;
-    let at = this.at + len;
-    this.at = at;
-    while (n > 0) {
-      const q = Math.floor(n / 10);
-      this.out[--at] = 0x30 + (n - q * 10);
-      n = q;
-    }
+    this.at = writeDecimal(this.out, this.at, n);
   }
 
   /** Length of the next Avro string, checked against the payload; the position moves past it. */
@@ -360,4 +352,21 @@ export class SpoolLineEncoder {
     this.reserve(3 * text.length + this.overhead);
     this.at += this.out.write(text, this.at, 'utf8');
   }
+}
+
+/**
+ * Writes a positive safe integer's decimal digits at `at` without making a string (the spool
+ * encoders' hot path); returns the position after them. The caller reserved the room.
+ */
+export function writeDecimal(out: Uint8Array, at: number, n: number): number {
+  let len = 1;
+  for (let p = 10; p <= n; p *= 10) len++;
+  const end = at + len;
+  let i = end;
+  while (n > 0) {
+    const q = Math.floor(n / 10);
+    out[--i] = 0x30 + (n - q * 10);
+    n = q;
+  }
+  return end;
 }

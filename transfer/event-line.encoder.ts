@@ -8,7 +8,7 @@
  * Measured on the import bench's events: 2.0–2.2 µs a line with appendEvent, 0.9–1.1 µs here
  * (each field read by its name: a loop over the column names read them as slowly as the rest).
  */
-import { LAKE_COLUMNS } from '../batch/index.ts';
+import { LAKE_COLUMNS, writeDecimal } from '../batch/index.ts';
 import { TwinlaneError } from '../core/errors.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 
@@ -129,15 +129,7 @@ export class EventLineEncoder {
       this.out[this.at++] = 0x30;
       return;
     }
-    let len = 1;
-    for (let p = 10; p <= n; p *= 10) len++;
-    let at = this.at + len;
-    this.at = at;
-    while (n > 0) {
-      const q = Math.floor(n / 10);
-      this.out[--at] = 0x30 + (n - q * 10);
-      n = q;
-    }
+    this.at = writeDecimal(this.out, this.at, n);
   }
 
   private flag(b: boolean | null | undefined): void {
