@@ -9,9 +9,13 @@ import { chmodSync, existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from './durable-fs.ts';
 import { UsageError } from './errors.ts';
-import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Goal, type Segment, type Sites } from './sites.ts';
+import { DEMO_SITES_FILE, hashKey, parseSites, readSitesJson, type Goal, type Segment, type Site, type Sites } from './sites.ts';
 
 export type KeyRole = 'write' | 'read';
+
+/** The lists of a site whose items are unique by name, and what one item is called. */
+const NAMED = { goals: 'goal', segments: 'segment' } as const;
+type NamedList = keyof typeof NAMED;
 
 export interface NewSite {
   id: string;
@@ -120,57 +124,58 @@ export class SitesFile {
 
   /** A site's goals as the file holds them. */
   goals(id: string): Goal[] {
-    const site = this.read().sites?.get(id);
-    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
-    return site.goals;
+    return this.namedList(id, 'goals');
   }
 
   /** Adds a goal (a page path, `*` for any run of characters, or an event name); the file's checks apply (a wildcard matching every page is refused). */
   addGoal(id: string, goal: Goal): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const goals = (site.goals as Goal[] | undefined) ?? [];
-    if (goals.some((g) => g.name === goal.name)) throw new UsageError('GOAL_EXISTS', `site "${id}" already has a goal "${goal.name}"`);
-    site.goals = [...goals, goal];
-    this.write(sites);
+    this.addNamed(id, 'goals', goal);
   }
 
   removeGoal(id: string, name: string): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const goals = (site.goals as Goal[] | undefined) ?? [];
-    if (!goals.some((g) => g.name === name)) throw new UsageError('UNKNOWN_GOAL', `site "${id}" has no goal "${name}" (its goals: ${goals.map((g) => g.name).join(', ') || 'none'})`);
-    site.goals = goals.filter((g) => g.name !== name);
-    this.write(sites);
+    this.removeNamed(id, 'goals', name);
   }
 
   /** A site's saved segments as the file holds them. */
   segments(id: string): Segment[] {
-    const site = this.read().sites?.get(id);
-    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
-    return site.segments;
+    return this.namedList(id, 'segments');
   }
 
   /** Adds a saved segment (its clauses checked by the caller as a query takes them); the file's checks apply. */
   addSegment(id: string, segment: Segment): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const segments = (site.segments as Segment[] | undefined) ?? [];
-    if (segments.some((g) => g.name === segment.name)) throw new UsageError('SEGMENT_EXISTS', `site "${id}" already has a segment "${segment.name}"`);
-    site.segments = [...segments, segment];
-    this.write(sites);
+    this.addNamed(id, 'segments', segment);
   }
 
   removeSegment(id: string, name: string): void {
+    this.removeNamed(id, 'segments', name);
+  }
+
+  private namedList<K extends NamedList>(id: string, list: K): Site[K] {
+    const site = this.read().sites?.get(id);
+    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
+    return site[list];
+  }
+
+  /** Goals and segments alike: a list of items unique by name, one site's. */
+  private addNamed(id: string, list: NamedList, item: { name: string }): void {
     this.checkWritable();
     const sites = this.read().raw;
     const site = this.find(sites, id);
-    const segments = (site.segments as Segment[] | undefined) ?? [];
-    if (!segments.some((g) => g.name === name)) throw new UsageError('UNKNOWN_SEGMENT', `site "${id}" has no segment "${name}" (its segments: ${segments.map((g) => g.name).join(', ') || 'none'})`);
-    site.segments = segments.filter((g) => g.name !== name);
+    const items = (site[list] as { name: string }[] | undefined) ?? [];
+    const what = NAMED[list];
+    if (items.some((g) => g.name === item.name)) throw new UsageError(`${what.toUpperCase()}_EXISTS`, `site "${id}" already has a ${what} "${item.name}"`);
+    site[list] = [...items, item];
+    this.write(sites);
+  }
+
+  private removeNamed(id: string, list: NamedList, name: string): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const items = (site[list] as { name: string }[] | undefined) ?? [];
+    const what = NAMED[list];
+    if (!items.some((g) => g.name === name)) throw new UsageError(`UNKNOWN_${what.toUpperCase()}`, `site "${id}" has no ${what} "${name}" (its ${list}: ${items.map((g) => g.name).join(', ') || 'none'})`);
+    site[list] = items.filter((g) => g.name !== name);
     this.write(sites);
   }
 
