@@ -54,17 +54,27 @@ function truth(rows: Record<string, unknown>[]): Map<number, { pageviews: number
   return new Map([...days].map(([day, d]) => [day, { pageviews: d.pageviews, visitors: d.visitors.size, events: d.events }]));
 }
 
+/** The history as an NDJSON file, a ClickHouse views fixture with the warehouse on, and a connection: closed after `fn`. */
+async function withHistory(name: string, fn: (h: { rows: Record<string, unknown>[]; file: string; fx: ReturnType<typeof viewsFixture>; ch: ClickHouseConnection }) => Promise<void>): Promise<void> {
+  const dir = tempDir(name);
+  const rows = history();
+  const file = join(dir, 'history.ndjson');
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
+  const fx = viewsFixture(join(dir, 'data'), { WAREHOUSE_ENABLED: 'true' });
+  const ch = new ClickHouseConnection(clickhouseOptions(fx.config)!);
+  try {
+    await fn({ rows, file, fx, ch });
+  } finally {
+    await ch.close();
+    await fx.close();
+  }
+}
+
 describe('import --then-batch publishes like the nightly batch', () => {
   afterAll(runCleanups, 60_000);
 
   it('puts the imported days into the ClickHouse views serving reads and into the warehouse', async () => {
-    const dir = tempDir('import-publish');
-    const rows = history();
-    const file = join(dir, 'history.ndjson');
-    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
-    const fx = viewsFixture(join(dir, 'data'), { WAREHOUSE_ENABLED: 'true' });
-    const ch = new ClickHouseConnection(clickhouseOptions(fx.config)!);
-    try {
+    await withHistory('import-publish', async ({ rows, file, fx, ch }) => {
       const out = await importHistory({ config: fx.config, logger: silentLogger() }, { kind: 'events', source: new NdjsonSource(file), thenBatch: true });
       expect(out.report.counts).toMatchObject({ read: ROWS, imported: ROWS, deadLettered: 0 });
       expect(out.batch?.status).toBe('ok');
@@ -93,20 +103,11 @@ describe('import --then-batch publishes like the nightly batch', () => {
         expect(Number(row!.ids)).toBe(w.pageviews + w.events);
       }
       expect(perDay.length).toBe(want.size);
-    } finally {
-      await ch.close();
-      await fx.close();
-    }
+    });
   }, 120_000);
 
   it('`twinlane batch run` publishes the same way: ClickHouse views and the warehouse', async () => {
-    const dir = tempDir('batch-run-publish');
-    const rows = history();
-    const file = join(dir, 'history.ndjson');
-    writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n'));
-    const fx = viewsFixture(join(dir, 'data'), { WAREHOUSE_ENABLED: 'true' });
-    const ch = new ClickHouseConnection(clickhouseOptions(fx.config)!);
-    try {
+    await withHistory('batch-run-publish', async ({ rows, file, fx, ch }) => {
       const out = await importHistory({ config: fx.config, logger: silentLogger() }, { kind: 'events', source: new NdjsonSource(file) });
       expect(out.batch).toBeUndefined();
       const env = { DATA_DIR: fx.config.DATA_DIR, CLICKHOUSE_DATABASE: fx.config.CLICKHOUSE_DATABASE, BATCH_VIEWS_STORE: 'clickhouse', CLICKHOUSE_POINTER_CACHE: '0', WAREHOUSE_ENABLED: 'true', LOG_LEVEL: 'warn' };
@@ -126,9 +127,6 @@ describe('import --then-batch publishes like the nightly batch', () => {
       const events = qualifiedName(fx.config.CLICKHOUSE_DATABASE, 'events');
       const [n] = await ch.rows<{ n: string }>(`SELECT count() AS n FROM ${events} WHERE site_id = 'shop'`, 'count');
       expect(Number(n!.n)).toBe(ROWS);
-    } finally {
-      await ch.close();
-      await fx.close();
-    }
+    });
   }, 120_000);
 });
