@@ -57,13 +57,15 @@ async function recomputeViewsFromLake(c: DataDirMigrationContext): Promise<void>
 // 2 → 3: the views of format 2 have no currency column (revenue summed across currencies) and count
 //        the client's session ids, not the server's visits.
 // 3 → 4: the views of format 3 have no UTM medium, campaign, term, content or channel columns.
+// 4 → 5: the views' events of format 4 have no custom properties.
 // Each is the same recomputation by the current job, so only the last step runs it.
 export const DATA_DIR_MIGRATIONS: Record<number, Migration<DataDirMigrationContext>> = {
-  // Nothing to do of their own: the 3 → 4 step recomputes every view with the current job, and a
+  // Nothing to do of their own: the 4 → 5 step recomputes every view with the current job, and a
   // migration stopped in between resumes at its marker and still runs it.
   1: async () => undefined,
   2: async () => undefined,
-  3: recomputeViewsFromLake,
+  3: async () => undefined,
+  4: recomputeViewsFromLake,
 };
 
 /** Speed store: from-format → the step to the next. Without one, `twinlane speed rebuild` rewrites the store. */

@@ -1,5 +1,8 @@
 /** The speed consumer's clients and services built from configuration; shared by its entry point, the CLI's rebuild and tests. */
+import { existsSync } from 'node:fs';
 import { ErasureList } from '../core/erasure.list.ts';
+import { loadSites } from '../core/sites.ts';
+import { SitesWatcher } from '../core/sites.watcher.ts';
 import type { Kafka } from 'kafkajs';
 import type { RedisClient } from '../core/redis-client.ts';
 import { createKafka, createRedis } from '../core/clients.ts';
@@ -48,12 +51,16 @@ export async function createSpeedRuntime(config: ConfigValues, logger: Logger, o
   const deadLetters = new DeadLetterWriter({ kafka, topic: config.DLQ_TOPIC, logger, metrics, reporter: 'speed' });
   const breaker = new CircuitBreaker({ consumer: 'speed', ...DEFAULT_BREAKER, metrics, logger });
   const watermark = watermarkSource(config);
-  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, erasures: new ErasureList(config.DATA_DIR, config.ERASURE_REFRESH), ...(onFatal ? { onFatal } : {}) });
+  // The sites' listed custom property keys are the ones whose values speed keeps (reloaded as the file changes); no sites file: none.
+  const sites = existsSync(config.SITES_FILE) ? loadSites(config.SITES_FILE) : undefined;
+  const propertyKeys = (site: string): readonly string[] => sites?.get(site)?.properties ?? [];
+  const consumer = new SpeedConsumer({ kafka, redis, registry, deadLetters, breaker, watermark, logger, metrics, options, erasures: new ErasureList(config.DATA_DIR, config.ERASURE_REFRESH), propertyKeys, ...(onFatal ? { onFatal } : {}) });
   const topics = pipelineTopics(config);
   const services: Service[] = [
     topicsService(kafka, [topics.events, topics.dlq], topicPolicy(config), logger),
     { name: 'redis', start: async () => undefined, stop: async () => void (await redis.quit().catch(() => redis.disconnect())) },
     { name: 'dead-letter-writer', start: () => deadLetters.start(), stop: () => deadLetters.stop() },
+    ...(sites ? [new SitesWatcher({ file: config.SITES_FILE, sites, intervalMs: config.SITES_RELOAD_INTERVAL, logger, metrics })] : []),
     consumer,
   ];
   return {

@@ -9,14 +9,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { breakdownDimensions, breakdownKey, calendarOf, conditionValues, DIMENSIONS, isFiltered, reportingCurrency, type FilterCondition, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionValues, DIMENSIONS, isFiltered, isPropDimension, type AnyDimension, reportingCurrency, type FilterCondition, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { Holdings, type TieredTable } from '../core/retention.ts';
 import { DAY_MS, parseDay } from './lake.layout.ts';
 import { monthSeries } from './month.reader.ts';
 import type { FunnelQuery, FunnelStepResult, Pointer, VersionManifest } from './types.ts';
-import { breakdownSql, bucketExpr, conditionSql, DIMENSION_COLUMNS, multiBreakdownSql, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
+import { breakdownSql, bucketExpr, columnSql, conditionSql, DIMENSION_COLUMNS, multiBreakdownSql, metricValue, rollupSql, ROLLUP_METRIC_COLUMNS, type RollupRow } from './views.sql.ts';
 import { ViewsStore, type ViewTable } from './views.store.ts';
 
 type Params = Record<string, DuckDBValue>;
@@ -26,6 +26,11 @@ function toRollup(r: Record<string, unknown>): RollupRow {
   const row = { bucket: num(r.bucket) } as RollupRow;
   for (const c of ROLLUP_METRIC_COLUMNS) row[c] = num(r[c]);
   return row;
+}
+
+/** A fixed dimension, or a custom property (the day's events hold every property). */
+function known(d: AnyDimension): boolean {
+  return isPropDimension(d) || DIMENSIONS.includes(d);
 }
 
 /**
@@ -41,8 +46,8 @@ function filterSql(filters: Filters | undefined, params: Params, conditions?: re
     params[`f_${dim}`] = value;
   }
   (conditions ?? []).forEach((c, i) => {
-    if (!DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
-    sql += ` AND ${conditionSql(c, DIMENSION_COLUMNS[c.dimension], (j) => `$c${i}_${j}`)}`;
+    if (!known(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    sql += ` AND ${conditionSql(c, columnSql(c.dimension), (j) => `$c${i}_${j}`)}`;
     conditionValues(c).forEach((v, j) => (params[`c${i}_${j}`] = v));
   });
   return sql;
@@ -200,7 +205,7 @@ export class BatchSnapshot implements ViewReader {
   }
 
   async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
-    if (!DIMENSIONS.includes(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
+    if (!known(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
     const range = this.clip(q.from, q.to);
     if (!range) return [];
     if (breakdownDimensions(q).length > 1) return this.multiBreakdown(q, range);
@@ -214,7 +219,7 @@ export class BatchSnapshot implements ViewReader {
     let sql: string;
     // The precomputed per-day revenue holds every currency: one currency per row by currency only.
     const revenueOk = metric !== 'revenue_micros' || q.dimension === 'currency';
-    if (dayAligned && !isFiltered(q.filters, q.conditions) && (metric !== 'visitors' || single) && revenueOk) {
+    if (dayAligned && !isFiltered(q.filters, q.conditions) && (metric !== 'visitors' || single) && revenueOk && !isPropDimension(q.dimension)) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       Object.assign(params, { files: listValue(this.files('dims', range.from, range.to)), site: q.site, dim: q.dimension });
       sql = `SELECT value, sum(${metric})::BIGINT AS c FROM read_parquet($files) WHERE site_id = $site AND dimension = $dim GROUP BY value`;
@@ -248,7 +253,7 @@ export class BatchSnapshot implements ViewReader {
   /** A breakdown by several dimensions, from the day's events. */
   private async multiBreakdown(q: BreakdownQuery, range: { from: number; to: number }): Promise<BreakdownRow[]> {
     const dims = breakdownDimensions(q);
-    if (!dims.every((d) => DIMENSIONS.includes(d))) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
+    if (!dims.every(known)) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
     const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
     if (!['pageviews', 'visitors', 'events', 'revenue_micros'].includes(metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
     const params: Params = { limit: BigInt(Math.max(0, Math.floor(q.limit))) };

@@ -14,8 +14,8 @@
  * views, filters and breakdowns hold the same labels as the speed store.
  * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
  */
-import { MISSING_LABEL, MISSING_VALUES, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
-import { conditionSqlOf, DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { MISSING_LABEL, MISSING_PROPERTY_LABEL, MISSING_VALUES, type AnyDimension, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
+import { conditionSqlOf, dimensionColumn, DIMENSION_COLUMNS } from '../core/rollups.ts';
 import { ERASED_MACRO } from '../core/erasure.list.ts';
 import { CHANNEL_CATEGORY_SQL, CHANNEL_INPUTS, CHANNEL_INPUTS_SQL, CHANNEL_SQL } from './channel.sql.ts';
 
@@ -23,7 +23,12 @@ export { DIMENSION_COLUMNS, metricValue, ROLLUP_METRIC_COLUMNS, type RollupRow }
 
 /** The day's deduplicated events as the views keep them: dimensions carry their display labels. */
 export const EVENTS_COLUMNS = `site_id, type, event_time, visitor_id, session_id, is_bot, revenue_micros,
-  page, referrer, country, device, browser, os, utm_source, utm_medium, utm_campaign, utm_term, utm_content, channel, event_name, currency`;
+  page, referrer, country, device, browser, os, utm_source, utm_medium, utm_campaign, utm_term, utm_content, channel, event_name, currency, properties`;
+
+/** A dimension's column in the day's events; a custom property's value (core/views.ts labelOfAny: missing or empty is `(none)`). */
+export function columnSql(d: AnyDimension): string {
+  return dimensionColumn(d, (key) => `coalesce(nullif(properties[${sqlLiteral(key)}], ''), ${sqlLiteral(MISSING_PROPERTY_LABEL)})`);
+}
 
 /** A filter condition over `column` in DuckDB, its values bound as the parameters `param(j)` names. */
 export function conditionSql(c: FilterCondition, column: string, param: (j: number) => string): string {
@@ -56,7 +61,7 @@ const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS 
   ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('utm_medium', 'utm_medium')} AS utm_medium,
   ${labelSql('utm_campaign', 'utm_campaign')} AS utm_campaign, ${labelSql('utm_term', 'utm_term')} AS utm_term,
   ${labelSql('utm_content', 'utm_content')} AS utm_content, ${labelSql('event_name', 'name')} AS event_name,
-  ${labelSql('currency', 'currency')} AS currency`;
+  ${labelSql('currency', 'currency')} AS currency, CAST(properties AS MAP(VARCHAR, VARCHAR)) AS properties`;
 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
 /** Rows of erased visitors never reach a view (core/erasure.list.ts defines the macro on the job's connection). */
@@ -201,12 +206,12 @@ export function bucketExpr(grain: Grain): string {
  * Per-value metrics of one dimension over `source` (pageviews are not event names). Revenue sums
  * the reporting currency `$currency` only, except by currency, where each row is its own currency's.
  */
-export function breakdownSql(source: string, dimension: Dimension, groupSite: boolean): string {
-  const col = DIMENSION_COLUMNS[dimension];
+export function breakdownSql(source: string, dimension: AnyDimension, groupSite: boolean): string {
+  const col = columnSql(dimension);
   const site = groupSite ? 'site_id, ' : '';
   const where = dimension === 'event_name' ? `WHERE type <> 'pageview'` : '';
   const inCurrency = dimension === 'currency' ? '' : ' AND currency = $currency';
-  return `SELECT ${site}'${dimension}' AS dimension, ${col} AS value,
+  return `SELECT ${site}${sqlLiteral(dimension)} AS dimension, ${col} AS value,
       count(*) FILTER (WHERE type = 'pageview' AND NOT is_bot) AS pageviews,
       count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
       count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
@@ -218,8 +223,8 @@ export function breakdownSql(source: string, dimension: Dimension, groupSite: bo
  * Per-combination metrics of several dimensions over `source` (breakdownSql's definitions), the
  * values as columns v0, v1…; revenue in `$currency` unless a dimension is the currency.
  */
-export function multiBreakdownSql(source: string, dimensions: readonly Dimension[]): string {
-  const cols = dimensions.map((d) => DIMENSION_COLUMNS[d]);
+export function multiBreakdownSql(source: string, dimensions: readonly AnyDimension[]): string {
+  const cols = dimensions.map(columnSql);
   const where = dimensions.includes('event_name') ? `WHERE type <> 'pageview'` : '';
   const inCurrency = dimensions.includes('currency') ? '' : ' AND currency = $currency';
   return `SELECT ${cols.map((c, i) => `${c} AS v${i}`).join(', ')},
@@ -227,7 +232,7 @@ export function multiBreakdownSql(source: string, dimensions: readonly Dimension
       count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
       count(*) FILTER (WHERE type = 'custom' AND NOT is_bot) AS events,
       coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase' AND NOT is_bot${inCurrency}), 0)::BIGINT AS revenue_micros
-    FROM ${source} ${where} GROUP BY ${cols.join(', ')}`;
+    FROM ${source} ${where} GROUP BY ALL`;
 }
 
 /*

@@ -95,7 +95,7 @@ export interface PublishResult {
 
 /** The CSV dialect of warehouse.export.ts: text fields always quoted, so only NULL would be bare `\N`. */
 function csvOptions(table: ViewDataTable): string {
-  const quoted = VIEW_COLUMNS[table].filter((c) => c.kind === 'text').map((c) => c.name);
+  const quoted = VIEW_COLUMNS[table].filter((c) => c.kind === 'text' || c.kind === 'keys' || c.kind === 'values').map((c) => c.name);
   return `FORMAT csv, HEADER false, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR '\\N', FORCE_QUOTE (dir, ${quoted.join(', ')})`;
 }
 

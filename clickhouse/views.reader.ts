@@ -10,7 +10,7 @@ import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from 
 import { UsageError } from '../core/errors.ts';
 import { Holdings, type RetentionTiers, type TieredTable } from '../core/retention.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
-import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, isPropDimension, type AnyDimension, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
 import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql } from './views.sql.ts';
@@ -206,14 +206,14 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 
   async breakdown(q: BreakdownQuery): Promise<BreakdownRow[]> {
-    if (!DIMENSIONS.includes(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
+    if (!known(q.dimension)) throw new UnsupportedQueryError(`unknown dimension "${q.dimension}"`);
     if (!['pageviews', 'visitors', 'events', 'revenue'].includes(q.metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
     const range = this.clip(q.from, q.to);
     if (!range) return [];
     const limit = Math.max(0, Math.floor(q.limit));
     const dims = breakdownDimensions(q);
     if (dims.length > 1) {
-      if (!dims.every((d) => DIMENSIONS.includes(d))) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
+      if (!dims.every(known)) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
       const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
       if (!source) return [];
       const vs = dims.map((_, i) => `v${i}`).join(', ');
@@ -238,7 +238,7 @@ export class ClickHouseSnapshot implements ViewReader {
     // The precomputed per-day revenue holds every currency: one currency per row by currency only.
     const revenueOk = q.metric !== 'revenue' || q.dimension === 'currency';
     let sql: string;
-    if (dayAligned && !isFiltered(q.filters, q.conditions) && (q.metric !== 'visitors' || single) && revenueOk) {
+    if (dayAligned && !isFiltered(q.filters, q.conditions) && (q.metric !== 'visitors' || single) && revenueOk && !isPropDimension(q.dimension)) {
       // Precomputed per-day breakdowns: additive metrics sum over days; visitors only within one day.
       const column = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
       sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to, undefined, 'dims'))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
@@ -353,6 +353,11 @@ export class ClickHouseSnapshot implements ViewReader {
  * reused for `pointerCacheMs`), so a published or rolled-back version is used by the next query
  * after that. Manifests are immutable and cached by version.
  */
+/** A fixed dimension, or a custom property (the view events hold every property). */
+function known(d: AnyDimension): boolean {
+  return isPropDimension(d) || DIMENSIONS.includes(d);
+}
+
 export class ClickHouseViewsReader implements ViewReader, WatermarkSource {
   readonly source = 'batch' as const;
   readonly exact = true;

@@ -17,6 +17,7 @@ import { BREAKDOWN_METRIC_COLUMNS, DIMENSION_COLUMNS, ROLLUP_METRIC_COLUMNS } fr
 import { MISSING_LABEL, type Dimension } from '../core/views.ts';
 import { UsageError } from '../core/errors.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './sql.quote.ts';
+import { mapPartExpression } from './warehouse.schema.ts';
 import type { ClickHouseConnection } from './clickhouse.client.ts';
 
 export const VIEW_DATA_TABLES = ['events', 'minute', 'hour', 'day', 'dims', 'sketches'] as const;
@@ -25,7 +26,7 @@ export const OPTIONAL_VIEW_TABLES: ReadonlySet<ViewDataTable> = new Set(['sketch
 export type ViewDataTable = (typeof VIEW_DATA_TABLES)[number];
 
 /** How a column of a view file becomes a CSV field: DuckDB expression over the Parquet row. */
-type Kind = 'text' | 'millis' | 'flag' | 'int64';
+type Kind = 'text' | 'millis' | 'flag' | 'int64' | 'keys' | 'values';
 
 export interface ViewColumn {
   name: string;
@@ -35,7 +36,7 @@ export interface ViewColumn {
   source: string;
 }
 
-const TYPES: Record<Kind, string> = { text: 'String', millis: 'Int64', flag: 'UInt8', int64: 'Int64' };
+const TYPES: Record<Kind, string> = { text: 'String', millis: 'Int64', flag: 'UInt8', int64: 'Int64', keys: 'Array(String)', values: 'Array(String)' };
 const c = (name: string, kind: Kind, source = name): ViewColumn => ({ name, type: TYPES[kind], kind, source });
 
 const DIMENSION_COLUMN_LIST = Object.values(DIMENSION_COLUMNS).map((d) => c(d, 'text'));
@@ -51,6 +52,9 @@ export const VIEW_COLUMNS: Record<ViewDataTable, readonly ViewColumn[]> = {
     c('is_bot', 'flag'),
     c('revenue_micros', 'int64'),
     ...DIMENSION_COLUMN_LIST,
+    // Custom properties (`event:props:<key>`): the day's events' map as two arrays, 18.16 having no Map type.
+    c('property_keys', 'keys', 'properties'),
+    c('property_values', 'values', 'properties'),
   ],
   minute: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
   hour: [c('site_id', 'text'), c('bucket', 'int64'), ...ROLLUP_METRIC_COLUMNS.map((m) => c(m, 'int64'))],
@@ -111,7 +115,7 @@ export function addedColumnsDdl(qualifiedTable: string, t: ViewDataTable, existi
   return VIEW_COLUMNS[t]
     .filter((col) => !existing.has(col.name))
     .map((col) => {
-      const def = col.kind === 'text' ? quoteString(col.name in DIMENSION_COLUMNS ? labels[col.name as Dimension]! : '') : '0';
+      const def = col.kind === 'text' ? quoteString(col.name in DIMENSION_COLUMNS ? labels[col.name as Dimension]! : '') : col.kind === 'keys' || col.kind === 'values' ? '[]' : '0';
       return `ALTER TABLE ${qualifiedTable} ADD COLUMN ${quoteIdentifier(col.name)} ${col.type} DEFAULT ${def}`;
     });
 }
@@ -203,5 +207,8 @@ export function viewExportExpression(col: ViewColumn): string {
       return `CAST(coalesce(CAST(${col.source} AS BOOLEAN), false) AS TINYINT)`;
     case 'int64':
       return `coalesce(CAST(${col.source} AS BIGINT), 0)`;
+    case 'keys':
+    case 'values':
+      return mapPartExpression(col.source, col.kind);
   }
 }

@@ -7,8 +7,8 @@
  * currency. Every value reaches this text through quoteString after validation, or is a number
  * checked here.
  */
-import { conditionSqlOf, DIMENSION_COLUMNS } from '../core/rollups.ts';
-import { conditionValues, DIMENSIONS, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Grain } from '../core/views.ts';
+import { conditionSqlOf, dimensionColumn, DIMENSION_COLUMNS } from '../core/rollups.ts';
+import { conditionValues, DIMENSIONS, isPropDimension, MISSING_PROPERTY_LABEL, UnsupportedQueryError, type AnyDimension, type Dimension, type FilterCondition, type Filters, type Grain } from '../core/views.ts';
 import { UsageError } from '../core/errors.ts';
 import { quoteString } from './sql.quote.ts';
 
@@ -16,6 +16,17 @@ import { quoteString } from './sql.quote.ts';
 export function msLiteral(t: number): string {
   if (!Number.isSafeInteger(t)) throw new UsageError('BAD_INSTANT', `${t} is not an instant in epoch milliseconds`);
   return String(t);
+}
+
+/**
+ * A dimension's column in the view events; a custom property's value from the two arrays (an
+ * index of 0, the key absent, reads as the empty string), missing or empty as `(none)`.
+ */
+export function columnSql(d: AnyDimension): string {
+  return dimensionColumn(d, (key) => {
+    const v = `property_values[indexOf(property_keys, ${quoteString(key)})]`;
+    return `if(empty(${v}), ${quoteString(MISSING_PROPERTY_LABEL)}, ${v})`;
+  });
 }
 
 /**
@@ -30,9 +41,9 @@ export function filterSql(filters: Filters | undefined, conditions?: readonly Fi
     sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = ${quoteString(value)}`;
   }
   for (const c of conditions ?? []) {
-    if (!DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    if (!isPropDimension(c.dimension) && !DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
     const values = conditionValues(c);
-    sql += ` AND ${conditionSqlOf(c, DIMENSION_COLUMNS[c.dimension], (j) => quoteString(values[j]!), (col, v) => `position(${col}, ${v}) > 0`, (col, v) => `match(${col}, ${v})`)}`;
+    sql += ` AND ${conditionSqlOf(c, columnSql(c.dimension), (j) => quoteString(values[j]!), (col, v) => `position(${col}, ${v}) > 0`, (col, v) => `match(${col}, ${v})`)}`;
   }
   return sql;
 }
@@ -109,8 +120,8 @@ export function rollupSql(source: string, bucket: BucketSql, currency: string, e
  * take for the alias). Revenue sums the reporting currency only, except by currency, where each
  * row is its own currency's.
  */
-export function breakdownSql(source: string, dimension: Dimension, currency: string): string {
-  const col = DIMENSION_COLUMNS[dimension];
+export function breakdownSql(source: string, dimension: AnyDimension, currency: string): string {
+  const col = columnSql(dimension);
   const where = dimension === 'event_name' ? `WHERE type != 'pageview'` : '';
   const inCurrency = dimension === 'currency' ? '' : ` AND currency = ${quoteString(currency)}`;
   return `SELECT ${col} AS value,
@@ -122,8 +133,8 @@ export function breakdownSql(source: string, dimension: Dimension, currency: str
 }
 
 /** Per-combination metrics of several dimensions over `source` (breakdownSql's definitions), the values as columns v0, v1…. */
-export function multiBreakdownSql(source: string, dimensions: readonly Dimension[], currency: string): string {
-  const cols = dimensions.map((d) => DIMENSION_COLUMNS[d]);
+export function multiBreakdownSql(source: string, dimensions: readonly AnyDimension[], currency: string): string {
+  const cols = dimensions.map(columnSql);
   const where = dimensions.includes('event_name') ? `WHERE type != 'pageview'` : '';
   const inCurrency = dimensions.includes('currency') ? '' : ` AND currency = ${quoteString(currency)}`;
   return `SELECT ${cols.map((c, i) => `${c} AS v${i}`).join(', ')},

@@ -140,6 +140,12 @@ export function loadedDaysSql(database: string): string {
 /** A DuckDB string expression quoting `x` as a ClickHouse array element ('…' with \ and ' escaped). */
 const chElement = (x: string) => `'''' || replace(replace(coalesce(${x}, ''), '\\', '\\\\'), '''', '\\''') || ''''`;
 
+/** A DuckDB MAP column's keys or values as the text of a ClickHouse Array(String) (`[]` when empty). */
+export function mapPartExpression(src: string, part: 'keys' | 'values'): string {
+  const list = part === 'keys' ? `map_keys(${src})` : `map_values(${src})`;
+  return `CASE WHEN ${src} IS NULL OR cardinality(${src}) = 0 THEN '[]' ELSE '[' || array_to_string(list_transform(${list}, x -> ${chElement('x')}), ',') || ']' END`;
+}
+
 /** The DuckDB expression of one column, given the lake columns the day's files have. */
 export function exportExpression(c: WarehouseColumn, lakeColumns: ReadonlySet<string>): string {
   const has = lakeColumns.has(c.lake);
@@ -158,8 +164,7 @@ export function exportExpression(c: WarehouseColumn, lakeColumns: ReadonlySet<st
     case 'keys':
     case 'values': {
       if (!has) return `'[]'`;
-      const list = c.kind === 'keys' ? `map_keys(${src})` : `map_values(${src})`;
-      return `CASE WHEN ${src} IS NULL OR cardinality(${src}) = 0 THEN '[]' ELSE '[' || array_to_string(list_transform(${list}, x -> ${chElement('x')}), ',') || ']' END`;
+      return mapPartExpression(src, c.kind);
     }
     case 'int64':
       return has ? `CAST(${src} AS BIGINT)` : 'NULL::BIGINT';

@@ -27,7 +27,8 @@ import { readFileSync } from 'node:fs';
 //    contract 10); sessions are the server's visits (contract 9's idle rule), kept as `session_id`.
 // 4: the views' events carry utm_medium, utm_campaign, utm_term, utm_content and channel (core/channels.ts),
 //    and the breakdowns those dimensions.
-export const DATA_DIR_FORMAT = 4;
+// 5: the views' events carry the events' custom properties (`properties`, a map): `event:props:<key>`.
+export const DATA_DIR_FORMAT = 5;
 
 /** The format of the speed store in Redis. Bump it with a migration, or let `twinlane speed rebuild` rewrite it. */
 // 2: members name a missing value with the read contract's labels ((unknown), (direct)) instead of (none).
@@ -41,7 +42,8 @@ export const DATA_DIR_FORMAT = 4;
 //    (`event_name:<name>` in the minute's index of value sketches): goals' conversion rates across W.
 // 7: dimension tuples carry utm_medium, utm_campaign, utm_term, utm_content and channel after utm_source
 //    (the currency of purchase and revenue tuples moves from the 6th to the 11th value).
-export const SPEED_STORE_FORMAT = 7;
+// 8: the values of each site's listed custom properties per minute and hour (`pr`, `prh`).
+export const SPEED_STORE_FORMAT = 8;
 
 /** What a store that holds data but no marker was written in: everything before formats were recorded. */
 export const UNMARKED_FORMAT = 1;

@@ -3,7 +3,7 @@
  * clickhouse/ on ClickHouse tables) so both answer from the same rows the same way: the columns
  * of a rollup row, the dimension columns of the day's events, and a rollup row's metric values.
  */
-import type { Dimension, FilterCondition, Metric } from './views.ts';
+import { isPropDimension, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type Metric } from './views.ts';
 
 /** Columns of a rollup row (minute, hour and day tables, and the readers' on-the-fly answers). */
 export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
@@ -27,6 +27,14 @@ export const DIMENSION_COLUMNS: Record<Dimension, string> = {
   event_name: 'event_name',
   currency: 'currency',
 };
+
+/**
+ * The column (or expression) of a dimension in the day's events: a fixed dimension's column, or a
+ * custom property's value by the store's `property(key)` expression (missing or empty: `(none)`).
+ */
+export function dimensionColumn(d: AnyDimension, property: (key: string) => string): string {
+  return isPropDimension(d) ? property(propKeyOf(d)) : DIMENSION_COLUMNS[d];
+}
 
 /** Columns of a per-day breakdown row (`dims`): per site, dimension and value. */
 export const BREAKDOWN_METRIC_COLUMNS = ['pageviews', 'visitors', 'events', 'revenue_micros'] as const;

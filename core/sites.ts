@@ -55,6 +55,16 @@ const goalSchema = z
   .refine((g) => (g.page === undefined) !== (g.event === undefined), 'expected exactly one of page and event');
 
 export type Goal = z.output<typeof goalSchema>;
+
+/**
+ * A custom property key a site breaks down by (`event:props:<key>`): the collector's property names
+ * (1 to 100 characters), printable, no quotes, backslashes or braces, so a key reads the same in a
+ * URL, SQL and a Redis key name. Only listed keys are asked for and kept by the speed store, which
+ * bounds its keys per site and minute.
+ */
+export const PROPERTY_KEY_PATTERN = /^[^\p{Cc}'"`\\{}]{1,100}$/u;
+/** Most custom property keys one site lists. */
+export const MAX_SITE_PROPERTIES = 20;
 /** A saved segment: a name and the filter clauses it stands for. */
 export type Segment = z.output<typeof segmentSchema>;
 
@@ -78,6 +88,8 @@ const siteSchema = z.strictObject({
   segments: z.array(segmentSchema).max(100).default([]),
   /** Goals: conversions and conversion rates are asked for by goal name (`event:goal`). */
   goals: z.array(goalSchema).max(50).default([]),
+  /** Custom property keys offered as dimensions and filters (`event:props:<key>`); the speed store keeps these only. */
+  properties: z.array(z.string().regex(PROPERTY_KEY_PATTERN, 'expected a property name of 1 to 100 printable characters (no quotes, backslashes or braces)')).max(MAX_SITE_PROPERTIES).default([]),
 });
 
 const sitesFileSchema = z.strictObject({ sites: z.array(siteSchema).min(1, 'expected at least one site') });
@@ -179,6 +191,7 @@ export function parseSites(json: unknown, source = 'sites file'): Sites {
       if (goals.has(g.name)) problems.push(`${source}: sites.${i}.goals: site "${s.id}": duplicate goal name "${g.name}"`);
       goals.add(g.name);
     }
+    if (new Set(s.properties).size !== s.properties.length) problems.push(`${source}: sites.${i}.properties: site "${s.id}": a property key is listed twice`);
     const names = new Set<string>();
     for (const g of s.segments) {
       if (names.has(g.name)) problems.push(`${source}: sites.${i}.segments: site "${s.id}": duplicate segment name "${g.name}"`);

@@ -16,7 +16,7 @@ import type { TwinlaneEvent } from '../schemas/index.ts';
 import { withinSketchBound } from '../testing/truth.assert.ts';
 import { truthBreakdown, truthMultiBreakdown, truthSeries, truthTotals, truthVisitPages, type TruthValues } from '../testing/truth.ts';
 import { generateTraffic } from '../traffic/index.ts';
-import { DIMENSIONS, METRICS, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric, type MetricValues, type ViewReader } from './views.ts';
+import { DIMENSIONS, METRICS, UnsupportedQueryError, type AnyDimension, type BreakdownQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric, type MetricValues, type ViewReader } from './views.ts';
 
 const DAY = 86_400_000;
 const BREAKDOWN_METRICS: BreakdownQuery['metric'][] = ['pageviews', 'visitors', 'events', 'revenue'];
@@ -32,10 +32,13 @@ export interface ContractData {
   dstDays?: readonly number[];
 }
 
+/** The custom property key the traffic gives custom events (`plan`: free or pro); a store that keeps listed keys only lists it. */
+export const CONTRACT_PROPERTY = 'plan';
+
 /** A query as the suite asks it, for a store's declaration of what it refuses. */
 export type ContractQuery =
   | { kind: 'series' | 'totals'; metrics: readonly Metric[]; filters: Filters; eventName?: string; conditions?: readonly FilterCondition[] }
-  | { kind: 'breakdown'; dimension: Dimension; metric: BreakdownQuery['metric']; filters: Filters; conditions?: readonly FilterCondition[]; dimensions?: readonly Dimension[]; visitPage?: 'entry' | 'exit' };
+  | { kind: 'breakdown'; dimension: AnyDimension; metric: BreakdownQuery['metric']; filters: Filters; conditions?: readonly FilterCondition[]; dimensions?: readonly AnyDimension[]; visitPage?: 'entry' | 'exit' };
 
 export interface ViewReaderContractOptions {
   /** Metrics the store never computes: absent from its values, never 0. */
@@ -440,6 +443,29 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
           const want = truthBreakdown(events, { site, from, to, dimension, metric: 'pageviews', filters });
           await ask({ kind: 'breakdown', dimension, metric: 'pageviews', filters }, where, () => reader.breakdown({ site, from, to, dimension, metric: 'pageviews', limit: 1_000, filters }), (rows) => expectRanked(rows, want, 1_000, false, where));
         }
+    });
+
+    it('breaks down by a custom property (the plan the traffic gives of custom events; every other event (none)) and filters by one, like the truth', async () => {
+      const site = data.sites[0]!;
+      const plan: AnyDimension = `prop:${CONTRACT_PROPERTY}`;
+      let answered = 0;
+      for (const metric of BREAKDOWN_METRICS) {
+        const want = truthBreakdown(events, { site, from, to, dimension: plan, metric });
+        if (metric === 'events') expect(want.map((r) => r.value).sort(), 'custom events carry both plans').toEqual(['free', 'pro']);
+        if (metric === 'pageviews') expect(want.map((r) => r.value), 'page views carry no plan').toEqual(['(none)']);
+        const where = `breakdown ${plan} by ${metric}`;
+        if ((await ask({ kind: 'breakdown', dimension: plan, metric, filters: {} }, where, () => reader.breakdown({ site, from, to, dimension: plan, metric, limit: 1_000 }), (rows) => expectRanked(rows, want, 1_000, approximate.has(metric), where))) === 'answered') answered++;
+      }
+      expect(answered, 'property breakdowns answered at all').toBeGreaterThan(0);
+      const conditions: FilterCondition[] = [{ op: 'contains', dimension: plan, values: ['ro'] }];
+      const metrics: Metric[] = ['pageviews', 'events', 'purchases', 'revenue'];
+      await ask({ kind: 'totals', metrics, filters: {}, conditions }, `totals under ${plan} contains ro`, () => reader.totals({ site, from, to, metrics, conditions }), (v) => expectValues(v, truthTotals(events, { site, from, to, conditions }), metrics, `totals under ${plan} contains ro`));
+      const byCountry = truthMultiBreakdown(events, { site, from, to, dimensions: [plan, 'country'], metric: 'events' });
+      await ask({ kind: 'breakdown', dimension: plan, dimensions: [plan, 'country'], metric: 'events', filters: {} }, `${plan} × country`, () => reader.breakdown({ site, from, to, dimension: plan, dimensions: [plan, 'country'], metric: 'events', limit: 1_000 }), (rows) => {
+        expect(rows.length).toBe(byCountry.length);
+        const truth = new Map(byCountry.map((w) => [JSON.stringify(w.values), w.count]));
+        for (const r of rows) expect(r.count, `${plan} × country ${r.value}`).toBe(truth.get(r.value));
+      });
     });
 
     it('sums revenue in the reporting currency only, and each currency apart in the currency breakdown (contract 10)', async () => {

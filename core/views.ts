@@ -35,6 +35,37 @@ export type Metric = (typeof METRICS)[number];
 export const DIMENSIONS = ['page', 'referrer', 'country', 'device', 'browser', 'os', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'channel', 'event_name', 'currency'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
+/**
+ * A custom property as a dimension (`event:props:<key>` in the API): `prop:<key>`, the value of
+ * the event's property `key` (the collector keeps up to 50 per event, names up to 100 characters).
+ * Serving takes only the keys a site lists (core/sites.ts `properties`); batch answers them exactly
+ * from the day's events, the speed store keeps each listed key's values per minute and hour with
+ * SPEED_MAX_MEMBERS values each (`(other)` beyond).
+ */
+export type PropDimension = `prop:${string}`;
+/** A dimension of a breakdown or a filter condition: a fixed one or a custom property. */
+export type AnyDimension = Dimension | PropDimension;
+/** The row a store with a cap on values (speed: SPEED_MAX_MEMBERS per key and minute) counts the values past it under. */
+export const OTHER_VALUE = '(other)';
+
+/** The label of an event without the property (every store answers it so). */
+export const MISSING_PROPERTY_LABEL = '(none)';
+
+export function isPropDimension(d: string): d is PropDimension {
+  return d.startsWith('prop:');
+}
+
+/** The property key of `prop:<key>`. */
+export function propKeyOf(d: PropDimension): string {
+  return d.slice(5);
+}
+
+/** labelOf() for any dimension: a property missing or empty is MISSING_PROPERTY_LABEL. */
+export function labelOfAny(dimension: AnyDimension, value: string | null | undefined): string {
+  if (isPropDimension(dimension)) return value === null || value === undefined || value === '' ? MISSING_PROPERTY_LABEL : value;
+  return labelOf(dimension, value);
+}
+
 /** Equality filters, combinable: `{ country: 'DE', device: 'mobile' }`. */
 export type Filters = Partial<Record<Dimension, string>>;
 
@@ -52,7 +83,7 @@ export type FilterOperator = (typeof FILTER_OPERATORS)[number] | 'matches';
 
 export interface FilterCondition {
   op: FilterOperator;
-  dimension: Dimension;
+  dimension: AnyDimension;
   /** At least one; ORed (for `is_not` / `contains_not`: none of them). */
   values: readonly string[];
 }
@@ -138,12 +169,12 @@ export interface TotalsQuery extends RangeQuery {
  * currency other than the reporting one is answered.
  */
 export interface BreakdownQuery extends RangeQuery {
-  dimension: Dimension;
+  dimension: AnyDimension;
   /**
    * A breakdown by several dimensions (2 to MAX_BREAKDOWN_DIMENSIONS, `dimension` first): one row
    * per combination of values, `values` holding them and `value` their breakdownKey.
    */
-  dimensions?: readonly Dimension[];
+  dimensions?: readonly AnyDimension[];
   /**
    * With `dimension: 'page'` alone: rank visits' entry (exit) pages, each event counting under its
    * visit's first (last) page view's page within the range (ties in time: the smaller, the larger
@@ -183,7 +214,7 @@ export interface BreakdownRow {
 export const MAX_BREAKDOWN_DIMENSIONS = 3;
 
 /** The dimensions a breakdown groups by: `dimensions` when given, else `dimension` alone. */
-export function breakdownDimensions(q: Pick<BreakdownQuery, 'dimension' | 'dimensions'>): readonly Dimension[] {
+export function breakdownDimensions(q: Pick<BreakdownQuery, 'dimension' | 'dimensions'>): readonly AnyDimension[] {
   return q.dimensions && q.dimensions.length > 1 ? q.dimensions : [q.dimension];
 }
 

@@ -6,7 +6,7 @@
  * the stores bind or quote what passes. A single-valued `is` becomes an equality filter, the form
  * every store has a fast path for; everything else travels as a FilterCondition.
  */
-import { DIMENSIONS, FILTER_OPERATORS, MISSING_LABEL, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
+import { DIMENSIONS, FILTER_OPERATORS, isPropDimension, MISSING_LABEL, MISSING_PROPERTY_LABEL, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
 import { CHANNELS } from '../core/channels.ts';
 import { badRequest } from './api.errors.ts';
 
@@ -74,14 +74,41 @@ const FRAGMENT_SHAPES: Record<Dimension, RegExp> = {
   currency: /^[A-Za-z()]{1,6}$/,
 };
 
-export function parseDimension(name: string, what = 'dimension'): Dimension {
+/** Names of a custom property dimension: `event:props:<key>` (Plausible's), or `props:<key>`. */
+const PROPERTY_PREFIXES = ['event:props:', 'props:'];
+
+/** A custom property's value: whatever the collector kept (up to 1,000 characters), but control characters. */
+const PROPERTY_VALUE = /^[^\p{Cc}]{1,1000}$/u;
+
+/**
+ * A dimension by its API name; a custom property (`event:props:<key>`) must be one of the site's
+ * listed `properties` (core/sites.ts): another key is a 400 naming it.
+ */
+export function parseDimension(name: string, what = 'dimension', properties: readonly string[] = []): AnyDimension {
+  const prefix = PROPERTY_PREFIXES.find((p) => name.startsWith(p));
+  if (prefix !== undefined) {
+    const key = name.slice(prefix.length);
+    if (!properties.includes(key)) {
+      throw badRequest(`${what} "${name.slice(0, 120)}": "${key.slice(0, 100)}" is not a custom property of this site (${properties.length ? `it lists ${properties.join(', ')}` : 'it lists none'}; add it to the site's "properties" in the sites file, or with twinlane sites property add)`);
+    }
+    return `prop:${key}`;
+  }
+  return parseFixedDimension(name, what);
+}
+
+/** A fixed dimension by its API name (no custom property). */
+export function parseFixedDimension(name: string, what = 'dimension'): Dimension {
   const d = DIMENSION_ALIASES[name] ?? name;
   if (/^(visit:)?(entry|exit)_page$/.test(name)) throw badRequest(`${what} "${name}": entry and exit pages are breakdown dimensions only, not filters yet`);
   if (!(DIMENSIONS as readonly string[]).includes(d)) throw badRequest(`${what} "${name.slice(0, 64)}" is unknown; expected one of ${DIMENSIONS.join(', ')}`);
   return d as Dimension;
 }
 
-export function validateFilter(dimension: Dimension, raw: string): string {
+export function validateFilter(dimension: AnyDimension, raw: string): string {
+  if (isPropDimension(dimension)) {
+    if (raw === MISSING_PROPERTY_LABEL || PROPERTY_VALUE.test(raw)) return raw;
+    throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected a property value (1 to 1,000 characters, no control characters), or ${MISSING_PROPERTY_LABEL} for events without it`);
+  }
   // Every store names a missing value (no country, no UTM source...) by the contract's label.
   if (raw === MISSING_LABEL[dimension]) return raw;
   const value = dimension === 'country' ? raw.toUpperCase() : dimension === 'channel' ? (CHANNEL_NAMES.get(raw.toLowerCase()) ?? raw) : raw;
@@ -91,9 +118,13 @@ export function validateFilter(dimension: Dimension, raw: string): string {
 }
 
 /** A `contains` value: a fragment of what the dimension holds; an empty one would match everything. */
-export function validateFragment(dimension: Dimension, raw: string): string {
+export function validateFragment(dimension: AnyDimension, raw: string): string {
   const value = raw;
   if (raw === '') throw badRequest(`filter ${dimension} contains "": an empty value would match everything`);
+  if (isPropDimension(dimension)) {
+    if (!PROPERTY_VALUE.test(raw)) throw badRequest(`filter ${dimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of a property value (no control characters, at most 1,000)`);
+    return value;
+  }
   if (!FRAGMENT_SHAPES[dimension].test(value)) throw badRequest(`filter ${dimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of ${FILTER_SHAPES[dimension].expected}`);
   return value;
 }
@@ -114,32 +145,38 @@ export interface ParsedFilters {
 }
 
 /** Validates clauses and splits them into equality filters and conditions; `what` names their origin in errors. */
-export function parseFilterClauses(clauses: readonly FilterClause[], limits: FilterLimits, into: ParsedFilters = { filters: {}, conditions: [] }, what = 'filter'): ParsedFilters {
+export function parseFilterClauses(clauses: readonly FilterClause[], limits: FilterLimits, into: ParsedFilters = { filters: {}, conditions: [] }, what = 'filter', properties: readonly string[] = []): ParsedFilters {
   if (clauses.length + Object.keys(into.filters).length + into.conditions.length > limits.maxFilters) throw badRequest(`${what}s: at most ${limits.maxFilters} filter clauses in one query`);
   for (const [op, dim, raw] of clauses) {
     if (!(FILTER_OPERATORS as readonly string[]).includes(op)) throw badRequest(`${what} operator "${String(op).slice(0, 40)}" is unknown; expected one of ${FILTER_OPERATORS.join(', ')}`);
-    const dimension = parseDimension(dim, `${what} dimension`);
+    const dimension = parseDimension(dim, `${what} dimension`, properties);
     const list = typeof raw === 'string' ? [raw] : raw;
     if (list.length === 0) throw badRequest(`${what} ${op} on ${dimension}: give at least one value`);
     if (list.length > limits.maxFilterValues) throw badRequest(`${what} ${op} on ${dimension}: at most ${limits.maxFilterValues} values (got ${list.length})`);
     const contains = op === 'contains' || op === 'contains_not';
     const values = [...new Set(list.map((v) => (contains ? validateFragment(dimension, v) : validateFilter(dimension, v))))];
-    if (op === 'is' && values.length === 1 && into.filters[dimension] === undefined) into.filters[dimension] = values[0]!;
+    // Equality filters are the fixed dimensions' fast path; a property always travels as a condition.
+    if (op === 'is' && values.length === 1 && !isPropDimension(dimension) && into.filters[dimension] === undefined) into.filters[dimension] = values[0]!;
     else into.conditions.push({ op: op as FilterOperator, dimension, values });
   }
   return into;
 }
 
 /** The clauses of a filter set, equality filters first: how an answer echoes what it was filtered by. */
-export function clausesOf(p: ParsedFilters): [FilterOperator, Dimension, string[]][] {
-  return [...Object.entries(p.filters).map(([d, v]) => ['is', d as Dimension, [v!]] as [FilterOperator, Dimension, string[]]), ...p.conditions.map((c) => [c.op, c.dimension, [...c.values]] as [FilterOperator, Dimension, string[]])];
+export function clausesOf(p: ParsedFilters): [FilterOperator, string, string[]][] {
+  return [...Object.entries(p.filters).map(([d, v]) => ['is', d, [v!]] as [FilterOperator, string, string[]]), ...p.conditions.map((c) => [c.op, apiDimensionName(c.dimension), [...c.values]] as [FilterOperator, string, string[]])];
 }
 
 /**
  * The `filters` parameter of a GET alias: the body's JSON array of clauses
  * (`filters=[["contains","page",["/blog"]]]`), checked like the body's.
  */
-export function parseFiltersParam(text: string | undefined, limits: FilterLimits, into?: ParsedFilters): ParsedFilters {
+/** How an answer names a dimension: a custom property as `event:props:<key>`, a fixed one by its name. */
+export function apiDimensionName(d: AnyDimension): string {
+  return isPropDimension(d) ? `event:props:${propKeyOf(d)}` : d;
+}
+
+export function parseFiltersParam(text: string | undefined, limits: FilterLimits, into?: ParsedFilters, properties: readonly string[] = []): ParsedFilters {
   const out = into ?? { filters: {}, conditions: [] };
   if (text === undefined || text === '') return out;
   let json: unknown;
@@ -149,7 +186,7 @@ export function parseFiltersParam(text: string | undefined, limits: FilterLimits
     throw badRequest(`filters=${JSON.stringify(text.slice(0, 60))} is not JSON: expected an array of [operator, dimension, [values]] clauses`);
   }
   if (!Array.isArray(json) || !json.every(isClause)) throw badRequest('filters: expected an array of [operator, dimension, value or [values]] clauses, each a string');
-  return parseFilterClauses(json, limits, out);
+  return parseFilterClauses(json, limits, out, 'filter', properties);
 }
 
 function isClause(c: unknown): c is FilterClause {

@@ -6,7 +6,7 @@
  * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
  * never from this reader.
  */
-import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, labelOf, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, isPropDimension, labelOf, labelOfAny, propKeyOf, type AnyDimension, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
 import { channelOf } from '../core/channels.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
@@ -22,7 +22,8 @@ export interface MemoryViewOptions {
   sessionIdleMs?: number;
 }
 
-export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
+export function dimensionValue(e: TwinlaneEvent, d: AnyDimension): string {
+  if (isPropDimension(d)) return labelOfAny(d, e.properties[propKeyOf(d)]);
   switch (d) {
     case 'page':
       return labelOf(d, e.path);

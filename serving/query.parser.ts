@@ -5,7 +5,7 @@
  * against the shape their dimension can have, on top of the stores binding them as parameters.
  */
 import { z } from 'zod';
-import { DIMENSIONS, GRAIN_MS, GRAINS, MAX_BREAKDOWN_DIMENSIONS, METRICS, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { DIMENSIONS, GRAIN_MS, GRAINS, MAX_BREAKDOWN_DIMENSIONS, METRICS, type AnyDimension, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
 import { Calendar, LocalTimeError } from '../core/calendar.ts';
 import { badRequest } from './api.errors.ts';
 import { COMPARISON_MODES, parseComparisonMode, type Comparison } from './comparison.ts';
@@ -29,9 +29,9 @@ export interface StatsQuery {
   from: number;
   to: number;
   grain?: Grain;
-  dimension?: Dimension;
+  dimension?: AnyDimension;
   /** A breakdown by several dimensions (2 to 3, `dimension` first). */
-  dimensions?: Dimension[];
+  dimensions?: AnyDimension[];
   /** A breakdown's answer carries the metric's total over the range and filters (meta.totals). */
   totals?: boolean;
   /** A breakdown by visits' entry or exit pages (`dimension` is then `page`). */
@@ -189,6 +189,8 @@ export type SegmentLookup = (name: string) => readonly FilterClause[] | undefine
 export interface SiteQueryContext {
   segments?: SegmentLookup;
   goals?: readonly GoalDefinition[];
+  /** The site's listed custom property keys (`event:props:<key>` dimensions and filters). */
+  properties?: readonly string[];
 }
 
 /** Visits' entry and exit pages: breakdown dimensions (a visit's first and last page view's page). */
@@ -233,7 +235,7 @@ export function parseQueryBody(body: unknown, now: number, options: ServingOptio
     dimension: dim,
     ...(more.length ? { moreDimensions: more } : {}),
     ...(b.include?.totals ? { totals: true } : {}),
-    filters: parseFilterClauses(rest, options),
+    filters: parseFilterClauses(rest, options, undefined, 'filter', site.properties ?? []),
     goal,
     segment: b.segment,
     limit: b.pagination?.limit,
@@ -279,20 +281,20 @@ export function parseComparison(c: ComparisonPart | undefined, now: number, opti
 }
 
 /** Adds a saved segment's clauses to the query's own; a goal clause of the segment comes back apart. */
-function withSegment(filters: ParsedFilters, name: string | undefined, segments: SegmentLookup | undefined, options: ServingOptions): { parsed: ParsedFilters; goal?: string } {
+function withSegment(filters: ParsedFilters, name: string | undefined, segments: SegmentLookup | undefined, options: ServingOptions, properties: readonly string[]): { parsed: ParsedFilters; goal?: string } {
   if (name === undefined) return { parsed: filters };
   const clauses = segments?.(name);
   if (!clauses) throw badRequest(`segment "${name.slice(0, 64)}" is unknown for this site (GET /v1/sites/:site/segments lists them)`);
   const { goal, rest } = splitGoalClause(clauses);
   const merged = { filters: { ...filters.filters }, conditions: [...filters.conditions] };
-  return { parsed: parseFilterClauses(rest, options, merged, `segment "${name}" filter`), ...(goal !== undefined ? { goal } : {}) };
+  return { parsed: parseFilterClauses(rest, options, merged, `segment "${name}" filter`, properties), ...(goal !== undefined ? { goal } : {}) };
 }
 
 export function buildQuery(p: QueryParts, now: number, options: ServingOptions, zone = 'UTC', site: SiteQueryContext = {}): StatsQuery {
   const metrics = parseMetrics(p.metrics);
   const { from, to } = parseDateRange(p.range, now, options, zone);
   // A segment may hold a goal clause too.
-  const { parsed: f, goal: segmentGoal } = withSegment(p.filters, p.segment, site.segments, options);
+  const { parsed: f, goal: segmentGoal } = withSegment(p.filters, p.segment, site.segments, options, site.properties ?? []);
   if (segmentGoal !== undefined && p.goal !== undefined && segmentGoal !== p.goal) throw badRequest('filters: one event:goal per query (the segment names another)');
   const goalName = p.goal ?? segmentGoal;
   const goal = goalName === undefined ? undefined : findGoal(site.goals, goalName);
@@ -337,10 +339,10 @@ export function buildQuery(p: QueryParts, now: number, options: ServingOptions, 
     if (goal) throw badRequest(`${p.dimension} with a goal is not answered yet: leave out the goal`);
     if (f.filters.page !== undefined || f.conditions.some((c) => c.dimension === 'page')) throw badRequest(`${p.dimension} under a page filter is ambiguous (the event's page or the visit's): leave out the page filter`);
   }
-  const dimension = visitPage ? 'page' : parseDimension(p.dimension);
+  const dimension = visitPage ? 'page' : parseDimension(p.dimension, 'dimension', site.properties ?? []);
   const dimensions = [dimension, ...(p.moreDimensions ?? []).map((d) => {
     if (d === 'time' || d.startsWith('time:') || d === GOAL_DIMENSION || VISIT_PAGES[d]) throw badRequest(`dimensions: "${d.slice(0, 40)}" cannot be combined with other dimensions (a series, a breakdown by goal and entry or exit pages stand alone)`);
-    return parseDimension(d);
+    return parseDimension(d, 'dimension', site.properties ?? []);
   })];
   if (dimensions.length > MAX_BREAKDOWN_DIMENSIONS) throw badRequest(`dimensions: at most ${MAX_BREAKDOWN_DIMENSIONS} in one breakdown (got ${dimensions.length})`);
   if (new Set(dimensions).size !== dimensions.length) throw badRequest(`dimensions: ${dimensions.join(', ')} names one twice`);

@@ -93,7 +93,7 @@ function compareOf(params: Params): ComparisonPart | undefined {
   return { mode: c === 'true' ? 'previous_period' : c, ...(from !== undefined && to !== undefined ? { range: [from, to] as const } : {}) };
 }
 
-function aliasParts(site: string, params: Params, dimension: string | undefined, defaultMetric: string, options: ServingOptions): QueryParts {
+function aliasParts(site: string, params: Params, dimension: string | undefined, defaultMetric: string, options: ServingOptions, properties: readonly string[] = []): QueryParts {
   const metrics = one(params, 'metrics') ?? one(params, 'metric') ?? defaultMetric;
   const comparison = compareOf(params);
   return {
@@ -101,7 +101,7 @@ function aliasParts(site: string, params: Params, dimension: string | undefined,
     metrics: metrics.split(',').map((m) => m.trim()).filter(Boolean),
     range: rangeOf(params),
     dimension,
-    filters: parseFiltersParam(one(params, 'filters'), options, { filters: filtersFromParams(params), conditions: [] }),
+    filters: parseFiltersParam(one(params, 'filters'), options, { filters: filtersFromParams(params), conditions: [] }, properties),
     segment: one(params, 'segment'),
     goal: one(params, 'goal'),
     limit: one(params, 'limit'),
@@ -133,7 +133,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
   /** Date ranges and buckets are the site's local ones (contract 9). */
   const zoneOf = (site: string) => sites.get(site)?.timezone ?? 'UTC';
   /** A site's saved segments and goals (sites file `segments`, `goals`). */
-  const segmentsOf = (site: string): SiteQueryContext => ({ segments: (name) => sites.get(site)?.segments?.find((g) => g.name === name)?.filters, goals: sites.get(site)?.goals ?? [] });
+  const segmentsOf = (site: string): SiteQueryContext => ({ segments: (name) => sites.get(site)?.segments?.find((g) => g.name === name)?.filters, goals: sites.get(site)?.goals ?? [], properties: sites.get(site)?.properties ?? [] });
   const stats = { run, realtime: deps.stats.realtime.bind(deps.stats), funnel: deps.stats.funnel.bind(deps.stats), coverage: deps.stats.coverage.bind(deps.stats) };
 
   app.post('/api/v2/query', async (req, reply) => {
@@ -149,14 +149,14 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     const params = req.query as Params;
     checkParams(params, 'series');
     const grain = one(params, 'grain');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews', options), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, grain ? `time:${grain}` : 'time', 'pageviews', options, segmentsOf(req.params.site).properties), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/totals', async (req, reply) => {
     authorizeSite(sites, req.params.site, readKeyOf(req));
     const params = req.query as Params;
     checkParams(params, 'totals');
-    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors', options), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
+    return send(reply, req, await stats.run(buildQuery(aliasParts(req.params.site, params, undefined, 'pageviews,visitors', options, segmentsOf(req.params.site).properties), clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string; dimension: string } }>('/v1/sites/:site/breakdown/:dimension', async (req, reply) => {
@@ -166,7 +166,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     if (req.params.dimension.startsWith('time')) throw badRequest('breakdown by time is a series: use /v1/sites/:site/series');
     // `country,device`: a breakdown by several dimensions.
     const [first, ...more] = req.params.dimension.split(',');
-    return send(reply, req, await stats.run(buildQuery({ ...aliasParts(req.params.site, params, first, 'pageviews', options), ...(more.length ? { moreDimensions: more } : {}) }, clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
+    return send(reply, req, await stats.run(buildQuery({ ...aliasParts(req.params.site, params, first, 'pageviews', options, segmentsOf(req.params.site).properties), ...(more.length ? { moreDimensions: more } : {}) }, clock(), options, zoneOf(req.params.site), segmentsOf(req.params.site))), deps);
   });
 
   app.get<{ Params: { site: string } }>('/v1/sites/:site/realtime', async (req) => {

@@ -9,7 +9,7 @@
  */
 import { isoTime } from '../core/iso-time.ts';
 import { Calendar } from '../core/calendar.ts';
-import { microsToUnits, reportingCurrency, type Metric } from '../core/views.ts';
+import { microsToUnits, OTHER_VALUE, reportingCurrency, type Metric } from '../core/views.ts';
 import { ApiError } from './api.errors.ts';
 import { cachedBatch, cachedSpeed, type CacheObserver } from './cached.readers.ts';
 import type { ServingOptions } from './options.ts';
@@ -19,7 +19,7 @@ import type { BatchSource, CoverageMeta, FunnelStep, RealtimeReader, SourceChoic
 import { mergeBreakdown, mergeSeries, mergeTotals, type MergeContext } from './view.merger.ts';
 import type { Dimension, FilterCondition, FilterOperator, Filters } from '../core/views.ts';
 import { yearBack, type Comparison } from './comparison.ts';
-import { clausesOf } from './filter.parser.ts';
+import { apiDimensionName, clausesOf } from './filter.parser.ts';
 import { asNullable, conversionMetrics, goalCondition, goalPlan, goalValues, type ApiMetric, type GoalDefinition } from './goals.ts';
 
 export interface ResultRow {
@@ -56,6 +56,8 @@ export interface ResponseMeta {
    * when a store cannot count them under these filters).
    */
   revenue?: { currency: string | null; other_currency_purchases: number | null };
+  /** Set when a breakdown with speed's part has an `(other)` row: what it holds (the speed store's cap on values per key and minute). */
+  other?: string;
 }
 
 export interface StatsResult {
@@ -66,7 +68,7 @@ export interface StatsResult {
     date_range: [string, string];
     dimensions: string[];
     /** Every filter the answer applies (the segment's included), as clauses. */
-    filters: [FilterOperator, Dimension, string[]][];
+    filters: [FilterOperator, string, string[]][];
     segment?: string;
     goal?: string;
     grain?: string;
@@ -200,7 +202,7 @@ export class StatsService {
         metrics: q.metrics,
         date_range: [stamp(q.from), stamp(q.to)],
         timezone: q.zone,
-        dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.kind === 'goals' ? ['event:goal'] : q.visitPage ? [`visit:${q.visitPage}_page`] : q.dimensions ?? (q.dimension ? [q.dimension] : []),
+        dimensions: q.kind === 'series' ? [`time:${q.grain}`] : q.kind === 'goals' ? ['event:goal'] : q.visitPage ? [`visit:${q.visitPage}_page`] : (q.dimensions ?? (q.dimension ? [q.dimension] : [])).map(apiDimensionName),
         filters: clausesOf(q),
         ...(q.segment !== undefined ? { segment: q.segment } : {}),
         ...(q.goal ? { goal: q.goal.name } : {}),
@@ -325,7 +327,10 @@ export class StatsService {
     const dims = (r: { value: string }): string[] => (q.dimensions ? (JSON.parse(r.value) as string[]) : [r.value]);
     const m = meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques);
     if (total) m.totals = { [metric]: present(metric, total.values[metric]) };
-    return { results: b.rows.map((r) => ({ dimensions: dims(r), metrics: [present(metric, r.count)] })), meta: m };
+    // Past SPEED_MAX_MEMBERS values of a key in a minute, speed counts the rest under `(other)`: that row is not one value.
+    const capped = (r: { value: string }) => b.sources.includes('speed') && dims(r).includes(OTHER_VALUE);
+    if (b.rows.some(capped)) m.other = `${OTHER_VALUE} holds the values the speed store kept no row for (past its cap of values per key and minute, SPEED_MAX_MEMBERS); batch days count each value apart`;
+    return { results: b.rows.map((r) => ({ dimensions: dims(r), metrics: [present(metric, r.count)], ...(capped(r) ? { exact: false } : {}) })), meta: m };
   }
 
 

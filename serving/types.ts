@@ -5,7 +5,7 @@
  * so the API works with whatever a store offers and says so when it cannot answer.
  */
 import type { IdSets } from '../core/day-sketches.ts';
-import type { Coverage, Dimension, FilterCondition, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
+import type { AnyDimension, Coverage, Dimension, FilterCondition, Filters, FunnelQuery, FunnelStepResult, Grain, Metric, MetricValues, RangeQuery, ViewReader } from '../core/views.ts';
 
 /** Funnels are part of the read contract (core/views.ts). */
 export type { FunnelQuery, FunnelStep, FunnelStepResult } from '../core/views.ts';
@@ -132,7 +132,7 @@ export interface SavedSegment {
 
 /** The sites, their read keys and reporting currencies (core/sites.ts `Sites` fits this shape). */
 export interface SiteDirectory {
-  get(id: string): { currency: string; timezone?: string; segments?: readonly SavedSegment[]; goals?: readonly { name: string; page?: string | undefined; event?: string | undefined }[] } | undefined;
+  get(id: string): { currency: string; timezone?: string; segments?: readonly SavedSegment[]; goals?: readonly { name: string; page?: string | undefined; event?: string | undefined }[]; properties?: readonly string[] } | undefined;
   authorizeRead(siteId: string, readKey: string | undefined): boolean;
 }
 
@@ -191,7 +191,7 @@ export interface MergedBreakdownRow {
 }
 
 export interface MergedBreakdown {
-  dimension: Dimension;
+  dimension: AnyDimension;
   metric: 'pageviews' | 'visitors' | 'events' | 'revenue';
   rows: MergedBreakdownRow[];
   sources: SourceName[];

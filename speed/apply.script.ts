@@ -39,10 +39,11 @@
  * Returns 1; or (nothing written but the idempotent section) the current offsets in ARGV[1] order,
  * or 2 when the offsets held but a visitor's state moved.
  */
-import type { SiteKeys } from './redis.keys.ts';
+import type { PropKind, SiteKeys } from './redis.keys.ts';
 import { DAY_MINUTES, expireAtOf, HOUR_MINUTES } from './redis.keys.ts';
 import { cutVisits } from './visit.cutter.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
+import { OTHER_VALUE } from '../core/views.ts';
 import type { SiteRollup } from './types.ts';
 
 export const APPLY_LUA = `
@@ -198,7 +199,7 @@ return 1
 export const DEFAULT_MAX_MEMBERS = 1000;
 
 /** The member that counts what arrives past the cap (page, referrer, or every part of a tuple). */
-export const OTHER_MEMBER = '(other)';
+export const OTHER_MEMBER = OTHER_VALUE;
 
 export interface ApplyCall {
   keys: string[];
@@ -268,7 +269,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     if (items.length > 0) list.push([keyList.push(key), kind, String(expireAt), items]);
   };
   const minutes: string[] = [];
-  const hours = new Map<number, Coarse & { pages: Map<string, number>; referrers: Map<string, number> }>();
+  const hours = new Map<number, Coarse & { pages: Map<string, number>; referrers: Map<string, number>; props: Map<string, Map<string, number>> }>();
   const days = new Map<number, Coarse>();
   for (const m of rollup.minutes.values()) {
     const min = m.minute;
@@ -282,6 +283,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(cas, keys.counters(min), 'h', exp, pairs(m.counters));
     op(cas, keys.pages(min), 'z', exp, pairs(m.pages));
     op(cas, keys.referrers(min), 'z', exp, pairs(m.referrers));
+    if (m.props) for (const [k, values] of m.props) op(cas, keys.props(min, k[0] as PropKind, k.slice(1)), 'z', exp, pairs(values));
     // Counted ids, kept the dedupe window from now (a retry comes within it) and never past the minute's own keys.
     if (dedupeMs > 0 && m.ids) {
       const counted: string[] = [];
@@ -290,7 +292,14 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     }
     const hour = Math.floor(min / HOUR_MINUTES);
     let h = hours.get(hour);
-    if (!h) hours.set(hour, (h = { ...coarse(), pages: new Map(), referrers: new Map() }));
+    if (!h) hours.set(hour, (h = { ...coarse(), pages: new Map(), referrers: new Map(), props: new Map() }));
+    if (m.props) {
+      for (const [k, values] of m.props) {
+        let mine = h.props.get(k);
+        if (!mine) h.props.set(k, (mine = new Map()));
+        for (const [v, n] of values) mine.set(v, (mine.get(v) ?? 0) + n);
+      }
+    }
     for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);
     for (const [k, v] of m.referrers) h.referrers.set(k, (h.referrers.get(k) ?? 0) + v);
     const day = Math.floor(min / DAY_MINUTES);
@@ -305,6 +314,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     const exp = expireAtOf(hour * HOUR_MINUTES + HOUR_MINUTES - 1, ttlMs);
     op(cas, keys.pagesHour(hour), 'z', exp, pairs(h.pages));
     op(cas, keys.referrersHour(hour), 'z', exp, pairs(h.referrers));
+    for (const [k, values] of h.props) op(cas, keys.propsHour(hour, k[0] as PropKind, k.slice(1)), 'z', exp, pairs(values));
     op(cas, keys.countersHour(hour), 'h', exp, pairs(h.counters));
     op(once, keys.visitorsHour(hour), 'p', exp, [...h.visitors]);
   }

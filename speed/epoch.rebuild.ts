@@ -22,7 +22,7 @@ import { MINUTE_MS } from './redis.keys.ts';
 import { offsetsAt } from './rebuild.job.ts';
 import { rollupSite } from './rollup.aggregator.ts';
 import type { ApplyItem, RollupWriter } from './rollup.writer.ts';
-import type { OffsetEvent } from './types.ts';
+import type { OffsetEvent, PropertyKeys } from './types.ts';
 
 export interface EpochRebuildDeps {
   kafka: Kafka;
@@ -34,6 +34,8 @@ export interface EpochRebuildDeps {
   epochs: EpochStore;
   /** Erased visitors are not rebuilt either. */
   erasures?: ErasureList;
+  /** A site's listed custom property keys (their values are rebuilt too). */
+  propertyKeys?: PropertyKeys;
   /** W now (null: no batch yet). */
   watermark: () => number | null;
   ttlMs: number;
@@ -203,7 +205,7 @@ export class EpochRebuild {
         if (!t) continue;
         if (!t.recorded.has(partition)) t.recorded.set(partition, (await writer.recordedOffsets([site], field(t))).get(site) ?? null);
         const expected = t.recorded.get(partition) ?? null;
-        const rollup = rollupSite(site, bySite.get(site)!, expected);
+        const rollup = rollupSite(site, bySite.get(site)!, expected, this.deps.propertyKeys?.(site) ?? []);
         if (rollup) items.push({ t, events: rollup.events, item: { rollup, offsets: [{ field: field(t), expected, next: rollup.maxOffset }], epoch: t.epoch.id } });
       }
       const results = await writer.applyMany(items.map((i) => i.item));

@@ -13,7 +13,7 @@ import { AvroDecodeError, EVENT_SCHEMA, HEADER_SIZE, schemaIdOf, WriterSchemaCac
 export const ROLLUP_FIELDS = [
   'event_id', 'site_id', 'type', 'name', 'event_time', 'visitor_id', 'session_id', 'path', 'hostname', 'referrer_host',
   'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'country', 'device_type', 'browser', 'os', 'is_bot', 'revenue_micros',
-  'currency',
+  'currency', 'properties',
 ] as const;
 
 /** The part of an event the speed layer rolls up. */

@@ -24,7 +24,7 @@ import { EpochTracker } from './epoch.tracker.ts';
 import { ApplyCoalescer, type RoundSeat } from './apply.coalescer.ts';
 import { offsetAbove, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
-import type { BatchPosition, SiteRollup } from './types.ts';
+import type { BatchPosition, PropertyKeys, SiteRollup } from './types.ts';
 import { WatermarkCache } from './watermark.cache.ts';
 
 export interface SpeedConsumerDeps {
@@ -45,6 +45,8 @@ export interface SpeedConsumerDeps {
   onFatal?: (err: unknown) => void;
   /** Erased visitors (Kafka still holds their records): never applied, by the consumer nor its rebuilds. */
   erasures?: ErasureList;
+  /** A site's listed custom property keys (core/sites.ts `properties`), whose values are kept; absent: none. */
+  propertyKeys?: PropertyKeys;
   clock?: () => number;
 }
 
@@ -137,6 +139,7 @@ export class SpeedConsumer extends BaseService {
         owner: `${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
         leaseMs: options.rebuildLeaseMs ?? 30_000,
         ...(deps.erasures ? { erasures: deps.erasures } : {}),
+        ...(deps.propertyKeys ? { propertyKeys: deps.propertyKeys } : {}),
         tailMs: options.rebuildTailMs ?? 10 * MINUTE_MS,
         clock: this.now,
       },
@@ -387,8 +390,9 @@ export class SpeedConsumer extends BaseService {
 
   /** A site's builder for a partition batch; with dedupe on, ids are recorded with `<partition>:` and `exclude` offsets are not counted. */
   private builder(site: string, applied: string | null, pos: BatchPosition, exclude?: ReadonlySet<string>): SiteRollupBuilder {
-    if (!this.deps.options.dedupeMs) return new SiteRollupBuilder(site, applied);
-    return new SiteRollupBuilder(site, applied, { tag: `${pos.partition}:`, ...(exclude ? { exclude } : {}) });
+    const props = this.deps.propertyKeys?.(site) ?? [];
+    if (!this.deps.options.dedupeMs) return new SiteRollupBuilder(site, applied, undefined, props);
+    return new SiteRollupBuilder(site, applied, { tag: `${pos.partition}:`, ...(exclude ? { exclude } : {}) }, props);
   }
 
   /**

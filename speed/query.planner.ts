@@ -15,7 +15,7 @@
  * equality filter of their dimension does: on tuple values as a predicate, on a page or referrer
  * set by summing or scanning its members, on visitor sketches by uniting the matching values'.
  */
-import { conditionMatches, isFiltered, MISSING_LABEL, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Metric } from '../core/views.ts';
+import { conditionMatches, isFiltered, isPropDimension, MISSING_LABEL, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Metric } from '../core/views.ts';
 import { AGG, CURRENCY_INDEX, HLL_DIMS, KIND, NAME_SKETCH_DIM, TUPLE_DIMS, type TupleDim } from './redis.keys.ts';
 
 /** The event name page views carry (the collector names them so). */
@@ -70,6 +70,16 @@ function describe(filters: Filters, conditions: readonly FilterCondition[] = [])
   return [...Object.entries(filters).map(([k, v]) => `${k}=${v}`), ...conditions.map((c) => `${c.dimension} ${c.op} ${c.values.join('|')}`)].join('&');
 }
 
+/**
+ * Custom properties are kept per key apart from the dimension tuples (speed/README.md), so the store
+ * takes no condition on one: the conditions, every one on a fixed dimension.
+ */
+export function fixedConditions(conditions: readonly FilterCondition[], filters: Filters = {}): readonly (FilterCondition & { dimension: Dimension })[] {
+  const prop = conditions.find((c) => isPropDimension(c.dimension));
+  if (prop) throw new UnsupportedQueryError(`speed keeps custom properties apart from the dimension tuples, so it takes no filter on one (asked: ${describe(activeFilters(filters), conditions)})`);
+  return conditions as readonly (FilterCondition & { dimension: Dimension })[];
+}
+
 function activeFilters(filters: Filters | undefined): Filters {
   const out: Filters = {};
   for (const [k, v] of Object.entries(filters ?? {})) if (v !== undefined) out[k as Dimension] = v;
@@ -77,8 +87,9 @@ function activeFilters(filters: Filters | undefined): Filters {
 }
 
 /** How counter metrics are read under these filters and conditions; revenue in `currency` only, when given. */
-export function counterMode(metrics: readonly Metric[], filtersIn: Filters | undefined, eventName?: string, currency?: string, conditions: readonly FilterCondition[] = []): CounterMode {
+export function counterMode(metrics: readonly Metric[], filtersIn: Filters | undefined, eventName?: string, currency?: string, anyConditions: readonly FilterCondition[] = []): CounterMode {
   const filters = activeFilters(filtersIn);
+  const conditions = fixedConditions(anyConditions, filters);
   const keys = Object.keys(filters) as Dimension[];
   const zsetFilter = keys.find((k) => k === 'page' || k === 'referrer') ?? conditions.find((c) => c.dimension === 'page' || c.dimension === 'referrer')?.dimension;
   if (zsetFilter) {
@@ -130,8 +141,9 @@ export interface SketchChoice {
   passes: (value: string) => boolean;
 }
 
-export function sketchFor(metric: 'visitors' | 'sessions', filtersIn: Filters | undefined, conditions: readonly FilterCondition[] = []): SketchChoice | undefined {
+export function sketchFor(metric: 'visitors' | 'sessions', filtersIn: Filters | undefined, anyConditions: readonly FilterCondition[] = []): SketchChoice | undefined {
   const filters = activeFilters(filtersIn);
+  const conditions = fixedConditions(anyConditions, filters);
   const keys = Object.keys(filters) as Dimension[];
   if (keys.length === 0 && conditions.length === 0) return undefined;
   const dims = new Set<Dimension>([...keys, ...conditions.map((c) => c.dimension)]);

@@ -15,6 +15,8 @@
  *   P:{s}:rf:<min>           zset   referrer host (or `(direct)`) → human page views
  *   P:{s}:pgh:<hour>         zset   the same per epoch hour (minute / 60), so a breakdown over many
  *   P:{s}:rfh:<hour>         zset   hours unions hours, not thousands of minutes
+ *   P:{s}:pr:<k>:<min>:<key>  zset  a listed custom property's value → human page views (k = p) or
+ *   P:{s}:prh:<k>:<hour>:<key> zset custom events (k = e), per minute and per epoch hour (capped like pages)
  *   P:{s}:ch:<hour>          hash   the aggregate counter fields of an epoch hour (no tuples)
  *   P:{s}:uh:<hour>          HLL    human visitors of the hour
  *   P:{s}:sh:<hour>          HLL    human sessions of the hour
@@ -37,6 +39,9 @@
 import { MISSING_LABEL } from '../core/views.ts';
 
 export const MINUTE_MS = 60_000;
+
+/** What a custom property's set counts: human page views (p) or custom events (e). */
+export type PropKind = 'p' | 'e';
 /** Minutes of an hour key and of a (UTC) day key. */
 export const HOUR_MINUTES = 60;
 export const DAY_MINUTES = 1440;
@@ -150,6 +155,13 @@ export class SiteKeys {
   }
   referrers(min: number): string {
     return `${this.base}:rf:${min}`;
+  }
+  /** A listed custom property's values: `kind` p (human page views) or e (custom events). */
+  props(min: number, kind: PropKind, key: string): string {
+    return `${this.base}:pr:${kind}:${min}:${key}`;
+  }
+  propsHour(hour: number, kind: PropKind, key: string): string {
+    return `${this.base}:prh:${kind}:${hour}:${key}`;
   }
   /** Top pages of an epoch hour (minute / 60). */
   pagesHour(hour: number): string {

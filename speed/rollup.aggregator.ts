@@ -3,10 +3,10 @@
  * thousands of events becomes a few hundred Redis operations (pre-aggregation is what lets
  * the speed layer outrun per-event commands by an order of magnitude, see MEASURED.md).
  */
-import { labelOf } from '../core/views.ts';
+import { labelOf, labelOfAny } from '../core/views.ts';
 import { CHANNELS, channelOf, type Channel } from '../core/channels.ts';
 import type { RollupEvent } from './event.decoder.ts';
-import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NAME_SKETCH_DIM, NAME_SKETCHES_PER_MINUTE, SEP, revenueField, toMinute } from './redis.keys.ts';
+import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NAME_SKETCH_DIM, NAME_SKETCHES_PER_MINUTE, SEP, revenueField, toMinute, type PropKind } from './redis.keys.ts';
 import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
 import type { MinuteRollup, OffsetEvent, SiteRollup } from './types.ts';
 
@@ -27,6 +27,8 @@ interface MinuteState {
   referrers: Map<string, number>;
   /** Event id → `partition:offset` (dedupe on). */
   ids?: Map<string, string>;
+  /** `<p|e><key>` → value → count (MinuteRollup.props). */
+  props?: Map<string, Map<string, number>>;
 }
 
 function emptyMinute(minute: number): MinuteState {
@@ -172,6 +174,8 @@ export class SiteRollupBuilder {
     readonly site: string,
     readonly appliedOffset: string | null,
     private readonly dedupe?: DedupeScope,
+    /** The site's listed custom property keys (core/sites.ts `properties`): their values are kept per minute. */
+    private readonly propertyKeys: readonly string[] = [],
   ) {}
 
   add(offset: string, e: RollupEvent): void {
@@ -196,6 +200,7 @@ export class SiteRollupBuilder {
     if (e.is_bot) foldBot(m, e);
     else {
       foldHuman(m, e);
+      if (this.propertyKeys.length > 0 && (e.type === 'pageview' || e.type === 'custom')) foldProps(m, e.type === 'pageview' ? 'p' : 'e', e.properties, this.propertyKeys);
       // Page views are named `pageview` unless the client named them (whose visitors, rare, are kept like a custom event's).
       const name = labelOf('event_name', e.name);
       if (e.type !== 'pageview' || name !== 'pageview') m.extra.push(e.visitor_id, nameSketch(this.site, minute, name));
@@ -225,6 +230,14 @@ export class SiteRollupBuilder {
       for (const [k, n] of o.referrers) add(m.referrers, k, n);
       for (const [v, code] of o.visitors) addVisitor(m, v, code);
       for (const x of o.extra) m.extra.push(x);
+      if (o.props) {
+        m.props ??= new Map();
+        for (const [k, values] of o.props) {
+          let mine = m.props.get(k);
+          if (!mine) m.props.set(k, (mine = new Map()));
+          for (const [v, n] of values) add(mine, v, n);
+        }
+      }
       if (o.ids) {
         m.ids ??= new Map();
         for (const [id, at] of o.ids) if (!m.ids.has(id)) m.ids.set(id, at);
@@ -271,8 +284,8 @@ export class SiteRollupBuilder {
           ids.push(list[i]!);
         }
       }
-      const { counters, pages, referrers, ids } = m;
-      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], dimVisitors, pages, referrers, ...(ids?.size ? { ids } : {}) });
+      const { counters, pages, referrers, ids, props } = m;
+      minutes.set(minute, { minute, counters, visitors: [...m.visitors.keys()], dimVisitors, pages, referrers, ...(ids?.size ? { ids } : {}), ...(props?.size ? { props } : {}) });
     }
     for (const times of this.visits.values()) times.sort((a, b) => a - b);
     return { site: this.site, minutes, visits: this.visits, events: this.events, maxOffset: this.maxOffset };
@@ -303,6 +316,17 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
     const acquisition = acquisitionOf(e);
     addCurrencyTuple(m, KIND.purchase, e, acquisition, currency, 1);
     addCurrencyTuple(m, KIND.revenue, e, acquisition, currency, revenue);
+  }
+}
+
+/** Counts the event under its value of each listed property key (none or an empty one: `(none)`, as batch labels it). */
+function foldProps(m: MinuteState, kind: PropKind, properties: Readonly<Record<string, string>> | undefined, keys: readonly string[]): void {
+  for (const key of keys) {
+    const value = labelOfAny(`prop:${key}`, properties?.[key]);
+    const props = (m.props ??= new Map());
+    let values = props.get(kind + key);
+    if (!values) props.set(kind + key, (values = new Map()));
+    add(values, value, 1);
   }
 }
 
@@ -338,8 +362,8 @@ function tupleValue(e: RollupEvent, i: number): string {
  * Rolls up the events of one site whose offset is above `appliedOffset` (the ones at or
  * below it were applied before a crash or by another instance). Returns null when none is left.
  */
-export function rollupSite(site: string, events: readonly OffsetEvent[], appliedOffset: string | null = null): SiteRollup | null {
-  const b = new SiteRollupBuilder(site, appliedOffset);
+export function rollupSite(site: string, events: readonly OffsetEvent[], appliedOffset: string | null = null, propertyKeys: readonly string[] = []): SiteRollup | null {
+  const b = new SiteRollupBuilder(site, appliedOffset, undefined, propertyKeys);
   for (const { offset, event } of events) b.add(offset, event);
   return b.result();
 }

@@ -6,7 +6,7 @@
  * it leaves out.
  */
 import { afterAll } from 'vitest';
-import { viewReaderContract, type ContractQuery } from '../core/views.contract.ts';
+import { CONTRACT_PROPERTY, viewReaderContract, type ContractQuery } from '../core/views.contract.ts';
 import { runCleanups, testConfig, testRedis } from '../testing/helpers.ts';
 import { HLL_DIMS, SpeedKeys } from './redis.keys.ts';
 import { SpeedReader } from './speed.reader.ts';
@@ -27,8 +27,12 @@ function speedRefuses(q: ContractQuery): boolean {
   const names = [...(q.filters.event_name !== undefined ? [q.filters.event_name] : []), ...conditions.filter((c) => c.dimension === 'event_name' && c.op === 'is').flatMap((c) => c.values)];
   const byName = dims.size === 1 && dims.has('event_name') && names.length > 0 && !names.includes('pageview') && conditions.every((c) => c.op === 'is' || c.op === 'matches');
   const oneSketchDim = (dims.size === 1 && (HLL_DIMS as readonly string[]).includes([...dims][0]!)) || byName;
+  // Custom properties: values per listed key apart from the tuples, page views and custom events only, no filter on one.
+  if ([...dims].some((d) => d.startsWith('prop:'))) return true;
   if (q.kind === 'breakdown') {
     if (q.visitPage) return true;
+    const props = (q.dimensions ?? [q.dimension]).filter((d) => d.startsWith('prop:'));
+    if (props.length > 0) return (q.dimensions?.length ?? 1) > 1 || (q.metric !== 'pageviews' && q.metric !== 'events') || constraints > 0;
     const several = q.dimensions && q.dimensions.length > 1 ? q.dimensions : undefined;
     if (several) return several.includes('page') || several.includes('referrer') || q.metric === 'visitors' || perPage;
     if (q.dimension === 'page' || q.dimension === 'referrer') return q.metric !== 'pageviews' || constraints > 0;
@@ -52,7 +56,7 @@ viewReaderContract(
     // The time-zone cases' data lie weeks back (around the last DST changes); coverage reaches
     // back over the month holding their first day, as speed answers only buckets it covers whole.
     const ttlMs = Math.max(TTL, Date.now() - from + 45 * 86_400_000);
-    await applyEvents({ redis, keys, ttlMs }, events);
+    await applyEvents({ redis, keys, ttlMs }, events, undefined, undefined, () => [CONTRACT_PROPERTY]);
     return new SpeedReader({ redis, keys, ttlMs });
   },
   { approximateMetrics: ['visitors', 'sessions'], refuses: speedRefuses },

@@ -20,6 +20,8 @@ import {
   type FilterCondition,
   type Filters,
   isFiltered,
+  isPropDimension,
+  propKeyOf,
   type Metric,
   type MetricValues,
   type SeriesPoint,
@@ -234,6 +236,17 @@ export class SpeedReader implements ViewReader {
     const filters = activeFilters(q.filters);
     const dims = breakdownDimensions(q);
     if (q.visitPage) throw new UnsupportedQueryError(`speed keeps no pages per visit, so no ${q.visitPage} pages`);
+    const prop = dims.find(isPropDimension);
+    if (prop) {
+      // A listed property's values are kept per minute and hour apart from the tuples, as pages are.
+      if (dims.length > 1) throw new UnsupportedQueryError(`speed keeps each custom property's values apart from the other dimensions, so it breaks one down alone (asked: ${dims.join(' × ')})`);
+      if ((q.metric !== 'pageviews' && q.metric !== 'events') || isFiltered(filters, q.conditions) || q.eventName !== undefined) {
+        throw new UnsupportedQueryError(`speed counts page views and custom events per custom property value, without filters (asked: ${q.metric}, ${Object.keys(filters).length + (q.conditions?.length ?? 0)} filters)`);
+      }
+      const key = propKeyOf(prop);
+      const kind = q.metric === 'pageviews' ? 'p' : 'e';
+      return this.topMembers(keys, unionSources(minutes, (m) => keys.props(m, kind, key), (h) => keys.propsHour(h, kind, key)), q.limit);
+    }
     if (dims.length > 1 && dims.some((d) => d === 'page' || d === 'referrer')) {
       throw new UnsupportedQueryError(`speed keeps page views per page and per referrer apart from the other dimensions, so it breaks them down alone (asked: ${dims.join(' × ')})`);
     }

@@ -8,6 +8,9 @@ export interface OffsetEvent {
 }
 
 /** What one site's events of one minute add to Redis. Everything is a sum or a set union. */
+/** A site's listed custom property keys (core/sites.ts `properties`): the ones the speed store keeps values of. */
+export type PropertyKeys = (site: string) => readonly string[];
+
 export interface MinuteRollup {
   /** Bucket start, epoch minutes (event time / 60 000). */
   minute: number;
@@ -23,6 +26,8 @@ export interface MinuteRollup {
   referrers: Map<string, number>;
   /** Event id → `partition:offset` of the record that counted it (dedupe of client retries; absent: off). */
   ids?: Map<string, string>;
+  /** `<p|e><key>` → the custom property's value → human page views (p) or custom events (e): the site's listed keys only. */
+  props?: Map<string, Map<string, number>>;
 }
 
 /** One site's share of one consumed partition batch. */

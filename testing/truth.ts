@@ -22,7 +22,7 @@
  * - an event's channel is the first rule of core/channels.ts's table that holds, read here as
  *   the table is written (truthChannel), not through that module's channelOf() or its patterns.
  */
-import { labelOf, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
+import { labelOf, type AnyDimension, type BreakdownQuery, type RangeQuery, type BreakdownRow, type Dimension, type FilterCondition, type Filters, type Grain, type Metric } from '../core/views.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { ANY_TLD, CHANNEL_RULES, FALLBACK_CHANNEL, SOURCE_CATEGORIES, SOURCE_SITES, type ChannelTest, type SourceCategory } from '../core/channels.ts';
 
@@ -174,8 +174,13 @@ function rawValue(e: TwinlaneEvent, d: Dimension): string | null {
 }
 
 /** The value a store answers for an event's dimension: the value, or the contract's missing label. */
-export function dimensionValue(e: TwinlaneEvent, d: Dimension): string {
-  return labelOf(d, rawValue(e, d));
+export function dimensionValue(e: TwinlaneEvent, d: AnyDimension): string {
+  if (d.startsWith('prop:')) {
+    // A custom property: the event's value of that key; absent or empty reads `(none)`.
+    const v = e.properties?.[d.slice('prop:'.length)];
+    return v === undefined || v === '' ? '(none)' : v;
+  }
+  return labelOf(d as Dimension, rawValue(e, d as Dimension));
 }
 
 /** Contract 9's idle timeout (the default of SESSION_IDLE_TIMEOUT), spelled out here. */
@@ -336,7 +341,7 @@ export function truthSeries(events: readonly TwinlaneEvent[], r: TruthRange & { 
 }
 
 /** Every row with a count above 0, highest first, ties by value (code units); callers cut to a limit. */
-export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimension: Dimension; metric: BreakdownQuery['metric'] }): BreakdownRow[] {
+export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimension: AnyDimension; metric: BreakdownQuery['metric'] }): BreakdownRow[] {
   const groups = new Map<string, TwinlaneEvent[]>();
   for (const e of selectEvents(events, r)) {
     if (r.dimension === 'event_name' && e.type === 'pageview') continue;
@@ -355,7 +360,7 @@ export function truthBreakdown(events: readonly TwinlaneEvent[], r: TruthRange &
  * A breakdown by several dimensions: one row per combination of labelled values (`values`, in the
  * order asked), highest count first; page views are left out when one dimension is the event name.
  */
-export function truthMultiBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimensions: readonly Dimension[]; metric: BreakdownQuery['metric'] }): { values: string[]; count: number }[] {
+export function truthMultiBreakdown(events: readonly TwinlaneEvent[], r: TruthRange & { dimensions: readonly AnyDimension[]; metric: BreakdownQuery['metric'] }): { values: string[]; count: number }[] {
   const groups = new Map<string, { values: string[]; list: TwinlaneEvent[] }>();
   for (const e of selectEvents(events, r)) {
     if (r.dimensions.includes('event_name') && e.type === 'pageview') continue;

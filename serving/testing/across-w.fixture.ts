@@ -9,6 +9,7 @@ import { writeLakeEvents } from '../../batch/testing/lake.fixture.ts';
 import type { contractData } from '../../core/views.contract.ts';
 import { SpeedKeys, SpeedReader } from '../../speed/index.ts';
 import { applyEvents } from '../../speed/testing/speed.fixture.ts';
+import type { PropertyKeys } from '../../speed/types.ts';
 import { onCleanup, tempDir, testConfig, testRedis } from '../../testing/helpers.ts';
 import type { BatchViews } from '../types.ts';
 import type { MergeContext } from '../view.merger.ts';
@@ -26,7 +27,7 @@ export const acrossWWatermark = (data: ContractData): number => data.from + DAY;
  * `W` (a UTC midnight; default the end of the data's first day): the batch views hold the UTC days
  * before it, the speed store every event, with a TTL reaching back over the month of the data's start.
  */
-export async function storesAcrossW(name: string, data: ContractData, W = acrossWWatermark(data)): Promise<MergeContext> {
+export async function storesAcrossW(name: string, data: ContractData, W = acrossWWatermark(data), propertyKeys?: PropertyKeys): Promise<MergeContext> {
   const { events, from } = data;
   const dataDir = tempDir(name);
   await writeLakeEvents(dataDir, events.filter((e) => e.event_time < W));
@@ -37,6 +38,6 @@ export async function storesAcrossW(name: string, data: ContractData, W = across
   const { redis, prefix } = testRedis(testConfig());
   const keys = new SpeedKeys(prefix + 'speed');
   const ttlMs = Math.max(TTL, Date.now() - from + 45 * DAY);
-  await applyEvents({ redis, keys, ttlMs }, events);
+  await applyEvents({ redis, keys, ttlMs }, events, undefined, undefined, propertyKeys);
   return { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs }), choice: 'merged', now: Date.now() };
 }

@@ -7,7 +7,7 @@ import type { TwinlaneEvent } from '../../schemas/index.ts';
 import { rollupSite } from '../rollup.aggregator.ts';
 import { EpochStore } from '../epoch.store.ts';
 import { RollupWriter, type RollupWriterDeps } from '../rollup.writer.ts';
-import type { BatchPosition, OffsetEvent } from '../types.ts';
+import type { BatchPosition, OffsetEvent, PropertyKeys } from '../types.ts';
 import type { RedisClient } from '../../core/redis-client.ts';
 import type { ConfigValues } from '../../core/config.ts';
 import { silentLogger } from '../../core/logger.ts';
@@ -28,7 +28,7 @@ export function traffic(o: Partial<TrafficOptions> & { events: number }): Twinla
  * as one partition's records, each site's events above its applied offset rolled up
  * (rollup.aggregator.ts) and applied by the compare-and-set script (rollup.writer.ts).
  */
-export async function applyEvents(deps: RollupWriterDeps, events: readonly TwinlaneEvent[], batchSize = 1_000, pos: BatchPosition = { topic: 'events', partition: 0 }): Promise<void> {
+export async function applyEvents(deps: RollupWriterDeps, events: readonly TwinlaneEvent[], batchSize = 1_000, pos: BatchPosition = { topic: 'events', partition: 0 }, propertyKeys: PropertyKeys = () => []): Promise<void> {
   const writer = new RollupWriter(deps);
   // Nothing was lost before these writes: each site's epoch covers everything (as a consumer group
   // reading its topic from the beginning makes it).
@@ -43,7 +43,7 @@ export async function applyEvents(deps: RollupWriterDeps, events: readonly Twinl
     });
     const applied = await writer.appliedOffsets([...bySite.keys()], pos);
     const items = [...bySite].flatMap(([site, list]) => {
-      const rollup = rollupSite(site, list, applied.get(site) ?? null);
+      const rollup = rollupSite(site, list, applied.get(site) ?? null, propertyKeys(site));
       return rollup ? [{ rollup, expected: applied.get(site) ?? null }] : [];
     });
     const results = await writer.apply(items, pos);
