@@ -90,7 +90,7 @@ export const CONFIG_VARIABLES = {
   REDIS_CLUSTER_NODES: ['', hostPorts, 'Comma-separated host:port of some Redis Cluster nodes; set: every service uses a Redis Cluster client (discovering the rest) instead of REDIS_URL'],
   REDIS_WAIT_TIMEOUT: ['2s', duration, "Redis Cluster: how long a speed write waits for its master's replica to acknowledge it (WAIT) before the batch is retried, so a failover never undoes a counted write"],
   SITES_FILE: ['./config/sites.json', z.string().min(1), 'Sites with their write keys, read keys and allowed origins'],
-  SITES_RELOAD_INTERVAL: ['2s', duration, 'How often the collector and the serving API look for a changed SITES_FILE (`twinlane sites` edits apply without a restart)'],
+  SITES_RELOAD_INTERVAL: ['2s', duration, 'How often the collector, the serving API and the speed consumers look for a changed SITES_FILE (`twinlane sites` edits apply without a restart)'],
   COLLECTOR_PORT: ['8080', port, 'Port of the collector (POST /v1/collect, /t.js)'],
   COLLECTOR_BODY_LIMIT: ['1mb', size, 'Largest accepted request body (after decompression)'],
   COLLECTOR_MAX_EVENTS: ['1000', int(1, 100_000), 'Most events in one request'],

@@ -150,6 +150,34 @@ export class SitesFile {
     this.removeNamed(id, 'segments', name);
   }
 
+  /** A site's listed custom property keys (`event:props:<key>`). */
+  properties(id: string): string[] {
+    const site = this.read().sites?.get(id);
+    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
+    return site.properties;
+  }
+
+  /** Lists a custom property key; the file's checks apply (the key's shape, at most MAX_SITE_PROPERTIES). */
+  addProperty(id: string, key: string): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const keys = (site.properties as string[] | undefined) ?? [];
+    if (keys.includes(key)) throw new UsageError('PROPERTY_EXISTS', `site "${id}" already lists the property "${key}"`);
+    site.properties = [...keys, key];
+    this.write(sites);
+  }
+
+  removeProperty(id: string, key: string): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    const keys = (site.properties as string[] | undefined) ?? [];
+    if (!keys.includes(key)) throw new UsageError('UNKNOWN_PROPERTY', `site "${id}" lists no property "${key}" (its properties: ${keys.join(', ') || 'none'})`);
+    site.properties = keys.filter((k) => k !== key);
+    this.write(sites);
+  }
+
   private namedList<K extends NamedList>(id: string, list: K): Site[K] {
     const site = this.read().sites?.get(id);
     if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);

@@ -156,3 +156,24 @@ describe('saved segments in the sites file (twinlane sites segment)', () => {
     expect(() => file.segments('nope')).toThrow(/site "nope" is not in/);
   });
 });
+
+describe('custom property keys in the sites file (twinlane sites property)', () => {
+  it('lists, adds and removes a key; refuses a duplicate, a key with a quote or brace and the 21st, leaving the file as it was', () => {
+    const file = new SitesFile(join(mkdtempSync(join(tmpdir(), 'properties-')), 'sites.json'));
+    file.add({ id: 'shop' });
+    expect(file.properties('shop')).toEqual([]);
+    file.addProperty('shop', 'plan');
+    file.addProperty('shop', 'author name');
+    expect(file.properties('shop')).toEqual(['plan', 'author name']);
+    const before = readFileSync(file.path, 'utf8');
+    expect(() => file.addProperty('shop', 'plan')).toThrow(/already lists the property "plan"/);
+    expect(() => file.addProperty('shop', "x'y")).toThrow(/property name of 1 to 100 printable characters/);
+    expect(() => file.addProperty('shop', '{tag}')).toThrow(/property name/);
+    expect(readFileSync(file.path, 'utf8')).toBe(before);
+    for (let i = 0; i < 18; i++) file.addProperty('shop', `k${i}`);
+    expect(() => file.addProperty('shop', 'one-too-many')).toThrow(/properties/);
+    file.removeProperty('shop', 'plan');
+    expect(file.properties('shop')).not.toContain('plan');
+    expect(() => file.removeProperty('shop', 'nope')).toThrow(/lists no property "nope"/);
+  });
+});

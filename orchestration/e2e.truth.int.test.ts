@@ -12,6 +12,7 @@ import { REPAIRABLE_FIELDS, repair } from './testing/repair.transform.ts';
 import { flattenRuns } from './job.runner.ts';
 import { JobLedger } from './jobs.ledger.ts';
 import { HLL_TOLERANCE, PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthSeries } from '../testing/pipeline.harness.ts';
+import { truthBreakdown } from '../testing/truth.ts';
 import type { DriftReport } from './types.ts';
 
 const DAY = 86_400_000;
@@ -72,6 +73,15 @@ describe('end to end: served numbers equal the ground truth', () => {
       expect(rows.every((r) => r.source === 'batch')).toBe(true);
       expectBucketsEqualTruth(rows, truthSeries(sent, { site, grain: 'hour', from: historyFrom, to: today }), site, metrics);
     }
+
+    // A listed custom property (the demo shop lists `plan`) across W: batch days and speed's today (the
+    // speed consumer kept its values, reading the sites file), each value's custom events as the truth's.
+    const until = Date.now();
+    const byPlan = await h.breakdown('shop', historyFrom, until, ['event:props:plan'], 'events');
+    const wantPlan = truthBreakdown(sent, { site: 'shop', from: historyFrom, to: until, dimension: 'prop:plan', metric: 'events' });
+    expect(wantPlan.map((r) => r.value).sort()).toEqual(['free', 'pro']);
+    for (const w of wantPlan) expect(byPlan.find((r) => r.values[0] === w.value)?.count, `shop plan ${w.value}`).toBe(w.count);
+    expect(byPlan).toHaveLength(wantPlan.length);
 
     // Late events for yesterday: the lake marks the day dirty; the next run recomputes it exactly.
     const late = await h.send({ seed: 83, events: 400, from: today - DAY, to: today });

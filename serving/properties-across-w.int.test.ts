@@ -79,7 +79,8 @@ type Row = { dimensions: string[]; metrics: (number | null)[]; exact?: boolean }
 
 beforeAll(async () => {
   const ctx = await storesAcrossW('properties-across-w', data, W, (site) => (site === SITE ? LISTED : []));
-  const sites = parseSites({ sites: [{ id: SITE, writeKey: 'wk_shop_properties_01', readKey: KEY, properties: LISTED }] });
+  // `color` is listed after the events arrived: the speed store holds none of its values.
+  const sites = parseSites({ sites: [{ id: SITE, writeKey: 'wk_shop_properties_01', readKey: KEY, properties: [...LISTED, 'color'] }] });
   s = await buildServingApp({ batch: { current: async () => ctx.batch }, speed: ctx.speed, sites, clock: () => NOW });
 }, 120_000);
 
@@ -179,8 +180,17 @@ describe('custom properties as dimensions in the real stores, through the API', 
     expect(before.statusCode, before.body).toBe(200);
   });
 
+  it('answers a key listed after its events arrived from batch, and past W a 422 naming when speed began keeping it (never rows of none)', async () => {
+    const before = await query({ metrics: ['events'], date_range: [iso(from), iso(W)], dimensions: ['event:props:color'] });
+    expect(before.statusCode, before.body).toBe(200);
+    expect(before.json().results).toEqual([{ dimensions: ['(none)'], metrics: [truthTotals(events, { site: SITE, from, to: W }).events] }]);
+    const past = await query({ metrics: ['events'], date_range: [iso(W), iso(W + 5 * H)], dimensions: ['event:props:color'] });
+    expect(past.statusCode, past.body).toBe(422);
+    expect(past.json().error.message).toMatch(/keeps the values of the property "color" only from when the sites file lists it/);
+  });
+
   it.each([
-    ['an unlisted property key', { dimensions: ['event:props:secret'] }, /"secret" is not a custom property of this site \(it lists author, plan/],
+    ['an unlisted property key', { dimensions: ['event:props:secret'] }, /"secret" is not a custom property of this site \(it lists author, plan, color/],
     ['an unlisted property in a filter', { filters: [['is', 'event:props:nope', ['x']]] }, /filter dimension "event:props:nope": "nope" is not a custom property/],
     ['an empty contains on a property', { filters: [['contains', 'event:props:plan', ['']]] }, /contains "": an empty value would match everything/],
     ['a control character in a property value', { filters: [['is', 'event:props:plan', ['a\u0001b']]] }, /is not valid: expected a property value/],

@@ -10,8 +10,8 @@ import { findGoal } from './goals.ts';
 import { splitGoalClause } from './query.parser.ts';
 
 /** Throws the API's 400 error (ApiError) naming the first problem. */
-export function checkSegment(clauses: readonly FilterClause[], goals: readonly Goal[], limits: FilterLimits): void {
+export function checkSegment(clauses: readonly FilterClause[], goals: readonly Goal[], limits: FilterLimits, properties: readonly string[] = []): void {
   const { goal, rest } = splitGoalClause(clauses);
   if (goal !== undefined) findGoal(goals, goal);
-  parseFilterClauses(rest, limits, undefined, 'segment filter');
+  parseFilterClauses(rest, limits, undefined, 'segment filter', properties);
 }

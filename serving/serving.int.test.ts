@@ -37,7 +37,7 @@ const BLOG_ZONE = 'Asia/Kolkata';
 /** A saved segment of the shop: desktop visits from outside Germany, not in Edge. */
 const SEGMENT = { name: 'Desktop abroad', filters: [['is', 'device', ['desktop']], ['is_not', 'country', ['DE']], ['contains_not', 'browser', ['Edge']]] as [string, string, string[]][] };
 const GOALS = [{ name: 'Docs', page: '/docs/*' }, { name: 'Signup', event: 'signup' }];
-const sites = parseSites({ sites: [{ id: 'shop', writeKey: 'wk_shop_integration', readKey: KEY, segments: [SEGMENT], goals: GOALS }, { id: 'blog', writeKey: 'wk_blog_integration', readKey: BLOG_KEY, timezone: BLOG_ZONE }] });
+const sites = parseSites({ sites: [{ id: 'shop', writeKey: 'wk_shop_integration', readKey: KEY, segments: [SEGMENT], goals: GOALS, properties: ['plan'] }, { id: 'blog', writeKey: 'wk_blog_integration', readKey: BLOG_KEY, timezone: BLOG_ZONE }] });
 const truth = (from: number, to: number, filters?: TruthRange['filters']) => truthTotals(events, { site: 'shop', from, to, filters });
 /** HyperLogLog: 0.81% standard error; allow 3% or 2 visitors on the small hourly counts. */
 const closeToUniques = (got: number, want: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(Math.max(2, want * 0.03));
@@ -73,7 +73,7 @@ const STORES: Record<'duckdb' | 'clickhouse', () => BatchStore> = {
 };
 
 beforeAll(async () => {
-  fx = await startPipeline(testConfig(), { events, speedTtlMs: 96 * H });
+  fx = await startPipeline(testConfig(), { events, speedTtlMs: 96 * H, propertyKeys: (site) => sites.get(site)?.properties ?? [] });
 }, 180_000);
 
 afterAll(async () => {
@@ -380,6 +380,14 @@ describe('dashboard in headless Chromium', () => {
         expect(want.results.length, dimension).toBeGreaterThan(1);
         expect(await acquisition(), dimension).toEqual({ labels: want.results.map((r: Row) => r.dimensions[0]), data: want.results.map((r: Row) => r.metrics[0]) });
       }
+      // Custom properties: the site's listed key, its custom events by value as the API answers them.
+      await page.waitForFunction(() => (window as unknown as { twinlane: { charts: Record<string, unknown> } }).twinlane.charts.property !== undefined, undefined, { timeout: 30_000 });
+      const plans = (await ask('/v1/sites/shop/breakdown/event:props:plan?metric=events&limit=10&period=7d')).json();
+      expect(plans.results.map((r: Row) => r.dimensions[0]).sort()).toEqual(['free', 'pro']);
+      expect(await page.evaluate(() => {
+        const c = (window as unknown as { twinlane: { charts: Record<string, { data: { labels: string[]; datasets: { data: (number | null)[] }[] } }> } }).twinlane.charts.property!;
+        return { labels: c.data.labels, data: c.data.datasets[0]!.data };
+      })).toEqual({ labels: plans.results.map((r: Row) => r.dimensions[0]), data: plans.results.map((r: Row) => r.metrics[0]) });
       const funnel = shown.responses.funnel as { steps: { step: string; visitors: number }[] };
       expect(shown.funnel.data[0]).toEqual(funnel.steps.map((x) => x.visitors));
       expect(funnel.steps[0]!.visitors).toBeGreaterThan(0);
@@ -401,6 +409,8 @@ describe('dashboard in headless Chromium', () => {
       // year-over-year comparison reloads the panels: those the speed store cannot answer under
       // filters say so (serving/README.md's 422 list), the series and the table are filtered.
       expect(await page.$$eval('#segment option', (os) => os.map((o) => o.textContent))).toEqual(['none', SEGMENT.name]);
+      // The filter builder offers the listed property as a dimension.
+      expect(await page.$$eval('#f-dim option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toContain('event:props:plan');
       await page.selectOption('#segment', SEGMENT.name);
       await page.selectOption('#f-op', 'is_not');
       await page.selectOption('#f-dim', 'browser');
@@ -410,7 +420,7 @@ describe('dashboard in headless Chromium', () => {
       await page.click('#controls button[type="submit"]');
       await page.waitForFunction((n) => (window as unknown as { twinlane: { loads: number } }).twinlane.loads > n, loads, { timeout: 30_000 });
       const after = await page.evaluate(() => (window as unknown as { twinlane: { errors: string[]; responses: Record<string, { query: { segment?: string; filters: unknown[] }; comparison?: { mode: string }; results: Row[] }> } }).twinlane);
-      for (const e of after.errors) expect(e).toMatch(/^(totals|page|referrer|country|device|goals|goalRates): speed /);
+      for (const e of after.errors) expect(e).toMatch(/^(totals|page|referrer|country|device|goals|goalRates|property): speed /);
       expect(after.responses.series!.query.segment).toBe(SEGMENT.name);
       expect(after.responses.series!.comparison!.mode).toBe('year_over_year');
       expect(after.responses.series!.query.filters).toContainEqual(['is_not', 'browser', ['Firefox', 'Safari']]);

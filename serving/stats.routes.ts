@@ -190,6 +190,12 @@ export function registerStatsRoutes(app: FastifyInstance, deps: RouteDeps): void
     return { segments: (sites.get(req.params.site)?.segments ?? []).map((g) => ({ name: g.name, filters: g.filters })) };
   });
 
+  app.get<{ Params: { site: string } }>('/v1/sites/:site/properties', async (req) => {
+    authorizeSite(sites, req.params.site, readKeyOf(req));
+    checkParams(req.query as Params, 'plain');
+    return { properties: [...(sites.get(req.params.site)?.properties ?? [])] };
+  });
+
   app.get<{ Params: { site: string } }>('/v1/sites/:site/coverage', async (req) => {
     authorizeSite(sites, req.params.site, readKeyOf(req));
     checkParams(req.query as Params, 'plain');

@@ -136,6 +136,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'e' then
     sliced('HSET', key, items, 4000)
+  elseif op[2] == 'n' then
+    for j = 1, #items, 2 do redis.call('HSETNX', key, items[j], items[j + 1]) end
   elseif op[2] == 'h' then
     local n = redis.call('HLEN', key)
     for j = 1, #items, 2 do
@@ -324,6 +326,10 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     op(once, keys.visitorsDay(day), 'p', exp, [...d.visitors]);
   }
   if (minutes.length > 0) once.push([keyList.push(keys.index), 'i', '0', minutes]);
+  // The first minute each listed property key was kept from: a reader never takes an earlier minute's missing values for none.
+  const since = new Map<string, number>();
+  for (const m of rollup.minutes.values()) if (m.props) for (const k of m.props.keys()) if (!since.has(k.slice(1)) || since.get(k.slice(1))! > m.minute) since.set(k.slice(1), m.minute);
+  op(cas, keys.propsSince, 'n', 0, [...since].flatMap(([k, min]) => [k, String(min)]));
   let visits: [number, string[], [number, string, string[]][], [number, string, (string | number)[]][]] = [0, [], [], []];
   if (rollup.visits.size > 0) {
     const plan = cutVisits(keys, rollup.visits, priorStates, sessionIdleMs, ttlMs);

@@ -17,6 +17,7 @@
  *   P:{s}:rfh:<hour>         zset   hours unions hours, not thousands of minutes
  *   P:{s}:pr:<k>:<min>:<key>  zset  a listed custom property's value → human page views (k = p) or
  *   P:{s}:prh:<k>:<hour>:<key> zset custom events (k = e), per minute and per epoch hour (capped like pages)
+ *   P:{s}:prk                hash   listed property key → the first epoch minute its values were kept from
  *   P:{s}:ch:<hour>          hash   the aggregate counter fields of an epoch hour (no tuples)
  *   P:{s}:uh:<hour>          HLL    human visitors of the hour
  *   P:{s}:sh:<hour>          HLL    human sessions of the hour
@@ -155,6 +156,10 @@ export class SiteKeys {
   }
   referrers(min: number): string {
     return `${this.base}:rf:${min}`;
+  }
+  /** Listed property key → the first minute its values were kept from (the speed consumer reads the sites file). */
+  get propsSince(): string {
+    return `${this.base}:prk`;
   }
   /** A listed custom property's values: `kind` p (human page views) or e (custom events). */
   props(min: number, kind: PropKind, key: string): string {

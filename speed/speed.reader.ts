@@ -245,6 +245,13 @@ export class SpeedReader implements ViewReader {
       }
       const key = propKeyOf(prop);
       const kind = q.metric === 'pageviews' ? 'p' : 'e';
+      if (minutes.length === 0) return [];
+      // Minutes with events from before the key was listed hold none of its values: no answer rather than no rows.
+      const since = await this.deps.redis.hget(keys.propsSince, key).catch((err: unknown) => this.fail(err));
+      const unkept = since === null ? minutes.at(-1)! : Number(since) - 1;
+      if (unkept >= minutes[0]! && (await this.deps.redis.zcount(keys.index, minutes[0]!, unkept).catch((err: unknown) => this.fail(err))) > 0) {
+        throw new UnsupportedQueryError(`speed keeps the values of the property "${key}" only from ${since === null ? 'when the sites file lists it and an event arrives' : new Date(Number(since) * MINUTE_MS).toISOString()} on; ask from then, or source=batch`);
+      }
       return this.topMembers(keys, unionSources(minutes, (m) => keys.props(m, kind, key), (h) => keys.propsHour(h, kind, key)), q.limit);
     }
     if (dims.length > 1 && dims.some((d) => d === 'page' || d === 'referrer')) {

@@ -238,6 +238,19 @@ export class PipelineHarness {
     }
   }
 
+  /** A breakdown through the query API: each row's values and its metric. */
+  async breakdown(site: string, from: number, to: number, dimensions: string[], metric: string): Promise<{ values: string[]; count: number | null }[]> {
+    const readKey = this.sites().find((s) => s.id === site)!.readKey;
+    const res = await fetch(`http://127.0.0.1:${this.ports.serving}/api/v2/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ site_id: site, metrics: [metric], date_range: [new Date(from).toISOString(), new Date(to).toISOString()], dimensions, pagination: { limit: 1000 } }),
+    });
+    const body = (await res.json()) as { results?: { dimensions: string[]; metrics: (number | null)[] }[] };
+    if (!res.ok || !body.results) throw new Error(`serving answered ${res.status} for a ${dimensions.join(' × ')} breakdown: ${JSON.stringify(body).slice(0, 500)}`);
+    return body.results.map((r) => ({ values: r.dimensions, count: r.metrics[0] ?? null }));
+  }
+
   async series(site: string, from: number, to: number, grain: 'hour' | 'day', metrics: string[]): Promise<SeriesRow[]> {
     const readKey = this.sites().find((s) => s.id === site)!.readKey;
     const url = `http://127.0.0.1:${this.ports.serving}/v1/sites/${site}/series?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&grain=${grain}&metrics=${metrics.join(',')}`;

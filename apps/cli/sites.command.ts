@@ -1,5 +1,5 @@
 /**
- * `twinlane sites add|list|rotate-key|remove|goal add|list|remove|segment add|list|remove`: manages the sites file (SITES_FILE, or --file).
+ * `twinlane sites add|list|rotate-key|remove|goal add|list|remove|property add|list|remove|segment add|list|remove`: manages the sites file (SITES_FILE, or --file).
  * New keys are printed once and stored only as hashes; the collector and the serving API pick the
  * change up within SITES_RELOAD_INTERVAL, without a restart.
  */
@@ -122,6 +122,37 @@ export function sitesCommand(): Command {
       console.error(`goal "${name}" removed from ${site}`);
     });
 
+  // Custom properties (serving/README.md): the keys offered as `event:props:<key>` dimensions and filters, and kept by the speed store.
+  const property = sites.command('property').description("a site's custom property keys: breakdowns and filters by event:props:<key> (speed keeps the listed keys only)");
+  property
+    .command('add')
+    .argument('<site>', 'site id')
+    .argument('<key>', 'the property name as events carry it, e.g. plan')
+    .addOption(fileOption())
+    .action((site: string, key: string, o: { file?: string }) => {
+      fileOf(o).addProperty(site, key);
+      console.error(`property "${key}" listed for ${site}; the serving API and the speed consumers take it within SITES_RELOAD_INTERVAL (speed keeps its values from then on; batch has them all)`);
+    });
+  property
+    .command('list')
+    .argument('<site>', 'site id')
+    .addOption(fileOption())
+    .option('--json', 'print as JSON')
+    .action((site: string, o: { file?: string; json?: boolean }) => {
+      const keys = fileOf(o).properties(site);
+      if (o.json) console.log(JSON.stringify(keys));
+      else for (const k of keys) console.log(k);
+    });
+  property
+    .command('remove')
+    .argument('<site>', 'site id')
+    .argument('<key>', 'property name')
+    .addOption(fileOption())
+    .action((site: string, key: string, o: { file?: string }) => {
+      fileOf(o).removeProperty(site, key);
+      console.error(`property "${key}" no longer listed for ${site}`);
+    });
+
   // Saved segments (serving/README.md): `segment=<name>` ANDs their clauses with a query's.
   const segment = sites.command('segment').description("a site's saved segments: named filter sets a query applies with segment=<name>");
   segment
@@ -135,7 +166,7 @@ export function sitesCommand(): Command {
       const filters = segmentClauses(o.filters);
       const goals = file.goals(site);
       try {
-        checkSegment(filters, goals, DEFAULT_SERVING_OPTIONS);
+        checkSegment(filters, goals, DEFAULT_SERVING_OPTIONS, file.properties(site));
       } catch (err) {
         throw new UsageError('BAD_SEGMENT', `segment "${name}": ${(err as Error).message}`);
       }

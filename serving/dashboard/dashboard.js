@@ -235,6 +235,8 @@
       device: top('device', 'visitors'),
       // Channels and UTM tags by page views: the speed store keeps no visitors per channel or tag.
       acquisition: top($('acquisition-dim').value, 'pageviews'),
+      // A listed custom property's values (the sites file's properties); none listed: no panel query.
+      ...($('property-key').value ? { property: top(`event:props:${$('property-key').value}`, $('property-metric').value) } : {}),
       funnel: api(`/v1/sites/${encodeURIComponent(site)}/funnel?steps=${steps}&${range}`),
       goals: query(sel, { metrics: ['conversions'], dimensions: ['event:goal'], pagination: { limit: 20 } }),
       goalRates: query(sel, { metrics: ['conversion_rate'], dimensions: ['event:goal'], pagination: { limit: 20 }, source: 'batch' }),
@@ -262,6 +264,7 @@
       else if (name === 'goals') renderGoals(r.value, settled[names.indexOf('goalRates')].status === 'fulfilled' ? settled[names.indexOf('goalRates')].value : null);
       else if (name === 'goalRates') return;
       else if (name === 'twoDim') fillTable('two-dim', r.value.results.map((x) => [...x.dimensions, fmtValue('pageviews', x.metrics[0])]));
+      else if (name === 'property') renderBars(name, r.value, $('property-metric').value === 'events' ? 'Custom events' : 'Page views');
       else renderBars(name, r.value, name === 'page' || name === 'referrer' || name === 'acquisition' ? 'Page views' : 'Visitors');
     });
     state.errors = errors;
@@ -297,6 +300,24 @@
       }
     }).catch((err) => state.errors.push(`segments: ${err.message}`));
     $('acquisition-dim').addEventListener('change', () => loadAll());
+    // The site's listed custom properties: the property panel's keys, and the filter builder's dimensions.
+    api(`/v1/sites/${encodeURIComponent(site)}/properties`).then((res) => {
+      state.responses.properties = res;
+      if (res.properties.length) $('property-key').textContent = '';
+      for (const key of res.properties) {
+        const o = document.createElement('option');
+        o.value = key;
+        o.textContent = key;
+        $('property-key').appendChild(o);
+        const f = document.createElement('option');
+        f.value = `event:props:${key}`;
+        f.textContent = `property ${key}`;
+        $('f-dim').appendChild(f);
+      }
+      if (res.properties.length) loadAll();
+    }).catch((err) => state.errors.push(`properties: ${err.message}`));
+    $('property-key').addEventListener('change', () => loadAll());
+    $('property-metric').addEventListener('change', () => loadAll());
     $('controls').addEventListener('submit', (e) => {
       e.preventDefault();
       loadAll();

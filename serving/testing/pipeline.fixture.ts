@@ -5,6 +5,7 @@
  * reads Redis and the Parquet views exactly as in production. Everything it creates is
  * registered with testing/helpers.ts for clean-up.
  */
+import type { PropertyKeys } from '../../speed/types.ts';
 import type { RedisClient } from '../../core/redis-client.ts';
 import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
 import type { ConfigValues } from '../../core/config.ts';
@@ -40,6 +41,8 @@ export interface PipelineOptions {
   log?: (line: string) => void;
   /** Logger of the archiver and the speed consumer (silent by default). */
   logger?: Logger;
+  /** The sites' listed custom property keys the speed consumer keeps values of (none by default). */
+  propertyKeys?: PropertyKeys;
 }
 
 async function counterValue(metrics: Metrics, name: string): Promise<number> {
@@ -76,7 +79,7 @@ export async function startPipeline(config: ConfigValues, o: PipelineOptions): P
   const keyPrefix = prefix + 'speed';
   const options = speedOptions(config, { topic, groupId: uniqueName('speed'), keyPrefix, ttlMs: o.speedTtlMs, sessionTimeoutMs: o.sessionTimeoutMs ?? 10_000 });
   // No watermark for the speed consumer: it keeps both sides of W, so the merge rule is what decides.
-  const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options, onFatal });
+  const consumer = new SpeedConsumer({ kafka, redis, codec: new EventCodec(registry, topic), deadLetters, watermark: { watermark: async () => null }, logger, metrics, options, onFatal, ...(o.propertyKeys ? { propertyKeys: o.propertyKeys } : {}) });
   const archiverGroup = uniqueName('lake');
   const archiver = new LakeArchiver(
     { kafka, codec: new EventCodec(registry, topic), deadLetters, logger, metrics, onFatal },
