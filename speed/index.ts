@@ -5,6 +5,6 @@ export { SpeedMaintenance, type MaintenanceDeps } from './maintenance.job.ts';
 export { SpeedKeys } from './redis.keys.ts';
 export { WatermarkCache, NO_WATERMARK } from './watermark.cache.ts';
 export { speedOptions, SPEED_DEFAULTS, type SpeedOptions } from './options.ts';
-export type { RealtimeSnapshot } from './types.ts';
+export type { PropertyKeys, RealtimeSnapshot } from './types.ts';
 export { RebuildJob, REBUILD_SEEK_GRACE_MS, type RebuildDeps, type RebuildRequest, type RebuildResult } from './rebuild.job.ts';
 export { SpeedFormatMarker } from './format.marker.ts';

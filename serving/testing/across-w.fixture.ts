@@ -9,7 +9,7 @@ import { writeLakeEvents } from '../../batch/testing/lake.fixture.ts';
 import type { contractData } from '../../core/views.contract.ts';
 import { SpeedKeys, SpeedReader } from '../../speed/index.ts';
 import { applyEvents } from '../../speed/testing/speed.fixture.ts';
-import type { PropertyKeys } from '../../speed/types.ts';
+import type { PropertyKeys } from '../../speed/index.ts';
 import { onCleanup, tempDir, testConfig, testRedis } from '../../testing/helpers.ts';
 import type { BatchViews } from '../types.ts';
 import type { MergeContext } from '../view.merger.ts';

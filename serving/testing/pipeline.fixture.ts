@@ -5,7 +5,7 @@
  * reads Redis and the Parquet views exactly as in production. Everything it creates is
  * registered with testing/helpers.ts for clean-up.
  */
-import type { PropertyKeys } from '../../speed/types.ts';
+import type { PropertyKeys } from '../../speed/index.ts';
 import type { RedisClient } from '../../core/redis-client.ts';
 import { BatchReader, LakeArchiver, runBatch, type RunRecord } from '../../batch/index.ts';
 import type { ConfigValues } from '../../core/config.ts';
