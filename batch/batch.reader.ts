@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LIST, VARCHAR, listValue, timestampValue, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import { UsageError } from '../core/errors.ts';
-import { breakdownDimensions, breakdownKey, calendarOf, conditionValues, DIMENSIONS, isFiltered, isPropDimension, type AnyDimension, reportingCurrency, type FilterCondition, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionValues, DIMENSIONS, isFiltered, isPropDimension, isVisitPageDimension, type AnyDimension, type VisitPageDimension, reportingCurrency, type FilterCondition, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Dimension, type Filters, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import { num, openDuckDB, type DuckDB, type DuckDBOptions } from '../core/duckdb.ts';
 import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from '../core/day-sketches.ts';
 import { Holdings, type TieredTable } from '../core/retention.ts';
@@ -30,7 +30,17 @@ function toRollup(r: Record<string, unknown>): RollupRow {
 
 /** A fixed dimension, or a custom property (the day's events hold every property). */
 function known(d: AnyDimension): boolean {
-  return isPropDimension(d) || DIMENSIONS.includes(d);
+  return isPropDimension(d) || (!isVisitPageDimension(d) && DIMENSIONS.includes(d));
+}
+
+/**
+ * A visit's entry (exit) page as the breakdown takes it (`first`/`last` page of its human page
+ * views by time, ties by path), over the same files and range as the events (eventsSource's
+ * parameters), before the other filters: the visits whose page passes the condition.
+ */
+function visitPageSql(c: FilterCondition, dimension: VisitPageDimension, i: number): string {
+  const pick = dimension === 'entry_page' ? 'first(page ORDER BY event_time, page)' : 'last(page ORDER BY event_time, page)';
+  return ` AND session_id IN (SELECT session_id FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts AND type = 'pageview' AND NOT is_bot GROUP BY session_id HAVING ${conditionSql(c, pick, (j) => `$c${i}_${j}`)})`;
 }
 
 /**
@@ -46,8 +56,9 @@ function filterSql(filters: Filters | undefined, params: Params, conditions?: re
     params[`f_${dim}`] = value;
   }
   (conditions ?? []).forEach((c, i) => {
-    if (!known(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
-    sql += ` AND ${conditionSql(c, columnSql(c.dimension), (j) => `$c${i}_${j}`)}`;
+    if (isVisitPageDimension(c.dimension)) sql += visitPageSql(c, c.dimension, i);
+    else if (!known(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    else sql += ` AND ${conditionSql(c, columnSql(c.dimension), (j) => `$c${i}_${j}`)}`;
     conditionValues(c).forEach((v, j) => (params[`c${i}_${j}`] = v));
   });
   return sql;

@@ -10,7 +10,7 @@ import { DaySketchMerger, sketchedIdSets, wholeSketchedDays, type IdSets } from 
 import { UsageError } from '../core/errors.ts';
 import { Holdings, type RetentionTiers, type TieredTable } from '../core/retention.ts';
 import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../core/rollups.ts';
-import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, isPropDimension, type AnyDimension, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, isPropDimension, isVisitPageDimension, type AnyDimension, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
 import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql } from './views.sql.ts';
@@ -135,7 +135,11 @@ export class ClickHouseSnapshot implements ViewReader {
   private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>, conditions?: readonly FilterCondition[]): string | null {
     const dirs = this.dirs(from, to, skip);
     if (dirs.length === 0) return null;
-    return `(SELECT * FROM ${this.table('events')} WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}${filterSql(filters, conditions)})`;
+    const range = `WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}`;
+    // A visit's pages are read from the local table: shards split by site (SHARDING_KEY), so each
+    // shard holds every event of a visit, and a Distributed table inside IN is refused (distributed_product_mode).
+    const local = `FROM ${qualifiedName(this.loc.database, viewTable('events'))} ${range}`;
+    return `(SELECT * FROM ${this.table('events')} ${range}${filterSql(filters, conditions, local)})`;
   }
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
@@ -348,16 +352,16 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 }
 
+/** A fixed dimension, or a custom property (the view events hold every property). */
+function known(d: AnyDimension): boolean {
+  return isPropDimension(d) || (!isVisitPageDimension(d) && DIMENSIONS.includes(d));
+}
+
 /**
  * ViewReader over the current ClickHouse version; each call reads the pointer (one tiny query,
  * reused for `pointerCacheMs`), so a published or rolled-back version is used by the next query
  * after that. Manifests are immutable and cached by version.
  */
-/** A fixed dimension, or a custom property (the view events hold every property). */
-function known(d: AnyDimension): boolean {
-  return isPropDimension(d) || DIMENSIONS.includes(d);
-}
-
 export class ClickHouseViewsReader implements ViewReader, WatermarkSource {
   readonly source = 'batch' as const;
   readonly exact = true;

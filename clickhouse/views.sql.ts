@@ -8,7 +8,7 @@
  * checked here.
  */
 import { conditionSqlOf, dimensionColumn, DIMENSION_COLUMNS } from '../core/rollups.ts';
-import { conditionValues, DIMENSIONS, isPropDimension, MISSING_PROPERTY_LABEL, UnsupportedQueryError, type AnyDimension, type Dimension, type FilterCondition, type Filters, type Grain } from '../core/views.ts';
+import { conditionValues, DIMENSIONS, isPropDimension, isVisitPageDimension, MISSING_PROPERTY_LABEL, UnsupportedQueryError, type AnyDimension, type Dimension, type FilterCondition, type Filters, type Grain } from '../core/views.ts';
 import { UsageError } from '../core/errors.ts';
 import { quoteString } from './sql.quote.ts';
 
@@ -33,7 +33,7 @@ export function columnSql(d: AnyDimension): string {
  * `AND col = '…'` for each filter and each condition (`position` is the substring test of 18.16 and
  * today's releases alike); only the fixed dimension columns can appear.
  */
-export function filterSql(filters: Filters | undefined, conditions?: readonly FilterCondition[]): string {
+export function filterSql(filters: Filters | undefined, conditions?: readonly FilterCondition[], scope?: string): string {
   let sql = '';
   for (const [dim, value] of Object.entries(filters ?? {})) {
     if (value === undefined) continue;
@@ -41,9 +41,17 @@ export function filterSql(filters: Filters | undefined, conditions?: readonly Fi
     sql += ` AND ${DIMENSION_COLUMNS[dim as Dimension]} = ${quoteString(value)}`;
   }
   for (const c of conditions ?? []) {
-    if (!isPropDimension(c.dimension) && !DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
     const values = conditionValues(c);
-    sql += ` AND ${conditionSqlOf(c, columnSql(c.dimension), (j) => quoteString(values[j]!), (col, v) => `position(${col}, ${v}) > 0`, (col, v) => `match(${col}, ${v})`)}`;
+    const condition = (column: string) => conditionSqlOf(c, column, (j) => quoteString(values[j]!), (col, v) => `position(${col}, ${v}) > 0`, (col, v) => `match(${col}, ${v})`);
+    if (isVisitPageDimension(c.dimension)) {
+      // The visits whose first (last) human page view of the range (`scope`: its events, before the filters) passes; ties in time by path.
+      if (scope === undefined) throw new UnsupportedQueryError(`a filter on ${c.dimension} needs the range's events`);
+      const pick = c.dimension === 'entry_page' ? 'argMin(page, tuple(event_ms, page))' : 'argMax(page, tuple(event_ms, page))';
+      sql += ` AND session_id IN (SELECT session_id ${scope} AND type = 'pageview' AND is_bot = 0 GROUP BY session_id HAVING ${condition(pick)})`;
+      continue;
+    }
+    if (!isPropDimension(c.dimension) && !DIMENSIONS.includes(c.dimension)) throw new UnsupportedQueryError(`unknown filter dimension "${c.dimension}"`);
+    sql += ` AND ${condition(columnSql(c.dimension))}`;
   }
   return sql;
 }

@@ -3,7 +3,7 @@
  * clickhouse/ on ClickHouse tables) so both answer from the same rows the same way: the columns
  * of a rollup row, the dimension columns of the day's events, and a rollup row's metric values.
  */
-import { isPropDimension, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type Metric } from './views.ts';
+import { isPropDimension, isVisitPageDimension, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type Metric } from './views.ts';
 
 /** Columns of a rollup row (minute, hour and day tables, and the readers' on-the-fly answers). */
 export const ROLLUP_METRIC_COLUMNS = ['pageviews', 'visitors', 'sessions', 'events', 'purchases', 'revenue_micros', 'bounces', 'duration_ms', 'bot_pageviews'] as const;
@@ -33,6 +33,7 @@ export const DIMENSION_COLUMNS: Record<Dimension, string> = {
  * custom property's value by the store's `property(key)` expression (missing or empty: `(none)`).
  */
 export function dimensionColumn(d: AnyDimension, property: (key: string) => string): string {
+  if (isVisitPageDimension(d)) throw new RangeError(`${d} is a visit's page, not a column of the events: stores filter by it through visitPageFilterSql`);
   return isPropDimension(d) ? property(propKeyOf(d)) : DIMENSION_COLUMNS[d];
 }
 

@@ -411,6 +411,37 @@ export function viewReaderContract(name: string, makeReader: MakeReader, options
       if (!options.refuses?.({ kind: 'breakdown', dimension: 'page', metric: 'pageviews', filters: {}, visitPage: 'entry' })) expect(answered, 'entry and exit pages answered at all').toBeGreaterThan(0);
     });
 
+    it("filters by a visit's entry or exit page (every operator, with other filters) in totals, series and breakdowns like the truth", async () => {
+      const site = data.sites[0]!;
+      const to2 = from + DAY + 5 * 3_600_000;
+      const entries = truthVisitPages(events, { site, from, to: to2, which: 'entry', metric: 'pageviews' }).map((r) => r.value);
+      expect(entries.length, 'visits enter on several pages').toBeGreaterThan(3);
+      const cases: { filters: Filters; conditions: FilterCondition[] }[] = [
+        { filters: {}, conditions: [{ op: 'is', dimension: 'entry_page', values: entries.slice(0, 2) }] },
+        { filters: { device: 'desktop' }, conditions: [{ op: 'is_not', dimension: 'entry_page', values: [entries[0]!] }] },
+        { filters: {}, conditions: [{ op: 'contains', dimension: 'exit_page', values: ['/docs', '/blog'] }, { op: 'is_not', dimension: 'country', values: ['US'] }] },
+        { filters: {}, conditions: [{ op: 'contains_not', dimension: 'exit_page', values: ['/products/'] }, { op: 'is', dimension: 'entry_page', values: entries.slice(0, 3) }] },
+      ];
+      let answered = 0;
+      for (const { filters, conditions } of cases) {
+        const label = `${JSON.stringify(filters)} ${conditions.map((c) => `${c.dimension} ${c.op} ${c.values.join('|')}`).join(' & ')}`;
+        const all = truthTotals(events, { site, from, to: to2 });
+        const want = truthTotals(events, { site, from, to: to2, filters, conditions });
+        expect(want.pageviews, `${label}: selects page views`).toBeGreaterThan(0);
+        expect(want.pageviews, `${label}: leaves page views out`).toBeLessThan(all.pageviews);
+        const metrics: Metric[] = ['pageviews', 'events', 'purchases', 'revenue', 'visitors', 'sessions'];
+        const r = await ask({ kind: 'totals', metrics, filters, conditions }, `totals ${label}`, () => reader.totals({ site, from, to: to2, metrics, filters, conditions }), (v) => expectValues(v, want, metrics, `totals ${label}`));
+        if (r === 'answered') answered++;
+        await ask({ kind: 'series', metrics: ['pageviews', 'visitors'], filters, conditions }, `series ${label}`, () => reader.series({ site, from, to: to2, grain: 'hour', metrics: ['pageviews', 'visitors'], filters, conditions }), (points) => {
+          const truth = truthSeries(events, { site, from, to: to2, grain: 'hour', filters, conditions });
+          expect(points.map((p) => p.start)).toEqual([...truth.keys()]);
+          for (const p of points) expectValues(p.values, truth.get(p.start)!, ['pageviews', 'visitors'], `series ${label} ${new Date(p.start).toISOString()}`);
+        });
+        await ask({ kind: 'breakdown', dimension: 'country', metric: 'pageviews', filters, conditions }, `country ${label}`, () => reader.breakdown({ site, from, to: to2, dimension: 'country', metric: 'pageviews', limit: 1_000, filters, conditions }), (rows) => expectRanked(rows, truthBreakdown(events, { site, from, to: to2, dimension: 'country', metric: 'pageviews', filters, conditions }), 1_000, false, `country ${label}`));
+      }
+      if (!options.refuses?.({ kind: 'totals', metrics: ['pageviews'], filters: {}, conditions: cases[0]!.conditions })) expect(answered, 'entry and exit page filters answered at all').toBeGreaterThan(0);
+    });
+
     it('answers totals over whole days and over ranges not aligned to hours, uniques over the whole range', async () => {
       const ranges: [number, number][] = [[from, to], [from + 5 * 3_600_000 + 17 * 60_000, from + DAY + 3 * 3_600_000]];
       for (const site of data.sites)

@@ -43,8 +43,19 @@ export type Dimension = (typeof DIMENSIONS)[number];
  * SPEED_MAX_MEMBERS values each (`(other)` beyond).
  */
 export type PropDimension = `prop:${string}`;
-/** A dimension of a breakdown or a filter condition: a fixed one or a custom property. */
-export type AnyDimension = Dimension | PropDimension;
+/**
+ * A visit's entry or exit page as a filter condition (`visit:entry_page`): an event passes when its
+ * visit's first (last) human page view within the query's range has a page passing the condition
+ * (ties in time: the smaller, the larger path). A visit without a human page view in the range has
+ * no entry page and passes no such condition. Breakdowns by them use BreakdownQuery.visitPage.
+ */
+export type VisitPageDimension = 'entry_page' | 'exit_page';
+/** A dimension of a breakdown or a filter condition: a fixed one, a custom property, or (conditions only) a visit's entry or exit page. */
+export type AnyDimension = Dimension | PropDimension | VisitPageDimension;
+
+export function isVisitPageDimension(d: string): d is VisitPageDimension {
+  return d === 'entry_page' || d === 'exit_page';
+}
 /** The row a store with a cap on values (speed: SPEED_MAX_MEMBERS per key and minute) counts the values past it under. */
 export const OTHER_VALUE = '(other)';
 
@@ -61,7 +72,7 @@ export function propKeyOf(d: PropDimension): string {
 }
 
 /** labelOf() for any dimension: a property missing or empty is MISSING_PROPERTY_LABEL. */
-export function labelOfAny(dimension: AnyDimension, value: string | null | undefined): string {
+export function labelOfAny(dimension: Dimension | PropDimension, value: string | null | undefined): string {
   if (isPropDimension(dimension)) return value === null || value === undefined || value === '' ? MISSING_PROPERTY_LABEL : value;
   return labelOf(dimension, value);
 }

@@ -72,7 +72,7 @@ describe('breakdowns by several dimensions across W', () => {
   });
 
   it.each([
-    ['an entry page filter', { dimensions: ['country'], filters: [['is', 'visit:entry_page', ['/']]] }, /breakdown dimensions only/],
+    ['an entry page filter on a value that is no page', { dimensions: ['country'], filters: [['is', 'visit:entry_page', ['x']]] }, /entry_page="x" is not valid: expected a URL path/],
     ['entry pages with another dimension', { dimensions: ['visit:entry_page', 'country'] }, /stands alone/],
     ['entry pages under a page filter', { dimensions: ['visit:exit_page'], filters: [['contains', 'page', ['/docs']]] }, /page filter/],
   ])('refuses %s with a 400', async (_n, over, message) => {

@@ -6,7 +6,7 @@
  * the stores bind or quote what passes. A single-valued `is` becomes an equality filter, the form
  * every store has a fast path for; everything else travels as a FilterCondition.
  */
-import { DIMENSIONS, FILTER_OPERATORS, isPropDimension, MISSING_LABEL, MISSING_PROPERTY_LABEL, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
+import { DIMENSIONS, FILTER_OPERATORS, isPropDimension, isVisitPageDimension, MISSING_LABEL, MISSING_PROPERTY_LABEL, propKeyOf, type AnyDimension, type Dimension, type FilterCondition, type FilterOperator, type Filters } from '../core/views.ts';
 import { CHANNELS } from '../core/channels.ts';
 import { badRequest } from './api.errors.ts';
 
@@ -93,39 +93,44 @@ export function parseDimension(name: string, what = 'dimension', properties: rea
     }
     return `prop:${key}`;
   }
+  const visitPage = /^(?:visit:)?(entry|exit)_page$/.exec(name);
+  if (visitPage) return visitPage[1] === 'entry' ? 'entry_page' : 'exit_page';
   return parseFixedDimension(name, what);
 }
 
 /** A fixed dimension by its API name (no custom property). */
 export function parseFixedDimension(name: string, what = 'dimension'): Dimension {
   const d = DIMENSION_ALIASES[name] ?? name;
-  if (/^(visit:)?(entry|exit)_page$/.test(name)) throw badRequest(`${what} "${name}": entry and exit pages are breakdown dimensions only, not filters yet`);
+  if (/^(visit:)?(entry|exit)_page$/.test(name)) throw badRequest(`${what} "${name}": entry and exit pages stand alone`);
   if (!(DIMENSIONS as readonly string[]).includes(d)) throw badRequest(`${what} "${name.slice(0, 64)}" is unknown; expected one of ${DIMENSIONS.join(', ')}`);
   return d as Dimension;
 }
 
-export function validateFilter(dimension: AnyDimension, raw: string): string {
+export function validateFilter(anyDimension: AnyDimension, raw: string): string {
+  // A visit's entry or exit page is a page, checked as one.
+  const dimension = isVisitPageDimension(anyDimension) ? 'page' : anyDimension;
   if (isPropDimension(dimension)) {
     if (raw === MISSING_PROPERTY_LABEL || PROPERTY_VALUE.test(raw)) return raw;
-    throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected a property value (1 to 1,000 characters, no control characters), or ${MISSING_PROPERTY_LABEL} for events without it`);
+    throw badRequest(`filter ${anyDimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected a property value (1 to 1,000 characters, no control characters), or ${MISSING_PROPERTY_LABEL} for events without it`);
   }
   // Every store names a missing value (no country, no UTM source...) by the contract's label.
   if (raw === MISSING_LABEL[dimension]) return raw;
   const value = dimension === 'country' ? raw.toUpperCase() : dimension === 'channel' ? (CHANNEL_NAMES.get(raw.toLowerCase()) ?? raw) : raw;
   const shape = FILTER_SHAPES[dimension];
-  if (!shape.re.test(value)) throw badRequest(`filter ${dimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
+  if (!shape.re.test(value)) throw badRequest(`filter ${anyDimension}=${JSON.stringify(raw.slice(0, 100))} is not valid: expected ${shape.expected}, or ${MISSING_LABEL[dimension]} for a missing value`);
   return value;
 }
 
 /** A `contains` value: a fragment of what the dimension holds; an empty one would match everything. */
-export function validateFragment(dimension: AnyDimension, raw: string): string {
+export function validateFragment(anyDimension: AnyDimension, raw: string): string {
+  const dimension = isVisitPageDimension(anyDimension) ? 'page' : anyDimension;
   const value = raw;
-  if (raw === '') throw badRequest(`filter ${dimension} contains "": an empty value would match everything`);
+  if (raw === '') throw badRequest(`filter ${anyDimension} contains "": an empty value would match everything`);
   if (isPropDimension(dimension)) {
-    if (!PROPERTY_VALUE.test(raw)) throw badRequest(`filter ${dimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of a property value (no control characters, at most 1,000)`);
+    if (!PROPERTY_VALUE.test(raw)) throw badRequest(`filter ${anyDimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of a property value (no control characters, at most 1,000)`);
     return value;
   }
-  if (!FRAGMENT_SHAPES[dimension].test(value)) throw badRequest(`filter ${dimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of ${FILTER_SHAPES[dimension].expected}`);
+  if (!FRAGMENT_SHAPES[dimension].test(value)) throw badRequest(`filter ${anyDimension} contains ${JSON.stringify(raw.slice(0, 100))} is not valid: expected a piece of ${FILTER_SHAPES[dimension].expected}`);
   return value;
 }
 
@@ -155,8 +160,8 @@ export function parseFilterClauses(clauses: readonly FilterClause[], limits: Fil
     if (list.length > limits.maxFilterValues) throw badRequest(`${what} ${op} on ${dimension}: at most ${limits.maxFilterValues} values (got ${list.length})`);
     const contains = op === 'contains' || op === 'contains_not';
     const values = [...new Set(list.map((v) => (contains ? validateFragment(dimension, v) : validateFilter(dimension, v))))];
-    // Equality filters are the fixed dimensions' fast path; a property always travels as a condition.
-    if (op === 'is' && values.length === 1 && !isPropDimension(dimension) && into.filters[dimension] === undefined) into.filters[dimension] = values[0]!;
+    // Equality filters are the fixed dimensions' fast path; a property or a visit's page always travels as a condition.
+    if (op === 'is' && values.length === 1 && !isPropDimension(dimension) && !isVisitPageDimension(dimension) && into.filters[dimension] === undefined) into.filters[dimension] = values[0]!;
     else into.conditions.push({ op: op as FilterOperator, dimension, values });
   }
   return into;
@@ -173,6 +178,7 @@ export function clausesOf(p: ParsedFilters): [FilterOperator, string, string[]][
  */
 /** How an answer names a dimension: a custom property as `event:props:<key>`, a fixed one by its name. */
 export function apiDimensionName(d: AnyDimension): string {
+  if (isVisitPageDimension(d)) return `visit:${d}`;
   return isPropDimension(d) ? `event:props:${propKeyOf(d)}` : d;
 }
 

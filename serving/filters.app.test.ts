@@ -60,6 +60,21 @@ describe('filter operators across W', () => {
     expect(b.query.filters.length).toBe(filters.length);
   });
 
+  it("filters by a visit's entry or exit page before W like the truth, and echoes them by their API names", async () => {
+    const from = DAY0;
+    const conditions: FilterCondition[] = [{ op: 'is', dimension: 'entry_page', values: ['/', '/pricing'] }, { op: 'contains_not', dimension: 'exit_page', values: ['/docs/'] }];
+    const r = await query({ metrics: ['pageviews', 'visitors', 'sessions'], date_range: [iso(from), iso(W)], filters: [['is', 'visit:entry_page', ['/', '/pricing']], ['contains_not', 'exit_page', ['/docs/']]] });
+    expect(r.statusCode, r.body).toBe(200);
+    const t = truthTotals(events, { site: 'shop', from, to: W, conditions });
+    expect(t.pageviews).toBeGreaterThan(0);
+    expect(t.pageviews).toBeLessThan(truthTotals(events, { site: 'shop', from, to: W }).pageviews);
+    expect(r.json().results[0].metrics).toEqual([t.pageviews, t.visitors, t.sessions]);
+    expect(r.json().query.filters).toEqual([['is', 'visit:entry_page', ['/', '/pricing']], ['contains_not', 'visit:exit_page', ['/docs/']]]);
+    const bad = await query({ metrics: ['pageviews'], date_range: [iso(from), iso(W)], filters: [['is', 'visit:entry_page', ['no-slash']]] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.message).toMatch(/expected a URL path starting with \//);
+  });
+
   it('takes the same filters as JSON in the GET aliases, with the dimension parameters', async () => {
     const filters = [['is_not', 'country', ['DE']]];
     const r = (await get(`/v1/sites/shop/totals?metrics=pageviews&from=${iso(W - 5 * H)}&to=${iso(NOW)}&device=mobile&filters=${encodeURIComponent(JSON.stringify(filters))}`)).json();

@@ -6,7 +6,7 @@
  * (memory-view.reader.contract.test.ts); the tests' expected numbers come from testing/truth.ts,
  * never from this reader.
  */
-import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, isPropDimension, labelOf, labelOfAny, propKeyOf, type AnyDimension, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
+import { breakdownDimensions, breakdownKey, calendarOf, conditionMatches, DEFAULT_CURRENCY, isPropDimension, isVisitPageDimension, labelOf, labelOfAny, propKeyOf, type AnyDimension, type PropDimension, type VisitPageDimension, UnsupportedQueryError, reportingCurrency, type BreakdownQuery, type FilterCondition, type BreakdownRow, type Coverage, type Dimension, type MetricValues, type RangeQuery, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader } from '../core/views.ts';
 import { assignVisits } from '../core/sessions.ts';
 import { channelOf } from '../core/channels.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
@@ -22,7 +22,7 @@ export interface MemoryViewOptions {
   sessionIdleMs?: number;
 }
 
-export function dimensionValue(e: TwinlaneEvent, d: AnyDimension): string {
+export function dimensionValue(e: TwinlaneEvent, d: Dimension | PropDimension): string {
   if (isPropDimension(d)) return labelOfAny(d, e.properties[propKeyOf(d)]);
   switch (d) {
     case 'page':
@@ -136,9 +136,28 @@ export class MemoryViewReader implements ViewReader {
     const to = Math.min(q.to, cov.to);
     const filters = Object.entries(q.filters ?? {}) as [Dimension, string][];
     const conditions = q.conditions ?? [];
-    return this.events.filter(
-      (e) => e.site_id === q.site && e.event_time >= from && e.event_time < to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => conditionMatches(c, dimensionValue(e, c.dimension))),
-    );
+    // A visit's entry (exit) page within the range, before the filters: computed once per condition kind.
+    const visitPages = new Map<VisitPageDimension, Map<string, string>>();
+    for (const c of conditions) if (isVisitPageDimension(c.dimension) && !visitPages.has(c.dimension)) visitPages.set(c.dimension, this.visitPages({ ...q, filters: {}, conditions: [] }, c.dimension === 'entry_page' ? 'entry' : 'exit'));
+    const passes = (e: TwinlaneEvent, c: FilterCondition): boolean => {
+      if (!isVisitPageDimension(c.dimension)) return conditionMatches(c, dimensionValue(e, c.dimension));
+      const page = visitPages.get(c.dimension)!.get(e.session_id);
+      return page !== undefined && conditionMatches(c, page);
+    };
+    return this.events.filter((e) => e.site_id === q.site && e.event_time >= from && e.event_time < to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => passes(e, c)));
+  }
+
+  /** Each visit's entry (exit) page among the human page views of `q` (ties in time: the smaller, the larger path). */
+  private visitPages(q: RangeQuery, which: 'entry' | 'exit'): Map<string, string> {
+    const pageOf = new Map<string, { t: number; page: string }>();
+    for (const e of this.select(q)) {
+      if (e.is_bot || e.type !== 'pageview') continue;
+      const page = dimensionValue(e, 'page');
+      const best = pageOf.get(e.session_id);
+      const better = !best || (which === 'entry' ? e.event_time < best.t || (e.event_time === best.t && page < best.page) : e.event_time > best.t || (e.event_time === best.t && page > best.page));
+      if (better) pageOf.set(e.session_id, { t: e.event_time, page });
+    }
+    return new Map([...pageOf].map(([k, v]) => [k, v.page]));
   }
 
   async series(q: SeriesQuery): Promise<SeriesPoint[]> {
@@ -178,7 +197,10 @@ export class MemoryViewReader implements ViewReader {
     const valuesOf = new Map<string, string[]>();
     for (const e of this.select(q)) {
       if (dims.includes('event_name') && e.type === 'pageview') continue;
-      const values = dims.map((d) => dimensionValue(e, d));
+      const values = dims.map((d) => {
+        if (isVisitPageDimension(d)) throw new UnsupportedQueryError(`${d} is a filter; a breakdown by it is visitPage`);
+        return dimensionValue(e, d);
+      });
       const v = dims.length > 1 ? breakdownKey(values) : values[0]!;
       valuesOf.set(v, values);
       groups.set(v, [...(groups.get(v) ?? []), e]);
@@ -193,17 +215,10 @@ export class MemoryViewReader implements ViewReader {
 
   /** Events grouped by their visit's entry (exit) page, taken over the range before the filters. */
   private visitPageBreakdown(q: BreakdownQuery): BreakdownRow[] {
-    const pageOf = new Map<string, { t: number; page: string }>();
-    for (const e of this.select({ ...q, filters: {}, conditions: [] })) {
-      if (e.is_bot || e.type !== 'pageview') continue;
-      const page = dimensionValue(e, 'page');
-      const best = pageOf.get(e.session_id);
-      const better = !best || (q.visitPage === 'entry' ? e.event_time < best.t || (e.event_time === best.t && page < best.page) : e.event_time > best.t || (e.event_time === best.t && page > best.page));
-      if (better) pageOf.set(e.session_id, { t: e.event_time, page });
-    }
+    const pageOf = this.visitPages({ ...q, filters: {}, conditions: [] }, q.visitPage!);
     const groups = new Map<string, TwinlaneEvent[]>();
     for (const e of this.select(q)) {
-      const v = pageOf.get(e.session_id)?.page;
+      const v = pageOf.get(e.session_id);
       if (v !== undefined) groups.set(v, [...(groups.get(v) ?? []), e]);
     }
     return [...groups]

@@ -15,7 +15,7 @@
  * equality filter of their dimension does: on tuple values as a predicate, on a page or referrer
  * set by summing or scanning its members, on visitor sketches by uniting the matching values'.
  */
-import { conditionMatches, isFiltered, isPropDimension, MISSING_LABEL, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Metric } from '../core/views.ts';
+import { conditionMatches, isFiltered, isPropDimension, isVisitPageDimension, MISSING_LABEL, UnsupportedQueryError, type Dimension, type FilterCondition, type Filters, type Metric } from '../core/views.ts';
 import { AGG, CURRENCY_INDEX, HLL_DIMS, KIND, NAME_SKETCH_DIM, TUPLE_DIMS, type TupleDim } from './redis.keys.ts';
 
 /** The event name page views carry (the collector names them so). */
@@ -77,6 +77,8 @@ function describe(filters: Filters, conditions: readonly FilterCondition[] = [])
 export function fixedConditions(conditions: readonly FilterCondition[], filters: Filters = {}): readonly (FilterCondition & { dimension: Dimension })[] {
   const prop = conditions.find((c) => isPropDimension(c.dimension));
   if (prop) throw new UnsupportedQueryError(`speed keeps custom properties apart from the dimension tuples, so it takes no filter on one (asked: ${describe(activeFilters(filters), conditions)})`);
+  const visitPage = conditions.find((c) => isVisitPageDimension(c.dimension));
+  if (visitPage) throw new UnsupportedQueryError(`speed keeps no pages per visit, so no filter on a visit's ${visitPage.dimension === 'entry_page' ? 'entry' : 'exit'} page (asked: ${describe(activeFilters(filters), conditions)})`);
   return conditions as readonly (FilterCondition & { dimension: Dimension })[];
 }
 

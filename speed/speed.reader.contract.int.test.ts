@@ -27,8 +27,9 @@ function speedRefuses(q: ContractQuery): boolean {
   const names = [...(q.filters.event_name !== undefined ? [q.filters.event_name] : []), ...conditions.filter((c) => c.dimension === 'event_name' && c.op === 'is').flatMap((c) => c.values)];
   const byName = dims.size === 1 && dims.has('event_name') && names.length > 0 && !names.includes('pageview') && conditions.every((c) => c.op === 'is' || c.op === 'matches');
   const oneSketchDim = (dims.size === 1 && (HLL_DIMS as readonly string[]).includes([...dims][0]!)) || byName;
-  // Custom properties: values per listed key apart from the tuples, page views and custom events only, no filter on one.
-  if ([...dims].some((d) => d.startsWith('prop:'))) return true;
+  // Custom properties: values per listed key apart from the tuples, page views and custom events only, no filter on one;
+  // no pages per visit, so no filter on a visit's entry or exit page.
+  if ([...dims].some((d) => d.startsWith('prop:') || d === 'entry_page' || d === 'exit_page')) return true;
   if (q.kind === 'breakdown') {
     if (q.visitPage) return true;
     const props = (q.dimensions ?? [q.dimension]).filter((d) => d.startsWith('prop:'));

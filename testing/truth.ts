@@ -230,7 +230,10 @@ function sessionKey(e: TwinlaneEvent, visits: Visits): string {
  * (goals' page paths) — the whole value fits one of the wildcard patterns (`*` any run).
  */
 function passes(e: TwinlaneEvent, c: FilterCondition): boolean {
-  const value = dimensionValue(e, c.dimension);
+  return passesValue(dimensionValue(e, c.dimension), c);
+}
+
+function passesValue(value: string, c: FilterCondition): boolean {
   switch (c.op) {
     case 'is':
       return c.values.some((v) => v === value);
@@ -260,7 +263,29 @@ function wildcardMatch(s: string, pattern: string): boolean {
 export function selectEvents(events: readonly TwinlaneEvent[], r: TruthRange): TwinlaneEvent[] {
   const filters = Object.entries(r.filters ?? {}).filter(([, v]) => v !== undefined) as [Dimension, string][];
   const conditions = r.conditions ?? [];
-  return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => passes(e, c)));
+  // A condition on a visit's entry or exit page: each visit's first (last) human page view in the range, before the filters.
+  const visits = conditions.some((c) => c.dimension === 'entry_page' || c.dimension === 'exit_page') ? visitsOf(events) : undefined;
+  const pages = new Map<string, Map<string, string>>();
+  for (const c of conditions) {
+    if ((c.dimension !== 'entry_page' && c.dimension !== 'exit_page') || pages.has(c.dimension)) continue;
+    const byVisit = new Map<string, { t: number; page: string }>();
+    for (const e of events) {
+      if (e.site_id !== r.site || e.event_time < r.from || e.event_time >= r.to || e.is_bot || e.type !== 'pageview') continue;
+      const key = sessionKey(e, visits!);
+      const page = dimensionValue(e, 'page');
+      const best = byVisit.get(key);
+      const entry = c.dimension === 'entry_page';
+      if (!best || (entry ? e.event_time < best.t || (e.event_time === best.t && page < best.page) : e.event_time > best.t || (e.event_time === best.t && page > best.page))) byVisit.set(key, { t: e.event_time, page });
+    }
+    pages.set(c.dimension, new Map([...byVisit].map(([k, v]) => [k, v.page])));
+  }
+  const pass = (e: TwinlaneEvent, c: FilterCondition): boolean => {
+    if (c.dimension !== 'entry_page' && c.dimension !== 'exit_page') return passes(e, c);
+    const page = pages.get(c.dimension)!.get(sessionKey(e, visits!));
+    // A visit without a human page view in the range has no entry page: it passes no condition on one.
+    return page !== undefined && passesValue(page, c);
+  };
+  return events.filter((e) => e.site_id === r.site && e.event_time >= r.from && e.event_time < r.to && filters.every(([d, v]) => dimensionValue(e, d) === v) && conditions.every((c) => pass(e, c)));
 }
 
 /**
