@@ -74,6 +74,7 @@ export function openApiDocument(): Record<string, unknown> {
               items: { type: 'object', properties: { from: { type: 'string' }, to: { type: 'string' }, reason: { type: 'string', examples: ['minute views are kept 7 days (RETENTION_VIEWS_MINUTE)'] } } },
             },
             uniques: str('How visitors were combined across W: union (ids into the sketch), sum-upper-bound, batch, speed'),
+            other: str("Set when a breakdown row is (other): the values the speed store kept no row of, past its cap per key and minute (SPEED_MAX_MEMBERS); that row has exact: false"),
             revenue: {
               type: 'object',
               description:

@@ -33,6 +33,28 @@ describe('rollupSite', () => {
     expect(r.maxOffset).toBe('1999');
   });
 
+  it("counts human page views and custom events per value of the site's listed properties only, (none) for a missing or empty one", () => {
+    const mixed = events.map((e, i) => ({ ...e, event: { ...e.event, properties: i % 4 === 0 ? { ...e.event.properties, author: i % 8 === 0 ? 'ada' : '' } : e.event.properties } }));
+    const r = rollupSite('alpha', mixed, null, ['plan', 'author'])!;
+    const sums = new Map<string, number>();
+    for (const m of r.minutes.values()) for (const [k, values] of m.props ?? []) for (const [v, n] of values) sums.set(`${k}=${v}`, (sums.get(`${k}=${v}`) ?? 0) + n);
+    const want = new Map<string, number>();
+    for (const { event: e } of mixed) {
+      if (e.is_bot || (e.type !== 'pageview' && e.type !== 'custom')) continue;
+      const kind = e.type === 'pageview' ? 'p' : 'e';
+      for (const key of ['plan', 'author']) {
+        const v = e.properties[key];
+        const k = `${kind}${key}=${v === undefined || v === '' ? '(none)' : v}`;
+        want.set(k, (want.get(k) ?? 0) + 1);
+      }
+    }
+    expect(want.get('eplan=pro')).toBeGreaterThan(0);
+    expect(want.get('pauthor=ada')).toBeGreaterThan(0);
+    expect(Object.fromEntries(sums)).toEqual(Object.fromEntries(want));
+    // Nothing listed: nothing kept.
+    expect([...rollupSite('alpha', mixed)!.minutes.values()].every((m) => m.props === undefined)).toBe(true);
+  });
+
   it('keeps the tuple counters consistent with the aggregates, missing values by their contract labels', () => {
     const r = rollupSite('alpha', events)!;
     for (const m of r.minutes.values()) {

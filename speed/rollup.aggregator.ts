@@ -3,7 +3,7 @@
  * thousands of events becomes a few hundred Redis operations (pre-aggregation is what lets
  * the speed layer outrun per-event commands by an order of magnitude, see MEASURED.md).
  */
-import { labelOf, labelOfAny } from '../core/views.ts';
+import { labelOf, MISSING_PROPERTY_LABEL } from '../core/views.ts';
 import { CHANNELS, channelOf, type Channel } from '../core/channels.ts';
 import type { RollupEvent } from './event.decoder.ts';
 import { AGG, HLL_DIMS, HLL_DIM_INDEX, KIND, NAME_SKETCH_DIM, NAME_SKETCHES_PER_MINUTE, SEP, revenueField, toMinute, type PropKind } from './redis.keys.ts';
@@ -322,7 +322,8 @@ function foldHuman(m: MinuteState, e: RollupEvent): void {
 /** Counts the event under its value of each listed property key (none or an empty one: `(none)`, as batch labels it). */
 function foldProps(m: MinuteState, kind: PropKind, properties: Readonly<Record<string, string>> | undefined, keys: readonly string[]): void {
   for (const key of keys) {
-    const value = labelOfAny(`prop:${key}`, properties?.[key]);
+    const raw = properties?.[key];
+    const value = raw === undefined || raw === '' ? MISSING_PROPERTY_LABEL : raw;
     const props = (m.props ??= new Map());
     let values = props.get(kind + key);
     if (!values) props.set(kind + key, (values = new Map()));
