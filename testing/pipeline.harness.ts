@@ -122,9 +122,10 @@ export class PipelineHarness {
     this.children.delete(name);
   }
 
-  async stop(): Promise<void> {
+  /** SIGTERM to `names` (default: every service) and waits for them to exit (SIGKILL after 20 s). */
+  async stop(names?: readonly HarnessService[]): Promise<void> {
     await Promise.all(
-      [...this.children.entries()].map(async ([name, c]) => {
+      [...this.children.entries()].filter(([name]) => names === undefined || names.includes(name)).map(async ([name, c]) => {
         if (c.exitCode !== null || !c.pid) return;
         c.kill('SIGTERM');
         const deadline = Date.now() + 20_000;
