@@ -74,6 +74,9 @@ const FRAGMENT_SHAPES: Record<Dimension, RegExp> = {
   currency: /^[A-Za-z()]{1,6}$/,
 };
 
+/** A UTF-16 surrogate without its pair. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Names of a custom property dimension: `event:props:<key>` (Plausible's), or `props:<key>`. */
 const PROPERTY_PREFIXES = ['event:props:', 'props:'];
 
@@ -158,6 +161,9 @@ export function parseFilterClauses(clauses: readonly FilterClause[], limits: Fil
     const list = typeof raw === 'string' ? [raw] : raw;
     if (list.length === 0) throw badRequest(`${what} ${op} on ${dimension}: give at least one value`);
     if (list.length > limits.maxFilterValues) throw badRequest(`${what} ${op} on ${dimension}: at most ${limits.maxFilterValues} values (got ${list.length})`);
+    // A lone UTF-16 surrogate has no UTF-8 form: no store could hold it, and one would read it as another value.
+    const broken = list.find((v) => typeof v === 'string' && LONE_SURROGATE.test(v));
+    if (broken !== undefined) throw badRequest(`${what} ${op} on ${apiDimensionName(dimension)}: ${JSON.stringify(broken.slice(0, 100))} holds a lone surrogate (not text)`);
     const contains = op === 'contains' || op === 'contains_not';
     const values = [...new Set(list.map((v) => (contains ? validateFragment(dimension, v) : validateFilter(dimension, v))))];
     // Equality filters are the fixed dimensions' fast path; a property or a visit's page always travels as a condition.

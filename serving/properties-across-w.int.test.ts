@@ -194,6 +194,7 @@ describe('custom properties as dimensions in the real stores, through the API', 
     ['an unlisted property in a filter', { filters: [['is', 'event:props:nope', ['x']]] }, /filter dimension "event:props:nope": "nope" is not a custom property/],
     ['an empty contains on a property', { filters: [['contains', 'event:props:plan', ['']]] }, /contains "": an empty value would match everything/],
     ['a control character in a property value', { filters: [['is', 'event:props:plan', ['a\u0001b']]] }, /is not valid: expected a property value/],
+    ['a lone surrogate in a property value', { filters: [['contains', 'event:props:plan', ['x\ud800']]] }, /event:props:plan: .* holds a lone surrogate/],
   ])('refuses %s with a 400 naming it', async (_name, over, message) => {
     const r = await query({ metrics: ['pageviews'], date_range: [iso(from), iso(W)], ...over });
     expect(r.statusCode, r.body).toBe(400);
