@@ -181,7 +181,7 @@ export function openApiDocument(): Record<string, unknown> {
           description:
             'Exists when the server is wired with exports (twinlane serving start). Raw events: one row per event id (earliest received time), erased visitors left out, ordered by event time, ' +
             'in the importable event shape (`twinlane import events` takes the file back); times ISO-8601 UTC in CSV and NDJSON. ' +
-            'Views: visitors.csv (day series of every metric) and one CSV per breakdown (pages, sources, utm_sources, countries, devices, browsers, operating_systems, custom_events), exact batch numbers, 10,000 rows each at most. ' +
+            'Views: visitors.csv (day series of every metric) and one CSV per breakdown (pages, sources, utm_sources, utm_mediums, utm_campaigns, utm_terms, utm_contents, channels, entry_pages, exit_pages, countries, devices, browsers, operating_systems, custom_events), exact batch numbers, 10,000 rows each at most. ' +
             'The body is streamed as an attachment. Two exports run at once per server; a third is refused with 429.',
           parameters: [
             siteParam,

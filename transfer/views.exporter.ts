@@ -1,9 +1,10 @@
 /**
  * A site's batch views over a range as a zip of CSV files, one per breakdown (like Plausible's
  * export): `visitors.csv` (the day series of every metric), then `pages.csv`, `sources.csv`
- * (referrers), `utm_sources.csv`, `countries.csv`, `devices.csv`, `browsers.csv`,
- * `operating_systems.csv` (visitors and page views per value) and `custom_events.csv` (events per
- * name). The zip is written to a stream as its entries are made (yazl), nothing held whole.
+ * (referrers), `utm_sources.csv`, `utm_mediums.csv`, `utm_campaigns.csv`, `utm_terms.csv`,
+ * `utm_contents.csv`, `channels.csv`, `entry_pages.csv` and `exit_pages.csv` (each visit's first and
+ * last page), `countries.csv`, `devices.csv`, `browsers.csv`, `operating_systems.csv` (visitors and
+ * page views per value) and `custom_events.csv` (events per name). The zip is written to a stream as its entries are made (yazl), nothing held whole.
  * Numbers are the batch views' (exact); a bucket the batch has not computed is left empty.
  */
 import { PassThrough, type Writable } from 'node:stream';
@@ -20,10 +21,17 @@ export interface ViewsExportRequest {
   zone?: string;
 }
 
-const BREAKDOWNS: { file: string; dimension: Dimension; metrics: ('visitors' | 'pageviews' | 'events')[] }[] = [
+const BREAKDOWNS: { file: string; dimension: Dimension; visitPage?: 'entry' | 'exit'; metrics: ('visitors' | 'pageviews' | 'events')[] }[] = [
   { file: 'pages.csv', dimension: 'page', metrics: ['visitors', 'pageviews'] },
   { file: 'sources.csv', dimension: 'referrer', metrics: ['visitors', 'pageviews'] },
   { file: 'utm_sources.csv', dimension: 'utm_source', metrics: ['visitors', 'pageviews'] },
+  { file: 'utm_mediums.csv', dimension: 'utm_medium', metrics: ['visitors', 'pageviews'] },
+  { file: 'utm_campaigns.csv', dimension: 'utm_campaign', metrics: ['visitors', 'pageviews'] },
+  { file: 'utm_terms.csv', dimension: 'utm_term', metrics: ['visitors', 'pageviews'] },
+  { file: 'utm_contents.csv', dimension: 'utm_content', metrics: ['visitors', 'pageviews'] },
+  { file: 'channels.csv', dimension: 'channel', metrics: ['visitors', 'pageviews'] },
+  { file: 'entry_pages.csv', dimension: 'page', visitPage: 'entry', metrics: ['visitors', 'pageviews'] },
+  { file: 'exit_pages.csv', dimension: 'page', visitPage: 'exit', metrics: ['visitors', 'pageviews'] },
   { file: 'countries.csv', dimension: 'country', metrics: ['visitors', 'pageviews'] },
   { file: 'devices.csv', dimension: 'device', metrics: ['visitors', 'pageviews'] },
   { file: 'browsers.csv', dimension: 'browser', metrics: ['visitors', 'pageviews'] },
@@ -57,7 +65,7 @@ export async function exportViews(reader: ViewReader, req: ViewsExportRequest, o
     for (const b of BREAKDOWNS) {
       const columns = new Map<string, Record<string, number>>();
       for (const metric of b.metrics) {
-        for (const row of await reader.breakdown({ ...range, dimension: b.dimension, metric, limit: BREAKDOWN_LIMIT })) {
+        for (const row of await reader.breakdown({ ...range, dimension: b.dimension, ...(b.visitPage ? { visitPage: b.visitPage } : {}), metric, limit: BREAKDOWN_LIMIT })) {
           const entry = columns.get(row.value) ?? {};
           entry[metric] = row.count;
           columns.set(row.value, entry);
