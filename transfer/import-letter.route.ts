@@ -157,7 +157,7 @@ export class ImportLetterRoute implements ReplayRoute {
   private async sink(importId: string): Promise<ImportLakeSink> {
     let s = this.sinks.get(importId);
     if (!s) {
-      s = new ImportLakeSink({ dataDir: this.deps.dataDir, importId: `${importId}${REPLAY_SUFFIX}`, duckdb: this.deps.duckdb, erasures: this.deps.erasures, eventType: this.deps.codec.type });
+      s = new ImportLakeSink({ dataDir: this.deps.dataDir, importId: `${importId}${REPLAY_SUFFIX}`, duckdb: this.deps.duckdb, erasures: this.deps.erasures });
       await s.open();
       s.recover(Number.MAX_SAFE_INTEGER);
       this.sinks.set(importId, s);

@@ -11,14 +11,13 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErasureList } from '../core/erasure.list.ts';
 import { InflightMarkers, lakePaths } from '../batch/index.ts';
-import { EventCodec, MemoryRegistryClient, type TwinlaneEvent } from '../schemas/index.ts';
+import type { TwinlaneEvent } from '../schemas/index.ts';
 import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { ImportLakeSink } from './import.lake.sink.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5);
-const eventType = new EventCodec(new MemoryRegistryClient(), 'events').type;
 
 /** Generated events re-timed: the `n`-th at `at(n)`, each with its own id. */
 function eventsAt(times: number[], seed: number): TwinlaneEvent[] {
@@ -66,7 +65,7 @@ describe('ImportLakeSink.recover', () => {
     const chunks = [[1, 2000], [2001, 4000], [4001, 6000]].map(([first, last]) => ({ first: String(first), last: String(last), file: fileOf(first!, last!) }));
     for (const c of chunks) await markers.write({ topic: `import~${importId}`, partition: 0, first: c.first, last: c.last, files: [c.file] });
 
-    const sink = new ImportLakeSink({ dataDir, importId, duckdb: { threads: 1, memoryLimit: '64MB' }, erasures: new ErasureList(dataDir, 5_000), eventType: new EventCodec(new MemoryRegistryClient(), 'events').type });
+    const sink = new ImportLakeSink({ dataDir, importId, duckdb: { threads: 1, memoryLimit: '64MB' }, erasures: new ErasureList(dataDir, 5_000) });
     await sink.open();
     try {
       // The checkpoint covers rows 1–4000: the second chunk was checkpointed, its marker not yet removed.
@@ -84,7 +83,7 @@ describe('ImportLakeSink.place', () => {
 
   it('writes one file per hour and chunk, every event once, whether rows come in time order or not', async () => {
     const dataDir = tempDir('import-sink-place');
-    const sink = new ImportLakeSink({ dataDir, importId: 'events-sites-order', duckdb: { threads: 1, memoryLimit: '64MB' }, erasures: new ErasureList(dataDir, 0), eventType });
+    const sink = new ImportLakeSink({ dataDir, importId: 'events-sites-order', duckdb: { threads: 1, memoryLimit: '64MB' }, erasures: new ErasureList(dataDir, 0) });
     await sink.open();
     try {
       // Chunk 1: hours 0–6 in time order, 1,500 rows each: once hour 6 begins, hours 0–5 (9,000
@@ -135,7 +134,7 @@ describe('ImportLakeSink.place', () => {
   it('leaves out a visitor erased after the rows were spooled, and writes no file for an hour left empty', async () => {
     const dataDir = tempDir('import-sink-erased');
     const erasures = new ErasureList(dataDir, 0);
-    const sink = new ImportLakeSink({ dataDir, importId: 'events-sites-erased', duckdb: { threads: 1, memoryLimit: '64MB' }, erasures, eventType });
+    const sink = new ImportLakeSink({ dataDir, importId: 'events-sites-erased', duckdb: { threads: 1, memoryLimit: '64MB' }, erasures });
     await sink.open();
     try {
       // Chunk 1: hour 0 holds only the erased visitor's rows, hour 1 theirs and others' (one COPY of both hours).

@@ -30,7 +30,6 @@ import { ERASED_MACRO, type ErasureList } from '../core/erasure.list.ts';
 import { DependencyError } from '../core/errors.ts';
 import { ARCHIVER_PARQUET_OPTIONS, IMPORT_FILE_PREFIX, InflightMarkers, LakeWriter, lakePaths, SPOOL_READ_OPTIONS_SQL, SPOOL_TO_LAKE_SQL, spoolReadLimits, type ConvertedSegment } from '../batch/index.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
-import type { Type } from 'avsc';
 import { EventLineEncoder } from './event-line.encoder.ts';
 import { ImportWriteError } from './import.errors.ts';
 
@@ -77,8 +76,6 @@ export interface ImportLakeSinkOptions {
   importId: string;
   duckdb: Omit<DuckDBOptions, 'tempDir'>;
   erasures: ErasureList;
-  /** The event schema's Avro type (kept for callers; the spool lines follow the lake's columns). */
-  eventType: Type;
 }
 
 /**

@@ -155,7 +155,7 @@ export class ImportRun {
     this.size = await this.req.source.size(until);
     if (!dryRun) {
       writeImportState(dataDir, this.state);
-      this.sink = new ImportLakeSink({ dataDir, importId: this.id, duckdb: this.deps.duckdb, erasures: this.deps.erasures, eventType: this.deps.codec.type });
+      this.sink = new ImportLakeSink({ dataDir, importId: this.id, duckdb: this.deps.duckdb, erasures: this.deps.erasures });
       await this.sink.open();
       const r = this.sink.recover(this.state.next.rows);
       if (r.deleted) this.deps.logger.info({ event: 'import_recovered', id: this.id, deleted_files: r.deleted, from_row: this.state.next.rows }, 'files of a chunk placed after the checkpoint were deleted; it is read again');
@@ -261,6 +261,8 @@ export class ImportRun {
       try {
         placed = await placing;
       } catch (err) {
+        // The sink's own error already names the rows and says how to resume.
+        if (err instanceof ImportWriteError) throw err;
         throw new ImportWriteError(`writing rows ${chunk.first}–${chunk.last} of import ${this.id} to the lake failed: ${(err as Error).message}`, err);
       }
       if (!this.req.dryRun) await this.flushLetters(chunk);
