@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { MemoryViewReader } from '../serving/memory-view.reader.ts';
+import { MemoryViewReader } from '../serving/index.ts';
 import { truthBreakdown, truthVisitPages } from '../testing/truth.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import type { Dimension } from '../core/views.ts';
