@@ -7,7 +7,9 @@
  * reads Redis. The hour and day keys (speed/README.md) make a week a few keys instead of 10,080
  * minutes. The events are applied the way the speed consumer applies them (rollups through the
  * apply script), without Kafka. BENCH_SERVING_NOCACHE_EVENTS (200,000) events, BENCH_SERVING_ROUNDS
- * rounds of BENCH_SERVING_SECONDS each, the median printed. Client, server and Redis share the two cores.
+ * rounds of BENCH_SERVING_SECONDS each, the median printed. Each round runs as fast as it goes
+ * (serving_nocache_rps, serving_nocache_saturated_p99_ms) and then offered the goal's 1,000 requests/s
+ * (serving_nocache_p99_ms, with serving_nocache_paced_rps served). Client, server and Redis share the two cores.
  */
 import autocannon from 'autocannon';
 import { createRedis } from '../core/clients.ts';
@@ -23,6 +25,8 @@ const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 
 const EVENTS = Number(process.env.BENCH_SERVING_NOCACHE_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_SERVING_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SERVING_SECONDS ?? 5);
+/** The rate the goal names (p99 ≤ 50 ms at ≥ 1,000 requests/s): BENCH_SERVING_NOCACHE_RATE. */
+const PACED_RPS = Number(process.env.BENCH_SERVING_NOCACHE_RATE ?? 1_000);
 const D = 86_400_000;
 const now = Date.now();
 const today = alignDown(now, 'day');
@@ -54,6 +58,8 @@ try {
   }
   const p99: number[] = [];
   const rps: number[] = [];
+  const paced99: number[] = [];
+  const pacedRps: number[] = [];
   const requests = paths.map((path) => ({ method: 'GET' as const, path, headers: { authorization: `Bearer ${KEY}` } }));
   try {
     // Warm-up, not measured: the first seconds run before V8 has compiled the request path.
@@ -63,13 +69,23 @@ try {
       if (res.errors + res.non2xx > 0) throw new Error(`serving_nocache: ${res.errors + res.non2xx} failed requests`);
       p99.push(res.latency.p99);
       rps.push(res.requests.average);
-      log(`round ${round}: p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ${Math.round(res.requests.average)} req/s`);
+      log(`round ${round} (as fast as it goes): p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ${Math.round(res.requests.average)} req/s`);
+      // The goal's load: the same requests offered at PACED_RPS (autocannon's overallRate), so the
+      // p99 is the one users see at that rate rather than the queueing of a saturated server.
+      const paced = await autocannon({ url: base, connections: 50, workers: 1, duration: SECONDS, requests, overallRate: PACED_RPS });
+      if (paced.errors + paced.non2xx > 0) throw new Error(`serving_nocache paced: ${paced.errors + paced.non2xx} failed requests`);
+      paced99.push(paced.latency.p99);
+      pacedRps.push(paced.requests.average);
+      log(`round ${round} (offered ${PACED_RPS} req/s): p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms, ${Math.round(paced.requests.average)} req/s served`);
     }
   } finally {
     await app.close();
   }
-  console.log(`bench: serving_nocache_p99_ms = ${median(p99)}`);
+  // The headline p99 is at the goal's rate (served rate printed beside it); the saturated one apart.
+  console.log(`bench: serving_nocache_p99_ms = ${median(paced99)}`);
+  console.log(`bench: serving_nocache_paced_rps = ${Math.round(median(pacedRps))}`);
   console.log(`bench: serving_nocache_rps = ${Math.round(median(rps))}`);
+  console.log(`bench: serving_nocache_saturated_p99_ms = ${median(p99)}`);
 } finally {
   await maintenance.clear();
   await redis.quit();
