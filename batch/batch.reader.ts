@@ -123,11 +123,13 @@ export class BatchSnapshot implements ViewReader {
   }
 
   /** The day's events of the query as a table expression, with its parameters. */
-  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, params: Params, conditions?: readonly FilterCondition[]): string | null {
+  /** `properties`: whether the outer query reads the property map (a breakdown by a property); filters on one read it in the WHERE either way. */
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, params: Params, conditions?: readonly FilterCondition[], properties = false): string | null {
     const files = this.files('events', from, to);
     if (files.length === 0) return null;
     Object.assign(params, { files: listValue(files), site, from_ts: ts(from), to_ts: ts(to) });
-    return `(SELECT * FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params, conditions)})`;
+    // The map is the widest column of the day's events: read only when a breakdown needs it.
+    return `(SELECT *${properties ? '' : ' EXCLUDE (properties)'} FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts${filterSql(filters, params, conditions)})`;
   }
 
   /** Whether a series reads the precomputed rollups (else the day's events). */
@@ -235,7 +237,7 @@ export class BatchSnapshot implements ViewReader {
       Object.assign(params, { files: listValue(this.files('dims', range.from, range.to)), site: q.site, dim: q.dimension });
       sql = `SELECT value, sum(${metric})::BIGINT AS c FROM read_parquet($files) WHERE site_id = $site AND dimension = $dim GROUP BY value`;
     } else {
-      const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions, isPropDimension(q.dimension));
       if (!source) return [];
       if (q.dimension !== 'currency') params.currency = reportingCurrency(q);
       sql = `SELECT value, ${metric} AS c FROM (${breakdownSql(source, q.dimension, false)})`;
@@ -268,7 +270,7 @@ export class BatchSnapshot implements ViewReader {
     const metric = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
     if (!['pageviews', 'visitors', 'events', 'revenue_micros'].includes(metric)) throw new UnsupportedQueryError(`cannot rank by "${q.metric}"`);
     const params: Params = { limit: BigInt(Math.max(0, Math.floor(q.limit))) };
-    const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
+    const source = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions, dims.some(isPropDimension));
     if (!source) return [];
     if (!dims.includes('currency')) params.currency = reportingCurrency(q);
     const vs = dims.map((_, i) => `v${i}`).join(', ');

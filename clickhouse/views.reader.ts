@@ -14,7 +14,7 @@ import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, 
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
 import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql } from './views.sql.ts';
-import { dirsCondition, distributedTable, viewTable, VIEW_POINTER_TABLE, VIEW_VERSIONS_TABLE, type ViewDataTable } from './views.schema.ts';
+import { dirsCondition, distributedTable, viewTable, VIEW_COLUMNS, VIEW_POINTER_TABLE, VIEW_VERSIONS_TABLE, type ViewDataTable } from './views.schema.ts';
 
 const DAY_MS = 86_400_000;
 const parseDay = (day: string) => Date.parse(`${day}T00:00:00Z`);
@@ -132,14 +132,16 @@ export class ClickHouseSnapshot implements ViewReader {
   }
 
   /** The query's events as a table expression (the days of `skip` left out), or null when no day overlaps. */
-  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>, conditions?: readonly FilterCondition[]): string | null {
+  /** `properties`: whether the outer query reads the property arrays (a breakdown by a property); filters on one read them in the WHERE either way. */
+  private eventsSource(site: string, from: number, to: number, filters: Filters | undefined, skip?: ReadonlySet<string>, conditions?: readonly FilterCondition[], properties = false): string | null {
     const dirs = this.dirs(from, to, skip);
     if (dirs.length === 0) return null;
     const range = `WHERE ${dirsCondition(dirs)} AND site_id = ${quoteString(site)} AND event_ms >= ${msLiteral(from)} AND event_ms < ${msLiteral(to)}`;
     // A visit's pages are read from the local table: shards split by site (SHARDING_KEY), so each
     // shard holds every event of a visit, and a Distributed table inside IN is refused (distributed_product_mode).
     const local = `FROM ${qualifiedName(this.loc.database, viewTable('events'))} ${range}`;
-    return `(SELECT * FROM ${this.table('events')} ${range}${filterSql(filters, conditions, local)})`;
+    // The property arrays are the widest columns: read only when a breakdown needs them (18.16 has no `* EXCEPT`).
+    return `(SELECT ${properties ? '*' : EVENT_COLUMNS_WITHOUT_PROPERTIES} FROM ${this.table('events')} ${range}${filterSql(filters, conditions, local)})`;
   }
 
   private async rollups(q: SeriesQuery, from: number, to: number): Promise<Map<number, RollupRow>> {
@@ -218,7 +220,7 @@ export class ClickHouseSnapshot implements ViewReader {
     const dims = breakdownDimensions(q);
     if (dims.length > 1) {
       if (!dims.every(known)) throw new UnsupportedQueryError(`unknown dimension in ${dims.join(', ')}`);
-      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions, dims.some(isPropDimension));
       if (!source) return [];
       const vs = dims.map((_, i) => `v${i}`).join(', ');
       const rows = await this.query<Record<string, unknown>>(`SELECT ${vs}, ${q.metric} AS c FROM (${multiBreakdownSql(source, dims, reportingCurrency(q))}) WHERE c > 0 ORDER BY c DESC, ${vs} LIMIT ${limit}`, `reading the ${dims.join(' × ')} breakdown of ${q.site}`);
@@ -247,7 +249,7 @@ export class ClickHouseSnapshot implements ViewReader {
       const column = q.metric === 'revenue' ? 'revenue_micros' : q.metric;
       sql = `SELECT value, sum(${column}) AS c FROM ${this.table('dims')} WHERE ${dirsCondition(this.dirs(range.from, range.to, undefined, 'dims'))} AND site_id = ${quoteString(q.site)} AND dimension = ${quoteString(q.dimension)} GROUP BY value`;
     } else {
-      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
+      const source = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions, isPropDimension(q.dimension));
       if (!source) return [];
       sql = `SELECT value, ${q.metric} AS c FROM (${breakdownSql(source, q.dimension, reportingCurrency(q))})`;
     }
@@ -351,6 +353,9 @@ export class ClickHouseSnapshot implements ViewReader {
     return q.steps.map((step, i) => ({ step, visitors: num(row?.[`r${i}`]) }));
   }
 }
+
+/** The view events' columns but the property arrays. */
+const EVENT_COLUMNS_WITHOUT_PROPERTIES = ['dir', ...VIEW_COLUMNS.events.map((c) => c.name).filter((n) => n !== 'property_keys' && n !== 'property_values')].join(', ');
 
 /** A fixed dimension, or a custom property (the view events hold every property). */
 function known(d: AnyDimension): boolean {

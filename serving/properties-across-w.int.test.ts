@@ -17,7 +17,7 @@ import type { TwinlaneEvent } from '../schemas/index.ts';
 import { runCleanups } from '../testing/helpers.ts';
 import { truthBreakdown, truthMultiBreakdown, truthTotals } from '../testing/truth.ts';
 import { buildServingApp, type ServingApp } from './app.ts';
-import { acrossWWatermark, storesAcrossW } from './testing/across-w.fixture.ts';
+import { acrossWWatermark, expectRows, storesAcrossW, type AnswerRow } from './testing/across-w.fixture.ts';
 
 const H = 3_600_000;
 const base = contractData();
@@ -75,7 +75,7 @@ const KEY = 'rk_shop_properties_01';
 let s: ServingApp;
 const query = (payload: Record<string, unknown>) => s.app.inject({ method: 'POST', url: '/api/v2/query', headers: { authorization: `Bearer ${KEY}` }, payload: { site_id: SITE, ...payload } });
 const iso = (t: number) => new Date(t).toISOString();
-type Row = { dimensions: string[]; metrics: (number | null)[]; exact?: boolean };
+type Row = AnswerRow;
 
 beforeAll(async () => {
   const ctx = await storesAcrossW('properties-across-w', data, W, (site) => (site === SITE ? LISTED : []));
@@ -95,16 +95,6 @@ const SIDES: [string, number, number, string[]][] = [
   ['speed only', W, W + 5 * H, ['speed']],
   ['across W', from + 5 * H + 17 * 60_000, W + 5 * H, ['batch', 'speed']],
 ];
-
-/** Every row of the truth is in the answer with its count, and the answer holds nothing else. */
-function expectRows(got: Row[], want: { key: string; count: number }[], where: string): void {
-  const answered = new Map(got.map((r) => [JSON.stringify(r.dimensions), r.metrics[0]]));
-  for (const w of want) {
-    if (!answered.has(w.key)) expect.unreachable(`${where}: truth row ${w.key} (${w.count}) is missing`);
-    expect(answered.get(w.key), `${where} ${w.key}`).toBe(w.count);
-  }
-  expect(got.length, `${where}: rows beyond the truth's`).toBe(want.length);
-}
 
 const prop = (key: string): AnyDimension => `prop:${key}`;
 

@@ -41,3 +41,16 @@ export async function storesAcrossW(name: string, data: ContractData, W = across
   await applyEvents({ redis, keys, ttlMs }, events, undefined, undefined, propertyKeys);
   return { batch: (await batch.snapshot()) as BatchViews, speed: new SpeedReader({ redis, keys, ttlMs }), choice: 'merged', now: Date.now() };
 }
+
+/** A row of the query API's answer. */
+export type AnswerRow = { dimensions: string[]; metrics: (number | null)[]; exact?: boolean };
+
+/** Every row of the truth is in the answer with its count (`key`: the row's dimensions as JSON), and the answer holds nothing else. */
+export function expectRows(got: readonly AnswerRow[], want: readonly { key: string; count: number }[], where: string): void {
+  const answered = new Map(got.map((r) => [JSON.stringify(r.dimensions), r.metrics[0]]));
+  for (const w of want) {
+    if (!answered.has(w.key)) expect.unreachable(`${where}: truth row ${w.key} (${w.count}) is missing`);
+    expect(answered.get(w.key), `${where} ${w.key}`).toBe(w.count);
+  }
+  expect(got.length, `${where}: rows beyond the truth's`).toBe(want.length);
+}
