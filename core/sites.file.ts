@@ -152,59 +152,58 @@ export class SitesFile {
 
   /** A site's listed custom property keys (`event:props:<key>`). */
   properties(id: string): string[] {
-    const site = this.read().sites?.get(id);
-    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
-    return site.properties;
+    return this.siteOf(id).properties;
   }
 
   /** Lists a custom property key; the file's checks apply (the key's shape, at most MAX_SITE_PROPERTIES). */
   addProperty(id: string, key: string): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const keys = (site.properties as string[] | undefined) ?? [];
-    if (keys.includes(key)) throw new UsageError('PROPERTY_EXISTS', `site "${id}" already lists the property "${key}"`);
-    site.properties = [...keys, key];
-    this.write(sites);
+    this.editList<string>(id, 'properties', (keys) => {
+      if (keys.includes(key)) throw new UsageError('PROPERTY_EXISTS', `site "${id}" already lists the property "${key}"`);
+      return [...keys, key];
+    });
   }
 
   removeProperty(id: string, key: string): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const keys = (site.properties as string[] | undefined) ?? [];
-    if (!keys.includes(key)) throw new UsageError('UNKNOWN_PROPERTY', `site "${id}" lists no property "${key}" (its properties: ${keys.join(', ') || 'none'})`);
-    site.properties = keys.filter((k) => k !== key);
-    this.write(sites);
+    this.editList<string>(id, 'properties', (keys) => {
+      if (!keys.includes(key)) throw new UsageError('UNKNOWN_PROPERTY', `site "${id}" lists no property "${key}" (its properties: ${keys.join(', ') || 'none'})`);
+      return keys.filter((k) => k !== key);
+    });
+  }
+
+  private siteOf(id: string): Site {
+    const site = this.read().sites?.get(id);
+    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
+    return site;
   }
 
   private namedList<K extends NamedList>(id: string, list: K): Site[K] {
-    const site = this.read().sites?.get(id);
-    if (!site) throw new UsageError('UNKNOWN_SITE', `site "${id}" is not in ${this.path}`);
-    return site[list];
+    return this.siteOf(id)[list];
+  }
+
+  /** One site's list (goals, segments, property keys) replaced by `edit`'s answer, the file written once; `edit` throws to refuse. */
+  private editList<T>(id: string, list: NamedList | 'properties', edit: (items: T[]) => T[]): void {
+    this.checkWritable();
+    const sites = this.read().raw;
+    const site = this.find(sites, id);
+    site[list] = edit((site[list] as T[] | undefined) ?? []);
+    this.write(sites);
   }
 
   /** Goals and segments alike: a list of items unique by name, one site's. */
   private addNamed(id: string, list: NamedList, item: { name: string }): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const items = (site[list] as { name: string }[] | undefined) ?? [];
     const what = NAMED[list];
-    if (items.some((g) => g.name === item.name)) throw new UsageError(`${what.toUpperCase()}_EXISTS`, `site "${id}" already has a ${what} "${item.name}"`);
-    site[list] = [...items, item];
-    this.write(sites);
+    this.editList<{ name: string }>(id, list, (items) => {
+      if (items.some((g) => g.name === item.name)) throw new UsageError(`${what.toUpperCase()}_EXISTS`, `site "${id}" already has a ${what} "${item.name}"`);
+      return [...items, item];
+    });
   }
 
   private removeNamed(id: string, list: NamedList, name: string): void {
-    this.checkWritable();
-    const sites = this.read().raw;
-    const site = this.find(sites, id);
-    const items = (site[list] as { name: string }[] | undefined) ?? [];
     const what = NAMED[list];
-    if (!items.some((g) => g.name === name)) throw new UsageError(`UNKNOWN_${what.toUpperCase()}`, `site "${id}" has no ${what} "${name}" (its ${list}: ${items.map((g) => g.name).join(', ') || 'none'})`);
-    site[list] = items.filter((g) => g.name !== name);
-    this.write(sites);
+    this.editList<{ name: string }>(id, list, (items) => {
+      if (!items.some((g) => g.name === name)) throw new UsageError(`UNKNOWN_${what.toUpperCase()}`, `site "${id}" has no ${what} "${name}" (its ${list}: ${items.map((g) => g.name).join(', ') || 'none'})`);
+      return items.filter((g) => g.name !== name);
+    });
   }
 
   remove(id: string): void {
