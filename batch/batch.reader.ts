@@ -33,13 +33,16 @@ function known(d: AnyDimension): boolean {
   return isPropDimension(d) || (!isVisitPageDimension(d) && DIMENSIONS.includes(d));
 }
 
+/** A visit's entry (exit) page among its human page views, by time, ties by path: the breakdown's and the filter's. */
+const VISIT_PAGE = { entry: 'first(page ORDER BY event_time, page)', exit: 'last(page ORDER BY event_time, page)' } as const;
+
 /**
  * A visit's entry (exit) page as the breakdown takes it (`first`/`last` page of its human page
  * views by time, ties by path), over the same files and range as the events (eventsSource's
  * parameters), before the other filters: the visits whose page passes the condition.
  */
 function visitPageSql(c: FilterCondition, dimension: VisitPageDimension, i: number): string {
-  const pick = dimension === 'entry_page' ? 'first(page ORDER BY event_time, page)' : 'last(page ORDER BY event_time, page)';
+  const pick = VISIT_PAGE[dimension === 'entry_page' ? 'entry' : 'exit'];
   return ` AND session_id IN (SELECT session_id FROM read_parquet($files) WHERE site_id = $site AND event_time >= $from_ts AND event_time < $to_ts AND type = 'pageview' AND NOT is_bot GROUP BY session_id HAVING ${conditionSql(c, pick, (j) => `$c${i}_${j}`)})`;
 }
 
@@ -257,7 +260,7 @@ export class BatchSnapshot implements ViewReader {
     const all = this.eventsSource(q.site, range.from, range.to, undefined, params);
     const filtered = this.eventsSource(q.site, range.from, range.to, q.filters, params, q.conditions);
     if (!all || !filtered) return [];
-    const pick = q.visitPage === 'entry' ? 'first(page ORDER BY event_time, page)' : 'last(page ORDER BY event_time, page)';
+    const pick = VISIT_PAGE[q.visitPage!];
     const source = `(SELECT e.* REPLACE (v.vpage AS page) FROM ${filtered} AS e JOIN (SELECT session_id, ${pick} AS vpage FROM ${all} WHERE type = 'pageview' AND NOT is_bot GROUP BY session_id) AS v USING (session_id))`;
     const rows = await this.query(`SELECT value, ${metric} AS c FROM (${breakdownSql(source, 'page', false)}) WHERE ${metric} > 0 ORDER BY c DESC, value ASC LIMIT $limit`, params);
     return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));

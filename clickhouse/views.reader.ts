@@ -13,7 +13,7 @@ import { metricValue, toRollupRow, type RollupColumn, type RollupRow } from '../
 import { breakdownDimensions, breakdownKey, calendarOf, DIMENSIONS, isFiltered, isPropDimension, isVisitPageDimension, type AnyDimension, type FilterCondition, type Metric, reportingCurrency, UnsupportedQueryError, type BreakdownQuery, type BreakdownRow, type Coverage, type Filters, type FunnelQuery, type FunnelStepResult, type MetricValues, type SeriesPoint, type SeriesQuery, type TotalsQuery, type ViewReader, type WatermarkSource } from '../core/views.ts';
 import type { ClickHouseConnection, Settings } from './clickhouse.client.ts';
 import { qualifiedName, quoteString } from './sql.quote.ts';
-import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql } from './views.sql.ts';
+import { bucketSql, breakdownSql, filterSql, msLiteral, multiBreakdownSql, rollupSql, VISIT_PAGE } from './views.sql.ts';
 import { dirsCondition, distributedTable, viewTable, VIEW_COLUMNS, VIEW_POINTER_TABLE, VIEW_VERSIONS_TABLE, type ViewDataTable } from './views.schema.ts';
 
 const DAY_MS = 86_400_000;
@@ -234,7 +234,7 @@ export class ClickHouseSnapshot implements ViewReader {
       const all = this.eventsSource(q.site, range.from, range.to, undefined);
       const filtered = this.eventsSource(q.site, range.from, range.to, q.filters, undefined, q.conditions);
       if (!all || !filtered) return [];
-      const pick = q.visitPage === 'entry' ? 'argMin(page, tuple(event_ms, page))' : 'argMax(page, tuple(event_ms, page))';
+      const pick = VISIT_PAGE[q.visitPage];
       const source = `(SELECT type, visitor_id, session_id, is_bot, revenue_micros, currency, vpage AS page FROM (SELECT type, visitor_id, session_id, is_bot, revenue_micros, currency FROM ${filtered}) ALL INNER JOIN (SELECT session_id, ${pick} AS vpage FROM ${all} WHERE type = 'pageview' AND is_bot = 0 GROUP BY session_id) USING session_id)`;
       const rows = await this.query<{ value: string; c: string }>(`SELECT value, ${q.metric} AS c FROM (${breakdownSql(source, 'page', reportingCurrency(q))}) WHERE c > 0 ORDER BY c DESC, value ASC LIMIT ${limit}`, `reading the ${q.visitPage} pages of ${q.site}`);
       return rows.map((r) => ({ value: String(r.value), count: num(r.c) }));

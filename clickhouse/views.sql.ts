@@ -29,6 +29,9 @@ export function columnSql(d: AnyDimension): string {
   });
 }
 
+/** A visit's entry (exit) page among its page views, by time, ties by path: the breakdown's and the filter's. */
+export const VISIT_PAGE = { entry: 'argMin(page, tuple(event_ms, page))', exit: 'argMax(page, tuple(event_ms, page))' } as const;
+
 /**
  * `AND col = '…'` for each filter and each condition (`position` is the substring test of 18.16 and
  * today's releases alike); only the fixed dimension columns can appear.
@@ -46,7 +49,7 @@ export function filterSql(filters: Filters | undefined, conditions?: readonly Fi
     if (isVisitPageDimension(c.dimension)) {
       // The visits whose first (last) human page view of the range (`scope`: its events, before the filters) passes; ties in time by path.
       if (scope === undefined) throw new UnsupportedQueryError(`a filter on ${c.dimension} needs the range's events`);
-      const pick = c.dimension === 'entry_page' ? 'argMin(page, tuple(event_ms, page))' : 'argMax(page, tuple(event_ms, page))';
+      const pick = VISIT_PAGE[c.dimension === 'entry_page' ? 'entry' : 'exit'];
       sql += ` AND session_id IN (SELECT session_id ${scope} AND type = 'pageview' AND is_bot = 0 GROUP BY session_id HAVING ${condition(pick)})`;
       continue;
     }

@@ -42,6 +42,7 @@
 import type { PropKind, SiteKeys } from './redis.keys.ts';
 import { DAY_MINUTES, expireAtOf, HOUR_MINUTES } from './redis.keys.ts';
 import { cutVisits } from './visit.cutter.ts';
+import { addNested } from './rollup.aggregator.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { OTHER_VALUE } from '../core/views.ts';
 import type { SiteRollup } from './types.ts';
@@ -295,13 +296,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     const hour = Math.floor(min / HOUR_MINUTES);
     let h = hours.get(hour);
     if (!h) hours.set(hour, (h = { ...coarse(), pages: new Map(), referrers: new Map(), props: new Map() }));
-    if (m.props) {
-      for (const [k, values] of m.props) {
-        let mine = h.props.get(k);
-        if (!mine) h.props.set(k, (mine = new Map()));
-        for (const [v, n] of values) mine.set(v, (mine.get(v) ?? 0) + n);
-      }
-    }
+    if (m.props) addNested(h.props, m.props);
     for (const [k, v] of m.pages) h.pages.set(k, (h.pages.get(k) ?? 0) + v);
     for (const [k, v] of m.referrers) h.referrers.set(k, (h.referrers.get(k) ?? 0) + v);
     const day = Math.floor(min / DAY_MINUTES);

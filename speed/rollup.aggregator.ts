@@ -144,6 +144,15 @@ function add<K>(map: Map<K, number>, key: K, n: number): void {
   map.set(key, (map.get(key) ?? 0) + n);
 }
 
+/** Adds counts keyed twice (property sets: `<p|e><key>` → value → count) into `into`. */
+export function addNested(into: Map<string, Map<string, number>>, from: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
+  for (const [k, values] of from) {
+    let mine = into.get(k);
+    if (!mine) into.set(k, (mine = new Map()));
+    for (const [v, n] of values) add(mine, v, n);
+  }
+}
+
 /** Whether Kafka offset `a` is above `b` (offsets are decimal strings of int64). */
 export function offsetAbove(a: string, b: string | null): boolean {
   if (b === null) return true;
@@ -230,14 +239,7 @@ export class SiteRollupBuilder {
       for (const [k, n] of o.referrers) add(m.referrers, k, n);
       for (const [v, code] of o.visitors) addVisitor(m, v, code);
       for (const x of o.extra) m.extra.push(x);
-      if (o.props) {
-        m.props ??= new Map();
-        for (const [k, values] of o.props) {
-          let mine = m.props.get(k);
-          if (!mine) m.props.set(k, (mine = new Map()));
-          for (const [v, n] of values) add(mine, v, n);
-        }
-      }
+      if (o.props) addNested((m.props ??= new Map()), o.props);
       if (o.ids) {
         m.ids ??= new Map();
         for (const [id, at] of o.ids) if (!m.ids.has(id)) m.ids.set(id, at);
