@@ -328,9 +328,13 @@ export class StatsService {
     const m = meta(b.meta, ctx.choice, b.sources, b.exact && b.meta.complete, uniques);
     if (total) m.totals = { [metric]: present(metric, total.values[metric]) };
     // Past SPEED_MAX_MEMBERS values of a key in a minute, speed counts the rest under `(other)`: that row is not one value.
-    const capped = (r: { value: string }) => b.sources.includes('speed') && dims(r).includes(OTHER_VALUE);
-    if (b.rows.some(capped)) m.other = `${OTHER_VALUE} holds the values the speed store kept no row for (past its cap of values per key and minute, SPEED_MAX_MEMBERS); batch days count each value apart`;
-    return { results: b.rows.map((r) => ({ dimensions: dims(r), metrics: [present(metric, r.count)], ...(capped(r) ? { exact: false } : {}) })), meta: m };
+    const fromSpeed = b.sources.includes('speed');
+    const results = b.rows.map((r) => {
+      const dimensions = dims(r);
+      return { dimensions, metrics: [present(metric, r.count)], ...(fromSpeed && dimensions.includes(OTHER_VALUE) ? { exact: false } : {}) };
+    });
+    if (results.some((r) => r.exact === false)) m.other = `${OTHER_VALUE} holds the values the speed store kept no row for (past its cap of values per key and minute, SPEED_MAX_MEMBERS); batch days count each value apart`;
+    return { results, meta: m };
   }
 
 
