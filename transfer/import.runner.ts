@@ -72,6 +72,13 @@ export interface ImportRequest {
 const LETTERS_PER_FILE = 5_000;
 const BAD_ROWS_KEPT = 20;
 const PROGRESS_EVERY = 2_000;
+/**
+ * The longest the reading loop runs before it lets the event loop turn. A source whose stream
+ * always has rows buffered never waits, so the loop ran for 70 ms and more at a time, and every
+ * DuckDB conversion, which finishes through the event loop, waited that long: conversions took
+ * 17 ms each instead of 6 and held the import to 70–80k rows/s (measured on the bench).
+ */
+const TURN_MS = 1;
 
 /** The same source, site and options make the same id: running the command again resumes it. */
 export function importIdOf(kind: ImportKind, site: string | undefined, identity: string, overlap: boolean): string {
@@ -182,12 +189,17 @@ export class ImportRun {
     let chunk = this.newChunk(this.state.next.rows + 1);
     let inflight: Promise<void> = Promise.resolve();
     this.deps.erasures.refresh(true);
+    let turned = performance.now();
     for await (const r of this.req.source.rows(this.state.next, until)) {
       const lettering = this.take(chunk, r);
       if (lettering) await lettering;
       chunk.last = r.resume.rows;
       chunk.resume = r.resume;
       if (chunk.counts.read % PROGRESS_EVERY === 0) this.progress(chunk);
+      if ((chunk.counts.read & 63) === 0 && performance.now() - turned > TURN_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turned = performance.now();
+      }
       if (chunk.last - chunk.first + 1 >= this.deps.chunkRows) {
         inflight = (await this.finish(chunk, inflight)).done;
         chunk = this.newChunk(chunk.last + 1);
