@@ -319,8 +319,8 @@ export class ImportLakeSink {
     const limits = spoolReadLimits(Math.max(...spools.map((h) => h.longest)));
     try {
       const copies = await this.prepared();
-      mkdirSync(scratch, { recursive: true });
       if (spools.length > 1) {
+        mkdirSync(scratch, { recursive: true });
         const dir = join(scratch, `b${this.batches++}`);
         copies.hours.bind({ spool: listValue(spools.map((h) => h.path)), dir, ...limits });
         await copies.hours.run();
