@@ -40,7 +40,7 @@
  * or 2 when the offsets held but a visitor's state moved.
  */
 import type { PropKind, SiteKeys } from './redis.keys.ts';
-import { DAY_MINUTES, expireAtOf, HOUR_MINUTES } from './redis.keys.ts';
+import { DAY_MINUTES, expireAtOf, HASH_TABLE_AT, HASH_TABLE_VALUE, HOUR_MINUTES } from './redis.keys.ts';
 import { cutVisits } from './visit.cutter.ts';
 import { addNested } from './rollup.aggregator.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
@@ -69,6 +69,14 @@ local function sliced(cmd, key, list, step, fn)
     if fn then fn(j, r) end
     j = k + 1
   end
+end
+-- A hash of ids (event ids, visitors, visits) that has grown past HASH_TABLE_AT fields is moved to
+-- Redis' hash-table encoding by one field whose value is longer than hash-max-listpack-value
+-- (64 by default): in a listpack, every HSET and HMGET field is a linear scan of up to
+-- hash-max-listpack-entries fields (512 on Debian), which was a quarter of this script's time.
+-- Small hashes stay compact. The field is '', which no id can be; readers skip it (HASH_TABLE_FIELD).
+local function tabled(key)
+  if redis.call('HLEN', key) >= ${HASH_TABLE_AT} then redis.call('HSETNX', key, '', '${HASH_TABLE_VALUE}') end
 end
 for _, op in ipairs(cjson.decode(ARGV[3])) do
   local key, kind, items = KEYS[op[1]], op[2], op[4]
@@ -137,6 +145,7 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'e' then
     sliced('HSET', key, items, 4000)
+    tabled(key)
   elseif op[2] == 'n' then
     for j = 1, #items, 2 do redis.call('HSETNX', key, items[j], items[j + 1]) end
   elseif op[2] == 'h' then
@@ -163,6 +172,7 @@ if state then
     kv[#kv + 1] = list[j + 2]
   end
   sliced('HSET', state, kv, 4000)
+  tabled(state)
   redis.call('PEXPIRE', state, ttl)
   for _, op in ipairs(sv[3]) do
     sliced('PFADD', KEYS[op[1]], op[3], 4000)
@@ -188,6 +198,7 @@ if state then
       end
     end)
     sliced('HSET', key, out, 4000)
+    tabled(key)
     expire(key, op[2])
   end
 end

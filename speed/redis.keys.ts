@@ -236,6 +236,16 @@ export class SiteKeys {
   }
 }
 
+/**
+ * The field that moves a grown hash of ids (event ids `e:`, visits `v:`, visit states `vs`) to
+ * Redis' hash-table encoding (apply.script.ts `tabled`); no id is empty, and readers skip it.
+ */
+export const HASH_TABLE_FIELD = '';
+/** Fields from which a hash of ids is moved to the hash-table encoding. */
+export const HASH_TABLE_AT = 64;
+/** Longer than Redis' default hash-max-listpack-value (64 bytes), so that the HSETNX converts the hash. */
+export const HASH_TABLE_VALUE = 'twinlane: a hash of ids this large is faster in hash-table encoding than as a listpack';
+
 export function offsetField(topic: string, partition: number): string {
   return `${topic}:${partition}`;
 }

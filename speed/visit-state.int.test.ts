@@ -9,8 +9,9 @@ import { runCleanups, testConfig, testRedis } from '../testing/helpers.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { EpochStore } from './epoch.store.ts';
 import { encodeApply } from './apply.script.ts';
-import { offsetField, SpeedKeys, toMinute } from './redis.keys.ts';
-import { rollupSite } from './rollup.aggregator.ts';
+import { HASH_TABLE_AT, HASH_TABLE_FIELD, offsetField, SpeedKeys, toMinute } from './redis.keys.ts';
+import { SpeedReader } from './speed.reader.ts';
+import { rollupSite, SiteRollupBuilder } from './rollup.aggregator.ts';
 import { RollupWriter } from './rollup.writer.ts';
 
 const TTL = 3_600_000;
@@ -48,5 +49,39 @@ describe('visitor states checked by the apply script', () => {
     expect(await redis.hgetall(site.visits(min2))).toEqual({ [`x@${t}`]: `${t + 60_000}:${t + 60_000}:1` });
     expect(await redis.pfcount(site.sessions(min2))).toBe(1);
     expect(await redis.pfcount(site.sessions(toMinute(t)), site.sessions(min2))).toBe(1);
+  });
+
+  it('moves grown hashes of ids to the hash-table encoding; readers never see the field that does it', async () => {
+    const keys2 = new SpeedKeys(prefix + 'ht');
+    const site2 = keys2.site('s');
+    const writer2 = new RollupWriter({ redis, keys: keys2, ttlMs: TTL, dedupeMs: 600_000 });
+    await new EpochStore(redis, keys2).ensure('s', 0, true);
+    const t = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+    const [proto] = generateTraffic({ seed: 4, sites: ['s'], from: t, to: t + 60_000, events: 1 });
+    // 3 × HASH_TABLE_AT visitors in one minute, visitor i with 1 + i % 3 page views 10 s apart.
+    const events: { offset: string; event: typeof proto & object }[] = [];
+    const visitors = 3 * HASH_TABLE_AT;
+    for (let i = 0; i < visitors; i++)
+      for (let k = 0; k <= i % 3; k++) events.push({ offset: String(events.length), event: { ...proto!, event_id: crypto.randomUUID(), type: 'pageview', is_bot: false, visitor_id: `v${i}`, event_time: t + k * 10_000 } });
+    const half = Math.floor(events.length / 2);
+    const pos = { topic: 'events', partition: 0 };
+    // Built with the dedupe on, as the consumer does with SPEED_DEDUPE_WINDOW: the counted ids are kept too.
+    const rollup = (part: typeof events, applied: string | null) => {
+      const b = new SiteRollupBuilder('s', applied, { tag: 'events:0' });
+      for (const { offset, event } of part) b.add(offset, event);
+      return b.result()!;
+    };
+    expect(await writer2.apply([{ rollup: rollup(events.slice(0, half), null), expected: null }], pos)).toEqual([{ applied: true }]);
+    expect(await writer2.apply([{ rollup: rollup(events.slice(half), String(half - 1)), expected: String(half - 1) }], pos)).toEqual([{ applied: true }]);
+    const min = toMinute(t);
+    for (const key of [site2.eventIds(min), site2.visits(min), site2.visitState]) {
+      expect(await redis.object('ENCODING', key), key).toBe('hashtable');
+      expect(await redis.hexists(key, HASH_TABLE_FIELD), key).toBe(1);
+    }
+    // A small hash stays a listpack.
+    expect(await redis.object('ENCODING', keys.site('s').visits(toMinute(t)))).toBe('listpack');
+    const parts = await new SpeedReader({ redis, keys: keys2, ttlMs: TTL }).visitParts('s', t, t + 60_000, t);
+    expect(parts.size).toBe(visitors);
+    for (let i = 0; i < visitors; i++) expect(parts.get(`v${i}@${t}`), `v${i}`).toEqual({ first: t, last: t + (i % 3) * 10_000, pageviews: 1 + (i % 3) });
   });
 });
