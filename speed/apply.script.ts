@@ -40,7 +40,7 @@
  * or 2 when the offsets held but a visitor's state moved.
  */
 import type { PropKind, SiteKeys } from './redis.keys.ts';
-import { DAY_MINUTES, expireAtOf, HASH_TABLE_AT, HASH_TABLE_VALUE, HOUR_MINUTES } from './redis.keys.ts';
+import { DAY_MINUTES, expireAtOf, HASH_TABLE_AT, HASH_TABLE_FIELD, HASH_TABLE_VALUE, HOUR_MINUTES } from './redis.keys.ts';
 import { cutVisits } from './visit.cutter.ts';
 import { addNested } from './rollup.aggregator.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
@@ -74,9 +74,11 @@ end
 -- Redis' hash-table encoding by one field whose value is longer than hash-max-listpack-value
 -- (64 by default): in a listpack, every HSET and HMGET field is a linear scan of up to
 -- hash-max-listpack-entries fields (512 on Debian), which was a quarter of this script's time.
--- Small hashes stay compact. The field is '', which no id can be; readers skip it (HASH_TABLE_FIELD).
-local function tabled(key)
-  if redis.call('HLEN', key) >= ${HASH_TABLE_AT} then redis.call('HSETNX', key, '', '${HASH_TABLE_VALUE}') end
+-- Small hashes stay compact. The field is HASH_TABLE_FIELD (''), which no id can be; readers skip it.
+-- setIds is the one way the script writes such a hash.
+local function setIds(key, items)
+  sliced('HSET', key, items, 4000)
+  if redis.call('HLEN', key) >= ${HASH_TABLE_AT} then redis.call('HSETNX', key, '${HASH_TABLE_FIELD}', '${HASH_TABLE_VALUE}') end
 end
 for _, op in ipairs(cjson.decode(ARGV[3])) do
   local key, kind, items = KEYS[op[1]], op[2], op[4]
@@ -144,8 +146,7 @@ end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'e' then
-    sliced('HSET', key, items, 4000)
-    tabled(key)
+    setIds(key, items)
   elseif op[2] == 'n' then
     for j = 1, #items, 2 do redis.call('HSETNX', key, items[j], items[j + 1]) end
   elseif op[2] == 'h' then
@@ -171,8 +172,7 @@ if state then
     kv[#kv + 1] = list[j]
     kv[#kv + 1] = list[j + 2]
   end
-  sliced('HSET', state, kv, 4000)
-  tabled(state)
+  setIds(state, kv)
   redis.call('PEXPIRE', state, ttl)
   for _, op in ipairs(sv[3]) do
     sliced('PFADD', KEYS[op[1]], op[3], 4000)
@@ -197,8 +197,7 @@ if state then
         out[#out + 1] = string.format('%.0f', f) .. ':' .. string.format('%.0f', l) .. ':' .. string.format('%.0f', n)
       end
     end)
-    sliced('HSET', key, out, 4000)
-    tabled(key)
+    setIds(key, out)
     expire(key, op[2])
   end
 end

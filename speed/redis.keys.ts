@@ -238,7 +238,7 @@ export class SiteKeys {
 
 /**
  * The field that moves a grown hash of ids (event ids `e:`, visits `v:`, visit states `vs`) to
- * Redis' hash-table encoding (apply.script.ts `tabled`); no id is empty, and readers skip it.
+ * Redis' hash-table encoding (apply.script.ts `setIds`); no id is empty, and readers skip it.
  */
 export const HASH_TABLE_FIELD = '';
 /** Fields from which a hash of ids is moved to the hash-table encoding. */

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import type { DuckDBOptions } from '../core/duckdb.ts';
 import type { ErasureList } from '../core/erasure.list.ts';
 import { UsageError } from '../core/errors.ts';
@@ -197,7 +198,7 @@ export class ImportRun {
       chunk.resume = r.resume;
       if (chunk.counts.read % PROGRESS_EVERY === 0) this.progress(chunk);
       if ((chunk.counts.read & 63) === 0 && performance.now() - turned > TURN_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
+        await setImmediate();
         turned = performance.now();
       }
       if (chunk.last - chunk.first + 1 >= this.deps.chunkRows) {
