@@ -11,11 +11,11 @@
 import { waitForReplicas, type RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 import { pipelineReplies, pipelineValues } from './redis.exec.ts';
-import { APPLY_LUA, encodeApply, type OffsetUpdate } from './apply.script.ts';
+import { APPLY_LUA, encodeApply, packArg, type OffsetUpdate } from './apply.script.ts';
 import { offsetField, type SpeedKeys } from './redis.keys.ts';
 import type { ApplyResult, BatchPosition, SiteRollup } from './types.ts';
 
-type ApplyCommand = (numKeys: number, keysAndArgs: string[]) => Promise<unknown>;
+type ApplyCommand = (numKeys: number, keysAndArgs: (string | Buffer)[]) => Promise<unknown>;
 
 /** A rollup and the partitions it holds events of (their records are checked and moved together). */
 export interface ApplyItem {
@@ -53,10 +53,10 @@ export function isRedisFull(err: unknown): boolean {
   return /^OOM\b/.test((err as Error | undefined)?.message ?? '');
 }
 
-/** KEYS: event-id hashes; ARGV[1]: JSON [[id, ...], ...] one list per key. Returns [key index, id index, value, ...] of the ids found. */
+/** KEYS: event-id hashes; ARGV[1]: MessagePack [[id, ...], ...] one list per key. Returns [key index, id index, value, ...] of the ids found. */
 const SEEN_IDS_LUA = `
 local out = {}
-for k, ids in ipairs(cjson.decode(ARGV[1])) do
+for k, ids in ipairs(cmsgpack.unpack(ARGV[1])) do
   local j, n = 1, #ids
   while j <= n do
     local e = math.min(n, j + 3999)
@@ -74,9 +74,9 @@ end
 return out
 `;
 
-/** KEYS[1]: a site's visit-state hash; ARGV[1]: JSON [visitor, ...]. Returns their states in order (nil: none). */
+/** KEYS[1]: a site's visit-state hash; ARGV[1]: MessagePack [visitor, ...]. Returns their states in order (nil: none). */
 const VISIT_STATES_LUA = `
-local visitors, out = cjson.decode(ARGV[1]), {}
+local visitors, out = cmsgpack.unpack(ARGV[1]), {}
 local j, n = 1, #visitors
 while j <= n do
   local e = math.min(n, j + 3999)
@@ -99,7 +99,7 @@ export class RollupWriter {
 
   /**
    * Of each site's event ids (per minute), the ones Redis holds as counted, with the record that
-   * counted them: one script call per site (its keys share the site's slot), the ids as one JSON
+   * counted them: one script call per site (its keys share the site's slot), the ids as one MessagePack
    * argument (ioredis spends far longer encoding thousands of arguments), and only the found ones
    * come back (a retry is rare).
    */
@@ -110,7 +110,7 @@ export class RollupWriter {
     for (const [site, minutes] of sites) {
       const keys = this.deps.keys.site(site);
       order.push(site);
-      void run(minutes.length, [...minutes.map(([m]) => keys.eventIds(m)), JSON.stringify(minutes.map(([, ids]) => ids))]);
+      void run(minutes.length, [...minutes.map(([m]) => keys.eventIds(m)), packArg(minutes.map(([, ids]) => ids))]);
     }
     const res = await pipelineValues(pipe, 'read counted event ids');
     const out = new Map<string, { minute: number; id: string; at: string }[]>();
@@ -186,7 +186,7 @@ export class RollupWriter {
 
   /**
    * The visit states (visitor → `start:last`) of each item's visitors, one read-only script per
-   * site (the visitors as one JSON argument, like the ids of countedIds).
+   * site (the visitors as one MessagePack argument, like the ids of countedIds).
    */
   private async visitStates(items: readonly ApplyItem[]): Promise<Map<string, string | null>[]> {
     const out = items.map(() => new Map<string, string | null>());
@@ -194,7 +194,7 @@ export class RollupWriter {
     if (asked.length === 0) return out;
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedVisitStates: ApplyCommand }).speedVisitStates.bind(pipe);
-    for (const a of asked) void run(1, [this.deps.keys.site(items[a.i]!.rollup.site).visitState, JSON.stringify(a.visitors)]);
+    for (const a of asked) void run(1, [this.deps.keys.site(items[a.i]!.rollup.site).visitState, packArg(a.visitors)]);
     const res = await pipelineValues(pipe, 'read visit states');
     asked.forEach((a, k) => {
       const states = res[k] as (string | null)[];
@@ -215,7 +215,7 @@ export class RollupWriter {
     const settings = { ttlMs: this.deps.ttlMs, dedupeMs: this.deps.dedupeMs ?? 0, now: Date.now(), ...(this.deps.sessionIdleMs !== undefined ? { sessionIdleMs: this.deps.sessionIdleMs } : {}), ...(this.deps.maxMembers !== undefined ? { maxMembers: this.deps.maxMembers } : {}) };
     items.forEach(({ rollup, offsets, epoch }, j) => {
       const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, { ...settings, epoch: epoch ?? '' }, states[j]);
-      void run(call.keys.length, call.keys.concat(call.args));
+      void run(call.keys.length, [...call.keys, ...call.args]);
     });
     pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);

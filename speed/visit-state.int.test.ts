@@ -36,8 +36,8 @@ describe('visitor states checked by the apply script', () => {
     // Cut as if the visitor had no state (what a read before the first write saw): refused whole.
     const second = rollupSite('s', [{ offset: '1', event: event(t + 60_000) }], '0')!;
     const call = encodeApply(site, second, [{ field: offsetField('events', 0), expected: '0', next: '1' }], { ttlMs: TTL }, new Map());
-    const run = (redis as unknown as { speedApply: (n: number, ka: string[]) => Promise<unknown> }).speedApply.bind(redis);
-    expect(await run(call.keys.length, call.keys.concat(call.args))).toBe(2);
+    const run = (redis as unknown as { speedApply: (n: number, ka: (string | Buffer)[]) => Promise<unknown> }).speedApply.bind(redis);
+    expect(await run(call.keys.length, [...call.keys, ...call.args])).toBe(2);
     const min2 = toMinute(t + 60_000);
     expect(await redis.hget(site.offsets, offsetField('events', 0))).toBe('0');
     expect(await redis.exists(site.counters(min2), site.visits(min2), site.sessions(min2))).toBe(0);
