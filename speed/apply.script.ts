@@ -17,9 +17,9 @@
  * Each section's items travel as one MessagePack argument (cmsgpack.unpack in Redis), not one
  * argument per id or field: the client then packs one buffer per section instead of building
  * thousands of RESP arguments (that was the consumer's largest cost). MessagePack rather than
- * JSON: tuple fields hold the 0x1f separator, six bytes in JSON ("\u001f") and one here, and
- * both ends spent about a third less time on it (msgpackr against JSON.stringify and the UTF-8
- * copy of the string; cmsgpack against cjson).
+ * JSON: tuple fields hold the 0x1f separator, six bytes in JSON ("\u001f") and one here; on the
+ * bench's calls msgpackr packs in about half the time of JSON.stringify and its UTF-8 copy, the
+ * arguments are a quarter smaller, and cmsgpack unpacks them about a fifth faster than cjson.
  * All keys are one site's (one `{site}` hash tag): valid on Redis Cluster.
  *
  * KEYS: 1 offset record, 2 the site's epoch, 3.. data keys.
