@@ -2,7 +2,8 @@
  * Visits are cut on the consumer against the visitor states it read (visit.cutter.ts); the apply
  * script checks those states again. Against the real Redis: a call cut against a state that moved
  * since writes nothing and answers 2 (offsets and counters untouched), and the writer then reads
- * the states again, cuts again and applies, continuing the visit the state holds.
+ * the states again, cuts again and applies, continuing the visit the state holds; a visit's parts
+ * of one minute from two calls are merged (the only case where the script parses a part).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCleanups, testConfig, testRedis } from '../testing/helpers.ts';
@@ -49,6 +50,25 @@ describe('visitor states checked by the apply script', () => {
     expect(await redis.hgetall(site.visits(min2))).toEqual({ [`x@${t}`]: `${t + 60_000}:${t + 60_000}:1` });
     expect(await redis.pfcount(site.sessions(min2))).toBe(1);
     expect(await redis.pfcount(site.sessions(toMinute(t)), site.sessions(min2))).toBe(1);
+  });
+
+  it('merges the parts of one visit in one minute written by two calls (first, last, page views)', async () => {
+    const keys3 = new SpeedKeys(prefix + 'mg');
+    const site3 = keys3.site('s');
+    const writer3 = new RollupWriter({ redis, keys: keys3, ttlMs: TTL });
+    await new EpochStore(redis, keys3).ensure('s', 0, true);
+    const t = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+    const [proto] = generateTraffic({ seed: 5, sites: ['s'], from: t, to: t + 60_000, events: 1 });
+    const event = (ms: number) => ({ ...proto!, type: 'pageview' as const, is_bot: false, visitor_id: 'y', event_time: ms });
+    const pos = { topic: 'events', partition: 0 };
+    const first = rollupSite('s', [{ offset: '0', event: event(t) }, { offset: '1', event: event(t + 10_000) }])!;
+    expect(await writer3.apply([{ rollup: first, expected: null }], pos)).toEqual([{ applied: true }]);
+    expect(await redis.hgetall(site3.visits(toMinute(t)))).toEqual({ [`y@${t}`]: `${t}:${t + 10_000}:2` });
+    // The second call's part of the same visit and minute (t+20 s to t+45 s, 3 page views) is merged, not written over.
+    const second = rollupSite('s', [{ offset: '2', event: event(t + 20_000) }, { offset: '3', event: event(t + 30_000) }, { offset: '4', event: event(t + 45_000) }], '1')!;
+    expect(await writer3.apply([{ rollup: second, expected: '1' }], pos)).toEqual([{ applied: true }]);
+    expect(await redis.hgetall(site3.visits(toMinute(t)))).toEqual({ [`y@${t}`]: `${t}:${t + 45_000}:5` });
+    expect(await redis.hget(site3.visitState, 'y')).toBe(`${t}:${t + 45_000}`);
   });
 
   it('moves grown hashes of ids to the hash-table encoding; readers never see the field that does it', async () => {
