@@ -30,7 +30,7 @@
  *         e = HSET of event id → `partition:offset`: the ids counted, for the dedupe of client retries),
  *       5 [state key index (0 = no visits), [visitor, state cut against ('' = none), new state, ...],
  *         [[session-sketch key index, expire-at ms, [visit id, ...]], ...],
- *         [[visit-hash key index, expire-at ms, [visit id, `first ms:last ms:page views`, ...]], ...]]:
+ *         [[visit-hash key index, expire-at ms, [visit id, redis.keys.ts visitPart, ...]], ...]]:
  *         each visit's part is merged into the minute's visit hash (the same text; the script
  *         parses and formats numbers only for a visit the hash holds already),
  *       6 the most members a counter hash or a page/referrer set of one minute gets (beyond it, new
@@ -45,7 +45,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { PropKind, SiteKeys } from './redis.keys.ts';
-import { DAY_MINUTES, expireAtOf, HASH_TABLE_AT, HASH_TABLE_FIELD, HASH_TABLE_VALUE, HOUR_MINUTES } from './redis.keys.ts';
+import { DAY_MINUTES, expireAtOf, HASH_TABLE_AT, HASH_TABLE_FIELD, HASH_TABLE_VALUE, HOUR_MINUTES, visitPart } from './redis.keys.ts';
 import { cutVisits } from './visit.cutter.ts';
 import { addNested } from './rollup.aggregator.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
@@ -364,7 +364,7 @@ export function encodeApply(keys: SiteKeys, rollup: SiteRollup, offsets: readonl
     const plan = cutVisits(keys, rollup.visits, priorStates, sessionIdleMs, ttlMs);
     const parts = plan.parts.map((vp): [number, string, string[]] => {
       const items: string[] = [];
-      for (const [id, [first, last, pageviews]] of vp.visits) items.push(id, `${first}:${last}:${pageviews}`);
+      for (const [id, [first, last, pageviews]] of vp.visits) items.push(id, visitPart(first, last, pageviews));
       return [keyList.push(vp.key), String(vp.expireAt), items];
     });
     visits = [keyList.push(keys.visitState), plan.states, plan.sketches.map((sk) => [keyList.push(sk.key), String(sk.expireAt), [...sk.ids]]), parts];

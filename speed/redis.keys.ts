@@ -206,7 +206,7 @@ export class SiteKeys {
   eventIds(min: number): string {
     return `${this.base}:e:${min}`;
   }
-  /** The visits of a minute: visit id → `first:last:pageviews` (apply.script.ts). */
+  /** The visits of a minute: visit id → `first:last:pageviews` (visitPart; merged by apply.script.ts). */
   visits(min: number): string {
     return `${this.base}:v:${min}`;
   }
@@ -245,6 +245,17 @@ export const HASH_TABLE_FIELD = '';
 export const HASH_TABLE_AT = 64;
 /** Longer than Redis' default hash-max-listpack-value (64 bytes), so that the HSETNX converts the hash. */
 export const HASH_TABLE_VALUE = 'twinlane: a hash of ids this large is faster in hash-table encoding than as a listpack';
+
+/** A visit's part of a minute as the visit hash `v:` holds it: `first:last:pageviews` (ms, ms, count). */
+export function visitPart(first: number, last: number, pageviews: number): string {
+  return `${first}:${last}:${pageviews}`;
+}
+
+/** visitPart's text as numbers. */
+export function parseVisitPart(text: string): { first: number; last: number; pageviews: number } {
+  const [first, last, pageviews] = text.split(':').map(Number) as [number, number, number];
+  return { first, last, pageviews };
+}
 
 export function offsetField(topic: string, partition: number): string {
   return `${topic}:${partition}`;

@@ -30,7 +30,7 @@ import {
   type ViewReader,
 } from '../core/views.ts';
 import { COUNTER_METRICS, counterMode, matchesTuple, sketchFor, activeFilters, checkVisitMetrics, MAX_SCANNED_SETS, MAX_VALUE_SKETCHES, type CounterMode, type SketchChoice, type TupleMatch } from './query.planner.ts';
-import { CURRENCY_INDEX, DAY_MINUTES, HASH_TABLE_FIELD, HLL_DIMS, HOUR_MINUTES, MINUTE_MS, TUPLE_DIMS, parseTupleField, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
+import { CURRENCY_INDEX, DAY_MINUTES, HASH_TABLE_FIELD, HLL_DIMS, HOUR_MINUTES, MINUTE_MS, TUPLE_DIMS, parseTupleField, parseVisitPart, revenueField, toMinute, type SiteKeys, type SpeedKeys, type TupleDim } from './redis.keys.ts';
 import type { RealtimeSnapshot } from './types.ts';
 
 export interface SpeedReaderDeps {
@@ -512,7 +512,7 @@ export class SpeedReader implements ViewReader {
       for (let min = span.from; min < span.to; min++) {
         for (const [id, packed] of Object.entries(byMinute.get(min) ?? {})) {
           if (id === HASH_TABLE_FIELD) continue;
-          const [first, last, pageviews] = packed.split(':').map(Number) as [number, number, number];
+          const { first, last, pageviews } = parseVisitPart(packed);
           const v = visits.get(id);
           if (!v) visits.set(id, { first, last, pageviews });
           else {
