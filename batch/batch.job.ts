@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, visitorBreakdownsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
@@ -25,6 +25,7 @@ import { DEFAULT_SKETCH_MIN_VISITORS, writeVisitorSketches } from './visitor.ske
 import { ErasureList } from '../core/erasure.list.ts';
 import { holdToTiers } from './views.retention.ts';
 import type { SiteCalendars } from './month.views.ts';
+import { DIMENSIONS, type Dimension } from '../core/views.ts';
 
 export interface BatchDeps {
   options: BatchOptions;
@@ -179,9 +180,33 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     await conn.run('DROP TABLE session_minutes');
     return n;
   };
-  const breakdowns = (conn: DuckDBConnection): Promise<number> => copy(conn, `${visitorBreakdownsSql(ev)} ORDER BY site_id, dimension, value`, 'dims');
-  // Rollups and breakdowns take about the same CPU: one connection and thread each.
-  for (const n of await runConcurrently(db, [rollups, breakdowns])) written += n;
+  // Breakdowns: `visitor_dimensions` once, then one aggregation per dimension, each taken from a
+  // queue by whichever connection is free. The rollups take less CPU than the breakdowns, so their
+  // connection joins in when it is done instead of idling while the other works alone.
+  const dimensions: Dimension[] = [...DIMENSIONS];
+  const breakdownRows = async (conn: DuckDBConnection): Promise<number> => {
+    for (let d = dimensions.shift(); d !== undefined; d = dimensions.shift()) await conn.run(`INSERT INTO day_dims ${visitorBreakdownSql(d)}`);
+    return 0;
+  };
+  await db.conn.run(DAY_DIMS_TABLE_SQL);
+  let dimensionsMade: Promise<unknown> = Promise.resolve();
+  const breakdowns = async (conn: DuckDBConnection): Promise<number> => {
+    dimensionsMade = conn.run(visitorDimensionsSql(ev));
+    await dimensionsMade;
+    return breakdownRows(conn);
+  };
+  const rollupsThenBreakdowns = async (conn: DuckDBConnection): Promise<number> => {
+    const n = await rollups(conn);
+    // A failure to make the table is the other task's to report.
+    if (!(await dimensionsMade.then(() => true, () => false))) return n;
+    return n + (await breakdownRows(conn));
+  };
+  // One connection and thread each (single-threaded aggregations skip merging per-thread hash
+  // tables); in that order so that run one after the other (one thread) they still work.
+  for (const n of await runConcurrently(db, [breakdowns, rollupsThenBreakdowns])) written += n;
+  written += await copy(db.conn, 'SELECT * FROM day_dims ORDER BY site_id, dimension, value', 'dims');
+  await db.conn.run('DROP TABLE visitor_dimensions');
+  await db.conn.run('DROP TABLE day_dims');
   await db.conn.run('DROP TABLE dup');
   await db.conn.run('DROP TABLE day_channels');
   const rowsRead = num(stats.rows_read);

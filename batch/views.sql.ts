@@ -248,7 +248,9 @@ export function multiBreakdownSql(source: string, dimensions: readonly AnyDimens
  *   of a session merges its minutes' rows (counts and revenue add up, the span runs from the
  *   first to the last event), so only smaller aggregations run per grain;
  * - `visitor_dimensions` counts events per visitor × type × every dimension value; a breakdown
- *   sums those counts, and its distinct visitors are distinct over far fewer rows.
+ *   sums those counts, and its distinct visitors are distinct over far fewer rows. The job runs
+ *   one statement per dimension into `day_dims` (its columns, DAY_DIMS_TABLE_SQL) so that both
+ *   of its connections can share the dimensions out.
  */
 
 /** Per site × minute × session × visitor × bot flag: counts, revenue, first and last event. */
@@ -284,20 +286,22 @@ export function sessionRollupSql(grain: Grain): string {
 const DIMENSION_LIST = Object.values(DIMENSION_COLUMNS).join(', ');
 
 /**
- * Per-site breakdown rows of every dimension, equal to breakdownSql over the events, from the
- * events (and their purchase revenue) per site × visitor × bot flag × type × every dimension's
- * value, materialised once in the statement (cheaper than a temp table).
+ * `visitor_dimensions`: the events (and their purchase revenue) per site × visitor × bot flag × type ×
+ * every dimension's value, from which each dimension's breakdown is summed. A table, not a TEMP
+ * one, so that every connection of the job's DuckDB instance can read it (the job drops it).
  */
-export function visitorBreakdownsSql(source: string): string {
-  const dims = (Object.keys(DIMENSION_COLUMNS) as Dimension[]).map(visitorBreakdownSql).join('\n  UNION ALL\n  ');
-  return `WITH visitor_dimensions AS MATERIALIZED (
+export function visitorDimensionsSql(source: string): string {
+  return `CREATE OR REPLACE TABLE visitor_dimensions AS
     SELECT site_id, visitor_id, is_bot, type, ${DIMENSION_LIST}, count(*) AS n, sum(revenue_micros) FILTER (WHERE type = 'purchase') AS rev
-    FROM ${source} GROUP BY ALL
-  )
-  ${dims}`;
+    FROM ${source} GROUP BY ALL`;
 }
 
-function visitorBreakdownSql(dimension: Dimension): string {
+/** The columns of a per-day breakdown row, as the `dims` view holds them. */
+export const DAY_DIMS_TABLE_SQL = `CREATE OR REPLACE TABLE day_dims (site_id VARCHAR, dimension VARCHAR, value VARCHAR,
+  pageviews BIGINT, visitors BIGINT, events BIGINT, revenue_micros BIGINT)`;
+
+/** One dimension's per-site breakdown rows from `visitor_dimensions`, equal to breakdownSql over the events. */
+export function visitorBreakdownSql(dimension: Dimension): string {
   const col = DIMENSION_COLUMNS[dimension];
   const where = dimension === 'event_name' ? `WHERE type <> 'pageview'` : '';
   return `SELECT site_id, '${dimension}' AS dimension, ${col} AS value,
