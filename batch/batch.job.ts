@@ -164,7 +164,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
   const prev = lakeDay(dataDir, formatDay(start - DAY_MS)).files;
   const sessions = { idle_ms: sessionIdleMs, ...(prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {}) };
-  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
+  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0, !duplicated)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
