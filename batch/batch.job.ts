@@ -189,17 +189,22 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     return 0;
   };
   await db.conn.run(DAY_DIMS_TABLE_SQL);
-  let dimensionsMade: Promise<unknown> = Promise.resolve();
+  // Settles true once `visitor_dimensions` is made, false when that failed (the making task reports it).
+  let made: (ok: boolean) => void = () => undefined;
+  const dimensionsMade = new Promise<boolean>((resolve) => (made = resolve));
   const breakdowns = async (conn: DuckDBConnection): Promise<number> => {
-    dimensionsMade = conn.run(visitorDimensionsSql(ev));
-    await dimensionsMade;
+    try {
+      await conn.run(visitorDimensionsSql(ev));
+    } catch (err) {
+      made(false);
+      throw err;
+    }
+    made(true);
     return breakdownRows(conn);
   };
   const rollupsThenBreakdowns = async (conn: DuckDBConnection): Promise<number> => {
     const n = await rollups(conn);
-    // A failure to make the table is the other task's to report.
-    if (!(await dimensionsMade.then(() => true, () => false))) return n;
-    return n + (await breakdownRows(conn));
+    return (await dimensionsMade) ? n + (await breakdownRows(conn)) : n;
   };
   // One connection and thread each (single-threaded aggregations skip merging per-thread hash
   // tables); in that order so that run one after the other (one thread) they still work.
