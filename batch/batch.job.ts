@@ -184,9 +184,8 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // queue by whichever connection is free. The rollups take less CPU than the breakdowns, so their
   // connection joins in when it is done instead of idling while the other works alone.
   const dimensions: Dimension[] = [...DIMENSIONS];
-  const breakdownRows = async (conn: DuckDBConnection): Promise<number> => {
+  const breakdownRows = async (conn: DuckDBConnection): Promise<void> => {
     for (let d = dimensions.shift(); d !== undefined; d = dimensions.shift()) await conn.run(`INSERT INTO day_dims ${visitorBreakdownSql(d)}`);
-    return 0;
   };
   await db.conn.run(DAY_DIMS_TABLE_SQL);
   // Settles true once `visitor_dimensions` is made, false when that failed (the making task reports it).
@@ -200,11 +199,13 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
       throw err;
     }
     made(true);
-    return breakdownRows(conn);
+    await breakdownRows(conn);
+    return 0; // day_dims' rows are counted when dims.parquet is written
   };
   const rollupsThenBreakdowns = async (conn: DuckDBConnection): Promise<number> => {
     const n = await rollups(conn);
-    return (await dimensionsMade) ? n + (await breakdownRows(conn)) : n;
+    if (await dimensionsMade) await breakdownRows(conn);
+    return n;
   };
   // One connection and thread each (single-threaded aggregations skip merging per-thread hash
   // tables); in that order so that run one after the other (one thread) they still work.

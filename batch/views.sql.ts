@@ -50,11 +50,18 @@ export function labelSql(dimension: Dimension, column: string): string {
   return `coalesce(${value}, ${sqlLiteral(MISSING_LABEL[dimension])})`;
 }
 
+/** The four lake columns visits are cut on, cast as the view rows hold them (serverSessionsSql reads them alone). */
+const VISIT_PROJECTION = `CAST(site_id AS VARCHAR) AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
+  coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time`;
+
+/** Lake rows in event time [from, to) (two parameters' names). */
+function timeRangeSql(from: string, to: string): string {
+  return `CAST(event_time AS TIMESTAMP) >= ${from} AND CAST(event_time AS TIMESTAMP) < ${to}`;
+}
+
 /** Lake rows → view rows; casts make files of other writers (TIMESTAMP_MS, TIMESTAMPTZ…) fit. */
-const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS VARCHAR) AS site_id, CAST(type AS VARCHAR) AS type,
-  CAST(event_time AS TIMESTAMP) AS event_time, CAST(received_time AS TIMESTAMP) AS received_time,
-  CAST(visitor_id AS VARCHAR) AS visitor_id, CAST(session_id AS VARCHAR) AS session_id, coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot,
-  CAST(revenue_micros AS BIGINT) AS revenue_micros,
+const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(type AS VARCHAR) AS type, ${VISIT_PROJECTION},
+  CAST(received_time AS TIMESTAMP) AS received_time, CAST(session_id AS VARCHAR) AS session_id, CAST(revenue_micros AS BIGINT) AS revenue_micros,
   ${labelSql('page', 'path')} AS page, ${labelSql('referrer', 'referrer_host')} AS referrer,
   ${labelSql('country', 'country')} AS country, ${labelSql('device', 'device_type')} AS device,
   ${labelSql('browser', 'browser')} AS browser, ${labelSql('os', 'os')} AS os,
@@ -66,7 +73,7 @@ const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(site_id AS 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
 /** Rows of erased visitors never reach a view (core/erasure.list.ts defines the macro on the job's connection). */
 const NOT_ERASED = `NOT ${ERASED_MACRO}(CAST(site_id AS VARCHAR), CAST(visitor_id AS VARCHAR))`;
-const IN_DAY = `CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end AND ${NOT_ERASED}`;
+const IN_DAY = `${timeRangeSql('$start', '$end')} AND ${NOT_ERASED}`;
 
 /**
  * Exact dedupe without a hash table of 36-byte ids: 64-bit hashes that occur more than once
@@ -113,12 +120,9 @@ export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE
     ORDER BY event_id, received_time, event_time, site_id, session_id, file, file_row
   )`;
 
-/** The four columns visits are cut on, from the lake files `$<files>` in [from, to), cast as LAKE_PROJECTION casts them. */
+/** The four columns visits are cut on, from the lake files `files` (a parameter) in [from, to). */
 function visitRowsSql(files: string, from: string, to: string): string {
-  return `SELECT CAST(site_id AS VARCHAR) AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
-        coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time
-      FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false)
-      WHERE CAST(event_time AS TIMESTAMP) >= ${from} AND CAST(event_time AS TIMESTAMP) < ${to}`;
+  return `SELECT ${VISIT_PROJECTION} FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false) WHERE ${timeRangeSql(from, to)}`;
 }
 
 /**
@@ -161,9 +165,9 @@ export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: 
 }
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
-    count(*) FILTER (WHERE NOT (CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $day_end)) AS outside_day,
-    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $end AND CAST(event_time AS TIMESTAMP) < $day_end) AS after_until,
-    count(*) FILTER (WHERE CAST(event_time AS TIMESTAMP) >= $start AND CAST(event_time AS TIMESTAMP) < $end AND NOT (${NOT_ERASED})) AS erased
+    count(*) FILTER (WHERE NOT (${timeRangeSql('$start', '$day_end')})) AS outside_day,
+    count(*) FILTER (WHERE ${timeRangeSql('$end', '$day_end')}) AS after_until,
+    count(*) FILTER (WHERE ${timeRangeSql('$start', '$end')} AND NOT (${NOT_ERASED})) AS erased
   FROM ${LAKE_SCAN}`;
 
 /** DuckDB's date_trunc units: UTC buckets (a week is ISO, from Monday). */
