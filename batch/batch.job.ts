@@ -16,10 +16,10 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
-import { listValue, timestampValue, type DuckDBConnection } from '@duckdb/node-api';
+import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
 import { DEFAULT_SKETCH_MIN_VISITORS, writeVisitorSketches } from './visitor.sketches.ts';
 import { ErasureList } from '../core/erasure.list.ts';
@@ -55,6 +55,28 @@ function sqlString(s: string): string {
 
 function copiedRows(rows: Record<string, unknown>[]): number {
   return rows.reduce((n, r) => n + num(r.count), 0);
+}
+
+/**
+ * Makes the day's ENUM types (views.sql.ts ENUM_COLUMNS, the channel too) for the columns with at
+ * most MAX_ENUM_VALUES values among the day's rows; returns column → type for serverSessionsSql.
+ * Needs `day_channels`; dropDayEnums removes what it made.
+ */
+async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckDBValue>): Promise<Map<string, string>> {
+  await conn.run(DAY_VALUES_SQL, params);
+  const enums = new Map<string, string>();
+  for (const column of [...ENUM_COLUMNS.map((c) => c.column), 'channel']) {
+    const values = num((await conn.runAndReadAll(`SELECT count(*) AS n FROM (${enumValuesSql(column)})`)).getRowObjectsJS()[0]!.n);
+    if (values === 0 || values > MAX_ENUM_VALUES) continue;
+    await conn.run(`CREATE OR REPLACE TYPE day_${column} AS ENUM (${enumValuesSql(column)})`);
+    enums.set(column, `day_${column}`);
+  }
+  await conn.run('DROP TABLE day_values');
+  return enums;
+}
+
+async function dropDayEnums(conn: DuckDBConnection, enums: ReadonlyMap<string, string>): Promise<void> {
+  for (const type of enums.values()) await conn.run(`DROP TYPE ${type}`);
 }
 
 /** Lake files of a day and the newest mtime among its hour folders and files. */
@@ -160,11 +182,12 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
   await db.conn.run(DAY_CHANNELS_SQL, params);
   const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
+  const enums = await makeDayEnums(db.conn, params);
   // The day's events are written once, sessions cut by the server's rule over them and the
   // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
   const prev = lakeDay(dataDir, formatDay(start - DAY_MS)).files;
   const sessions = { idle_ms: sessionIdleMs, ...(prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {}) };
-  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0, !duplicated)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
+  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0, !duplicated, enums)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
@@ -215,6 +238,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   await db.conn.run('DROP TABLE day_dims');
   await db.conn.run('DROP TABLE dup');
   await db.conn.run('DROP TABLE day_channels');
+  await dropDayEnums(db.conn, enums);
   const rowsRead = num(stats.rows_read);
   const outsideDay = num(stats.outside_day);
   const erased = num(stats.erased);
