@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, DAY_EVENTS_SQL, DAY_EVENTS_UNIQUE_SQL, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -65,7 +65,7 @@ function copiedRows(rows: Record<string, unknown>[]): number {
 async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckDBValue>): Promise<Map<string, string>> {
   await conn.run(DAY_VALUES_SQL, params);
   const enums = new Map<string, string>();
-  for (const column of [...ENUM_COLUMNS.map((c) => c.column), 'channel']) {
+  for (const column of ENUM_COLUMNS) {
     const values = num((await conn.runAndReadAll(`SELECT count(*) AS n FROM (${enumValuesSql(column)})`)).getRowObjectsJS()[0]!.n);
     if (values === 0 || values > MAX_ENUM_VALUES) continue;
     await conn.run(`CREATE OR REPLACE TYPE day_${column} AS ENUM (${enumValuesSql(column)})`);
@@ -187,7 +187,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
   const prev = lakeDay(dataDir, formatDay(start - DAY_MS)).files;
   const sessions = { idle_ms: sessionIdleMs, ...(prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {}) };
-  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? DAY_EVENTS_SQL : DAY_EVENTS_UNIQUE_SQL, prev.length > 0, !duplicated, enums)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
+  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? dayEventsSql(enums) : dayEventsUniqueSql(enums), prev.length > 0, !duplicated, enums)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;

@@ -43,11 +43,14 @@ function sqlLiteral(s: string): string {
 /**
  * core/views.ts labelOf() in SQL, over the lake column `column` cast to VARCHAR: each missing value
  * turned into NULL, then NULL into the label (cheaper per row than a CASE on the 10M-event day).
+ * With `type`, an ENUM holding every value of the column, the missing values and the label
+ * (enumValuesSql), the value is cast to it first and the rest compares enum indexes, not strings.
  */
-export function labelSql(dimension: Dimension, column: string): string {
-  let value = `CAST(${column} AS VARCHAR)`;
-  for (const missing of MISSING_VALUES[dimension]) value = `nullif(${value}, ${sqlLiteral(missing)})`;
-  return `coalesce(${value}, ${sqlLiteral(MISSING_LABEL[dimension])})`;
+export function labelSql(dimension: Dimension, column: string, type?: string): string {
+  const as = (v: string) => (type ? `CAST(${v} AS ${type})` : v);
+  let value = as(`CAST(${column} AS VARCHAR)`);
+  for (const missing of MISSING_VALUES[dimension]) value = `nullif(${value}, ${as(sqlLiteral(missing))})`;
+  return `coalesce(${value}, ${as(sqlLiteral(MISSING_LABEL[dimension]))})`;
 }
 
 /** The four lake columns visits are cut on, cast as the view rows hold them (serverSessionsSql reads them alone). */
@@ -59,16 +62,52 @@ function timeRangeSql(from: string, to: string): string {
   return `CAST(event_time AS TIMESTAMP) >= ${from} AND CAST(event_time AS TIMESTAMP) < ${to}`;
 }
 
-/** Lake rows → view rows; casts make files of other writers (TIMESTAMP_MS, TIMESTAMPTZ…) fit. */
-const LAKE_PROJECTION = `CAST(event_id AS VARCHAR) AS event_id, CAST(type AS VARCHAR) AS type, ${VISIT_PROJECTION},
+/**
+ * The view's string columns of few distinct values, each with the lake column it comes from and the
+ * dimension whose label a missing value gets (core/views.ts labelOf; none for the event type).
+ */
+const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dimension | null }[] = [
+  { column: 'type', lake: 'type', dimension: null },
+  { column: 'page', lake: 'path', dimension: 'page' },
+  { column: 'referrer', lake: 'referrer_host', dimension: 'referrer' },
+  { column: 'country', lake: 'country', dimension: 'country' },
+  { column: 'device', lake: 'device_type', dimension: 'device' },
+  { column: 'browser', lake: 'browser', dimension: 'browser' },
+  { column: 'os', lake: 'os', dimension: 'os' },
+  { column: 'utm_source', lake: 'utm_source', dimension: 'utm_source' },
+  { column: 'utm_medium', lake: 'utm_medium', dimension: 'utm_medium' },
+  { column: 'utm_campaign', lake: 'utm_campaign', dimension: 'utm_campaign' },
+  { column: 'utm_term', lake: 'utm_term', dimension: 'utm_term' },
+  { column: 'utm_content', lake: 'utm_content', dimension: 'utm_content' },
+  { column: 'event_name', lake: 'name', dimension: 'event_name' },
+  { column: 'currency', lake: 'currency', dimension: 'currency' },
+];
+
+/** A labelled column's lake value as the view holds it, of the day's ENUM type when it has one. */
+function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): string {
+  const type = enums.get(c.column);
+  if (c.dimension) return labelSql(c.dimension, c.lake, type);
+  return type ? `CAST(CAST(${c.lake} AS VARCHAR) AS ${type})` : `CAST(${c.lake} AS VARCHAR)`;
+}
+
+/** `value` cast to the day's ENUM of `column` when it has one (ENUM_COLUMNS). */
+function asEnum(enums: DayEnums, column: string, value: string): string {
+  const type = enums.get(column);
+  return type ? `CAST(${value} AS ${type})` : value;
+}
+
+/**
+ * Lake rows → view rows; casts make files of other writers (TIMESTAMP_MS, TIMESTAMPTZ…) fit. The
+ * labelled columns take their day's ENUM type here, as they leave the scan, and are labelled as
+ * enums: about 1.5 CPU-s less than labelling the strings and casting those (14 columns of the
+ * 10M-event day), and the joins carry one or two bytes for each instead of a string.
+ */
+function lakeProjection(enums: DayEnums): string {
+  return `CAST(event_id AS VARCHAR) AS event_id, ${VISIT_PROJECTION},
   CAST(received_time AS TIMESTAMP) AS received_time, CAST(session_id AS VARCHAR) AS session_id, CAST(revenue_micros AS BIGINT) AS revenue_micros,
-  ${labelSql('page', 'path')} AS page, ${labelSql('referrer', 'referrer_host')} AS referrer,
-  ${labelSql('country', 'country')} AS country, ${labelSql('device', 'device_type')} AS device,
-  ${labelSql('browser', 'browser')} AS browser, ${labelSql('os', 'os')} AS os,
-  ${labelSql('utm_source', 'utm_source')} AS utm_source, ${labelSql('utm_medium', 'utm_medium')} AS utm_medium,
-  ${labelSql('utm_campaign', 'utm_campaign')} AS utm_campaign, ${labelSql('utm_term', 'utm_term')} AS utm_term,
-  ${labelSql('utm_content', 'utm_content')} AS utm_content, ${labelSql('event_name', 'name')} AS event_name,
-  ${labelSql('currency', 'currency')} AS currency, CAST(properties AS MAP(VARCHAR, VARCHAR)) AS properties`;
+  ${LABELLED_COLUMNS.map((c) => `${labelledSql(c, enums)} AS ${c.column}`).join(', ')},
+  CAST(properties AS MAP(VARCHAR, VARCHAR)) AS properties`;
+}
 
 const LAKE_SCAN = `read_parquet($files, union_by_name = true, hive_partitioning = false)`;
 /** Rows of erased visitors never reach a view (core/erasure.list.ts defines the macro on the job's connection). */
@@ -97,73 +136,66 @@ export const DAY_CHANNELS_SQL = `CREATE OR REPLACE TEMP TABLE day_channels AS
  * The day's lake rows of `scan` in view form, `extra` select items riding along: the projection and
  * the rules' inputs, joined to `day_channels` on them (NULL inputs equal too) for the channel.
  */
-function viewRowsSql(scan: string, extra = ''): string {
+function viewRowsSql(scan: string, enums: DayEnums, extra = ''): string {
   const on = CHANNEL_INPUTS.map((c) => `r.${c} IS NOT DISTINCT FROM c.${c}`).join(' AND ');
   return `SELECT r.* EXCLUDE (${CHANNEL_INPUTS.join(', ')}), c.channel FROM (
-      SELECT ${LAKE_PROJECTION}${extra}, ${CHANNEL_INPUTS_SQL} FROM ${scan} WHERE ${IN_DAY}) AS r
-    LEFT JOIN day_channels AS c ON ${on}`;
+      SELECT ${lakeProjection(enums)}${extra}, ${CHANNEL_INPUTS_SQL} FROM ${scan} WHERE ${IN_DAY}) AS r
+    LEFT JOIN (SELECT * REPLACE (${asEnum(enums, 'channel', 'channel')} AS channel) FROM day_channels) AS c ON ${on}`;
 }
 
 /**
  * The day's events file writes its columns of few distinct values as DuckDB ENUMs: the Parquet
  * writer then takes the dictionary from the type and writes each value's index, instead of hashing
- * every string into a dictionary of its own per row group (the 14 such columns of the 10M-event
- * bench day: 9.2 → 7.6 s for the events file, types included). Readers see the same strings:
- * an ENUM is written as a dictionary-encoded string column. A column gets its type for the day
- * when its values (labels included) number at most MAX_ENUM_VALUES, since every row group then
- * carries the whole dictionary; above that it is written as before.
+ * every string into a dictionary of its own per row group. Readers see the same strings: an ENUM
+ * is written as a dictionary-encoded string column. A column gets its type for the day when its
+ * values (labels included) number at most MAX_ENUM_VALUES, since every row group then carries the
+ * whole dictionary; above that it is written as before. The channel's type is made from
+ * `day_channels`.
  */
-export const ENUM_COLUMNS: readonly { column: string; lake: string; dimension: Dimension | null }[] = [
-  { column: 'site_id', lake: 'site_id', dimension: null },
-  { column: 'type', lake: 'type', dimension: null },
-  { column: 'page', lake: 'path', dimension: 'page' },
-  { column: 'referrer', lake: 'referrer_host', dimension: 'referrer' },
-  { column: 'country', lake: 'country', dimension: 'country' },
-  { column: 'device', lake: 'device_type', dimension: 'device' },
-  { column: 'browser', lake: 'browser', dimension: 'browser' },
-  { column: 'os', lake: 'os', dimension: 'os' },
-  { column: 'utm_source', lake: 'utm_source', dimension: 'utm_source' },
-  { column: 'utm_medium', lake: 'utm_medium', dimension: 'utm_medium' },
-  { column: 'utm_campaign', lake: 'utm_campaign', dimension: 'utm_campaign' },
-  { column: 'utm_term', lake: 'utm_term', dimension: 'utm_term' },
-  { column: 'utm_content', lake: 'utm_content', dimension: 'utm_content' },
-  { column: 'event_name', lake: 'name', dimension: 'event_name' },
-  { column: 'currency', lake: 'currency', dimension: 'currency' },
-];
+export const ENUM_COLUMNS: readonly string[] = ['site_id', ...LABELLED_COLUMNS.map((c) => c.column), 'channel'];
 export const MAX_ENUM_VALUES = 4096;
+/** Column → the day's ENUM type the job made for it (ENUM_COLUMNS); a column absent stays a string. */
+export type DayEnums = ReadonlyMap<string, string>;
 
-/** `day_values`: each ENUM column's distinct lake values among the day's rows, one list per column (NULL included). */
+/** `day_values`: the distinct lake values of site_id and of each labelled column among the day's rows (NULL included). */
 export const DAY_VALUES_SQL = `CREATE OR REPLACE TEMP TABLE day_values AS
-  SELECT ${ENUM_COLUMNS.map((c) => `list(DISTINCT CAST(${c.lake} AS VARCHAR)) AS ${c.column}`).join(', ')} FROM ${LAKE_SCAN} WHERE ${IN_DAY}`;
+  SELECT list(DISTINCT CAST(site_id AS VARCHAR)) AS site_id, ${LABELLED_COLUMNS.map((c) => `list(DISTINCT CAST(${c.lake} AS VARCHAR)) AS ${c.column}`).join(', ')}
+  FROM ${LAKE_SCAN} WHERE ${IN_DAY}`;
 
 /**
- * The values of the day's ENUM for `column` as the events file holds them: each distinct lake value
- * labelled as LAKE_PROJECTION labels it, and the missing label itself (a NULL the list left out
- * becomes it too). The channel's are the rules' outputs in `day_channels`.
+ * The values of the day's ENUM for `column`: its distinct lake values, the values that stand for a
+ * missing one and the missing label (labelSql labels the enum values). The channel's are the
+ * rules' outputs in `day_channels`. The file's dictionary then also lists `''` (and `unknown` for
+ * the device) where no row holds it; readers see only rows' values.
  */
 export function enumValuesSql(column: string): string {
   if (column === 'channel') return 'SELECT DISTINCT channel AS v FROM day_channels WHERE channel IS NOT NULL';
-  const c = ENUM_COLUMNS.find((e) => e.column === column);
+  if (column === 'site_id') return 'SELECT DISTINCT v FROM (SELECT unnest(site_id) AS v FROM day_values) WHERE v IS NOT NULL';
+  const c = LABELLED_COLUMNS.find((e) => e.column === column);
   if (!c) throw new Error(`no ENUM column ${column}`);
-  const label = c.dimension ? `UNION SELECT ${sqlLiteral(MISSING_LABEL[c.dimension])}` : '';
-  return `SELECT DISTINCT v FROM (SELECT unnest(list_transform(${c.column}, x -> ${c.dimension ? labelSql(c.dimension, 'x') : 'x'})) AS v FROM day_values ${label}) WHERE v IS NOT NULL`;
+  const extra = c.dimension ? [...MISSING_VALUES[c.dimension], MISSING_LABEL[c.dimension]] : [];
+  return `SELECT DISTINCT v FROM (SELECT unnest(${c.column}) AS v FROM day_values ${extra.map((v) => `UNION ALL SELECT ${sqlLiteral(v)}`).join(' ')}) WHERE v IS NOT NULL`;
 }
 
 /** The day's events in view form when `dup` is empty: every event id occurs once. */
-export const DAY_EVENTS_UNIQUE_SQL = `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN)})`;
+export function dayEventsUniqueSql(enums: DayEnums): string {
+  return `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN, enums)})`;
+}
 
 /**
  * The day's deduplicated events in view form (one row per event id, the earliest received kept;
  * the file and row break the last ties so a re-run keeps the same row).
  */
-export const DAY_EVENTS_SQL = `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN)}) AS e
+export function dayEventsSql(enums: DayEnums): string {
+  return `SELECT ${EVENTS_COLUMNS} FROM (${viewRowsSql(LAKE_SCAN, enums)}) AS e
     WHERE hash(event_id) NOT IN (SELECT h FROM dup)
   UNION ALL
   SELECT ${EVENTS_COLUMNS} FROM (
-    SELECT DISTINCT ON (event_id) * FROM (${viewRowsSql('read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)', ', filename AS file, file_row_number AS file_row')}) AS d
+    SELECT DISTINCT ON (event_id) * FROM (${viewRowsSql('read_parquet($files, union_by_name = true, hive_partitioning = false, file_row_number = true)', enums, ', filename AS file, file_row_number AS file_row')}) AS d
     WHERE hash(event_id) IN (SELECT h FROM dup)
     ORDER BY event_id, received_time, event_time, site_id, session_id, file, file_row
   )`;
+}
 
 /** The four columns visits are cut on, from the lake files `files` (a parameter) in [from, to). */
 function visitRowsSql(files: string, from: string, to: string): string {
@@ -189,14 +221,15 @@ function visitRowsSql(files: string, from: string, to: string): string {
  * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
  * go first (a copy may carry another time), so it reads the deduplicated rows. On the 10M-event
  * bench day: 23 s and 1.5 GB, against 38 s and 2.2 GB for two window levels over whole rows (16 s
- * before server sessions). `enums` maps a column to the day's ENUM type it is written as (ENUM_COLUMNS).
+ * before server sessions). `enums` are the day's (ENUM_COLUMNS): the day's events (`dayEvents`) hold
+ * the other columns in them already; site_id, a key of the visits' join, takes its type here.
  */
-export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: boolean, enums: ReadonlyMap<string, string> = new Map()): string {
+export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums = new Map()): string {
   const dayRows = unique ? visitRowsSql('$files', '$start', '$end') : 'SELECT site_id, visitor_id, is_bot, event_time FROM day';
   const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', '$prev_start', '$start')}` : '';
   const columns = EVENTS_COLUMNS.split(',')
     .map((c) => c.trim())
-    .map((c) => (c === 'session_id' ? `e.visitor_id || '@' || epoch_ms(list_max(list_filter(v.starts, s -> s <= e.event_time))) AS session_id` : enums.has(c) ? `CAST(e.${c} AS ${enums.get(c)}) AS ${c}` : `e.${c}`))
+    .map((c) => (c === 'session_id' ? `e.visitor_id || '@' || epoch_ms(list_max(list_filter(v.starts, s -> s <= e.event_time))) AS session_id` : c === 'site_id' ? `${asEnum(enums, c, 'e.site_id')} AS site_id` : `e.${c}`))
     .join(', ');
   return `WITH day AS NOT MATERIALIZED (SELECT * FROM (${dayEvents})),
   visits AS (
