@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -58,11 +58,11 @@ function copiedRows(rows: Record<string, unknown>[]): number {
 }
 
 /**
- * Makes the day's ENUM types (views.sql.ts ENUM_COLUMNS, the channel too) for the columns with at
- * most MAX_ENUM_VALUES values among the day's rows; returns column → type for serverSessionsSql.
+ * Makes the day's ENUM types (views.sql.ts ENUM_COLUMNS) for the columns with at most
+ * MAX_ENUM_VALUES values among the day's rows; returns column → type for the day's events SQL.
  * Needs `day_channels`; dropDayEnums removes what it made.
  */
-async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckDBValue>): Promise<Map<string, string>> {
+async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckDBValue>): Promise<DayEnums> {
   await conn.run(DAY_VALUES_SQL, params);
   const enums = new Map<string, string>();
   for (const column of ENUM_COLUMNS) {
@@ -75,7 +75,7 @@ async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckD
   return enums;
 }
 
-async function dropDayEnums(conn: DuckDBConnection, enums: ReadonlyMap<string, string>): Promise<void> {
+async function dropDayEnums(conn: DuckDBConnection, enums: DayEnums): Promise<void> {
   for (const type of enums.values()) await conn.run(`DROP TYPE ${type}`);
 }
 

@@ -63,8 +63,9 @@ function timeRangeSql(from: string, to: string): string {
 }
 
 /**
- * The view's string columns of few distinct values, each with the lake column it comes from and the
- * dimension whose label a missing value gets (core/views.ts labelOf; none for the event type).
+ * The view's string columns made from one lake column each (most with few distinct values a day),
+ * with that column and the dimension whose label a missing value gets (core/views.ts labelOf; none
+ * for the event type).
  */
 const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dimension | null }[] = [
   { column: 'type', lake: 'type', dimension: null },
@@ -85,9 +86,7 @@ const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dime
 
 /** A labelled column's lake value as the view holds it, of the day's ENUM type when it has one. */
 function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): string {
-  const type = enums.get(c.column);
-  if (c.dimension) return labelSql(c.dimension, c.lake, type);
-  return type ? `CAST(CAST(${c.lake} AS VARCHAR) AS ${type})` : `CAST(${c.lake} AS VARCHAR)`;
+  return c.dimension ? labelSql(c.dimension, c.lake, enums.get(c.column)) : asEnum(enums, c.column, `CAST(${c.lake} AS VARCHAR)`);
 }
 
 /** `value` cast to the day's ENUM of `column` when it has one (ENUM_COLUMNS). */
