@@ -43,13 +43,15 @@ function sqlLiteral(s: string): string {
 /**
  * core/views.ts labelOf() in SQL, over the lake column `column` cast to VARCHAR: each missing value
  * turned into NULL, then NULL into the label (cheaper per row than a CASE on the 10M-event day).
- * With `type`, an ENUM holding every value of the column, the missing values and the label
- * (enumValuesSql), the value is cast to it first and the rest compares enum indexes, not strings.
+ * With the day's ENUM of the column (`e`: a type holding every value, the missing values and the
+ * label, enumValuesSql), the value is cast to it first and the rest compares enum indexes, not
+ * strings; and only the missing values the day's rows hold are looked for (none: the cast alone).
  */
-export function labelSql(dimension: Dimension, column: string, type?: string): string {
-  const as = (v: string) => (type ? `CAST(${v} AS ${type})` : v);
+export function labelSql(dimension: Dimension, column: string, e?: DayEnum): string {
+  const as = (v: string) => (e ? `CAST(${v} AS ${e.type})` : v);
   let value = as(`CAST(${column} AS VARCHAR)`);
-  for (const missing of MISSING_VALUES[dimension]) value = `nullif(${value}, ${as(sqlLiteral(missing))})`;
+  if (e && e.missing.length === 0) return value;
+  for (const missing of MISSING_VALUES[dimension]) if (!e || e.missing.includes(missing)) value = `nullif(${value}, ${as(sqlLiteral(missing))})`;
   return `coalesce(${value}, ${as(sqlLiteral(MISSING_LABEL[dimension]))})`;
 }
 
@@ -91,7 +93,7 @@ function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): str
 
 /** `value` cast to the day's ENUM of `column` when it has one (ENUM_COLUMNS). */
 function asEnum(enums: DayEnums, column: string, value: string): string {
-  const type = enums.get(column);
+  const type = enums.get(column)?.type;
   return type ? `CAST(${value} AS ${type})` : value;
 }
 
@@ -153,8 +155,16 @@ function viewRowsSql(scan: string, enums: DayEnums, extra = ''): string {
  */
 export const ENUM_COLUMNS: readonly string[] = ['site_id', ...LABELLED_COLUMNS.map((c) => c.column), 'channel'];
 export const MAX_ENUM_VALUES = 4096;
-/** Column → the day's ENUM type the job made for it (ENUM_COLUMNS); a column absent stays a string. */
-export type DayEnums = ReadonlyMap<string, string>;
+/**
+ * The day's ENUM of a column: the type the job made, and which of the values that stand for a
+ * missing one (NULL included; MISSING_VALUES) the day's rows hold, so labelSql looks for those only.
+ */
+export interface DayEnum {
+  type: string;
+  missing: readonly (string | null)[];
+}
+/** Column → its day's ENUM (ENUM_COLUMNS); a column absent stays a string. */
+export type DayEnums = ReadonlyMap<string, DayEnum>;
 
 /** `day_values`: the distinct lake values of site_id and of each labelled column among the day's rows (NULL included). */
 export const DAY_VALUES_SQL = `CREATE OR REPLACE TEMP TABLE day_values AS
@@ -174,6 +184,13 @@ export function enumValuesSql(column: string): string {
   if (!c) throw new Error(`no ENUM column ${column}`);
   const extra = c.dimension ? [...MISSING_VALUES[c.dimension], MISSING_LABEL[c.dimension]] : [];
   return `SELECT DISTINCT v FROM (SELECT unnest(${c.column}) AS v FROM day_values ${extra.map((v) => `UNION ALL SELECT ${sqlLiteral(v)}`).join(' ')}) WHERE v IS NOT NULL`;
+}
+
+/** The values standing for a missing one (NULL included) among `column`'s in `day_values`, as one list `m`. */
+export function presentMissingSql(column: string): string {
+  const c = LABELLED_COLUMNS.find((e) => e.column === column);
+  const missing = c?.dimension ? MISSING_VALUES[c.dimension] : [];
+  return `SELECT list_filter(${column}, x -> x IS NULL${missing.map((v) => ` OR x = ${sqlLiteral(v)}`).join('')}) AS m FROM day_values`;
 }
 
 /** The day's events in view form when `dup` is empty: every event id occurs once. */
