@@ -149,8 +149,8 @@ function viewRowsSql(scan: string, enums: DayEnums, extra = ''): string {
  * writer then takes the dictionary from the type and writes each value's index, instead of hashing
  * every string into a dictionary of its own per row group. Readers see the same strings: an ENUM
  * is written as a dictionary-encoded string column. A column gets its type for the day when its
- * values (labels included) number at most MAX_ENUM_VALUES, since every row group then carries the
- * whole dictionary; above that it is written as before. The channel's type is made from
+ * values (with the missing values and the label) number at most MAX_ENUM_VALUES, since every row
+ * group then carries the whole dictionary; above that it is written as before. The channel's type is made from
  * `day_channels`.
  */
 export const ENUM_COLUMNS: readonly string[] = ['site_id', ...LABELLED_COLUMNS.map((c) => c.column), 'channel'];
@@ -233,8 +233,9 @@ function visitRowsSql(files: string, from: string, to: string): string {
  * as a list with the visits' ids (each id's string made once per visit, not per event: about 1%
  * of the job), and each event takes the id of the latest start at or before it through a hash
  * join. The day's events are read twice rather than held (`NOT MATERIALIZED`): the narrow pass
- * reads four Parquet columns. When the day has no duplicate ids (`unique`) it reads them from the lake files directly,
- * skipping the projection and the channel join the day's rows need (about 30% of the narrow pass);
+ * reads four Parquet columns. When the day has no duplicate ids (`unique`) it reads them from the
+ * lake files directly, skipping the projection and the channel join the day's rows need (about
+ * 30% of the narrow pass);
  * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
  * go first (a copy may carry another time), so it reads the deduplicated rows. On the 10M-event
  * bench day: 23 s and 1.5 GB, against 38 s and 2.2 GB for two window levels over whole rows (16 s
