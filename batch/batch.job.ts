@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, presentMissingSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -68,11 +68,11 @@ async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckD
   await conn.run(DAY_VALUES_SQL, params);
   const enums = new Map<string, DayEnum>();
   for (const column of ENUM_COLUMNS) {
-    const values = num((await conn.runAndReadAll(`SELECT count(*) AS n FROM (${enumValuesSql(column)})`)).getRowObjectsJS()[0]!.n);
+    const facts = (await conn.runAndReadAll(enumFactsSql(column))).getRowObjectsJS()[0]!;
+    const values = num(facts.n);
     if (values === 0 || values > MAX_ENUM_VALUES) continue;
     await conn.run(`CREATE OR REPLACE TYPE day_${column} AS ENUM (${enumValuesSql(column)})`);
-    const missing = column === 'channel' ? [] : ((await conn.runAndReadAll(presentMissingSql(column))).getRowObjectsJS()[0]!.m as (string | null)[]);
-    enums.set(column, { type: `day_${column}`, missing });
+    enums.set(column, { type: `day_${column}`, missing: facts.m as (string | null)[] });
   }
   await conn.run('DROP TABLE day_values');
   return enums;

@@ -14,7 +14,7 @@
  * views, filters and breakdowns hold the same labels as the speed store.
  * Every value in these strings is a constant or a `$parameter`; nothing is interpolated from input.
  */
-import { MISSING_LABEL, MISSING_PROPERTY_LABEL, MISSING_VALUES, type AnyDimension, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
+import { DIMENSIONS, MISSING_LABEL, MISSING_PROPERTY_LABEL, MISSING_VALUES, type AnyDimension, type Dimension, type FilterCondition, type Grain } from '../core/views.ts';
 import { conditionSqlOf, dimensionColumn, DIMENSION_COLUMNS } from '../core/rollups.ts';
 import { ERASED_MACRO } from '../core/erasure.list.ts';
 import { CHANNEL_CATEGORY_SQL, CHANNEL_INPUTS, CHANNEL_INPUTS_SQL, CHANNEL_SQL } from './channel.sql.ts';
@@ -64,26 +64,17 @@ function timeRangeSql(from: string, to: string): string {
   return `CAST(event_time AS TIMESTAMP) >= ${from} AND CAST(event_time AS TIMESTAMP) < ${to}`;
 }
 
+/** The lake column of a dimension named otherwise in the lake (the rest keep their names). */
+const LAKE_COLUMN: Partial<Record<Dimension, string>> = { page: 'path', referrer: 'referrer_host', device: 'device_type', event_name: 'name' };
+
 /**
- * The view's string columns made from one lake column each (most with few distinct values a day),
- * with that column and the dimension whose label a missing value gets (core/views.ts labelOf; none
- * for the event type).
+ * The view's string columns made from one lake column each (most with few distinct values a day):
+ * the event type and every dimension but the channel (computed by the rules), each with its lake
+ * column and the dimension whose label a missing value gets (core/views.ts labelOf).
  */
 const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dimension | null }[] = [
   { column: 'type', lake: 'type', dimension: null },
-  { column: 'page', lake: 'path', dimension: 'page' },
-  { column: 'referrer', lake: 'referrer_host', dimension: 'referrer' },
-  { column: 'country', lake: 'country', dimension: 'country' },
-  { column: 'device', lake: 'device_type', dimension: 'device' },
-  { column: 'browser', lake: 'browser', dimension: 'browser' },
-  { column: 'os', lake: 'os', dimension: 'os' },
-  { column: 'utm_source', lake: 'utm_source', dimension: 'utm_source' },
-  { column: 'utm_medium', lake: 'utm_medium', dimension: 'utm_medium' },
-  { column: 'utm_campaign', lake: 'utm_campaign', dimension: 'utm_campaign' },
-  { column: 'utm_term', lake: 'utm_term', dimension: 'utm_term' },
-  { column: 'utm_content', lake: 'utm_content', dimension: 'utm_content' },
-  { column: 'event_name', lake: 'name', dimension: 'event_name' },
-  { column: 'currency', lake: 'currency', dimension: 'currency' },
+  ...DIMENSIONS.filter((d) => d !== 'channel').map((d) => ({ column: DIMENSION_COLUMNS[d], lake: LAKE_COLUMN[d] ?? d, dimension: d })),
 ];
 
 /** A labelled column's lake value as the view holds it, of the day's ENUM type when it has one. */
@@ -186,11 +177,16 @@ export function enumValuesSql(column: string): string {
   return `SELECT DISTINCT v FROM (SELECT unnest(${c.column}) AS v FROM day_values ${extra.map((v) => `UNION ALL SELECT ${sqlLiteral(v)}`).join(' ')}) WHERE v IS NOT NULL`;
 }
 
-/** The values standing for a missing one (NULL included) among `column`'s in `day_values`, as one list `m`. */
-export function presentMissingSql(column: string): string {
+/**
+ * What the job needs to know of `column`'s ENUM before making it: how many values it would hold
+ * (`n`, enumValuesSql) and which values standing for a missing one (NULL included) the day's rows
+ * hold (`m`, a list; none for the channel, which the rules always name).
+ */
+export function enumFactsSql(column: string): string {
   const c = LABELLED_COLUMNS.find((e) => e.column === column);
   const missing = c?.dimension ? MISSING_VALUES[c.dimension] : [];
-  return `SELECT list_filter(${column}, x -> x IS NULL${missing.map((v) => ` OR x = ${sqlLiteral(v)}`).join('')}) AS m FROM day_values`;
+  const present = column === 'channel' ? '[]::VARCHAR[]' : `(SELECT list_filter(${column}, x -> x IS NULL${missing.map((v) => ` OR x = ${sqlLiteral(v)}`).join('')}) FROM day_values)`;
+  return `SELECT (SELECT count(*) FROM (${enumValuesSql(column)})) AS n, ${present} AS m`;
 }
 
 /** The day's events in view form when `dup` is empty: every event id occurs once. */
@@ -245,9 +241,13 @@ function visitRowsSql(files: string, from: string, to: string): string {
 export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums = new Map()): string {
   const dayRows = unique ? visitRowsSql('$files', '$start', '$end') : 'SELECT site_id, visitor_id, is_bot, event_time FROM day';
   const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', '$prev_start', '$start')}` : '';
+  const computed: Record<string, string> = {
+    session_id: `v.ids[len(list_filter(v.starts, s -> s <= e.event_time))] AS session_id`,
+    site_id: `${asEnum(enums, 'site_id', 'e.site_id')} AS site_id`,
+  };
   const columns = EVENTS_COLUMNS.split(',')
     .map((c) => c.trim())
-    .map((c) => (c === 'session_id' ? `v.ids[len(list_filter(v.starts, s -> s <= e.event_time))] AS session_id` : c === 'site_id' ? `${asEnum(enums, c, 'e.site_id')} AS site_id` : `e.${c}`))
+    .map((c) => computed[c] ?? `e.${c}`)
     .join(', ');
   return `WITH day AS NOT MATERIALIZED (SELECT * FROM (${dayEvents})),
   visits AS (

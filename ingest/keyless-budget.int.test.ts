@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LakeArchiver } from '../batch/index.ts';
 import { lakeEventCounts } from '../batch/testing/fixtures.ts';
 import { silentLogger } from '../core/logger.ts';
+import { sleep } from '../core/processes.ts';
 import { Metrics } from '../core/metrics.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { runCleanups, testConfig, kafkaClient, tempDir, uniqueName, waitUntil } from '../testing/helpers.ts';
@@ -47,7 +48,7 @@ describe('keyless input budget', () => {
     // The budget is per wall-clock minute (keyless.sampler.ts): posts straddling a minute's end get a
     // second budget (8 letters, seen in CI on a slow machine). Start early in a minute instead.
     const leftInMinute = 60_000 - (Date.now() % 60_000);
-    if (leftInMinute < 20_000) await new Promise((r) => setTimeout(r, leftInMinute + 100));
+    if (leftInMinute < 20_000) await sleep(leftInMinute + 100);
     const junk = Buffer.alloc(256 * 1024, 'x');
     const keyless = Array.from({ length: 40 }, (_, i) =>
       fetch(`${tc.url}/v1/collect?site=${i % 2 ? 'alpha' : `made-up-${i}`}&key=nope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: junk }).then((r) => r.status),
