@@ -314,7 +314,8 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
       ? new DiskGuard({ name: 'batch', path: options.dataDir, minFreeBytes: options.diskMinFreeBytes, intervalMs: options.diskCheckMs ?? 5_000, ...(deps.logger ? { logger: deps.logger } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}), ...(deps.freeBytes ? { freeBytes: deps.freeBytes } : {}) })
       : undefined;
     await disk?.waitForSpace();
-    const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp') });
+    // The instance lives for this run: its buffer blocks are pooled up to the memory limit (core/duckdb.ts).
+    const db = await openDuckDB({ ...options.duckdb, tempDir: join(options.dataDir, 'views', '_duckdb_tmp'), blockAllocatorMemory: options.duckdb.memoryLimit });
     const entries: Record<string, DayEntry> = {};
     try {
       // Erased visitors' rows still in the lake (a file written before the erasure reached it) are left out.
