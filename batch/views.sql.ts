@@ -402,9 +402,9 @@ const DIMENSION_LIST = Object.values(DIMENSION_COLUMNS).join(', ');
  * `visitor_dimensions`: the non-bot events per site × visitor × every dimension's value, with how many
  * of them are page views (`pv`), custom events (`ce`) and not page views (`np`), and their
  * purchase revenue, from which each dimension's breakdown is summed (bots count in no breakdown).
- * The event type is a count here, not a key: two fewer key columns than grouping by type and bot
- * flag, which was most of this aggregation's time on the 10M-event day. A table, not a TEMP one, so that
- * every connection of the job's DuckDB instance can read it (the job drops it).
+ * The event type is a count here, not a key, so each breakdown sums columns instead of filtering
+ * every row on the type (0.1–0.3 s less per dimension on the 10M-event day). A table, not a TEMP
+ * one, so that every connection of the job's DuckDB instance can read it (the job drops it).
  */
 export function visitorDimensionsSql(source: string): string {
   return `CREATE OR REPLACE TABLE visitor_dimensions AS
