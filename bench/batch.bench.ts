@@ -53,7 +53,10 @@ async function batchChild(dataDir: string): Promise<void> {
   const record = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: { memoryLimit: '2GB', threads: 2 } } }, { dates: [DAY] });
   const s = (performance.now() - t0) / 1000;
   if (record.status !== 'ok') throw new Error(record.errors.join('; '));
-  console.log(JSON.stringify({ seconds: s, rss: peakRssMb(), rows: record.rowsRead }));
+  // CPU and page faults of the whole child (DuckDB's threads included): steadier than the time on
+  // shared cores, and faults are costly on these virtual machines (batch/README.md, Measured).
+  const usage = process.resourceUsage();
+  console.log(JSON.stringify({ seconds: s, rss: peakRssMb(), rows: record.rowsRead, userS: usage.userCPUTime / 1e6, sysS: usage.systemCPUTime / 1e6, faults: usage.minorPageFault }));
 }
 
 async function archiverChild(topic: string, n: number, dataDir: string): Promise<void> {
@@ -78,10 +81,19 @@ async function archiverChild(topic: string, n: number, dataDir: string): Promise
   console.log(JSON.stringify({ seconds: s, rss: peakRssMb() }));
 }
 
-function child(args: string[], nodeArgs: readonly string[] = []): { seconds: number; rss: number } {
+interface ChildResult {
+  seconds: number;
+  rss: number;
+  /** The batch child's CPU (user, system) and minor page faults. */
+  userS?: number;
+  sysS?: number;
+  faults?: number;
+}
+
+function child(args: string[], nodeArgs: readonly string[] = []): ChildResult {
   const r = spawnSync(process.execPath, [...nodeArgs, ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'bench/batch.bench.ts', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`bench child ${args[0]} failed (exit ${r.status})`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { seconds: number; rss: number };
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ChildResult;
 }
 
 async function main(): Promise<void> {
@@ -102,6 +114,9 @@ async function benchBatch(): Promise<void> {
     console.log(`bench: batch_day_10m_s = ${b.seconds.toFixed(2)}`);
     console.log(`bench: batch_rows_per_s = ${Math.round(batchEvents / b.seconds)}`);
     console.log(`bench: batch_peak_rss_mb = ${Math.round(b.rss)}`);
+    console.log(`bench: batch_user_cpu_s = ${b.userS!.toFixed(1)}`);
+    console.log(`bench: batch_sys_cpu_s = ${b.sysS!.toFixed(1)}`);
+    console.log(`bench: batch_page_faults = ${b.faults!}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
