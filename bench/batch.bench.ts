@@ -53,10 +53,7 @@ async function batchChild(dataDir: string): Promise<void> {
   const record = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: { memoryLimit: '2GB', threads: 2 } } }, { dates: [DAY] });
   const s = (performance.now() - t0) / 1000;
   if (record.status !== 'ok') throw new Error(record.errors.join('; '));
-  // CPU and page faults of the whole child (DuckDB's threads included): steadier than the time on
-  // shared cores, and faults are costly on these virtual machines (batch/README.md, Measured).
-  const usage = process.resourceUsage();
-  console.log(JSON.stringify({ seconds: s, rss: peakRssMb(), rows: record.rowsRead, userS: usage.userCPUTime / 1e6, sysS: usage.systemCPUTime / 1e6, faults: usage.minorPageFault }));
+  report(s);
 }
 
 async function archiverChild(topic: string, n: number, dataDir: string): Promise<void> {
@@ -78,16 +75,25 @@ async function archiverChild(topic: string, n: number, dataDir: string): Promise
   const s = (performance.now() - t0) / 1000;
   const archived = await value('b_lake_events_total');
   if (archived !== n) throw new Error(`archived ${archived} events of ${n}`);
-  console.log(JSON.stringify({ seconds: s, rss: peakRssMb() }));
+  report(s);
 }
 
+/**
+ * What a child reports: its time, peak RSS, and the CPU (user, system) and minor page faults of
+ * the whole process, DuckDB's threads included: steadier than the time on shared cores, and faults
+ * are costly on these virtual machines (batch/README.md, Measured).
+ */
 interface ChildResult {
   seconds: number;
   rss: number;
-  /** The batch child's CPU (user, system) and minor page faults. */
-  userS?: number;
-  sysS?: number;
-  faults?: number;
+  userS: number;
+  sysS: number;
+  faults: number;
+}
+
+function report(seconds: number): void {
+  const usage = process.resourceUsage();
+  console.log(JSON.stringify({ seconds, rss: peakRssMb(), userS: usage.userCPUTime / 1e6, sysS: usage.systemCPUTime / 1e6, faults: usage.minorPageFault } satisfies ChildResult));
 }
 
 function child(args: string[], nodeArgs: readonly string[] = []): ChildResult {
@@ -114,9 +120,9 @@ async function benchBatch(): Promise<void> {
     console.log(`bench: batch_day_10m_s = ${b.seconds.toFixed(2)}`);
     console.log(`bench: batch_rows_per_s = ${Math.round(batchEvents / b.seconds)}`);
     console.log(`bench: batch_peak_rss_mb = ${Math.round(b.rss)}`);
-    console.log(`bench: batch_user_cpu_s = ${b.userS!.toFixed(1)}`);
-    console.log(`bench: batch_sys_cpu_s = ${b.sysS!.toFixed(1)}`);
-    console.log(`bench: batch_page_faults = ${b.faults!}`);
+    console.log(`bench: batch_user_cpu_s = ${b.userS.toFixed(1)}`);
+    console.log(`bench: batch_sys_cpu_s = ${b.sysS.toFixed(1)}`);
+    console.log(`bench: batch_page_faults = ${b.faults}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
