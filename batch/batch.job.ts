@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, type DuckDB } from '../core/duckdb.ts
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -206,8 +206,8 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     await conn.run('DROP TABLE session_minutes');
     return n;
   };
-  // Breakdowns: `visitor_dimensions` once, then one aggregation per dimension, each taken from a
-  // queue by whichever connection is free. The rollups take less CPU than the breakdowns, so their
+  // Breakdowns: `visitor_dimensions` once (keyed on the day's ENUMs, dayEnumRowsSql), then one
+  // aggregation per dimension, each taken from a queue by whichever connection is free. The rollups take less CPU than the breakdowns, so their
   // connection joins in when it is done instead of idling while the other works alone.
   const dimensions: Dimension[] = [...DIMENSIONS];
   const breakdownRows = async (conn: DuckDBConnection): Promise<void> => {
@@ -219,7 +219,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const dimensionsMade = new Promise<boolean>((resolve) => (made = resolve));
   const breakdowns = async (conn: DuckDBConnection): Promise<number> => {
     try {
-      await conn.run(visitorDimensionsSql(ev));
+      await conn.run(visitorDimensionsSql(dayEnumRowsSql(ev, enums)));
     } catch (err) {
       made(false);
       throw err;

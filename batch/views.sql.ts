@@ -440,6 +440,19 @@ export function visitorDimensionsSql(source: string): string {
     FROM ${source} WHERE NOT is_bot GROUP BY ALL`;
 }
 
+/**
+ * The day's events file (`source`, a table expression) with the columns that have a day's ENUM
+ * (ENUM_COLUMNS) read back as that type, each cast once per dictionary value (perDictionaryValue):
+ * the file writes those columns dictionary-encoded, so an aggregation keyed on them hashes and
+ * compares small integers instead of strings. On the 10M-event day, `visitor_dimensions` from it
+ * took 2.3–2.8 against 3.2–4.8 CPU-s and the 14 breakdowns 2.5 against 3.4–3.6 (one thread, the
+ * same rows). Only the job's own connection-wide types are used, while they exist.
+ */
+export function dayEnumRowsSql(source: string, enums: DayEnums): string {
+  const casts = [...enums].map(([column, e]) => `${perDictionaryValue(column, (x) => `CAST(${x} AS ${e.type})`)} AS ${column}`);
+  return casts.length ? `(SELECT * REPLACE (${casts.join(', ')}) FROM ${source})` : source;
+}
+
 /** The columns of a per-day breakdown row, as the `dims` view holds them. */
 export const DAY_DIMS_TABLE_SQL = `CREATE OR REPLACE TABLE day_dims (site_id VARCHAR, dimension VARCHAR, value VARCHAR,
   pageviews BIGINT, visitors BIGINT, events BIGINT, revenue_micros BIGINT)`;
