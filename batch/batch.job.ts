@@ -207,8 +207,9 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     return n;
   };
   // Breakdowns: `visitor_dimensions` once (keyed on the day's ENUMs, dayEnumRowsSql), then one
-  // aggregation per dimension, each taken from a queue by whichever connection is free. The rollups take less CPU than the breakdowns, so their
-  // connection joins in when it is done instead of idling while the other works alone.
+  // aggregation per dimension, each taken from a queue by whichever connection is free. The
+  // rollups take less CPU than the breakdowns, so their connection joins in when it is done
+  // instead of idling while the other works alone.
   const dimensions: Dimension[] = [...DIMENSIONS];
   const breakdownRows = async (conn: DuckDBConnection): Promise<void> => {
     for (let d = dimensions.shift(); d !== undefined; d = dimensions.shift()) await conn.run(`INSERT INTO day_dims ${visitorBreakdownSql(d)}`);

@@ -46,10 +46,12 @@ function sqlLiteral(s: string): string {
  * With the day's ENUM of the column (`e`: a type holding every value, the missing values and the
  * label, enumValuesSql), the value is cast to it first and the rest compares enum indexes, not
  * strings; and only the missing values the day's rows hold are looked for (none: the cast alone).
+ * The value's cast is a TRY_CAST (toDayEnum): the job runs this once per value of a Parquet
+ * dictionary (perDictionaryValue).
  */
 export function labelSql(dimension: Dimension, column: string, e?: DayEnum): string {
   const as = (v: string) => (e ? `CAST(${v} AS ${e.type})` : v);
-  let value = as(`CAST(${column} AS VARCHAR)`);
+  let value = e ? toDayEnum(column, e.type) : `CAST(${column} AS VARCHAR)`;
   if (e && e.missing.length === 0) return value;
   for (const missing of MISSING_VALUES[dimension]) if (!e || e.missing.includes(missing)) value = `nullif(${value}, ${as(sqlLiteral(missing))})`;
   return `coalesce(${value}, ${as(sqlLiteral(MISSING_LABEL[dimension]))})`;
@@ -59,13 +61,12 @@ export function labelSql(dimension: Dimension, column: string, e?: DayEnum): str
  * The four lake columns visits are cut on, cast as the view rows hold them (serverSessionsSql reads
  * them alone). The site takes the day's ENUM here, once per dictionary value (perDictionaryValue),
  * so the visits' join compares it as a small integer and no event casts it after the join (about
- * 1 CPU-s less on the 10M-event day). Rows of another day (`otherDay`: the previous day's tail) may
- * hold a site the day's ENUM lacks: it becomes NULL there, and such a visit joins no event, as
- * none of the day's events has that site.
+ * 1 CPU-s less on the 10M-event day). A site the day's ENUM lacks (one of the previous day's tail
+ * only) becomes NULL (toDayEnum), and such a visit joins no event, as none of the day's has it.
  */
-function visitProjection(enums: DayEnums, otherDay = false): string {
+function visitProjection(enums: DayEnums): string {
   const site = enums.get('site_id')?.type;
-  const siteSql = site ? perDictionaryValue('site_id', (x) => `${otherDay ? 'TRY_CAST' : 'CAST'}(CAST(${x} AS VARCHAR) AS ${site})`) : 'CAST(site_id AS VARCHAR)';
+  const siteSql = site ? perDictionaryValue('site_id', (x) => toDayEnum(x, site)) : 'CAST(site_id AS VARCHAR)';
   return `${siteSql} AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
   coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time`;
 }
@@ -95,7 +96,8 @@ const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dime
  * labelling and the cast ride in a one-element list_transform (perDictionaryValue).
  */
 function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): string {
-  return perDictionaryValue(c.lake, (x) => (c.dimension ? labelSql(c.dimension, x, enums.get(c.column)) : asEnum(enums, c.column, `CAST(${x} AS VARCHAR)`)));
+  const type = enums.get(c.column)?.type;
+  return perDictionaryValue(c.lake, (x) => (c.dimension ? labelSql(c.dimension, x, enums.get(c.column)) : type ? toDayEnum(x, type) : `CAST(${x} AS VARCHAR)`));
 }
 
 /**
@@ -107,6 +109,16 @@ function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): str
  */
 function perDictionaryValue(column: string, expr: (x: string) => string): string {
   return `list_transform([${column}], x -> ${expr('x')})[1]`;
+}
+
+/**
+ * A lake value as the day's ENUM `type`, NULL when the type lacks it. A dictionary also lists the
+ * values of rows the day leaves out (outside the day, erased, the previous day's tail), which the
+ * type may lack, and perDictionaryValue casts every one: a CAST would fail the day on them. Every
+ * kept row's value is in the type (enumValuesSql reads the same rows), as the enum-columns test checks.
+ */
+function toDayEnum(value: string, type: string): string {
+  return `TRY_CAST(CAST(${value} AS VARCHAR) AS ${type})`;
 }
 
 /** `value` cast to the day's ENUM of `column` when it has one (ENUM_COLUMNS). */
@@ -237,8 +249,8 @@ export function dayEventsSql(enums: DayEnums): string {
 }
 
 /** The four columns visits are cut on, from the lake files `files` (a parameter) in [from, to) (visitProjection). */
-function visitRowsSql(files: string, from: string, to: string, enums: DayEnums, otherDay = false): string {
-  return `SELECT ${visitProjection(enums, otherDay)} FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false) WHERE ${timeRangeSql(from, to)}`;
+function visitRowsSql(files: string, from: string, to: string, enums: DayEnums): string {
+  return `SELECT ${visitProjection(enums)} FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false) WHERE ${timeRangeSql(from, to)}`;
 }
 
 /**
@@ -256,8 +268,8 @@ function visitRowsSql(files: string, from: string, to: string, enums: DayEnums, 
  * as a list of epoch milliseconds, and each event takes the latest start at or before it through a
  * hash join, its id made there. A list of the visits' id strings beside the starts (each made once
  * per visit) cost more: the join copies both lists into every event's row (about 7% more CPU for
- * this statement on the 10M-event day). The day's events are read twice rather than held (`NOT MATERIALIZED`): the narrow pass
- * reads four Parquet columns. When the day has no duplicate ids (`unique`) it reads them from the
+ * this statement on the 10M-event day). The day's events are read twice rather than held (`NOT
+ * MATERIALIZED`): the narrow pass reads four Parquet columns. When the day has no duplicate ids (`unique`) it reads them from the
  * lake files directly, skipping the projection and the channel join the day's rows need (about
  * 30% of the narrow pass);
  * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
@@ -268,7 +280,7 @@ function visitRowsSql(files: string, from: string, to: string, enums: DayEnums, 
  */
 export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums): string {
   const dayRows = unique ? visitRowsSql('$files', '$start', '$end', enums) : 'SELECT site_id, visitor_id, is_bot, event_time FROM day';
-  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', '$prev_start', '$start', enums, true)}` : '';
+  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', '$prev_start', '$start', enums)}` : '';
   const computed: Record<string, string> = {
     session_id: `e.visitor_id || '@' || v.starts[len(list_filter(v.starts, s -> s <= epoch_ms(e.event_time)))] AS session_id`,
   };
@@ -446,7 +458,8 @@ export function visitorDimensionsSql(source: string): string {
  * the file writes those columns dictionary-encoded, so an aggregation keyed on them hashes and
  * compares small integers instead of strings. On the 10M-event day, `visitor_dimensions` from it
  * took 2.3–2.8 against 3.2–4.8 CPU-s and the 14 breakdowns 2.5 against 3.4–3.6 (one thread, the
- * same rows). Only the job's own connection-wide types are used, while they exist.
+ * same rows). A CAST, not a TRY_CAST: the file's dictionaries are the types' own values. The job
+ * drops the types after the breakdowns.
  */
 export function dayEnumRowsSql(source: string, enums: DayEnums): string {
   const casts = [...enums].map(([column, e]) => `${perDictionaryValue(column, (x) => `CAST(${x} AS ${e.type})`)} AS ${column}`);
