@@ -269,9 +269,9 @@ function visitRowsSql(files: string, from: string, to: string, enums: DayEnums):
  * hash join, its id made there. A list of the visits' id strings beside the starts (each made once
  * per visit) cost more: the join copies both lists into every event's row (about 7% more CPU for
  * this statement on the 10M-event day). The day's events are read twice rather than held (`NOT
- * MATERIALIZED`): the narrow pass reads four Parquet columns. When the day has no duplicate ids (`unique`) it reads them from the
- * lake files directly, skipping the projection and the channel join the day's rows need (about
- * 30% of the narrow pass);
+ * MATERIALIZED`): the narrow pass reads four Parquet columns. When the day has no duplicate ids
+ * (`unique`) it reads them from the lake files directly, skipping the projection and the channel
+ * join the day's rows need (about 30% of the narrow pass);
  * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
  * go first (a copy may carry another time), so it reads the deduplicated rows. On the 10M-event
  * bench day: 23 s and 1.5 GB, against 38 s and 2.2 GB for two window levels over whole rows (16 s
