@@ -46,12 +46,12 @@ function sqlLiteral(s: string): string {
  * With the day's ENUM of the column (`e`: a type holding every value, the missing values and the
  * label, enumValuesSql), the value is cast to it first and the rest compares enum indexes, not
  * strings; and only the missing values the day's rows hold are looked for (none: the cast alone).
- * The value's cast is a TRY_CAST (toDayEnum): the job runs this once per value of a Parquet
- * dictionary (perDictionaryValue).
+ * The value is read by lakeValueSql (a TRY_CAST: the job runs this once per value of a Parquet
+ * dictionary, perDictionaryValue); the missing values and the label are always in the type.
  */
 export function labelSql(dimension: Dimension, column: string, e?: DayEnum): string {
   const as = (v: string) => (e ? `CAST(${v} AS ${e.type})` : v);
-  let value = e ? toDayEnum(column, e.type) : `CAST(${column} AS VARCHAR)`;
+  let value = lakeValueSql(column, e);
   if (e && e.missing.length === 0) return value;
   for (const missing of MISSING_VALUES[dimension]) if (!e || e.missing.includes(missing)) value = `nullif(${value}, ${as(sqlLiteral(missing))})`;
   return `coalesce(${value}, ${as(sqlLiteral(MISSING_LABEL[dimension]))})`;
@@ -62,11 +62,11 @@ export function labelSql(dimension: Dimension, column: string, e?: DayEnum): str
  * them alone). The site takes the day's ENUM here, once per dictionary value (perDictionaryValue),
  * so the visits' join compares it as a small integer and no event casts it after the join (about
  * 1 CPU-s less on the 10M-event day). A site the day's ENUM lacks (one of the previous day's tail
- * only) becomes NULL (toDayEnum), and such a visit joins no event, as none of the day's has it.
+ * only) becomes NULL (lakeValueSql), and such a visit joins no event, as none of the day's has it.
  */
 function visitProjection(enums: DayEnums): string {
-  const site = enums.get('site_id')?.type;
-  const siteSql = site ? perDictionaryValue('site_id', (x) => toDayEnum(x, site)) : 'CAST(site_id AS VARCHAR)';
+  const site = enums.get('site_id');
+  const siteSql = site ? perDictionaryValue('site_id', (x) => lakeValueSql(x, site)) : lakeValueSql('site_id');
   return `${siteSql} AS site_id, CAST(visitor_id AS VARCHAR) AS visitor_id,
   coalesce(CAST(is_bot AS BOOLEAN), false) AS is_bot, CAST(event_time AS TIMESTAMP) AS event_time`;
 }
@@ -96,8 +96,8 @@ const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dime
  * labelling and the cast ride in a one-element list_transform (perDictionaryValue).
  */
 function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): string {
-  const type = enums.get(c.column)?.type;
-  return perDictionaryValue(c.lake, (x) => (c.dimension ? labelSql(c.dimension, x, enums.get(c.column)) : type ? toDayEnum(x, type) : `CAST(${x} AS VARCHAR)`));
+  const e = enums.get(c.column);
+  return perDictionaryValue(c.lake, (x) => (c.dimension ? labelSql(c.dimension, x, e) : lakeValueSql(x, e)));
 }
 
 /**
@@ -105,20 +105,21 @@ function labelledSql(c: (typeof LABELLED_COLUMNS)[number], enums: DayEnums): str
  * vector (a lake column of few values) instead of on every row. The string-to-ENUM cast costs
  * about 20 ns a row; on the 10M-event day the 15 labelled columns' casts were most of the lake
  * projection's 3.4 CPU-s. A vector without a dictionary (a page written plain) pays about 15 ns a
- * row more for the list instead.
+ * row more for the list instead. `expr` runs on every value of the dictionary, those of rows the
+ * query leaves out too (outside the day, erased), so it must not fail on a value no kept row has.
  */
 function perDictionaryValue(column: string, expr: (x: string) => string): string {
   return `list_transform([${column}], x -> ${expr('x')})[1]`;
 }
 
 /**
- * A lake value as the day's ENUM `type`, NULL when the type lacks it. A dictionary also lists the
- * values of rows the day leaves out (outside the day, erased, the previous day's tail), which the
- * type may lack, and perDictionaryValue casts every one: a CAST would fail the day on them. Every
+ * A lake column's value as text, or as the day's ENUM `e` when it has one, NULL when the type
+ * lacks it: a TRY_CAST, since perDictionaryValue also casts the values of rows the day leaves out
+ * (outside the day, erased, the previous day's tail), and a CAST would fail the day on them. Every
  * kept row's value is in the type (enumValuesSql reads the same rows), as the enum-columns test checks.
  */
-function toDayEnum(value: string, type: string): string {
-  return `TRY_CAST(CAST(${value} AS VARCHAR) AS ${type})`;
+function lakeValueSql(column: string, e?: DayEnum): string {
+  return e ? `TRY_CAST(CAST(${column} AS VARCHAR) AS ${e.type})` : `CAST(${column} AS VARCHAR)`;
 }
 
 /** `value` cast to the day's ENUM of `column` when it has one (ENUM_COLUMNS). */
