@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
+import { waitForLeaders } from '../core/kafka-topics.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -148,13 +149,15 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
     if (!(await admin.listTopics()).includes(topic)) {
       // Another instance may create it at the same moment; createTopics then answers false.
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
       }).catch((err: Error & { type?: string }) => {
         if (err.type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(JSON.stringify((err as { errors?: unknown }).errors ?? ''))) throw err;
       });
       logger.info({ event: 'registry_topic_created', topic });
     }
+    // Just created, a broker may not know the topic yet; this waits instead of failing start-up.
+    await waitForLeaders(admin, [topic]);
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = meta.topics[0]?.partitions.length ?? 0;
     // Log order decides ids: it only exists within one partition.
