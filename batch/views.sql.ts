@@ -271,8 +271,9 @@ function visitRowsSql(files: string, from: string, to: string, enums: DayEnums):
  * holds its time: every event's time is among its visitor's, so each event has exactly one. On the
  * 10M-event day that took 6–7% less CPU for the whole job than joining each visitor's list of starts
  * and picking the latest start per event (`list_filter`, and the id's string made per event); the
- * work per event grows with its visitor's visits either way. The day's events are read twice rather than held (`NOT
- * MATERIALIZED`): the narrow pass reads four Parquet columns. When the day has no duplicate ids
+ * work per event grows with its visitor's visits either way. The last visit's span ends at the
+ * largest BIGINT. The day's events are read twice rather than held (`NOT MATERIALIZED`): the
+ * narrow pass reads four Parquet columns. When the day has no duplicate ids
  * (`unique`) it reads them from the lake files directly, skipping the projection and the channel
  * join the day's rows need (about 30% of the narrow pass);
  * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
