@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../core/config.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { generateTraffic } from '../traffic/index.ts';
@@ -136,8 +136,7 @@ async function benchArchiver(): Promise<void> {
   const topic = `bench.lake-${randomUUID().slice(0, 8)}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
-  await waitForLeaders(admin, [topic]);
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
   const lakeDir = mkdtempSync(join(tmpdir(), 'twinlane-bench-lake-'));
   try {
     const from = Date.UTC(2026, 2, 14);

@@ -24,7 +24,7 @@ import type { Admin } from 'kafkajs';
 import autocannon from 'autocannon';
 import { createKafka } from '../core/clients.ts';
 import { loadConfig } from '../core/config.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { freePort } from '../core/processes.ts';
 import { createLogger } from '../core/logger.ts';
 import { loadSites, plainKeys } from '../core/sites.ts';
@@ -126,8 +126,7 @@ async function startCollector(label: string, processes: number, compression: 'no
   const topic = `${run}.${label}`;
   const dlq = `${run}.${label}.dlq`;
   // The broker's default replication factor (3 on the cluster stack, STACK=cluster: acks=all then waits for a second replica).
-  await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions: 6 }, { topic: dlq, numPartitions: 1 }] });
-  await waitForLeaders(admin, [topic, dlq]);
+  await createTopicsWithLeaders(admin, [{ topic, numPartitions: 6 }, { topic: dlq, numPartitions: 1 }]);
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'ingest', 'collector', '--port', String(port), '--host', '127.0.0.1', '--compression', compression], {
     // Rate limits on (each request is counted in Redis), at limits this load never reaches.

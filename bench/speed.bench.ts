@@ -15,7 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../core/config.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { createKafka, redisClientOf } from '../core/clients.ts';
 import { isCluster } from '../core/redis-client.ts';
 import { createLogger } from '../core/logger.ts';
@@ -43,8 +43,7 @@ const topics: string[] = [];
 async function topic(name: string, partitions: number): Promise<string> {
   const t = `${run}.${name}`;
   // The broker's default replication factor (3 on the cluster stack, STACK=cluster).
-  await admin.createTopics({ waitForLeaders: false, topics: [{ topic: t, numPartitions: partitions }] });
-  await waitForLeaders(admin, [t]);
+  await createTopicsWithLeaders(admin, [{ topic: t, numPartitions: partitions }]);
   topics.push(t);
   return t;
 }

@@ -4,7 +4,7 @@
  * instead of surfacing later as an unreachable broker (kafkajs only says the topic-partition is
  * unknown, and a producer retries that until its requests time out).
  */
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, ITopicConfig, ITopicMetadata, Kafka } from 'kafkajs';
 import type { ConfigValues } from './config.ts';
 import { TwinlaneError } from './errors.ts';
 import type { Service } from './lifecycle.ts';
@@ -57,22 +57,32 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], po
   const missing = [...new Map(specs.map((s) => [s.topic, s])).values()].filter((s) => !existing.has(s.topic));
   if (missing.length === 0) return [];
   if (!policy.create) throw new TopicMissingError(missing.map((s) => s.topic));
-  await admin.createTopics({ waitForLeaders: false, topics: missing.map((s) => ({ ...s, replicationFactor: policy.replicationFactor })) });
-  await waitForLeaders(admin, missing.map((s) => s.topic));
+  await createTopicsWithLeaders(admin, missing.map((s) => ({ ...s, replicationFactor: policy.replicationFactor })));
   return missing.map((s) => s.topic);
+}
+
+/**
+ * Creates `topics` and resolves once every partition has a leader (waitForLeaders, not kafkajs'
+ * own wait). Resolves false when they all existed already, as kafkajs' createTopics does.
+ */
+export async function createTopicsWithLeaders(admin: Admin, topics: ITopicConfig[]): Promise<boolean> {
+  const created = await admin.createTopics({ waitForLeaders: false, topics });
+  await waitForLeaders(admin, topics.map((t) => t.topic));
+  return created;
 }
 
 /**
  * Resolves once every partition of `topics` has a leader. kafkajs' own `waitForLeaders` gives up
  * when the broker it asks has not heard of a topic yet ("does not host this topic-partition"),
  * which on a cluster happens between the controller creating it and every broker knowing it.
+ * Resolves with the topics' metadata it last read.
  */
-export async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+export async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<ITopicMetadata[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const md = await admin.fetchTopicMetadata({ topics: [...topics] });
-      if (md.topics.length === topics.length && md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (md.topics.length === topics.length && md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return md.topics;
     } catch (err) {
       if (Date.now() > deadline) throw err;
     }

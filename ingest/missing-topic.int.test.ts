@@ -13,7 +13,7 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../core/processes.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { loadSites } from '../core/sites.ts';
 import { kafkaClient, onCleanup, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 
@@ -127,8 +127,7 @@ describe('a topic that does not exist (issue 13.2)', () => {
     // An operator creates the topics: readiness turns green without traffic, then events are accepted.
     const admin = kafkaClient(config).admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: false, topics: [{ topic: topics.events, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 }] });
-    await waitForLeaders(admin, [topics.events, topics.dlq]);
+    await createTopicsWithLeaders(admin, [{ topic: topics.events, numPartitions: 1 }, { topic: topics.dlq, numPartitions: 1 }]);
     await admin.disconnect();
     await waitUntil('/readyz 200 after the topics were created', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 15_000, 250);
     await waitUntil('a 202', async () => (await post(port)).status === 202, 10_000, 250);

@@ -157,9 +157,8 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
       logger.info({ event: 'registry_topic_created', topic });
     }
     // Just created, a broker may not know the topic yet; this waits instead of failing start-up.
-    await waitForLeaders(admin, [topic]);
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-    const partitions = meta.topics[0]?.partitions.length ?? 0;
+    const [meta] = await waitForLeaders(admin, [topic]);
+    const partitions = meta?.partitions.length ?? 0;
     // Log order decides ids: it only exists within one partition.
     if (partitions !== 1) throw registryErrors.backendStore(`topic ${topic} has ${partitions} partitions; the registry needs exactly 1`);
   }

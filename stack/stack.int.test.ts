@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testConfig, tempDir, runCleanups, uniqueName } from '../testing/helpers.ts';
 import { freePort, isAlive, stackPaths } from '../core/processes.ts';
 import { ensureRedis, redisAnswers } from './redis.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { stackDown, stackUp } from './stack.ts';
 
 function ourProcesses(root: string): number[] {
@@ -50,8 +50,7 @@ describe('local stack lifecycle', () => {
       const topic = uniqueName('survivor');
       const admin = kafka.admin();
       await admin.connect();
-      await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions: 2 }] });
-      await waitForLeaders(admin, [topic]);
+      await createTopicsWithLeaders(admin, [{ topic, numPartitions: 2 }]);
       await admin.disconnect();
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();

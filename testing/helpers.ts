@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type ConfigValues } from '../core/config.ts';
 import { redisClientOf } from '../core/clients.ts';
 import { scanKeys, unlinkKeys, type RedisClient } from '../core/redis-client.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 
 export function testConfig(overrides: Record<string, string> = {}): ConfigValues {
   return loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...overrides });
@@ -43,8 +43,7 @@ export async function createTopic(config: ConfigValues, prefix: string, numParti
   await admin.connect();
   try {
     // The broker's default replication factor: 1 on the single stack, 3 on the cluster stack (where min.insync.replicas is 2).
-    await admin.createTopics({ waitForLeaders: false, topics: [{ topic, numPartitions }] });
-    await waitForLeaders(admin, [topic]);
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions }]);
   } finally {
     await admin.disconnect();
   }
