@@ -25,8 +25,13 @@ import type { BatchSource } from './types.ts';
 const H = 3_600_000;
 const D = 86_400_000;
 const NOW = Date.now();
-const TODAY = alignDown(NOW, 'day');
-const START = TODAY - 2 * D;
+/**
+ * The day W reaches once both past days are batched. It starts at least 6 hours before now, so
+ * speed holds hours of traffic past W whatever the time of day the suite runs (just after
+ * midnight UTC, the current day alone would hold a few minutes of it).
+ */
+const LAST_DAY = alignDown(NOW - 6 * H, 'day');
+const START = LAST_DAY - 2 * D;
 const day = (t: number) => new Date(t).toISOString().slice(0, 10);
 const iso = (t: number) => new Date(t).toISOString();
 const events = [...generateTraffic({ seed: 2026, sites: ['shop', 'blog'], from: START, to: NOW - 2 * 60_000, events: 16_000, visitorsPerSite: 900 })];
@@ -119,17 +124,17 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
     const second = await store.runBatchFor([day(START + D)]);
     expect(second.status).toBe('ok');
     const b2 = (await get(url)).json();
-    expect(b2.meta.watermark).toBe(iso(TODAY));
+    expect(b2.meta.watermark).toBe(iso(LAST_DAY));
     expect(b2.meta.batch_version).not.toBe(b1.meta.batch_version);
     for (const row of b2.results as Row[]) {
       const start = Date.parse(row.dimensions[0]!);
       const t = truth(start, start + H);
-      if (start < TODAY) expect(row).toMatchObject({ source: 'batch', exact: true, metrics: [t.pageviews, t.visitors] });
+      if (start < LAST_DAY) expect(row).toMatchObject({ source: 'batch', exact: true, metrics: [t.pageviews, t.visitors] });
       else expect(row.source).toBe('speed');
     }
     // The operator's comparison: speed alone still answers the newly covered day, with the same counts.
     const speedOnly = (await get(`${url}&source=speed`)).json();
-    const yesterday = (speedOnly.results as Row[]).filter((r) => Date.parse(r.dimensions[0]!) >= START + D && Date.parse(r.dimensions[0]!) < TODAY);
+    const yesterday = (speedOnly.results as Row[]).filter((r) => Date.parse(r.dimensions[0]!) >= START + D && Date.parse(r.dimensions[0]!) < LAST_DAY);
     expect(yesterday.length).toBe(24);
     for (const row of yesterday) expect(row.metrics[0]).toBe(truth(Date.parse(row.dimensions[0]!), Date.parse(row.dimensions[0]!) + H).pageviews);
   });
@@ -146,8 +151,8 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
     expect(t.results[0].metrics[1]).toBe(all.pageviews);
     expect(t.results[0].metrics[2]).toBe(all.revenue / 1_000_000); // the stores' micros, presented once as currency units
 
-    const de = (await get(`/v1/sites/shop/series?metrics=pageviews&grain=day&from=${day(START)}&to=${day(TODAY)}&country=DE&device=mobile`)).json();
-    expect((de.results as Row[]).map((r) => r.metrics[0])).toEqual([START, START + D, TODAY].map((d0) => truth(d0, d0 + D, { country: 'DE', device: 'mobile' }).pageviews));
+    const de = (await get(`/v1/sites/shop/series?metrics=pageviews&grain=day&from=${day(START)}&to=${day(LAST_DAY)}&country=DE&device=mobile`)).json();
+    expect((de.results as Row[]).map((r) => r.metrics[0])).toEqual([START, START + D, LAST_DAY].map((d0) => truth(d0, d0 + D, { country: 'DE', device: 'mobile' }).pageviews));
   });
 
   it('filters with is, is_not, contains and contains_not over several values, and saved segments, on both sides of W', async () => {
@@ -174,9 +179,9 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
       expect(b.results[0].metrics[0], `${where} pageviews`).toBe(want.pageviews);
       if (!page) expect(b.results[0].metrics[1], `${where} events`).toBe(want.events);
       if (countryOnly) closeToUniques(b.results[0].metrics[2], want.visitors);
-      // Day by day: batch's days exact, today's from speed.
-      const series = (await body({ metrics: ['pageviews'], filters: c.filters, dimensions: ['time:day'], date_range: [day(START), day(TODAY)] })).json();
-      const days = [START, START + D, TODAY];
+      // Day by day: batch's days exact, the last day's from speed.
+      const series = (await body({ metrics: ['pageviews'], filters: c.filters, dimensions: ['time:day'], date_range: [day(START), day(LAST_DAY)] })).json();
+      const days = [START, START + D, LAST_DAY];
       expect((series.results as Row[]).map((x) => x.metrics[0]), `${where} per day`).toEqual(days.map((d0) => truthTotals(events, { site: 'shop', from: d0, to: Math.min(d0 + D, NOW), conditions: c.conditions }).pageviews));
     }
     // The segment's clauses are ANDed with the query's own; the answer echoes them all.
@@ -264,13 +269,13 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
   });
 
   it('compares with a custom range and with the year before', async () => {
-    const q = { site_id: 'shop', metrics: ['pageviews'], dimensions: ['time:day'], date_range: [day(START + D), day(TODAY)] };
+    const q = { site_id: 'shop', metrics: ['pageviews'], dimensions: ['time:day'], date_range: [day(START + D), day(LAST_DAY)] };
     const custom = (await s.app.inject({ method: 'POST', url: '/api/v2/query', headers: { authorization: `Bearer ${KEY}` }, payload: { ...q, include: { comparisons: { mode: 'custom', date_range: [day(START), day(START + D)] } } } })).json();
     expect(custom.comparison.mode).toBe('custom');
     expect(custom.comparison.date_range).toEqual([iso(START), iso(START + 2 * D)]);
     expect((custom.comparison.results as Row[]).map((x) => x.metrics[0])).toEqual([START, START + D].map((d0) => truth(d0, d0 + D).pageviews));
     expect(custom.comparison.results.every((x: Row) => x.source === 'batch')).toBe(true);
-    const yoy = (await get(`/v1/sites/shop/totals?metrics=pageviews&from=${day(START)}&to=${day(TODAY)}&compare=year_over_year`)).json();
+    const yoy = (await get(`/v1/sites/shop/totals?metrics=pageviews&from=${day(START)}&to=${day(LAST_DAY)}&compare=year_over_year`)).json();
     const yearAgo = new Date(START);
     yearAgo.setUTCFullYear(yearAgo.getUTCFullYear() - 1);
     expect(yoy.comparison.date_range[0]).toBe(iso(yearAgo.getTime()));
@@ -293,17 +298,17 @@ describe.each(Object.keys(STORES) as (keyof typeof STORES)[])('a series across W
     closeToUniques(rt.active_visitors, truth(lastMinute - 4 * 60_000, lastMinute + 60_000).visitors);
     expect(rt.series).toHaveLength(30);
     const steps = ['/', '/docs/1', 'event:signup'];
-    const fr = await get(`/v1/sites/shop/funnel?steps=${steps.join(',')}&from=${day(START)}&to=${day(TODAY)}`);
+    const fr = await get(`/v1/sites/shop/funnel?steps=${steps.join(',')}&from=${day(START)}&to=${day(LAST_DAY)}`);
     expect(fr.statusCode, fr.body).toBe(200);
     const f = fr.json();
-    const reference = truthFunnel(events, { site: 'shop', from: START, to: TODAY, steps: steps.map((v) => (v.startsWith('event:') ? { kind: 'event', value: v.slice(6) } : { kind: 'page', value: v })) });
+    const reference = truthFunnel(events, { site: 'shop', from: START, to: LAST_DAY, steps: steps.map((v) => (v.startsWith('event:') ? { kind: 'event', value: v.slice(6) } : { kind: 'page', value: v })) });
     expect(f.steps.map((x: { visitors: number }) => x.visitors)).toEqual(reference);
-    expect(f.meta.covered_range).toEqual([iso(START), iso(TODAY)]);
+    expect(f.meta.covered_range).toEqual([iso(START), iso(LAST_DAY)]);
     expect(f.steps[1].visitors).toBeGreaterThan(0);
     // A step repeated: the store folds each session's steps in order (one event may match two steps).
     const repeated = ['/', '/docs/1', '/', '/'];
-    const fr2 = (await get(`/v1/sites/shop/funnel?steps=${repeated.join(',')}&from=${day(START)}&to=${day(TODAY)}`)).json();
-    expect(fr2.steps.map((x: { visitors: number }) => x.visitors)).toEqual(truthFunnel(events, { site: 'shop', from: START, to: TODAY, steps: repeated.map((value) => ({ kind: 'page' as const, value })) }));
+    const fr2 = (await get(`/v1/sites/shop/funnel?steps=${repeated.join(',')}&from=${day(START)}&to=${day(LAST_DAY)}`)).json();
+    expect(fr2.steps.map((x: { visitors: number }) => x.visitors)).toEqual(truthFunnel(events, { site: 'shop', from: START, to: LAST_DAY, steps: repeated.map((value) => ({ kind: 'page' as const, value })) }));
   });
 
   it.each([

@@ -20,7 +20,8 @@ import type { BatchViews } from './types.ts';
 import { mergeTotals, type MergeContext } from './view.merger.ts';
 
 const DAY = 86_400_000;
-const W = Math.floor(Date.now() / DAY) * DAY;
+/** At least an hour before now, so the page views after W spread over an hour or more whatever the time of day. */
+const W = Math.floor((Date.now() - 3_600_000) / DAY) * DAY;
 /** Visitors of the big site per day: two days above the threshold (2,000), one below. */
 const BIG_DAYS = [
   { start: W - 3 * DAY, visitors: 3_000, first: 0 },

@@ -63,6 +63,9 @@ export class PipelineHarness {
       SPEED_KEY_PREFIX: speedKeyPrefix(base, 'e2e'),
       LAKE_ROLL_AGE: '1s',
       SPEED_SESSION_TIMEOUT: '6s',
+      // Tests batch yesterday straight after sending it: with the default 10 min of lateness a run
+      // just after midnight UTC would wait until 00:10 for yesterday (batch/complete-days tests the lateness).
+      BATCH_ALLOWED_LATENESS: '5s',
       COLLECTOR_PORT: String(h.ports.collector),
       SPEED_METRICS_PORT: String(h.ports.speed),
       LAKE_METRICS_PORT: String(h.ports['lake-archiver']),

@@ -34,8 +34,8 @@ export interface ManyVisitors {
 
 export async function manyVisitorsStores(name: string, visitors: number, days: number): Promise<ManyVisitors> {
   const site = 'many';
-  const today = Math.floor(Date.now() / DAY) * DAY;
-  const W = today;
+  // At least an hour before now, so the page views after W spread over an hour or more whatever the time of day.
+  const W = Math.floor((Date.now() - 3_600_000) / DAY) * DAY;
   const [template] = [...generateTraffic({ seed: 7, sites: [site], from: W - DAY, to: W - DAY + 60_000, events: 1, botFraction: 0 })];
   const dayStarts = Array.from({ length: days }, (_, i) => W - DAY - Math.floor((i * 399) / Math.max(1, days - 1)) * DAY);
   const batchEvents: TwinlaneEvent[] = [];
