@@ -24,6 +24,7 @@ export default defineConfig({
           exclude: ['**/*.faults.int.test.ts', '**/*.faults-cluster.int.test.ts', ...ignored],
           environment: 'node',
           globalSetup: ['./testing/global-setup.ts'],
+          setupFiles: ['./testing/day-start.setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Memory-bound tests collect garbage before they measure.
@@ -42,6 +43,7 @@ export default defineConfig({
           exclude: ignored,
           environment: 'node',
           globalSetup: ['./testing/global-setup.ts'],
+          setupFiles: ['./testing/day-start.setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           fileParallelism: false,
@@ -59,6 +61,7 @@ export default defineConfig({
           exclude: ignored,
           environment: 'node',
           globalSetup: ['./testing/cluster-teardown.ts'],
+          setupFiles: ['./testing/day-start.setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 180_000,
           fileParallelism: false,

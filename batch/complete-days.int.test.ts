@@ -21,8 +21,12 @@ import { BatchReader, formatDay, LakeArchiver, readProgress } from './index.ts';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
-/** Yesterday, so its end and the allowed lateness are both past. */
-const D = Math.floor(Date.now() / DAY) * DAY - DAY;
+/**
+ * Two days before the latest midnight at least an hour ago: the traffic runs 30 minutes into the
+ * next day, and that day's end and the allowed lateness (10 minutes) are past too, whatever the
+ * time of day, so only the stopped archiver can hold a day.
+ */
+const D = Math.floor((Date.now() - 60 * MIN) / DAY) * DAY - 2 * DAY;
 const END = D + DAY;
 
 /** Produces events with the record timestamps a collector would have given them (their received time). */
