@@ -1,17 +1,19 @@
 /**
  * Integration files cut their data at today's UTC midnight and batch the days before it. A file
  * that started in a day's last minutes would see that day end under it (the batch job then takes
- * "today" as complete, and W lands past where the file expects it), so a file that would start then
- * waits until the new day is a few seconds old. Only a run near midnight UTC waits, once per file.
+ * "today" as complete, and W lands past where the file expects it); one that started in the new
+ * day's first minute would send "today's" traffic a little into the future. So no file starts
+ * between 23:56 and 00:02 UTC: one that would waits until 00:02. Only a run then waits, once per file.
  */
 const DAY = 86_400_000;
 /** Longer than the longest integration file (the cluster failover, about two minutes). */
-const MARGIN_MS = 4 * 60_000;
-/** Past midnight by more than the pipeline harness's allowed lateness (5 s). */
-const PAST_MS = 15_000;
+const BEFORE_MS = 4 * 60_000;
+/** Past midnight by more than the minute of traffic the end-to-end files send for "today". */
+const AFTER_MS = 2 * 60_000;
 
-const left = DAY - (Date.now() % DAY);
-if (left < MARGIN_MS) {
-  console.log(`waiting ${Math.ceil((left + PAST_MS) / 1000)} s for midnight UTC: this file's days are cut there`);
-  await new Promise((resolve) => setTimeout(resolve, left + PAST_MS));
+const sinceMidnight = Date.now() % DAY;
+const wait = sinceMidnight > DAY - BEFORE_MS ? DAY - sinceMidnight + AFTER_MS : sinceMidnight < AFTER_MS ? AFTER_MS - sinceMidnight : 0;
+if (wait > 0) {
+  console.log(`waiting ${Math.ceil(wait / 1000)} s until 00:02 UTC: this file's days are cut at midnight`);
+  await new Promise((resolve) => setTimeout(resolve, wait));
 }
