@@ -6,7 +6,7 @@
  * between 23:56 and 00:02 UTC: one that would waits until 00:02. Only a run then waits, once per file.
  */
 const DAY = 86_400_000;
-/** Longer than the longest integration file (the cluster failover, about two minutes). */
+/** Longer than the longest integration files (serving's acceptance, the cluster failover: two to three minutes). */
 const BEFORE_MS = 4 * 60_000;
 /** Past midnight by more than the minute of traffic the end-to-end files send for "today". */
 const AFTER_MS = 2 * 60_000;
