@@ -13,6 +13,7 @@ import { silentLogger } from '../core/logger.ts';
 import { Metrics } from '../core/metrics.ts';
 import { DeadLetterWriter } from '../dlq/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
+import { alignDown } from '../core/views.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { expectBucketsEqualTruth } from '../testing/truth.assert.ts';
 import { truthSeries } from '../testing/truth.ts';
@@ -26,7 +27,7 @@ const MIN = 60_000;
  * next day, and that day's end and the allowed lateness (10 minutes) are past too, whatever the
  * time of day, so only the stopped archiver can hold a day.
  */
-const D = Math.floor((Date.now() - 60 * MIN) / DAY) * DAY - 2 * DAY;
+const D = alignDown(Date.now() - 60 * MIN, 'day') - 2 * DAY;
 const END = D + DAY;
 
 /** Produces events with the record timestamps a collector would have given them (their received time). */

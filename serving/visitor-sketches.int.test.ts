@@ -13,6 +13,7 @@ import { openDuckDB } from '../core/duckdb.ts';
 import type { TwinlaneEvent } from '../schemas/index.ts';
 import { SpeedKeys, SpeedReader } from '../speed/index.ts';
 import { applyEvents } from '../speed/testing/speed.fixture.ts';
+import { alignDown } from '../core/views.ts';
 import { onCleanup, runCleanups, tempDir, testConfig, testRedis } from '../testing/helpers.ts';
 import { withinSketchBound } from '../testing/truth.assert.ts';
 import { generateTraffic } from '../traffic/index.ts';
@@ -21,7 +22,7 @@ import { mergeTotals, type MergeContext } from './view.merger.ts';
 
 const DAY = 86_400_000;
 /** At least an hour before now, so the page views after W spread over an hour or more whatever the time of day. */
-const W = Math.floor((Date.now() - 3_600_000) / DAY) * DAY;
+const W = alignDown(Date.now() - 3_600_000, 'day');
 /** Visitors of the big site per day: two days above the threshold (2,000), one below. */
 const BIG_DAYS = [
   { start: W - 3 * DAY, visitors: 3_000, first: 0 },

@@ -11,9 +11,9 @@ const BEFORE_MS = 4 * 60_000;
 /** Past midnight by more than the minute of traffic the end-to-end files send for "today". */
 const AFTER_MS = 2 * 60_000;
 
-const sinceMidnight = Date.now() % DAY;
-const wait = sinceMidnight > DAY - BEFORE_MS ? DAY - sinceMidnight + AFTER_MS : sinceMidnight < AFTER_MS ? AFTER_MS - sinceMidnight : 0;
-if (wait > 0) {
-  console.log(`waiting ${Math.ceil(wait / 1000)} s until 00:02 UTC: this file's days are cut at midnight`);
-  await new Promise((resolve) => setTimeout(resolve, wait));
+/** Until the next 00:02 UTC. */
+const untilStart = (AFTER_MS - (Date.now() % DAY) + DAY) % DAY;
+if (untilStart < BEFORE_MS + AFTER_MS) {
+  console.log(`waiting ${Math.ceil(untilStart / 1000)} s until 00:02 UTC: this file's days are cut at midnight`);
+  await new Promise((resolve) => setTimeout(resolve, untilStart));
 }

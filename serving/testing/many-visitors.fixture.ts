@@ -9,6 +9,7 @@ import { writeLakeEvents } from '../../batch/testing/lake.fixture.ts';
 import type { TwinlaneEvent } from '../../schemas/index.ts';
 import { SpeedKeys, SpeedReader } from '../../speed/index.ts';
 import { applyEvents } from '../../speed/testing/speed.fixture.ts';
+import { alignDown } from '../../core/views.ts';
 import { onCleanup, tempDir, testConfig, testRedis } from '../../testing/helpers.ts';
 import { generateTraffic } from '../../traffic/index.ts';
 import type { BatchViews } from '../types.ts';
@@ -35,7 +36,7 @@ export interface ManyVisitors {
 export async function manyVisitorsStores(name: string, visitors: number, days: number): Promise<ManyVisitors> {
   const site = 'many';
   // At least an hour before now, so the page views after W spread over an hour or more whatever the time of day.
-  const W = Math.floor((Date.now() - 3_600_000) / DAY) * DAY;
+  const W = alignDown(Date.now() - 3_600_000, 'day');
   const [template] = [...generateTraffic({ seed: 7, sites: [site], from: W - DAY, to: W - DAY + 60_000, events: 1, botFraction: 0 })];
   const dayStarts = Array.from({ length: days }, (_, i) => W - DAY - Math.floor((i * 399) / Math.max(1, days - 1)) * DAY);
   const batchEvents: TwinlaneEvent[] = [];
