@@ -129,10 +129,11 @@ async function consumeInProcess(t: string, dlq: string, prefix: string): Promise
   let t0 = 0;
   let c0 = 0;
   let cpu0 = process.cpuUsage();
+  let faults0 = process.resourceUsage().minorPageFault;
   for (;;) {
     const c = (await consumed.get()).values[0]?.value ?? 0;
     if (c > 0 && t0 === 0) {
-      [t0, c0, cpu0] = [performance.now(), c, process.cpuUsage()];
+      [t0, c0, cpu0, faults0] = [performance.now(), c, process.cpuUsage(), process.resourceUsage().minorPageFault];
       if (profileFile) await startProfile();
     }
     if (c >= N) break;
@@ -142,8 +143,11 @@ async function consumeInProcess(t: string, dlq: string, prefix: string): Promise
   // CPU time of this process (consumer: Kafka client, decode, rollup, Redis client) per event:
   // less sensitive than the rate to what else runs on the shared cores.
   const cpu = process.cpuUsage(cpu0);
+  const faults = process.resourceUsage().minorPageFault - faults0;
   if (profileFile) await stopProfile(profileFile);
   console.log(`bench: speed_one_instance_consumer_cpu_us_per_event = ${((cpu.user + cpu.system) / (N - c0)).toFixed(1)}`);
+  // Fresh pages cost a fault each (and the kernel's zeroing), dear on these virtual machines.
+  console.log(`bench: speed_one_instance_page_faults_per_event = ${(faults / (N - c0)).toFixed(3)}`);
   const rounds = (await metrics.counter('speed_apply_rounds_total', 'registered by the consumer').get()).values[0]?.value ?? 0;
   const batches = ((await metrics.histogram('speed_batch_seconds', 'registered by the consumer').get()).values as { metricName?: string; value: number }[]).find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
   console.log(`bench: speed_partition_batches_per_round = ${(batches / Math.max(1, rounds)).toFixed(2)}`);
