@@ -30,13 +30,14 @@ describe('benchmark figures', () => {
 
   it('compares the latest run with the previous one that has each figure, a worse change beyond 15% flagged either way round', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'twinlane-bench-')), 'history.jsonl');
-    appendHistory(file, entry('a', { speed_events_per_s: 100_000, batch_day_10m_s: 10, serving_p99_ms: 20, batch_page_faults: 100 }));
+    appendHistory(file, entry('a', { speed_events_per_s: 100_000, batch_day_10m_s: 10, serving_p99_ms: 20, batch_page_faults: 100, speed_one_instance_page_faults_per_event: 0.3 }));
     appendHistory(file, entry('bb', { serving_p99_ms: 21 }));
-    appendHistory(file, entry('ccc', { speed_events_per_s: 80_000, batch_day_10m_s: 12, serving_p99_ms: 20, new_figure: 5, batch_page_faults: 120 }));
+    appendHistory(file, entry('ccc', { speed_events_per_s: 80_000, batch_day_10m_s: 12, serving_p99_ms: 20, new_figure: 5, batch_page_faults: 120, speed_one_instance_page_faults_per_event: 0.36 }));
     const rows = new Map(compareLatest(readHistory(file)).map((r) => [r.name, r]));
     expect(rows.get('speed_events_per_s')).toMatchObject({ ratio: 0.8, drop: true, beforeCommit: 'a' });
     expect(rows.get('batch_day_10m_s')).toMatchObject({ ratio: 1.2, drop: true });
     expect(rows.get('batch_page_faults')).toMatchObject({ ratio: 1.2, drop: true });
+    expect(rows.get('speed_one_instance_page_faults_per_event')).toMatchObject({ drop: true });
     expect(rows.get('serving_p99_ms')).toMatchObject({ before: 21, drop: false, beforeCommit: 'bb' });
     expect(rows.has('new_figure')).toBe(false);
     expect(compareLatest([entry('x', { a_per_s: 1 })])).toEqual([]);

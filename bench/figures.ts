@@ -57,7 +57,7 @@ export function readHistory(file: string): HistoryEntry[] {
 
 /** Figures where a smaller number is better: times, memory, CPU per event, error. */
 export function lowerIsBetter(name: string): boolean {
-  return /(_ms|_mb|_us_per_event|_pct|_bytes|_seconds|_faults)$/.test(name) || (/_s$/.test(name) && !/_per_s$/.test(name));
+  return /(_ms|_mb|_us_per_event|_pct|_bytes|_seconds|_faults|_faults_per_event)$/.test(name) || (/_s$/.test(name) && !/_per_s$/.test(name));
 }
 
 export interface Comparison {
