@@ -2,7 +2,8 @@
  * `make bench-compare`: every figure of the latest `make bench` run (bench/history.jsonl) against
  * the latest earlier run that measured it, as a ratio; a change for the worse beyond the tolerance
  * (15%; smaller is better for times, memory, CPU per event and error) is flagged, and the exit
- * code is 1 when any figure dropped.
+ * code is 1 when any figure dropped. Where both runs measured the machine (`machine_ms`), times,
+ * rates and CPU per event are also shown net of its change, and judged on that.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { compareLatest, readHistory } from './figures.ts';
@@ -32,7 +33,8 @@ console.log(`latest run ${latest.at} (${latest.commit}), each figure against its
 const width = Math.max(...rows.map((r) => r.name.length));
 for (const r of rows.sort((a, b) => a.name.localeCompare(b.name))) {
   const flag = r.drop ? '  DROP' : '';
-  console.log(`${r.name.padEnd(width)}  ${String(r.now).padStart(12)}  vs ${String(r.before).padStart(12)}  ×${r.ratio.toFixed(3)}  (${r.beforeCommit}, ${r.beforeAt.slice(0, 10)})${flag}`);
+  const net = r.net === undefined ? ''.padEnd(12) : `  net ×${r.net.toFixed(3)}`;
+  console.log(`${r.name.padEnd(width)}  ${String(r.now).padStart(12)}  vs ${String(r.before).padStart(12)}  ×${r.ratio.toFixed(3)}${net}  (${r.beforeCommit}, ${r.beforeAt.slice(0, 10)})${flag}`);
 }
 const drops = rows.filter((r) => r.drop);
 if (drops.length) console.log(`${drops.length} figure(s) dropped by more than ${Math.round(tolerance * 100)}%: ${drops.map((d) => d.name).join(', ')}`);

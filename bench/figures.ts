@@ -60,13 +60,30 @@ export function lowerIsBetter(name: string): boolean {
   return /(_ms|_mb|_us_per_event|_pct|_bytes|_seconds|_faults|_faults_per_event)$/.test(name) || (/_s$/.test(name) && !/_per_s$/.test(name));
 }
 
+/** The figure of bench/machine.ts: how long the machine took for a fixed piece of work. */
+export const MACHINE_FIGURE = 'machine_ms';
+
+/**
+ * Figures that follow the machine's speed (times, rates, CPU per event), not memory, sizes,
+ * counts, error or a rate the bench sets (`_paced_`): bench-compare takes the machine's change out
+ * of these.
+ */
+export function machineScaled(name: string): boolean {
+  return name !== MACHINE_FIGURE && !/_paced_/.test(name) && /(_ms|_s|_seconds|_per_s|_rps|_us_per_event)$/.test(name);
+}
+
 export interface Comparison {
   name: string;
   now: number;
   before: number;
   /** now / before. */
   ratio: number;
-  /** Worse than before by more than the tolerance. */
+  /**
+   * The ratio with the machine's change taken out, where both runs measured the machine and the
+   * figure follows its speed: a run on a machine 1.5× slower that took 1.5× longer is ×1.
+   */
+  net?: number;
+  /** Worse than before by more than the tolerance (the net ratio where there is one). */
   drop: boolean;
   beforeAt: string;
   beforeCommit: string;
@@ -74,7 +91,8 @@ export interface Comparison {
 
 /**
  * Each figure of the latest run against its value in the latest earlier run that has it; a drop
- * is a change for the worse beyond `tolerance` (0.15: 15%).
+ * is a change for the worse beyond `tolerance` (0.15: 15%), judged on the net ratio where both
+ * runs measured the machine (MACHINE_FIGURE).
  */
 export function compareLatest(history: readonly HistoryEntry[], tolerance = 0.15): Comparison[] {
   const latest = history.at(-1);
@@ -85,8 +103,15 @@ export function compareLatest(history: readonly HistoryEntry[], tolerance = 0.15
     if (!prev) continue;
     const before = prev.figures[name]!.median;
     const ratio = before === 0 ? (s.median === 0 ? 1 : Infinity) : s.median / before;
-    const worse = lowerIsBetter(name) ? ratio > 1 + tolerance : ratio < 1 - tolerance;
-    out.push({ name, now: s.median, before, ratio, drop: worse, beforeAt: prev.at, beforeCommit: prev.commit });
+    const nowMachine = latest.figures[MACHINE_FIGURE]?.median;
+    const beforeMachine = prev.figures[MACHINE_FIGURE]?.median;
+    // Slower machine (slowdown > 1): times and CPU grow with it, rates shrink with it.
+    const slowdown = machineScaled(name) && nowMachine && beforeMachine ? nowMachine / beforeMachine : undefined;
+    const net = slowdown === undefined ? undefined : lowerIsBetter(name) ? ratio / slowdown : ratio * slowdown;
+    const judged = net ?? ratio;
+    // The machine's own figure is shown, never a drop: it is what the others are judged net of.
+    const worse = name !== MACHINE_FIGURE && (lowerIsBetter(name) ? judged > 1 + tolerance : judged < 1 - tolerance);
+    out.push({ name, now: s.median, before, ratio, ...(net === undefined ? {} : { net }), drop: worse, beforeAt: prev.at, beforeCommit: prev.commit });
   }
   return out;
 }

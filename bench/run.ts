@@ -4,13 +4,14 @@
  * not compete for the two cores, `--rounds` times (default 3). Each round's figures are shown as
  * `  round k/n: <name> = <number>`; then every figure is printed as the median of its rounds,
  * `bench: <name> = <median>`, with `bench: <name>_min` and `_max` beside it. The run is appended to
- * bench/history.jsonl with the commit and date (`make bench-compare` reads it).
+ * bench/history.jsonl with the commit and date (`make bench-compare` reads it), with
+ * `machine_ms` (bench/machine.ts) measured before and after the groups: how fast the machine was.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
-import { appendHistory, parseFigure, summarize, type Summary } from './figures.ts';
+import { appendHistory, MACHINE_FIGURE, parseFigure, summarize, type Summary } from './figures.ts';
 
 const GROUPS = ['collector', 'speed', 'batch', 'serving', 'dlq', 'schemas', 'clickhouse', 'cluster', 'import'] as const;
 const HISTORY = 'bench/history.jsonl';
@@ -55,9 +56,18 @@ const commit = (() => {
   return dirty ? `${head}+changes` : head;
 })();
 
+/** bench/machine.ts once, in a process of its own: its `machine_ms`. */
+function machineRun(): Map<string, number> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/machine.ts'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const f = r.status === 0 ? r.stdout.split('\n').map(parseFigure).find((x) => x?.name === MACHINE_FIGURE) : undefined;
+  if (!f) console.error(`bench: bench/machine.ts failed (exit ${r.status}); this run is compared without the machine's speed`);
+  return new Map(f ? [[f.name, f.value]] : []);
+}
+
 let failed = false;
 const all: Record<string, Summary> = {};
 const groups = only ? [only] : [...GROUPS];
+const machine = [machineRun()];
 for (const group of groups) {
   const file = `bench/${group}.bench.ts`;
   if (!existsSync(file)) {
@@ -81,6 +91,12 @@ for (const group of groups) {
       console.log(`bench: ${name}_max = ${s.max}`);
     }
   }
+}
+machine.push(machineRun());
+const machineSummary = summarize(machine).get(MACHINE_FIGURE);
+if (machineSummary && Object.keys(all).length > 0) {
+  all[MACHINE_FIGURE] = machineSummary;
+  console.log(`bench: ${MACHINE_FIGURE} = ${machineSummary.median} (before ${machine[0]!.get(MACHINE_FIGURE) ?? '-'}, after ${machine[1]!.get(MACHINE_FIGURE) ?? '-'})`);
 }
 if (history && Object.keys(all).length > 0) {
   appendHistory(HISTORY, { at: new Date().toISOString(), commit, groups, rounds, figures: all });
