@@ -52,7 +52,8 @@ function runOnce(file: string, round: number): Promise<{ figures: Map<string, nu
 
 const commit = (() => {
   const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
-  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).stdout.trim() !== '';
+  // The history itself is not a change of the code measured (an earlier group of the same sitting wrote it).
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', `:!${HISTORY}`], { encoding: 'utf8' }).stdout.trim() !== '';
   return dirty ? `${head}+changes` : head;
 })();
 
