@@ -97,7 +97,10 @@ machine.push(machineRun());
 const machineSummary = summarize(machine).get(MACHINE_FIGURE);
 if (machineSummary && Object.keys(all).length > 0) {
   all[MACHINE_FIGURE] = machineSummary;
-  console.log(`bench: ${MACHINE_FIGURE} = ${machineSummary.median} (before ${machine[0]!.get(MACHINE_FIGURE) ?? '-'}, after ${machine[1]!.get(MACHINE_FIGURE) ?? '-'})`);
+  console.log(`# the machine: ${machine[0]!.get(MACHINE_FIGURE) ?? '-'} ms before the groups, ${machine[1]!.get(MACHINE_FIGURE) ?? '-'} ms after`);
+  console.log(`bench: ${MACHINE_FIGURE} = ${machineSummary.median}`);
+  console.log(`bench: ${MACHINE_FIGURE}_min = ${machineSummary.min}`);
+  console.log(`bench: ${MACHINE_FIGURE}_max = ${machineSummary.max}`);
 }
 if (history && Object.keys(all).length > 0) {
   appendHistory(HISTORY, { at: new Date().toISOString(), commit, groups, rounds, figures: all });
