@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ConfigValues } from '../core/config.ts';
 import { ensureTopicsWith, pipelineTopics } from '../core/kafka-topics.ts';
+import { errorMessage } from '../core/errors.ts';
 import { logFile, pidFile, stopPid, type StackPaths } from '../core/processes.ts';
+import { retry } from '../core/retry.ts';
 import { brokerDataDir, brokerName, brokerRunning, clusterServes, startKafkaCluster, type KafkaNodeInfo } from './kafka-cluster.ts';
 import { redisNodeDir, redisNodeName, redisNodeRole, redisNodeRunning, startRedisCluster, type RedisNodeInfo } from './redis-cluster.ts';
 import { ensureRegistry, registryRunning } from './stack.ts';
@@ -59,7 +61,16 @@ export async function clusterUp(config: ConfigValues, log: (line: string) => voi
   // Replication factor 3 and min.insync.replicas 2 are the brokers' defaults (kafka-cluster.ts).
   const topics = pipelineTopics(config);
   const client = new Kafka({ clientId: 'twinlane-stack', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  const created = await ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: 3 });
+  // Brokers that have just joined can still drop a connection (seen once in CI, 'Closed
+  // connection' right after all three registered): a Kafka error here is tried again, for about
+  // half a minute, before the start-up fails.
+  const created = await retry(() => ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: 3 }), {
+    attempts: 8,
+    initialDelayMs: 500,
+    maxDelayMs: 8_000,
+    shouldRetry: (err) => err instanceof Error && err.name.startsWith('KafkaJS'),
+    onRetry: (err, attempt) => log(`creating the topics (attempt ${attempt}): ${errorMessage(err)}; trying again`),
+  });
   if (created.length > 0) log(`created topics: ${created.join(', ')}`);
   const registry = await ensureRegistry(paths, { ...config, REGISTRY_PORT: layout.registryPort }, brokers, log);
   const redisNodes = layout.redisPorts.map((p) => `127.0.0.1:${p}`).join(',');
