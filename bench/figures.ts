@@ -98,12 +98,12 @@ export function compareLatest(history: readonly HistoryEntry[], tolerance = 0.15
   const latest = history.at(-1);
   if (!latest) return [];
   const out: Comparison[] = [];
+  const nowMachine = latest.figures[MACHINE_FIGURE]?.median;
   for (const [name, s] of Object.entries(latest.figures)) {
     const prev = [...history.slice(0, -1)].reverse().find((h) => h.figures[name] !== undefined);
     if (!prev) continue;
     const before = prev.figures[name]!.median;
     const ratio = before === 0 ? (s.median === 0 ? 1 : Infinity) : s.median / before;
-    const nowMachine = latest.figures[MACHINE_FIGURE]?.median;
     const beforeMachine = prev.figures[MACHINE_FIGURE]?.median;
     // Slower machine (slowdown > 1): times and CPU grow with it, rates shrink with it.
     const slowdown = machineScaled(name) && nowMachine && beforeMachine ? nowMachine / beforeMachine : undefined;

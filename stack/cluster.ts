@@ -7,15 +7,11 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import type { ConfigValues } from '../core/config.ts';
-import { ensureTopicsWith, pipelineTopics } from '../core/kafka-topics.ts';
-import { errorMessage } from '../core/errors.ts';
 import { logFile, pidFile, stopPid, type StackPaths } from '../core/processes.ts';
-import { retry } from '../core/retry.ts';
 import { brokerDataDir, brokerName, brokerRunning, clusterServes, startKafkaCluster, type KafkaNodeInfo } from './kafka-cluster.ts';
 import { redisNodeDir, redisNodeName, redisNodeRole, redisNodeRunning, startRedisCluster, type RedisNodeInfo } from './redis-cluster.ts';
-import { ensureRegistry, registryRunning } from './stack.ts';
+import { createPipelineTopics, ensureRegistry, registryRunning } from './stack.ts';
 
 /** Ports of the cluster stack, from configuration. */
 export interface ClusterLayout {
@@ -59,19 +55,7 @@ export async function clusterUp(config: ConfigValues, log: (line: string) => voi
     startRedisCluster(paths, { ports: layout.redisPorts, nodeTimeoutMs: config.CLUSTER_REDIS_NODE_TIMEOUT, maxmemory: config.REDIS_MAXMEMORY }, log),
   ]);
   // Replication factor 3 and min.insync.replicas 2 are the brokers' defaults (kafka-cluster.ts).
-  const topics = pipelineTopics(config);
-  const client = new Kafka({ clientId: 'twinlane-stack', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
-  // Brokers that have just joined can still drop a connection (seen once in CI, 'Closed
-  // connection' right after all three registered): a Kafka error here is tried again, for about
-  // half a minute, before the start-up fails.
-  const created = await retry(() => ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: 3 }), {
-    attempts: 8,
-    initialDelayMs: 500,
-    maxDelayMs: 8_000,
-    shouldRetry: (err) => err instanceof Error && err.name.startsWith('KafkaJS'),
-    onRetry: (err, attempt) => log(`creating the topics (attempt ${attempt}): ${errorMessage(err)}; trying again`),
-  });
-  if (created.length > 0) log(`created topics: ${created.join(', ')}`);
+  await createPipelineTopics(config, brokers.split(','), 3, log);
   const registry = await ensureRegistry(paths, { ...config, REGISTRY_PORT: layout.registryPort }, brokers, log);
   const redisNodes = layout.redisPorts.map((p) => `127.0.0.1:${p}`).join(',');
   mkdirSync(paths.state, { recursive: true });

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { readStackEnv, type ConfigValues } from '../core/config.ts';
 import { ensureTopicsWith, pipelineTopics } from '../core/kafka-topics.ts';
+import { errorMessage } from '../core/errors.ts';
+import { retry } from '../core/retry.ts';
 import { kafkaRunning, startKafka } from './kafka.ts';
 import { logFile, pidFile, runningPid, startDetached, stopPid, stackPaths, waitFor, type StackPaths } from '../core/processes.ts';
 import { ensureRedis, ownRedisRunning, redisAnswers } from './redis.ts';
@@ -64,15 +66,31 @@ export async function ensureRegistry(paths: StackPaths, config: ConfigValues, br
   return { url, pid, reused: false };
 }
 
+/**
+ * The pipeline's topics on brokers the stack has just started: the same topics and helper the
+ * services use at start, created whatever KAFKA_CREATE_TOPICS says. Brokers that have just come up
+ * can still drop a connection (a CI run of the cluster stack once lost its start to 'Closed
+ * connection' right after the three brokers registered), so a Kafka error here is tried again, for
+ * about half a minute, before the start-up fails.
+ */
+export async function createPipelineTopics(config: ConfigValues, brokers: string[], replicationFactor: number, log: (line: string) => void): Promise<void> {
+  const topics = pipelineTopics(config);
+  const client = new Kafka({ clientId: 'twinlane-stack', brokers, logLevel: logLevel.NOTHING });
+  const created = await retry(() => ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor }), {
+    attempts: 8,
+    initialDelayMs: 500,
+    maxDelayMs: 8_000,
+    shouldRetry: (err) => err instanceof Error && err.name.startsWith('KafkaJS'),
+    onRetry: (err, attempt) => log(`creating the topics (attempt ${attempt}): ${errorMessage(err)}; trying again`),
+  });
+  if (created.length > 0) log(`created topics: ${created.join(', ')}`);
+}
+
 export async function stackUp(config: ConfigValues, log: (line: string) => void = console.log, root = process.cwd()): Promise<StackInfo> {
   const paths = stackPaths(root);
   const brokers = `127.0.0.1:${config.KAFKA_PORT}`;
   const kafka = await startKafka(paths, { port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT, heap: config.KAFKA_HEAP }, log);
-  // The same topics and helper the services use at start; the stack creates them whatever KAFKA_CREATE_TOPICS says.
-  const topics = pipelineTopics(config);
-  const client = new Kafka({ clientId: 'twinlane-stack', brokers: [brokers], logLevel: logLevel.NOTHING });
-  const created = await ensureTopicsWith(client, [topics.events, topics.dlq, topics.registry], { create: true, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
-  if (created.length > 0) log(`created topics: ${created.join(', ')}`);
+  await createPipelineTopics(config, [brokers], config.KAFKA_REPLICATION_FACTOR, log);
   const previousOwnRedis = ownRedisRunning(paths) ? readOwnRedisUrl(paths) : undefined;
   const redis = await ensureRedis(paths, config.REDIS_URL, previousOwnRedis, log, config.REDIS_MAXMEMORY);
   if (redis.pid) writeFileSync(join(paths.state, 'redis.url'), redis.url);
