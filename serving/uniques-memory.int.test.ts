@@ -17,7 +17,7 @@ describe('a 400-day visitors total across W', () => {
   afterAll(runCleanups);
 
   it('with 200,000 distinct batch visitors: RSS grows by less than 50 MB, the answer within the sketch bound', async () => {
-    const fx = await manyVisitorsStores('uniques-memory', 200_000, 40);
+    const fx = await manyVisitorsStores('uniques-memory', 200_000, 8);
     expect((await fx.ctx.batch!.coverage(fx.site))?.to).toBe(fx.W);
     const q = { site: fx.site, from: fx.from, to: fx.to, metrics: ['visitors' as const] };
     global.gc?.();

@@ -1,8 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { tupleField } from './redis.keys.ts';
-import { tupleCode, tupleFieldOf } from './tuple.codes.ts';
+
+// The codes are interned per process: each case takes a module of its own, whatever other test
+// files of the same worker (vitest.config.ts: unit files share workers) interned before.
+let tupleCode: typeof import('./tuple.codes.ts').tupleCode;
+let tupleFieldOf: typeof import('./tuple.codes.ts').tupleFieldOf;
 
 describe('tuple codes', () => {
+  beforeEach(async () => {
+    vi.resetModules();
+    ({ tupleCode, tupleFieldOf } = await import('./tuple.codes.ts'));
+  });
+
   it('gives each distinct tuple its own code, which turns back into the tuple field', () => {
     const tuples: [string, string, string, string, string, string, string][] = [
       ['p', 'pageview', 'DE', 'mobile', 'Safari', 'iOS', '(none)'],
