@@ -218,15 +218,20 @@ export function enumValuesSql(column: string): string {
 }
 
 /**
- * What the job needs to know of `column`'s ENUM before making it: how many values it would hold
- * (`n`, enumValuesSql) and which values standing for a missing one (NULL included) the day's rows
- * hold (`m`, a list; none for the channel, which the rules always name).
+ * What the job needs to know of each column's ENUM before making it, in one row (one statement a
+ * day instead of one per column): how many values it would hold (`n<i>` for `columns[i]`,
+ * enumValuesSql) and which values standing for a missing one (NULL included) the day's rows hold
+ * (`m<i>`, a list; none for the channel, which the rules always name).
  */
-export function enumFactsSql(column: string): string {
-  const c = LABELLED_COLUMNS.find((e) => e.column === column);
-  const missing = c?.dimension ? MISSING_VALUES[c.dimension] : [];
-  const present = column === 'channel' ? '[]::VARCHAR[]' : `(SELECT list_filter(${column}, x -> x IS NULL${missing.map((v) => ` OR x = ${sqlLiteral(v)}`).join('')}) FROM day_values)`;
-  return `SELECT (SELECT count(*) FROM (${enumValuesSql(column)})) AS n, ${present} AS m`;
+export function enumFactsSql(columns: readonly string[]): string {
+  return `SELECT ${columns
+    .map((column, i) => {
+      const c = LABELLED_COLUMNS.find((e) => e.column === column);
+      const missing = c?.dimension ? MISSING_VALUES[c.dimension] : [];
+      const present = column === 'channel' ? '[]::VARCHAR[]' : `(SELECT list_filter(${column}, x -> x IS NULL${missing.map((v) => ` OR x = ${sqlLiteral(v)}`).join('')}) FROM day_values)`;
+      return `(SELECT count(*) FROM (${enumValuesSql(column)})) AS n${i}, ${present} AS m${i}`;
+    })
+    .join(', ')}`;
 }
 
 /** The day's events in view form when `dup` is empty: every event id occurs once. */

@@ -101,11 +101,7 @@ async function connect(settings: Record<string, string>, threads: number, failur
  */
 export async function runConcurrently<T>(db: DuckDB, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
   const { threads } = db;
-  if (threads < 2 || tasks.length < 2) {
-    const out: T[] = [];
-    for (const task of tasks) out.push(await task(db.conn));
-    return out;
-  }
+  if (threads < 2 || tasks.length < 2) return runInTurn(db, tasks);
   const conns = [db.conn, ...(await Promise.all(tasks.slice(1).map(() => db.instance.connect())))];
   await db.conn.run(`SET threads = ${Math.max(1, Math.floor(threads / tasks.length))}`);
   try {
@@ -117,6 +113,18 @@ export async function runConcurrently<T>(db: DuckDB, tasks: ((conn: DuckDBConnec
     await db.conn.run(`SET threads = ${threads}`);
     for (const c of conns.slice(1)) c.closeSync();
   }
+}
+
+/**
+ * Runs the sequences one after the other on the instance's connection, with all its threads. Where
+ * the work is small this beats runConcurrently: sharing the threads out and back relaunches
+ * DuckDB's worker thread, and the statements after that pay about 0.1 s more (measured on days of a
+ * few thousand events).
+ */
+export async function runInTurn<T>(db: DuckDB, tasks: ((conn: DuckDBConnection) => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (const task of tasks) out.push(await task(db.conn));
+  return out;
 }
 
 /** Converts DuckDB's bigint results to numbers (counts and sums stay far below 2^53). */
