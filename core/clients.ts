@@ -1,5 +1,6 @@
 /** Client factories for entry points and test fixtures (nothing else builds clients). */
 import { Kafka, logLevel as kafkaLogLevel, type logCreator } from 'kafkajs';
+import './kafkajs.idle-fix.ts';
 import type { ConfigValues } from './config.ts';
 import { newRedisClient, type RedisClient, type RedisClientOptions, type RedisTarget } from './redis-client.ts';
 import { KAFKA_RETRY, type KafkaRetryPolicy } from './kafka-retry.ts';
