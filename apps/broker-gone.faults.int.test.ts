@@ -17,6 +17,7 @@ import { freePort, isAlive, sleep, stackPaths, type StackPaths } from '../core/p
 import { kafkaRunning, startKafka } from '../stack/index.ts';
 import { testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { answersHttp } from './index.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const config = testConfig();
@@ -57,7 +58,7 @@ describe('a consumer whose broker is gone stops within seconds (issue 13.3)', ()
         const log = join(scratch, `${name}.log`);
         const out = openSync(log, 'a');
         const portVar = { speed: 'SPEED_METRICS_PORT', 'lake-archiver': 'LAKE_METRICS_PORT', 'dlq-archiver': 'DLQ_METRICS_PORT' }[name];
-        const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, CONSUMERS[name])], { cwd: ROOT, env: { ...env, [portVar]: String(metricsPort) }, stdio: ['ignore', out, out] });
+        const child = spawn(process.execPath, entryArgs(CONSUMERS[name]), { cwd: ROOT, env: { ...env, [portVar]: String(metricsPort) }, stdio: ['ignore', out, out] });
         children.set(name, { child, log, port: metricsPort });
       }),
     );

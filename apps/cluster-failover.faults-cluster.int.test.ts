@@ -32,6 +32,7 @@ import { kafkaClient, runCleanups, waitUntil } from '../testing/helpers.ts';
 import { PipelineHarness, TRUTH_METRICS, expectBucketsEqualTruth, truthSeries } from '../testing/pipeline.harness.ts';
 import type { LoadSummary } from '../traffic/index.ts';
 import { answersHttp } from './index.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 function sum<T>(xs: readonly T[], f: (x: T) => number): number {
   return xs.reduce((a, x) => a + f(x), 0);
@@ -93,7 +94,7 @@ describe('the pipeline on the cluster stack survives the loss of any one node (i
     mkdirSync(logs, { recursive: true });
     const out = openSync(join(logs, `${name}-2.log`), 'a');
     const entry = name === 'speed' ? 'apps/speed.main.ts' : 'apps/lake-archiver.main.ts';
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...h.env, [portVar]: String(port) }, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, entryArgs(entry), { cwd: ROOT, env: { ...process.env, ...h.env, [portVar]: String(port) }, stdio: ['ignore', out, out] });
     extras.set(name, child);
     await waitUntil(`${name} (second instance) to answer`, () => answersHttp(port), 60_000, 200);
   }

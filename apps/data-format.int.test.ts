@@ -12,13 +12,14 @@ import { DATA_FORMAT_FILE } from '../core/data-dir.marker.ts';
 import { SpeedKeys } from '../speed/index.ts';
 import { runCleanups, tempDir, testConfig, testRedis } from '../testing/helpers.ts';
 import { guardDataFormats, prepareSpeedRebuild } from './data-format.guard.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FUTURE = JSON.stringify({ format: 99, writtenBy: 'speed (twinlane 9.0.0)', at: '2030-01-01T00:00:00.000Z' });
 
 /** Runs a real entry point or CLI command to its end; refusing to start must take seconds, not a timeout. */
 async function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
+  const child = spawn(process.execPath, [...entryArgs(args[0]!), ...args.slice(1)], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCleanups, speedKeyPrefix, testConfig } from '../testing/helpers.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Runs an entry point until it exits (at most `timeoutMs`); its exit code and output (log lines go to standard output). */
 function run(entry: string, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, entryArgs(entry), { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -17,6 +17,7 @@ import { ViewsStore } from '../batch/index.ts';
 import { NdjsonSource } from '../transfer/index.ts';
 import { runCleanups, tempDir } from '../testing/helpers.ts';
 import { importHistory } from './import.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const DAY = 86_400_000;
 const FROM = Math.floor(Date.now() / DAY) * DAY - 3 * DAY;
@@ -112,7 +113,7 @@ describe('import --then-batch publishes like the nightly batch', () => {
       expect(out.batch).toBeUndefined();
       const env = { DATA_DIR: fx.config.DATA_DIR, CLICKHOUSE_DATABASE: fx.config.CLICKHOUSE_DATABASE, BATCH_VIEWS_STORE: 'clickhouse', CLICKHOUSE_POINTER_CACHE: '0', WAREHOUSE_ENABLED: 'true', LOG_LEVEL: 'warn' };
       const printed = await new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'batch', 'run', '--dirty'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [...entryArgs('bin/twinlane.ts'), 'batch', 'run', '--dirty'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
         let text = '';
         child.stdout.on('data', (b: Buffer) => (text += b.toString()));
         child.stderr.on('data', (b: Buffer) => (text += b.toString()));

@@ -104,7 +104,14 @@ export async function loadTransform(path: string): Promise<Transform> {
   if (!existsSync(file)) throw new UsageError('TRANSFORM_NOT_FOUND', `transform file ${file} does not exist`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    // A TypeScript transform loads with tsx's loader registered for it, however the CLI itself runs
+    // (from the sources with tsx, or compiled: the tests start a bundle of the CLI).
+    const unregister = /\.[cm]?ts$/.test(file) ? (await import('tsx/esm/api')).register() : undefined;
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } finally {
+      await unregister?.();
+    }
   } catch (err) {
     throw new UsageError('TRANSFORM_INVALID', `could not load the transform ${file}: ${errorMessage(err)}`);
   }

@@ -11,6 +11,7 @@ import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { num, openDuckDB } from '../core/duckdb.ts';
 import { produceEvents } from './testing/fixtures.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const N = 100_000;
 const KILLS = 5;
@@ -37,7 +38,7 @@ describe('lake archiver under SIGKILL', () => {
     };
     let child: ChildProcess | undefined;
     const startArchiver = () => {
-      child = spawn(process.execPath, ['--import', 'tsx', 'apps/lake-archiver.main.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      child = spawn(process.execPath, entryArgs('apps/lake-archiver.main.ts'), { env, stdio: ['ignore', 'ignore', 'inherit'] });
     };
     const db = await openDuckDB({ memoryLimit: '512MB', threads: 2, tempDir: join(dataDir, 'check') });
     const glob = join(dataDir, 'lake/events/*/*/*.parquet');

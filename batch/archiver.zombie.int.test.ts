@@ -17,6 +17,7 @@ import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { createTopic, kafkaClient, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
 import { num, openDuckDB } from '../core/duckdb.ts';
 import { produceEvents } from './testing/fixtures.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const N = 40_000;
 const PAUSES = 2;
@@ -46,7 +47,7 @@ describe('lake archiver paused while its partitions move (zombie owner)', () => 
     const children: ChildProcess[] = [];
     let fenced = 0;
     const start = (): ChildProcess => {
-      const c = spawn(process.execPath, ['--import', 'tsx', 'apps/lake-archiver.main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const c = spawn(process.execPath, entryArgs('apps/lake-archiver.main.ts'), { env, stdio: ['ignore', 'pipe', 'inherit'] });
       // The archivers' warnings: a dropped late roll says so (lake_roll_fenced).
       c.stdout!.on('data', (b: Buffer) => void (fenced += b.toString().split('"event":"lake_roll_fenced"').length - 1));
       children.push(c);

@@ -16,6 +16,7 @@ import { freePort } from '../core/processes.ts';
 import { createTopicsWithLeaders } from '../core/kafka-topics.ts';
 import { loadSites } from '../core/sites.ts';
 import { kafkaClient, onCleanup, runCleanups, tempDir, testConfig, uniqueName, waitUntil } from '../testing/helpers.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const config = testConfig();
@@ -48,7 +49,7 @@ function startEntry(entry: string, env: Record<string, string>): Started {
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const logFile = join(dir, 'logs', 'out.log');
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
+  const child = spawn(process.execPath, entryArgs(entry), {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', DATA_DIR: dir, SITES_FILE: join(ROOT, 'config/sites.json'), ...env },
     stdio: ['ignore', out, out],

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../core/processes.ts';
 import { runCleanups, waitUntil } from '../testing/helpers.ts';
 import { PipelineHarness } from '../testing/pipeline.harness.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const run = promisify(execFile);
 const OPS = resolve(import.meta.dirname);
@@ -37,7 +38,7 @@ describe('operations kit', () => {
     h = await PipelineHarness.create();
     await h.startAll();
     schedulerPort = await freePort();
-    scheduler = spawn(process.execPath, ['--import', 'tsx', join(OPS, '../apps/scheduler.main.ts')], { cwd: join(OPS, '..'), env: { ...process.env, ...h.env, SCHEDULER_METRICS_PORT: String(schedulerPort) }, stdio: 'ignore' });
+    scheduler = spawn(process.execPath, entryArgs('apps/scheduler.main.ts'), { cwd: join(OPS, '..'), env: { ...process.env, ...h.env, SCHEDULER_METRICS_PORT: String(schedulerPort) }, stdio: 'ignore' });
     await waitUntil('the scheduler to serve /metrics', async () => (await fetch(`http://127.0.0.1:${schedulerPort}/metrics`).catch(() => null))?.ok === true, 60_000, 200);
   }, 180_000);
   afterAll(async () => {

@@ -17,6 +17,7 @@ import { SpeedReader } from './speed.reader.ts';
 import { traffic } from './testing/speed.fixture.ts';
 import type { Metric } from '../core/views.ts';
 import { pickMetrics, truthSeries } from '../testing/truth.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const MAIN = fileURLToPath(new URL('../apps/speed.main.ts', import.meta.url));
 const KILLS = 5;
@@ -62,7 +63,7 @@ describe('speed consumer killed with SIGKILL mid-stream', () => {
     let child: ChildProcess | undefined;
     let log = '';
     const startChild = () => {
-      child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, entryArgs(MAIN), { env, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     };

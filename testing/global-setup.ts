@@ -1,7 +1,23 @@
-/** Starts the local stack when it is not running (idempotent), before integration tests. */
+/**
+ * Before the tests that use the stack: starts the local stack when it is not running (idempotent),
+ * and bundles the entry points the tests start as processes (testing/bundles.ts), once per run.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../core/config.ts';
 import { stackUp } from '../stack/index.ts';
+import { BUNDLES_ENV, buildEntryBundles } from './bundles.ts';
 
-export default async function setup(): Promise<void> {
+export default async function setup(): Promise<(() => void) | void> {
   await stackUp(loadConfig({ ...process.env, LOG_LEVEL: 'warn' }), () => undefined);
+  // Every project's set-up runs in this process before any test: the first one bundles. Inside the
+  // repository (gitignored .tmp/), so the bundles find node_modules.
+  if (process.env[BUNDLES_ENV]) return;
+  const parent = fileURLToPath(new URL('../.tmp/', import.meta.url));
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, 'bundles-'));
+  await buildEntryBundles(dir);
+  process.env[BUNDLES_ENV] = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
 }

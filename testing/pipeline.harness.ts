@@ -24,6 +24,7 @@ import { buildJobPorts } from '../apps/index.ts';
 import { answersHttp } from '../apps/index.ts';
 import type { SeriesRow } from './truth.assert.ts';
 import { truthSeries as truthSeriesOf, type TruthSeries } from './truth.ts';
+import { entryArgs } from './bundles.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const ENTRIES = {
@@ -96,7 +97,7 @@ export class PipelineHarness {
     const logs = join(this.dir, 'logs');
     mkdirSync(logs, { recursive: true });
     const out = openSync(join(logs, `${name}.log`), 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, ENTRIES[name])], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, entryArgs(ENTRIES[name]), { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', out, out] });
     this.children.set(name, child);
     await waitUntil(`${name} to answer on port ${this.ports[name]}`, async () => {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${this.log(name).slice(-2000)}`);
@@ -162,7 +163,7 @@ export class PipelineHarness {
 
   /** Runs a `twinlane` command with this pipeline's configuration; resolves with its standard output. */
   async cli(args: string[], env: Record<string, string> = {}): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...this.env, ...env } });
+    const child = spawn(process.execPath, [...entryArgs('bin/twinlane.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...this.env, ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

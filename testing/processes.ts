@@ -3,16 +3,16 @@
  * configuration from the environment, and what happens between processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onCleanup } from './helpers.ts';
+import { entryArgs } from './bundles.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Runs a `twinlane` command; its standard output, or a rejection with its output. */
 export function twinlane(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/twinlane.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...entryArgs('bin/twinlane.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -23,7 +23,7 @@ export function twinlane(args: string[]): Promise<string> {
 
 /** Starts an entry point; resolves with the process and the first log line of `event` once it is printed. */
 export function startEntry(entry: string, env: Record<string, string>, event: string): Promise<{ child: ChildProcess; line: Record<string, unknown>; logs: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, entryArgs(entry), { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   onCleanup(async () => {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

@@ -15,6 +15,7 @@ import { DeadLetterStore } from '../dlq/index.ts';
 import { runCleanups, tempDir, testConfig, waitUntil } from '../testing/helpers.ts';
 import { importHistory } from '../apps/index.ts';
 import { CsvSource, NdjsonSource } from './index.ts';
+import { entryArgs } from '../testing/bundles.ts';
 
 const DAY = 86_400_000;
 const START = Math.floor(Date.now() / DAY) * DAY - 10 * DAY;
@@ -83,7 +84,7 @@ describe('twinlane import events', () => {
     const dir = tempDir('events-missing');
     const run = (args: string[]) =>
       new Promise<{ code: number | null; err: string }>((res) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'import', ...args], { env: { ...process.env, DATA_DIR: join(dir, 'data') }, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(process.execPath, [...entryArgs('bin/twinlane.ts'), 'import', ...args], { env: { ...process.env, DATA_DIR: join(dir, 'data') }, stdio: ['ignore', 'ignore', 'pipe'] });
         let err = '';
         child.stderr.on('data', (b: Buffer) => (err += b.toString()));
         child.on('exit', (code) => res({ code, err }));
@@ -99,7 +100,7 @@ describe('twinlane import events', () => {
     writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify(event(i))).join('\n'));
     const dataDir = join(dir, 'data');
     const env = { ...process.env, DATA_DIR: dataDir, IMPORT_CHUNK_ROWS: '2000', LOG_LEVEL: 'warn' };
-    const cli = () => spawn(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'import', 'events', file, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = () => spawn(process.execPath, [...entryArgs('bin/twinlane.ts'), 'import', 'events', file, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const stateRows = () => checkpointRows(dataDir);
     // Killed at two moments: after the first checkpoints, and again further on.
     for (const atLeast of [4_000, 16_000]) {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickHouseConnection, clickhouseOptions, qualifiedName, quoteIdentifier } from '../../clickhouse/index.ts';
 import { testConfig } from '../../testing/helpers.ts';
+import { entryArgs } from '../../testing/bundles.ts';
 
 const database = `test_sql_${randomUUID().slice(0, 8)}`;
 const config = testConfig();
@@ -17,7 +18,7 @@ const ch = new ClickHouseConnection(chOptions);
 const table = qualifiedName(database, 'visits');
 
 function sql(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'sql', ...args], {
+  const r = spawnSync(process.execPath, [...entryArgs('bin/twinlane.ts'), 'sql', ...args], {
     encoding: 'utf8',
     env: { ...process.env, CLICKHOUSE_URL: config.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: database, LOG_LEVEL: 'warn' },
     timeout: 60_000,
@@ -77,7 +78,7 @@ describe('twinlane sql', () => {
   });
 
   it('says what to do when no warehouse was loaded yet', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/twinlane.ts', 'sql', 'SELECT 1 FROM events'], {
+    const r = spawnSync(process.execPath, [...entryArgs('bin/twinlane.ts'), 'sql', 'SELECT 1 FROM events'], {
       encoding: 'utf8',
       env: { ...process.env, CLICKHOUSE_URL: config.CLICKHOUSE_URL, CLICKHOUSE_DATABASE: `none_${randomUUID().slice(0, 8)}` },
     });
