@@ -250,7 +250,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     return n;
   };
   // One connection and thread each (single-threaded aggregations skip merging per-thread hash
-  // tables); in that order so that run one after the other (one thread) they still work.
+  // tables); in that order so that run one after the other (a small day, or one thread) they still work.
   for (const n of await (events >= CONCURRENT_MIN_EVENTS ? runConcurrently : runInTurn)(db, [breakdowns, rollupsThenBreakdowns])) written += n;
   written += await copy(db.conn, 'SELECT * FROM day_dims ORDER BY site_id, dimension, value', 'dims');
   await db.conn.run('DROP TABLE visitor_dimensions');

@@ -2,7 +2,7 @@
  * Before the tests that use the stack: starts the local stack when it is not running (idempotent),
  * and bundles the entry points the tests start as processes (testing/bundles.ts), once per run.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../core/config.ts';
@@ -16,6 +16,8 @@ export default async function setup(): Promise<(() => void) | void> {
   if (process.env[BUNDLES_ENV]) return;
   const parent = fileURLToPath(new URL('../.tmp/', import.meta.url));
   mkdirSync(parent, { recursive: true });
+  // Bundles of runs that were killed before their teardown: gone after a day.
+  for (const d of readdirSync(parent)) if (d.startsWith('bundles-') && Date.now() - statSync(join(parent, d)).mtimeMs > 86_400_000) rmSync(join(parent, d), { recursive: true, force: true });
   const dir = mkdtempSync(join(parent, 'bundles-'));
   await buildEntryBundles(dir);
   process.env[BUNDLES_ENV] = dir;
