@@ -1,7 +1,7 @@
 /**
  * The entry points the tests start as processes (services, the CLI), bundled once per test run.
  * Started with `--import tsx`, a service spent 2.4–3.6 CPU-s before it was ready, most of it tsx
- * resolving and loading some 500 modules through its loader thread; bundled, 1.2 s (the CLI 2.1 →
+ * resolving and loading some 500 modules through its loader thread; bundled, 1.2 CPU-s (the CLI 2.1 →
  * 1.3 CPU-s a run). The tests start about a hundred services and more CLI runs on two cores, so
  * that is time the suite spends on nothing it tests. The bundles are the same sources
  * compiled by the same esbuild tsx uses, node_modules left outside (native addons included).
@@ -40,7 +40,7 @@ function ownUrls(entryPath: string): Plugin {
   };
 }
 
-/** Bundles every entry into `dir` (made if missing); about 3 s on two cores. */
+/** Bundles every entry into `dir` (made if missing); about 1.6 s on two cores. */
 export async function buildEntryBundles(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await Promise.all(
