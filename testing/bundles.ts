@@ -19,11 +19,12 @@ import { build, type Plugin } from 'esbuild';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The environment variable that names the folder of this run's bundles (set by the global set-up). */
 export const BUNDLES_ENV = 'TWINLANE_TEST_BUNDLES';
-/** Every entry point a test starts as a process. */
-export const BUNDLED_ENTRIES = ['bin/twinlane.ts', 'apps/collector.main.ts', 'apps/speed.main.ts', 'apps/lake-archiver.main.ts', 'apps/dlq-archiver.main.ts', 'apps/serving.main.ts', 'apps/scheduler.main.ts', 'apps/registry.main.ts'] as const;
+/** Every entry point a test starts as a process (the stack's registry is started by `make stack-up`, with tsx). */
+export const BUNDLED_ENTRIES = ['bin/twinlane.ts', 'apps/collector.main.ts', 'apps/speed.main.ts', 'apps/lake-archiver.main.ts', 'apps/dlq-archiver.main.ts', 'apps/serving.main.ts', 'apps/scheduler.main.ts'] as const;
 
+/** The bundle's file name of an entry given from the repository root. */
 function bundleName(entry: string): string {
-  return `${relative(ROOT, resolve(ROOT, entry)).replaceAll('/', '__').replace(/\.ts$/, '')}.mjs`;
+  return `${entry.replaceAll('/', '__').replace(/\.ts$/, '')}.mjs`;
 }
 
 /** Keeps each module's own `import.meta.url` but the entry's (its main guard compares it with argv[1]). */
