@@ -156,6 +156,10 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   try {
     say('\n# services');
     for (const spec of pipelineServices(config)) say(describe(await supervisor.ensure(spec)));
+    // The run goes on without a dead service (the others still answer), but says which and why.
+    supervisor.watchExits(({ status, logTail }) => {
+      say(`\n! ${status.spec.name} (pid ${status.pid}) exited; the end of ${status.log}:\n${logTail}\n  the other services go on; make pipeline again restarts it`);
+    });
 
     const sites = loadSites(config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: plainKeys(s, 'make pipeline (it sends demo traffic)').writeKey }));
     const collectorUrl = `http://127.0.0.1:${config.COLLECTOR_PORT}`;

@@ -16,7 +16,7 @@
  * which takes a minute on two busy cores.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,16 @@ function processesUnder(root: string): { pid: number; cmd: string }[] {
     }
   }
   return out;
+}
+
+/** The end of every service log of a scratch root: why a service is missing. */
+function serviceLogs(root: string): string {
+  const dir = join(root, '.local/logs');
+  if (!existsSync(dir)) return '(no service log)';
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('svc-') && f.endsWith('.log'))
+    .map((f) => `--- ${f}\n${readFileSync(join(dir, f), 'utf8').split('\n').slice(-15).join('\n')}`)
+    .join('\n');
 }
 
 /** The pipeline's environment: the shared stack's addresses, everything else its own. */
@@ -151,7 +161,14 @@ describe('make pipeline stops what it started (issue 13.3)', () => {
     // make -o stack-up: the stack already runs (the test's global set-up); no install in a scratch root.
     const run = start('timeout', ['300', 'make', '--no-print-directory', '-o', 'stack-up', 'pipeline', `PIPELINE_ARGS=${PIPELINE_ARGS}`], root, env);
     await waitForLine(run, /# ready in \d+ s/, 200_000);
-    expect(processesUnder(root).filter((p) => p.cmd.includes('/apps/')).length, 'services running').toBe(7);
+    const services = processesUnder(root).filter((p) => p.cmd.includes('/apps/'));
+    expect(services.length, `services running:\n${services.map((p) => `${p.pid} ${p.cmd}`).join('\n')}\n${run.output()}\n${serviceLogs(root)}`).toBe(7);
+
+    // A service that dies while the run goes on is named, with its log.
+    const dlq = services.find((p) => p.cmd.includes('/apps/dlq-archiver.main.ts'));
+    expect(dlq, 'the dlq archiver among the services').toBeDefined();
+    process.kill(dlq!.pid, 'SIGKILL');
+    await waitForLine(run, new RegExp(`! dlq-archiver \\(pid ${dlq!.pid}\\) exited; the end of \\S+svc-dlq-archiver\\.log`), 20_000);
 
     // What `timeout` does when its time is up: TERM to make, and to its whole process group.
     const t0 = Date.now();
@@ -160,7 +177,8 @@ describe('make pipeline stops what it started (issue 13.3)', () => {
     await expectNoneLeft(root, 15_000);
     const took = Date.now() - t0;
     expect(run.output()).toMatch(/# stopping what this run started \(SIGTERM/);
-    for (const name of ['collector', 'speed', 'speed-2', 'lake-archiver', 'dlq-archiver', 'serving', 'scheduler']) expect(run.output()).toMatch(new RegExp(`\\n  ${name} +stopped \\(pid`));
+    for (const name of ['collector', 'speed', 'speed-2', 'lake-archiver', 'serving', 'scheduler']) expect(run.output()).toMatch(new RegExp(`\\n  ${name} +stopped \\(pid`));
+    expect(run.output()).toMatch(new RegExp(`\\n  dlq-archiver +had already exited \\(pid ${dlq!.pid}`));
     expect(took, 'stopped within seconds').toBeLessThan(30_000);
   }, 300_000);
 

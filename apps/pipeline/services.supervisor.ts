@@ -151,6 +151,25 @@ export class ServiceSupervisor {
     log(`${spec.name.padEnd(14)} ${how} (pid ${pid}${note}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
 
+  /**
+   * Calls `onExit` once for each started service that stops running, checked every `everyMs`
+   * until the stop begins: a service that dies after start-up is named with its log, not found
+   * missing later. Returns the function that ends the watch.
+   */
+  watchExits(onExit: (dead: { status: ServiceStatus; logTail: string }) => void, everyMs = 2_000): () => void {
+    const reported = new Set<ServiceStatus>();
+    const timer = setInterval(() => {
+      if (this.closed) return;
+      for (const dead of this.exited()) {
+        if (reported.has(dead.status)) continue;
+        reported.add(dead.status);
+        onExit(dead);
+      }
+    }, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   /** Services this supervisor started that are no longer running, with the end of their logs. */
   exited(): { status: ServiceStatus; logTail: string }[] {
     return this.started
