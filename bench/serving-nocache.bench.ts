@@ -8,8 +8,9 @@
  * minutes. The events are applied the way the speed consumer applies them (rollups through the
  * apply script), without Kafka. BENCH_SERVING_NOCACHE_EVENTS (200,000) events, BENCH_SERVING_ROUNDS
  * rounds of BENCH_SERVING_SECONDS each, the median printed. Each round runs as fast as it goes
- * (serving_nocache_rps, serving_nocache_saturated_p99_ms) and then offered the goal's 1,000 requests/s
- * (serving_nocache_p99_ms, with serving_nocache_paced_rps served). Client, server and Redis share the two cores.
+ * (serving_nocache_rps, serving_nocache_saturated_p99_ms) and then at the goal's 1,000 requests/s, due
+ * evenly (bench/paced-load.ts: serving_nocache_p99_ms, with serving_nocache_paced_rps served and
+ * serving_nocache_server_cpu_us, the server's CPU per request). Client, server and Redis share the two cores.
  */
 import autocannon from 'autocannon';
 import { createRedis } from '../core/clients.ts';
@@ -20,6 +21,7 @@ import { buildServingApp, type BatchSource } from '../serving/index.ts';
 import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
 import { applyEvents } from '../speed/testing/speed.fixture.ts';
 import { generateTraffic } from '../traffic/index.ts';
+import { pacedLoad } from './paced-load.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const EVENTS = Number(process.env.BENCH_SERVING_NOCACHE_EVENTS ?? 200_000);
@@ -60,6 +62,7 @@ try {
   const rps: number[] = [];
   const paced99: number[] = [];
   const pacedRps: number[] = [];
+  const serverCpu: number[] = [];
   const requests = paths.map((path) => ({ method: 'GET' as const, path, headers: { authorization: `Bearer ${KEY}` } }));
   try {
     // Warm-up, not measured: the first seconds run before V8 has compiled the request path.
@@ -70,13 +73,17 @@ try {
       p99.push(res.latency.p99);
       rps.push(res.requests.average);
       log(`round ${round} (as fast as it goes): p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ${Math.round(res.requests.average)} req/s`);
-      // The goal's load: the same requests offered at PACED_RPS (autocannon's overallRate), so the
-      // p99 is the one users see at that rate rather than the queueing of a saturated server.
-      const paced = await autocannon({ url: base, connections: 50, workers: 1, duration: SECONDS, requests, overallRate: PACED_RPS });
-      if (paced.errors + paced.non2xx > 0) throw new Error(`serving_nocache paced: ${paced.errors + paced.non2xx} failed requests`);
-      paced99.push(paced.latency.p99);
-      pacedRps.push(paced.requests.average);
-      log(`round ${round} (offered ${PACED_RPS} req/s): p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms, ${Math.round(paced.requests.average)} req/s served`);
+      // The goal's load: the same requests due at a steady PACED_RPS (bench/paced-load.ts; autocannon's
+      // overallRate sends each second's share in a burst), latency counted from when each was due.
+      // The server is this process (the client runs in its own): its CPU per request at that rate.
+      const cpu0 = process.cpuUsage();
+      const paced = await pacedLoad({ url: base, connections: 50, seconds: SECONDS, rate: PACED_RPS, requests });
+      const cpu = process.cpuUsage(cpu0);
+      serverCpu.push(Math.round((cpu.user + cpu.system) / paced.sent));
+      if (paced.errors > 0) throw new Error(`serving_nocache paced: ${paced.errors} failed requests`);
+      paced99.push(Math.round(paced.p99 * 10) / 10);
+      pacedRps.push(paced.servedRps);
+      log(`round ${round} (due at ${PACED_RPS} req/s): p50 ${paced.p50.toFixed(1)} ms, p90 ${paced.p90.toFixed(1)} ms, p99 ${paced.p99.toFixed(1)} ms, max ${paced.max.toFixed(1)} ms, ${Math.round(paced.servedRps)} req/s served, the server's CPU ${serverCpu.at(-1)} µs a request; the client sent late by p99 ${paced.sendLagP99.toFixed(1)} ms, max ${paced.sendLagMax.toFixed(1)} ms, using ${Math.round(paced.clientCpuUsPerRequest)} µs of CPU a request`);
     }
   } finally {
     await app.close();
@@ -84,6 +91,7 @@ try {
   // The headline p99 is at the goal's rate (served rate printed beside it); the saturated one apart.
   console.log(`bench: serving_nocache_p99_ms = ${median(paced99)}`);
   console.log(`bench: serving_nocache_paced_rps = ${Math.round(median(pacedRps))}`);
+  console.log(`bench: serving_nocache_server_cpu_us = ${median(serverCpu)}`);
   console.log(`bench: serving_nocache_rps = ${Math.round(median(rps))}`);
   console.log(`bench: serving_nocache_saturated_p99_ms = ${median(p99)}`);
 } finally {

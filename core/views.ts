@@ -135,6 +135,12 @@ export interface RangeQuery {
   site: string;
   from: number;
   to: number;
+  /**
+   * The store's coverage of `site` as the caller planned with it (serving/range.planner.ts read it
+   * for this request): a reader that reads its own takes this instead, so a query reads it once
+   * and is cut from the coverage it was planned with. Absent: the reader reads it.
+   */
+  coverage?: Coverage;
   filters?: Filters;
   /** Filter conditions beyond equality, ANDed with `filters` (absent or empty: none). */
   conditions?: readonly FilterCondition[];

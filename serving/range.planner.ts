@@ -83,7 +83,7 @@ export async function planRange(input: PlanInput): Promise<RangePlan> {
   }
   if (b && batch) parts.push({ source: 'batch', reader: batch, from: b[0], to: b[1] });
   const s = clip(owners.speed, speedCoverage);
-  if (s) parts.push({ source: 'speed', reader: speed, from: s[0], to: s[1] });
+  if (s) parts.push({ source: 'speed', reader: plannedWith(speed, speedCoverage!), from: s[0], to: s[1] });
   return {
     watermark,
     batchVersion: batch?.version ?? null,
@@ -94,6 +94,22 @@ export async function planRange(input: PlanInput): Promise<RangePlan> {
     parts,
     missing: uncovered(from, Math.min(to, now), parts),
     reasons: reasons.filter((r) => r.from < r.to),
+  };
+}
+
+/**
+ * A reader whose queries carry the coverage the plan read (RangeQuery.coverage): the store does
+ * not read it a second time for the same request (a Redis round trip on every cold speed query),
+ * and its part is cut from the very coverage it was planned with.
+ */
+function plannedWith(reader: ViewReader, coverage: Coverage): ViewReader {
+  return {
+    source: reader.source,
+    exact: reader.exact,
+    coverage: async () => coverage,
+    series: (q) => reader.series({ ...q, coverage }),
+    totals: (q) => reader.totals({ ...q, coverage }),
+    breakdown: (q) => reader.breakdown({ ...q, coverage }),
   };
 }
 
