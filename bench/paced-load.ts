@@ -67,7 +67,8 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 }
 
 async function run(o: PacedLoadOptions): Promise<PacedLoadResult> {
-  const pool = new Pool(o.url, { connections: o.connections, pipelining: 1 });
+  // A server that stops answering ends the run with errors within 30 s rather than hanging it.
+  const pool = new Pool(o.url, { connections: o.connections, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const total = Math.round(o.rate * o.seconds);
   const interval = 1000 / o.rate;
   const latency = new Float64Array(total);
