@@ -156,10 +156,6 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   try {
     say('\n# services');
     for (const spec of pipelineServices(config)) say(describe(await supervisor.ensure(spec)));
-    // The run goes on without a dead service (the others still answer), but says which and why.
-    supervisor.watchExits(({ status, logTail }) => {
-      say(`\n! ${status.spec.name} (pid ${status.pid}) exited; the end of ${status.log}:\n${logTail}\n  the other services go on; make pipeline again restarts it`);
-    });
 
     const sites = loadSites(config.SITES_FILE).list().map((s) => ({ id: s.id, writeKey: plainKeys(s, 'make pipeline (it sends demo traffic)').writeKey }));
     const collectorUrl = `http://127.0.0.1:${config.COLLECTOR_PORT}`;
@@ -181,6 +177,11 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
 
     say('\n# waiting for the lake archiver and the speed consumer to catch up');
     await waitForGroups(config, logger, supervisor, [config.LAKE_GROUP, config.SPEED_GROUP], 120_000);
+    // Until here a dead service ends the run (waitForGroups names it); from here the run goes on
+    // without it (the others still answer), and says which and why.
+    supervisor.watchExits(({ status, logTail }) => {
+      say(`\n! ${status.spec.name} (pid ${status.pid}) exited; the end of ${status.log}:\n${logTail}\n  the other services go on; make pipeline again restarts it`);
+    });
 
     say('\n# first batch run (then drift check, speed retirement and the ClickHouse warehouse)');
     const batch = await firstBatch(config, logger);

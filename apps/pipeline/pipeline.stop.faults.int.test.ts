@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readStackEnv } from '../../core/config.ts';
-import { freePort, portOpen } from '../../core/processes.ts';
+import { freePort, portOpen, stackPaths } from '../../core/processes.ts';
 import { kafkaClient, testConfig, uniqueName, waitUntil } from '../../testing/helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -61,7 +61,7 @@ function processesUnder(root: string): { pid: number; cmd: string }[] {
 
 /** The end of every service log of a scratch root: why a service is missing. */
 function serviceLogs(root: string): string {
-  const dir = join(root, '.local/logs');
+  const dir = stackPaths(root).logs;
   if (!existsSync(dir)) return '(no service log)';
   return readdirSync(dir)
     .filter((f) => f.startsWith('svc-') && f.endsWith('.log'))

@@ -154,9 +154,9 @@ export class ServiceSupervisor {
   /**
    * Calls `onExit` once for each started service that stops running, checked every `everyMs`
    * until the stop begins: a service that dies after start-up is named with its log, not found
-   * missing later. Returns the function that ends the watch.
+   * missing later.
    */
-  watchExits(onExit: (dead: { status: ServiceStatus; logTail: string }) => void, everyMs = 2_000): () => void {
+  watchExits(onExit: (dead: { status: ServiceStatus; logTail: string }) => void, everyMs = 2_000): void {
     const reported = new Set<ServiceStatus>();
     const timer = setInterval(() => {
       if (this.closed) return;
@@ -167,7 +167,6 @@ export class ServiceSupervisor {
       }
     }, everyMs);
     timer.unref();
-    return () => clearInterval(timer);
   }
 
   /** Services this supervisor started that are no longer running, with the end of their logs. */
