@@ -31,6 +31,7 @@ import { loadSites, plainKeys } from '../core/sites.ts';
 import { collectorOptions, createEventPipeline } from '../ingest/index.ts';
 import { clientContext, generateTraffic, toCollectorJson } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec, type TwinlaneEvent } from '../schemas/index.ts';
+import { median } from './figures.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: 'warn', pretty: false }, 'bench-collector');
@@ -38,7 +39,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const run = `bench-collector-${Date.now().toString(36)}`;
 const sites = loadSites(config.SITES_FILE);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const print = (name: string, value: number) => console.log(`bench: ${name} = ${Math.round(value * 100) / 100}`);
 
 /** 400 request bodies of 100 events each, one client (site, user agent, IP) per body. */

@@ -22,6 +22,7 @@ import { loadSites } from '../core/sites.ts';
 import { ConfluentRegistryClient } from '../schemas/index.ts';
 import { DeadLetterStore, DeadLetterWriter, DlqArchiver } from '../dlq/index.ts';
 import { replayWith } from '../apps/index.ts';
+import { median } from './figures.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-dlq');
@@ -36,7 +37,6 @@ const eventsTopic = `${run}.events`;
 await createTopicsWithLeaders(admin, [{ topic: dlqTopic, numPartitions: 3, replicationFactor: 1 }, { topic: eventsTopic, numPartitions: 3, replicationFactor: 1 }]);
 const dir = mkdtempSync(join(tmpdir(), 'twinlane-bench-dlq-'));
 const store = new DeadLetterStore(join(dir, 'dlq'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 try {
   // Fill: what the collector writes for `"revenue": "<string>"` purchases, spread over sites.

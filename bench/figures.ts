@@ -20,6 +20,12 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : Number(((s[mid - 1]! + s[mid]!) / 2).toPrecision(12));
 }
 
+/** The value at quantile q of sorted values (nearest rank: the p99 of 100 values is the 99th); NaN for none. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 export interface Summary {
   median: number;
   min: number;

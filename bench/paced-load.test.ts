@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pacedLoad, quantile } from './paced-load.ts';
+import { quantile } from './figures.ts';
+import { pacedLoad } from './paced-load.ts';
 
 /** A server that answers at once, except that the 50th request holds its event loop for 150 ms. */
 let server: Server;

@@ -13,6 +13,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { quantile } from './figures.ts';
 
 export interface PacedRequest {
   path: string;
@@ -58,12 +59,6 @@ export function pacedLoad(o: PacedLoadOptions): Promise<PacedLoadResult> {
     child.once('exit', (code) => (result && code === 0 ? resolve(result) : reject(new Error(`paced load exited with ${code}`))));
     child.send(o);
   });
-}
-
-/** The value at quantile q of sorted values (nearest rank). */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 async function run(o: PacedLoadOptions): Promise<PacedLoadResult> {

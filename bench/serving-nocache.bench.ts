@@ -22,6 +22,7 @@ import { SpeedKeys, SpeedMaintenance, SpeedReader } from '../speed/index.ts';
 import { applyEvents } from '../speed/testing/speed.fixture.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { pacedLoad } from './paced-load.ts';
+import { median } from './figures.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const EVENTS = Number(process.env.BENCH_SERVING_NOCACHE_EVENTS ?? 200_000);
@@ -35,7 +36,6 @@ const today = alignDown(now, 'day');
 const ttlMs = 9 * D;
 const KEY = 'rk_bench_live_key';
 const log = (line: string) => console.error(`# ${line}`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const redis = createRedis(config);
 const keys = new SpeedKeys(`bench-nocache-${now.toString(36)}`);

@@ -35,6 +35,7 @@ import { runCleanups } from '../testing/helpers.ts';
 import type { BatchSource } from '../serving/index.ts';
 import { clickhouseViewsReader, viewsPublishPorts } from '../apps/index.ts';
 import { ClickHouseConnection, quoteIdentifier } from '../clickhouse/index.ts';
+import { median } from './figures.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const N = Number(process.env.BENCH_SERVING_EVENTS ?? 200_000);
@@ -131,7 +132,6 @@ async function load(base: string, requests: Request[], connections = 50): Promis
   return { p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, errors: result.errors + result.non2xx };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * ROUNDS rounds of each query alone and the mix, each as fast as `connections` connections go;

@@ -26,6 +26,7 @@ import { CollectorService, collectorOptions } from '../ingest/index.ts';
 import { generateTraffic, toCollectorJson, clientContext } from '../traffic/index.ts';
 import { ConfluentRegistryClient, EventCodec } from '../schemas/index.ts';
 import { SpeedConsumer, SpeedMaintenance, SpeedKeys, SpeedReader, speedOptions } from '../speed/index.ts';
+import { quantile } from './figures.ts';
 
 const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
 const logger = createLogger({ level: config.LOG_LEVEL, pretty: false }, 'bench-speed');
@@ -265,8 +266,7 @@ async function freshness(dlq: string): Promise<{ p50: number; p99: number; sampl
   await collector.stop();
   await new SpeedMaintenance({ redis, keys: new SpeedKeys(`${run}:fresh`), ttlMs: config.SPEED_TTL }).clear();
   samples.sort((a, b) => a - b);
-  const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
-  return { p50: q(0.5), p99: q(0.99), samples: samples.length };
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), samples: samples.length };
 }
 
 if (process.argv[2] === 'consumer-child') await consumerChild(process.argv[3]!, process.argv[4]!, process.argv[5]!);
