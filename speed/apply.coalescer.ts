@@ -116,7 +116,9 @@ export class ApplyCoalescer {
     for (const e of entries) e.item.rollup = e.base.result()!;
     const conflicts = new Map<Pending, Conflicts>(round.map((p) => [p, new Map()]));
     try {
-      const results = await this.writer.applyMany(entries.map((e) => e.item));
+      // The round's event ids are looked up with its visit states: a site holding a client's
+      // retry of an event counted before comes back as a conflict, to be folded again without it.
+      const results = await this.writer.applyMany(entries.map((e) => e.item), { checkCountedIds: true });
       results.forEach((r, i) => {
         if (r.applied) return;
         const e = entries[i]!;

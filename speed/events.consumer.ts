@@ -312,7 +312,6 @@ export class SpeedConsumer extends BaseService {
     if (decoded.letters.length > 0) await this.deps.deadLetters.write(decoded.letters);
     await heartbeat();
     await this.verify(decoded, batch.messages, pos, scope);
-    await this.dropDuplicates(decoded, batch.messages, pos, scope);
     await this.applyInRound(decoded.builders, batch.messages, pos, scope, seat);
     const last = batch.lastOffset();
     resolveOffset(last);
@@ -396,22 +395,24 @@ export class SpeedConsumer extends BaseService {
   }
 
   /**
-   * Client retries count once: the batch's event ids are looked up in the ids Redis keeps per site
-   * and event minute (SPEED_DEDUPE_WINDOW); one counted by another record is a duplicate, and its
-   * site is folded again without it. The ids counted now are recorded by the apply script, in the
-   * same atomic step as the counts (so a crash between cannot lose one or keep a phantom).
+   * Client retries count once: the event ids of `builders` (sites of one partition batch) are looked
+   * up in the ids Redis keeps per site and event minute (SPEED_DEDUPE_WINDOW); one counted by another
+   * record is a duplicate, and its site is folded again without it. The ids counted now are recorded
+   * by the apply script, in the same atomic step as the counts (so a crash between cannot lose one or
+   * keep a phantom). A round looks its ids up with its visit states (RollupWriter.applyMany's
+   * checkCountedIds); this runs for the sites of a batch applied alone.
    */
-  private async dropDuplicates(decoded: DecodedBatch, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
+  private async dropDuplicates(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     if (!this.deps.options.dedupeMs) return;
     const asked = new Map<string, [number, string[]][]>();
-    for (const [site, b] of decoded.builders) {
+    for (const [site, b] of builders) {
       const minutes = [...b.eventIds()];
       if (minutes.length > 0) asked.set(site, minutes);
     }
     if (asked.size === 0) return;
     const exclude = new Map<string, Set<string>>();
     for (const [site, found] of await this.writer.countedIds(asked)) {
-      const b = decoded.builders.get(site)!;
+      const b = builders.get(site)!;
       for (const { minute, id, at } of found) {
         const ours = b.countedBy(minute, id)!;
         if (at === ours) continue; // this very record (a replay the offset fence will skip)
@@ -421,8 +422,8 @@ export class SpeedConsumer extends BaseService {
       }
     }
     for (const [site, offsets] of exclude) {
-      const before = decoded.builders.get(site)!;
-      decoded.builders.set(site, await this.refold(site, before.appliedOffset, messages, scope, pos, offsets));
+      const before = builders.get(site)!;
+      builders.set(site, await this.refold(site, before.appliedOffset, messages, scope, pos, offsets));
     }
   }
 
@@ -501,6 +502,7 @@ export class SpeedConsumer extends BaseService {
     }
     if (alone.size > 0) {
       this.m.conflicts.inc(alone.size);
+      await this.dropDuplicates(alone, messages, pos, scope);
       await this.applyAlone(alone, messages, pos, scope);
     }
   }
