@@ -49,7 +49,7 @@ describe('speed store on real Redis', () => {
 
   beforeAll(async () => {
     // Nothing lost before: every site's epoch covers all of it (speed/epoch.store.ts).
-    for (const site of ['alpha', 'beta', 'gamma', 'delta', 'epsilon']) await new EpochStore(redis, keys).ensure(site, 0, true);
+    for (const site of ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'retried']) await new EpochStore(redis, keys).ensure(site, 0, true);
     await applyBatches(events, 1_000);
     // A replay with other batch boundaries (a crash before the Kafka commit) changes nothing.
     await applyBatches(events.slice(0, 7_500), 2_500);
@@ -216,6 +216,35 @@ describe('speed store on real Redis', () => {
     // The same round again finds both records moved: counted once.
     expect(await writer.applyMany([{ rollup, offsets }])).toEqual([{ applied: false, current: [String(p0.length - 1), String(p1.length - 1)] }]);
     expect((await total()).pageviews).toBe(evs.length);
+  });
+
+  it('leaves a rollup holding an id counted by another record unwritten when asked to check ids, and takes its own replay', async () => {
+    const site = 'retried';
+    const dedupeWriter = new RollupWriter({ redis, keys, ttlMs: TTL, dedupeMs: 600_000 });
+    const evs = traffic({ events: 200, sites: [site], botFraction: 0 }).filter((e) => e.type === 'pageview');
+    const build = (partition: number, list: TwinlaneEvent[], applied: string | null = null) => {
+      const b = new SiteRollupBuilder(site, applied, { tag: `${partition}:` });
+      list.forEach((e, i) => b.add(String(i), e));
+      return b.result()!;
+    };
+    const total = async () => (await reader.totals({ site, from, to, metrics: ['pageviews'] })).pageviews;
+    const first = build(0, evs);
+    const at0 = { field: 'retries:0', expected: null, next: first.maxOffset };
+    expect(await dedupeWriter.applyMany([{ rollup: first, offsets: [at0] }], { checkCountedIds: true })).toEqual([{ applied: true }]);
+    expect(await total()).toBe(evs.length);
+    // A client's retry of the 5th event, on partition 1 with 9 new events: nothing of it is written.
+    const fresh = traffic({ events: 40, sites: [site], botFraction: 0, seed: 99 }).filter((e) => e.type === 'pageview').slice(0, 9);
+    const retry = build(1, [...fresh, evs[4]!]);
+    const at1 = { field: 'retries:1', expected: null, next: retry.maxOffset };
+    expect(await dedupeWriter.applyMany([{ rollup: retry, offsets: [at1] }], { checkCountedIds: true })).toEqual([{ applied: false, current: [null], duplicates: true }]);
+    expect(await total()).toBe(evs.length);
+    expect(await redis.hget(keys.site(site).offsets, 'retries:1')).toBeNull();
+    // Partition 0's own batch again (a replay: the ids are its own): not a copy, refused by its offset record only.
+    expect(await dedupeWriter.applyMany([{ rollup: first, offsets: [at0] }], { checkCountedIds: true })).toEqual([{ applied: false, current: [first.maxOffset] }]);
+    expect(await total()).toBe(evs.length);
+    // Unchecked, the same call as the retry's writes: the check is what kept the copy out.
+    expect(await dedupeWriter.applyMany([{ rollup: retry, offsets: [at1] }])).toEqual([{ applied: true }]);
+    expect(await total()).toBe(evs.length + fresh.length + 1);
   });
 
   it('serves realtime figures for the last minutes', async () => {
