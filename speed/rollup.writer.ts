@@ -25,11 +25,10 @@ export interface ApplyItem {
   epoch?: string;
 }
 
-/** Applied, or the current offset record of each partition of the item (in its order). */
 /**
- * Not applied: `current` holds each named offset record as Redis has it; with `duplicates`, the
- * records held what was expected but the rollup holds an event id counted by another record
- * (ApplyManyOptions.checkCountedIds), and nothing of it was written.
+ * Applied, or the current offset record of each partition of the item (in its order); with
+ * `duplicates`, the records held what was expected but the rollup holds an event id counted by
+ * another record (ApplyManyOptions.checkCountedIds), and nothing of it was written.
  */
 export type MultiApplyResult = { applied: true } | { applied: false; current: (string | null)[]; duplicates?: true };
 
