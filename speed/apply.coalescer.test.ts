@@ -52,4 +52,31 @@ describe('ApplyCoalescer', () => {
     expect(await a).toEqual(new Map([['s1', '42']]));
     expect(await b).toEqual(new Map([['s1', '42']]));
   });
+
+  it('hands a site back unwritten, with the records its handlers expected, when two partitions of the round hold copies of one event', async () => {
+    const { writer, calls } = fakeWriter();
+    const c = new ApplyCoalescer(writer);
+    const [s1, s2] = [c.enter(), c.enter()];
+    const evs = traffic({ events: 30, sites: ['s1', 's2'], seed: 5 });
+    const withDedupe = (partition: number, list: typeof evs) => {
+      const out = new Map<string, SiteRollupBuilder>();
+      list.forEach((e, i) => {
+        let b = out.get(e.site_id);
+        if (!b) out.set(e.site_id, (b = new SiteRollupBuilder(e.site_id, null, { tag: `${partition}:` })));
+        b.add(String(i), e);
+      });
+      return out;
+    };
+    // A client's retry of an s1 event that took partition 1 while the first copy is on partition 0.
+    const copy = evs.find((e) => e.site_id === 's1')!;
+    const p0 = evs.filter((_, i) => i % 2 === 0 || evs[i] === copy);
+    const p1 = [...evs.filter((_, i) => i % 2 === 1 && evs[i] !== copy), copy];
+    const a = s1.submit({ pos: { topic: 't', partition: 0 }, builders: withDedupe(0, p0), expected: new Map([['s1', '3']]) });
+    const b = s2.submit({ pos: { topic: 't', partition: 1 }, builders: withDedupe(1, p1), expected: new Map() });
+    expect(await a).toEqual(new Map([['s1', '3']]));
+    expect(await b).toEqual(new Map([['s1', null]]));
+    // s2 is written with the round; s1 is not.
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.map((i) => i.rollup.site)).toEqual(['s2']);
+  });
 });

@@ -35,6 +35,13 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A site of a round: the submissions that hold new events of it, folded into the first one's builder. */
+interface SiteEntry {
+  at: Pending[];
+  item: ApplyItem;
+  base: SiteRollupBuilder;
+}
+
 /** A handler's place in the coming round: it submits once, or is released (a no-op after submit). */
 export interface RoundSeat {
   /** Writes `work` with the others of its round; resolves with the sites that must be applied alone. */
@@ -94,8 +101,7 @@ export class ApplyCoalescer {
 
   private async write(round: Pending[]): Promise<void> {
     this.options.onRound?.(round.length);
-    // Per site: the submissions that hold new events of it, folded into the first one's builder.
-    const bySite = new Map<string, { at: Pending[]; item: ApplyItem; base: SiteRollupBuilder }>();
+    const bySite = new Map<string, SiteEntry>();
     for (const p of round) {
       const field = offsetField(p.work.pos.topic, p.work.pos.partition);
       for (const [site, b] of p.work.builders) {
@@ -112,13 +118,18 @@ export class ApplyCoalescer {
         entry.item.offsets.push(offset);
       }
     }
-    const entries = [...bySite.values()];
-    for (const e of entries) e.item.rollup = e.base.result()!;
     const conflicts = new Map<Pending, Conflicts>(round.map((p) => [p, new Map()]));
+    const entries: SiteEntry[] = [];
+    for (const [site, e] of bySite) {
+      // Copies of one event in two partitions of the round (a client's retry that took another
+      // partition) would both count in the merged rollup: the site goes back to its batches to be
+      // applied alone, where the apply script finds the first copy's id when the second comes.
+      if (e.base.copiesAbsorbed > 0) e.at.forEach((p, j) => conflicts.get(p)!.set(site, e.item.offsets[j]!.expected));
+      else entries.push(e);
+    }
+    for (const e of entries) e.item.rollup = e.base.result()!;
     try {
-      // The round's event ids are looked up with its visit states: a site holding a client's
-      // retry of an event counted before comes back as a conflict, to be folded again without it.
-      const results = await this.writer.applyMany(entries.map((e) => e.item), { checkCountedIds: true });
+      const results = await this.writer.applyMany(entries.map((e) => e.item));
       results.forEach((r, i) => {
         if (r.applied) return;
         const e = entries[i]!;

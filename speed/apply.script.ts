@@ -41,7 +41,8 @@
  *       Invalidation runs with the idempotent section: a union made before a losing call re-runs
  *       is deleted again by the call that wins.
  * Returns 1; or (nothing written but the idempotent section) the current offsets in ARGV[1] order,
- * or 2 when the offsets held but a visitor's state moved.
+ * or 2 when the offsets held but a visitor's state moved; or 3 (nothing written at all) when an
+ * event id of an `e` op was counted by another record (a client's retry of it).
  */
 import { Packr } from 'msgpackr';
 import type { PropKind, SiteKeys } from './redis.keys.ts';
@@ -84,6 +85,23 @@ end
 local function setIds(key, items)
   sliced('HSET', key, items, 4000)
   if redis.call('HLEN', key) >= ${HASH_TABLE_AT} then redis.call('HSETNX', key, '${HASH_TABLE_FIELD}', '${HASH_TABLE_VALUE}') end
+end
+-- Client retries count once, checked in this atomic step (so two copies applied at the same time
+-- by two partitions' writers cannot both count): an event id the call would record that another
+-- record counted (Redis holds that record's partition:offset) makes it write nothing and answer 3,
+-- and the caller folds the site again without the copy. The same record again (a replay) is no copy.
+local casOps = cmsgpack.unpack(ARGV[4])
+for _, op in ipairs(casOps) do
+  if op[2] == 'e' then
+    local items, ids, copy = op[4], {}, false
+    for j = 1, #items, 2 do ids[#ids + 1] = items[j] end
+    sliced('HMGET', KEYS[op[1]], ids, 4000, function(j, r)
+      for i = 1, #r do
+        if r[i] and r[i] ~= items[(j + i - 1) * 2] then copy = true end
+      end
+    end)
+    if copy then return 3 end
+  end
 end
 for _, op in ipairs(cmsgpack.unpack(ARGV[3])) do
   local key, kind, items = KEYS[op[1]], op[2], op[4]
@@ -150,7 +168,7 @@ local function otherTuple(f)
   local parts = select(2, string.gsub(f, '\\31', ''))
   return string.sub(f, 1, 1) .. string.rep('\\31(other)', parts)
 end
-for _, op in ipairs(cmsgpack.unpack(ARGV[4])) do
+for _, op in ipairs(casOps) do
   local key, items = KEYS[op[1]], op[4]
   if op[2] == 'e' then
     setIds(key, items)

@@ -399,8 +399,9 @@ export class SpeedConsumer extends BaseService {
    * up in the ids Redis keeps per site and event minute (SPEED_DEDUPE_WINDOW); one counted by another
    * record is a duplicate, and its site is folded again without it. The ids counted now are recorded
    * by the apply script, in the same atomic step as the counts (so a crash between cannot lose one or
-   * keep a phantom). A round looks its ids up with its visit states (RollupWriter.applyMany's
-   * checkCountedIds); this runs for the sites of a batch applied alone.
+   * keep a phantom); the apply script also refuses a call recording an id another record counted
+   * (a copy applied meanwhile: `duplicates`). A round leaves the ids to that check; this runs for
+   * the sites of a batch applied alone.
    */
   private async dropDuplicates(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     if (!this.deps.options.dedupeMs) return;
@@ -534,6 +535,15 @@ export class SpeedConsumer extends BaseService {
         const r = results[i]!;
         const { rollup } = items[i]!;
         const b = builders.get(rollup.site)!;
+        if (!r.applied && r.duplicates) {
+          // A client's retry of an event another record counted since the lookup (the apply
+          // script checks the ids it records): looked up again and left out.
+          const one = new Map([[rollup.site, b]]);
+          await this.dropDuplicates(one, messages, pos, scope);
+          builders.set(rollup.site, one.get(rollup.site)!);
+          pending.push(rollup.site);
+          continue;
+        }
         if (!r.applied) {
           known.set(rollup.site, r.currentOffset);
           builders.set(rollup.site, await this.refold(rollup.site, r.currentOffset, messages, scope, pos, b.excluded));

@@ -178,6 +178,8 @@ export class SiteRollupBuilder {
   minOffset: string | null = null;
   /** Events not counted: their id was counted before (in this batch, or by another record: `exclude`). */
   duplicates = 0;
+  /** Ids that another partition's builder absorbed here held too: copies of one event, both counted in this rollup. */
+  copiesAbsorbed = 0;
 
   constructor(
     readonly site: string,
@@ -242,7 +244,10 @@ export class SiteRollupBuilder {
       if (o.props) addNested((m.props ??= new Map()), o.props);
       if (o.ids) {
         m.ids ??= new Map();
-        for (const [id, at] of o.ids) if (!m.ids.has(id)) m.ids.set(id, at);
+        for (const [id, at] of o.ids) {
+          if (!m.ids.has(id)) m.ids.set(id, at);
+          else this.copiesAbsorbed++;
+        }
       }
     }
     for (const [v, times] of other.visits) {

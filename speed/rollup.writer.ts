@@ -27,20 +27,11 @@ export interface ApplyItem {
 
 /**
  * Applied, or the current offset record of each partition of the item (in its order); with
- * `duplicates`, the records held what was expected but the rollup holds an event id counted by
- * another record (ApplyManyOptions.checkCountedIds), and nothing of it was written.
+ * `duplicates`, the rollup holds an event id another record counted (the apply script checks the
+ * ids it records, SPEED_DEDUPE_WINDOW), nothing of it was written, and `current` is what the item
+ * expected: its caller folds the site again without the copy.
  */
 export type MultiApplyResult = { applied: true } | { applied: false; current: (string | null)[]; duplicates?: true };
-
-export interface ApplyManyOptions {
-  /**
-   * Look up each rollup's event ids (SPEED_DEDUPE_WINDOW) in the same round trip as its visitors'
-   * states, and leave a rollup holding one that another record counted unwritten (`duplicates`):
-   * its caller folds the site again without the copy. The consumer's rounds ask this, so the ids
-   * of a whole round are looked up at once instead of a lookup per partition batch before it.
-   */
-  checkCountedIds?: boolean;
-}
 
 export interface RollupWriterDeps {
   redis: RedisClient;
@@ -159,7 +150,7 @@ export class RollupWriter {
   async apply(items: readonly { rollup: SiteRollup; expected: string | null; epoch?: string }[], pos: BatchPosition): Promise<ApplyResult[]> {
     const field = offsetField(pos.topic, pos.partition);
     const res = await this.applyMany(items.map(({ rollup, expected, epoch }) => ({ rollup, offsets: [{ field, expected, next: rollup.maxOffset }], ...(epoch ? { epoch } : {}) })));
-    return res.map((r) => (r.applied ? r : { applied: false, currentOffset: r.current[0] ?? null }));
+    return res.map((r) => (r.applied ? r : { applied: false, currentOffset: r.current[0] ?? null, ...(r.duplicates ? { duplicates: true as const } : {}) }));
   }
 
   /**
@@ -167,14 +158,14 @@ export class RollupWriter {
    * in order. Sites are remembered in the `sites` set in the same round trip (idempotent, outside
    * the script because that key has no site tag).
    */
-  async applyMany(items: readonly ApplyItem[], options: ApplyManyOptions = {}): Promise<MultiApplyResult[]> {
+  async applyMany(items: readonly ApplyItem[]): Promise<MultiApplyResult[]> {
     if (items.length === 0) return [];
     const results = new Array<MultiApplyResult | undefined>(items.length);
     let todo = items.map((_, i) => i);
     let waited = 0;
     let recuts = 0;
     for (let pause = 100; ; pause = Math.min(pause * 2, this.deps.fullRetryMaxMs ?? 5_000)) {
-      const { refused, moved } = await this.applyOnce(todo.map((i) => items[i]!), (j, r) => (results[todo[j]!] = r), options.checkCountedIds === true);
+      const { refused, moved } = await this.applyOnce(todo.map((i) => items[i]!), (j, r) => (results[todo[j]!] = r));
       if (moved.length > 0 && refused.length === 0) {
         // A visitor state moved between the read and the write (the epoch rebuild writes the same
         // visitors): read and cut again. Nothing of these items was written.
@@ -199,88 +190,54 @@ export class RollupWriter {
   }
 
   /**
-   * Before an apply, in one pipeline: the visit states (visitor → `start:last`) of each item's
-   * visitors, one read-only script per site (the visitors as one MessagePack argument, like the ids
-   * of countedIds); with `checkIds`, also each item's event ids counted by another record than the
-   * one it holds them from (`duplicated`: the positions of such items).
+   * The visit states (visitor → `start:last`) of each item's visitors, one read-only script per
+   * site (the visitors as one MessagePack argument, like the ids of countedIds).
    */
-  private async readBefore(items: readonly ApplyItem[], checkIds: boolean): Promise<{ states: Map<string, string | null>[]; duplicated: Set<number> }> {
-    const states = items.map(() => new Map<string, string | null>());
-    const duplicated = new Set<number>();
+  private async visitStates(items: readonly ApplyItem[]): Promise<Map<string, string | null>[]> {
+    const out = items.map(() => new Map<string, string | null>());
     const asked = items.map((it, i) => ({ i, visitors: [...it.rollup.visits.keys()] })).filter((a) => a.visitors.length > 0);
-    const idsAsked: { i: number; minutes: { minute: number; ids: string[]; ats: ReadonlyMap<string, string> }[] }[] = [];
-    if (checkIds) {
-      items.forEach((it, i) => {
-        const minutes = [...it.rollup.minutes.values()].flatMap((m) => (m.ids?.size ? [{ minute: m.minute, ids: [...m.ids.keys()], ats: m.ids }] : []));
-        if (minutes.length > 0) idsAsked.push({ i, minutes });
-      });
-    }
-    if (asked.length === 0 && idsAsked.length === 0) return { states, duplicated };
+    if (asked.length === 0) return out;
     const pipe = this.deps.redis.pipeline();
-    const visitStates = (pipe as unknown as { speedVisitStates: ApplyCommand }).speedVisitStates.bind(pipe);
-    const seenIds = (pipe as unknown as { speedSeenIds: ApplyCommand }).speedSeenIds.bind(pipe);
-    for (const a of asked) void visitStates(1, [this.deps.keys.site(items[a.i]!.rollup.site).visitState, packArg(a.visitors)]);
-    for (const a of idsAsked) {
-      const keys = this.deps.keys.site(items[a.i]!.rollup.site);
-      void seenIds(a.minutes.length, [...a.minutes.map((m) => keys.eventIds(m.minute)), packArg(a.minutes.map((m) => m.ids))]);
-    }
-    const res = await pipelineValues(pipe, 'read visit states and counted event ids');
+    const run = (pipe as unknown as { speedVisitStates: ApplyCommand }).speedVisitStates.bind(pipe);
+    for (const a of asked) void run(1, [this.deps.keys.site(items[a.i]!.rollup.site).visitState, packArg(a.visitors)]);
+    const res = await pipelineValues(pipe, 'read visit states');
     asked.forEach((a, k) => {
-      const got = res[k] as (string | null)[];
-      const map = states[a.i]!;
-      a.visitors.forEach((v, j) => map.set(v, got[j] ?? null));
+      const states = res[k] as (string | null)[];
+      const map = out[a.i]!;
+      a.visitors.forEach((v, j) => map.set(v, states[j] ?? null));
     });
-    idsAsked.forEach((a, k) => {
-      const found = res[asked.length + k] as (number | string)[];
-      for (let j = 0; j < found.length; j += 3) {
-        const m = a.minutes[Number(found[j]) - 1]!;
-        const id = m.ids[Number(found[j + 1]) - 1]!;
-        // The same record (a replay the offset fence settles) is no copy.
-        if (String(found[j + 2]) !== m.ats.get(id)) {
-          duplicated.add(a.i);
-          break;
-        }
-      }
-    });
-    return { states, duplicated };
+    return out;
   }
 
   /**
    * One pipeline of `items`; returns the positions Redis refused as full and those whose visitor
    * states moved since they were read (nothing of either was written).
    */
-  private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void, checkIds: boolean): Promise<{ refused: number[]; moved: number[] }> {
-    const { states, duplicated } = await this.readBefore(items, checkIds);
-    const refused: number[] = [];
-    const moved: number[] = [];
-    const sent: number[] = [];
-    for (let j = 0; j < items.length; j++) {
-      if (duplicated.has(j)) done(j, { applied: false, current: items[j]!.offsets.map((o) => o.expected), duplicates: true });
-      else sent.push(j);
-    }
-    if (sent.length === 0) return { refused, moved };
+  private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<{ refused: number[]; moved: number[] }> {
+    const states = await this.visitStates(items);
     const pipe = this.deps.redis.pipeline();
     const run = (pipe as unknown as { speedApply: ApplyCommand }).speedApply.bind(pipe);
     const settings = { ttlMs: this.deps.ttlMs, dedupeMs: this.deps.dedupeMs ?? 0, now: Date.now(), ...(this.deps.sessionIdleMs !== undefined ? { sessionIdleMs: this.deps.sessionIdleMs } : {}), ...(this.deps.maxMembers !== undefined ? { maxMembers: this.deps.maxMembers } : {}) };
-    for (const j of sent) {
-      const { rollup, offsets, epoch } = items[j]!;
+    items.forEach(({ rollup, offsets, epoch }, j) => {
       const call = encodeApply(this.deps.keys.site(rollup.site), rollup, offsets, { ...settings, epoch: epoch ?? '' }, states[j]);
       void run(call.keys.length, [...call.keys, ...call.args]);
-    }
-    pipe.sadd(this.deps.keys.sites, ...sent.map((j) => items[j]!.rollup.site));
+    });
+    pipe.sadd(this.deps.keys.sites, ...items.map((i) => i.rollup.site));
     pipe.pexpire(this.deps.keys.sites, this.deps.ttlMs);
     const res = await pipelineReplies(pipe, 'apply rollups');
-    for (let k = 0; k < res.length; k++) {
-      const [err, value] = res[k]!;
-      const j = k < sent.length ? sent[k]! : -1;
+    const refused: number[] = [];
+    const moved: number[] = [];
+    for (let j = 0; j < res.length; j++) {
+      const [err, value] = res[j]!;
       if (err && isRedisFull(err)) {
-        if (j >= 0) refused.push(j);
+        if (j < items.length) refused.push(j);
         // The sites set is sent again with the refused ones; when all went through, it waits for the next call.
         continue;
       }
       if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not apply rollups: ${err.message}`, err);
-      if (j < 0) continue;
+      if (j >= items.length) continue;
       if (value === 2) moved.push(j);
+      else if (value === 3) done(j, { applied: false, current: items[j]!.offsets.map((o) => o.expected), duplicates: true });
       else done(j, value === 1 ? { applied: true } : { applied: false, current: (value as string[]).map((c) => c || null) });
     }
     return { refused, moved };

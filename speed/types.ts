@@ -54,7 +54,8 @@ export interface BatchPosition {
 }
 
 /** Result of applying one site's rollup. */
-export type ApplyResult = { applied: true } | { applied: false; currentOffset: string | null };
+/** Applied, or the offset record of the partition as Redis has it; with `duplicates`, a client's retry of an event another record counted kept all of it out (RollupWriter's MultiApplyResult). */
+export type ApplyResult = { applied: true } | { applied: false; currentOffset: string | null; duplicates?: true };
 
 export interface RealtimeSnapshot {
   site: string;
