@@ -53,8 +53,11 @@ export interface BatchPosition {
   partition: number;
 }
 
-/** Result of applying one site's rollup. */
-/** Applied, or the offset record of the partition as Redis has it; with `duplicates`, a client's retry of an event another record counted kept all of it out (RollupWriter's MultiApplyResult). */
+/**
+ * Result of applying one site's rollup: applied, or the offset record of the partition as Redis
+ * has it; with `duplicates`, a client's retry of an event another record counted kept all of it
+ * out (RollupWriter's MultiApplyResult).
+ */
 export type ApplyResult = { applied: true } | { applied: false; currentOffset: string | null; duplicates?: true };
 
 export interface RealtimeSnapshot {
