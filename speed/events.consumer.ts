@@ -399,9 +399,8 @@ export class SpeedConsumer extends BaseService {
    * up in the ids Redis keeps per site and event minute (SPEED_DEDUPE_WINDOW); one counted by another
    * record is a duplicate, and its site is folded again without it. The ids counted now are recorded
    * by the apply script, in the same atomic step as the counts (so a crash between cannot lose one or
-   * keep a phantom); the apply script also refuses a call recording an id another record counted
-   * (a copy applied meanwhile: `duplicates`). A round leaves the ids to that check; this runs for
-   * the sites of a batch applied alone.
+   * keep a phantom), and that step refuses a call recording an id another record counted
+   * (`duplicates`): this runs for the sites a call was refused for, applied alone.
    */
   private async dropDuplicates(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     if (!this.deps.options.dedupeMs) return;
@@ -503,14 +502,14 @@ export class SpeedConsumer extends BaseService {
     }
     if (alone.size > 0) {
       this.m.conflicts.inc(alone.size);
-      await this.dropDuplicates(alone, messages, pos, scope);
       await this.applyAlone(alone, messages, pos, scope);
     }
   }
 
   /**
    * Compare-and-set per site for one partition; a site that lost the race is folded again above
-   * the offset the script found. A stale guess of a record costs a retry, never a count.
+   * the offset the script found, one refused for a client's retry without the copies. A stale
+   * guess of a record costs a retry, never a count.
    */
   private async applyAlone(builders: Map<string, SiteRollupBuilder>, messages: KafkaMessage[], pos: BatchPosition, scope: BatchScope): Promise<void> {
     const known = this.knownOf(pos);
@@ -528,20 +527,19 @@ export class SpeedConsumer extends BaseService {
         else this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
       }
       const results = await this.writer.apply(items, pos);
-      const refused = items.filter((_, i) => !results[i]!.applied).map((i) => i.rollup.site);
+      // A refusal for copies passed the epoch check: only the others may be a new epoch.
+      const refused = items.filter((_, i) => { const r = results[i]!; return !r.applied && !r.duplicates; }).map((i) => i.rollup.site);
       if (refused.length > 0) await this.epochs.learn(refused);
       pending = [];
+      // Sites holding a client's retry of an event another record counted (the apply script
+      // checks the ids it records): their ids looked up together below, the copies left out.
+      const copies = new Map<string, SiteRollupBuilder>();
       for (let i = 0; i < results.length; i++) {
         const r = results[i]!;
         const { rollup } = items[i]!;
         const b = builders.get(rollup.site)!;
         if (!r.applied && r.duplicates) {
-          // A client's retry of an event another record counted since the lookup (the apply
-          // script checks the ids it records): looked up again and left out.
-          const one = new Map([[rollup.site, b]]);
-          await this.dropDuplicates(one, messages, pos, scope);
-          builders.set(rollup.site, one.get(rollup.site)!);
-          pending.push(rollup.site);
+          copies.set(rollup.site, b);
           continue;
         }
         if (!r.applied) {
@@ -554,6 +552,11 @@ export class SpeedConsumer extends BaseService {
         this.m.applied.inc(rollup.events);
         if (b.alreadyApplied > 0) this.m.skipped.inc({ reason: 'already_applied' }, b.alreadyApplied);
         if (b.duplicates > 0) this.m.skipped.inc({ reason: 'duplicate_event' }, b.duplicates);
+      }
+      if (copies.size > 0) {
+        await this.dropDuplicates(copies, messages, pos, scope);
+        for (const [site, b] of copies) builders.set(site, b);
+        pending.push(...copies.keys());
       }
       if (pending.length) this.m.conflicts.inc(pending.length);
     }
