@@ -16,8 +16,8 @@ import { num, openDuckDB, runConcurrently, runInTurn, type DuckDB } from '../cor
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, sessionMinutesSql, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
-import { DEFAULT_SESSION_IDLE_MS } from '../core/sessions.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, dayMinutesSql, DAY_VISITS_SQL, VISIT_MINUTES_SQL, SESSION_MINUTES_SQL, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DEFAULT_SESSION_IDLE_MS, MIN_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { resolveCompactions } from './compaction.job.ts';
@@ -183,8 +183,25 @@ function resolveDays(req: BatchRequest, dataDir: string, current: VersionManifes
   return dirtyParts(dataDir, current, now, req.until);
 }
 
-async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: DayPart, runId: string, sessionIdleMs: number, sketchMinVisitors: number): Promise<{ run: DayRun; entry: DayEntry }> {
+/** Wall and CPU milliseconds of each step of a day (the process's CPU, DuckDB's threads included), for the day's log line. */
+class StepTimes {
+  readonly steps: Record<string, { ms: number; cpu_ms: number }> = {};
+  private wall = performance.now();
+  private cpu = process.cpuUsage();
+
+  /** Ends the step `name` (begun when the previous one ended). */
+  lap(name: string): void {
+    const cpu = process.cpuUsage(this.cpu);
+    const now = performance.now();
+    this.steps[name] = { ms: Math.round(now - this.wall), cpu_ms: Math.round((cpu.user + cpu.system) / 1000) };
+    this.wall = now;
+    this.cpu = process.cpuUsage();
+  }
+}
+
+async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: DayPart, runId: string, sessionIdleMs: number, sketchMinVisitors: number): Promise<{ run: DayRun; entry: DayEntry; steps: StepTimes['steps'] }> {
   const t0 = performance.now();
+  const steps = new StepTimes();
   const { day } = part;
   const { files, stamp } = lakeDay(dataDir, day);
   const start = parseDay(day);
@@ -193,32 +210,47 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const params = { files: listValue(files), start: timestampValue(BigInt(start) * 1000n), end: timestampValue(BigInt(end) * 1000n) };
   const dayEnd = timestampValue(BigInt(start + DAY_MS) * 1000n);
   const stats = (await db.conn.runAndReadAll(LAKE_STATS_SQL, { ...params, day_end: dayEnd })).getRowObjectsJS()[0]!;
+  steps.lap('lake_stats');
   const dirAbs = store.dayDir(day, runId);
   mkdirSync(dirAbs, { recursive: true });
   const dir = relative(store.root, dirAbs);
   const out = (t: ViewTable) => store.tablePath(dir, t);
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
+  steps.lap('duplicate_hashes');
   await db.conn.run(DAY_CHANNELS_SQL, params);
+  steps.lap('channels');
   const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
   const enums = await makeDayEnums(db.conn, params);
-  // The day's events are written once, sessions cut by the server's rule over them and the
-  // previous day's lake rows (a visit across midnight); every other view is aggregated from that file.
+  steps.lap('enums');
+  // The server's visits are cut on the day's visitor minutes and the previous day's lake rows (a
+  // visit across midnight); the day's events are written once, each with its visit; the rollups
+  // are grouped from the visits' minutes, the breakdowns from the events file.
   const prev = lakeDay(dataDir, formatDay(start - DAY_MS)).files;
-  const sessions = { idle_ms: sessionIdleMs, ...(prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {}) };
-  await db.conn.run(`COPY (${serverSessionsSql(duplicated ? dayEventsSql(enums) : dayEventsUniqueSql(enums), prev.length > 0, !duplicated, enums)}) TO $out (${EVENTS_PARQUET})`, { ...params, ...sessions, out: out('events') });
+  const tail: Record<string, DuckDBValue> = prev.length ? { prev_files: listValue(prev), prev_start: timestampValue(BigInt(start - DAY_MS) * 1000n) } : {};
+  const dayEvents = duplicated ? dayEventsSql(enums) : dayEventsUniqueSql(enums);
+  await db.conn.run(dayMinutesSql(dayEvents, prev.length > 0, !duplicated, enums), { ...params, ...tail });
+  steps.lap('visitor_minutes');
+  await db.conn.run(DAY_VISITS_SQL, { idle_ms: sessionIdleMs, base: BigInt(prev.length ? start - DAY_MS : start) });
+  await db.conn.run(VISIT_MINUTES_SQL, { start: params.start });
+  await db.conn.run('DROP TABLE day_minutes');
+  await db.conn.run('DROP TABLE day_visits');
+  steps.lap('visits');
+  await db.conn.run(`COPY (${serverSessionsSql(dayEvents)}) TO $out (${EVENTS_PARQUET})`, { ...params, out: out('events') });
+  steps.lap('events_file');
+  await db.conn.run(SESSION_MINUTES_SQL);
   const ev = `read_parquet(${sqlString(out('events'))})`;
   const events = num((await db.conn.runAndReadAll(`SELECT count(*) AS n FROM ${ev}`)).getRowObjectsJS()[0]!.n);
   let written = events;
   const copy = async (conn: DuckDBConnection, sql: string, table: ViewTable): Promise<number> =>
     copiedRows((await conn.runAndReadAll(`COPY (${sql}) TO $out (${VIEW_PARQUET}, RETURN_STATS)`, { out: out(table) })).getRowObjectsJS());
   const rollups = async (conn: DuckDBConnection): Promise<number> => {
-    await conn.run(sessionMinutesSql(ev));
     let n = 0;
     for (const grain of ['minute', 'hour', 'day'] as const) n += await copy(conn, `${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
-    // From the session minutes in memory (fewer rows than the events, no Parquet to decode); the
-    // sites to sketch are read from the day rollup just written.
+    // From the session minutes in memory (fewer rows than the events); the sites to sketch are
+    // read from the day rollup just written.
     n += await writeVisitorSketches(conn, 'session_minutes', out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET);
-    await conn.run('DROP TABLE session_minutes');
+    await conn.run('DROP VIEW session_minutes');
+    await conn.run('DROP TABLE visit_minutes');
     return n;
   };
   // Breakdowns: `visitor_dimensions` once (keyed on the day's ENUMs, dayEnumRowsSql), then one
@@ -253,6 +285,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // tables); in that order so that run one after the other (a small day, or one thread) they still work.
   for (const n of await (events >= CONCURRENT_MIN_EVENTS ? runConcurrently : runInTurn)(db, [breakdowns, rollupsThenBreakdowns])) written += n;
   written += await copy(db.conn, 'SELECT * FROM day_dims ORDER BY site_id, dimension, value', 'dims');
+  steps.lap('rollups_breakdowns');
   await db.conn.run('DROP TABLE visitor_dimensions');
   await db.conn.run('DROP TABLE day_dims');
   await db.conn.run('DROP TABLE dup');
@@ -262,6 +295,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const outsideDay = num(stats.outside_day);
   const erased = num(stats.erased);
   return {
+    steps: steps.steps,
     run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - erased - events, outsideDay, ...(erased > 0 ? { erased } : {}), rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
     entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}), sketchMinVisitors },
   };
@@ -275,6 +309,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
 export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunRecord> {
   const now = deps.now?.() ?? Date.now();
   const { options } = deps;
+  if (options.sessionIdleMs !== undefined && options.sessionIdleMs < MIN_SESSION_IDLE_MS) throw new UsageError('BAD_BATCH_REQUEST', `the session idle timeout is ${options.sessionIdleMs} ms; it must be at least a minute (visits are cut on visitor minutes)`);
   const store = new ViewsStore(options.dataDir);
   const startedAt = Date.now();
   const runId = `${new Date(startedAt).toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`;
@@ -341,10 +376,10 @@ export async function runBatch(deps: BatchDeps, req: BatchRequest): Promise<RunR
         const { day } = part;
         deps.onProgress?.(i, days.length, day);
         await disk?.waitForSpace();
-        const { run, entry } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, options.sketchMinVisitors ?? DEFAULT_SKETCH_MIN_VISITORS);
+        const { run, entry, steps } = await computeDay(db, store, options.dataDir, part, runId, options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS, options.sketchMinVisitors ?? DEFAULT_SKETCH_MIN_VISITORS);
         record.days.push(run);
         entries[day] = entry;
-        deps.logger?.info({ event: 'batch_day_done', run: runId, day, ...(part.until !== undefined ? { until: new Date(part.until).toISOString() } : {}), rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs });
+        deps.logger?.info({ event: 'batch_day_done', run: runId, day, ...(part.until !== undefined ? { until: new Date(part.until).toISOString() } : {}), rows_read: run.rowsRead, events: run.events, duplicates: run.duplicates, outside_day: run.outsideDay, ms: run.durationMs, steps });
         if (run.outsideDay > 0) record.errors.push(`${day}: ${run.outsideDay} rows in the day's folder have an event time outside the day and were left out`);
       }
     } catch (err) {

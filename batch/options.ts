@@ -25,7 +25,7 @@ export interface BatchOptions {
   dataDir: string;
   versionsKeep: number;
   duckdb: Omit<DuckDBOptions, 'tempDir'>;
-  /** Contract 9's idle timeout (ms) that ends a visit; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
+  /** Contract 9's idle timeout (ms) that ends a visit, at least MIN_SESSION_IDLE_MS; default core/sessions.ts DEFAULT_SESSION_IDLE_MS. */
   sessionIdleMs?: number;
   /** Below this many free bytes under dataDir the run waits before each day (and before publishing) until space returns. */
   diskMinFreeBytes?: number;

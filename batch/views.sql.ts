@@ -58,8 +58,8 @@ export function labelSql(dimension: Dimension, column: string, e?: DayEnum): str
 }
 
 /**
- * The four lake columns visits are cut on, cast as the view rows hold them (serverSessionsSql reads
- * them alone). The site takes the day's ENUM here, once per dictionary value (perDictionaryValue),
+ * The four lake columns visits are cut on, cast as the view rows hold them (dayMinutesSql reads
+ * them with the event type and revenue). The site takes the day's ENUM here, once per dictionary value (perDictionaryValue),
  * so the visits' join compares it as a small integer and no event casts it after the join (about
  * 1 CPU-s less on the 10M-event day). A site the day's ENUM lacks (one of the previous day's tail
  * only) becomes NULL (lakeValueSql), and such a visit joins no event, as none of the day's has it.
@@ -254,61 +254,104 @@ export function dayEventsSql(enums: DayEnums): string {
   )`;
 }
 
-/** The four columns visits are cut on, from the lake files `files` (a parameter) in [from, to) (visitProjection). */
-function visitRowsSql(files: string, from: string, to: string, enums: DayEnums): string {
-  return `SELECT ${visitProjection(enums)} FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false) WHERE ${timeRangeSql(from, to)}`;
+/** The four columns visits are cut on (visitProjection) and `extra`, from the lake files `files` (a parameter), rows where `where`. */
+function visitRowsSql(files: string, where: string, enums: DayEnums, extra: string): string {
+  return `SELECT ${visitProjection(enums)}${extra} FROM read_parquet(${files}, union_by_name = true, hive_partitioning = false) WHERE ${where}`;
 }
 
 /**
- * The day's events (`dayEvents`, one of the two statements above) with `session_id` replaced by
- * the server's visit (contract 9, core/sessions.ts): per site, visitor and bot flag in event-time
- * order, a gap above `$idle_ms` starts a visit, named `visitor@start-ms`. The previous day's lake
- * rows in [$prev_start, $start) (`withTail`, from `$prev_files`) only decide whether the day's
- * first events continue a visit and when it started; they are not kept. A visit active without a
- * pause for the whole previous day is named by its first event of that day (a bound, not a case
- * of real traffic).
- *
- * The visit starts are found on the four narrow columns alone: each visitor's event times are
- * gathered by a hash aggregate and sorted within the visitor, a start being the first time or one
- * after a gap (about 25% less CPU than a window's global sort on the string keys). The starts are
- * unnested into one row per visit, [start, next start), its id (`visitor@start`) made once there,
- * and each event joins its visitor's visits on the keys (a hash join) and keeps the one whose span
- * holds its time: every event's time is among its visitor's, so each event has exactly one. On the
- * 10M-event day that took 6–7% less CPU for the whole job than joining each visitor's list of starts
- * and picking the latest start per event (`list_filter`, and the id's string made per event); the
- * work per event grows with its visitor's visits either way. The last visit's span ends at the
- * largest BIGINT. The day's events are read twice rather than held (`NOT MATERIALIZED`): the
- * narrow pass reads four Parquet columns. When the day has no duplicate ids
- * (`unique`) it reads them from the lake files directly, skipping the projection and the channel
- * join the day's rows need (about 30% of the narrow pass);
- * rows of erased visitors then only make visits no kept event joins. Otherwise the duplicates must
- * go first (a copy may carry another time), so it reads the deduplicated rows. On the 10M-event
- * bench day: 23 s and 1.5 GB, against 38 s and 2.2 GB for two window levels over whole rows (16 s
- * before server sessions). `enums` are the day's (ENUM_COLUMNS), the ones `dayEvents` was made with:
- * the visits' rows take the same site type (visitProjection), so the join compares like with like.
+ * A lake row's event type as three flags (page view, custom event, purchase), each worked out once
+ * per value of a Parquet dictionary (perDictionaryValue) rather than once per row.
  */
-export function serverSessionsSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums): string {
-  const dayRows = unique ? visitRowsSql('$files', '$start', '$end', enums) : 'SELECT site_id, visitor_id, is_bot, event_time FROM day';
-  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', '$prev_start', '$start', enums)}` : '';
+function typeFlagsSql(): string {
+  const is = (t: string) => perDictionaryValue('type', (x) => `coalesce(CAST(${x} AS VARCHAR) = '${t}', false)`);
+  return `, ${is('pageview')} AS is_pv, ${is('custom')} AS is_ce, ${is('purchase')} AS is_pu, CAST(revenue_micros AS BIGINT) AS revenue_micros`;
+}
+
+/**
+ * `day_minutes`: one row per site × visitor × bot flag × minute of the day's events (counts,
+ * purchase revenue, first and last event), and of the previous day's lake rows in
+ * [$prev_start, $start) (`withTail`, from `$prev_files`; their counts are not used). Visits are cut
+ * on these rows (DAY_VISITS_SQL) and they become the session minutes (SESSION_MINUTES_SQL): while
+ * SESSION_IDLE_TIMEOUT is at least a minute (the config's floor), no gap between two events of one
+ * minute can end a visit, so a visitor's minute lies in one visit, and the gap between two of its
+ * minutes is the first event of the later one less the last event of the earlier one. About 2M rows
+ * on the 10M-event day: cutting visits and grouping session minutes on them, instead of on every
+ * event (a list of each visitor's event times, then the day's events file read back and grouped on
+ * its visit id strings), took about a third less CPU. When the day has no duplicate ids (`unique`)
+ * the day's rows are read from the lake files directly; otherwise from the deduplicated rows
+ * (`dayEvents`, a copy may carry another time). `enums` are the day's: the site takes its type
+ * (visitProjection), so the events' join compares like with like.
+ */
+export function dayMinutesSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums): string {
+  const dayRows = unique
+    ? visitRowsSql('$files', IN_DAY, enums, typeFlagsSql())
+    : `SELECT site_id, visitor_id, is_bot, event_time, type = 'pageview' AS is_pv, type = 'custom' AS is_ce, type = 'purchase' AS is_pu, revenue_micros FROM (${dayEvents})`;
+  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', timeRangeSql('$prev_start', '$start'), enums, ', false, false, false, NULL::BIGINT')}` : '';
+  return `CREATE OR REPLACE TEMP TABLE day_minutes AS
+  SELECT site_id, visitor_id, is_bot, ${bucketExpr('minute')} AS bucket,
+    count(*) FILTER (WHERE is_pv) AS pv, count(*) FILTER (WHERE is_ce) AS ce, count(*) FILTER (WHERE is_pu) AS pu,
+    coalesce(sum(revenue_micros) FILTER (WHERE is_pu), 0) AS rev,
+    epoch_ms(min(event_time)) AS first_ms, epoch_ms(max(event_time)) AS last_ms
+  FROM (${dayRows} ${tail}) GROUP BY site_id, visitor_id, is_bot, bucket`;
+}
+
+/**
+ * `day_visits`: the server's visits (contract 9, core/sessions.ts) cut on `day_minutes`, one row per
+ * visit: [start_ms, next_ms) (the visitor's next start, or the largest BIGINT) and its id
+ * `visitor@start-ms`. Each visitor's minutes are gathered by a hash aggregate and sorted within the
+ * visitor (no global sort on the string keys); a start is the first minute's first event or one
+ * more than `$idle_ms` after the previous minute's last. A minute is packed into one BIGINT, its
+ * first event's offset from `$base` (no later than every row's) times 65,536 plus its span (under
+ * a minute), so the sort compares integers. A visit active without a pause for the whole previous
+ * day is named by its first event of that day (a bound, not a case of real traffic).
+ */
+export const DAY_VISITS_SQL = `CREATE OR REPLACE TEMP TABLE day_visits AS
+  SELECT site_id, visitor_id, is_bot, start_ms, next_ms, visitor_id || '@' || start_ms AS session_id FROM (
+    SELECT site_id, visitor_id, is_bot, unnest(starts) AS start_ms, unnest(list_concat(starts[2:], [9223372036854775807])) AS next_ms FROM (
+      SELECT site_id, visitor_id, is_bot,
+        list_transform(list_filter(m, (x, i) -> i = 1 OR x // 65536 - (m[i - 1] // 65536 + m[i - 1] % 65536) > $idle_ms), x -> x // 65536 + $base::BIGINT) AS starts
+      FROM (SELECT site_id, visitor_id, is_bot, list_sort(list((first_ms - $base::BIGINT) * 65536 + (last_ms - first_ms))) AS m FROM day_minutes GROUP BY site_id, visitor_id, is_bot)))`;
+
+/**
+ * The day's events (`dayEvents`, one of the two statements above) with `session_id` replaced by
+ * the server's visit (contract 9): each event joins its visitor minute in `visit_minutes` (a hash
+ * join on site, visitor, bot flag and minute: exactly one row, which names the minute's visit).
+ */
+export function serverSessionsSql(dayEvents: string): string {
   const columns = EVENTS_COLUMNS.split(',')
     .map((c) => c.trim())
     .map((c) => (c === 'session_id' ? 'v.session_id' : `e.${c}`))
     .join(', ');
-  return `WITH day AS NOT MATERIALIZED (SELECT * FROM (${dayEvents})),
-  visits AS (
-    SELECT site_id, visitor_id, is_bot, list_filter(ts, (t, i) -> i = 1 OR t - ts[i - 1] > $idle_ms) AS starts FROM (
-      SELECT site_id, visitor_id, is_bot, list_sort(list(epoch_ms(event_time))) AS ts
-      FROM (${dayRows} ${tail})
-      GROUP BY site_id, visitor_id, is_bot)
-  ),
-  sessions AS (
-    SELECT site_id, visitor_id, is_bot, start_ms, next_ms, visitor_id || '@' || start_ms AS session_id FROM (
-      SELECT site_id, visitor_id, is_bot, unnest(starts) AS start_ms, unnest(list_concat(starts[2:], [9223372036854775807])) AS next_ms FROM visits)
-  )
-  SELECT ${columns} FROM day AS e JOIN sessions AS v
+  return `SELECT ${columns} FROM (${dayEvents}) AS e JOIN visit_minutes AS v
     ON e.site_id = v.site_id AND e.visitor_id IS NOT DISTINCT FROM v.visitor_id AND e.is_bot = v.is_bot
-      AND epoch_ms(e.event_time) >= v.start_ms AND epoch_ms(e.event_time) < v.next_ms`;
+      AND epoch_ms(date_trunc('minute', e.event_time)) = v.bucket`;
 }
+
+/**
+ * `visit_minutes`: the day's rows of `day_minutes` (not the previous day's tail), each with its
+ * visit from `day_visits` (a hash join on the keys, the visit whose span holds the minute's first
+ * event): the id's string (`session_id`, for the events file) and the visit's row number in
+ * `day_visits` (`visit`), on which the hour and day rows group a visit's minutes (an integer key:
+ * the session minutes were grouped on the id strings read back from the events file before). The
+ * site is both the day's ENUM (for the events' join) and text (for the rollups' order). A table,
+ * not a TEMP one, so that the rollups' connection can read it.
+ */
+export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
+  SELECT m.site_id, CAST(m.site_id AS VARCHAR) AS site, m.bucket, v.visit, v.session_id, m.visitor_id, m.is_bot, m.pv, m.ce, m.pu, m.rev, m.first_ms, m.last_ms
+  FROM day_minutes AS m JOIN (SELECT site_id, visitor_id, is_bot, start_ms, next_ms, session_id, rowid AS visit FROM day_visits) AS v
+    ON m.site_id = v.site_id AND m.visitor_id IS NOT DISTINCT FROM v.visitor_id AND m.is_bot = v.is_bot
+      AND m.first_ms >= v.start_ms AND m.first_ms < v.next_ms
+  WHERE m.bucket >= epoch_ms($start)`;
+
+/**
+ * `session_minutes`, the first level of rollupSql at minute grain (per site × minute × session ×
+ * bot flag, with the session's visitor: counts, revenue, first and last event), as a view of
+ * `visit_minutes`: a visitor's minute is one session's (dayMinutesSql). Its `session_id` is the
+ * visit's number, not the id's string.
+ */
+export const SESSION_MINUTES_SQL = `CREATE OR REPLACE VIEW session_minutes AS
+  SELECT site AS site_id, bucket, visit AS session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms FROM visit_minutes`;
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
     count(*) FILTER (WHERE NOT (${timeRangeSql('$start', '$day_end')})) AS outside_day,
@@ -410,22 +453,6 @@ export function multiBreakdownSql(source: string, dimensions: readonly AnyDimens
  *   one statement per dimension into `day_dims` (its columns, DAY_DIMS_TABLE_SQL) so that both
  *   of its connections can share the dimensions out.
  */
-
-/**
- * Per site × minute × session × bot flag (with the session's visitor): counts, revenue, first and
- * last event. Grouped without visitor_id, which the visit id determines: a narrower key to hash
- * (about a quarter less time for this aggregation on the 10M-event day).
- */
-export function sessionMinutesSql(source: string): string {
-  return `CREATE OR REPLACE TEMP TABLE session_minutes AS
-  SELECT site_id, ${bucketExpr('minute')} AS bucket, session_id, any_value(visitor_id) AS visitor_id, is_bot,
-    count(*) FILTER (WHERE type = 'pageview') AS pv,
-    count(*) FILTER (WHERE type = 'custom') AS ce,
-    count(*) FILTER (WHERE type = 'purchase') AS pu,
-    coalesce(sum(revenue_micros) FILTER (WHERE type = 'purchase'), 0) AS rev,
-    epoch_ms(min(event_time)) AS first_ms, epoch_ms(max(event_time)) AS last_ms
-  FROM ${source} GROUP BY site_id, bucket, session_id, is_bot`;
-}
 
 /**
  * The per-session rows of a grain as a table expression: `session_minutes` itself, or an hour's

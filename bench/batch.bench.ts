@@ -3,7 +3,8 @@
  * DuckDB SQL directly), and the archiver from Kafka to Parquet. Each measured part runs in a
  * child process so its peak RSS (VmHWM) is its own. BENCH_BATCH_EVENTS / BENCH_ARCHIVER_EVENTS
  * override the sizes; `archiver` runs only the archiver part, `generate <dir> <n>` keeps a lake for
- * repeated runs, BENCH_NODE_ARGS passes Node flags (e.g. --cpu-prof) to the measured child.
+ * repeated runs, BENCH_NODE_ARGS passes Node flags (e.g. --cpu-prof) to the measured child, and
+ * BENCH_BATCH_STEPS=1 has the batch child log its day's line (wall and CPU ms per step) to stderr.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { ARCHIVER_NODE_ARGS, archiverOptions } from '../batch/index.ts';
 import { openDuckDB } from '../core/duckdb.ts';
 import { produceEvents } from '../batch/testing/fixtures.ts';
 import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
 import { randomUUID } from 'node:crypto';
 
 const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
@@ -51,7 +53,8 @@ async function generateLake(dataDir: string, n: number): Promise<void> {
 
 async function batchChild(dataDir: string): Promise<void> {
   const t0 = performance.now();
-  const record = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: { memoryLimit: '2GB', threads: 2 } } }, { dates: [DAY] });
+  const logger = process.env.BENCH_BATCH_STEPS ? pino({ level: 'info' }, pino.destination(2)) : undefined;
+  const record = await runBatch({ options: { dataDir, versionsKeep: 2, duckdb: { memoryLimit: '2GB', threads: 2 } }, ...(logger ? { logger } : {}) }, { dates: [DAY] });
   const s = (performance.now() - t0) / 1000;
   if (record.status !== 'ok') throw new Error(record.errors.join('; '));
   report(s);

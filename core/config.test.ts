@@ -25,6 +25,8 @@ describe('configuration', () => {
     expect(() => parseConfig({ SPEED_TTL: 'forever' })).toThrowError(/SPEED_TTL="forever": expected a duration/);
     expect(() => parseConfig({ COLLECTOR_PORT: '70000' })).toThrowError(/COLLECTOR_PORT="70000": expected a whole number from 0 to 65535/);
     expect(() => parseConfig({ REDIS_URL: 'localhost:6379' })).toThrowError(/REDIS_URL=.*expected a URL starting with redis:/);
+    expect(() => parseConfig({ SESSION_IDLE_TIMEOUT: '30s' })).toThrowError(/SESSION_IDLE_TIMEOUT="30s": expected at least 1m/);
+    expect(parseConfig({ SESSION_IDLE_TIMEOUT: '1m' }).SESSION_IDLE_TIMEOUT).toBe(60_000);
   });
 
   it('reports every problem at once and checks cross-field rules', () => {

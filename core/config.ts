@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { parseDuration, parseRateRule, parseSize } from './durations.ts';
+import { MIN_SESSION_IDLE_MS } from './sessions.ts';
 
 const duration = z.string().transform((s, ctx) => {
   const v = parseDuration(s);
@@ -107,7 +108,7 @@ export const CONFIG_VARIABLES = {
   CLOCK_SKEW_PAST: ['7d', duration, 'How far in the past an event time may be'],
   CLOCK_SKEW_POLICY: ['adjust', z.enum(['adjust', 'dead-letter']), 'Outside the window: use received time and flag it, or dead-letter'],
   IP_SALT_ROTATION: ['24h', duration, 'How often the salt used to hash IP addresses changes'],
-  SESSION_IDLE_TIMEOUT: ['30m', duration, 'A visit ends after this long without an event of its visitor (contract 9; speed and batch alike, whatever session id a client sends)'],
+  SESSION_IDLE_TIMEOUT: ['30m', duration.pipe(z.number().min(MIN_SESSION_IDLE_MS, 'expected at least 1m: the batch job cuts visits on visitor minutes')), 'A visit ends after this long without an event of its visitor (contract 9; speed and batch alike, whatever session id a client sends); at least 1m'],
   SPEED_GROUP: ['speed', z.string().min(1), 'Consumer group of the speed layer'],
   SPEED_TTL: ['72h', duration, "TTL of every speed-layer key in Redis: outlives the longest wait until batch covers an event (its site's local day, the batch cron's lateness, and a missed night to spare)"],
   SPEED_METRICS_PORT: ['9101', port, 'Prometheus /metrics port of the speed consumer'],

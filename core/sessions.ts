@@ -10,6 +10,12 @@
 
 /** Contract 9's default idle timeout. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
+/**
+ * The shortest idle timeout: a minute. No two events of one minute are a minute apart, so a
+ * visitor's minute never holds the end of a visit, which the batch job's cut relies on (it cuts on
+ * visitor minutes, not events: batch/views.sql.ts dayMinutesSql).
+ */
+export const MIN_SESSION_IDLE_MS = 60_000;
 
 /** The id of the visit of `visitor` that started at `startMs` (epoch ms). */
 export function visitId(visitor: string, startMs: number): string {
