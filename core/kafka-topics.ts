@@ -92,6 +92,24 @@ export async function waitForLeaders(admin: Admin, topics: readonly string[], ti
 }
 
 /**
+ * The end offsets of `topic` (kafkajs' `fetchTopicOffsets`), asked again for `timeoutMs` while the
+ * broker answers with an error a retry can help (kafkajs marks them `retriable`). Just after a topic
+ * is created, the metadata may already name a leader that does not know yet it leads the partition
+ * and answers "not the leader for that topic-partition".
+ */
+export async function fetchTopicEnds(admin: Pick<Admin, 'fetchTopicOffsets'>, topic: string, timeoutMs = 30_000): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (!(err as { retriable?: boolean }).retriable || Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * The check as the first service of a consumer process: start-up fails with TopicMissingError
  * (logged as `startup_failed`, naming the topic) before any consumer subscribes.
  */

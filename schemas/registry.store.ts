@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import { KAFKA_RETRY } from '../core/kafka-retry.ts';
-import { waitForLeaders } from '../core/kafka-topics.ts';
+import { fetchTopicEnds, waitForLeaders } from '../core/kafka-topics.ts';
 import { BaseService } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -84,7 +84,7 @@ export class KafkaRegistryStore extends BaseService implements RegistryStore {
     let end: bigint;
     try {
       await this.ensureTopic(admin);
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await fetchTopicEnds(admin, topic);
       end = BigInt(offsets[0]!.high);
     } finally {
       await admin.disconnect();
