@@ -260,13 +260,17 @@ function visitRowsSql(files: string, where: string, enums: DayEnums, extra: stri
 }
 
 /**
- * A lake row's event type as three flags (page view, custom event, purchase), each worked out once
- * per value of a Parquet dictionary (perDictionaryValue) rather than once per row.
+ * The columns dayMinutesSql counts from besides the four of visitProjection: the event type as three
+ * flags (page view, custom event, purchase; `is(t)` says whether the row is of type `t`) and the
+ * revenue.
  */
-function typeFlagsSql(): string {
-  const is = (t: string) => perDictionaryValue('type', (x) => `coalesce(CAST(${x} AS VARCHAR) = '${t}', false)`);
-  return `, ${is('pageview')} AS is_pv, ${is('custom')} AS is_ce, ${is('purchase')} AS is_pu, CAST(revenue_micros AS BIGINT) AS revenue_micros`;
+function typeFlagsSql(is: (type: string) => string, revenue: string): string {
+  return `, ${is('pageview')} AS is_pv, ${is('custom')} AS is_ce, ${is('purchase')} AS is_pu, ${revenue} AS revenue_micros`;
 }
+/** typeFlagsSql of lake rows: each flag worked out once per value of a Parquet dictionary (perDictionaryValue), not once per row. */
+const LAKE_TYPE_FLAGS = typeFlagsSql((t) => perDictionaryValue('type', (x) => `coalesce(CAST(${x} AS VARCHAR) = '${t}', false)`), 'CAST(revenue_micros AS BIGINT)');
+/** typeFlagsSql of the previous day's rows, which only cut visits: nothing of them is counted. */
+const NO_TYPE_FLAGS = typeFlagsSql(() => 'false', 'NULL::BIGINT');
 
 /**
  * `day_minutes`: one row per site × visitor × bot flag × minute of the day's events (counts,
@@ -286,9 +290,9 @@ function typeFlagsSql(): string {
  */
 export function dayMinutesSql(dayEvents: string, withTail: boolean, unique: boolean, enums: DayEnums): string {
   const dayRows = unique
-    ? visitRowsSql('$files', IN_DAY, enums, typeFlagsSql())
-    : `SELECT site_id, visitor_id, is_bot, event_time, type = 'pageview' AS is_pv, type = 'custom' AS is_ce, type = 'purchase' AS is_pu, revenue_micros FROM (${dayEvents})`;
-  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', timeRangeSql('$prev_start', '$start'), enums, ', false, false, false, NULL::BIGINT')}` : '';
+    ? visitRowsSql('$files', IN_DAY, enums, LAKE_TYPE_FLAGS)
+    : `SELECT site_id, visitor_id, is_bot, event_time${typeFlagsSql((t) => `type = '${t}'`, 'revenue_micros')} FROM (${dayEvents})`;
+  const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', timeRangeSql('$prev_start', '$start'), enums, NO_TYPE_FLAGS)}` : '';
   return `CREATE OR REPLACE TEMP TABLE day_minutes AS
   SELECT site_id, visitor_id, is_bot, ${bucketExpr('minute')} AS bucket,
     count(*) FILTER (WHERE is_pv) AS pv, count(*) FILTER (WHERE is_ce) AS ce, count(*) FILTER (WHERE is_pu) AS pu,
@@ -325,7 +329,7 @@ export function serverSessionsSql(dayEvents: string): string {
  * 10M-event day than a table of visits joined to the minutes on the keys and the span. The work per
  * visitor grows with its minutes times its visits, as a join's would. A visit active without a pause
  * for the whole previous day is named by its first event of that day (a bound, not a case of real
- * traffic). The site is both the day's ENUM (for the events' join) and text (for the rollups' order).
+ * traffic). The site stays the day's ENUM, for the events' join.
  * A table, not a TEMP one, so that the rollups' connection can read it.
  */
 export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
@@ -337,7 +341,7 @@ export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
   ), minute_starts AS (
     SELECT unnest(r).rid AS rid, unnest(list_transform(range(1, len(r) + 1), i -> r[list_last(list_filter(s, j -> j <= i))])) AS st FROM starts
   )
-  SELECT m.site_id, CAST(m.site_id AS VARCHAR) AS site, m.bucket, v.st.rid AS visit, m.visitor_id || '@' || (v.st.k // 65536 + $base::BIGINT) AS session_id,
+  SELECT m.site_id, m.bucket, v.st.rid AS visit, m.visitor_id || '@' || (v.st.k // 65536 + $base::BIGINT) AS session_id,
     m.visitor_id, m.is_bot, m.pv, m.ce, m.pu, m.rev, m.first_ms, m.last_ms
   FROM minute_starts AS v JOIN (SELECT *, rowid AS rid FROM day_minutes) AS m ON m.rid = v.rid
   WHERE m.bucket >= epoch_ms($start)`;
@@ -346,10 +350,10 @@ export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
  * `session_minutes`, the first level of rollupSql at minute grain (per site × minute × session ×
  * bot flag, with the session's visitor: counts, revenue, first and last event), as a view of
  * `visit_minutes`: a visitor's minute is one session's (dayMinutesSql). Its `session_id` is the
- * visit's number, not the id's string.
+ * visit's number, not the id's string; the site is text, so the rollups are ordered by its name.
  */
 export const SESSION_MINUTES_SQL = `CREATE OR REPLACE VIEW session_minutes AS
-  SELECT site AS site_id, bucket, visit AS session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms FROM visit_minutes`;
+  SELECT CAST(site_id AS VARCHAR) AS site_id, bucket, visit AS session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms FROM visit_minutes`;
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
     count(*) FILTER (WHERE NOT (${timeRangeSql('$start', '$day_end')})) AS outside_day,
