@@ -331,7 +331,10 @@ export function serverSessionsSql(dayEvents: string): string {
  * for the whole previous day is named by its first event of that day (a bound, not a case of real
  * traffic). The site stays the day's ENUM, for the events' join. `one` marks a minute that is its
  * visit's only one among the day's minutes (a bounce, most visits of the bench's traffic): its hour
- * and day rows are its own, so sessionsOf merges only the other minutes.
+ * and day rows are its own, so sessionsOf merges only the other minutes. `fh` (`fd`) marks the
+ * visitor's first minute of its hour (day), so that the hour and day rollups count visitors as
+ * rows, without a distinct hash table of their ids: `$base` is a UTC midnight, so whole hours and
+ * days of offsets from it are UTC hours and days.
  * A table, not a TEMP one, so that the rollups' connection can read it.
  */
 export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
@@ -344,9 +347,11 @@ export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
     SELECT r, list_transform(range(1, len(r) + 1), i -> list_last(list_filter(s, j -> j <= i))) AS si FROM starts
   ), minute_starts AS (
     SELECT unnest(r).rid AS rid, unnest(list_transform(si, x -> r[x])) AS st,
-      unnest(list_transform(range(1, len(r) + 1), i -> si[i] = i AND (i = len(r) OR si[i + 1] = i + 1))) AS one FROM visits
+      unnest(list_transform(range(1, len(r) + 1), i -> si[i] = i AND (i = len(r) OR si[i + 1] = i + 1))) AS one,
+      unnest(list_transform(range(1, len(r) + 1), i -> i = 1 OR r[i].k // ${65536 * 3_600_000} <> r[i - 1].k // ${65536 * 3_600_000})) AS fh,
+      unnest(list_transform(range(1, len(r) + 1), i -> i = 1 OR r[i].k // ${65536 * 86_400_000} <> r[i - 1].k // ${65536 * 86_400_000})) AS fd FROM visits
   )
-  SELECT m.site_id, m.bucket, v.st.rid AS visit, v.one, m.visitor_id || '@' || (v.st.k // 65536 + $base::BIGINT) AS session_id,
+  SELECT m.site_id, m.bucket, v.st.rid AS visit, v.one, v.fh, v.fd, m.visitor_id || '@' || (v.st.k // 65536 + $base::BIGINT) AS session_id,
     m.visitor_id, m.is_bot, m.pv, m.ce, m.pu, m.rev, m.first_ms, m.last_ms
   FROM minute_starts AS v JOIN (SELECT *, rowid AS rid FROM day_minutes) AS m ON m.rid = v.rid
   WHERE m.bucket >= epoch_ms($start)`;
@@ -358,7 +363,7 @@ export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
  * visit's number, not the id's string; the site is text, so the rollups are ordered by its name.
  */
 export const SESSION_MINUTES_SQL = `CREATE OR REPLACE VIEW session_minutes AS
-  SELECT CAST(site_id AS VARCHAR) AS site_id, bucket, visit AS session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms, one FROM visit_minutes`;
+  SELECT CAST(site_id AS VARCHAR) AS site_id, bucket, visit AS session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms, one, fh, fd FROM visit_minutes`;
 
 export const LAKE_STATS_SQL = `SELECT count(*) AS rows_read,
     count(*) FILTER (WHERE NOT (${timeRangeSql('$start', '$day_end')})) AS outside_day,
@@ -395,13 +400,13 @@ export function rollupSql(source: string, bucketExpr: string, groupSite: boolean
  * The second level: bucket metrics from per bucket × session rows (pv, ce, pu, rev, span_ms). A
  * server's visit id names one visitor (`visitor@start`), so each row is a distinct session of its
  * bucket and sessions are counted without a distinct hash table (a third of the rollups' CPU).
- * With `visitorOnce` (the minute rows of `session_minutes`: a visitor's minute lies in one visit)
- * a visitor has one row per bucket and the visitors are counted the same way.
+ * `visitorRow`, where given, marks one row of each visitor in its bucket (sessionRollupSql), and
+ * the visitors are counted the same way.
  */
-function rollupMetricsSql(sessions: string, site: string, visitorOnce = false): string {
+function rollupMetricsSql(sessions: string, site: string, visitorRow?: string): string {
   return `SELECT ${site}bucket,
     coalesce(sum(pv) FILTER (WHERE NOT is_bot), 0)::BIGINT AS pageviews,
-    count(${visitorOnce ? '' : 'DISTINCT '}visitor_id) FILTER (WHERE NOT is_bot) AS visitors,
+    ${visitorRow ? `count(visitor_id) FILTER (WHERE NOT is_bot AND ${visitorRow})` : 'count(DISTINCT visitor_id) FILTER (WHERE NOT is_bot)'} AS visitors,
     count(session_id) FILTER (WHERE NOT is_bot) AS sessions,
     coalesce(sum(ce) FILTER (WHERE NOT is_bot), 0)::BIGINT AS events,
     coalesce(sum(pu) FILTER (WHERE NOT is_bot), 0)::BIGINT AS purchases,
@@ -466,24 +471,31 @@ export function multiBreakdownSql(source: string, dimensions: readonly AnyDimens
 /**
  * The per-session rows of a grain as a table expression: `session_minutes` itself, or an hour's
  * (day's) row per session: a visit's only minute (`one`) as it is, the other minutes merged per
- * visit. Passing the one-minute visits by took the hour and day rollups 0.5–0.8 against 1.7–2.3
- * CPU-s each on the 10M-event day (90% of its visitor minutes are such visits), the same rows.
+ * visit; `first` (VISIT_MINUTES_SQL's `fh` or `fd`) says whether the row holds the visitor's first
+ * minute of the bucket. Passing the one-minute visits by took the hour and day rollups 0.5–0.8
+ * against 1.7–2.3 CPU-s each on the 10M-event day (90% of its visitor minutes are such visits),
+ * the same rows.
  */
-function sessionsOf(grain: Grain): string {
-  if (grain === 'minute') return 'session_minutes';
+function sessionsOf(grain: 'hour' | 'day'): string {
   const bucket = `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', epoch_ms(bucket)))`;
+  const first = grain === 'hour' ? 'fh' : 'fd';
   // Grouped without visitor_id, which the visit id determines: a narrower key to hash.
-  return `(SELECT site_id, ${bucket} AS bucket, session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms FROM session_minutes WHERE one
+  return `(SELECT site_id, ${bucket} AS bucket, session_id, visitor_id, is_bot, pv, ce, pu, rev, first_ms, last_ms, ${first} AS first FROM session_minutes WHERE one
     UNION ALL
     SELECT site_id, bucket, session_id, any_value(visitor_id) AS visitor_id, is_bot,
-      sum(pv) AS pv, sum(ce) AS ce, sum(pu) AS pu, sum(rev) AS rev, min(first_ms) AS first_ms, max(last_ms) AS last_ms
+      sum(pv) AS pv, sum(ce) AS ce, sum(pu) AS pu, sum(rev) AS rev, min(first_ms) AS first_ms, max(last_ms) AS last_ms, bool_or(${first}) AS first
     FROM (SELECT * REPLACE (${bucket} AS bucket) FROM session_minutes WHERE NOT one)
     GROUP BY site_id, bucket, session_id, is_bot)`;
 }
 
-/** Per-site rollup rows of a grain from `session_minutes`; equal to rollupSql over the events. */
-export function sessionRollupSql(grain: Grain): string {
-  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM ${sessionsOf(grain)})`, 'site_id, ', grain === 'minute');
+/**
+ * Per-site rollup rows of a grain from `session_minutes`; equal to rollupSql over the events. A
+ * visitor's minute lies in one visit, so each minute row is its visitor's only one in the bucket;
+ * an hour's or day's visitor is counted on the row that holds its first minute of the bucket.
+ */
+export function sessionRollupSql(grain: 'minute' | 'hour' | 'day'): string {
+  if (grain === 'minute') return rollupMetricsSql('(SELECT *, last_ms - first_ms AS span_ms FROM session_minutes)', 'site_id, ', 'true');
+  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM ${sessionsOf(grain)})`, 'site_id, ', 'first');
 }
 
 const DIMENSION_LIST = Object.values(DIMENSION_COLUMNS).join(', ');
