@@ -4,15 +4,16 @@
  * projected, so a change of the table takes effect when the days are computed again. In three
  * steps, each over the one before: the rules' inputs (CHANNEL_INPUTS_SQL), the source's category
  * (CHANNEL_CATEGORY_SQL), then the rules in order as one CASE (CHANNEL_SQL). The batch job runs the
- * last two once per distinct combination of inputs of the day (views.sql.ts DAY_CHANNELS_SQL: a few
- * hundred rows, not millions; per row they cost about 0.6 µs, a third of the whole day's
- * projection) and joins the day's rows to them. The helper columns (CHANNEL_HELPERS) never reach a view.
+ * three once per distinct combination of the lake columns they read (CHANNEL_COLUMNS) among the
+ * day's rows (views.sql.ts DAY_CHANNELS_SQL: a few hundred rows, not millions; per row the rules
+ * cost about 0.6 µs, a third of the whole day's projection, and their inputs alone 0.06 µs) and
+ * joins the day's rows to them on those columns. The helper columns (CHANNEL_HELPERS) never reach a view.
  * Every text here is a constant of the table; nothing comes from input.
  */
 import { CHANNEL_RULES, FALLBACK_CHANNEL, SOURCE_CATEGORIES, sourcePattern, type ChannelTest } from '../core/channels.ts';
 
-/** The inputs of the rules (step 1), the key of a day's channels; dropped before the view row. */
-export const CHANNEL_INPUTS = ['ch_s', 'ch_ref', 'ch_medium', 'ch_campaign'] as const;
+/** The lake columns the rules read: the key on which a day's rows join their channel (views.sql.ts DAY_CHANNELS_SQL). */
+export const CHANNEL_COLUMNS = ['referrer_host', 'hostname', 'utm_source', 'utm_medium', 'utm_campaign'] as const;
 
 function literal(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
