@@ -479,9 +479,9 @@ export function multiBreakdownSql(source: string, dimensions: readonly AnyDimens
  * The per-session rows of a grain as a table expression: `session_minutes` itself, or an hour's
  * (day's) row per session: a visit's only minute (`one`) as it is, the other minutes merged per
  * visit; `first` (VISIT_MINUTES_SQL's `fh` or `fd`) says whether the row holds the visitor's first
- * minute of the bucket. Passing the one-minute visits by took the hour and day rollups 0.5–0.8
- * against 1.7–2.3 CPU-s each on the 10M-event day (90% of its visitor minutes are such visits),
- * the same rows.
+ * minute of the bucket. Passing the one-minute visits by took the hour rollup 0.9–1.0 against
+ * 1.3–1.5 s of one thread on the 10M-event day and the day rollup 0.6 against 1.2–1.3 (90% of its
+ * visitor minutes are such visits), the same rows.
  */
 function sessionsOf(grain: 'hour' | 'day'): string {
   const bucket = `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', epoch_ms(bucket)))`;
