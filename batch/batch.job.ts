@@ -246,7 +246,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     for (const grain of ['minute', 'hour', 'day'] as const) n += await copy(conn, `${sessionRollupSql(grain)} ORDER BY site_id, bucket`, grain);
     // From each visitor's first minute of the day among the session minutes in memory (one row
     // per visitor); the sites to sketch are read from the day rollup just written.
-    n += await writeVisitorSketches(conn, '(SELECT site_id, visitor_id, is_bot FROM session_minutes WHERE fd)', out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET, true);
+    n += await writeVisitorSketches(conn, '(SELECT site_id, visitor_id, is_bot FROM session_minutes WHERE fd)', out('day'), out('sketches'), sketchMinVisitors, VIEW_PARQUET);
     await conn.run('DROP VIEW session_minutes');
     await conn.run('DROP TABLE visit_minutes');
     return n;

@@ -17,14 +17,13 @@ export const DEFAULT_SKETCH_MIN_VISITORS = 2_000;
  * visitors, from `ev` (a table expression with site_id, visitor_id and is_bot: the day's events
  * or the batch job's session minutes), to `out`. Holds one 16 KB register
  * array per such site (at most visitors / minVisitors of them) and one chunk of ids at a time.
- * `unique`: `ev` holds each non-bot site × visitor once, so no distinct table is needed (adding
- * an id twice would not change a sketch; the table only saves hashing it again). Returns the
- * number of sketches written.
+ * An id given twice leaves its sketch as it was, so no distinct table of the ids is made (the job
+ * gives each visitor once, its first minute of the day). Returns the number of sketches written.
  */
-export async function writeVisitorSketches(conn: DuckDBConnection, ev: string, dayFile: string, out: string, minVisitors: number, parquet: string, unique = false): Promise<number> {
+export async function writeVisitorSketches(conn: DuckDBConnection, ev: string, dayFile: string, out: string, minVisitors: number, parquet: string): Promise<number> {
   const sketches = new Map<string, RedisHll>();
   const result = await conn.stream(
-    `SELECT ${unique ? '' : 'DISTINCT '}site_id, visitor_id FROM ${ev} WHERE NOT is_bot AND site_id IN (SELECT site_id FROM read_parquet($day) WHERE visitors >= $min)`,
+    `SELECT site_id, visitor_id FROM ${ev} WHERE NOT is_bot AND site_id IN (SELECT site_id FROM read_parquet($day) WHERE visitors >= $min)`,
     { day: dayFile, min: minVisitors },
   );
   for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
