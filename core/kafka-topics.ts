@@ -9,6 +9,7 @@ import type { ConfigValues } from './config.ts';
 import { TwinlaneError } from './errors.ts';
 import type { Service } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
+import { retry } from './retry.ts';
 
 export interface TopicSpec {
   topic: string;
@@ -99,14 +100,13 @@ export async function waitForLeaders(admin: Admin, topics: readonly string[], ti
  */
 export async function fetchTopicEnds(admin: Pick<Admin, 'fetchTopicOffsets'>, topic: string, timeoutMs = 30_000): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (!(err as { retriable?: boolean }).retriable || Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Bounded by the deadline, not a count: past it, or on an error kafkajs does not mark retriable, the error is thrown as it is.
+  return retry(() => admin.fetchTopicOffsets(topic), {
+    attempts: Number.POSITIVE_INFINITY,
+    initialDelayMs: 100,
+    maxDelayMs: 1_000,
+    shouldRetry: (err) => (err as { retriable?: boolean }).retriable === true && Date.now() < deadline,
+  });
 }
 
 /**
