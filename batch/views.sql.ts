@@ -320,7 +320,7 @@ export function serverSessionsSql(dayEvents: string): string {
     .join(', ');
   return `SELECT ${columns} FROM (${dayEvents}) AS e JOIN visit_minutes AS v
     ON e.site_id = v.site_id AND e.visitor_id IS NOT DISTINCT FROM v.visitor_id AND e.is_bot = v.is_bot
-      AND epoch_ms(date_trunc('minute', e.event_time)) = v.bucket`;
+      AND ${bucketExpr('minute', 'e.event_time')} = v.bucket`;
 }
 
 /**
@@ -344,24 +344,31 @@ export function serverSessionsSql(dayEvents: string): string {
  * days of offsets from it are UTC hours and days.
  * A table, not a TEMP one, so that the rollups' connection can read it.
  */
-export const VISIT_MINUTES_SQL = `CREATE OR REPLACE TABLE visit_minutes AS
+export const VISIT_MINUTES_SQL = (() => {
+  // A minute's `k` is its first event's offset from $base times SPAN plus its span (under a minute).
+  const SPAN = 65536;
+  const first = (x: string) => `${x}.k // ${SPAN}`;
+  const last = (x: string) => `(${x}.k // ${SPAN} + ${x}.k % ${SPAN})`;
+  // Whether minute i's first event lies in another UTC hour (day) than minute i - 1's.
+  const newPeriod = (ms: number) => `r[i].k // ${SPAN * ms} <> r[i - 1].k // ${SPAN * ms}`;
+  return `CREATE OR REPLACE TABLE visit_minutes AS
   WITH visitors AS (
-    SELECT list_sort(list({'k': (first_ms - $base::BIGINT) * 65536 + (last_ms - first_ms), 'rid': rowid})) AS r
+    SELECT list_sort(list({'k': (first_ms - $base::BIGINT) * ${SPAN} + (last_ms - first_ms), 'rid': rowid})) AS r
     FROM day_minutes GROUP BY site_id, visitor_id, is_bot
   ), starts AS (
-    SELECT r, list_filter(range(1, len(r) + 1), i -> i = 1 OR r[i].k // 65536 - (r[i - 1].k // 65536 + r[i - 1].k % 65536) > $idle_ms) AS s FROM visitors
+    SELECT r, list_filter(range(1, len(r) + 1), i -> i = 1 OR ${first('r[i]')} - ${last('r[i - 1]')} > $idle_ms) AS s FROM visitors
   ), visits AS (
     SELECT r, list_transform(range(1, len(r) + 1), i -> list_last(list_filter(s, j -> j <= i))) AS si FROM starts
   ), minute_starts AS (
-    SELECT unnest(r).rid AS rid, unnest(list_transform(si, x -> r[x])) AS st,
-      unnest(list_transform(range(1, len(r) + 1), i -> si[i] = i AND (i = len(r) OR si[i + 1] = i + 1))) AS one,
-      unnest(list_transform(range(1, len(r) + 1), i -> i = 1 OR r[i].k // ${65536 * 3_600_000} <> r[i - 1].k // ${65536 * 3_600_000})) AS fh,
-      unnest(list_transform(range(1, len(r) + 1), i -> i = 1 OR r[i].k // ${65536 * 86_400_000} <> r[i - 1].k // ${65536 * 86_400_000})) AS fd FROM visits
+    SELECT unnest(list_transform(range(1, len(r) + 1), i -> {
+      'rid': r[i].rid, 'st': r[si[i]], 'one': si[i] = i AND (i = len(r) OR si[i + 1] = i + 1),
+      'fh': i = 1 OR ${newPeriod(3_600_000)}, 'fd': i = 1 OR ${newPeriod(86_400_000)}})) AS v FROM visits
   )
-  SELECT m.site_id, m.bucket, v.st.rid AS visit, v.one, v.fh, v.fd, m.visitor_id || '@' || (v.st.k // 65536 + $base::BIGINT) AS session_id,
+  SELECT m.site_id, m.bucket, v.st.rid AS visit, v.one, v.fh, v.fd, m.visitor_id || '@' || (${first('v.st')} + $base::BIGINT) AS session_id,
     m.visitor_id, m.is_bot, m.pv, m.ce, m.pu, m.rev, m.first_ms, m.last_ms
-  FROM minute_starts AS v JOIN (SELECT *, rowid AS rid FROM day_minutes) AS m ON m.rid = v.rid
+  FROM minute_starts JOIN (SELECT *, rowid AS rid FROM day_minutes) AS m ON m.rid = v.rid
   WHERE m.bucket >= epoch_ms($start)`;
+})();
 
 /**
  * `session_minutes`, the first level of rollupSql at minute grain (per site × minute × session ×
@@ -424,8 +431,8 @@ function rollupMetricsSql(sessions: string, site: string, visitorRow?: string): 
   FROM ${sessions} GROUP BY ${site}bucket`;
 }
 
-export function bucketExpr(grain: Grain): string {
-  return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', event_time))`;
+export function bucketExpr(grain: Grain, column = 'event_time'): string {
+  return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', ${column}))`;
 }
 
 
