@@ -23,3 +23,21 @@ export async function pipelineValues(pipe: Pipe, what: string): Promise<unknown[
     return value;
   });
 }
+
+/**
+ * Each command's error or value, for commands sent one by one instead of in a pipeline: a
+ * pipeline copies every command (their MessagePack arguments are megabytes a round) into one more
+ * buffer before it writes, and that fresh memory's page faults cost a consumer a share of its CPU.
+ * Commands sent in turn on one connection still go out back to back, in order.
+ */
+export async function settledReplies(calls: readonly Promise<unknown>[]): Promise<[Error | null, unknown][]> {
+  return (await Promise.allSettled(calls)).map((r) => (r.status === 'fulfilled' ? [null, r.value] : [r.reason instanceof Error ? r.reason : new Error(String(r.reason)), null]));
+}
+
+/** settledReplies' values; the first command error throws. */
+export async function settledValues(calls: readonly Promise<unknown>[], what: string): Promise<unknown[]> {
+  return (await settledReplies(calls)).map(([err, value]) => {
+    if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
+    return value;
+  });
+}
