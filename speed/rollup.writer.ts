@@ -209,8 +209,8 @@ export class RollupWriter {
   }
 
   /**
-   * One call per item (all sent together); returns the positions Redis refused as full and those whose visitor
-   * states moved since they were read (nothing of either was written).
+   * One call per item, all sent together; returns the positions Redis refused as full and those
+   * whose visitor states moved since they were read (nothing of either was written).
    */
   private async applyOnce(items: readonly ApplyItem[], done: (j: number, r: MultiApplyResult) => void): Promise<{ refused: number[]; moved: number[] }> {
     const states = await this.visitStates(items);
