@@ -1,4 +1,4 @@
-/** Pipelines of the speed writers, with one way of turning Redis' failures into DependencyErrors. */
+/** Pipelines and batches of commands of the speed writers, with one way of turning Redis' failures into DependencyErrors. */
 import type { RedisClient } from '../core/redis-client.ts';
 import { DependencyError } from '../core/errors.ts';
 
@@ -16,12 +16,17 @@ export async function pipelineReplies(pipe: Pipe, what: string): Promise<[Error 
   return res;
 }
 
-/** Each command's value; the first command error throws. */
-export async function pipelineValues(pipe: Pipe, what: string): Promise<unknown[]> {
-  return (await pipelineReplies(pipe, what)).map(([err, value]) => {
+/** Each reply's value; the first command error throws. */
+function valuesOf(replies: [Error | null, unknown][], what: string): unknown[] {
+  return replies.map(([err, value]) => {
     if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
     return value;
   });
+}
+
+/** Each command's value; the first command error throws. */
+export async function pipelineValues(pipe: Pipe, what: string): Promise<unknown[]> {
+  return valuesOf(await pipelineReplies(pipe, what), what);
 }
 
 /**
@@ -36,8 +41,5 @@ export async function settledReplies(calls: readonly Promise<unknown>[]): Promis
 
 /** settledReplies' values; the first command error throws. */
 export async function settledValues(calls: readonly Promise<unknown>[], what: string): Promise<unknown[]> {
-  return (await settledReplies(calls)).map(([err, value]) => {
-    if (err) throw new DependencyError('REDIS_WRITE_FAILED', `redis: could not ${what}: ${err.message}`, err);
-    return value;
-  });
+  return valuesOf(await settledReplies(calls), what);
 }

@@ -106,18 +106,20 @@ export class RollupWriter {
    * Of each site's event ids (per minute), the ones Redis holds as counted, with the record that
    * counted them: one script call per site (its keys share the site's slot), the ids as one MessagePack
    * argument (ioredis spends far longer encoding thousands of arguments), and only the found ones
-   * come back (a retry is rare).
+   * come back (a retry is rare). Like the apply calls, sent as separate commands (settledReplies).
    */
   async countedIds(sites: ReadonlyMap<string, readonly (readonly [minute: number, ids: readonly string[]])[]>): Promise<Map<string, { minute: number; id: string; at: string }[]>> {
-    const pipe = this.deps.redis.pipeline();
-    const run = (pipe as unknown as { speedSeenIds: ApplyCommand }).speedSeenIds.bind(pipe);
-    const order: string[] = [];
-    for (const [site, minutes] of sites) {
-      const keys = this.deps.keys.site(site);
-      order.push(site);
-      void run(minutes.length, [...minutes.map(([m]) => keys.eventIds(m)), packArg(minutes.map(([, ids]) => ids))]);
-    }
-    const res = await pipelineValues(pipe, 'read counted event ids');
+    const { redis } = this.deps;
+    const seen = (redis as unknown as { speedSeenIds: ApplyCommand }).speedSeenIds.bind(redis);
+    const order = [...sites.keys()];
+    const res = await settledValues(
+      order.map((site) => {
+        const keys = this.deps.keys.site(site);
+        const minutes = sites.get(site)!;
+        return seen(minutes.length, [...minutes.map(([m]) => keys.eventIds(m)), packArg(minutes.map(([, ids]) => ids))]);
+      }),
+      'read counted event ids',
+    );
     const out = new Map<string, { minute: number; id: string; at: string }[]>();
     order.forEach((site, i) => {
       const found = res[i] as (number | string)[];
