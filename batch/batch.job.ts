@@ -12,11 +12,11 @@ import { DiskGuard, type FreeSpaceSource } from '../core/disk-guard.ts';
 import { UsageError, errorMessage } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Metrics } from '../core/metrics.ts';
-import { num, openDuckDB, runConcurrently, runInTurn, type DuckDB } from '../core/duckdb.ts';
+import { num, openDuckDB, runConcurrently, runInTurn, runJoinsAsWritten, type DuckDB } from '../core/duckdb.ts';
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, dayMinutesSql, VISIT_MINUTES_SQL, JOINS_AS_WRITTEN_SQL, RESET_JOIN_PLANNING_SQL, SESSION_MINUTES_SQL, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, dayMinutesSql, VISIT_MINUTES_SQL, SESSION_MINUTES_SQL, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS, MIN_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -230,12 +230,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const dayEvents = duplicated ? dayEventsSql(enums) : dayEventsUniqueSql(enums);
   await db.conn.run(dayMinutesSql(dayEvents, prev.length > 0, !duplicated, enums), { ...params, ...tail });
   steps.lap('visitor_minutes');
-  await db.conn.run(JOINS_AS_WRITTEN_SQL);
-  try {
-    await db.conn.run(VISIT_MINUTES_SQL, { start: params.start, idle_ms: sessionIdleMs, base: BigInt(prev.length ? start - DAY_MS : start) });
-  } finally {
-    await db.conn.run(RESET_JOIN_PLANNING_SQL);
-  }
+  await runJoinsAsWritten(db.conn, VISIT_MINUTES_SQL, { start: params.start, idle_ms: sessionIdleMs, base: BigInt(prev.length ? start - DAY_MS : start) });
   await db.conn.run('DROP TABLE day_minutes');
   steps.lap('visits');
   await db.conn.run(`COPY (${serverSessionsSql(dayEvents)}) TO $out (${EVENTS_PARQUET})`, { ...params, out: out('events') });

@@ -341,8 +341,12 @@ export function serverSessionsSql(dayEvents: string): string {
  * and day rows are its own, so sessionsOf merges only the other minutes. `fh` (`fd`) marks the
  * visitor's first minute of its hour (day), so that the hour and day rollups count visitors as
  * rows, without a distinct hash table of their ids: `$base` is a UTC midnight, so whole hours and
- * days of offsets from it are UTC hours and days. The join back to `day_minutes` is built on the
- * cut's rows (JOINS_AS_WRITTEN_SQL).
+ * days of offsets from it are UTC hours and days.
+ * The job runs it with DuckDB's join planning off (core/duckdb.ts runJoinsAsWritten), so that the
+ * join back is built on the cut's narrow rows and `day_minutes` probes it in order. Both sides hold
+ * 2M rows and the planner built it on `day_minutes`: every row of the cut, in its per-visitor order,
+ * then fetched its wide minute from a random place (cache misses: 1.7 CPU-s on the 10M-event day,
+ * against 0.55, and the table written in 1.15 against 0.4).
  * A table, not a TEMP one, so that the rollups' connection can read it.
  */
 export const VISIT_MINUTES_SQL = (() => {
@@ -370,17 +374,6 @@ export const VISIT_MINUTES_SQL = (() => {
   FROM (SELECT *, rowid AS rid FROM day_minutes) AS m JOIN minute_starts ON m.rid = v.rid
   WHERE m.bucket >= epoch_ms($start)`;
 })();
-
-/**
- * DuckDB's join planning off, for a statement whose joins are written build side right
- * (VISIT_MINUTES_SQL): the planner built the join back on `day_minutes`, as both sides hold 2M rows,
- * and every row of the cut, in its per-visitor order, then fetched the wide minute from a random
- * place (cache misses: 1.7 CPU-s on the 10M-event day). Built on the cut's narrow rows and probed
- * by `day_minutes` in order, the join took 0.55 CPU-s and writing the table 0.4 instead of 1.15.
- * The job runs RESET_JOIN_PLANNING_SQL after the statement.
- */
-export const JOINS_AS_WRITTEN_SQL = `SET disabled_optimizers = 'join_order,build_side_probe_side'`;
-export const RESET_JOIN_PLANNING_SQL = 'RESET disabled_optimizers';
 
 /**
  * `session_minutes`, the first level of rollupSql at minute grain (per site × minute × session ×
@@ -520,8 +513,8 @@ function sessionsOf(grain: 'hour' | 'day'): string {
  * an hour's or day's visitor is counted on the row that holds its first minute of the bucket.
  */
 export function sessionRollupSql(grain: 'minute' | 'hour' | 'day'): string {
-  if (grain === 'minute') return rollupMetricsSql('(SELECT *, last_ms - first_ms AS span_ms FROM session_minutes)', 'site_id, ', 'true');
-  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM ${sessionsOf(grain)})`, 'site_id, ', 'first');
+  const [sessions, visitorRow] = grain === 'minute' ? ['session_minutes', 'true'] : [sessionsOf(grain), 'first'];
+  return rollupMetricsSql(`(SELECT *, last_ms - first_ms AS span_ms FROM ${sessions})`, 'site_id, ', visitorRow);
 }
 
 const DIMENSION_LIST = Object.values(DIMENSION_COLUMNS).join(', ');

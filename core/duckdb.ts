@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { DependencyError } from './errors.ts';
 
 export interface DuckDBOptions {
@@ -125,6 +125,20 @@ export async function runInTurn<T>(db: DuckDB, tasks: ((conn: DuckDBConnection) 
   const out: T[] = [];
   for (const task of tasks) out.push(await task(db.conn));
   return out;
+}
+
+/**
+ * Runs `sql` with DuckDB's join planning off, its joins as written: each hash join is built on its
+ * right side. For a statement whose two sides the planner cannot tell apart by size and builds on
+ * the wrong one (batch/views.sql.ts VISIT_MINUTES_SQL). The planning is back on afterwards.
+ */
+export async function runJoinsAsWritten(conn: DuckDBConnection, sql: string, params?: Record<string, DuckDBValue>): Promise<void> {
+  await conn.run(`SET disabled_optimizers = 'join_order,build_side_probe_side'`);
+  try {
+    await conn.run(sql, params);
+  } finally {
+    await conn.run('RESET disabled_optimizers');
+  }
 }
 
 /** Converts DuckDB's bigint results to numbers (counts and sums stay far below 2^53). */
