@@ -333,7 +333,7 @@ export function serverSessionsSql(dayEvents: string): string {
  * each visitor's minutes in time order do this (`lag`/`lead` for the gaps, then the running latest
  * start), on the cut's narrow columns: O(m log m) in a visitor's m minutes, however many visits
  * they hold. Before, each visitor's minutes were gathered into a sorted list and cut by list
- * lambdas, whose work grew with minutes times visits: 4.4–5.4 CPU-s against 3.5–4.1 on the
+ * lambdas, whose work grew with minutes times visits: 4.3–6.1 CPU-s against 3.4–3.9 on the
  * 10M-event day (5 alternating triples, user and system CPU of the whole job 27.1 against 25.9 s,
  * medians; the same views). A visit active without a pause for the whole previous day is named by
  * its first event of that day (a bound, not a case of real traffic). The site stays the day's ENUM,
