@@ -230,7 +230,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const dayEvents = duplicated ? dayEventsSql(enums) : dayEventsUniqueSql(enums);
   await db.conn.run(dayMinutesSql(dayEvents, prev.length > 0, !duplicated, enums), { ...params, ...tail });
   steps.lap('visitor_minutes');
-  await runJoinsAsWritten(db.conn, VISIT_MINUTES_SQL, { start: params.start, idle_ms: sessionIdleMs, base: BigInt(prev.length ? start - DAY_MS : start) });
+  await runJoinsAsWritten(db.conn, VISIT_MINUTES_SQL, { start: params.start, idle_ms: sessionIdleMs });
   await db.conn.run('DROP TABLE day_minutes');
   steps.lap('visits');
   await db.conn.run(`COPY (${serverSessionsSql(dayEvents)}) TO $out (${EVENTS_PARQUET})`, { ...params, out: out('events') });

@@ -341,8 +341,7 @@ export function serverSessionsSql(dayEvents: string): string {
  * (a bounce, most visits of the bench's traffic): its hour and day rows are its own, so sessionsOf
  * merges only the other minutes. `fh` (`fd`) marks the visitor's first minute of its hour (day),
  * so that the hour and day rollups count visitors as rows, without a distinct hash table of their
- * ids: `$base` is a UTC midnight no later than any row, so whole hours and days of offsets from it
- * are UTC hours and days.
+ * ids (whole hours and days of epoch milliseconds are UTC hours and days).
  * The cut's rows are joined back to `day_minutes` by row id, and the table keeps `day_minutes`'
  * order: the events file's join probes it in the lake's (time) order, and `day_minutes`, grouped
  * from that scan, holds each hash partition's minutes in about that order too. Written in the
@@ -355,7 +354,7 @@ export function serverSessionsSql(dayEvents: string): string {
  */
 export const VISIT_MINUTES_SQL = (() => {
   // Whether a minute's first event lies in another UTC hour (day) than the visitor's previous minute's.
-  const newPeriod = (ms: number) => `prev_first IS NULL OR (first_ms - $base::BIGINT) // ${ms} <> (prev_first - $base::BIGINT) // ${ms}`;
+  const newPeriod = (ms: number) => `prev_first IS NULL OR first_ms // ${ms} <> prev_first // ${ms}`;
   const visitor = 'PARTITION BY site_id, visitor_id, is_bot ORDER BY first_ms';
   return `CREATE OR REPLACE TABLE visit_minutes AS
   WITH gaps AS (
