@@ -16,7 +16,7 @@ import { num, openDuckDB, runConcurrently, runInTurn, runJoinsAsWritten, type Du
 import { daysBetween, DAY_MS, formatDay, lakePaths, parseDay } from './lake.layout.ts';
 import type { BatchOptions } from './options.ts';
 import type { BatchRequest, DayEntry, DayRun, RunRecord, VersionManifest } from './types.ts';
-import { DAY_CHANNELS_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, dayMinutesSql, VISIT_MINUTES_SQL, SESSION_MINUTES_SQL, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
+import { DAY_CHANNELS_SQL, DAY_DISTINCT_SQL, dayEventsSql, dayEventsUniqueSql, DAY_VALUES_SQL, ENUM_COLUMNS, enumValuesSql, MAX_ENUM_VALUES, enumFactsSql, type DayEnum, type DayEnums, DUPLICATE_HASHES_SQL, LAKE_STATS_SQL, serverSessionsSql, dayMinutesSql, VISIT_MINUTES_SQL, SESSION_MINUTES_SQL, sessionRollupSql, DAY_DIMS_TABLE_SQL, dayEnumRowsSql, visitorBreakdownSql, visitorDimensionsSql } from './views.sql.ts';
 import { DEFAULT_SESSION_IDLE_MS, MIN_SESSION_IDLE_MS } from '../core/sessions.ts';
 import { ViewsStore, watermarkOf, type ViewTable } from './views.store.ts';
 import { listValue, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
@@ -62,10 +62,10 @@ function copiedRows(rows: Record<string, unknown>[]): number {
 /**
  * Makes the day's ENUM types (views.sql.ts ENUM_COLUMNS) for the columns with at most
  * MAX_ENUM_VALUES values among the day's rows; returns column → type for the day's events SQL.
- * Needs `day_channels`; dropDayEnums removes what it made.
+ * Needs `day_distinct` and `day_channels`; dropDayEnums removes what it made.
  */
-async function makeDayEnums(conn: DuckDBConnection, params: Record<string, DuckDBValue>): Promise<DayEnums> {
-  await conn.run(DAY_VALUES_SQL, params);
+async function makeDayEnums(conn: DuckDBConnection): Promise<DayEnums> {
+  await conn.run(DAY_VALUES_SQL);
   const enums = new Map<string, DayEnum>();
   const facts = (await conn.runAndReadAll(enumFactsSql(ENUM_COLUMNS))).getRowObjectsJS()[0]!;
   for (const [i, column] of ENUM_COLUMNS.entries()) {
@@ -217,10 +217,12 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const out = (t: ViewTable) => store.tablePath(dir, t);
   await db.conn.run(DUPLICATE_HASHES_SQL, params);
   steps.lap('duplicate_hashes');
-  await db.conn.run(DAY_CHANNELS_SQL, params);
+  await db.conn.run(DAY_DISTINCT_SQL, params);
+  await db.conn.run(DAY_CHANNELS_SQL);
   steps.lap('channels');
   const duplicated = num((await db.conn.runAndReadAll('SELECT count(*) AS n FROM dup')).getRowObjectsJS()[0]!.n);
-  const enums = await makeDayEnums(db.conn, params);
+  const enums = await makeDayEnums(db.conn);
+  await db.conn.run('DROP TABLE day_distinct');
   steps.lap('enums');
   // The server's visits are cut on the day's visitor minutes and the previous day's lake rows (a
   // visit across midnight); the day's events are written once, each with its visit; the rollups
