@@ -5,7 +5,7 @@ import { DependencyError } from '../core/errors.ts';
 type Pipe = ReturnType<RedisClient['pipeline']>;
 
 /** Each command's error or value; throws only when the pipeline as a whole fails. */
-export async function pipelineReplies(pipe: Pipe, what: string): Promise<[Error | null, unknown][]> {
+async function pipelineReplies(pipe: Pipe, what: string): Promise<[Error | null, unknown][]> {
   let res: [Error | null, unknown][] | null;
   try {
     res = await pipe.exec();
