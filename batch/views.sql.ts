@@ -390,7 +390,7 @@ export const VISIT_MINUTES_SQL = (() => {
   ), starts AS (
     SELECT *, prev_last IS NULL OR first_ms - prev_last > $idle_ms AS st FROM gaps
   ), cut AS (
-    SELECT rid, max(CASE WHEN st THEN first_ms END) OVER v AS start_ms, last_value(CASE WHEN st THEN rid END IGNORE NULLS) OVER v AS visit,
+    SELECT rid, last_value(CASE WHEN st THEN first_ms END IGNORE NULLS) OVER v AS start_ms, last_value(CASE WHEN st THEN rid END IGNORE NULLS) OVER v AS visit,
       st AND (next_first IS NULL OR next_first - last_ms > $idle_ms) AS one, ${newPeriod(3_600_000)} AS fh, ${newPeriod(86_400_000)} AS fd
     FROM starts WINDOW v AS (${visitor} ROWS UNBOUNDED PRECEDING)
   )
