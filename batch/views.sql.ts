@@ -327,7 +327,7 @@ export function dayMinutesSql(dayEvents: string, withTail: boolean, unique: bool
     : `SELECT site_id, visitor_id, is_bot, event_time${typeFlagsSql((t) => `type = '${t}'`, 'revenue_micros')} FROM (${dayEvents})`;
   const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', timeRangeSql('$prev_start', '$start'), enums, NO_TYPE_FLAGS)}` : '';
   return `CREATE OR REPLACE TEMP TABLE day_minutes AS
-  SELECT site_id, visitor_id, is_bot, ${bucketExpr('minute')} AS bucket,
+  SELECT site_id, visitor_id, is_bot, ${minuteBucketSql()} AS bucket,
     count(*) FILTER (WHERE is_pv) AS pv, count(*) FILTER (WHERE is_ce) AS ce, count(*) FILTER (WHERE is_pu) AS pu,
     coalesce(sum(revenue_micros) FILTER (WHERE is_pu), 0) AS rev,
     epoch_ms(min(event_time)) AS first_ms, epoch_ms(max(event_time)) AS last_ms
@@ -346,7 +346,7 @@ export function serverSessionsSql(dayEvents: string): string {
     .join(', ');
   return `SELECT ${columns} FROM (${dayEvents}) AS e JOIN visit_minutes AS v
     ON e.site_id = v.site_id AND e.visitor_id IS NOT DISTINCT FROM v.visitor_id AND e.is_bot = v.is_bot
-      AND ${bucketExpr('minute', 'e.event_time')} = v.bucket`;
+      AND ${minuteBucketSql('e.event_time')} = v.bucket`;
 }
 
 /**
@@ -463,6 +463,22 @@ function rollupMetricsSql(sessions: string, site: string, visitorRow?: string): 
 
 export function bucketExpr(grain: Grain, column = 'event_time'): string {
   return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', ${column}))`;
+}
+
+/**
+ * Whole days of milliseconds added before a floor division and taken off after it, so that the
+ * division floors for times before 1970 too (`//` truncates toward zero); 2·10⁸ days reach past
+ * DuckDB's earliest TIMESTAMP, and its latest plus them stays far below 2⁶³.
+ */
+const FLOOR_SHIFT_MS = 86_400_000 * 200_000_000;
+
+/**
+ * bucketExpr('minute') in integer arithmetic on the time's epoch milliseconds: the same minute
+ * start, in about half the CPU of date_trunc (the job takes it of every event twice, for the
+ * visitor minutes and for the events' join to them: about 0.3 CPU-s of the 10M-event day).
+ */
+export function minuteBucketSql(column = 'event_time'): string {
+  return `((epoch_ms(${column}) + ${FLOOR_SHIFT_MS}) // 60000 * 60000 - ${FLOOR_SHIFT_MS})`;
 }
 
 
