@@ -259,13 +259,12 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
     return n;
   };
   // Breakdowns: `visitor_dimensions` once, on all the instance's threads (keyed on the day's ENUMs,
-  // dayEnumRowsSql), then one aggregation per dimension, each taken from a queue by whichever
-  // connection is free, while the other does the rollups and then joins in. Made first and on
-  // both threads, it no longer holds one connection busy while the other, done with the rollups,
-  // waits for it: on the 10M-event day it took 2.4–2.5 CPU-s on two threads against 2.2–2.3 on one,
-  // in 1.2–1.3 s instead of 2.2–2.3.
-  // Keyed on the visitors' hashes when those tell the day's visitors apart (always but for a
-  // collision of 64-bit hashes, or a test's key), on their ids otherwise.
+  // dayEnumRowsSql, and on the visitors' hashes when those tell the day's visitors apart: always
+  // but for a collision of 64-bit hashes, or a test's key), then one aggregation per dimension,
+  // each taken from a queue by whichever connection is free, while the other does the rollups and
+  // then joins in. Made first and on both threads, it no longer holds one connection busy while
+  // the other, done with the rollups, waits for it: on the 10M-event day it took 2.4–2.5 CPU-s on
+  // two threads against 2.2–2.3 on one, in 1.2–1.3 s instead of 2.2–2.3.
   const clashes = num((await db.conn.runAndReadAll(visitorKeyClashesSql(visitorKey))).getRowObjectsJS()[0]!.n);
   await db.conn.run(visitorDimensionsSql(dayEnumRowsSql(ev, enums), clashes === 0 ? visitorKey : 'visitor_id'));
   steps.lap('visitor_dimensions');
