@@ -2,7 +2,7 @@
  * PII redaction for URLs, referrers, titles and property values: e-mail addresses (also
  * URL-encoded, `%40`) and card-like numbers (13–19 digits, optionally grouped by spaces or
  * dashes, passing the Luhn check). Long numeric ids that happen to pass Luhn are redacted too:
- * a false positive costs less than a stored card number.
+ * a false positive costs less than a stored card number; digits within a UUID are not a card.
  */
 /**
  * Every quantifier is bounded by what an address can hold (RFC 5321: a local part of 64
@@ -33,6 +33,23 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/** A UUID at the start of the text (sticky: tried at one position). */
+const UUID_AT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/iy;
+const UUID_LENGTH = 36;
+
+/**
+ * Whether text[start, end) lies within a UUID: random hex whose digit groups make a 13-digit run
+ * passing Luhn in about one UUID of 500, which redacting would turn into an invalid id (an event
+ * id in a dead letter could no longer be replayed). Tried only for a run that would be redacted.
+ */
+function insideUuid(text: string, start: number, end: number): boolean {
+  for (let s = Math.max(0, end - UUID_LENGTH); s <= start; s++) {
+    UUID_AT.lastIndex = s;
+    if (UUID_AT.test(text)) return true;
+  }
+  return false;
+}
+
 /** What a redaction took out: e-mail addresses and card numbers, counted. */
 export interface Redactions {
   email: number;
@@ -58,9 +75,9 @@ export function redactPiiCounting(text: string, redactions: Redactions = { email
     });
   }
   if (/\d{4}/.test(out)) {
-    out = out.replace(CARD, (m) => {
+    out = out.replace(CARD, (m, at: number, whole: string) => {
       const digits = m.replace(/[ -]/g, '');
-      if (digits.length < 13 || !luhnValid(digits)) return m;
+      if (digits.length < 13 || !luhnValid(digits) || insideUuid(whole, at, at + m.length)) return m;
       redactions.card++;
       return REDACTED_CARD;
     });
