@@ -266,7 +266,8 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   // the other, done with the rollups, waits for it: on the 10M-event day it took 2.4–2.5 CPU-s on
   // two threads against 2.2–2.3 on one, in 1.2–1.3 s instead of 2.2–2.3.
   const clashes = num((await db.conn.runAndReadAll(visitorKeyClashesSql(visitorKey))).getRowObjectsJS()[0]!.n);
-  await db.conn.run(visitorDimensionsSql(dayEnumRowsSql(ev, enums), clashes === 0 ? visitorKey : 'visitor_id'));
+  const breakdownVisitors = clashes === 0 ? 'hashes' : 'ids';
+  await db.conn.run(visitorDimensionsSql(dayEnumRowsSql(ev, enums), breakdownVisitors === 'hashes' ? visitorKey : 'visitor_id'));
   steps.lap('visitor_dimensions');
   await db.conn.run(DAY_DIMS_TABLE_SQL);
   const dimensions: Dimension[] = [...DIMENSIONS];
@@ -290,7 +291,7 @@ async function computeDay(db: DuckDB, store: ViewsStore, dataDir: string, part: 
   const erased = num(stats.erased);
   return {
     steps: steps.steps,
-    breakdownVisitors: clashes === 0 ? 'hashes' : 'ids',
+    breakdownVisitors,
     run: { day, rowsRead, events, duplicates: rowsRead - outsideDay - num(stats.after_until) - erased - events, outsideDay, ...(erased > 0 ? { erased } : {}), rowsWritten: written, durationMs: Math.round(performance.now() - t0), ...(part.until !== undefined ? { until: part.until } : {}) },
     entry: { dir, computedAt: Date.now(), lakeStamp: stamp, events, ...(part.until !== undefined ? { until: part.until } : {}), sketchMinVisitors },
   };

@@ -4,9 +4,8 @@
  * give the truth: the second is forced with a key that tells only two visitors apart, which would
  * count at most two visitors per value if the job kept it.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { silentLogger } from '../core/logger.ts';
 import { DIMENSIONS } from '../core/views.ts';
 import { generateTraffic } from '../traffic/index.ts';
 import { dedupe, truthBreakdown } from '../testing/truth.ts';
@@ -19,18 +18,6 @@ const D = Date.UTC(2026, 2, 14);
 const DAY = 86_400_000;
 const SITES = ['alpha', 'beta'];
 
-/** A logger that keeps each line's object, to read the day's `breakdown_visitors`. */
-function recordingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
-
 describe('distinct visitors of the day’s breakdowns', () => {
   afterAll(runCleanups);
 
@@ -41,11 +28,12 @@ describe('distinct visitors of the day’s breakdowns', () => {
     const dataDir = tempDir('breakdown-visitors');
     const events = dedupe(generateTraffic({ seed: 7, sites: SITES, from: D, to: D + DAY, events: 6_000, visitorsPerSite: 400 }));
     await writeLakeEvents(dataDir, events);
-    const { logger, lines } = recordingLogger();
+    const logger = silentLogger();
+    const info = vi.spyOn(logger, 'info');
     const options = { dataDir, versionsKeep: 2, duckdb: { memoryLimit: '512MB', threads: 2 } };
     const record = await runBatch({ options, logger, now: () => D + 2 * DAY, ...(visitorKey ? { visitorKey } : {}) }, { dates: ['2026-03-14'] });
     expect(record.status).toBe('ok');
-    expect(lines.find((l) => l.event === 'batch_day_done')?.breakdown_visitors).toBe(expectedKey);
+    expect(info.mock.calls.map(([line]) => line as unknown as Record<string, unknown>).find((l) => l.event === 'batch_day_done')?.breakdown_visitors).toBe(expectedKey);
     const reader = new BatchReader({ dataDir });
     try {
       let compared = 0;

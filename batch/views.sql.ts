@@ -89,6 +89,9 @@ const LABELLED_COLUMNS: readonly { column: string; lake: string; dimension: Dime
   ...DIMENSIONS.filter((d) => d !== 'channel').map((d) => ({ column: DIMENSION_COLUMNS[d], lake: LAKE_COLUMN[d] ?? d, dimension: d })),
 ];
 
+/** The columns whose day's values make ENUM types (DAY_VALUES_SQL): site_id and the labelled columns. */
+const VALUE_COLUMNS: readonly { column: string; lake: string }[] = [{ column: 'site_id', lake: 'site_id' }, ...LABELLED_COLUMNS];
+
 /**
  * A labelled column's lake value as the view holds it, of the day's ENUM type when it has one.
  * Worked out once per distinct value of a Parquet dictionary page rather than once per row:
@@ -161,7 +164,7 @@ export const DUPLICATE_HASHES_SQL = `CREATE OR REPLACE TEMP TABLE dup AS
  * column (the ENUM types, DAY_VALUES_SQL), and the combinations of the CHANNEL_COLUMNS
  * (DAY_CHANNELS_SQL). A column may be both.
  */
-const DISTINCT_COLUMNS: readonly string[] = [...new Set(['site_id', ...LABELLED_COLUMNS.map((c) => c.lake), ...CHANNEL_COLUMNS])];
+const DISTINCT_COLUMNS: readonly string[] = [...new Set([...VALUE_COLUMNS.map((c) => c.lake), ...CHANNEL_COLUMNS])];
 /** `grouping_id` of the grouping set of `columns` in DAY_DISTINCT_SQL: a bit per column of DISTINCT_COLUMNS not grouped (the first the highest). */
 function groupingId(columns: readonly string[]): number {
   return DISTINCT_COLUMNS.reduce((g, c, i) => (columns.includes(c) ? g : g + 2 ** (DISTINCT_COLUMNS.length - 1 - i)), 0);
@@ -232,7 +235,7 @@ export type DayEnums = ReadonlyMap<string, DayEnum>;
 
 /** `day_values`: the distinct lake values of site_id and of each labelled column among the day's rows (NULL included), from `day_distinct`. */
 export const DAY_VALUES_SQL = `CREATE OR REPLACE TEMP TABLE day_values AS
-  SELECT ${[{ column: 'site_id', lake: 'site_id' }, ...LABELLED_COLUMNS].map((c) => `list(DISTINCT CAST(${c.lake} AS VARCHAR)) FILTER (WHERE g = ${groupingId([c.lake])}) AS ${c.column}`).join(', ')}
+  SELECT ${VALUE_COLUMNS.map((c) => `list(DISTINCT CAST(${c.lake} AS VARCHAR)) FILTER (WHERE g = ${groupingId([c.lake])}) AS ${c.column}`).join(', ')}
   FROM day_distinct`;
 
 /**
@@ -327,7 +330,7 @@ export function dayMinutesSql(dayEvents: string, withTail: boolean, unique: bool
     : `SELECT site_id, visitor_id, is_bot, event_time${typeFlagsSql((t) => `type = '${t}'`, 'revenue_micros')} FROM (${dayEvents})`;
   const tail = withTail ? `UNION ALL ${visitRowsSql('$prev_files', timeRangeSql('$prev_start', '$start'), enums, NO_TYPE_FLAGS)}` : '';
   return `CREATE OR REPLACE TEMP TABLE day_minutes AS
-  SELECT site_id, visitor_id, is_bot, ${minuteBucketSql()} AS bucket,
+  SELECT site_id, visitor_id, is_bot, ${bucketExpr('minute')} AS bucket,
     count(*) FILTER (WHERE is_pv) AS pv, count(*) FILTER (WHERE is_ce) AS ce, count(*) FILTER (WHERE is_pu) AS pu,
     coalesce(sum(revenue_micros) FILTER (WHERE is_pu), 0) AS rev,
     epoch_ms(min(event_time)) AS first_ms, epoch_ms(max(event_time)) AS last_ms
@@ -346,7 +349,7 @@ export function serverSessionsSql(dayEvents: string): string {
     .join(', ');
   return `SELECT ${columns} FROM (${dayEvents}) AS e JOIN visit_minutes AS v
     ON e.site_id = v.site_id AND e.visitor_id IS NOT DISTINCT FROM v.visitor_id AND e.is_bot = v.is_bot
-      AND ${minuteBucketSql('e.event_time')} = v.bucket`;
+      AND ${bucketExpr('minute', 'e.event_time')} = v.bucket`;
 }
 
 /**
@@ -461,8 +464,12 @@ function rollupMetricsSql(sessions: string, site: string, visitorRow?: string): 
   FROM ${sessions} GROUP BY ${site}bucket`;
 }
 
+/**
+ * The epoch milliseconds of the start of `column`'s bucket of `grain` (UTC). A minute is taken in
+ * integer arithmetic (minuteFloorSql), the other grains by date_trunc.
+ */
 export function bucketExpr(grain: Grain, column = 'event_time'): string {
-  return `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', ${column}))`;
+  return grain === 'minute' ? minuteFloorSql(column) : `epoch_ms(date_trunc('${GRAIN_UNIT[grain]}', ${column}))`;
 }
 
 /**
@@ -473,11 +480,11 @@ export function bucketExpr(grain: Grain, column = 'event_time'): string {
 const FLOOR_SHIFT_MS = 86_400_000 * 200_000_000;
 
 /**
- * bucketExpr('minute') in integer arithmetic on the time's epoch milliseconds: the same minute
- * start, in about half the CPU of date_trunc (the job takes it of every event twice, for the
- * visitor minutes and for the events' join to them: about 0.3 CPU-s of the 10M-event day).
+ * The start of a time's minute by a floor division of its epoch milliseconds: the same as
+ * date_trunc's, in about half the CPU (the job takes it of every event twice, for the visitor
+ * minutes and for the events' join to them: about 0.3 CPU-s of the 10M-event day).
  */
-export function minuteBucketSql(column = 'event_time'): string {
+function minuteFloorSql(column: string): string {
   return `((epoch_ms(${column}) + ${FLOOR_SHIFT_MS}) // 60000 * 60000 - ${FLOOR_SHIFT_MS})`;
 }
 
