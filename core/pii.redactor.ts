@@ -4,6 +4,8 @@
  * dashes, passing the Luhn check). Long numeric ids that happen to pass Luhn are redacted too:
  * a false positive costs less than a stored card number; digits within a UUID are not a card.
  */
+import { UUID_LENGTH, uuidAt } from './uuid.ts';
+
 /**
  * Every quantifier is bounded by what an address can hold (RFC 5321: a local part of 64
  * characters, labels of 63, a few labels), and labels are split by a character they cannot
@@ -33,10 +35,6 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** A UUID starting at `lastIndex` (sticky: tried at that one position). */
-const UUID_AT = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/iy;
-const UUID_LENGTH = 36;
-
 /**
  * Whether text[start, end) lies within a UUID: random hex, whose digit groups make a Luhn-valid
  * run of 13 digits or more in about one random UUID of 450. Redacted, such a run made an invalid
@@ -44,10 +42,7 @@ const UUID_LENGTH = 36;
  * be redacted.
  */
 function insideUuid(text: string, start: number, end: number): boolean {
-  for (let s = Math.max(0, end - UUID_LENGTH); s <= start; s++) {
-    UUID_AT.lastIndex = s;
-    if (UUID_AT.test(text)) return true;
-  }
+  for (let s = Math.max(0, end - UUID_LENGTH); s <= start; s++) if (uuidAt(text, s)) return true;
   return false;
 }
 

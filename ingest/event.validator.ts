@@ -5,6 +5,7 @@
  */
 import { EVENT_KINDS, type EventKind } from '../schemas/index.ts';
 import { deadLetter, ok, type DeadLetterCode, type Outcome } from '../dlq/index.ts';
+import { isUuid } from '../core/uuid.ts';
 
 export const LIMITS = {
   shortText: 200,
@@ -17,7 +18,6 @@ export const LIMITS = {
   revenueDecimals: 6,
 } as const;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** ISO-8601 with a date, a time and an explicit zone, so there is no guessing. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
@@ -119,7 +119,7 @@ function numberProblems(e: Raw, out: Problem[]): void {
 /** Every problem of the event, in field order, unknown fields last. */
 function problemsOf(e: Raw): Problem[] {
   const out: Problem[] = [];
-  if (e.id !== undefined && (typeof e.id !== 'string' || !UUID.test(e.id))) out.push({ field: 'id', message: typeof e.id === 'string' ? 'expected a UUID' : `expected string, got ${describe(e.id)}`, code: 'SCHEMA_VIOLATION' });
+  if (e.id !== undefined && (typeof e.id !== 'string' || !isUuid(e.id))) out.push({ field: 'id', message: typeof e.id === 'string' ? 'expected a UUID' : `expected string, got ${describe(e.id)}`, code: 'SCHEMA_VIOLATION' });
   const type = typeProblem(e.type);
   if (type) out.push(type);
   optionalText(e, 'name', out);

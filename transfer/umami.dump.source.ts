@@ -21,9 +21,9 @@ import { parsePgTextLine, parsePgTimestamp } from './pg-text.format.ts';
 import { DumpLookups } from './umami-dump.lookups.ts';
 import { umamiRecord, type UmamiEvent } from './umami.mapper.ts';
 import type { ImportSource, ResumePoint, SourceRow } from './types.ts';
+import { isUuid } from '../core/uuid.ts';
 
 const COPY_LINE = /^COPY\s+(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s*\(([^)]*)\)\s+FROM\s+stdin;\s*$/i;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Events joined to their sessions and properties at once: one look-up per table per batch. */
 const JOIN_BATCH = 10_000;
 
@@ -61,7 +61,7 @@ export class UmamiDumpSource implements ImportSource {
     private readonly site: string,
     private readonly options: UmamiDumpOptions = {},
   ) {
-    if (!UUID.test(website)) throw new UsageError('BAD_UMAMI_WEBSITE', `--umami-website ${JSON.stringify(website)} is not a UUID (Umami's website id)`);
+    if (!isUuid(website)) throw new UsageError('BAD_UMAMI_WEBSITE', `--umami-website ${JSON.stringify(website)} is not a UUID (Umami's website id)`);
     const st = statSync(path);
     this.bytes = st.size;
     this.identity = `umami-dump:${resolve(path)}:${st.size}:${Math.trunc(st.mtimeMs)}:${website.toLowerCase()}`;

@@ -17,8 +17,8 @@ import { parsePgTextLine, parsePgTimestamp } from './pg-text.format.ts';
 import { ImportSourceError } from './import.errors.ts';
 import { umamiRecord, type UmamiEvent } from './umami.mapper.ts';
 import type { ImportSource, ResumePoint, SourceRow, SourceSize } from './types.ts';
+import { isUuid } from '../core/uuid.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PG_TS = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
 const ZERO = 0x30;
@@ -94,7 +94,7 @@ export class UmamiPostgresSource implements ImportSource {
     private readonly website: string,
     private readonly site: string,
   ) {
-    if (!UUID.test(website)) throw new UsageError('BAD_UMAMI_WEBSITE', `--umami-website ${JSON.stringify(website)} is not a UUID (Umami's website id)`);
+    if (!isUuid(website)) throw new UsageError('BAD_UMAMI_WEBSITE', `--umami-website ${JSON.stringify(website)} is not a UUID (Umami's website id)`);
     this.identity = `umami-postgres:${describeDatabase(url)}:${website.toLowerCase()}`;
   }
 
@@ -146,7 +146,7 @@ export class UmamiPostgresSource implements ImportSource {
     }
     if (from.position) {
       const [ts, id] = from.position.split('|');
-      if (!ts || !id || !PG_TS.test(ts) || !UUID.test(id)) throw new ImportSourceError(`resume position ${JSON.stringify(from.position)} is not one this import wrote`, false);
+      if (!ts || !id || !PG_TS.test(ts) || !isUuid(id)) throw new ImportSourceError(`resume position ${JSON.stringify(from.position)} is not one this import wrote`, false);
       where.push(`(e.created_at, e.event_id) > (${lit(ts)}::timestamptz, ${lit(id)}::uuid)`);
     }
     const visit = cols.has('website_event.visit_id') ? 'e.visit_id' : 'NULL';
